@@ -1,0 +1,134 @@
+"""Act: execute an authorised proposal exactly once through the connector's write interface.
+
+Defence in depth: this activity does not trust its caller. It refuses unless the database
+holds an auto-execute verdict for exactly this proposal, or approvals of exactly this
+proposal by members who are still authorised. The intent is committed to the audit trail
+before the connector is called, and the result after, in the same transaction as the write.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import asyncpg
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities._deps import Deps
+from charter.connectors import UnsupportedAction
+from charter.connectors.demo import DemoBooksWriter
+from charter.storage import audit, runs
+from schemas import ActInput, ActionResult
+
+
+class NotAuthorised(ApplicationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="NotAuthorised", non_retryable=True)
+
+
+class ActActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+
+    async def _authorisation(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, object]:
+        run, proposal = req.run, req.proposal
+        stored = await runs.get_proposal(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
+        if stored is None:
+            raise NotAuthorised(
+                f"act refused: no gate verdict recorded for {run.workflow_id}/{proposal.proposal_id}"
+            )
+        recorded, verdict = stored
+        digest = runs.proposal_digest(proposal)
+        if runs.proposal_digest(recorded) != digest:
+            raise NotAuthorised("act refused: the proposal differs from the one the gate judged")
+        if verdict.outcome == "execute":
+            return {"kind": "gate", "verdict": verdict.model_dump(mode="json")}
+        if verdict.outcome == "deny":
+            raise NotAuthorised("act refused: the gate denied this proposal")
+        approvers = await runs.approvals(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
+        )
+        if not approvers:
+            raise NotAuthorised(
+                "act refused: no recorded approval of this proposal by a currently authorised member"
+            )
+        return {"kind": "approval", "approvers": approvers, "verdict": verdict.model_dump(mode="json")}
+
+    @activity.defn(name="act")
+    async def act(self, req: ActInput) -> ActionResult:
+        run, proposal = req.run, req.proposal
+        key = runs.idempotency_key_for(run.workflow_id, proposal)
+        # 1. Check authorisation and commit the intent (write-ahead) in its own transaction.
+        async with self._db.tenant(run.tenant_id) as conn:
+            existing = await conn.fetchrow(
+                "SELECT connector_reference, executed_at FROM charter.actions WHERE tenant_id = $1 "
+                "AND idempotency_key = $2",
+                run.tenant_id,
+                key,
+            )
+            if existing is not None:
+                return ActionResult(
+                    proposal_id=proposal.proposal_id,
+                    idempotency_key=key,
+                    status="already_executed",
+                    connector_reference=existing["connector_reference"],
+                    executed_at=existing["executed_at"],
+                )
+            authorisation = await self._authorisation(conn, req)
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "action_intent",
+                {
+                    "idempotency_key": key,
+                    "attempt": activity.info().attempt,
+                    "proposal": proposal.model_dump(mode="json"),
+                    "authorisation": authorisation,
+                },
+                actor=f"agent:{run.agent}",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+        # 2. Execute, record the action row (the idempotency guard) and the result together.
+        async with self._db.tenant(run.tenant_id) as conn:
+            writer = DemoBooksWriter(conn, run.tenant_id)
+            try:
+                reference = await writer.execute(proposal, key)
+            except UnsupportedAction as exc:
+                raise ApplicationError(str(exc), type="UnsupportedAction", non_retryable=True) from None
+            executed_at = datetime.now(UTC)
+            inserted = await conn.fetchval(
+                "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, proposal_id, "
+                "action, proposal, authorisation, connector_reference, executed_at) VALUES "
+                "($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9) ON CONFLICT DO NOTHING RETURNING 1",
+                run.tenant_id,
+                key,
+                run.workflow_id,
+                proposal.proposal_id,
+                proposal.action,
+                proposal.model_dump_json(),
+                json.dumps(authorisation),
+                reference,
+                executed_at,
+            )
+            if inserted is None:
+                # A concurrent attempt won; roll this one back by raising, then report theirs.
+                raise ApplicationError("concurrent execution detected; retrying", type="Concurrent")
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "action_result",
+                {"idempotency_key": key, "connector_reference": reference, "status": "executed"},
+                actor=f"connector:{writer.name}",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+        return ActionResult(
+            proposal_id=proposal.proposal_id,
+            idempotency_key=key,
+            status="executed",
+            connector_reference=reference,
+            executed_at=executed_at,
+        )

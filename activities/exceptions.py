@@ -1,0 +1,97 @@
+"""Record the gate's verdict; open, remind and expire exceptions."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities._deps import Deps
+from charter.facts import facts_for
+from charter.storage import audit, runs
+from schemas import ExceptionEventInput, RecordVerdictInput, VerdictRecord
+
+
+class ExceptionActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+
+    @activity.defn(name="record_verdict")
+    async def record_verdict(self, req: RecordVerdictInput) -> VerdictRecord:
+        run, proposal, verdict = req.run, req.proposal, req.verdict
+        exception_id = None
+        async with self._db.tenant(run.tenant_id) as conn:
+            await runs.save_proposal(
+                conn,
+                tenant_id=run.tenant_id,
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                agent=run.agent,
+                proposal=proposal,
+                verdict=verdict,
+            )
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "gate_verdict",
+                {"proposal": proposal.model_dump(mode="json"), "verdict": verdict.model_dump(mode="json")},
+                actor="gate",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+            if verdict.outcome == "escalate":
+                if req.expires_at is None:
+                    raise ValueError("an escalation needs an expiry")
+                exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+                facts = facts_for(proposal, req.observation)
+                facts.pop("accounts", None)
+                context = {
+                    "tenant_id": run.tenant_id,
+                    "agent": run.agent,
+                    "observed": facts,
+                    "observed_at": req.observation.observed_at.isoformat(),
+                    "proposal": proposal.model_dump(mode="json"),
+                    "verdict": verdict.model_dump(mode="json"),
+                }
+                await runs.open_exception(
+                    conn,
+                    tenant_id=run.tenant_id,
+                    exception_id=exception_id,
+                    workflow_id=run.workflow_id,
+                    proposal_id=proposal.proposal_id,
+                    agent=run.agent,
+                    context=context,
+                    expires_at=req.expires_at,
+                )
+                await audit.append(
+                    conn,
+                    run.tenant_id,
+                    "exception_opened",
+                    {"exception_id": exception_id, "expires_at": req.expires_at.isoformat(), **context},
+                    actor="gate",
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                )
+        return VerdictRecord(exception_id=exception_id)
+
+    @activity.defn(name="record_exception_event")
+    async def record_exception_event(self, req: ExceptionEventInput) -> None:
+        run = req.run
+        if req.event not in ("reminder", "expired"):
+            raise ValueError(f"unknown exception event {req.event!r}")
+        async with self._db.tenant(run.tenant_id) as conn:
+            if req.event == "expired":
+                await runs.close_exception(conn, run.tenant_id, req.exception_id, "expired")
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "exception_" + req.event,
+                {
+                    "exception_id": req.exception_id,
+                    "proposal_id": req.proposal_id,
+                    "note": "Expired without a decision: nothing was executed."
+                    if req.event == "expired"
+                    else "Still awaiting a decision.",
+                },
+                actor="workflow",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )

@@ -1,0 +1,32 @@
+"""Reason: the configured reasoner turns the observation into proposals."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities._deps import Deps
+from charter.storage import audit
+from schemas import ReasonInput, ReasonOutput
+
+
+class ReasonActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+        self._reasoner = deps.reasoner
+
+    @activity.defn(name="reason")
+    async def reason(self, req: ReasonInput) -> ReasonOutput:
+        run = req.run
+        proposals = await self._reasoner.propose(req.observation, req.constitution)
+        output = ReasonOutput(reasoner=self._reasoner.name, proposals=proposals)
+        async with self._db.tenant(run.tenant_id) as conn:
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "proposed",
+                output.model_dump(mode="json"),
+                actor=f"reasoner:{self._reasoner.name}",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+        return output

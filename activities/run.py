@@ -1,0 +1,52 @@
+"""Start and finish of a run: pin the constitution, snapshot the approvers, anchor the chain."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities._deps import Deps
+from charter.storage import audit, constitutions, members
+from schemas import AuditHead, FinishRunInput, RunContext, StartRunInput
+
+
+class RunActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+
+    @activity.defn(name="start_run")
+    async def start_run(self, req: StartRunInput) -> RunContext:
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            constitution = await constitutions.get(conn, run.tenant_id, req.constitution_version)
+            approvers = await members.approvers(conn, run.tenant_id)
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "run_started",
+                {
+                    "agent": run.agent,
+                    "trigger": req.trigger,
+                    "requested_by": req.requested_by,
+                    "constitution_version": constitution.version,
+                    "constitution_hash": constitution.content_hash,
+                    "approvers": approvers,
+                },
+                actor=f"agent:{run.agent}",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+        return RunContext(constitution=constitution, approvers=approvers)
+
+    @activity.defn(name="finish_run")
+    async def finish_run(self, req: FinishRunInput) -> AuditHead:
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            return await audit.append(
+                conn,
+                run.tenant_id,
+                "run_completed",
+                {"agent": run.agent, "outcomes": req.summary},
+                actor=f"agent:{run.agent}",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )

@@ -1,0 +1,85 @@
+"""Amendments: a human approval that teaches the constitution a narrowly scoped allow rule.
+
+The rule is as narrow as the exception it came from: the same action type, the same
+counterparty, an amount bound. It can only add an allow rule, so it can never lift a deny,
+override an escalation rule, or loosen irreversibility (the gate escalates irreversible
+actions whatever the rules say).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+from charter.constitution import parse_document
+from schemas import AmendmentOrigin, AmendmentRequest, ConstitutionDocument, Proposal, Rule, Verdict
+
+#: Escalation causes an amendment can address. Anything else needs a new constitution.
+AMENDABLE_CAUSES = frozenset({"outside_bounds", "below_confidence"})
+
+
+class AmendmentRefused(ValueError):
+    pass
+
+
+def check_amendable(document: ConstitutionDocument, proposal: Proposal, verdict: Verdict) -> None:
+    action_type = document.action_types.get(proposal.action)
+    if action_type is None or not action_type.reversible:
+        raise AmendmentRefused(
+            f"{proposal.action!r} is irreversible: it always needs a human, no amendment can change that"
+        )
+    other = [c for c in verdict.causes if c not in AMENDABLE_CAUSES]
+    if other:
+        raise AmendmentRefused(
+            "an amendment only lifts 'outside bounds' or 'below confidence'; this exception "
+            f"also escalated for: {', '.join(other)}"
+        )
+    if not proposal.counterparty:
+        raise AmendmentRefused("an amendment needs a counterparty to scope the rule to")
+    if proposal.amount is None:
+        raise AmendmentRefused("an amendment needs an amount to bound the rule by")
+
+
+def amend(
+    document: ConstitutionDocument,
+    *,
+    proposal: Proposal,
+    verdict: Verdict,
+    request: AmendmentRequest,
+    approver: str,
+    exception_id: str,
+) -> ConstitutionDocument:
+    """Return the document with one new allow rule appended; validated like any other."""
+    check_amendable(document, proposal, verdict)
+    assert proposal.counterparty is not None and proposal.amount is not None
+    bound = request.max_amount if request.max_amount is not None else proposal.amount
+    if bound < proposal.amount:
+        raise AmendmentRefused(
+            f"max_amount {bound} is below the amount being approved ({proposal.amount})"
+        )
+    bound = Decimal(bound).quantize(Decimal("0.01"))
+    # json.dumps yields a valid CEL string literal: hostile counterparty names stay data.
+    condition = f"counterparty == {json.dumps(proposal.counterparty)} && amount <= {bound}"
+    min_conf = None
+    if "below_confidence" in verdict.causes:
+        min_conf = math.floor(proposal.confidence * 100) / 100
+    rule = Rule(
+        id=f"amend-{exception_id}",
+        title=(
+            f"Allow {proposal.action} to {proposal.counterparty[:80]} up to "
+            f"{proposal.currency} {bound} (approved by {approver})"
+        ),
+        applies_to=[proposal.action],
+        when=condition,
+        effect="allow",
+        min_confidence=min_conf,
+        amendment=AmendmentOrigin(
+            approved_by=approver,
+            exception_id=exception_id,
+            from_version=verdict.constitution_version,
+        ),
+    )
+    raw = document.model_dump(mode="json", exclude_none=True)
+    raw["rules"].append(rule.model_dump(mode="json", exclude_none=True))
+    return parse_document(raw)

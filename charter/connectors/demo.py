@@ -1,0 +1,199 @@
+"""The demo company's books, kept in PostgreSQL beside Charter's own tables.
+
+Stands in for a bank, an invoice inbox, a payroll provider and an ad platform. Both halves
+work inside the caller's tenant transaction, so row-level security applies to them too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from charter.connectors.base import ConnectorError, UnsupportedAction
+from schemas import (
+    AdCampaign,
+    BankAccount,
+    Invoice,
+    Observation,
+    PayrollRun,
+    Proposal,
+    Vendor,
+)
+
+#: What each agent may read. An agent never sees books outside its remit.
+AGENT_SCOPES: dict[str, frozenset[str]] = {
+    "payables": frozenset({"bank_accounts", "vendors", "invoices"}),
+    "marketing": frozenset({"bank_accounts", "campaigns"}),
+    "payroll": frozenset({"bank_accounts", "payroll_runs"}),
+}
+
+
+class DemoBooksReader:
+    """Read-only view of the demo books. Deliberately has no write methods."""
+
+    name = "demo-books"
+
+    def __init__(self, conn: asyncpg.Connection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    async def snapshot(self, agent: str, focus: list[str]) -> Observation:
+        scope = AGENT_SCOPES.get(agent)
+        if scope is None:
+            raise ConnectorError(f"unknown agent {agent!r}; known: {sorted(AGENT_SCOPES)}")
+        c, t = self._conn, self._tenant_id
+        accounts = vendors = invoices = payroll = campaigns = []
+        if "bank_accounts" in scope:
+            accounts = [
+                BankAccount(**dict(r))
+                for r in await c.fetch(
+                    "SELECT account_id, name, currency, balance FROM charter.bank_accounts "
+                    "WHERE tenant_id = $1 ORDER BY account_id",
+                    t,
+                )
+            ]
+        if "vendors" in scope:
+            vendors = [
+                Vendor(**dict(r))
+                for r in await c.fetch(
+                    "SELECT vendor_id, name, verified, monthly_spend_limit FROM charter.vendors "
+                    "WHERE tenant_id = $1 ORDER BY vendor_id",
+                    t,
+                )
+            ]
+        if "invoices" in scope:
+            invoices = [
+                Invoice(**dict(r))
+                for r in await c.fetch(
+                    "SELECT i.invoice_id, i.vendor_id, v.name AS vendor_name, i.amount, "
+                    "i.currency, i.due_date, i.status, i.memo, COALESCE((SELECT sum(p.amount) "
+                    "FROM charter.payments p WHERE p.tenant_id = i.tenant_id AND p.invoice_id "
+                    "= i.invoice_id), 0) AS amount_paid FROM charter.invoices i JOIN "
+                    "charter.vendors v USING (tenant_id, vendor_id) WHERE i.tenant_id = $1 "
+                    "AND (cardinality($2::text[]) = 0 OR i.invoice_id = ANY($2)) "
+                    "ORDER BY i.invoice_id",
+                    t,
+                    focus,
+                )
+            ]
+        if "payroll_runs" in scope:
+            payroll = [
+                PayrollRun(**dict(r))
+                for r in await c.fetch(
+                    "SELECT payroll_run_id, period, employee_count, total, pay_date, status "
+                    "FROM charter.payroll_runs WHERE tenant_id = $1 AND (cardinality($2::text[]) "
+                    "= 0 OR payroll_run_id = ANY($2)) ORDER BY payroll_run_id",
+                    t,
+                    focus,
+                )
+            ]
+        if "campaigns" in scope:
+            campaigns = [
+                AdCampaign(**dict(r))
+                for r in await c.fetch(
+                    "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, "
+                    "status FROM charter.ad_campaigns WHERE tenant_id = $1 AND "
+                    "(cardinality($2::text[]) = 0 OR campaign_id = ANY($2)) ORDER BY campaign_id",
+                    t,
+                    focus,
+                )
+            ]
+        return Observation(
+            tenant_id=t,
+            agent=agent,
+            observed_at=datetime.now(UTC),
+            source=self.name,
+            bank_accounts=accounts,
+            vendors=vendors,
+            invoices=invoices,
+            payroll_runs=payroll,
+            campaigns=campaigns,
+        )
+
+
+class DemoBooksWriter:
+    """Write side of the demo books. Each method changes exactly one thing."""
+
+    name = "demo-books"
+
+    def __init__(self, conn: asyncpg.Connection, tenant_id: str) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
+        handler = {
+            "schedule_payment": self._schedule_payment,
+            "adjust_campaign_budget": self._adjust_budget,
+            "pause_campaign": self._pause_campaign,
+            "run_payroll": self._run_payroll,
+        }.get(proposal.action)
+        if handler is None:
+            raise UnsupportedAction(f"demo-books cannot perform {proposal.action!r}")
+        return await handler(proposal, idempotency_key)
+
+    async def _schedule_payment(self, p: Proposal, key: str) -> str:
+        invoice = await self._conn.fetchrow(
+            "SELECT due_date FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
+            "FOR UPDATE",
+            self._tenant_id,
+            p.reference,
+        )
+        if invoice is None or p.amount is None:
+            raise ConnectorError(f"no invoice {p.reference!r} to pay")
+        payment_id = f"pay-{key[:12]}"
+        await self._conn.execute(
+            "INSERT INTO charter.payments (tenant_id, payment_id, account_id, invoice_id, "
+            "counterparty, amount, status, value_date) VALUES ($1, $2, 'operating', $3, $4, $5, "
+            "'scheduled', $6)",
+            self._tenant_id,
+            payment_id,
+            p.reference,
+            p.counterparty or "",
+            p.amount,
+            invoice["due_date"],
+        )
+        await self._conn.execute(
+            "UPDATE charter.invoices SET status = 'scheduled' WHERE tenant_id = $1 AND "
+            "invoice_id = $2",
+            self._tenant_id,
+            p.reference,
+        )
+        return payment_id
+
+    async def _adjust_budget(self, p: Proposal, key: str) -> str:
+        if p.amount is None:
+            raise ConnectorError("adjust_campaign_budget needs the new daily budget as amount")
+        done = await self._conn.execute(
+            "UPDATE charter.ad_campaigns SET daily_budget = $3 WHERE tenant_id = $1 AND "
+            "campaign_id = $2",
+            self._tenant_id,
+            p.reference,
+            Decimal(p.amount),
+        )
+        if done != "UPDATE 1":
+            raise ConnectorError(f"no campaign {p.reference!r}")
+        return f"budget-{key[:12]}"
+
+    async def _pause_campaign(self, p: Proposal, key: str) -> str:
+        done = await self._conn.execute(
+            "UPDATE charter.ad_campaigns SET status = 'paused' WHERE tenant_id = $1 AND "
+            "campaign_id = $2",
+            self._tenant_id,
+            p.reference,
+        )
+        if done != "UPDATE 1":
+            raise ConnectorError(f"no campaign {p.reference!r}")
+        return f"pause-{key[:12]}"
+
+    async def _run_payroll(self, p: Proposal, key: str) -> str:
+        done = await self._conn.execute(
+            "UPDATE charter.payroll_runs SET status = 'submitted' WHERE tenant_id = $1 AND "
+            "payroll_run_id = $2 AND status = 'draft'",
+            self._tenant_id,
+            p.reference,
+        )
+        if done != "UPDATE 1":
+            raise ConnectorError(f"no draft payroll run {p.reference!r}")
+        return f"payroll-{key[:12]}"

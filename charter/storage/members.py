@@ -1,0 +1,29 @@
+"""Tenant members and who may decide on exceptions."""
+
+from __future__ import annotations
+
+import asyncpg
+
+APPROVER_ROLES = ("approver", "owner")
+
+
+async def approvers(conn: asyncpg.Connection, tenant_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT member_id FROM charter.members WHERE tenant_id = $1 AND active "
+        "AND roles && $2::text[] ORDER BY member_id",
+        tenant_id,
+        list(APPROVER_ROLES),
+    )
+    return [r["member_id"] for r in rows]
+
+
+async def is_approver(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM charter.members WHERE tenant_id = $1 AND "
+            "member_id = $2 AND active AND roles && $3::text[])",
+            tenant_id,
+            member_id,
+            list(APPROVER_ROLES),
+        )
+    )

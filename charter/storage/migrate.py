@@ -1,0 +1,85 @@
+"""Schema migrations, applied by an administrator connection as the owner role.
+
+The owner role cannot log in; the migrator `SET ROLE`s to it so that every object is
+owned by it and the application role owns nothing. Applying is idempotent and serialised
+by an advisory lock, so two processes starting together do not race.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+OWNER_ROLE = "charter_owner"
+APP_ROLE = "charter_app"
+_LOCK_KEY = 0x43484152  # "CHAR"
+
+_BOOTSTRAP = f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+        CREATE ROLE {OWNER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
+END;
+$$;
+ALTER ROLE {OWNER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+ALTER ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+CREATE SCHEMA IF NOT EXISTS charter_meta AUTHORIZATION {OWNER_ROLE};
+CREATE SCHEMA IF NOT EXISTS charter AUTHORIZATION {OWNER_ROLE};
+REVOKE ALL ON SCHEMA charter_meta FROM PUBLIC;
+REVOKE CREATE ON SCHEMA charter FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS charter_meta.schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE charter_meta.schema_migrations OWNER TO {OWNER_ROLE};
+"""
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("charter.storage") / "migrations"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[str]:
+    """Apply pending migrations; return the versions applied now."""
+    conn = await asyncpg.connect(admin_dsn)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        try:
+            await conn.execute(_BOOTSTRAP)
+            if app_password:
+                # Quoted by PostgreSQL itself; the password never appears in a log line.
+                await conn.execute(
+                    f"ALTER ROLE {APP_ROLE} PASSWORD "
+                    + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
+                )
+            done = {r["version"] for r in await conn.fetch(
+                "SELECT version FROM charter_meta.schema_migrations"
+            )}
+            for version, sql in migration_files():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO charter_meta.schema_migrations (version) VALUES ($1)",
+                        version,
+                    )
+                log.info("applied migration %s", version)
+                applied.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    finally:
+        await conn.close()
+    return applied

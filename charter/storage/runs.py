@@ -1,0 +1,178 @@
+"""Proposals, exceptions, decisions and actions of agent runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from charter.canonical import canonical_json, sha256_hex
+from schemas import Proposal, Verdict
+
+
+def proposal_digest(proposal: Proposal) -> str:
+    """What a decision or an authorisation is bound to: the exact proposal content."""
+    return sha256_hex(canonical_json(proposal.model_dump(mode="json")))
+
+
+def exception_id_for(workflow_id: str, proposal_id: str) -> str:
+    return "ex-" + sha256_hex(f"{workflow_id}/{proposal_id}".encode())[:10]
+
+
+def idempotency_key_for(workflow_id: str, proposal: Proposal) -> str:
+    """Keyed on the workflow id, not the run id: a reset or retried run never acts twice."""
+    return sha256_hex(f"{workflow_id}/{proposal.proposal_id}/{proposal_digest(proposal)}".encode())[:32]
+
+
+async def save_proposal(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    run_id: str,
+    agent: str,
+    proposal: Proposal,
+    verdict: Verdict,
+) -> None:
+    await conn.execute(
+        "INSERT INTO charter.proposals (tenant_id, workflow_id, proposal_id, run_id, agent, action, "
+        "proposal, verdict, outcome, constitution_version) VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,"
+        "$8::jsonb,$9,$10) ON CONFLICT (tenant_id, workflow_id, proposal_id) DO NOTHING",
+        tenant_id,
+        workflow_id,
+        proposal.proposal_id,
+        run_id,
+        agent,
+        proposal.action,
+        json.dumps(proposal.model_dump(mode="json")),
+        json.dumps(verdict.model_dump(mode="json")),
+        verdict.outcome,
+        verdict.constitution_version,
+    )
+
+
+async def get_proposal(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> tuple[Proposal, Verdict] | None:
+    row = await conn.fetchrow(
+        "SELECT proposal::text AS proposal, verdict::text AS verdict FROM charter.proposals "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    if row is None:
+        return None
+    return (
+        Proposal.model_validate_json(row["proposal"]),
+        Verdict.model_validate_json(row["verdict"]),
+    )
+
+
+async def open_exception(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    exception_id: str,
+    workflow_id: str,
+    proposal_id: str,
+    agent: str,
+    context: dict[str, Any],
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO charter.exceptions (tenant_id, exception_id, workflow_id, proposal_id, agent, "
+        "status, context, expires_at) VALUES ($1,$2,$3,$4,$5,'open',$6::jsonb,$7) "
+        "ON CONFLICT (tenant_id, exception_id) DO NOTHING",
+        tenant_id,
+        exception_id,
+        workflow_id,
+        proposal_id,
+        agent,
+        json.dumps(context),
+        expires_at,
+    )
+
+
+async def close_exception(
+    conn: asyncpg.Connection, tenant_id: str, exception_id: str, status: str
+) -> bool:
+    result = await conn.execute(
+        "UPDATE charter.exceptions SET status = $3, closed_at = now() WHERE tenant_id = $1 AND "
+        "exception_id = $2 AND status = 'open'",
+        tenant_id,
+        exception_id,
+        status,
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def list_exceptions(
+    conn: asyncpg.Connection, tenant_id: str, *, status: str | None = "open"
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
+        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
+        "($2::text IS NULL OR status = $2) ORDER BY opened_at, exception_id",
+        tenant_id,
+        status,
+    )
+    return [{**dict(r), "context": json.loads(r["context"])} for r in rows]
+
+
+async def get_exception(
+    conn: asyncpg.Connection, tenant_id: str, exception_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
+        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
+        "exception_id = $2",
+        tenant_id,
+        exception_id,
+    )
+    return {**dict(row), "context": json.loads(row["context"])} if row else None
+
+
+async def record_decision(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    proposal_id: str,
+    approver: str,
+    outcome: str,
+    reason: str,
+    digest: str,
+    amendment_version: int | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, outcome, "
+        "reason, proposal_digest, amendment_version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        approver,
+        outcome,
+        reason,
+        digest,
+        amendment_version,
+    )
+
+
+async def approvals(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
+) -> list[str]:
+    """Approvers who approved exactly this proposal content and are still authorised."""
+    rows = await conn.fetch(
+        "SELECT d.approver FROM charter.decisions d JOIN charter.members m ON m.tenant_id = "
+        "d.tenant_id AND m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
+        "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
+        "AND m.roles && ARRAY['approver', 'owner']",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        digest,
+    )
+    return [r["approver"] for r in rows]

@@ -1,0 +1,101 @@
+"""Typed messages for every workflow and activity input and output.
+
+Dependency direction: schemas import nothing from the rest of Charter.
+"""
+
+from schemas.books import (
+    AdCampaign,
+    BankAccount,
+    Invoice,
+    Observation,
+    PayrollRun,
+    Vendor,
+)
+from schemas.constitution import (
+    ActionType,
+    AmendmentOrigin,
+    Constitution,
+    ConstitutionDocument,
+    Defaults,
+    Effect,
+    Rule,
+)
+from schemas.decision import AmendmentRequest, Decision, DecisionReceipt
+from schemas.proposal import Proposal, ProposedAction
+from schemas.run import (
+    ActionResult,
+    AgentRunInput,
+    AgentRunResult,
+    AuditHead,
+    ProposalState,
+    ProposalStatus,
+    RunState,
+    Stage,
+    workflow_id_for,
+)
+from schemas.verdict import EscalationCause, Outcome, RuleError, RuleMatch, Verdict
+
+__all__ = [
+    "ActionResult",
+    "ActionType",
+    "AdCampaign",
+    "AgentRunInput",
+    "AgentRunResult",
+    "AmendmentOrigin",
+    "AmendmentRequest",
+    "AuditHead",
+    "BankAccount",
+    "Constitution",
+    "ConstitutionDocument",
+    "Decision",
+    "DecisionReceipt",
+    "Defaults",
+    "Effect",
+    "EscalationCause",
+    "Invoice",
+    "Observation",
+    "Outcome",
+    "PayrollRun",
+    "Proposal",
+    "ProposalState",
+    "ProposalStatus",
+    "ProposedAction",
+    "Rule",
+    "RuleError",
+    "RuleMatch",
+    "RunState",
+    "Stage",
+    "Vendor",
+    "Verdict",
+    "workflow_id_for",
+]
+
+from schemas.activities import (  # noqa: E402
+    ActInput,
+    ExceptionEventInput,
+    FinishRunInput,
+    ObserveInput,
+    ReasonInput,
+    ReasonOutput,
+    RecordDecisionInput,
+    RecordVerdictInput,
+    RunContext,
+    RunRef,
+    StartRunInput,
+    VerdictRecord,
+)
+
+__all__ += [
+    "ActInput",
+    "ExceptionEventInput",
+    "FinishRunInput",
+    "ObserveInput",
+    "ReasonInput",
+    "ReasonOutput",
+    "RecordDecisionInput",
+    "RecordVerdictInput",
+    "RunContext",
+    "RunRef",
+    "StartRunInput",
+    "VerdictRecord",
+]

@@ -1,0 +1,95 @@
+"""Typed inputs and outputs of the activities the `AgentLoop` workflow calls.
+
+Activities receive identifiers and facts, never credentials: a connector resolves what it
+needs inside the activity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.books import Observation
+from schemas.constitution import Constitution
+from schemas.decision import Decision
+from schemas.proposal import Proposal, ProposedAction
+from schemas.verdict import Verdict
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunRef(_Msg):
+    tenant_id: str
+    agent: str
+    workflow_id: str
+    run_id: str
+
+
+class StartRunInput(_Msg):
+    run: RunRef
+    trigger: str
+    requested_by: str | None
+    constitution_version: int | None
+
+
+class RunContext(_Msg):
+    constitution: Constitution
+    approvers: list[str]
+    """Members allowed to decide, as of the start of the run (re-checked before acting)."""
+
+
+class ObserveInput(_Msg):
+    run: RunRef
+    focus: list[str] = []
+
+
+class ReasonInput(_Msg):
+    run: RunRef
+    observation: Observation
+    constitution: Constitution
+
+
+class ReasonOutput(_Msg):
+    reasoner: str
+    proposals: list[ProposedAction]
+
+
+class RecordVerdictInput(_Msg):
+    run: RunRef
+    proposal: Proposal
+    verdict: Verdict
+    observation: Observation
+    expires_at: datetime | None
+
+
+class VerdictRecord(_Msg):
+    exception_id: str | None
+
+
+class RecordDecisionInput(_Msg):
+    run: RunRef
+    proposal: Proposal
+    verdict: Verdict
+    exception_id: str
+    decision: Decision
+
+
+class ActInput(_Msg):
+    run: RunRef
+    proposal: Proposal
+
+
+class ExceptionEventInput(_Msg):
+    run: RunRef
+    proposal_id: str
+    exception_id: str
+    event: str
+    """`reminder` or `expired`."""
+
+
+class FinishRunInput(_Msg):
+    run: RunRef
+    summary: dict[str, str]

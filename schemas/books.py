@@ -1,0 +1,85 @@
+"""What an agent sees: a full, read-only snapshot of a tenant's books.
+
+Everything in an observation came from outside Charter (a bank, an invoice inbox, an ad
+platform). Free text such as invoice memos and vendor names is untrusted data: it is shown
+to people and to the reasoner, but the gate only ever compares it, never executes it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BankAccount(_Record):
+    account_id: str
+    name: str
+    currency: str = "USD"
+    balance: Decimal
+
+
+class Vendor(_Record):
+    vendor_id: str
+    name: str
+    verified: bool = Field(description="Bank details confirmed out of band by a human.")
+    monthly_spend_limit: Decimal | None = None
+
+
+class Invoice(_Record):
+    invoice_id: str
+    vendor_id: str
+    vendor_name: str
+    amount: Decimal
+    currency: str = "USD"
+    due_date: date
+    status: Literal["open", "scheduled", "paid", "void"]
+    memo: str = ""
+    amount_paid: Decimal = Field(
+        default=Decimal("0"),
+        description="Sum of bank payments referencing this invoice, as the bank reports them.",
+    )
+
+
+class PayrollRun(_Record):
+    payroll_run_id: str
+    period: str
+    employee_count: int
+    total: Decimal
+    pay_date: date
+    status: Literal["draft", "submitted", "paid"]
+
+
+class AdCampaign(_Record):
+    campaign_id: str
+    name: str
+    platform: str
+    daily_budget: Decimal
+    spend_7d: Decimal
+    revenue_7d: Decimal
+    status: Literal["active", "paused"]
+
+    @property
+    def roas(self) -> float:
+        """Return on ad spend over the last seven days (0 when nothing was spent)."""
+        return float(self.revenue_7d / self.spend_7d) if self.spend_7d else 0.0
+
+
+class Observation(_Record):
+    """A full snapshot of what one agent read, taken by the read activity."""
+
+    tenant_id: str
+    agent: str
+    observed_at: datetime
+    source: str = Field(description="Connector that produced the snapshot.")
+    bank_accounts: list[BankAccount] = []
+    vendors: list[Vendor] = []
+    invoices: list[Invoice] = []
+    payroll_runs: list[PayrollRun] = []
+    campaigns: list[AdCampaign] = []

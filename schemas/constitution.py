@@ -1,0 +1,62 @@
+"""The constitution: a tenant's versioned, immutable law for its agents.
+
+The document model here is the parsed form; `charter.constitution` loads it from YAML,
+validates every CEL condition and computes the content hash.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Effect = Literal["allow", "escalate", "deny"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionType(_Doc):
+    reversible: bool
+    description: str = ""
+
+
+class Rule(_Doc):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
+    title: str = Field(min_length=1, max_length=300)
+    applies_to: list[str] = Field(min_length=1)
+    when: str = Field(default="true", min_length=1, max_length=2000, description="CEL condition.")
+    effect: Effect
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    amendment: AmendmentOrigin | None = None
+
+
+class AmendmentOrigin(_Doc):
+    """Where an amendment rule came from: the human decision that created it."""
+
+    approved_by: str
+    exception_id: str
+    from_version: int
+
+
+class Defaults(_Doc):
+    min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+
+
+class ConstitutionDocument(_Doc):
+    defaults: Defaults = Defaults()
+    action_types: dict[str, ActionType]
+    rules: list[Rule]
+
+
+class Constitution(_Doc):
+    """A stored version: the document plus its identity."""
+
+    tenant_id: str
+    version: int = Field(ge=1)
+    content_hash: str
+    document: ConstitutionDocument
+
+
+Rule.model_rebuild()

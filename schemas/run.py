@@ -1,0 +1,103 @@
+"""The `AgentLoop` workflow's public contract: its input, its result and its `state` query."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.decision import Decision
+from schemas.proposal import Proposal
+from schemas.verdict import Verdict
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+Stage = Literal[
+    "starting", "reading", "reasoning", "gating", "awaiting_decision", "acting", "completed"
+]
+ProposalStatus = Literal[
+    "gated", "awaiting_decision", "approved", "rejected", "expired", "denied", "executed"
+]
+
+
+class AgentRunInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str = Field(pattern=SLUG)
+    agent: str = Field(pattern=SLUG)
+    trigger: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$",
+        description="What started the run (a schedule tick, a webhook id). Same trigger, same run.",
+    )
+    requested_by: str | None = Field(
+        default=None, description="Member who asked for the run; they may not approve its proposals."
+    )
+    constitution_version: int | None = Field(
+        default=None, ge=1, description="Pin a version; default is the latest at start."
+    )
+    focus: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Record ids to consider (for example the invoice a webhook announced); empty: all.",
+    )
+    decision_timeout: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    reminder_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+
+
+def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
+    """Deterministic workflow id: the same trigger can start a run only once."""
+    return f"charter/{tenant_id}/{agent}/{trigger}"
+
+
+class AuditHead(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    hash: str
+
+
+class ActionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    proposal_id: str
+    idempotency_key: str
+    status: Literal["executed", "already_executed"]
+    connector_reference: str
+    executed_at: datetime
+
+
+class ProposalState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    proposal: Proposal
+    verdict: Verdict | None = None
+    status: ProposalStatus = "gated"
+    exception_id: str | None = None
+    expires_at: datetime | None = None
+    decisions: list[Decision] = []
+    action: ActionResult | None = None
+
+
+class RunState(BaseModel):
+    """What the `state` query returns: the stage and the full context of the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    agent: str
+    stage: Stage = "starting"
+    constitution_version: int | None = None
+    observation_summary: str | None = None
+    proposals: list[ProposalState] = []
+
+
+class AgentRunResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    agent: str
+    constitution_version: int
+    proposals: list[ProposalState]
+    audit_head: AuditHead
+    """The tenant's audit chain head when the run ended: anchors the chain in Temporal history."""

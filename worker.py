@@ -1,0 +1,67 @@
+"""The Charter worker: runs `AgentLoop` and its activities on the `charter` task queue.
+
+    python worker.py          # uses TEMPORAL_ADDRESS / DATABASE_URL, or the embedded stack
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import Deps, all_activities
+from charter.config import Settings
+from charter.reasoners import OfflineReasoner, Reasoner
+from charter.storage import Database
+from workflows import AgentLoop
+
+#: A parked workflow costs ~25 KiB while cached (DESIGN.md); bound the cache so thousands
+#: of runs waiting on humans do not grow the worker without limit.
+MAX_CACHED_WORKFLOWS = 2000
+
+
+def build_worker(client: Client, deps: Deps, task_queue: str = "charter") -> Worker:
+    """A worker with every Charter workflow and activity. The plugin comes with the client."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AgentLoop],
+        activities=all_activities(deps),
+        activity_executor=ThreadPoolExecutor(4),
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
+    )
+
+
+def default_reasoner() -> Reasoner:
+    return OfflineReasoner()
+
+
+async def run_worker(
+    settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
+) -> None:
+    from charter.temporal import connect
+
+    client = await connect(settings, temporal_address)
+    db = await Database.connect(app_dsn)
+    try:
+        worker = build_worker(client, Deps(db=db, reasoner=default_reasoner()), settings.task_queue)
+        async with worker:
+            await (stop or asyncio.Event()).wait()
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    from charter.embedded import ensure_stack
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    stack = ensure_stack(settings)
+    asyncio.run(run_worker(settings, stack.temporal_address, stack.app_dsn))
+
+
+if __name__ == "__main__":
+    main()

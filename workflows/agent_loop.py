@@ -1,0 +1,339 @@
+"""`AgentLoop`: read -> reason -> gate -> act, or wait (for days if need be) for a human.
+
+The gate runs here, in the workflow, because it is pure: its verdict is recorded in history
+and cannot be changed by a retried activity. Everything that touches the world (books,
+database, model) is an activity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from charter import gate
+    from charter import search_attributes as sa
+    from schemas import (
+        ActInput,
+        ActionResult,
+        AgentRunInput,
+        AgentRunResult,
+        AuditHead,
+        Decision,
+        DecisionReceipt,
+        ExceptionEventInput,
+        FinishRunInput,
+        Observation,
+        ObserveInput,
+        Proposal,
+        ProposalState,
+        ReasonInput,
+        ReasonOutput,
+        RecordDecisionInput,
+        RecordVerdictInput,
+        RunContext,
+        RunRef,
+        RunState,
+        StartRunInput,
+        VerdictRecord,
+    )
+
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["NotAuthorised", "UnauthorisedApprover", "AmendmentRefused"],
+)
+_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": _RETRY}
+
+
+def _cause(err: ActivityError) -> ApplicationError | None:
+    cause = err.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+@workflow.defn(name="AgentLoop")
+class AgentLoop:
+    @workflow.init
+    def __init__(self, input: AgentRunInput) -> None:
+        self._input = input
+        self._state = RunState(tenant_id=input.tenant_id, agent=input.agent)
+        self._approvers: frozenset[str] = frozenset()
+        self._deciding: set[str] = set()
+        self._started = False
+
+    # -- queries, updates, signals ----------------------------------------------------------
+
+    @workflow.query(name="state")
+    def state(self) -> RunState:
+        return self._state
+
+    def _check(self, decision: Decision) -> ProposalState:
+        """Everything the workflow itself can check about a decision. Raises on refusal."""
+        if not self._started:
+            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
+        ps = next(
+            (p for p in self._state.proposals if p.proposal.proposal_id == decision.proposal_id),
+            None,
+        )
+        if ps is None:
+            raise ApplicationError(
+                f"no proposal {decision.proposal_id!r} in this run", type="UnknownProposal"
+            )
+        if ps.status != "awaiting_decision" or decision.proposal_id in self._deciding:
+            raise ApplicationError(
+                f"proposal {decision.proposal_id} is not awaiting a decision (status: {ps.status})",
+                type="NotAwaitingDecision",
+            )
+        if decision.approver not in self._approvers:
+            raise ApplicationError(
+                f"{decision.approver!r} is not an authorised approver for tenant "
+                f"{self._input.tenant_id!r}",
+                type="UnauthorisedApprover",
+            )
+        if decision.approver == self._input.requested_by:
+            raise ApplicationError(
+                f"{decision.approver!r} requested this run and cannot approve its proposals",
+                type="SelfApproval",
+            )
+        return ps
+
+    async def _apply(self, decision: Decision) -> DecisionReceipt:
+        ps = self._check(decision)  # again: state may have changed since the validator ran
+        assert ps.verdict is not None and ps.exception_id is not None
+        self._deciding.add(decision.proposal_id)
+        try:
+            receipt = await workflow.execute_activity(
+                "record_decision",
+                RecordDecisionInput(
+                    run=self._ref(),
+                    proposal=ps.proposal,
+                    verdict=ps.verdict,
+                    exception_id=ps.exception_id,
+                    decision=decision,
+                ),
+                result_type=DecisionReceipt,
+                **_ACTIVITY,  # type: ignore[arg-type]
+            )
+        except ActivityError as err:
+            cause = _cause(err)
+            raise ApplicationError(
+                f"decision refused: {cause.message if cause else err}",
+                type=cause.type if cause else "DecisionFailed",
+            ) from None
+        finally:
+            self._deciding.discard(decision.proposal_id)
+        ps.decisions.append(decision)
+        ps.status = "approved" if decision.outcome == "approve" else "rejected"
+        return receipt
+
+    @workflow.update(name="decide")
+    async def decide(self, decision: Decision) -> DecisionReceipt:
+        return await self._apply(decision)
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        self._check(decision)
+
+    @workflow.signal(name="decide")
+    async def decide_signal(self, decision: Decision) -> None:
+        """Fire-and-forget callers: same checks, but a refusal can only be logged."""
+        try:
+            await self._apply(decision)
+        except ApplicationError as err:
+            workflow.logger.warning("decide signal refused: %s", err.message)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _ref(self) -> RunRef:
+        info = workflow.info()
+        return RunRef(
+            tenant_id=self._input.tenant_id,
+            agent=self._input.agent,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+        )
+
+    def _stage(self, stage: str) -> None:
+        self._state.stage = stage  # type: ignore[assignment]
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+
+    def _outcomes(self) -> None:
+        statuses = sorted({p.status for p in self._state.proposals})
+        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(statuses)])
+
+    @workflow.run
+    async def run(self, input: AgentRunInput) -> AgentRunResult:
+        ref = self._ref()
+        workflow.upsert_search_attributes(
+            [sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent)]
+        )
+        context = await workflow.execute_activity(
+            "start_run",
+            StartRunInput(
+                run=ref,
+                trigger=input.trigger,
+                requested_by=input.requested_by,
+                constitution_version=input.constitution_version,
+            ),
+            result_type=RunContext,
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
+        constitution = context.constitution
+        self._approvers = frozenset(context.approvers)
+        self._state.constitution_version = constitution.version
+
+        self._stage("reading")
+        observation = await workflow.execute_activity(
+            "observe",
+            ObserveInput(run=ref, focus=input.focus),
+            result_type=Observation,
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
+        self._state.observation_summary = (
+            f"{len(observation.bank_accounts)} accounts, {len(observation.vendors)} vendors, "
+            f"{len(observation.invoices)} invoices, {len(observation.payroll_runs)} payroll runs, "
+            f"{len(observation.campaigns)} campaigns"
+        )
+
+        self._stage("reasoning")
+        reasoned = await workflow.execute_activity(
+            "reason",
+            ReasonInput(run=ref, observation=observation, constitution=constitution),
+            result_type=ReasonOutput,
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
+
+        self._stage("gating")
+        deadline = workflow.now() + input.decision_timeout
+        for n, proposed in enumerate(reasoned.proposals[:999], start=1):
+            proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
+            verdict = gate.evaluate(constitution, proposal, observation)
+            escalated = verdict.outcome == "escalate"
+            record = await workflow.execute_activity(
+                "record_verdict",
+                RecordVerdictInput(
+                    run=ref,
+                    proposal=proposal,
+                    verdict=verdict,
+                    observation=observation,
+                    expires_at=deadline if escalated else None,
+                ),
+                result_type=VerdictRecord,
+                **_ACTIVITY,  # type: ignore[arg-type]
+            )
+            self._state.proposals.append(
+                ProposalState(
+                    proposal=proposal,
+                    verdict=verdict,
+                    status={"execute": "gated", "escalate": "awaiting_decision", "deny": "denied"}[
+                        verdict.outcome
+                    ],  # type: ignore[arg-type]
+                    exception_id=record.exception_id,
+                    expires_at=deadline if escalated else None,
+                )
+            )
+        workflow.upsert_search_attributes(
+            [sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))]
+        )
+        self._outcomes()
+        self._started = True
+
+        # Autonomous executions first: they do not wait on anyone.
+        autos = [p for p in self._state.proposals if p.status == "gated"]
+        if autos:
+            self._stage("acting")
+            for ps in autos:
+                await self._act(ps)
+
+        await self._await_decisions(input, deadline)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        head = await workflow.execute_activity(
+            "finish_run",
+            FinishRunInput(
+                run=ref,
+                summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
+            ),
+            result_type=AuditHead,
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
+        self._stage("completed")
+        self._outcomes()
+        return AgentRunResult(
+            tenant_id=input.tenant_id,
+            agent=input.agent,
+            constitution_version=constitution.version,
+            proposals=self._state.proposals,
+            audit_head=head,
+        )
+
+    async def _act(self, ps: ProposalState) -> None:
+        ps.action = await workflow.execute_activity(
+            "act",
+            ActInput(run=self._ref(), proposal=ps.proposal),
+            result_type=ActionResult,
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
+        ps.status = "executed"
+        self._outcomes()
+
+    async def _await_decisions(self, input: AgentRunInput, deadline: datetime) -> None:
+        def waiting() -> list[ProposalState]:
+            return [p for p in self._state.proposals if p.status == "awaiting_decision"]
+
+        def approved() -> list[ProposalState]:
+            return [p for p in self._state.proposals if p.status == "approved"]
+
+        if not waiting():
+            return
+        self._stage("awaiting_decision")
+        next_reminder = workflow.now() + input.reminder_interval
+        while True:
+            for ps in approved():
+                self._stage("acting")
+                await self._act(ps)
+            if not waiting() and not self._deciding:
+                break
+            self._stage("awaiting_decision")
+            self._outcomes()
+            now = workflow.now()
+            if now >= deadline and not self._deciding:
+                break
+            wake = min(deadline, next_reminder)
+            timed_out = False
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(approved()) or (not waiting() and not self._deciding),
+                    timeout=max(wake - now, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                timed_out = True
+            if timed_out and next_reminder <= workflow.now() < deadline:
+                next_reminder = workflow.now() + input.reminder_interval
+                for ps in waiting():
+                    await self._exception_event(ps, "reminder")
+
+        # Mark first, synchronously, so no decision can slip in while the expiry is recorded.
+        expired = waiting()
+        for ps in expired:
+            ps.status = "expired"
+        for ps in expired:
+            await self._exception_event(ps, "expired")
+        self._outcomes()
+
+    async def _exception_event(self, ps: ProposalState, event: str) -> None:
+        assert ps.exception_id is not None
+        await workflow.execute_activity(
+            "record_exception_event",
+            ExceptionEventInput(
+                run=self._ref(),
+                proposal_id=ps.proposal.proposal_id,
+                exception_id=ps.exception_id,
+                event=event,
+            ),
+            **_ACTIVITY,  # type: ignore[arg-type]
+        )
