@@ -46,7 +46,9 @@ async def main() -> None:
     args = parser.parse_args()
 
     client = await Client.connect(args.address, namespace=args.namespace, plugins=[CharterPlugin()])
-    run = AgentRunInput(tenant_id=args.tenant, agent=args.agent, trigger=args.trigger, focus=args.focus)
+    run = AgentRunInput(
+        tenant_id=args.tenant, agent=args.agent, trigger=args.trigger, focus=args.focus
+    )
     try:
         handle = await start_run(client, run)
     except WorkflowAlreadyStartedError:

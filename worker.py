@@ -1,6 +1,6 @@
 """The Charter worker: runs `AgentLoop` and its activities on the `charter` task queue.
 
-    python worker.py          # uses TEMPORAL_ADDRESS / DATABASE_URL, or the embedded stack
+python worker.py          # uses TEMPORAL_ADDRESS / DATABASE_URL, or the embedded stack
 """
 
 from __future__ import annotations
@@ -59,8 +59,12 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
-    stack = ensure_stack(settings)
-    asyncio.run(run_worker(settings, stack.temporal_address, stack.app_dsn))
+
+    async def serve() -> None:
+        stack = await ensure_stack(settings)
+        await run_worker(settings, stack.temporal_address, stack.app_dsn)
+
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 
 import asyncpg
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -54,7 +53,11 @@ class ActActivities:
             raise NotAuthorised(
                 "act refused: no recorded approval of this proposal by a currently authorised member"
             )
-        return {"kind": "approval", "approvers": approvers, "verdict": verdict.model_dump(mode="json")}
+        return {
+            "kind": "approval",
+            "approvers": approvers,
+            "verdict": verdict.model_dump(mode="json"),
+        }
 
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
@@ -97,7 +100,9 @@ class ActActivities:
             try:
                 reference = await writer.execute(proposal, key)
             except UnsupportedAction as exc:
-                raise ApplicationError(str(exc), type="UnsupportedAction", non_retryable=True) from None
+                raise ApplicationError(
+                    str(exc), type="UnsupportedAction", non_retryable=True
+                ) from None
             executed_at = datetime.now(UTC)
             inserted = await conn.fetchval(
                 "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, proposal_id, "

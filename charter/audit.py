@@ -89,7 +89,9 @@ def verify_chain(tenant_id: str, entries: Iterable[AuditEntry]) -> ChainReport:
         if entry.tenant_id != tenant_id:
             return bad(entry.seq, f"entry belongs to tenant {entry.tenant_id!r}")
         if entry.seq != expected_seq:
-            return bad(entry.seq, f"expected seq {expected_seq}, found {entry.seq} (gap or reorder)")
+            return bad(
+                entry.seq, f"expected seq {expected_seq}, found {entry.seq} (gap or reorder)"
+            )
         if entry.prev_hash != prev_hash:
             return bad(entry.seq, "prev_hash does not match the previous entry's hash")
         recomputed = entry_hash(

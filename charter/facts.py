@@ -49,9 +49,7 @@ def facts_for(proposal: ProposedAction, observation: Observation) -> dict[str, A
         vendor = next((v for v in observation.vendors if v.vendor_id == invoice.vendor_id), None)
     elif proposal.counterparty:
         vendor = next((v for v in observation.vendors if v.name == proposal.counterparty), None)
-    campaign = next(
-        (c for c in observation.campaigns if c.campaign_id == proposal.reference), None
-    )
+    campaign = next((c for c in observation.campaigns if c.campaign_id == proposal.reference), None)
     payroll = next(
         (p for p in observation.payroll_runs if p.payroll_run_id == proposal.reference), None
     )

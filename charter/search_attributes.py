@@ -15,8 +15,9 @@ ALL = (TENANT, AGENT, STAGE, OUTCOMES, ACTION_TYPES)
 
 def cli_flags() -> list[str]:
     """`--search-attribute` flags for `temporal server start-dev`."""
-    kinds = {TENANT: "Keyword", AGENT: "Keyword", STAGE: "Keyword"}
+    keyword = {TENANT.name, AGENT.name, STAGE.name}
     flags: list[str] = []
     for key in ALL:
-        flags += ["--search-attribute", f"{key.name}={kinds.get(key, 'KeywordList')}"]
+        kind = "Keyword" if key.name in keyword else "KeywordList"
+        flags += ["--search-attribute", f"{key.name}={kind}"]
     return flags

@@ -70,7 +70,7 @@ __all__ = [
     "workflow_id_for",
 ]
 
-from schemas.activities import (  # noqa: E402
+from schemas.activities import (
     ActInput,
     ExceptionEventInput,
     FinishRunInput,

@@ -31,7 +31,8 @@ class AgentRunInput(BaseModel):
         description="What started the run (a schedule tick, a webhook id). Same trigger, same run.",
     )
     requested_by: str | None = Field(
-        default=None, description="Member who asked for the run; they may not approve its proposals."
+        default=None,
+        description="Member who asked for the run; they may not approve its proposals.",
     )
     constitution_version: int | None = Field(
         default=None, ge=1, description="Pin a version; default is the latest at start."

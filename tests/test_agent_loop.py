@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from charter.audit import verify_chain
 from charter.storage import Database, audit
-from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
+from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.conftest import TASK_QUEUE, eventually
 
@@ -35,7 +34,9 @@ async def chain_ok(db: Database, tenant: str) -> int:
     return report.entries
 
 
-async def test_auto_execute_and_deny(client: Client, worker: Worker, db: Database, tenant: str) -> None:
+async def test_auto_execute_and_deny(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1041", "INV-1042", "INV-1039"])
     result = await handle.result()
     by_ref = {p.proposal.reference: p for p in result.proposals}
@@ -46,13 +47,21 @@ async def test_auto_execute_and_deny(client: Client, worker: Worker, db: Databas
     assert await chain_ok(db, tenant) == result.audit_head.seq
 
 
-async def test_escalate_approve_act(client: Client, worker: Worker, db: Database, tenant: str) -> None:
+async def test_escalate_approve_act(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     state = await until_stage(handle, "awaiting_decision")
     ps = state.proposals[0]
     assert ps.status == "awaiting_decision" and "outside_bounds" in ps.verdict.causes
     receipt = await handle.execute_update(
-        "decide", Decision(proposal_id=ps.proposal.proposal_id, approver="maya", outcome="approve", reason="known studio"),
+        "decide",
+        Decision(
+            proposal_id=ps.proposal.proposal_id,
+            approver="maya",
+            outcome="approve",
+            reason="known studio",
+        ),
         result_type=DecisionReceipt,
     )
     assert receipt.outcome == "approve"

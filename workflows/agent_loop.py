@@ -8,6 +8,7 @@ database, model) is an activity.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ObserveInput,
         Proposal,
         ProposalState,
+        ProposalStatus,
         ReasonInput,
         ReasonOutput,
         RecordDecisionInput,
@@ -37,9 +39,12 @@ with workflow.unsafe.imports_passed_through():
         RunContext,
         RunRef,
         RunState,
+        Stage,
         StartRunInput,
         VerdictRecord,
     )
+
+T = TypeVar("T")
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -47,7 +52,25 @@ _RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=["NotAuthorised", "UnauthorisedApprover", "AmendmentRefused"],
 )
-_ACTIVITY = {"start_to_close_timeout": timedelta(seconds=60), "retry_policy": _RETRY}
+
+
+async def _call(name: str, arg: Any, result_type: type[T] | None = None) -> T:
+    """Run an activity by name with Charter's timeouts and retry policy."""
+    result = await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=timedelta(seconds=60),
+        retry_policy=_RETRY,
+    )
+    return cast(T, result)
+
+
+_INITIAL_STATUS: dict[str, ProposalStatus] = {
+    "execute": "gated",
+    "escalate": "awaiting_decision",
+    "deny": "denied",
+}
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -106,7 +129,7 @@ class AgentLoop:
         assert ps.verdict is not None and ps.exception_id is not None
         self._deciding.add(decision.proposal_id)
         try:
-            receipt = await workflow.execute_activity(
+            receipt = await _call(
                 "record_decision",
                 RecordDecisionInput(
                     run=self._ref(),
@@ -116,7 +139,6 @@ class AgentLoop:
                     decision=decision,
                 ),
                 result_type=DecisionReceipt,
-                **_ACTIVITY,  # type: ignore[arg-type]
             )
         except ActivityError as err:
             cause = _cause(err)
@@ -157,8 +179,8 @@ class AgentLoop:
             run_id=info.run_id,
         )
 
-    def _stage(self, stage: str) -> None:
-        self._state.stage = stage  # type: ignore[assignment]
+    def _stage(self, stage: Stage) -> None:
+        self._state.stage = stage
         workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
 
     def _outcomes(self) -> None:
@@ -171,7 +193,7 @@ class AgentLoop:
         workflow.upsert_search_attributes(
             [sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent)]
         )
-        context = await workflow.execute_activity(
+        context = await _call(
             "start_run",
             StartRunInput(
                 run=ref,
@@ -180,18 +202,16 @@ class AgentLoop:
                 constitution_version=input.constitution_version,
             ),
             result_type=RunContext,
-            **_ACTIVITY,  # type: ignore[arg-type]
         )
         constitution = context.constitution
         self._approvers = frozenset(context.approvers)
         self._state.constitution_version = constitution.version
 
         self._stage("reading")
-        observation = await workflow.execute_activity(
+        observation = await _call(
             "observe",
             ObserveInput(run=ref, focus=input.focus),
             result_type=Observation,
-            **_ACTIVITY,  # type: ignore[arg-type]
         )
         self._state.observation_summary = (
             f"{len(observation.bank_accounts)} accounts, {len(observation.vendors)} vendors, "
@@ -200,11 +220,10 @@ class AgentLoop:
         )
 
         self._stage("reasoning")
-        reasoned = await workflow.execute_activity(
+        reasoned = await _call(
             "reason",
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             result_type=ReasonOutput,
-            **_ACTIVITY,  # type: ignore[arg-type]
         )
 
         self._stage("gating")
@@ -213,7 +232,7 @@ class AgentLoop:
             proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
             verdict = gate.evaluate(constitution, proposal, observation)
             escalated = verdict.outcome == "escalate"
-            record = await workflow.execute_activity(
+            record = await _call(
                 "record_verdict",
                 RecordVerdictInput(
                     run=ref,
@@ -223,15 +242,12 @@ class AgentLoop:
                     expires_at=deadline if escalated else None,
                 ),
                 result_type=VerdictRecord,
-                **_ACTIVITY,  # type: ignore[arg-type]
             )
             self._state.proposals.append(
                 ProposalState(
                     proposal=proposal,
                     verdict=verdict,
-                    status={"execute": "gated", "escalate": "awaiting_decision", "deny": "denied"}[
-                        verdict.outcome
-                    ],  # type: ignore[arg-type]
+                    status=_INITIAL_STATUS[verdict.outcome],
                     exception_id=record.exception_id,
                     expires_at=deadline if escalated else None,
                 )
@@ -252,14 +268,13 @@ class AgentLoop:
         await self._await_decisions(input, deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
-        head = await workflow.execute_activity(
+        head = await _call(
             "finish_run",
             FinishRunInput(
                 run=ref,
                 summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
             ),
             result_type=AuditHead,
-            **_ACTIVITY,  # type: ignore[arg-type]
         )
         self._stage("completed")
         self._outcomes()
@@ -272,11 +287,10 @@ class AgentLoop:
         )
 
     async def _act(self, ps: ProposalState) -> None:
-        ps.action = await workflow.execute_activity(
+        ps.action = await _call(
             "act",
             ActInput(run=self._ref(), proposal=ps.proposal),
             result_type=ActionResult,
-            **_ACTIVITY,  # type: ignore[arg-type]
         )
         ps.status = "executed"
         self._outcomes()
@@ -327,7 +341,7 @@ class AgentLoop:
 
     async def _exception_event(self, ps: ProposalState, event: str) -> None:
         assert ps.exception_id is not None
-        await workflow.execute_activity(
+        await _call(
             "record_exception_event",
             ExceptionEventInput(
                 run=self._ref(),
@@ -335,5 +349,5 @@ class AgentLoop:
                 exception_id=ps.exception_id,
                 event=event,
             ),
-            **_ACTIVITY,  # type: ignore[arg-type]
+            result_type=type(None),
         )

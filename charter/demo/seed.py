@@ -127,8 +127,15 @@ async def seed(
             tenant_id,
             data["name"],
         )
-        for table in ("payments", "invoices", "vendors", "payroll_runs", "ad_campaigns",
-                      "bank_accounts", "members"):
+        for table in (
+            "payments",
+            "invoices",
+            "vendors",
+            "payroll_runs",
+            "ad_campaigns",
+            "bank_accounts",
+            "members",
+        ):
             await conn.execute(f"DELETE FROM charter.{table} WHERE tenant_id = $1", tenant_id)
         await conn.executemany(
             "INSERT INTO charter.members (tenant_id, member_id, display_name, roles, slack_user_id) "

@@ -36,7 +36,10 @@ class OfflineReasoner:
             vendor = vendors.get(invoice.vendor_id)
             confidence, why = 0.93, "Open invoice from a known vendor, due"
             if vendor is None or not vendor.verified:
-                confidence, why = 0.86, "Open invoice from a vendor whose bank details are unverified, due"
+                confidence, why = (
+                    0.86,
+                    "Open invoice from a vendor whose bank details are unverified, due",
+                )
             if any(s in invoice.memo.lower() for s in _SUSPICIOUS_MEMO):
                 confidence = 0.55
                 why = "The memo asks for changed payment details, which is a common fraud pattern; due"

@@ -44,7 +44,8 @@ class Database:
             raise TenantRequired(f"invalid tenant id {tenant_id!r}")
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
-            yield conn
+            # The pool hands out a proxy that behaves as a Connection.
+            yield conn  # type: ignore[misc]
 
     async def tenant_ids(self) -> list[str]:
         """Every tenant id, through the owner's narrow definer function."""

@@ -45,7 +45,7 @@ ALTER TABLE charter_meta.schema_migrations OWNER TO {OWNER_ROLE};
 
 def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("charter.storage") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
@@ -63,9 +63,10 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
                     f"ALTER ROLE {APP_ROLE} PASSWORD "
                     + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
                 )
-            done = {r["version"] for r in await conn.fetch(
-                "SELECT version FROM charter_meta.schema_migrations"
-            )}
+            done = {
+                r["version"]
+                for r in await conn.fetch("SELECT version FROM charter_meta.schema_migrations")
+            }
             for version, sql in migration_files():
                 if version in done:
                     continue

@@ -23,7 +23,9 @@ def exception_id_for(workflow_id: str, proposal_id: str) -> str:
 
 def idempotency_key_for(workflow_id: str, proposal: Proposal) -> str:
     """Keyed on the workflow id, not the run id: a reset or retried run never acts twice."""
-    return sha256_hex(f"{workflow_id}/{proposal.proposal_id}/{proposal_digest(proposal)}".encode())[:32]
+    return sha256_hex(f"{workflow_id}/{proposal.proposal_id}/{proposal_digest(proposal)}".encode())[
+        :32
+    ]
 
 
 async def save_proposal(

@@ -1,0 +1,50 @@
+# Two commands matter: `make demo` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not ((3,11) <= sys.version_info[:2] < (3,14)))' 2>/dev/null && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test test-pg15 lint typecheck bench up stop schemas clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## Start the embedded stack (it stays up: the Temporal UI is on :8233) and run the demo.
+demo: $(STAMP)
+	$(BIN)/charter demo
+
+## The whole suite on an embedded PostgreSQL and a Temporal dev server of its own.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## The same suite against the machine's PostgreSQL 15 (or PG_URL).
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test-pg15: $(STAMP)
+	CHARTER_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Keep a worker and the embedded stack running in the foreground.
+up: $(STAMP)
+	$(BIN)/charter up
+
+stop: $(STAMP)
+	$(BIN)/charter stack stop
+
+## Export the JSON Schemas of the public contract to schemas/json/.
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export schemas/json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

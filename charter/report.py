@@ -1,0 +1,142 @@
+"""Readable reports: a table per run, a panel per exception. Used by the CLI and the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from schemas import ProposalState
+
+STATUS_STYLE = {
+    "executed": ("executed", "green"),
+    "gated": ("will execute", "green"),
+    "approved": ("approved", "green"),
+    "awaiting_decision": ("escalated", "yellow"),
+    "denied": ("denied", "red"),
+    "rejected": ("rejected", "red"),
+    "expired": ("expired", "magenta"),
+}
+
+CAUSE_WORDS = {
+    "irreversible": "irreversible action",
+    "outside_bounds": "outside bounds (no rule allows it)",
+    "below_confidence": "confidence below threshold",
+    "escalation_rule": "a rule requires a human",
+    "rule_error": "a rule could not be evaluated",
+    "unknown_action": "undeclared action type",
+}
+
+
+def money(amount: Any, currency: str = "USD") -> str:
+    if amount is None:
+        return "-"
+    symbol = "$" if currency == "USD" else f"{currency} "
+    return f"{symbol}{float(amount):,.2f}"
+
+
+def run_table(title: str, proposals: list[ProposalState], caption: str | None = None) -> Table:
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        expand=False,
+        show_lines=False,
+    )
+    table.add_column("#", style="dim")
+    table.add_column("action")
+    table.add_column("counterparty / ref")
+    table.add_column("amount", justify="right")
+    table.add_column("conf.", justify="right")
+    table.add_column("outcome")
+    table.add_column("why")
+    for ps in proposals:
+        p, v = ps.proposal, ps.verdict
+        label, style = STATUS_STYLE.get(ps.status, (ps.status, "white"))
+        if v is None:
+            why = ""
+        elif v.outcome == "deny":
+            why = "hard rule: " + ", ".join(m.rule_id for m in v.matched if m.effect == "deny")
+            if not v.matched:
+                why = v.explanation
+        elif v.outcome == "escalate":
+            why = "; ".join(CAUSE_WORDS.get(c, c) for c in v.causes)
+            if "below_confidence" in v.causes and v.threshold is not None:
+                why += f" ({p.confidence:.2f} < {v.threshold:.2f})"
+        else:
+            why = "allowed by " + ", ".join(m.rule_id for m in v.matched if m.effect == "allow")
+        if ps.status == "executed" and ps.action is not None and v and v.outcome == "escalate":
+            why = "approved by " + ", ".join(d.approver for d in ps.decisions) + "; " + why
+        table.add_row(
+            p.proposal_id,
+            p.action,
+            f"{p.counterparty or '-'} / {p.reference or '-'}",
+            money(p.amount, p.currency),
+            f"{p.confidence:.2f}",
+            Text(label, style=style),
+            why,
+        )
+    return table
+
+
+def exception_panel(row: dict[str, Any]) -> Panel:
+    """An exception with its full context: observed, recommended, rules, why not alone."""
+    ctx = row["context"]
+    p, v, seen = ctx["proposal"], ctx["verdict"], ctx["observed"]
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row(
+        "Recommends",
+        f"{p['action']} {money(p.get('amount'), p.get('currency', 'USD'))} "
+        f"to {p.get('counterparty') or '-'} (ref {p.get('reference') or '-'})",
+    )
+    lines.add_row("Rationale", Text(p.get("rationale", "")))
+    observed = []
+    inv, ven, cam, pay = (
+        seen.get("invoice"),
+        seen.get("vendor"),
+        seen.get("campaign"),
+        seen.get("payroll"),
+    )
+    if inv:
+        observed.append(
+            f"invoice {inv['invoice_id']} {money(inv['amount'])} due {inv['due_date']}, "
+            f"bank shows {money(inv['amount_paid'])} paid; memo: {inv['memo']!r}"
+        )
+    if ven:
+        observed.append(
+            f"vendor {ven['name']}: {'verified' if ven['verified'] else 'NOT verified'}"
+        )
+    if cam:
+        observed.append(
+            f"campaign {cam['name']} on {cam['platform']}: daily budget {money(cam['daily_budget'])}, "
+            f"ROAS {cam['roas']:.2f}"
+        )
+    if pay:
+        observed.append(
+            f"payroll {pay['period']}: {pay['employee_count']} employees, {money(pay['total'])}, "
+            f"pays {pay['pay_date']}"
+        )
+    observed.append(f"cash across accounts {money(seen.get('total_cash'))}")
+    lines.add_row("Observed", Text("\n".join(observed)))
+    rules = [f"{m['rule_id']} ({m['effect']}): {m['title']}" for m in v["matched"]] or [
+        "no rule matched"
+    ]
+    lines.add_row("Rules", Text("\n".join(rules)))
+    why = [CAUSE_WORDS.get(c, c) for c in v["causes"]]
+    if "below_confidence" in v["causes"]:
+        why.append(f"confidence {p['confidence']:.2f} vs threshold {v['threshold']:.2f}")
+    lines.add_row("Why not alone", "; ".join(why))
+    lines.add_row("Constitution", f"v{v['constitution_version']} ({v['constitution_hash'][:12]}…)")
+    lines.add_row("Expires", str(row["expires_at"]))
+    return Panel(
+        Group(lines),
+        title=f"[bold]{row['exception_id']}[/] · {ctx['tenant_id']} · {row['agent']} · {row['status']}",
+        title_align="left",
+        border_style="yellow" if row["status"] == "open" else "dim",
+    )
