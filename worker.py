@@ -35,8 +35,20 @@ def build_worker(client: Client, deps: Deps, task_queue: str = "charter") -> Wor
     )
 
 
-def default_reasoner() -> Reasoner:
-    return OfflineReasoner()
+def default_reasoner(settings: Settings | None = None) -> Reasoner:
+    """Claude when `ANTHROPIC_API_KEY` is set; the deterministic offline reasoner otherwise."""
+    settings = settings or Settings()
+    if settings.anthropic_api_key is None:
+        return OfflineReasoner()
+    from charter.reasoners.claude import ClaudeReasoner
+
+    return ClaudeReasoner(
+        api_key=settings.anthropic_api_key,
+        model=settings.model,
+        max_tokens=settings.max_tokens,
+        timeout=settings.reasoner_timeout,
+        base_url=settings.anthropic_base_url,
+    )
 
 
 async def run_worker(
@@ -47,7 +59,9 @@ async def run_worker(
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn)
     try:
-        worker = build_worker(client, Deps(db=db, reasoner=default_reasoner()), settings.task_queue)
+        worker = build_worker(
+            client, Deps(db=db, reasoner=default_reasoner(settings)), settings.task_queue
+        )
         async with worker:
             await (stop or asyncio.Event()).wait()
     finally:

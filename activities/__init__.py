@@ -28,6 +28,7 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         run.finish_run,
         read.observe,
         reason.reason,
+        reason.record_reasoning_failure,
         exceptions.record_verdict,
         exceptions.record_exception_event,
         decisions.record_decision,

@@ -39,6 +39,25 @@ class Settings(BaseSettings):
     decision_timeout: timedelta = timedelta(days=7)
     reminder_interval: timedelta = timedelta(days=1)
 
+    # The reasoner. Without an API key the deterministic offline reasoner is used.
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "CHARTER_ANTHROPIC_API_KEY"),
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "CHARTER_ANTHROPIC_BASE_URL"),
+        description="Another Messages API endpoint (a proxy, a gateway, a test server).",
+    )
+    model: str = Field(default="claude-sonnet-4-5", min_length=1)
+    max_tokens: int = Field(default=4096, ge=256, le=64000)
+    reasoner_timeout: timedelta = Field(
+        default=timedelta(seconds=120),
+        gt=timedelta(0),
+        le=timedelta(minutes=2),
+        description="Per model request; the reason activity allows two requests (one corrective).",
+    )
+
     @property
     def temporal_ui_url(self) -> str:
         return f"http://localhost:{self.temporal_ui_port}"

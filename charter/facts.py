@@ -7,10 +7,11 @@ said. This module is pure and is imported by the workflow's gate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from schemas import Observation, ProposedAction
+from schemas import Invoice, Observation, ProposedAction
 
 #: Variables available to CEL conditions, with a probe value of the right type for each.
 FACT_VARIABLES: dict[str, Any] = {
@@ -26,6 +27,7 @@ FACT_VARIABLES: dict[str, Any] = {
     "payroll": {},
     "accounts": [],
     "total_cash": 0.0,
+    "run": {"same_reference": 0, "reference_amount": 0.0, "counterparty_amount": 0.0},
 }
 
 
@@ -42,13 +44,56 @@ def _plain(value: Any) -> Any:
     return str(value)  # dates and datetimes as ISO strings
 
 
-def facts_for(proposal: ProposedAction, observation: Observation) -> dict[str, Any]:
-    invoice = next((i for i in observation.invoices if i.invoice_id == proposal.reference), None)
+def _invoice_for(proposal: ProposedAction, observation: Observation) -> Invoice | None:
+    return next((i for i in observation.invoices if i.invoice_id == proposal.reference), None)
+
+
+def _payee(proposal: ProposedAction, observation: Observation) -> str:
+    """Who a proposal really pays: the invoice's vendor when it names one, else its words."""
+    invoice = _invoice_for(proposal, observation)
+    return f"vendor:{invoice.vendor_id}" if invoice else f"name:{proposal.counterparty or ''}"
+
+
+def _run_facts(
+    proposal: ProposedAction, observation: Observation, earlier: Sequence[ProposedAction]
+) -> dict[str, Any]:
+    """What earlier proposals of the same run already commit (issue 5: split and repeat
+    payments). The observation is a snapshot taken before any of them executed."""
+    same = [p for p in earlier if p.action == proposal.action]
+    same_ref = [p for p in same if proposal.reference and p.reference == proposal.reference]
+    payee = _payee(proposal, observation)
+    same_payee = [p for p in same if _payee(p, observation) == payee]
+    return {
+        "same_reference": len(same_ref),
+        "reference_amount": float(sum((p.amount or Decimal(0) for p in same_ref), Decimal(0))),
+        "counterparty_amount": float(sum((p.amount or Decimal(0) for p in same_payee), Decimal(0))),
+    }
+
+
+def facts_for(
+    proposal: ProposedAction,
+    observation: Observation,
+    earlier: Sequence[ProposedAction] = (),
+) -> dict[str, Any]:
+    """`earlier`: the run's proposals gated before this one and not denied."""
+    invoice = _invoice_for(proposal, observation)
     vendor = None
     if invoice is not None:
         vendor = next((v for v in observation.vendors if v.vendor_id == invoice.vendor_id), None)
     elif proposal.counterparty:
         vendor = next((v for v in observation.vendors if v.name == proposal.counterparty), None)
+    invoice_facts: dict[str, Any] = {}
+    if invoice is not None:
+        invoice_facts = _plain(invoice.model_dump(mode="python"))
+        # Other live invoices of the same vendor for the same amount: possible duplicates.
+        invoice_facts["duplicates"] = [
+            i.invoice_id
+            for i in observation.invoices
+            if i.invoice_id != invoice.invoice_id
+            and i.vendor_id == invoice.vendor_id
+            and i.amount == invoice.amount
+            and i.status != "void"
+        ]
     campaign = next((c for c in observation.campaigns if c.campaign_id == proposal.reference), None)
     payroll = next(
         (p for p in observation.payroll_runs if p.payroll_run_id == proposal.reference), None
@@ -64,10 +109,11 @@ def facts_for(proposal: ProposedAction, observation: Observation) -> dict[str, A
         "counterparty": proposal.counterparty or "",
         "reference": proposal.reference or "",
         "confidence": float(proposal.confidence),
-        "invoice": _plain(invoice.model_dump(mode="python")) if invoice else {},
+        "invoice": invoice_facts,
         "vendor": _plain(vendor.model_dump(mode="python")) if vendor else {},
         "campaign": campaign_facts,
         "payroll": _plain(payroll.model_dump(mode="python")) if payroll else {},
         "accounts": [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts],
         "total_cash": float(sum((a.balance for a in observation.bank_accounts), Decimal(0))),
+        "run": _run_facts(proposal, observation, earlier),
     }

@@ -10,6 +10,7 @@ always escalates, whatever the rules say. A rule that cannot be evaluated fails 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cel
@@ -60,7 +61,14 @@ def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str
     return "Escalated: " + "; ".join(words[c] for c in causes) + "."
 
 
-def evaluate(constitution: Constitution, proposal: Proposal, observation: Observation) -> Verdict:
+def evaluate(
+    constitution: Constitution,
+    proposal: Proposal,
+    observation: Observation,
+    earlier: Sequence[Proposal] = (),
+) -> Verdict:
+    """`earlier`: proposals of the same run gated before this one and not denied, so rules
+    can see what the run already commits (`run.*` facts)."""
     document = constitution.document
     action_type = document.action_types.get(proposal.action)
     base = {
@@ -80,7 +88,7 @@ def evaluate(constitution: Constitution, proposal: Proposal, observation: Observ
             f"constitution v{constitution.version}.",
         )
 
-    facts = facts_for(proposal, observation)
+    facts = facts_for(proposal, observation, earlier)
     evaluated: list[str] = []
     matched: list[RuleMatch] = []
     errors: list[RuleError] = []

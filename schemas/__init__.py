@@ -22,6 +22,7 @@ from schemas.constitution import (
 )
 from schemas.decision import AmendmentRequest, Decision, DecisionReceipt
 from schemas.proposal import Proposal, ProposedAction
+from schemas.reasoning import ReasoningFailure, TokenUsage
 from schemas.run import (
     ActionResult,
     AgentRunInput,
@@ -60,11 +61,13 @@ __all__ = [
     "ProposalState",
     "ProposalStatus",
     "ProposedAction",
+    "ReasoningFailure",
     "Rule",
     "RuleError",
     "RuleMatch",
     "RunState",
     "Stage",
+    "TokenUsage",
     "Vendor",
     "Verdict",
     "workflow_id_for",
@@ -75,6 +78,7 @@ from schemas.activities import (
     ExceptionEventInput,
     FinishRunInput,
     ObserveInput,
+    ReasoningFailureInput,
     ReasonInput,
     ReasonOutput,
     RecordDecisionInput,
@@ -92,6 +96,7 @@ __all__ += [
     "ObserveInput",
     "ReasonInput",
     "ReasonOutput",
+    "ReasoningFailureInput",
     "RecordDecisionInput",
     "RecordVerdictInput",
     "RunContext",

@@ -14,6 +14,7 @@ from schemas.books import Observation
 from schemas.constitution import Constitution
 from schemas.decision import Decision
 from schemas.proposal import Proposal, ProposedAction
+from schemas.reasoning import ReasoningFailure, TokenUsage
 from schemas.verdict import Verdict
 
 
@@ -55,6 +56,16 @@ class ReasonInput(_Msg):
 class ReasonOutput(_Msg):
     reasoner: str
     proposals: list[ProposedAction]
+    # Added with the Claude reasoner; defaults keep older histories' payloads valid.
+    usage: TokenUsage | None = None
+    failure: ReasoningFailure | None = None
+    """Set when the reply could not be read as proposals: `proposals` is then empty."""
+
+
+class ReasoningFailureInput(_Msg):
+    run: RunRef
+    failure: ReasoningFailure
+    expires_at: datetime
 
 
 class RecordVerdictInput(_Msg):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decision import Decision
 from schemas.proposal import Proposal
+from schemas.reasoning import ReasoningFailure
 from schemas.verdict import Verdict
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -91,6 +92,8 @@ class RunState(BaseModel):
     constitution_version: int | None = None
     observation_summary: str | None = None
     proposals: list[ProposalState] = []
+    reasoning_failure: ReasoningFailure | None = None
+    """The reasoner's reply could not be read: the run escalated it and executed nothing."""
 
 
 class AgentRunResult(BaseModel):
@@ -102,3 +105,4 @@ class AgentRunResult(BaseModel):
     proposals: list[ProposalState]
     audit_head: AuditHead
     """The tenant's audit chain head when the run ended: anchors the chain in Temporal history."""
+    reasoning_failure: ReasoningFailure | None = None

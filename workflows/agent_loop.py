@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         Proposal,
         ProposalState,
         ProposalStatus,
+        ReasoningFailure,
+        ReasoningFailureInput,
         ReasonInput,
         ReasonOutput,
         RecordDecisionInput,
@@ -50,17 +52,33 @@ _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["NotAuthorised", "UnauthorisedApprover", "AmendmentRefused"],
+    non_retryable_error_types=[
+        "NotAuthorised",
+        "UnauthorisedApprover",
+        "AmendmentRefused",
+        # issue 5: the model provider refused the request itself; retrying cannot help.
+        "ReasonerRequestRejected",
+        "ReasonerAuthenticationFailed",
+    ],
 )
 
+#: issue 5: a model call may take a while, and the reason activity may make two (one
+#: corrective); the reasoner's own per-request timeout is at most two minutes.
+_REASON_TIMEOUT = timedelta(minutes=5)
 
-async def _call(name: str, arg: Any, result_type: type[T] | None = None) -> T:
+
+async def _call(
+    name: str,
+    arg: Any,
+    result_type: type[T] | None = None,
+    timeout: timedelta = timedelta(seconds=60),
+) -> T:
     """Run an activity by name with Charter's timeouts and retry policy."""
     result = await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
-        start_to_close_timeout=timedelta(seconds=60),
+        start_to_close_timeout=timeout,
         retry_policy=_RETRY,
     )
     return cast(T, result)
@@ -224,13 +242,23 @@ class AgentLoop:
             "reason",
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             result_type=ReasonOutput,
+            timeout=_REASON_TIMEOUT,
         )
 
         self._stage("gating")
         deadline = workflow.now() + input.decision_timeout
+        # --- issue 5: an unreadable reply escalates with the raw reply; nothing executes.
+        # Older histories never carry a failure, so they never reach the patch marker.
+        if reasoned.failure is not None and workflow.patched("reasoning-failure-escalates"):
+            return await self._escalate_reasoning_failure(
+                input, ref, constitution.version, reasoned.failure, deadline
+            )
+        # --- end issue 5
         for n, proposed in enumerate(reasoned.proposals[:999], start=1):
             proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
-            verdict = gate.evaluate(constitution, proposal, observation)
+            # issue 5: rules see what earlier, undenied proposals of this run already commit.
+            earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
+            verdict = gate.evaluate(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             record = await _call(
                 "record_verdict",
@@ -284,6 +312,38 @@ class AgentLoop:
             constitution_version=constitution.version,
             proposals=self._state.proposals,
             audit_head=head,
+        )
+
+    async def _escalate_reasoning_failure(
+        self,
+        input: AgentRunInput,
+        ref: RunRef,
+        constitution_version: int,
+        failure: ReasoningFailure,
+        deadline: datetime,
+    ) -> AgentRunResult:
+        """issue 5: record the unreadable reply as an exception and end the run, acting on nothing."""
+        self._state.reasoning_failure = await _call(
+            "record_reasoning_failure",
+            ReasoningFailureInput(run=ref, failure=failure, expires_at=deadline),
+            result_type=ReasoningFailure,
+        )
+        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(["reasoning_failed"])])
+        self._started = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        head = await _call(
+            "finish_run",
+            FinishRunInput(run=ref, summary={"reasoning": "failed", "escalated": "p0"}),
+            result_type=AuditHead,
+        )
+        self._stage("completed")
+        return AgentRunResult(
+            tenant_id=input.tenant_id,
+            agent=input.agent,
+            constitution_version=constitution_version,
+            proposals=[],
+            audit_head=head,
+            reasoning_failure=self._state.reasoning_failure,
         )
 
     async def _act(self, ps: ProposalState) -> None:

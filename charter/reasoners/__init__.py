@@ -1,6 +1,25 @@
 """Reasoners turn an observation and a constitution into proposals."""
 
-from charter.reasoners.base import Reasoner
+from charter.reasoners.base import (
+    MeteredReasoner,
+    Reasoner,
+    ReasonerError,
+    ReasonerRejected,
+    ReasonerUnavailable,
+    Reasoning,
+    UnparseableReply,
+    reason_with,
+)
 from charter.reasoners.offline import OfflineReasoner
 
-__all__ = ["OfflineReasoner", "Reasoner"]
+__all__ = [
+    "MeteredReasoner",
+    "OfflineReasoner",
+    "Reasoner",
+    "ReasonerError",
+    "ReasonerRejected",
+    "ReasonerUnavailable",
+    "Reasoning",
+    "UnparseableReply",
+    "reason_with",
+]

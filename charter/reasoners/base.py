@@ -2,13 +2,18 @@
 
 A reasoner's output is a claim. Nothing it says is trusted by the gate: facts come from the
 observation, authority comes from the constitution.
+
+`propose` is the whole interface. A reasoner backed by a paid model also implements
+`reason`, which reports token usage beside the proposals; `reason_with` calls whichever the
+reasoner has, so the activity treats both kinds alike.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
-from schemas import Constitution, Observation, ProposedAction
+from schemas import Constitution, Observation, ProposedAction, TokenUsage
 
 
 class Reasoner(Protocol):
@@ -17,3 +22,67 @@ class Reasoner(Protocol):
     async def propose(
         self, observation: Observation, constitution: Constitution
     ) -> list[ProposedAction]: ...
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    proposals: list[ProposedAction]
+    usage: TokenUsage | None = None
+
+
+@runtime_checkable
+class MeteredReasoner(Protocol):
+    name: str
+
+    async def reason(self, observation: Observation, constitution: Constitution) -> Reasoning: ...
+
+
+async def reason_with(
+    reasoner: Reasoner, observation: Observation, constitution: Constitution
+) -> Reasoning:
+    if isinstance(reasoner, MeteredReasoner):
+        return await reasoner.reason(observation, constitution)
+    return Reasoning(proposals=await reasoner.propose(observation, constitution))
+
+
+class ReasonerError(Exception):
+    """Base of what a reasoner raises. Messages never contain credentials."""
+
+
+class ReasonerUnavailable(ReasonerError):
+    """Transient: rate limited, overloaded, a server error, a timeout. Worth retrying."""
+
+    def __init__(self, message: str, *, status: int | None, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ReasonerRejected(ReasonerError):
+    """The provider refused the request itself (bad request, authentication, permission).
+
+    Retrying the same request cannot succeed, so this is not retried.
+    """
+
+    def __init__(self, message: str, *, status: int, error_type: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+    @property
+    def authentication(self) -> bool:
+        return self.status in (401, 403)
+
+
+@dataclass
+class UnparseableReply(ReasonerError):
+    """The model answered, twice, with something that is not a valid set of proposals."""
+
+    problems: list[str]
+    raw_replies: list[str]
+    usage: TokenUsage | None = field(default=None)
+
+    def __str__(self) -> str:
+        return "the reasoner's reply could not be read as proposals: " + "; ".join(
+            self.problems[-3:]
+        )
