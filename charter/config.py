@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "CHARTER_ANTHROPIC_BASE_URL"),
         description="Another Messages API endpoint (a proxy, a gateway, a test server).",
     )
-    model: str = Field(default="claude-sonnet-4-5", min_length=1)
+    model: str = Field(default="claude-sonnet-4-6", min_length=1)
     max_tokens: int = Field(default=4096, ge=256, le=64000)
     reasoner_timeout: timedelta = Field(
         default=timedelta(seconds=120),

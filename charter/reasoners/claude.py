@@ -148,6 +148,7 @@ class ClaudeReasoner:
                 tools=[tool_definition()],
                 tool_choice={"type": "tool", "name": TOOL_NAME},
                 messages=messages,
+                timeout=self.timeout.total_seconds(),
             )
             return message
         except anthropic.APITimeoutError:

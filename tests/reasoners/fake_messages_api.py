@@ -1,0 +1,182 @@
+"""A local HTTP server that speaks the Anthropic Messages API, for the real SDK to talk to.
+
+Replies are scripted per tenant (the tenant id is read from the observation in the request),
+so tests sharing one worker do not consume each other's replies. Prompt caching is
+simulated from what the client actually sends: the first request with a given cached prefix
+(tools and system up to the `cache_control` breakpoint) reports `cache_creation_input_tokens`,
+later identical prefixes report `cache_read_input_tokens`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_TENANT = re.compile(r'"tenant_id": "([a-z0-9_-]+)"')
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    tenant: str | None
+
+
+def tool_reply(
+    proposals: list[dict[str, Any]] | Any,
+    *,
+    stop_reason: str = "tool_use",
+    output_tokens: int = 180,
+) -> Reply:
+    """A reply calling `propose_actions` with `{"proposals": proposals}` (or any raw input)."""
+    tool_input = {"proposals": proposals} if isinstance(proposals, list) else proposals
+    return Reply(
+        200,
+        {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{uuid.uuid4().hex[:20]}",
+                    "name": "propose_actions",
+                    "input": tool_input,
+                }
+            ],
+            "stop_reason": stop_reason,
+            "_output_tokens": output_tokens,
+        },
+    )
+
+
+def text_reply(text: str) -> Reply:
+    return Reply(200, {"content": [{"type": "text", "text": text}], "stop_reason": "end_turn"})
+
+
+def error_reply(status: int, kind: str, message: str, **headers: str) -> Reply:
+    return Reply(
+        status, {"type": "error", "error": {"type": kind, "message": message}}, dict(headers)
+    )
+
+
+def _tokens(value: Any) -> int:
+    return max(1, len(json.dumps(value)) // 4)
+
+
+class FakeMessagesApi:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._cached: set[str] = set()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeMessagesApi:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, tenant: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[tenant].extend(replies)
+
+    def requests_for(self, tenant: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.tenant == tenant]
+
+    def _next(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            script = self._scripts.get(request.tenant or "")
+            if script:
+                return script.popleft()
+        return tool_reply([])  # unscripted: a model with nothing to propose
+
+    def _message(self, request: Request, reply: Reply) -> dict[str, Any]:
+        body = request.body
+        system = body.get("system") or []
+        cut = max((i for i, b in enumerate(system) if "cache_control" in b), default=-1)
+        prefix = [body.get("tools"), system[: cut + 1]] if cut >= 0 else None
+        usage = {
+            "input_tokens": _tokens(body.get("messages")),
+            "output_tokens": reply.body.get("_output_tokens", 40),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        if prefix is not None:
+            key = hashlib.sha256(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
+            with self._lock:
+                hit = key in self._cached
+                self._cached.add(key)
+            usage["cache_read_input_tokens" if hit else "cache_creation_input_tokens"] = _tokens(
+                prefix
+            )
+        else:
+            usage["input_tokens"] += _tokens([body.get("tools"), system])
+        return {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "claude-test"),
+            "content": reply.body["content"],
+            "stop_reason": reply.body["stop_reason"],
+            "stop_sequence": None,
+            "usage": usage,
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                text = json.dumps(body.get("messages", []))
+                match = _TENANT.search(text.replace('\\"', '"'))
+                request = Request(
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                    tenant=match.group(1) if match else None,
+                )
+                if self.path.rstrip("/") != "/v1/messages":
+                    reply = error_reply(404, "not_found_error", f"no route {self.path}")
+                else:
+                    reply = api._next(request)
+                payload = reply.body if reply.status != 200 else api._message(request, reply)
+                data = json.dumps(payload).encode()
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
+                for k, v in reply.headers.items():
+                    self.send_header(k.replace("_", "-"), v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
