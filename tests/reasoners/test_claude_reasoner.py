@@ -245,6 +245,7 @@ async def test_malformed_tool_input_gets_one_correction_then_escalates(
     assert any("did not call propose_actions" in p for p in failure.problems)
     # The corrective request showed the model its own reply and what was wrong with it.
     first, second = fake_api.requests_for(tenant)
+    assert second.body["messages"][0] == first.body["messages"][0]
     assistant, correction = second.body["messages"][1:]
     assert assistant["role"] == "assistant" and assistant["content"][0]["input"] == bad
     [tool_result] = correction["content"]
