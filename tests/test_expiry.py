@@ -11,10 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
 from activities import Deps
 from charter import search_attributes
