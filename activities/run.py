@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.storage import audit, constitutions, members
@@ -17,7 +18,15 @@ class RunActivities:
     async def start_run(self, req: StartRunInput) -> RunContext:
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
-            constitution = await constitutions.get(conn, run.tenant_id, req.constitution_version)
+            try:
+                constitution = await constitutions.get(
+                    conn, run.tenant_id, req.constitution_version
+                )
+            except constitutions.ConstitutionNotFound as exc:
+                # Retrying cannot create a constitution: fail the run with a clear message.
+                raise ApplicationError(
+                    str(exc), type="ConstitutionNotFound", non_retryable=True
+                ) from None
             approvers = await members.approvers(conn, run.tenant_id)
             await audit.append(
                 conn,

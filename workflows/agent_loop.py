@@ -15,6 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from charter import gate
     from charter import search_attributes as sa
     from schemas import (
@@ -89,6 +91,16 @@ _INITIAL_STATUS: dict[str, ProposalStatus] = {
     "escalate": "awaiting_decision",
     "deny": "denied",
 }
+
+
+def _parse_decision(raw: Any) -> Decision:
+    try:
+        return Decision.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -170,19 +182,23 @@ class AgentLoop:
         ps.status = "approved" if decision.outcome == "approve" else "rejected"
         return receipt
 
+    # The handlers take the raw payload and validate it themselves, so a malformed decision
+    # is refused with a message naming the field, not a generic decoding failure. Callers
+    # send a `schemas.Decision`.
+
     @workflow.update(name="decide")
-    async def decide(self, decision: Decision) -> DecisionReceipt:
-        return await self._apply(decision)
+    async def decide(self, raw: Any) -> DecisionReceipt:
+        return await self._apply(_parse_decision(raw))
 
     @decide.validator
-    def _validate_decide(self, decision: Decision) -> None:
-        self._check(decision)
+    def _validate_decide(self, raw: Any) -> None:
+        self._check(_parse_decision(raw))
 
     @workflow.signal(name="decide")
-    async def decide_signal(self, decision: Decision) -> None:
+    async def decide_signal(self, raw: Any) -> None:
         """Fire-and-forget callers: same checks, but a refusal can only be logged."""
         try:
-            await self._apply(decision)
+            await self._apply(_parse_decision(raw))
         except ApplicationError as err:
             workflow.logger.warning("decide signal refused: %s", err.message)
 

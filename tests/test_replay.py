@@ -1,0 +1,32 @@
+"""Determinism: committed histories of past AgentLoop runs must replay on today's code.
+
+A change to workflows/ that alters the commands a run produces breaks this test; guard such
+changes with `workflow.patched(...)` and record a new history beside the old ones
+(`CHARTER_RECORD_HISTORIES=1 pytest tests/test_agent_loop.py tests/test_expiry.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from charter.temporal import CharterPlugin
+from workflows import AgentLoop
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_committed() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"auto_execute_and_deny", "escalate_approve_act", "escalate_expire"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
+    replayer = Replayer(workflows=[AgentLoop], plugins=[CharterPlugin()])
+    # Raises on any nondeterminism.
+    await replayer.replay_workflow(history)
