@@ -20,6 +20,7 @@ from charter.demo.seed import constitution_source
 from charter.reasoners.prompt import TOOL_NAME, tool_definition
 from charter.storage import Database, audit, constitutions, runs
 from schemas import AgentRunResult
+from tests.helpers import record_history
 from tests.reasoners.conftest import TEST_API_KEY, start
 from tests.reasoners.fake_messages_api import (
     FakeMessagesApi,
@@ -131,6 +132,7 @@ async def test_tool_use_reply_runs_the_loop(
     # The API key is nowhere in history, payloads included.
     history = await handle.fetch_history()
     assert TEST_API_KEY not in _decoded_history(history.to_json_dict())
+    await record_history(handle, "claude_tool_use")
 
 
 async def test_constitution_prefix_is_cached_across_runs(
@@ -263,6 +265,7 @@ async def test_malformed_tool_input_gets_one_correction_then_escalates(
     assert gated == 0 and await action_count(db, tenant) == 0
     [logged] = await entries(db, tenant, "reasoning_failed")
     assert logged["usage"]["requests"] == 2
+    await record_history(handle, "reasoning_failure_escalates")
 
 
 async def test_malformed_reply_corrected_on_retry_proceeds(

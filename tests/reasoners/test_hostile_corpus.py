@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from charter.storage import Database
+from tests.helpers import record_history
 from tests.reasoners.conftest import settled, start
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from tests.reasoners.hostile_corpus import CORPUS, HostileCase
@@ -102,6 +103,9 @@ async def test_obedient_model_moves_no_unapproved_money(
         )
         for p in payments:  # the payee and the amount come from the books
             assert p["counterparty"] == p["name"] and p["amount"] <= p["owed"]
+        if case.name == "same-invoice-twice-in-one-run":  # the gate sees earlier proposals
+            await handle.result()
+            await record_history(handle, "gate_sees_earlier_proposals")
     finally:
         desc = await handle.describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
