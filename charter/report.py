@@ -83,9 +83,33 @@ def run_table(title: str, proposals: list[ProposalState], caption: str | None = 
     return table
 
 
+def reasoning_failure_panel(row: dict[str, Any]) -> Panel:
+    """issue 5: the reasoner's reply could not be read; show it raw, for a human to judge."""
+    ctx = row["context"]
+    failure = ctx["failure"]
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("What happened", Text(failure["message"]))
+    lines.add_row("Problems", Text("\n".join(failure.get("problems", []))))
+    for n, raw in enumerate(failure.get("raw_replies", []), start=1):
+        lines.add_row(f"Raw reply {n}", Text(raw))
+    lines.add_row("Executed", "nothing: no proposal was gated")
+    lines.add_row("Expires", str(row["expires_at"]))
+    return Panel(
+        Group(lines),
+        title=f"[bold]{row['exception_id']}[/] · {ctx['tenant_id']} · {row['agent']} · "
+        f"unreadable reasoner reply · {row['status']}",
+        title_align="left",
+        border_style="yellow" if row["status"] == "open" else "dim",
+    )
+
+
 def exception_panel(row: dict[str, Any]) -> Panel:
     """An exception with its full context: observed, recommended, rules, why not alone."""
     ctx = row["context"]
+    if ctx.get("kind") == "reasoning_failure":
+        return reasoning_failure_panel(row)
     p, v, seen = ctx["proposal"], ctx["verdict"], ctx["observed"]
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")

@@ -71,6 +71,17 @@ async def cmd_list(args: argparse.Namespace) -> int:
     for col in ("id", "agent", "recommends", "amount", "why", "status", "expires"):
         table.add_column(col)
     for r in rows:
+        if r["context"].get("kind") == "reasoning_failure":  # issue 5: nothing was proposed
+            table.add_row(
+                r["exception_id"],
+                r["agent"],
+                "(unreadable reasoner reply)",
+                "-",
+                "the reply did not parse after one corrective retry",
+                r["status"],
+                r["expires_at"].strftime("%Y-%m-%d %H:%M"),
+            )
+            continue
         p, v = r["context"]["proposal"], r["context"]["verdict"]
         table.add_row(
             r["exception_id"],
@@ -121,6 +132,12 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         row = await _get(s.db, args.tenant, args.exception_id)
         if row["status"] != "open":
             raise CliError(f"{args.exception_id} is {row['status']}, not open")
+        context = row["context"]
+        if isinstance(context, dict) and context.get("kind") == "reasoning_failure":
+            raise CliError(
+                f"{args.exception_id} holds an unreadable reasoner reply: there is no proposal "
+                "to approve or reject. Read it with `charter exceptions show`, then re-run the agent."
+            )
         decision = build_decision(args, str(row["proposal_id"]))
         assert s.client is not None
         handle = s.client.get_workflow_handle(str(row["workflow_id"]))

@@ -3,9 +3,13 @@ real `ClaudeReasoner` (real `anthropic` SDK) pointed at it through `base_url`.""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -66,3 +70,28 @@ async def settled(handle: WorkflowHandle) -> RunState:  # type: ignore[type-arg]
         return state if state.stage in ("awaiting_decision", "completed") else None
 
     return await eventually(check, timeout=60)
+
+
+async def charter_cli(
+    admin_dsn: str, client: Client, tmp_path: Path, *args: str
+) -> tuple[int, str]:
+    """Run the `charter` CLI as a separate process against the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "200",
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "charter.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()

@@ -7,6 +7,7 @@ import base64
 import json
 import random
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from charter.reasoners.prompt import TOOL_NAME, tool_definition
 from charter.storage import Database, audit, constitutions, runs
 from schemas import AgentRunResult
 from tests.helpers import record_history
-from tests.reasoners.conftest import TEST_API_KEY, start
+from tests.reasoners.conftest import TEST_API_KEY, charter_cli, start
 from tests.reasoners.fake_messages_api import (
     FakeMessagesApi,
     error_reply,
@@ -231,7 +232,13 @@ async def test_refused_requests_fail_the_run_cleanly(
 
 
 async def test_malformed_tool_input_gets_one_correction_then_escalates(
-    client: Client, claude_worker: Worker, fake_api: FakeMessagesApi, db: Database, tenant: str
+    client: Client,
+    claude_worker: Worker,
+    fake_api: FakeMessagesApi,
+    db: Database,
+    tenant: str,
+    admin_dsn: str,
+    tmp_path: Path,
 ) -> None:
     bad = {"proposals": [{"action": "schedule_payment", "amount": "lots", "confidence": 7}]}
     fake_api.script(tenant, tool_reply(bad), text_reply("I would rather wire it myself."))
@@ -266,6 +273,28 @@ async def test_malformed_tool_input_gets_one_correction_then_escalates(
     [logged] = await entries(db, tenant, "reasoning_failed")
     assert logged["usage"]["requests"] == 2
     await record_history(handle, "reasoning_failure_escalates")
+
+    # A human sees it in the CLI, raw reply included, and cannot "approve" it into action.
+    code, out = await charter_cli(admin_dsn, client, tmp_path, "exceptions", "list", "-t", tenant)
+    assert code == 0 and failure.exception_id in out and "unreadable reasoner reply" in out
+    code, out = await charter_cli(
+        admin_dsn, client, tmp_path, "exceptions", "show", failure.exception_id, "-t", tenant
+    )
+    assert code == 0 and "wire it myself" in out and "nothing" in out
+    code, out = await charter_cli(
+        admin_dsn,
+        client,
+        tmp_path,
+        "decide",
+        failure.exception_id,
+        "approve",
+        "-t",
+        tenant,
+        "--as",
+        "maya",
+    )
+    assert code == 2 and "no proposal to approve or reject" in out
+    assert await action_count(db, tenant) == 0
 
 
 async def test_malformed_reply_corrected_on_retry_proceeds(

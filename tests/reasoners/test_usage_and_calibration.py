@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -16,33 +13,9 @@ from temporalio.worker import Worker
 from charter import calibration
 from charter.storage import Database, audit, usage
 from charter.storage import calibration as stored
-from tests.reasoners.conftest import start
+from tests.reasoners.conftest import charter_cli, start
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from tests.reasoners.test_claude_reasoner import pay
-
-
-async def charter_cli(
-    admin_dsn: str, client: Client, tmp_path: Path, *args: str
-) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": admin_dsn,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "CHARTER_STATE_DIR": str(tmp_path / "state"),
-        "COLUMNS": "200",
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "charter.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
 
 
 async def test_usage_is_recorded_per_run_and_summarised(
