@@ -43,6 +43,7 @@ async def main() -> None:
     parser.add_argument("--focus", action="append", default=[], help="record id to consider")
     parser.add_argument("--address", default="127.0.0.1:7233")
     parser.add_argument("--namespace", default="default")
+    parser.add_argument("--task-queue", default="charter")
     args = parser.parse_args()
 
     client = await Client.connect(args.address, namespace=args.namespace, plugins=[CharterPlugin()])
@@ -50,7 +51,7 @@ async def main() -> None:
         tenant_id=args.tenant, agent=args.agent, trigger=args.trigger, focus=args.focus
     )
     try:
-        handle = await start_run(client, run)
+        handle = await start_run(client, run, task_queue=args.task_queue)
     except WorkflowAlreadyStartedError:
         print(f"already started: {workflow_id_for(run.tenant_id, run.agent, run.trigger)}")
         return

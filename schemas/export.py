@@ -1,0 +1,51 @@
+"""Export JSON Schemas of the public contract, for callers in other languages.
+
+python -m schemas.export schemas/json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
+
+#: What a caller of `AgentLoop` exchanges with it: start input, result, the `decide`
+#: update/signal payload and its receipt, and the `state` query.
+CONTRACT: dict[str, type[BaseModel]] = {
+    "AgentRunInput": AgentRunInput,
+    "AgentRunResult": AgentRunResult,
+    "Decision": Decision,
+    "DecisionReceipt": DecisionReceipt,
+    "RunState": RunState,
+}
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    # Inputs are described as callers must send them, outputs as Charter writes them.
+    inputs = {"AgentRunInput", "Decision"}
+    return {
+        name: model.model_json_schema(mode="validation" if name in inputs else "serialization")
+        for name, model in CONTRACT.items()
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0] if argv else "schemas/json")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas().items():
+        (out / f"{name}.schema.json").write_text(render(schema))
+    print(f"wrote {len(CONTRACT)} schemas to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,165 @@
+"""The `charter` CLI and the demo, run as a user runs them: in a child process.
+
+They talk to this test session's PostgreSQL and Temporal through the same environment
+variables a user would set (DATABASE_URL, TEMPORAL_ADDRESS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from charter.cli import GROUPS, build_parser
+from charter.storage import Database
+from schemas import RunState
+from tests.conftest import TASK_QUEUE
+from tests.helpers import chain_ok, start, until_stage
+
+
+@pytest.fixture
+def cli_env(admin_dsn: str, env: WorkflowEnvironment, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "CHARTER_TASK_QUEUE": TASK_QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "200",
+    }
+
+
+async def charter(env: dict[str, str], *argv: str, timeout: float = 120) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "charter.cli",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+def test_every_command_has_help() -> None:
+    parser = build_parser()
+    assert len(GROUPS) >= 5
+    commands: list[list[str]] = []
+
+    def walk(p: object, prefix: list[str]) -> None:
+        for action in getattr(p, "_actions", []):
+            choices = getattr(action, "choices", None)
+            if isinstance(choices, dict):
+                for name, sub in choices.items():
+                    commands.append([*prefix, name])
+                    walk(sub, [*prefix, name])
+
+    walk(parser, [])
+    assert ["decide"] in commands and ["audit", "verify"] in commands
+    for argv in commands:
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([*argv, "--help"])
+        assert exc.value.code == 0, argv
+
+
+async def test_decide_from_the_cli(
+    cli_env: dict[str, str], client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle = await start(client, tenant, "payables", focus=["INV-1043"])
+    state = await until_stage(handle, "awaiting_decision")
+    exception_id = state.proposals[0].exception_id
+    assert exception_id is not None
+
+    code, out = await charter(cli_env, "exceptions", "list", "--tenant", tenant)
+    assert code == 0 and exception_id in out and "Bluebird" in out
+    code, out = await charter(cli_env, "exceptions", "show", exception_id, "--tenant", tenant)
+    assert code == 0 and "NOT verified" in out and "outside bounds" in out
+
+    # Refusals: a viewer, an unknown exception, a malformed amount. Nothing changes.
+    code, out = await charter(
+        cli_env, "decide", exception_id, "approve", "--tenant", tenant, "--as", "leo"
+    )
+    assert code == 2 and "not an authorised approver" in out
+    code, out = await charter(
+        cli_env, "decide", "ex-0000000000", "approve", "--tenant", tenant, "--as", "maya"
+    )
+    assert code == 2 and "no exception" in out
+    code, out = await charter(
+        cli_env,
+        "decide",
+        exception_id,
+        "approve",
+        "--tenant",
+        tenant,
+        "--as",
+        "maya",
+        "--amend",
+        "--max-amount",
+        "lots",
+    )
+    assert code == 2 and "not a number" in out
+    current: RunState = await handle.query("state", result_type=RunState)
+    assert current.proposals[0].status == "awaiting_decision"
+
+    code, out = await charter(
+        cli_env,
+        "decide",
+        exception_id,
+        "approve",
+        "--tenant",
+        tenant,
+        "--as",
+        "sam",
+        "--reason",
+        "brand studio",
+        "--amend",
+        "--max-amount",
+        "2500",
+    )
+    assert code == 0 and "approved" in out and "amended to v2" in out, out
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+
+    code, out = await charter(cli_env, "audit", "verify", "--tenant", tenant)
+    assert code == 0 and "verified" in out
+    await chain_ok(db, tenant)
+
+
+async def test_run_from_the_cli_and_duplicate_trigger(
+    cli_env: dict[str, str], worker: Worker, tenant: str
+) -> None:
+    args = ("run", tenant, "payables", "--trigger", "cli-dup", "--focus", "INV-1041")
+    code, out = await charter(cli_env, *args)
+    assert code == 0 and "executed" in out and "INV-1041" in out, out
+    code, out = await charter(cli_env, *args)
+    assert code == 2 and "already ran" in out
+
+
+async def test_the_demo_runs_end_to_end(cli_env: dict[str, str]) -> None:
+    # Its own worker on its own queue, so this is exactly what `make demo` runs.
+    code, out = await charter(
+        {**cli_env, "CHARTER_TASK_QUEUE": "charter-demo"}, "demo", timeout=180
+    )
+    assert code == 0, out
+    for expected in (
+        "executed",
+        "escalated",
+        "denied",
+        "deny-already-paid",
+        "constitution amended to v2",
+        "allowed by amend-ex-",
+        "verified",
+        "not an authorised approver for tenant 'acme'",
+        "Demo finished",
+    ):
+        assert expected in out, expected
+    assert "BROKEN" not in out

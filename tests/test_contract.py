@@ -1,0 +1,50 @@
+"""The public contract: names other systems depend on, and the exported JSON Schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from charter import search_attributes as sa
+from charter.config import Settings
+from schemas import AgentRunInput, workflow_id_for
+from schemas.export import render, schemas
+from workflows import AgentLoop
+
+EXPORTED = Path(__file__).parent.parent / "schemas" / "json"
+
+
+def test_exported_json_schemas_are_current() -> None:
+    for name, schema in schemas().items():
+        path = EXPORTED / f"{name}.schema.json"
+        assert path.exists(), f"run `make schemas`: {path} is missing"
+        assert path.read_text() == render(schema), f"run `make schemas`: {name} changed"
+
+
+def test_decision_schema_names_the_fields_callers_send() -> None:
+    decision = json.loads((EXPORTED / "Decision.schema.json").read_text())
+    assert set(decision["required"]) == {"proposal_id", "approver", "outcome"}
+    assert decision["properties"]["outcome"]["enum"] == ["approve", "reject"]
+
+
+def test_public_names() -> None:
+    assert AgentLoop.__temporal_workflow_definition.name == "AgentLoop"  # type: ignore[attr-defined]
+    defn = AgentLoop.__temporal_workflow_definition  # type: ignore[attr-defined]
+    assert "decide" in defn.updates and "decide" in defn.signals and "state" in defn.queries
+    assert Settings(_env_file=None).task_queue == "charter"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).temporal_namespace == "default"  # type: ignore[call-arg]
+    assert {k.name for k in sa.ALL} == {
+        "CharterTenant",
+        "CharterAgent",
+        "CharterStage",
+        "CharterOutcomes",
+        "CharterActionTypes",
+    }
+
+
+def test_workflow_id_is_deterministic() -> None:
+    run = AgentRunInput(tenant_id="acme", agent="payables", trigger="invoice-INV-1")
+    assert (
+        workflow_id_for(run.tenant_id, run.agent, run.trigger)
+        == "charter/acme/payables/invoice-INV-1"
+    )
