@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    """Seconds to wait before answering (a slow provider)."""
 
 
 @dataclass(frozen=True)
@@ -168,15 +171,20 @@ class FakeMessagesApi:
                     reply = error_reply(404, "not_found_error", f"no route {self.path}")
                 else:
                     reply = api._next(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
                 payload = reply.body if reply.status != 200 else api._message(request, reply)
                 data = json.dumps(payload).encode()
-                self.send_response(reply.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
-                for k, v in reply.headers.items():
-                    self.send_header(k.replace("_", "-"), v)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
+                    for k, v in reply.headers.items():
+                        self.send_header(k.replace("_", "-"), v)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and hung up: that is the point of a delay
 
         return Handler

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from charter.config import Settings
 from charter.constitution import load_yaml
 from charter.demo.seed import constitution_source
-from charter.reasoners import OfflineReasoner
+from charter.reasoners import OfflineReasoner, ReasonerUnavailable
 from charter.reasoners.claude import ClaudeReasoner
 from charter.reasoners.prompt import (
     ProposalBatch,
@@ -22,6 +23,7 @@ from charter.reasoners.prompt import (
     tool_definition,
 )
 from schemas import Constitution, Invoice, Observation
+from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from worker import default_reasoner
 
 
@@ -96,3 +98,37 @@ def test_offline_without_a_key_claude_with_one(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CHARTER_MAX_TOKENS", "12")
     with pytest.raises(ValidationError, match="max_tokens"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+async def test_slow_or_unreachable_provider_is_a_transient_failure() -> None:
+    """Timeouts and refused connections become `ReasonerUnavailable`, which the activity
+    raises as a retryable error for Temporal to back off on."""
+    constitution = acme()
+    observation = Observation(
+        tenant_id="t-slow", agent="payables", observed_at=datetime.now(UTC), source="test"
+    )
+    api = FakeMessagesApi().start()
+    try:
+        api.script("t-slow", replace(tool_reply([]), delay=2.0))
+        slow = ClaudeReasoner(
+            api_key=SecretStr("sk-ant-test"),
+            model="claude-sonnet-4-6",
+            max_tokens=512,
+            timeout=timedelta(seconds=0.3),
+            base_url=api.url,
+        )
+        with pytest.raises(ReasonerUnavailable, match=r"did not answer within 0\.3s") as slow_exc:
+            await slow.reason(observation, constitution)
+        assert slow_exc.value.status is None
+        assert len(api.requests_for("t-slow")) == 1  # no SDK retry
+    finally:
+        api.stop()
+    gone = ClaudeReasoner(
+        api_key=SecretStr("sk-ant-test"),
+        model="claude-sonnet-4-6",
+        max_tokens=512,
+        timeout=timedelta(seconds=2),
+        base_url=api.url,  # the server is stopped: connection refused
+    )
+    with pytest.raises(ReasonerUnavailable, match="could not reach the Messages API"):
+        await gone.reason(observation, constitution)
