@@ -96,6 +96,8 @@ class Approvals:
             )
         if state.status != "open":
             raise Refusal(f"{state.exception_id} is already {state.status}.")
+        if any(d.approver == member.member_id for d in state.decisions):
+            raise Refusal(f"You have already decided on {state.exception_id}.")
         return Authorised(member=member, state=state)
 
     # -- listeners ------------------------------------------------------------------------

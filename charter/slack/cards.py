@@ -123,7 +123,7 @@ def why_lines(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
         words = CAUSE_WORDS.get(cause, cause)
         if cause == "below_confidence" and v.get("threshold") is not None:
             words += (
-                f": confidence {float(p['confidence']):.2f} < threshold {float(v['threshold']):.2f}"
+                f": confidence {float(p['confidence']):.2f} &lt; threshold {float(v['threshold']):.2f}"
             )
         if cause == "irreversible":
             words += ": it cannot be undone, so it always needs a human"
@@ -131,15 +131,23 @@ def why_lines(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
     return lines or ["• " + esc(v.get("explanation", ""), 500)]
 
 
-def rule_lines(v: dict[str, Any]) -> list[str]:
-    matched = [
-        f"• `{esc(m['rule_id'], 80)}` ({m['effect']}): {esc(m['title'], 300)}"
-        for m in v.get("matched", [])
+def rule_lines(v: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """Matched rules with their effect, then the other rules evaluated for this action."""
+    matched = v.get("matched", [])
+    lines = [
+        f"• `{esc(m['rule_id'], 80)}` ({m['effect']}, matched): {esc(m['title'], 300)}"
+        for m in matched
     ]
-    if matched:
-        return matched
-    evaluated = ", ".join(f"`{esc(r, 80)}`" for r in v.get("evaluated", [])) or "none"
-    return [f"• No rule allows this action (evaluated: {evaluated})"]
+    if not any(m["effect"] == "allow" for m in matched):
+        lines.append("• No rule allows this action.")
+    seen = {m["rule_id"] for m in matched}
+    lines += [
+        f"• `{esc(r, 80)}` (evaluated, did not match): {esc(titles.get(r, ''), 300)}"
+        for r in v.get("evaluated", [])
+        if r not in seen
+    ]
+    lines += [f"• `{esc(e['rule_id'], 80)}` could not be evaluated" for e in v.get("errors", [])]
+    return lines
 
 
 def status_lines(state: CardState) -> list[str]:
@@ -218,7 +226,7 @@ def card_blocks(
             f"*Rationale:* {esc(p.get('rationale', ''), 1500)}"
         ),
         section("*Observed:*\n" + "\n".join(observed_lines(ctx.get("observed", {})))),
-        section("*Rules that apply:*\n" + "\n".join(rule_lines(v))),
+        section("*Rules that apply:*\n" + "\n".join(rule_lines(v, state.rule_titles))),
         section("*Why it could not act alone:*\n" + "\n".join(why_lines(p, v))),
         {
             "type": "context",

@@ -17,7 +17,9 @@ class SlackConfigError(ValueError):
 
 
 class SlackSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHARTER_SLACK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CHARTER_SLACK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "CHARTER_SLACK_BOT_TOKEN")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -74,6 +73,8 @@ class CardState(BaseModel):
     closed_at: datetime | None
     decisions: list[DecisionRow]
     executed_reference: str | None
+    rule_titles: dict[str, str]
+    """Titles of the rules of the pinned constitution version, by id."""
 
 
 async def get_config(conn: asyncpg.Connection, tenant_id: str) -> SlackTenantConfig | None:
@@ -230,13 +231,16 @@ async def card_state(
     )
     fields = dict(row)
     fields["context"] = json.loads(fields["context"])
+    document = await conn.fetchval(
+        "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND version = $2",
+        tenant_id,
+        fields["context"]["verdict"]["constitution_version"],
+    )
+    rules = json.loads(document)["rules"] if document else []
     return CardState(
         tenant_id=tenant_id,
         decisions=[DecisionRow(**dict(d)) for d in decisions],
         executed_reference=reference,
+        rule_titles={r["id"]: r["title"] for r in rules},
         **fields,
     )
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
