@@ -122,9 +122,7 @@ def why_lines(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
     for cause in v.get("causes", []):
         words = CAUSE_WORDS.get(cause, cause)
         if cause == "below_confidence" and v.get("threshold") is not None:
-            words += (
-                f": confidence {float(p['confidence']):.2f} &lt; threshold {float(v['threshold']):.2f}"
-            )
+            words += f": confidence {float(p['confidence']):.2f} &lt; threshold {float(v['threshold']):.2f}"
         if cause == "irreversible":
             words += ": it cannot be undone, so it always needs a human"
         lines.append("• " + words)

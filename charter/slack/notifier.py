@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def human(delta: timedelta) -> str:
-    minutes = max(int(delta.total_seconds() // 60), 0)
+    minutes = max(round(delta.total_seconds() / 60), 0)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m" if mins else ""]

@@ -85,7 +85,9 @@ async def slack_worker(
         yield w
 
 
-def sign(body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+def sign(
+    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
     """The headers Slack sends: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -122,9 +124,7 @@ class SlackApp:
 
 
 @pytest.fixture(scope="session")
-async def slack_app(
-    client: Client, db: Database, fake_slack: FakeSlack
-) -> AsyncIterator[SlackApp]:
+async def slack_app(client: Client, db: Database, fake_slack: FakeSlack) -> AsyncIterator[SlackApp]:
     bolt = build_app(slack_settings(fake_slack.base_url), db, client)
     runner, port = await serve(http_app(bolt))
     async with aiohttp.ClientSession() as http:

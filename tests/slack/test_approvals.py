@@ -79,7 +79,11 @@ async def _no_update_accepted(handle: WorkflowHandle[Any, Any]) -> bool:
 
 
 async def test_escalation_posts_a_card_with_full_context(
-    client: Client, slack_worker: Worker, fake_slack: FakeSlack, db: Database, slack_tenant: SlackTenant
+    client: Client,
+    slack_worker: Worker,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
 ) -> None:
     handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
     card = await card_for(fake_slack, slack_tenant.channel)
@@ -89,11 +93,16 @@ async def test_escalation_posts_a_card_with_full_context(
     assert "Brand refresh, milestone 1" in text
     assert "`schedule_payment` $2,300.00 to Bluebird Design Studio" in text
     assert "No rule allows this action." in text
-    assert "`allow-verified-vendor-bills` (evaluated, did not match): Pay verified vendors up to $5,000 per invoice" in text
+    assert (
+        "`allow-verified-vendor-bills` (evaluated, did not match): Pay verified vendors up to $5,000 per invoice"
+        in text
+    )
     assert "outside bounds (no rule allows it)" in text
     assert "Constitution v1" in text
     desc = await handle.describe()
-    link = f"{UI_URL}/namespaces/default/workflows/{quote(handle.id, safe='')}/{desc.run_id}/history"
+    link = (
+        f"{UI_URL}/namespaces/default/workflows/{quote(handle.id, safe='')}/{desc.run_id}/history"
+    )
     assert link in text
     assert set(buttons(card)) == {"charter_approve", "charter_reject", "charter_amend"}
     # The card is recorded against the exception, so a retried activity never posts twice.
