@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import signal
 from datetime import timedelta
+from importlib import resources
 
+import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from charter.cli._common import CliError, add_tenant, console, session, stack_for
@@ -42,6 +44,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="ISO 8601 duration (PT4H, P1D) before the backup approver is called in",
     )
     configure.set_defaults(func=cmd_configure)
+    manifest = slack_sub.add_parser(
+        "manifest",
+        help="print the Slack app manifest (paste it into api.slack.com/apps)",
+        description="The app manifest in charter/slack/manifest.yaml, with your request URL "
+        "or switched to Socket Mode.",
+    )
+    where = manifest.add_mutually_exclusive_group()
+    where.add_argument("--url", help="public HTTPS URL of the Slack endpoint (…/slack/events)")
+    where.add_argument("--socket", action="store_true", help="Socket Mode: no public URL")
+    manifest.set_defaults(func=cmd_manifest)
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    document = yaml.safe_load(
+        (resources.files("charter.slack") / "manifest.yaml").read_text(encoding="utf-8")
+    )
+    interactivity = document["settings"]["interactivity"]
+    if args.socket:
+        document["settings"]["socket_mode_enabled"] = True
+        interactivity.pop("request_url", None)
+    elif args.url:
+        if not args.url.startswith("https://"):
+            raise CliError("--url must be an https:// URL (Slack only calls HTTPS endpoints)")
+        interactivity["request_url"] = args.url
+    print(yaml.safe_dump(document, sort_keys=False), end="")
+    return 0
 
 
 def _duration(text: str) -> timedelta:
