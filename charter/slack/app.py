@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -137,9 +138,14 @@ class Approvals:
             log.warning("malformed card action from Slack user %s", user)
             await self._tell(client, channel, user, "That button is not a Charter card button.")
             return
-        await client.views_open(
-            trigger_id=body["trigger_id"], view=cards.decision_modal(authorised.state, meta)
-        )
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=cards.decision_modal(authorised.state, meta)
+            )
+        except SlackApiError as exc:
+            # Typically an expired trigger (Slack allows 3 seconds): let them click again.
+            log.warning("views.open failed: %s", exc.response.get("error"))
+            await self._tell(client, channel, user, "Slack could not open the form; click again.")
 
     async def on_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
