@@ -54,14 +54,20 @@ def default_reasoner(settings: Settings | None = None) -> Reasoner:
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
+    from charter.slack import SlackSettings, notifier_for
     from charter.temporal import connect
 
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn)
     try:
-        worker = build_worker(
-            client, Deps(db=db, reasoner=default_reasoner(settings)), settings.task_queue
+        notifier = notifier_for(
+            SlackSettings(),
+            db,
+            ui_url=settings.temporal_ui_url,
+            namespace=settings.temporal_namespace,
         )
+        deps = Deps(db=db, reasoner=default_reasoner(settings), notifier=notifier)
+        worker = build_worker(client, deps, settings.task_queue)
         async with worker:
             await (stop or asyncio.Event()).wait()
     finally:

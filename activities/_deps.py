@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from charter.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner
 from charter.storage import Database
 
@@ -12,3 +13,5 @@ from charter.storage import Database
 class Deps:
     db: Database
     reasoner: Reasoner
+    notifier: Notifier = field(default_factory=NullNotifier)
+    """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""

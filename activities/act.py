@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities._deps import Deps
 from charter.connectors import UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
+from charter.notifier import ExceptionNotice, deliver
 from charter.storage import audit, runs
 from schemas import ActInput, ActionResult
 
@@ -30,6 +31,7 @@ class NotAuthorised(ApplicationError):
 class ActActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
+        self._notifier = deps.notifier
 
     async def _authorisation(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, object]:
         run, proposal = req.run, req.proposal
@@ -129,6 +131,19 @@ class ActActivities:
                 actor=f"connector:{writer.name}",
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
+            )
+        if authorisation["kind"] == "approval":
+            # Committed: the exception's card can say that the approved action executed.
+            await deliver(
+                self._notifier,
+                ExceptionNotice(
+                    kind="executed",
+                    tenant_id=run.tenant_id,
+                    exception_id=runs.exception_id_for(run.workflow_id, proposal.proposal_id),
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                    at=activity.info().current_attempt_scheduled_time,
+                ),
             )
         return ActionResult(
             proposal_id=proposal.proposal_id,

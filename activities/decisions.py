@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.amendments import AmendmentRefused, amend
+from charter.notifier import ExceptionNotice, deliver
 from charter.storage import audit, constitutions, members, runs
 from schemas import DecisionReceipt, RecordDecisionInput
 
@@ -20,6 +21,7 @@ from schemas import DecisionReceipt, RecordDecisionInput
 class DecisionActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
+        self._notifier = deps.notifier
 
     @activity.defn(name="record_decision")
     async def record_decision(self, req: RecordDecisionInput) -> DecisionReceipt:
@@ -87,6 +89,18 @@ class DecisionActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
+        # Committed: update the card with the outcome, who decided and when (or "1 of 2").
+        await deliver(
+            self._notifier,
+            ExceptionNotice(
+                kind="decided",
+                tenant_id=run.tenant_id,
+                exception_id=req.exception_id,
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                at=activity.info().current_attempt_scheduled_time,
+            ),
+        )
         return DecisionReceipt(
             proposal_id=proposal.proposal_id,
             outcome=decision.outcome,

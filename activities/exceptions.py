@@ -6,13 +6,27 @@ from temporalio import activity
 
 from activities._deps import Deps
 from charter.facts import facts_for
+from charter.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, runs
-from schemas import ExceptionEventInput, RecordVerdictInput, VerdictRecord
+from schemas import ExceptionEventInput, RecordVerdictInput, RunRef, VerdictRecord
 
 
 class ExceptionActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
+        self._notifier = deps.notifier
+
+    async def _notify(self, kind: NoticeKind, run: RunRef, exception_id: str) -> None:
+        """After the transaction committed: a card, a reminder, an expiry in the chat."""
+        notice = ExceptionNotice(
+            kind=kind,
+            tenant_id=run.tenant_id,
+            exception_id=exception_id,
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+            at=activity.info().current_attempt_scheduled_time,
+        )
+        await deliver(self._notifier, notice)
 
     @activity.defn(name="record_verdict")
     async def record_verdict(self, req: RecordVerdictInput) -> VerdictRecord:
@@ -77,6 +91,8 @@ class ExceptionActivities:
                     workflow_id=run.workflow_id,
                     run_id=run.run_id,
                 )
+        if exception_id is not None:
+            await self._notify("opened", run, exception_id)
         return VerdictRecord(exception_id=exception_id)
 
     @activity.defn(name="record_exception_event")
@@ -102,3 +118,6 @@ class ExceptionActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
+        await self._notify(
+            "expired" if req.event == "expired" else "reminder", run, req.exception_id
+        )

@@ -1,0 +1,351 @@
+"""Block Kit for exceptions: the card in the channel and the decision modal.
+
+Everything the agent observed (vendor names, invoice memos, the model's rationale) is
+untrusted text: it is escaped so a memo cannot ping `<!channel>` or hide a link, and
+truncated to Slack's limits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from charter.amendments import AMENDABLE_CAUSES
+from charter.report import CAUSE_WORDS, money
+from charter.storage.slack import CardState
+
+APPROVE, REJECT, AMEND = "charter_approve", "charter_reject", "charter_amend"
+ACTIONS = (APPROVE, REJECT, AMEND)
+MODAL = "charter_decision"
+REASON, CONFIRM, MAX_AMOUNT = "reason", "confirm_amount", "max_amount"
+
+_SECTION_LIMIT = 2900
+
+
+class ButtonValue(BaseModel):
+    """What a card's button carries back: which exception, never who or what to decide."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    t: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="tenant id")
+    e: str = Field(pattern=r"^ex-[0-9a-f]{10}$", description="exception id")
+
+
+class ModalMetadata(ButtonValue):
+    """Carried through the modal in `private_metadata` (Slack returns it untouched)."""
+
+    o: Literal["approve", "reject"] = Field(description="outcome")
+    a: bool = Field(description="with an amendment")
+    c: str = Field(max_length=40, description="channel of the card")
+    m: str = Field(max_length=40, description="ts of the card")
+
+
+def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
+    """Escape Slack's control characters in untrusted text, and bound its length."""
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_url(ui_url: str, namespace: str, workflow_id: str, run_id: str | None = None) -> str:
+    base = f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
+    return (
+        base
+        + quote(workflow_id, safe="")
+        + (f"/{quote(run_id, safe='')}/history" if run_id else "")
+    )
+
+
+def is_irreversible(state: CardState) -> bool:
+    return "irreversible" in state.context["verdict"].get("causes", [])
+
+
+def amendable(state: CardState) -> bool:
+    causes = set(state.context["verdict"].get("causes", []))
+    p = state.context["proposal"]
+    return bool(causes) and causes <= AMENDABLE_CAUSES and bool(p.get("counterparty"))
+
+
+def approvals_required(state: CardState) -> int:
+    # The quorum lives on the Verdict (`approvals_required`, default 1) once the quorum
+    # rule lands; read it defensively so older verdicts render as "1 of 1".
+    value = state.context["verdict"].get("approvals_required", 1)
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def recommendation(p: dict[str, Any]) -> str:
+    amount = money(p.get("amount"), p.get("currency", "USD")) if p.get("amount") is not None else ""
+    target = f" to {esc(p['counterparty'], 200)}" if p.get("counterparty") else ""
+    ref = f" (ref `{esc(p['reference'], 64)}`)" if p.get("reference") else ""
+    return f"`{esc(p['action'], 64)}` {amount}{target}{ref}".replace("  ", " ")
+
+
+def observed_lines(seen: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    inv, ven, cam, pay = (seen.get(k) for k in ("invoice", "vendor", "campaign", "payroll"))
+    if inv:
+        lines.append(
+            f"Invoice {esc(inv['invoice_id'], 64)}: {money(inv['amount'])} due {inv['due_date']}, "
+            f"bank shows {money(inv['amount_paid'])} paid. Memo: “{esc(inv['memo'], 500)}”"
+        )
+    if ven:
+        lines.append(
+            f"Vendor {esc(ven['name'], 200)}: "
+            + ("verified" if ven["verified"] else "*NOT verified*")
+        )
+    if cam:
+        lines.append(
+            f"Campaign {esc(cam['name'], 200)} on {esc(cam['platform'], 40)}: daily budget "
+            f"{money(cam['daily_budget'])}, ROAS {float(cam['roas']):.2f}"
+        )
+    if pay:
+        lines.append(
+            f"Payroll {esc(pay['period'], 60)}: {pay['employee_count']} employees, "
+            f"{money(pay['total'])}, pays {pay['pay_date']}"
+        )
+    if seen.get("total_cash") is not None:
+        lines.append(f"Cash across accounts: {money(seen['total_cash'])}")
+    return lines
+
+
+def why_lines(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
+    lines = []
+    for cause in v.get("causes", []):
+        words = CAUSE_WORDS.get(cause, cause)
+        if cause == "below_confidence" and v.get("threshold") is not None:
+            words += f": confidence {float(p['confidence']):.2f} &lt; threshold {float(v['threshold']):.2f}"
+        if cause == "irreversible":
+            words += ": it cannot be undone, so it always needs a human"
+        lines.append("• " + words)
+    return lines or ["• " + esc(v.get("explanation", ""), 500)]
+
+
+def rule_lines(v: dict[str, Any], titles: dict[str, str]) -> list[str]:
+    """Matched rules with their effect, then the other rules evaluated for this action."""
+    matched = v.get("matched", [])
+    lines = [
+        f"• `{esc(m['rule_id'], 80)}` ({m['effect']}, matched): {esc(m['title'], 300)}"
+        for m in matched
+    ]
+    if not any(m["effect"] == "allow" for m in matched):
+        lines.append("• No rule allows this action.")
+    seen = {m["rule_id"] for m in matched}
+    lines += [
+        f"• `{esc(r, 80)}` (evaluated, did not match): {esc(titles.get(r, ''), 300)}"
+        for r in v.get("evaluated", [])
+        if r not in seen
+    ]
+    lines += [f"• `{esc(e['rule_id'], 80)}` could not be evaluated" for e in v.get("errors", [])]
+    return lines
+
+
+def status_lines(state: CardState) -> list[str]:
+    required = approvals_required(state)
+    approvals = [d for d in state.decisions if d.outcome == "approve"]
+    rejections = [d for d in state.decisions if d.outcome == "reject"]
+    lines: list[str] = []
+    for d in approvals:
+        line = f":white_check_mark: Approved by *{esc(d.display_name, 120)}* ({d.approver}) at {when(d.decided_at)}"
+        if d.reason:
+            line += f": “{esc(d.reason, 500)}”"
+        if d.amendment_version:
+            line += f"\n:scroll: Constitution amended to v{d.amendment_version}: this class of exception is now allowed."
+        lines.append(line)
+    for d in rejections:
+        line = f":no_entry: Rejected by *{esc(d.display_name, 120)}* ({d.approver}) at {when(d.decided_at)}"
+        if d.reason:
+            line += f": “{esc(d.reason, 500)}”"
+        lines.append(line)
+    if required > 1:
+        names = ", ".join(esc(d.display_name, 120) for d in approvals) or "nobody yet"
+        lines.insert(0, f"*Approvals: {len(approvals)} of {required}* ({names})")
+    if state.executed_reference:
+        lines.append(
+            f":moneybag: Executed (connector reference `{esc(state.executed_reference, 80)}`)."
+        )
+    elif state.status == "expired":
+        lines.append(
+            f":hourglass: Expired at {when(state.closed_at or state.expires_at)} without a "
+            "decision. *Nothing was executed.*"
+        )
+    elif state.status == "rejected":
+        lines.append("Nothing was executed.")
+    elif state.status == "approved":
+        lines.append(":gear: Executing…")
+    else:
+        lines.append(
+            f":hourglass_flowing_sand: Awaiting a decision until {when(state.expires_at)}."
+        )
+    return lines
+
+
+def card_text(state: CardState) -> str:
+    """The notification fallback (and what screen readers read)."""
+    p = state.context["proposal"]
+    verb = {"open": "needs a decision", "approved": "approved", "rejected": "rejected"}.get(
+        state.status, state.status
+    )
+    return (
+        f"{state.exception_id} ({esc(state.tenant_name, 120)}, {state.agent}) {verb}: "
+        f"{p['action']} {money(p.get('amount'), p.get('currency', 'USD'))}"
+    )
+
+
+def card_blocks(
+    state: CardState, *, ui_url: str, namespace: str, run_id: str | None
+) -> list[dict[str, Any]]:
+    ctx = state.context
+    p, v = ctx["proposal"], ctx["verdict"]
+
+    def section(text: str) -> dict[str, Any]:
+        return {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}}
+
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": f"Exception {state.exception_id} · {state.tenant_name} · {state.agent}"[
+                    :150
+                ],
+            },
+        },
+        section(
+            f"*Recommends:* {recommendation(p)}, confidence {float(p['confidence']):.2f}\n"
+            f"*Rationale:* {esc(p.get('rationale', ''), 1500)}"
+        ),
+        section("*Observed:*\n" + "\n".join(observed_lines(ctx.get("observed", {})))),
+        section("*Rules that apply:*\n" + "\n".join(rule_lines(v, state.rule_titles))),
+        section("*Why it could not act alone:*\n" + "\n".join(why_lines(p, v))),
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"Constitution v{v['constitution_version']} (`{v['constitution_hash'][:12]}`) · "
+                        f"<{run_url(ui_url, namespace, state.workflow_id, run_id)}|Open the run in the Temporal UI>"
+                    ),
+                }
+            ],
+        },
+        {"type": "divider"},
+        section("\n".join(status_lines(state))),
+    ]
+    required = approvals_required(state)
+    approvals = sum(1 for d in state.decisions if d.outcome == "approve")
+    if state.status == "open" and approvals < required:
+        value = ButtonValue(t=state.tenant_id, e=state.exception_id).model_dump_json()
+        buttons: list[dict[str, Any]] = [
+            {
+                "type": "button",
+                "action_id": APPROVE,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Approve"},
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": REJECT,
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Reject"},
+                "value": value,
+            },
+        ]
+        if amendable(state):
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": AMEND,
+                    "text": {"type": "plain_text", "text": "Approve and always allow this"},
+                    "value": value,
+                }
+            )
+        blocks.append({"type": "actions", "block_id": "decide", "elements": buttons})
+    return blocks
+
+
+def decision_modal(state: CardState, meta: ModalMetadata) -> dict[str, Any]:
+    p = state.context["proposal"]
+    title = "Approve" if meta.o == "approve" else "Reject"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*{title}* {recommendation(p)} ({state.exception_id})",
+            },
+        },
+        {
+            "type": "input",
+            "block_id": REASON,
+            "label": {"type": "plain_text", "text": "Reason (kept in the audit trail)"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": REASON,
+                "multiline": True,
+                "max_length": 2000,
+            },
+        },
+    ]
+    if meta.o == "approve" and is_irreversible(state):
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": CONFIRM,
+                "label": {
+                    "type": "plain_text",
+                    "text": "This cannot be undone. Type the amount to confirm",
+                },
+                "hint": {
+                    "type": "plain_text",
+                    "text": f"Type {plain_amount(p.get('amount'))} exactly.",
+                },
+                "element": {"type": "plain_text_input", "action_id": CONFIRM},
+            }
+        )
+    if meta.a:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": MAX_AMOUNT,
+                "optional": True,
+                "label": {
+                    "type": "plain_text",
+                    "text": "Always allow up to (default: this amount)",
+                },
+                "element": {"type": "plain_text_input", "action_id": MAX_AMOUNT},
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": MODAL,
+        "private_metadata": meta.model_dump_json(),
+        "title": {"type": "plain_text", "text": f"{title} {state.exception_id}"[:24]},
+        "submit": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def plain_amount(amount: Any) -> str:
+    return f"{Decimal(str(amount)):.2f}" if amount is not None else "0.00"
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """What a person types: `96400`, `96,400.00`, `$96,400`. None if it is not a number."""
+    cleaned = text.strip().replace(",", "").replace("$", "").replace(" ", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None

@@ -1,0 +1,418 @@
+"""Deciding from Slack, end to end: the real bolt app over HTTP, signed requests, the real
+Temporal dev server and PostgreSQL, and a local stand-in for the Slack Web API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from charter.notifier import ExceptionNotice
+from charter.storage import Database, constitutions
+from charter.storage import slack as store
+from schemas import RunState
+from tests.conftest import eventually
+from tests.helpers import chain_ok, start, until_stage
+from tests.slack.conftest import (
+    SLACK_QUEUE,
+    UI_URL,
+    USERS,
+    SlackApp,
+    SlackTenant,
+    buttons,
+    card_for,
+    click,
+    notifier,
+    submission,
+)
+from tests.slack.fake_slack import Call, FakeSlack
+
+
+async def _escalate(client: Client, tenant: SlackTenant, agent: str, ref: str, **kw: Any) -> Any:
+    handle = await start(client, tenant.tenant_id, agent, task_queue=SLACK_QUEUE, focus=[ref], **kw)
+    await until_stage(handle, "awaiting_decision")
+    return handle
+
+
+async def _modal(fake: FakeSlack, before: int) -> dict[str, Any]:
+    async def opened() -> dict[str, Any] | None:
+        views = fake.of("views.open")
+        return views[-1].args["view"] if len(views) > before else None
+
+    view: dict[str, Any] = await eventually(opened)
+    return view
+
+
+async def _updated(fake: FakeSlack, card: Call, *needles: str) -> Call:
+    """The latest chat.update of the card, once it contains every needle."""
+
+    async def check() -> Call | None:
+        updates = fake.of("chat.update", card.args["channel"], ts=card.response["ts"])
+        if updates and all(n in updates[-1].text() for n in needles):
+            return updates[-1]
+        return None
+
+    update: Call = await eventually(check)
+    return update
+
+
+async def _decide(
+    app: SlackApp, fake: FakeSlack, card: Call, action: str, user: str, values: dict[str, str]
+) -> dict[str, Any]:
+    before = len(fake.of("views.open"))
+    reply = await app.send(click(card, action, USERS[user]))
+    assert reply.status == 200
+    view = await _modal(fake, before)
+    reply = await app.send(submission(view, USERS[user], values))
+    assert reply.status == 200
+    return reply.json()
+
+
+async def _no_update_accepted(handle: WorkflowHandle[Any, Any]) -> bool:
+    history = await handle.fetch_history()
+    return not any(
+        e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events
+    )
+
+
+async def test_escalation_posts_a_card_with_full_context(
+    client: Client,
+    slack_worker: Worker,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    text = card.text()
+    # What the agent observed, what it recommends, which rules apply, why not alone.
+    assert "Bluebird Design Studio" in text and "*NOT verified*" in text
+    assert "Brand refresh, milestone 1" in text
+    assert "`schedule_payment` $2,300.00 to Bluebird Design Studio" in text
+    assert "No rule allows this action." in text
+    assert (
+        "`allow-verified-vendor-bills` (evaluated, did not match): Pay verified vendors up to $5,000 per invoice"
+        in text
+    )
+    assert "outside bounds (no rule allows it)" in text
+    assert "Constitution v1" in text
+    desc = await handle.describe()
+    link = (
+        f"{UI_URL}/namespaces/default/workflows/{quote(handle.id, safe='')}/{desc.run_id}/history"
+    )
+    assert link in text
+    assert set(buttons(card)) == {"charter_approve", "charter_reject", "charter_amend"}
+    # The card is recorded against the exception, so a retried activity never posts twice.
+    state: RunState = await handle.query("state", result_type=RunState)
+    exception_id = state.proposals[0].exception_id
+    assert exception_id is not None
+    async with db.tenant(slack_tenant.tenant_id) as conn:
+        row = await store.get_card(conn, slack_tenant.tenant_id, exception_id)
+    assert row is not None and row.message_ts == card.response["ts"]
+    retry = ExceptionNotice(
+        kind="opened",
+        tenant_id=slack_tenant.tenant_id,
+        exception_id=exception_id,
+        workflow_id=handle.id,
+        run_id=desc.run_id,
+        at=datetime.now(UTC),
+    )
+    await notifier(db, fake_slack).notify(retry)
+    assert len([c for c in fake_slack.of("chat.postMessage", slack_tenant.channel)]) == 1
+    await handle.terminate("test done")
+
+
+async def test_approve_in_slack_executes_and_updates_the_card(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "maya")
+    assert view["callback_id"] == "charter_decision"
+    assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["reason"]
+    reply = await slack_app.send(
+        submission(view, USERS["maya"], {"reason": "Known studio, contract signed"})
+    )
+    assert reply.status == 200 and reply.body == ""  # the modal closes at once
+    result = await handle.result()
+    ps = result.proposals[0]
+    assert ps.status == "executed" and ps.decisions[0].approver == "maya"
+    assert ps.decisions[0].reason == "Known studio, contract signed"
+    update = await _updated(fake_slack, card, "Approved by *Maya Chen (CEO)* (maya)", "Executed")
+    assert "Known studio, contract signed" in update.text()
+    assert buttons(update) == {}  # decided: no more buttons
+    assert fake_slack.of("chat.postEphemeral", slack_tenant.channel) == []
+    await chain_ok(db, slack_tenant.tenant_id)
+
+
+async def _modal_after_click(
+    app: SlackApp, fake: FakeSlack, card: Call, action: str, user: str
+) -> dict[str, Any]:
+    before = len(fake.of("views.open"))
+    reply = await app.send(click(card, action, USERS[user]))
+    assert reply.status == 200
+    return await _modal(fake, before)
+
+
+async def test_reject_in_slack(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1045")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    assert "confidence below threshold: confidence 0.55 &lt; threshold 0.80" in card.text()
+    # The hostile memo is shown as text, never as a Slack mention or link.
+    assert "<!channel>" not in card.text()
+    await _decide(slack_app, fake_slack, card, "charter_reject", "sam", {"reason": "Phishing"})
+    result = await handle.result()
+    assert result.proposals[0].status == "rejected" and result.proposals[0].action is None
+    update = await _updated(fake_slack, card, "Rejected by *Sam Okafor (Finance lead)*")
+    assert "Nothing was executed." in update.text() and buttons(update) == {}
+    async with db.tenant(slack_tenant.tenant_id) as conn:
+        actions = await conn.fetchval(
+            "SELECT count(*) FROM charter.actions WHERE tenant_id = $1", slack_tenant.tenant_id
+        )
+    assert actions == 0
+
+
+async def test_approve_with_amendment(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_amend", "maya")
+    assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == [
+        "reason",
+        "max_amount",
+    ]
+    # A bound that is not a number stays in the modal, for this user only, and decides nothing.
+    reply = await slack_app.send(
+        submission(view, USERS["maya"], {"reason": "Our studio", "max_amount": "lots"})
+    )
+    assert reply.json() == {
+        "response_action": "errors",
+        "errors": {"max_amount": "A positive amount, or leave it empty."},
+    }
+    assert await _no_update_accepted(handle)
+    reply = await slack_app.send(
+        submission(view, USERS["maya"], {"reason": "Our studio", "max_amount": "$2,500"})
+    )
+    assert reply.status == 200 and reply.body == ""
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    async with db.tenant(slack_tenant.tenant_id) as conn:
+        latest = await constitutions.get(conn, slack_tenant.tenant_id)
+    assert latest.version == 2
+    rule = latest.document.rules[-1]
+    assert rule.amendment is not None and rule.amendment.approved_by == "maya"
+    assert "2500.00" in rule.when
+    await _updated(fake_slack, card, "Constitution amended to v2", "Executed")
+
+
+async def test_irreversible_action_needs_the_amount_typed(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payroll", "PR-2026-11B")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    assert "irreversible action: it cannot be undone" in card.text()
+    # No amendment can lift irreversibility, so the card does not offer one.
+    assert set(buttons(card)) == {"charter_approve", "charter_reject"}
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "maya")
+    assert "confirm_amount" in [b.get("block_id") for b in view["blocks"]]
+    reply = await slack_app.send(
+        submission(view, USERS["maya"], {"reason": "Payroll", "confirm_amount": "9640"})
+    )
+    assert reply.json() == {
+        "response_action": "errors",
+        "errors": {"confirm_amount": "Type 96400.00 to confirm this irreversible action."},
+    }
+    assert await _no_update_accepted(handle)
+    reply = await slack_app.send(
+        submission(view, USERS["maya"], {"reason": "Payroll", "confirm_amount": "96,400.00"})
+    )
+    assert reply.status == 200 and reply.body == ""
+    assert (await handle.result()).proposals[0].status == "executed"
+    await _updated(fake_slack, card, "Approved by *Maya Chen (CEO)*", "Executed")
+
+
+async def test_unauthorised_slack_users_get_an_ephemeral_error_and_change_nothing(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043", requested_by="sam")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    views_before = len(fake_slack.of("views.open"))
+    audit_before = await chain_ok(db, slack_tenant.tenant_id)
+    cases = {
+        "U0LEO": "Only approvers of Acme Robotics Inc. can decide; Leo Park (Engineer) is not one.",
+        "U0STRANGER": "You are not a member of Acme Robotics Inc. in Charter, so you cannot decide.",
+    }
+    for user, message in cases.items():
+        reply = await slack_app.send(click(card, "charter_approve", user))
+        assert reply.status == 200  # acknowledged; the refusal goes to the user alone
+
+        async def told(user: str = user) -> list[Call]:
+            return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=user)
+
+        ephemeral = await eventually(told)
+        assert ephemeral[0].args["text"] == message
+    # A click on a copy of the card elsewhere (another channel) is refused too.
+    elsewhere = click(card, "charter_approve", "U0MAYA", channel={"id": "C0OTHER"})
+    elsewhere["container"]["channel_id"] = "C0OTHER"
+    await slack_app.send(elsewhere)
+
+    async def refused_elsewhere() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", "C0OTHER", user="U0MAYA")
+
+    assert (await eventually(refused_elsewhere))[0].args["text"] == (
+        "Decide from the exception's card in its channel."
+    )
+    # A modal submission forged around the button (leo reusing a modal's metadata) is refused.
+    maya_view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "maya")
+    views_before += 1
+    reply = await slack_app.send(submission(maya_view, "U0LEO", {"reason": "let me"}))
+    assert reply.json()["response_action"] == "errors"
+    # The workflow's validator re-checks: sam asked for the run and cannot approve it.
+    sam_view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "sam")
+    views_before += 1
+    reply = await slack_app.send(submission(sam_view, "U0SAM", {"reason": "mine"}))
+    assert reply.status == 200
+
+    async def self_approval() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user="U0SAM")
+
+    refusal = (await eventually(self_approval))[0].args["text"]
+    assert refusal == (
+        "Your decision was refused: 'sam' requested this run and cannot approve its proposals"
+    )
+    # Nothing changed: no modal for the refused clicks, no update, no audit entry, no card edit.
+    assert len(fake_slack.of("views.open")) == views_before
+    state: RunState = await handle.query("state", result_type=RunState)
+    assert state.proposals[0].status == "awaiting_decision" and state.proposals[0].decisions == []
+    assert await _no_update_accepted(handle)
+    assert await chain_ok(db, slack_tenant.tenant_id) == audit_before
+    assert fake_slack.of("chat.update", slack_tenant.channel) == []
+    await handle.terminate("test done")
+
+
+async def test_forged_stale_and_replayed_requests_are_refused(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    import json
+    import time
+    from urllib.parse import urlencode
+
+    from tests.slack.conftest import sign
+
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    views_before = len(fake_slack.of("views.open"))
+    body = urlencode({"payload": json.dumps(click(card, "charter_approve", USERS["maya"]))})
+
+    forged = await slack_app.post(body, sign(body, secret="not-the-signing-secret"))
+    assert forged.status == 401
+    tampered = sign(body)
+    tampered_body = body.replace("U0MAYA", "U0SAM")
+    assert (await slack_app.post(tampered_body, tampered)).status == 401
+    stale = await slack_app.post(body, sign(body, timestamp=int(time.time()) - 10 * 60))
+    assert stale.status == 401
+    unsigned = await slack_app.post(body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsigned.status == 401
+    assert len(fake_slack.of("views.open")) == views_before  # none reached a listener
+
+    headers = sign(body)
+    assert (await slack_app.post(body, headers)).status == 200
+    await _modal(fake_slack, views_before)
+    replayed = await slack_app.post(body, headers)
+    assert replayed.status == 401
+    assert len(fake_slack.of("views.open")) == views_before + 1
+    assert fake_slack.of("chat.postEphemeral", slack_tenant.channel) == []
+    assert await _no_update_accepted(handle)
+    await handle.terminate("test done")
+
+
+async def test_quorum_of_two_shows_the_count_and_who_approved(
+    client: Client,
+    slack_worker: Worker,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """The card under a quorum rule: "1 of 2" and who approved, buttons until the quorum.
+
+    The quorum itself (`Verdict.approvals_required`) arrives with the constitution work;
+    here the exception's verdict is given a quorum of two in the database, and approvals
+    are recorded as the `record_decision` activity records them, to render the card.
+    """
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    state: RunState = await handle.query("state", result_type=RunState)
+    ps = state.proposals[0]
+    assert ps.exception_id is not None
+    tenant = slack_tenant.tenant_id
+    await handle.terminate("the quorum is rendered from the database below")
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "UPDATE charter.exceptions SET context = jsonb_set(context, "
+            "'{verdict,approvals_required}', '2') WHERE tenant_id = $1 AND exception_id = $2",
+            tenant,
+            ps.exception_id,
+        )
+    desc = await handle.describe()
+    notice = ExceptionNotice(
+        kind="decided",
+        tenant_id=tenant,
+        exception_id=ps.exception_id,
+        workflow_id=handle.id,
+        run_id=desc.run_id,
+        at=datetime.now(UTC),
+    )
+    slack = notifier(db, fake_slack)
+    for approver in ("maya", "sam"):
+        async with db.tenant(tenant) as conn:
+            await conn.execute(
+                "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, "
+                "outcome, reason, proposal_digest) VALUES ($1,$2,'p1',$3,'approve','ok','d')",
+                tenant,
+                handle.id,
+                approver,
+            )
+        await slack.notify(notice)
+        if approver == "maya":
+            first = await _updated(fake_slack, card, "Approvals: 1 of 2* (Maya Chen (CEO))")
+            assert set(buttons(first)) >= {"charter_approve", "charter_reject"}
+    second = await _updated(
+        fake_slack, card, "Approvals: 2 of 2* (Maya Chen (CEO), Sam Okafor (Finance lead))"
+    )
+    assert buttons(second) == {}
