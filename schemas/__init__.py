@@ -20,7 +20,7 @@ from schemas.constitution import (
     Effect,
     Rule,
 )
-from schemas.decision import AmendmentRequest, Decision, DecisionReceipt
+from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 from schemas.proposal import Proposal, ProposedAction
 from schemas.run import (
     ActionResult,
@@ -33,7 +33,14 @@ from schemas.run import (
     Stage,
     workflow_id_for,
 )
-from schemas.verdict import EscalationCause, Outcome, RuleError, RuleMatch, Verdict
+from schemas.verdict import (
+    CitationCheck,
+    EscalationCause,
+    Outcome,
+    RuleError,
+    RuleMatch,
+    Verdict,
+)
 
 __all__ = [
     "ActionResult",
@@ -45,6 +52,7 @@ __all__ = [
     "AmendmentRequest",
     "AuditHead",
     "BankAccount",
+    "CitationCheck",
     "Constitution",
     "ConstitutionDocument",
     "Decision",
@@ -57,6 +65,7 @@ __all__ = [
     "Outcome",
     "PayrollRun",
     "Proposal",
+    "ProposalEdit",
     "ProposalState",
     "ProposalStatus",
     "ProposedAction",
