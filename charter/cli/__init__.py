@@ -13,10 +13,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from charter.cli import audit, demo, exceptions, runs, stack
+from charter.cli import audit, constitution, demo, exceptions, runs, stack
 from charter.cli._common import CliError, console
 
-GROUPS = [stack, runs, exceptions, audit, demo]
+GROUPS = [stack, runs, exceptions, constitution, audit, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
