@@ -89,15 +89,19 @@ def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str
 
 
 def check_citations(
-    constitution: Constitution, proposal: Proposal, decisive: list[str]
+    constitution: Constitution, proposal: Proposal, decisive: list[str], *, any_of: bool = False
 ) -> CitationCheck:
+    """Unknown citations, and decisive rules not cited.
+
+    With `any_of` (several allow rules matched), citing one of them is enough: each alone
+    would have allowed the action.
+    """
     known = {rule.id for rule in constitution.document.rules}
     cited = list(dict.fromkeys(proposal.citations))
-    return CitationCheck(
-        cited=cited,
-        unknown=[c for c in cited if c not in known],
-        missing=[r for r in decisive if r not in cited],
-    )
+    missing = [r for r in decisive if r not in cited]
+    if any_of and len(missing) < len(decisive):
+        missing = []
+    return CitationCheck(cited=cited, unknown=[c for c in cited if c not in known], missing=missing)
 
 
 def _citation_note(check: CitationCheck) -> str:
@@ -203,7 +207,7 @@ def evaluate(
         if not action_type.reversible:
             causes.append("irreversible")
         decisive = escalate_rules or [m.rule_id for m in allows]
-        citations = check_citations(constitution, proposal, decisive)
+        citations = check_citations(constitution, proposal, decisive, any_of=not escalate_rules)
         if citations.mismatch:
             causes.append("citation_mismatch")
         outcome = "escalate" if causes else "execute"

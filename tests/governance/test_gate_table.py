@@ -126,6 +126,13 @@ CASES = [
         ["allow-small"],
     ),
     Case(
+        "citing one of several allow rules that matched is enough",
+        {"amount": Decimal("50.00"), "citations": ["allow-tiny-confident"]},
+        "execute",
+        [],
+        ["allow-small", "allow-tiny-confident"],
+    ),
+    Case(
         "not citing the decisive rule blocks autonomy",
         {"citations": ["deny-blocked"]},
         "escalate",
