@@ -22,6 +22,11 @@ from schemas.backtest import BEHAVIOUR, BacktestCase, BacktestReport
 _HUMAN = {"exception_expired": "expired"}
 
 
+def _applicable(candidate: Constitution, action: str) -> list[str]:
+    rules = candidate.document.rules
+    return [r.id for r in rules if action in r.applies_to or "*" in r.applies_to]
+
+
 def backtest(
     candidate: Constitution, entries: Iterable[AuditEntry], *, since: datetime | None = None
 ) -> BacktestReport:
@@ -63,7 +68,10 @@ def backtest(
         if observation is None:
             skipped += 1
             continue
-        after = gate.evaluate(candidate, proposal, observation)
+        # Citations belong to the reasoner's run under the version it read, not to the law:
+        # assume a diligent reasoner that cites every candidate rule for the action type.
+        cited = proposal.model_copy(update={"citations": _applicable(candidate, proposal.action)})
+        after = gate.evaluate(candidate, cited, observation)
         cases.append(
             BacktestCase(
                 workflow_id=entry.workflow_id or "",
