@@ -71,6 +71,12 @@ class DecisionActivities:
             if decision.outcome == "approve" and decision.amendment is not None:
                 latest = await constitutions.get(conn, run.tenant_id)
                 try:
+                    if required > 1:
+                        # The edited parameters may need a quorum the original did not.
+                        raise AmendmentRefused(
+                            f"this decision needs {required} approvers; one approver cannot "
+                            "amend it away"
+                        )
                     document = amend(
                         latest.document,
                         proposal=approved,

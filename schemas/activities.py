@@ -81,8 +81,6 @@ class RecordDecisionInput(_Msg):
     """With an edit: the edited parameters the approval is bound to."""
     approved_verdict: Verdict | None = None
     """With an edit: the gate's verdict on the edited parameters."""
-    approvals: int = 1
-    """Distinct approvals of the approved parameters, this one included."""
 
 
 class ActInput(_Msg):

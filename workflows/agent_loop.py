@@ -208,7 +208,6 @@ class AgentLoop:
                     decision=decision,
                     approved=approved,
                     approved_verdict=approved_verdict,
-                    approvals=count,
                 ),
                 result_type=DecisionReceipt,
             )

@@ -112,14 +112,19 @@ async def cmd_show(args: argparse.Namespace) -> int:
             c = await constitutions.get(conn, args.tenant, args.version)
         except constitutions.ConstitutionNotFound as exc:
             raise CliError(str(exc)) from None
-    console.print(f"# {args.tenant} constitution v{c.version} · sha256 {c.content_hash}")
     console.print(
+        f"# {args.tenant} constitution v{c.version} · sha256 {c.content_hash}", soft_wrap=True
+    )
+    # Exact YAML, never wrapped or marked up, so it can be edited and applied again.
+    console.out(
         yaml.safe_dump(
             c.document.model_dump(mode="json", exclude_none=True),
             sort_keys=False,
             allow_unicode=True,
+            width=10_000,
         ),
-        markup=False,
+        highlight=False,
+        end="",
     )
     return 0
 

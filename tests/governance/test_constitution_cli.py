@@ -10,7 +10,7 @@ from temporalio.client import Client
 from charter.adoption import NotAnOwner, adopt
 from charter.cli import build_parser
 from charter.cli._common import CliError
-from charter.constitution import ConstitutionError
+from charter.constitution import ConstitutionError, content_hash, load_yaml
 from charter.demo.seed import constitution_source
 from charter.storage import Database, audit, constitutions
 
@@ -109,6 +109,9 @@ async def test_cli_round_trip(
     await _cli(["constitution", "show", "2", "--tenant", tenant])
     out = capsys.readouterr().out
     assert "v2" in out and "amount <= 3000.0" in out
+    # What `show` prints applies again as the very same version.
+    header, _, body = out.partition("\n")
+    assert content_hash(load_yaml(body)) in header
 
     with pytest.raises(CliError, match="version 9"):
         await _cli(["constitution", "show", "9", "--tenant", tenant])
