@@ -16,10 +16,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from charter import approvals
 from charter.connectors import UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
 from charter.notifier import ExceptionNotice, deliver
-from charter.storage import audit, runs
+from charter.storage import audit, members, runs
 from schemas import ActInput, ActionResult
 
 
@@ -42,9 +43,21 @@ class ActActivities:
             )
         recorded, verdict = stored
         digest = runs.proposal_digest(proposal)
+        edited_verdict = None
         if runs.proposal_digest(recorded) != digest:
-            raise NotAuthorised("act refused: the proposal differs from the one the gate judged")
-        if verdict.outcome == "execute":
+            # Approve-with-edit: the parameters must be an edit the database holds, judged
+            # by the gate and not denied; otherwise the caller changed what was judged.
+            edit = await runs.get_edit(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
+            )
+            if edit is None:
+                raise NotAuthorised(
+                    "act refused: the proposal differs from the one the gate judged"
+                )
+            edited_verdict = edit[1]
+            if edited_verdict.outcome == "deny":
+                raise NotAuthorised("act refused: the gate denied the edited proposal")
+        elif verdict.outcome == "execute":
             return {"kind": "gate", "verdict": verdict.model_dump(mode="json")}
         if verdict.outcome == "deny":
             raise NotAuthorised("act refused: the gate denied this proposal")
@@ -55,10 +68,22 @@ class ActActivities:
             raise NotAuthorised(
                 "act refused: no recorded approval of this proposal by a currently authorised member"
             )
+        required = approvals.required(verdict, edited_verdict)
+        if len(approvers) < required:
+            raise NotAuthorised(
+                f"act refused: {len(approvers)} of {required} required approvals recorded"
+            )
+        requirements = approvals.role_requirements(verdict, edited_verdict)
+        for approver in approvers:
+            roles = await members.roles(conn, run.tenant_id, approver) or []
+            if not approvals.holds_roles(roles, requirements):
+                raise NotAuthorised(f"act refused: {approver!r} lacks a role this action needs")
         return {
             "kind": "approval",
             "approvers": approvers,
+            "approvals_required": required,
             "verdict": verdict.model_dump(mode="json"),
+            "edited_verdict": edited_verdict.model_dump(mode="json") if edited_verdict else None,
         }
 
     @activity.defn(name="act")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from charter import approvals
 from charter.amendments import AmendmentRefused, amend
 from charter.notifier import ExceptionNotice, deliver
 from charter.storage import audit, constitutions, members, runs
@@ -26,24 +28,65 @@ class DecisionActivities:
     @activity.defn(name="record_decision")
     async def record_decision(self, req: RecordDecisionInput) -> DecisionReceipt:
         run, decision, proposal = req.run, req.decision, req.proposal
+        # What the approval is bound to: the edited parameters after an edit, else the proposal.
+        approved = req.approved or proposal
+        if req.approved is not None:
+            if req.approved_verdict is None or decision.outcome != "approve":
+                raise ApplicationError(
+                    "an edit needs an approval and the gate's verdict on the edited parameters",
+                    type="InvalidDecision",
+                    non_retryable=True,
+                )
+            if req.approved_verdict.outcome == "deny":
+                raise ApplicationError(
+                    "the edited proposal is denied by the gate",
+                    type="EditDenied",
+                    non_retryable=True,
+                )
+        required = approvals.required(req.verdict, req.approved_verdict)
         async with self._db.tenant(run.tenant_id) as conn:
-            if not await members.is_approver(conn, run.tenant_id, decision.approver):
+            roles = await members.roles(conn, run.tenant_id, decision.approver)
+            if roles is None or not set(roles) & set(members.APPROVER_ROLES):
                 raise ApplicationError(
                     f"{decision.approver!r} is not an authorised approver of {run.tenant_id!r}",
                     type="UnauthorisedApprover",
                     non_retryable=True,
                 )
+            requirements = approvals.role_requirements(req.verdict, req.approved_verdict)
+            if not approvals.holds_roles(roles, requirements):
+                raise ApplicationError(
+                    f"{decision.approver!r} lacks a role this exception needs",
+                    type="UnauthorisedApprover",
+                    non_retryable=True,
+                )
+            digest = runs.proposal_digest(approved)
+            if req.approved is not None and req.approved_verdict is not None:
+                await runs.save_edit(
+                    conn,
+                    tenant_id=run.tenant_id,
+                    workflow_id=run.workflow_id,
+                    proposal=req.approved,
+                    verdict=req.approved_verdict,
+                    edited_by=decision.approver,
+                )
             amendment_version = None
             if decision.outcome == "approve" and decision.amendment is not None:
                 latest = await constitutions.get(conn, run.tenant_id)
                 try:
+                    if required > 1:
+                        # The edited parameters may need a quorum the original did not.
+                        raise AmendmentRefused(
+                            f"this decision needs {required} approvers; one approver cannot "
+                            "amend it away"
+                        )
                     document = amend(
                         latest.document,
-                        proposal=proposal,
+                        proposal=approved,
                         verdict=req.verdict,
                         request=decision.amendment,
                         approver=decision.approver,
                         exception_id=req.exception_id,
+                        now=datetime.now(UTC),
                     )
                 except AmendmentRefused as exc:
                     raise ApplicationError(
@@ -58,23 +101,36 @@ class DecisionActivities:
                     note=f"Amendment approved by {decision.approver}: {decision.reason}",
                 )
                 amendment_version = saved.version
-            await runs.record_decision(
-                conn,
-                tenant_id=run.tenant_id,
-                workflow_id=run.workflow_id,
-                proposal_id=proposal.proposal_id,
-                approver=decision.approver,
-                outcome=decision.outcome,
-                reason=decision.reason,
-                digest=runs.proposal_digest(proposal),
-                amendment_version=amendment_version,
+            try:
+                await runs.record_decision(
+                    conn,
+                    tenant_id=run.tenant_id,
+                    workflow_id=run.workflow_id,
+                    proposal_id=proposal.proposal_id,
+                    approver=decision.approver,
+                    outcome=decision.outcome,
+                    reason=decision.reason,
+                    digest=digest,
+                    amendment_version=amendment_version,
+                )
+            except asyncpg.UniqueViolationError:
+                raise ApplicationError(
+                    f"{decision.approver!r} has already decided on {proposal.proposal_id}",
+                    type="DuplicateApproval",
+                    non_retryable=True,
+                ) from None
+            count = len(
+                await runs.approvals(
+                    conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
+                )
             )
-            await runs.close_exception(
-                conn,
-                run.tenant_id,
-                req.exception_id,
-                "approved" if decision.outcome == "approve" else "rejected",
-            )
+            status = "awaiting_decision"
+            if decision.outcome == "reject":
+                status = "rejected"
+            elif count >= required:
+                status = "approved"
+            if status != "awaiting_decision":
+                await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
             await audit.append(
                 conn,
                 run.tenant_id,
@@ -83,6 +139,15 @@ class DecisionActivities:
                     "exception_id": req.exception_id,
                     "proposal": proposal.model_dump(mode="json"),
                     "decision": decision.model_dump(mode="json"),
+                    # Proposed and approved parameters, recorded separately.
+                    "proposed": proposal.model_dump(mode="json"),
+                    "approved": approved.model_dump(mode="json"),
+                    "approved_verdict": req.approved_verdict.model_dump(mode="json")
+                    if req.approved_verdict
+                    else None,
+                    "approvals": count,
+                    "approvals_required": required,
+                    "status": status,
                     "amendment_version": amendment_version,
                 },
                 actor=f"member:{decision.approver}",
@@ -107,4 +172,7 @@ class DecisionActivities:
             approver=decision.approver,
             decided_at=datetime.now(UTC),
             amendment_version=amendment_version,
+            approvals=count,
+            approvals_required=required,
+            status=status,
         )

@@ -28,6 +28,7 @@ class RunActivities:
                     str(exc), type="ConstitutionNotFound", non_retryable=True
                 ) from None
             approvers = await members.approvers(conn, run.tenant_id)
+            approver_roles = await members.approver_roles(conn, run.tenant_id)
             await audit.append(
                 conn,
                 run.tenant_id,
@@ -44,7 +45,9 @@ class RunActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
-        return RunContext(constitution=constitution, approvers=approvers)
+        return RunContext(
+            constitution=constitution, approvers=approvers, approver_roles=approver_roles
+        )
 
     @activity.defn(name="finish_run")
     async def finish_run(self, req: FinishRunInput) -> AuditHead:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from decimal import Decimal
 
 from charter.constitution import parse_document
@@ -35,6 +36,11 @@ def check_amendable(document: ConstitutionDocument, proposal: Proposal, verdict:
             "an amendment only lifts 'outside bounds' or 'below confidence'; this exception "
             f"also escalated for: {', '.join(other)}"
         )
+    if verdict.approvals_required > 1:
+        raise AmendmentRefused(
+            f"this exception needs {verdict.approvals_required} approvers; one approver cannot "
+            "amend it away"
+        )
     if not proposal.counterparty:
         raise AmendmentRefused("an amendment needs a counterparty to scope the rule to")
     if proposal.amount is None:
@@ -49,9 +55,19 @@ def amend(
     request: AmendmentRequest,
     approver: str,
     exception_id: str,
+    now: datetime | None = None,
 ) -> ConstitutionDocument:
-    """Return the document with one new allow rule appended; validated like any other."""
+    """Return the document with one new allow rule appended; validated like any other.
+
+    `proposal` is what the approver approved (the edited parameters after an edit) and
+    `verdict` the gate's verdict on it.
+    """
     check_amendable(document, proposal, verdict)
+    if request.expires_at is not None:
+        if request.expires_at.tzinfo is None:
+            raise AmendmentRefused("the amendment's expiry needs a timezone")
+        if now is not None and request.expires_at <= now:
+            raise AmendmentRefused(f"the amendment's expiry {request.expires_at} is in the past")
     assert proposal.counterparty is not None and proposal.amount is not None
     bound = request.max_amount if request.max_amount is not None else proposal.amount
     if bound < proposal.amount:
@@ -74,6 +90,7 @@ def amend(
         when=condition,
         effect="allow",
         min_confidence=min_conf,
+        expires_at=request.expires_at,
         amendment=AmendmentOrigin(
             approved_by=approver,
             exception_id=exception_id,
@@ -82,4 +99,19 @@ def amend(
     )
     raw = document.model_dump(mode="json", exclude_none=True)
     raw["rules"].append(rule.model_dump(mode="json", exclude_none=True))
-    return parse_document(raw)
+    amended = parse_document(raw)
+    _check_only_adds(document, amended)
+    return amended
+
+
+def _check_only_adds(before: ConstitutionDocument, after: ConstitutionDocument) -> None:
+    """Belt and braces: an amendment adds one allow rule and changes nothing else."""
+    if after.action_types != before.action_types or after.defaults != before.defaults:
+        raise AmendmentRefused("an amendment cannot change action types or defaults")
+    if (
+        after.rules[: len(before.rules)] != before.rules
+        or len(after.rules) != len(before.rules) + 1
+    ):
+        raise AmendmentRefused("an amendment can only append one rule")
+    if after.rules[-1].effect != "allow":
+        raise AmendmentRefused("an amendment can only add an allow rule")

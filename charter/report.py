@@ -28,6 +28,7 @@ CAUSE_WORDS = {
     "escalation_rule": "a rule requires a human",
     "rule_error": "a rule could not be evaluated",
     "unknown_action": "undeclared action type",
+    "citation_mismatch": "the reasoner's citations do not match the rules",
 }
 
 
@@ -156,6 +157,16 @@ def exception_panel(row: dict[str, Any]) -> Panel:
     if "below_confidence" in v["causes"]:
         why.append(f"confidence {p['confidence']:.2f} vs threshold {v['threshold']:.2f}")
     lines.add_row("Why not alone", "; ".join(why))
+    if v.get("approvals_required", 1) > 1 or v.get("approver_roles"):
+        roles = " and ".join("/".join(r) for r in v.get("approver_roles", [])) or "any approver"
+        lines.add_row("Needs", f"{v.get('approvals_required', 1)} distinct approvers ({roles})")
+    citations = v.get("citations") or {}
+    if citations.get("unknown") or citations.get("missing"):
+        lines.add_row(
+            "Citations",
+            f"unknown: {', '.join(citations.get('unknown', [])) or '-'}; "
+            f"not cited: {', '.join(citations.get('missing', [])) or '-'}",
+        )
     lines.add_row("Constitution", f"v{v['constitution_version']} ({v['constitution_hash'][:12]}…)")
     lines.add_row("Expires", str(row["expires_at"]))
     return Panel(

@@ -20,7 +20,7 @@ from schemas.constitution import (
     Effect,
     Rule,
 )
-from schemas.decision import AmendmentRequest, Decision, DecisionReceipt
+from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 from schemas.proposal import Proposal, ProposedAction
 from schemas.reasoning import ReasoningFailure, TokenUsage
 from schemas.run import (
@@ -34,7 +34,14 @@ from schemas.run import (
     Stage,
     workflow_id_for,
 )
-from schemas.verdict import EscalationCause, Outcome, RuleError, RuleMatch, Verdict
+from schemas.verdict import (
+    CitationCheck,
+    EscalationCause,
+    Outcome,
+    RuleError,
+    RuleMatch,
+    Verdict,
+)
 
 __all__ = [
     "ActionResult",
@@ -46,6 +53,7 @@ __all__ = [
     "AmendmentRequest",
     "AuditHead",
     "BankAccount",
+    "CitationCheck",
     "Constitution",
     "ConstitutionDocument",
     "Decision",
@@ -58,6 +66,7 @@ __all__ = [
     "Outcome",
     "PayrollRun",
     "Proposal",
+    "ProposalEdit",
     "ProposalState",
     "ProposalStatus",
     "ProposedAction",

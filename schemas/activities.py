@@ -40,6 +40,8 @@ class RunContext(_Msg):
     constitution: Constitution
     approvers: list[str]
     """Members allowed to decide, as of the start of the run (re-checked before acting)."""
+    approver_roles: dict[str, list[str]] = {}
+    """Each approver's roles, for rules that name the roles allowed to approve."""
 
 
 class ObserveInput(_Msg):
@@ -86,6 +88,10 @@ class RecordDecisionInput(_Msg):
     verdict: Verdict
     exception_id: str
     decision: Decision
+    approved: Proposal | None = None
+    """With an edit: the edited parameters the approval is bound to."""
+    approved_verdict: Verdict | None = None
+    """With an edit: the gate's verdict on the edited parameters."""
 
 
 class ActInput(_Msg):

@@ -6,6 +6,7 @@ validates every CEL condition and computes the content hash.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,21 @@ class Rule(_Doc):
     when: str = Field(default="true", min_length=1, max_length=2000, description="CEL condition.")
     effect: Effect
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    approvals_required: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="Quorum: distinct approvers an escalation by this rule needs.",
+    )
+    approvers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Member roles allowed to approve an escalation by this rule.",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="The rule stops applying at this instant (compared with the observation time).",
+    )
     amendment: AmendmentOrigin | None = None
 
 
@@ -42,6 +58,10 @@ class AmendmentOrigin(_Doc):
 
 class Defaults(_Doc):
     min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    # None (not 1) so that documents written before quorums existed keep their content hash.
+    approvals_required: int | None = Field(
+        default=None, ge=1, le=10, description="Quorum of an escalation (default 1)."
+    )
 
 
 class ConstitutionDocument(_Doc):

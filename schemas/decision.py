@@ -17,6 +17,17 @@ class AmendmentRequest(BaseModel):
     max_amount: Decimal | None = Field(
         default=None, gt=0, description="Upper bound for the new rule; defaults to the amount."
     )
+    expires_at: datetime | None = Field(
+        default=None, description="The new rule stops applying at this instant."
+    )
+
+
+class ProposalEdit(BaseModel):
+    """Approve-with-edit: the parameters an approver changes. The edit is gated again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: Decimal = Field(ge=0, max_digits=16, decimal_places=2)
 
 
 class Decision(BaseModel):
@@ -27,6 +38,7 @@ class Decision(BaseModel):
     outcome: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=2000)
     amendment: AmendmentRequest | None = None
+    edit: ProposalEdit | None = None
 
 
 class DecisionReceipt(BaseModel):
@@ -37,3 +49,8 @@ class DecisionReceipt(BaseModel):
     approver: str
     decided_at: datetime
     amendment_version: int | None = None
+    approvals: int = 1
+    """Distinct approvals of the current parameters, this one included."""
+    approvals_required: int = 1
+    status: str | None = None
+    """The proposal's status after this decision (`approved`, `awaiting_decision`, ...)."""

@@ -79,6 +79,12 @@ class ProposalState(BaseModel):
     expires_at: datetime | None = None
     decisions: list[Decision] = []
     action: ActionResult | None = None
+    approved: Proposal | None = None
+    """The parameters approved, when an approver edited them (else the proposal's own)."""
+    approved_verdict: Verdict | None = None
+    """The gate's verdict on the edited parameters."""
+    executed: Proposal | None = None
+    """The parameters actually executed."""
 
 
 class RunState(BaseModel):

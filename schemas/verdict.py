@@ -17,6 +17,7 @@ EscalationCause = Literal[
     "escalation_rule",
     "rule_error",
     "unknown_action",
+    "citation_mismatch",
 ]
 
 
@@ -28,6 +29,26 @@ class RuleMatch(BaseModel):
     effect: Effect
     condition: str
     min_confidence: float | None = None
+    approvals_required: int | None = None
+    approvers: list[str] | None = None
+    why: str = ""
+    """The observed values the condition looked at, e.g. `amount=2300.0, vendor.verified=false`."""
+
+
+class CitationCheck(BaseModel):
+    """The reasoner's citations against the pinned version: advisory, but checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cited: list[str] = []
+    unknown: list[str] = []
+    """Cited ids that are not rules of the pinned version."""
+    missing: list[str] = []
+    """Rules the gate found decisive that the proposal did not cite."""
+
+    @property
+    def mismatch(self) -> bool:
+        return bool(self.unknown or self.missing)
 
 
 class RuleError(BaseModel):
@@ -54,3 +75,10 @@ class Verdict(BaseModel):
     threshold: float | None = None
     confidence: float
     explanation: str
+    approvals_required: int = 1
+    """Quorum: distinct approvals needed (max over matched rules, default from the document)."""
+    approver_roles: list[list[str]] = []
+    """Per matched rule that names roles: an approver must hold at least one role of each."""
+    expired: list[str] = []
+    """Rules that applied to the action type but had expired at the observation time."""
+    citations: CitationCheck | None = None

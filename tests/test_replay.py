@@ -22,6 +22,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_histories_are_committed() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"auto_execute_and_deny", "escalate_approve_act", "escalate_expire"} <= names
+    # Quorum and approve-with-edit paths (constitution issue).
+    assert {"quorum_two_approvers", "escalate_edit_approve", "quorum_edit_approve"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

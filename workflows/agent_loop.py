@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from charter import gate
+    from charter import approvals, gate
     from charter import search_attributes as sa
     from schemas import (
         ActInput,
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         AgentRunInput,
         AgentRunResult,
         AuditHead,
+        Constitution,
         Decision,
         DecisionReceipt,
         ExceptionEventInput,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         Stage,
         StartRunInput,
+        Verdict,
         VerdictRecord,
     )
 
@@ -61,6 +63,7 @@ _RETRY = RetryPolicy(
         # issue 5: the model provider refused the request itself; retrying cannot help.
         "ReasonerRequestRejected",
         "ReasonerAuthenticationFailed",
+        "DuplicateApproval",
     ],
 )
 
@@ -115,6 +118,9 @@ class AgentLoop:
         self._input = input
         self._state = RunState(tenant_id=input.tenant_id, agent=input.agent)
         self._approvers: frozenset[str] = frozenset()
+        self._approver_roles: dict[str, list[str]] = {}
+        self._constitution: Constitution | None = None
+        self._observation: Observation | None = None
         self._deciding: set[str] = set()
         self._started = False
 
@@ -152,11 +158,61 @@ class AgentLoop:
                 f"{decision.approver!r} requested this run and cannot approve its proposals",
                 type="SelfApproval",
             )
+        self._check_quorum_rules(ps, decision)
         return ps
+
+    def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
+        """Quorum, roles and edits: one approval per approver, by a role the rules name."""
+        if any(d.approver == decision.approver for d in ps.decisions):
+            raise ApplicationError(
+                f"{decision.approver!r} has already decided on proposal {decision.proposal_id}",
+                type="DuplicateApproval",
+            )
+        requirements = approvals.role_requirements(ps.verdict, ps.approved_verdict)
+        if requirements and self._approver_roles:
+            roles = self._approver_roles.get(decision.approver, [])
+            if not approvals.holds_roles(roles, requirements):
+                raise ApplicationError(
+                    f"{decision.approver!r} lacks a role this exception needs "
+                    f"({' and '.join('/'.join(r) for r in requirements)})",
+                    type="UnauthorisedApprover",
+                )
+        if decision.edit is not None:
+            if decision.outcome != "approve":
+                raise ApplicationError(
+                    "invalid decision: edit: only an approval can edit the parameters",
+                    type="InvalidDecision",
+                )
+            if approvals.approvers(ps.decisions):
+                raise ApplicationError(
+                    f"proposal {decision.proposal_id} already has approvals of its current "
+                    "parameters; an edit must come with the first approval",
+                    type="EditAfterApproval",
+                )
+            edited = self._regate(ps, decision)
+            if edited[1].outcome == "deny":
+                raise ApplicationError(
+                    f"the edited proposal is denied by the gate: {edited[1].explanation}",
+                    type="EditDenied",
+                )
+
+    def _regate(self, ps: ProposalState, decision: Decision) -> tuple[Proposal, Verdict]:
+        """Approve-with-edit: the edited parameters go through the gate again (pure)."""
+        assert decision.edit is not None
+        assert self._constitution is not None and self._observation is not None
+        edited = ps.proposal.model_copy(update={"amount": decision.edit.amount})
+        # The same `run.*` facts as at first gating: the undenied proposals gated before it.
+        before = self._state.proposals[: self._state.proposals.index(ps)]
+        earlier = [p.proposal for p in before if p.status != "denied"]
+        return edited, gate.evaluate(self._constitution, edited, self._observation, earlier)
 
     async def _apply(self, decision: Decision) -> DecisionReceipt:
         ps = self._check(decision)  # again: state may have changed since the validator ran
         assert ps.verdict is not None and ps.exception_id is not None
+        approved, approved_verdict = ps.approved, ps.approved_verdict
+        if decision.edit is not None:
+            approved, approved_verdict = self._regate(ps, decision)
+        count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
         try:
             receipt = await _call(
@@ -167,6 +223,8 @@ class AgentLoop:
                     verdict=ps.verdict,
                     exception_id=ps.exception_id,
                     decision=decision,
+                    approved=approved,
+                    approved_verdict=approved_verdict,
                 ),
                 result_type=DecisionReceipt,
             )
@@ -179,7 +237,11 @@ class AgentLoop:
         finally:
             self._deciding.discard(decision.proposal_id)
         ps.decisions.append(decision)
-        ps.status = "approved" if decision.outcome == "approve" else "rejected"
+        ps.approved, ps.approved_verdict = approved, approved_verdict
+        if decision.outcome == "reject":
+            ps.status = "rejected"
+        elif count >= approvals.required(ps.verdict, ps.approved_verdict):
+            ps.status = "approved"
         return receipt
 
     # The handlers take the raw payload and validate it themselves, so a malformed decision
@@ -239,6 +301,8 @@ class AgentLoop:
         )
         constitution = context.constitution
         self._approvers = frozenset(context.approvers)
+        self._approver_roles = dict(context.approver_roles)
+        self._constitution = constitution
         self._state.constitution_version = constitution.version
 
         self._stage("reading")
@@ -247,6 +311,7 @@ class AgentLoop:
             ObserveInput(run=ref, focus=input.focus),
             result_type=Observation,
         )
+        self._observation = observation
         self._state.observation_summary = (
             f"{len(observation.bank_accounts)} accounts, {len(observation.vendors)} vendors, "
             f"{len(observation.invoices)} invoices, {len(observation.payroll_runs)} payroll runs, "
@@ -363,11 +428,14 @@ class AgentLoop:
         )
 
     async def _act(self, ps: ProposalState) -> None:
+        # After approve-with-edit, the approved parameters are what executes.
+        executing = ps.approved or ps.proposal
         ps.action = await _call(
             "act",
-            ActInput(run=self._ref(), proposal=ps.proposal),
+            ActInput(run=self._ref(), proposal=executing),
             result_type=ActionResult,
         )
+        ps.executed = executing
         ps.status = "executed"
         self._outcomes()
 

@@ -13,10 +13,20 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from charter.cli import audit, calibration, demo, exceptions, runs, slack, stack, usage
+from charter.cli import (
+    audit,
+    calibration,
+    constitution,
+    demo,
+    exceptions,
+    runs,
+    slack,
+    stack,
+    usage,
+)
 from charter.cli._common import CliError, console
 
-GROUPS = [stack, runs, exceptions, audit, usage, calibration, slack, demo]
+GROUPS = [stack, runs, exceptions, constitution, audit, usage, calibration, slack, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

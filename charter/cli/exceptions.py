@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from temporalio.service import RPCError
 from charter.cli._common import CliError, add_tenant, console, session, stack_for
 from charter.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
-from schemas import AmendmentRequest, Decision, DecisionReceipt
+from schemas import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +53,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "no longer escalates (approve only)",
     )
     decide.add_argument("--max-amount", help="upper bound for the amendment (default: the amount)")
+    decide.add_argument(
+        "--amend-until",
+        metavar="ISO8601",
+        help="the amendment stops applying at this instant (e.g. 2027-03-31T00:00:00Z)",
+    )
+    decide.add_argument(
+        "--amount",
+        help="approve with an edit: the amount to approve instead (gated again before it runs)",
+    )
     decide.set_defaults(func=cmd_decide)
 
 
@@ -104,16 +114,31 @@ async def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decimal(flag: str, value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        raise CliError(f"{flag} {value!r} is not a number") from None
+
+
 def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
     if args.amend and args.outcome != "approve":
         raise CliError("--amend only goes with approve")
+    if getattr(args, "amount", None) and args.outcome != "approve":
+        raise CliError("--amount (approve with an edit) only goes with approve")
     amendment = None
     if args.amend:
-        try:
-            max_amount = Decimal(args.max_amount) if args.max_amount else None
-        except InvalidOperation:
-            raise CliError(f"--max-amount {args.max_amount!r} is not a number") from None
-        amendment = AmendmentRequest(max_amount=max_amount)
+        until = None
+        if getattr(args, "amend_until", None):
+            try:
+                until = datetime.fromisoformat(args.amend_until)
+            except ValueError:
+                raise CliError(f"--amend-until {args.amend_until!r} is not ISO 8601") from None
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        amendment = AmendmentRequest(
+            max_amount=_decimal("--max-amount", args.max_amount), expires_at=until
+        )
+    amount = _decimal("--amount", getattr(args, "amount", None))
     try:
         return Decision(
             proposal_id=proposal_id,
@@ -121,6 +146,7 @@ def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
             outcome=args.outcome,
             reason=args.reason,
             amendment=amendment,
+            edit=ProposalEdit(amount=amount) if amount is not None else None,
         )
     except ValidationError as exc:
         raise CliError(f"invalid decision: {exc.errors()[0]['msg']}") from None
@@ -154,6 +180,8 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         if receipt.amendment_version
         else ""
     )
+    if receipt.status == "awaiting_decision":
+        note += f"; {receipt.approvals} of {receipt.approvals_required} approvals, still waiting"
     console.print(
         f"[green]{ {'approve': 'approved', 'reject': 'rejected'}[receipt.outcome] }[/] {args.exception_id} as {receipt.approver}{note}"
     )

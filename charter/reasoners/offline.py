@@ -15,7 +15,9 @@ _SUSPICIOUS_MEMO = ("bank details", "new account", "urgent", "wire to", "ignore 
 
 
 def _cite(constitution: Constitution, action: str) -> list[str]:
-    return [r.id for r in constitution.document.rules if action in r.applies_to]
+    # Cite every rule it evaluated, wildcard rules included: the gate checks citations.
+    rules = constitution.document.rules
+    return [r.id for r in rules if action in r.applies_to or "*" in r.applies_to]
 
 
 def _money(value: Decimal) -> Decimal:

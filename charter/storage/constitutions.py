@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from charter.constitution import content_hash
 from charter.storage import audit
@@ -13,6 +15,30 @@ from schemas import Constitution, ConstitutionDocument
 
 class ConstitutionNotFound(LookupError):
     pass
+
+
+class VersionInfo(BaseModel):
+    """One line of a tenant's constitution history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    content_hash: str
+    source: str
+    created_by: str
+    note: str
+    created_at: datetime
+    rules: int
+
+
+async def history(conn: asyncpg.Connection, tenant_id: str) -> list[VersionInfo]:
+    rows = await conn.fetch(
+        "SELECT version, content_hash, source, created_by, note, created_at, "
+        "jsonb_array_length(document->'rules') AS rules FROM charter.constitutions "
+        "WHERE tenant_id = $1 ORDER BY version",
+        tenant_id,
+    )
+    return [VersionInfo(**dict(r)) for r in rows]
 
 
 def _row_to_model(row: asyncpg.Record) -> Constitution:

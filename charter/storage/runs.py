@@ -178,3 +178,48 @@ async def approvals(
         digest,
     )
     return [r["approver"] for r in rows]
+
+
+async def save_edit(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    proposal: Proposal,
+    verdict: Verdict,
+    edited_by: str,
+) -> str:
+    """Store edited parameters and the gate's verdict on them; return their digest."""
+    digest = proposal_digest(proposal)
+    await conn.execute(
+        "INSERT INTO charter.proposal_edits (tenant_id, workflow_id, proposal_id, "
+        "proposal_digest, proposal, verdict, edited_by) VALUES ($1,$2,$3,$4,$5::jsonb,$6::jsonb,$7) "
+        "ON CONFLICT DO NOTHING",
+        tenant_id,
+        workflow_id,
+        proposal.proposal_id,
+        digest,
+        json.dumps(proposal.model_dump(mode="json")),
+        json.dumps(verdict.model_dump(mode="json")),
+        edited_by,
+    )
+    return digest
+
+
+async def get_edit(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
+) -> tuple[Proposal, Verdict] | None:
+    row = await conn.fetchrow(
+        "SELECT proposal::text AS proposal, verdict::text AS verdict FROM charter.proposal_edits "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 AND proposal_digest = $4",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        digest,
+    )
+    if row is None:
+        return None
+    return (
+        Proposal.model_validate_json(row["proposal"]),
+        Verdict.model_validate_json(row["verdict"]),
+    )
