@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from charter.reasoners import Reasoner
 from charter.storage import Database
+from charter.storage.credentials import CredentialVault
 
 
 @dataclass(frozen=True)
 class Deps:
     db: Database
     reasoner: Reasoner
+    #: Decrypts connector credentials; each activity takes only the scope it may use.
+    credentials: CredentialVault = field(default_factory=CredentialVault)
