@@ -26,8 +26,8 @@ from temporalio.worker import Worker
 from activities import Deps
 from charter import search_attributes
 from charter.config import app_dsn
-from charter.demo.seed import seed
 from charter.crypto.keyring import EnvKeyProvider
+from charter.demo.seed import seed
 from charter.embedded import temporal_binary
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, migrate

@@ -13,10 +13,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from charter.cli import audit, demo, exceptions, runs, stack
+from charter import redaction
+from charter.cli import audit, codec, credentials, demo, exceptions, keys, runs, stack
 from charter.cli._common import CliError, console
 
-GROUPS = [stack, runs, exceptions, audit, demo]
+GROUPS = [stack, runs, exceptions, audit, demo, credentials, keys, codec]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redaction.install()
     try:
         result = args.func(args)
         if asyncio.iscoroutine(result):

@@ -15,7 +15,13 @@ from decimal import Decimal
 import asyncpg
 
 from charter.connectors.base import ConnectorError, UnsupportedAction
-from charter.connectors.demo_auth import ADS, BANK, WRITE_CONNECTOR, ConnectorAuthError, authenticate
+from charter.connectors.demo_auth import (
+    ADS,
+    BANK,
+    WRITE_CONNECTOR,
+    ConnectorAuthError,
+    authenticate,
+)
 from charter.storage.credentials import Credential
 from schemas import (
     AdCampaign,

@@ -52,7 +52,9 @@ def seal(provider: KeyProvider, plaintext: bytes, aad: bytes) -> Sealed:
 
 
 def open_sealed(provider: KeyProvider, sealed: Sealed, aad: bytes) -> bytes:
-    data_key = provider.unwrap(WrappedKey(kek_version=sealed.kek_version, blob=sealed.wrapped_key), aad)
+    data_key = provider.unwrap(
+        WrappedKey(kek_version=sealed.kek_version, blob=sealed.wrapped_key), aad
+    )
     if len(data_key) != aead.KEY_BYTES:
         raise DecryptionFailed("malformed data key")
     return aead.decrypt(data_key, sealed.nonce, sealed.ciphertext, sealed.tag, aad)
@@ -60,5 +62,9 @@ def open_sealed(provider: KeyProvider, sealed: Sealed, aad: bytes) -> bytes:
 
 def rewrap(provider: KeyProvider, sealed: Sealed, aad: bytes) -> Sealed:
     """The same ciphertext, its data key re-encrypted under the current KEK version."""
-    wrapped = provider.rewrap(WrappedKey(kek_version=sealed.kek_version, blob=sealed.wrapped_key), aad)
-    return sealed.model_copy(update={"kek_version": wrapped.kek_version, "wrapped_key": wrapped.blob})
+    wrapped = provider.rewrap(
+        WrappedKey(kek_version=sealed.kek_version, blob=sealed.wrapped_key), aad
+    )
+    return sealed.model_copy(
+        update={"kek_version": wrapped.kek_version, "wrapped_key": wrapped.blob}
+    )

@@ -72,7 +72,9 @@ class KeyringFile:
                 try:
                     loaded = json.loads(self.path.read_text(encoding="utf-8"))
                 except (OSError, ValueError) as exc:
-                    raise KeyringError(f"cannot read keyring {self.path}: {type(exc).__name__}") from None
+                    raise KeyringError(
+                        f"cannot read keyring {self.path}: {type(exc).__name__}"
+                    ) from None
                 if loaded.get("format") != FORMAT:
                     raise KeyringError(f"{self.path} is not a {FORMAT} keyring")
                 self._data, self._mtime = loaded, st.st_mtime_ns
@@ -81,7 +83,10 @@ class KeyringFile:
     def _create(self) -> None:
         first = {
             "format": FORMAT,
-            "kek": {"current": 1, "versions": {"1": {"key": _b64(aead.new_key()), "created_at": _now()}}},
+            "kek": {
+                "current": 1,
+                "versions": {"1": {"key": _b64(aead.new_key()), "created_at": _now()}},
+            },
             "payload": {
                 "current": "local-1",
                 "keys": {"local-1": {"key": _b64(aead.new_key()), "created_at": _now()}},

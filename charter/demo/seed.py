@@ -14,6 +14,7 @@ from typing import Any
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.constitution import load_yaml
 from charter.crypto import CryptoError
+from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider, default_key_provider
 from charter.storage import Database, audit, constitutions
 from charter.storage import credentials as creds
@@ -115,7 +116,7 @@ async def add_invoice(db: Database, tenant_id: str, invoice: tuple[Any, ...]) ->
 
 
 #: The demo connectors' credentials: separate read and write records per connector.
-DEMO_CREDENTIALS: list[tuple[str, creds.Scope, str]] = [
+DEMO_CREDENTIALS: list[tuple[str, Scope, str]] = [
     (BANK, "read", "Demo bank API key (read-only)"),
     (BANK, "write", "Demo bank API key (payments)"),
     (ADS, "read", "Demo ad platform OAuth (reporting)"),

@@ -184,6 +184,7 @@ async def add(
         sealed.tag,
         created_by,
     )
+    assert row is not None  # INSERT ... RETURNING always returns the row
     return _info(row)
 
 
@@ -321,7 +322,9 @@ class ScopedCredentials:
         """Store a refreshed secret (e.g. new OAuth tokens) under a fresh data key."""
         info = credential.info
         if info.scope != self.scope:
-            raise CredentialScopeError(f"credential {info.credential_id} is not {self.scope}-scoped")
+            raise CredentialScopeError(
+                f"credential {info.credential_id} is not {self.scope}-scoped"
+            )
         sealed = await asyncio.to_thread(
             seal,
             self._keys,
