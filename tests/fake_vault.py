@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             return self._send(204, None)
         if key is None:
-            return self._errors(404 if op == "keys" else 400, f"encryption key not found")
+            return self._errors(404 if op == "keys" else 400, "encryption key not found")
         if op == "keys" and method == "GET":
             return self._send(
                 200,
@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         try:
-            version, plaintext = self._decrypt(key, body["ciphertext"], context)
+            _version, plaintext = self._decrypt(key, body["ciphertext"], context)
         except ValueError as exc:
             return self._errors(400, str(exc))
         if op == "decrypt":

@@ -324,7 +324,7 @@ async def test_rotation_rewraps_every_data_key_then_retire(
             tenant,
         )
         assert {r["kek_version"] for r in rows} == {1}
-            async with db.tenant(tenant) as conn:
+    async with db.tenant(tenant) as conn:
         # rewrap_tenant touches every active record of the tenant; scope it to ours by
         # revoking the session-KEK demo credentials first.
         for c in await creds.list_credentials(conn, tenant):
