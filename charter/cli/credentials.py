@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from charter.cli._common import CliError, add_tenant, console, session, stack_for
+from charter.storage import audit
 from charter.storage import credentials as creds
 
 
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_tenant(revoke)
     revoke.add_argument("credential_id")
+    revoke.add_argument("--as", dest="actor", default="cli", help="who is revoking it (audited)")
     revoke.set_defaults(func=cmd_revoke)
 
 
@@ -95,6 +97,23 @@ async def cmd_add(args: argparse.Namespace) -> int:
                     label=args.label,
                     created_by=args.actor,
                 )
+                await audit.append(
+                    conn,
+                    args.tenant,
+                    "credential_added",
+                    info.model_dump(
+                        mode="json",
+                        include={
+                            "credential_id",
+                            "connector",
+                            "scope",
+                            "kind",
+                            "label",
+                            "kek_version",
+                        },
+                    ),
+                    actor=f"member:{args.actor}",
+                )
         except Exception as exc:
             if type(exc).__name__ in ("CheckViolationError", "ForeignKeyViolationError"):
                 raise CliError(
@@ -136,6 +155,17 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
         try:
             async with s.db.tenant(args.tenant) as conn:
                 info = await creds.revoke(conn, args.tenant, args.credential_id)
+                await audit.append(
+                    conn,
+                    args.tenant,
+                    "credential_revoked",
+                    {
+                        "credential_id": info.credential_id,
+                        "connector": info.connector,
+                        "scope": info.scope,
+                    },
+                    actor=f"member:{args.actor}",
+                )
         except creds.CredentialError as exc:
             raise CliError(str(exc)) from None
     console.print(f"revoked {info.credential_id}; its encrypted secret is erased")

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from charter.cli._common import CliError, console, session, stack_for
 from charter.crypto import CryptoError
-from charter.storage import Database
+from charter.storage import Database, audit
 from charter.storage import credentials as creds
 
 
@@ -55,12 +55,27 @@ async def usage(db: Database) -> dict[int, int]:
     return total
 
 
-async def rewrap_all(db: Database, vault: creds.CredentialVault) -> int:
-    done = 0
+async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, list[str]]:
+    """Rewrap every tenant's data keys; return how many moved and which failed."""
+    done, failed = 0, []
     for tenant in await db.tenant_ids():
         async with db.tenant(tenant) as conn:
-            done += await creds.rewrap_tenant(conn, vault.keys, tenant)
-    return done
+            report = await creds.rewrap_tenant(conn, vault.keys, tenant)
+            if report.rewrapped:
+                await audit.append(
+                    conn,
+                    tenant,
+                    "credentials_rewrapped",
+                    {
+                        "credential_ids": report.rewrapped,
+                        "kek_version": vault.keys.current_version(),
+                        "failed": report.failed,
+                    },
+                    actor="operator:cli",
+                )
+        done += len(report.rewrapped)
+        failed += [f"{tenant}/{cid}" for cid in report.failed]
+    return done, failed
 
 
 async def cmd_rotate(args: argparse.Namespace) -> int:
@@ -81,10 +96,15 @@ async def cmd_rotate(args: argparse.Namespace) -> int:
             if not args.rewrap_only:
                 version = await asyncio.to_thread(vault.keys.rotate)
                 console.print(f"key-encryption key version {version} is now current")
-            rewrapped = await rewrap_all(s.db, vault)
+            rewrapped, failed = await rewrap_all(s.db, vault)
         except CryptoError as exc:
             raise CliError(str(exc)) from None
     console.print(f"rewrapped {rewrapped} data keys under version {vault.keys.current_version()}")
+    if failed:
+        raise CliError(
+            f"{len(failed)} credentials could not be rewrapped (tampered, or their key version is "
+            f"gone): {', '.join(failed)}; revoke and re-add them"
+        )
     return 0
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from charter import redaction
 from charter.crypto.envelope import Scope, Sealed, credential_aad, open_sealed, rewrap, seal
+from charter.crypto.errors import CryptoError
 from charter.crypto.providers import KeyProvider, default_key_provider
 
 Kind = Literal["api_key", "oauth"]
@@ -244,23 +245,37 @@ async def kek_versions_in_use(conn: asyncpg.Connection, tenant_id: str) -> dict[
     return {r["kek_version"]: r["n"] for r in rows}
 
 
-async def rewrap_tenant(conn: asyncpg.Connection, keys: KeyProvider, tenant_id: str) -> int:
+class RewrapReport(BaseModel):
+    rewrapped: list[str] = []
+    failed: list[str] = []
+    """Records whose data key did not unwrap (tampered, or under a retired version)."""
+
+
+async def rewrap_tenant(
+    conn: asyncpg.Connection, keys: KeyProvider, tenant_id: str
+) -> RewrapReport:
     """Rewrap every data key of the tenant not already under the current KEK version.
 
     Only the data keys change: the credential ciphertexts stay as they are, and with Vault
-    the data keys are re-encrypted inside Vault without ever being returned.
+    the data keys are re-encrypted inside Vault without ever being returned. A record that
+    fails to unwrap is reported and left as it is; the others still move.
     """
     current = await asyncio.to_thread(keys.current_version)
     rows = await conn.fetch(
         "SELECT credential_id, scope, kek_version, wrapped_key, nonce, ciphertext, tag FROM "
         "charter.credentials WHERE tenant_id = $1 AND revoked_at IS NULL AND kek_version <> $2 "
-        "FOR UPDATE",
+        "ORDER BY credential_id FOR UPDATE",
         tenant_id,
         current,
     )
+    report = RewrapReport()
     for row in rows:
         aad = credential_aad(tenant_id, row["credential_id"], row["scope"])
-        fresh = await asyncio.to_thread(rewrap, keys, _sealed(row), aad)
+        try:
+            fresh = await asyncio.to_thread(rewrap, keys, _sealed(row), aad)
+        except CryptoError:
+            report.failed.append(row["credential_id"])
+            continue
         await conn.execute(
             "UPDATE charter.credentials SET kek_version = $3, wrapped_key = $4 "
             "WHERE tenant_id = $1 AND credential_id = $2",
@@ -269,7 +284,8 @@ async def rewrap_tenant(conn: asyncpg.Connection, keys: KeyProvider, tenant_id: 
             fresh.kek_version,
             fresh.wrapped_key,
         )
-    return len(rows)
+        report.rewrapped.append(row["credential_id"])
+    return report
 
 
 class ScopedCredentials:
