@@ -88,3 +88,26 @@ async def test_replay_without_the_key_fails_closed() -> None:
     # The workflow task fails on the payload it cannot decrypt (it is never read as plaintext).
     assert result.replay_failure is not None
     assert f'r#type: "{KeyVersionUnavailable.__name__}"' in str(result.replay_failure)
+
+
+async def test_encrypting_a_plaintext_history_keeps_it_replayable() -> None:
+    """The conversion tool for histories recorded before the codec (tests/histories/encrypt.py)."""
+    from charter.crypto.codec import EncryptionCodec, default_payload_keyring
+    from tests.histories.encrypt import encrypt_history
+
+    history = load(RECORDED)
+    codec = EncryptionCodec(default_payload_keyring())
+    for path, payload in list(payloads(history)):
+        if not is_search_attribute(path):
+            payload.CopyFrom(codec.decrypt(payload))  # what a pre-codec recording held
+    assert not any(p.metadata["encoding"] == ENCODING for _, p in payloads(history))
+    fresh = PayloadKeyring.generate("converted-1")
+    encrypt_history(history, fresh)
+    assert all(
+        p.metadata["encoding"] == ENCODING
+        for path, p in payloads(history)
+        if not is_search_attribute(path)
+    )
+    replayer = Replayer(workflows=[AgentLoop], plugins=[CharterPlugin(fresh)])
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
