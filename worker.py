@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
+from charter import redaction
 from charter.config import Settings
 from charter.reasoners import OfflineReasoner, Reasoner
 from charter.storage import Database
@@ -78,6 +79,7 @@ def main() -> None:
     from charter.embedded import ensure_stack
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redaction.install()
     settings = Settings()
 
     async def serve() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from charter.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner
 from charter.storage import Database
+from charter.storage.credentials import CredentialVault
 
 
 @dataclass(frozen=True)
@@ -15,3 +16,5 @@ class Deps:
     reasoner: Reasoner
     notifier: Notifier = field(default_factory=NullNotifier)
     """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""
+    #: Decrypts connector credentials; each activity takes only the scope it may use.
+    credentials: CredentialVault = field(default_factory=CredentialVault)

@@ -19,6 +19,7 @@ from activities._deps import Deps
 from charter import approvals
 from charter.connectors import UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
+from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
 from charter.notifier import ExceptionNotice, deliver
 from charter.storage import audit, members, runs
 from schemas import ActInput, ActionResult
@@ -33,6 +34,8 @@ class ActActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._notifier = deps.notifier
+        # Write-scoped credentials are obtained here only, and only after authorisation.
+        self._credentials = deps.credentials.scoped("write")
 
     async def _authorisation(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, object]:
         run, proposal = req.run, req.proposal
@@ -121,9 +124,25 @@ class ActActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
-        # 2. Execute, record the action row (the idempotency guard) and the result together.
+        # 2. The write credential, only now that authorisation is established; in its own
+        #    transaction so that a refreshed OAuth token is kept whatever happens next.
+        connector = WRITE_CONNECTOR.get(proposal.action)
+        if connector is None:
+            raise ApplicationError(
+                f"demo-books cannot perform {proposal.action!r}",
+                type="UnsupportedAction",
+                non_retryable=True,
+            )
+        try:
+            async with self._db.tenant(run.tenant_id) as conn:
+                credential = await obtain(self._credentials, conn, run.tenant_id, connector)
+        except ConnectorAuthError as exc:
+            raise ApplicationError(
+                str(exc), type="CredentialUnavailable", non_retryable=True
+            ) from None
+        # 3. Execute, record the action row (the idempotency guard) and the result together.
         async with self._db.tenant(run.tenant_id) as conn:
-            writer = DemoBooksWriter(conn, run.tenant_id)
+            writer = DemoBooksWriter(conn, run.tenant_id, credential)
             try:
                 reference = await writer.execute(proposal, key)
             except UnsupportedAction as exc:

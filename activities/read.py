@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.connectors.demo import DemoBooksReader
+from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
 from charter.storage import audit
 from schemas import Observation, ObserveInput
+
+
+class CredentialUnavailable(ApplicationError):
+    """The connector refused or no credential of the right scope exists. Ids only."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="CredentialUnavailable", non_retryable=True)
 
 
 class ReadActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
+        # Read-scoped only: this activity cannot obtain a write credential.
+        self._credentials = deps.credentials.scoped("read")
 
     @activity.defn(name="observe")
     async def observe(self, req: ObserveInput) -> Observation:
         run = req.run
+        try:
+            # Credentials first, in their own transaction: a refreshed OAuth token is stored
+            # (encrypted) even if the read below fails, so a rotated refresh token is not lost.
+            async with self._db.tenant(run.tenant_id) as conn:
+                credentials = {
+                    connector: await obtain(self._credentials, conn, run.tenant_id, connector)
+                    for connector in READ_CONNECTORS.get(run.agent, ())
+                }
+            async with self._db.tenant(run.tenant_id) as conn:
+                # The reader is the only object this activity hands the connector's data to,
+                # and it has no write methods.
+                reader = DemoBooksReader(conn, run.tenant_id, credentials)
+                observation = await reader.snapshot(run.agent, req.focus)
+        except ConnectorAuthError as exc:
+            raise CredentialUnavailable(str(exc)) from None
         async with self._db.tenant(run.tenant_id) as conn:
-            # The reader is the only object this activity hands the connector's data to,
-            # and it has no write methods.
-            reader = DemoBooksReader(conn, run.tenant_id)
-            observation = await reader.snapshot(run.agent, req.focus)
             await audit.append(
                 conn,
                 run.tenant_id,

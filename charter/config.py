@@ -58,9 +58,35 @@ class Settings(BaseSettings):
         description="Per model request; the reason activity allows two requests (one corrective).",
     )
 
+    # -- secrets (see charter/crypto) ------------------------------------------------------
+    key_provider: str | None = Field(
+        default=None, description="local | env | vault (default: env if CHARTER_KEK is set)"
+    )
+    kek: SecretStr | None = Field(default=None, description="`1:<base64>,2:<base64>` KEKs")
+    payload_keys: SecretStr | None = Field(
+        default=None, description="payload-codec keys `id:<base64>,...`; default: keyring file"
+    )
+    payload_key_id: str | None = None
+    vault_addr: str | None = Field(
+        default=None, validation_alias=AliasChoices("VAULT_ADDR", "CHARTER_VAULT_ADDR")
+    )
+    vault_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("VAULT_TOKEN", "CHARTER_VAULT_TOKEN")
+    )
+    vault_transit_key: str = "charter-kek"
+    vault_transit_mount: str = "transit"
+    codec_server_port: int = 8234
+    codec_server_token: SecretStr | None = Field(
+        default=None, description="bearer token of the codec server; default: a file in state_dir"
+    )
+
     @property
     def temporal_ui_url(self) -> str:
         return f"http://localhost:{self.temporal_ui_port}"
+
+    @property
+    def codec_server_url(self) -> str:
+        return f"http://localhost:{self.codec_server_port}"
 
 
 def app_dsn(admin_dsn: str, password: SecretStr | None = None) -> str:

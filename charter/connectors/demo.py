@@ -2,6 +2,9 @@
 
 Stands in for a bank, an invoice inbox, a payroll provider and an ad platform. Both halves
 work inside the caller's tenant transaction, so row-level security applies to them too.
+Like the real services they stand for, they refuse to work without a credential of the
+right scope: the reader a read credential per connector it touches (`demo-bank`, and
+`demo-ads` for campaigns), the writer a write credential for the action's connector.
 """
 
 from __future__ import annotations
@@ -12,6 +15,14 @@ from decimal import Decimal
 import asyncpg
 
 from charter.connectors.base import ConnectorError, UnsupportedAction
+from charter.connectors.demo_auth import (
+    ADS,
+    BANK,
+    WRITE_CONNECTOR,
+    ConnectorAuthError,
+    authenticate,
+)
+from charter.storage.credentials import Credential
 from schemas import (
     AdCampaign,
     BankAccount,
@@ -35,14 +46,26 @@ class DemoBooksReader:
 
     name = "demo-books"
 
-    def __init__(self, conn: asyncpg.Connection, tenant_id: str) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, tenant_id: str, credentials: dict[str, Credential]
+    ) -> None:
         self._conn = conn
         self._tenant_id = tenant_id
+        self._credentials = credentials
+
+    def _authenticate(self, connector: str) -> None:
+        credential = self._credentials.get(connector)
+        if credential is None:
+            raise ConnectorAuthError(f"{connector}: no read credential supplied")
+        authenticate(credential, connector, "read")
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation:
         scope = AGENT_SCOPES.get(agent)
         if scope is None:
             raise ConnectorError(f"unknown agent {agent!r}; known: {sorted(AGENT_SCOPES)}")
+        self._authenticate(BANK)
+        if "campaigns" in scope:
+            self._authenticate(ADS)
         c, t = self._conn, self._tenant_id
         accounts = vendors = invoices = payroll = campaigns = []
         if "bank_accounts" in scope:
@@ -118,11 +141,16 @@ class DemoBooksWriter:
 
     name = "demo-books"
 
-    def __init__(self, conn: asyncpg.Connection, tenant_id: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: str, credential: Credential) -> None:
         self._conn = conn
         self._tenant_id = tenant_id
+        self._credential = credential
 
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
+        connector = WRITE_CONNECTOR.get(proposal.action)
+        if connector is None:
+            raise UnsupportedAction(f"demo-books cannot perform {proposal.action!r}")
+        authenticate(self._credential, connector, "write")
         handler = {
             "schedule_payment": self._schedule_payment,
             "adjust_campaign_budget": self._adjust_budget,

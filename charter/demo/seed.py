@@ -11,8 +11,13 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.constitution import load_yaml
+from charter.crypto import CryptoError
+from charter.crypto.envelope import Scope
+from charter.crypto.providers import KeyProvider, default_key_provider
 from charter.storage import Database, audit, constitutions
+from charter.storage import credentials as creds
 
 D = Decimal
 
@@ -110,8 +115,54 @@ async def add_invoice(db: Database, tenant_id: str, invoice: tuple[Any, ...]) ->
         )
 
 
+#: The demo connectors' credentials: separate read and write records per connector.
+DEMO_CREDENTIALS: list[tuple[str, Scope, str]] = [
+    (BANK, "read", "Demo bank API key (read-only)"),
+    (BANK, "write", "Demo bank API key (payments)"),
+    (ADS, "read", "Demo ad platform OAuth (reporting)"),
+    (ADS, "write", "Demo ad platform OAuth (campaign management)"),
+]
+
+
+async def seed_credentials(
+    db: Database, tenant_id: str, keys: KeyProvider, *, actor: str = "demo-seed"
+) -> list[str]:
+    """Make sure the tenant has a working demo credential per connector and scope.
+
+    An existing one is kept if it still decrypts (so a reseed does not churn them); one
+    that no longer does (say the keyring was deleted) is revoked and replaced.
+    """
+    added: list[str] = []
+    async with db.tenant(tenant_id) as conn:
+        for connector, scope, label in DEMO_CREDENTIALS:
+            existing = await creds.active_id(conn, tenant_id, connector, scope)
+            if existing is not None:
+                try:
+                    await creds.ScopedCredentials(keys, scope).obtain(conn, tenant_id, existing)
+                    continue
+                except CryptoError:
+                    await creds.revoke(conn, tenant_id, existing)
+            info = await creds.add(
+                conn,
+                keys,
+                tenant_id=tenant_id,
+                connector=connector,
+                scope=scope,
+                secret=demo_secret(connector, scope),
+                label=label,
+                created_by=actor,
+            )
+            added.append(info.credential_id)
+    return added
+
+
 async def seed(
-    db: Database, tenant_id: str, *, template: str | None = None, actor: str = "demo-seed"
+    db: Database,
+    tenant_id: str,
+    *,
+    template: str | None = None,
+    actor: str = "demo-seed",
+    keys: KeyProvider | None = None,
 ) -> int:
     """Reset one demo tenant's books and make sure its baseline constitution is current.
 
@@ -184,4 +235,5 @@ async def seed(
         )
         # After the constitution: one lock order (constitution, then audit head) everywhere.
         await audit.append(conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor)
+    await seed_credentials(db, tenant_id, keys or default_key_provider(), actor=actor)
     return saved.version

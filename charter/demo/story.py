@@ -260,6 +260,11 @@ async def _story(
         f"\n{len(still_open)} Acme exceptions still wait for a human (up to "
         f"{settings.decision_timeout.days} days): `charter exceptions list --tenant acme`."
     )
+    if stack.codec_url:
+        console.print(
+            f"Payloads in Temporal are encrypted; the UI decodes them through the codec server "
+            f"at {stack.codec_url} for holders of its token ({settings.state_dir / 'codec-token'})."
+        )
     console.print(
         f"Every run is in the Temporal UI: [bold]{stack.ui_url}[/] "
         f'(filter: CharterTenant="acme"), e.g.\n'

@@ -1,0 +1,146 @@
+"""The payload codec: every Temporal payload AES-256-GCM encrypted before it leaves the
+process, so workflow inputs, results, signals, queries, memos and (with the encoded-
+attributes failure converter) failure messages reach Temporal's history only as ciphertext.
+
+Each encrypted payload names its key id in the metadata; the keyring keeps older keys so
+payloads written before a rotation still decode. Decoding fails closed: a payload that is
+not ours, names an unknown key, or does not authenticate raises — it never passes through.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from charter.crypto import aead
+from charter.crypto.errors import DecryptionFailed, KeyVersionUnavailable
+
+if TYPE_CHECKING:
+    from charter.config import Settings
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+CIPHER = "encryption-cipher"
+CIPHER_NAME = b"AES256-GCM"
+
+
+class PayloadKeyring:
+    """Payload keys by id, plus the id new payloads are encrypted with.
+
+    `load` (optional) re-reads the source; it is called when a payload names a key this
+    process has not seen, e.g. after `charter keys rotate --payload` in another process.
+    """
+
+    def __init__(
+        self,
+        current: str,
+        keys: dict[str, bytes],
+        load: Callable[[], tuple[str, dict[str, bytes]]] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._load = load
+        self._set(current, keys)
+
+    def _set(self, current: str, keys: dict[str, bytes]) -> None:
+        if current not in keys:
+            raise ValueError(f"current payload key {current!r} is not in the keyring")
+        if any(len(k) != aead.KEY_BYTES for k in keys.values()):
+            raise ValueError("payload keys must be 32 bytes (AES-256)")
+        with self._lock:
+            self.current, self._keys = current, dict(keys)
+
+    @classmethod
+    def generate(cls, key_id: str = "test-1") -> PayloadKeyring:
+        return cls(key_id, {key_id: aead.new_key()})
+
+    def key(self, key_id: str) -> bytes:
+        found = self._keys.get(key_id)
+        if found is None and self._load is not None:
+            self._set(*self._load())
+            found = self._keys.get(key_id)
+        if found is None:
+            raise KeyVersionUnavailable(f"payload key {key_id!r} is not in the keyring")
+        return found
+
+    def key_ids(self) -> list[str]:
+        return sorted(self._keys)
+
+    def refresh(self) -> None:
+        if self._load is not None:
+            self._set(*self._load())
+
+
+def _aad(key_id: bytes) -> bytes:
+    return b"charter/payload/1|" + key_id
+
+
+class PayloadDecodeError(DecryptionFailed):
+    """A payload that must not be trusted."""
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, keyring: PayloadKeyring) -> None:
+        self.keyring = keyring
+
+    def encrypt(self, payload: Payload) -> Payload:
+        key_id = self.keyring.current
+        kid = key_id.encode()
+        nonce, ciphertext, tag = aead.encrypt(
+            self.keyring.key(key_id), payload.SerializeToString(), _aad(kid)
+        )
+        return Payload(
+            metadata={"encoding": ENCODING, KEY_ID: kid, CIPHER: CIPHER_NAME},
+            data=nonce + ciphertext + tag,
+        )
+
+    def decrypt(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            raise PayloadDecodeError("refusing an unencrypted payload")
+        if payload.metadata.get(CIPHER, CIPHER_NAME) != CIPHER_NAME:
+            raise PayloadDecodeError("unsupported payload cipher")
+        kid = payload.metadata.get(KEY_ID, b"")
+        try:
+            key = self.keyring.key(kid.decode())
+        except UnicodeDecodeError:
+            raise PayloadDecodeError("malformed payload key id") from None
+        blob = payload.data
+        if len(blob) < aead.NONCE_BYTES + aead.TAG_BYTES:
+            raise PayloadDecodeError("truncated payload")
+        plaintext = aead.decrypt(
+            key,
+            blob[: aead.NONCE_BYTES],
+            blob[aead.NONCE_BYTES : -aead.TAG_BYTES],
+            blob[-aead.TAG_BYTES :],
+            _aad(kid),
+        )
+        decoded = Payload()
+        try:
+            decoded.ParseFromString(plaintext)
+        except Exception:
+            raise PayloadDecodeError("decrypted payload is malformed") from None
+        return decoded
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.encrypt(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.decrypt(p) for p in payloads]
+
+
+def default_payload_keyring(settings: Settings | None = None) -> PayloadKeyring:
+    """`CHARTER_PAYLOAD_KEYS` (`id:<base64>,...`, current = `CHARTER_PAYLOAD_KEY_ID` or the
+    last listed) if set, else the local keyring file under the state directory."""
+    from charter.config import Settings
+    from charter.crypto.keyring import keyring_file, parse_key_list
+
+    settings = settings or Settings()
+    if settings.payload_keys is not None:
+        keys = parse_key_list(settings.payload_keys.get_secret_value(), what="CHARTER_PAYLOAD_KEYS")
+        current = settings.payload_key_id or list(keys)[-1]
+        return PayloadKeyring(current, keys)
+    file = keyring_file(settings)
+    return PayloadKeyring(*file.payload_keys(), load=file.payload_keys)

@@ -1,0 +1,97 @@
+"""The payload codec on its own: round trip, fail-closed decoding, rotation, failures."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.exceptions import ApplicationError
+
+from charter.crypto import DecryptionFailed, KeyVersionUnavailable
+from charter.crypto.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyring
+from charter.temporal import data_converter
+from schemas import Decision
+
+SENTINEL = "sentinel-payload-7f3a9c"
+
+
+def plain(text: str = SENTINEL) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=f'"{text}"'.encode())
+
+
+async def test_round_trip_names_the_key() -> None:
+    codec = EncryptionCodec(PayloadKeyring.generate("k1"))
+    [enc] = await codec.encode([plain()])
+    assert enc.metadata["encoding"] == ENCODING and enc.metadata[KEY_ID] == b"k1"
+    assert SENTINEL.encode() not in enc.SerializeToString()
+    assert await codec.decode([enc]) == [plain()]
+
+
+@pytest.mark.parametrize("where", ["nonce", "ciphertext", "tag"])
+async def test_tampered_payload_fails_closed(where: str) -> None:
+    codec = EncryptionCodec(PayloadKeyring.generate())
+    [enc] = await codec.encode([plain()])
+    data = bytearray(enc.data)
+    index = {"nonce": 0, "ciphertext": 14, "tag": len(data) - 1}[where]
+    data[index] ^= 0x01
+    tampered = Payload(metadata=dict(enc.metadata), data=bytes(data))
+    with pytest.raises(DecryptionFailed):
+        await codec.decode([tampered])
+
+
+async def test_unencrypted_or_relabelled_payloads_never_pass_through() -> None:
+    keyring = PayloadKeyring("k1", {"k1": bytes(32), "k2": bytes(range(32))})
+    codec = EncryptionCodec(keyring)
+    with pytest.raises(DecryptionFailed, match="unencrypted"):
+        await codec.decode([plain()])
+    [enc] = await codec.encode([plain()])
+    relabelled = Payload(metadata={**enc.metadata, KEY_ID: b"k2"}, data=enc.data)
+    with pytest.raises(DecryptionFailed):
+        await codec.decode([relabelled])
+    unknown = Payload(metadata={**enc.metadata, KEY_ID: b"k9"}, data=enc.data)
+    with pytest.raises(KeyVersionUnavailable):
+        await codec.decode([unknown])
+    with pytest.raises(DecryptionFailed, match="truncated"):
+        await codec.decode([Payload(metadata=dict(enc.metadata), data=b"short")])
+
+
+async def test_rotation_old_payloads_still_decode_retired_fail() -> None:
+    k1, k2 = bytes(range(32)), bytes(range(1, 33))
+    before = EncryptionCodec(PayloadKeyring("k1", {"k1": k1}))
+    [old] = await before.encode([plain("old")])
+    after = EncryptionCodec(PayloadKeyring("k2", {"k1": k1, "k2": k2}))
+    [new] = await after.encode([plain("new")])
+    assert new.metadata[KEY_ID] == b"k2"
+    assert await after.decode([old, new]) == [plain("old"), plain("new")]
+    retired = EncryptionCodec(PayloadKeyring("k2", {"k2": k2}))
+    with pytest.raises(KeyVersionUnavailable):
+        await retired.decode([old])
+
+
+async def test_keyring_reloads_for_a_key_written_by_another_process() -> None:
+    source = {"current": "k1", "keys": {"k1": bytes(32)}}
+    keyring = PayloadKeyring(
+        "k1", dict(source["keys"]), load=lambda: (source["current"], source["keys"])
+    )  # type: ignore[arg-type,return-value]
+    other = PayloadKeyring("k2", {"k2": bytes(range(32))})
+    [enc] = await EncryptionCodec(other).encode([plain()])
+    source["keys"] = {"k1": bytes(32), "k2": bytes(range(32))}
+    assert await EncryptionCodec(keyring).decode([enc]) == [plain()]
+
+
+async def test_converter_keeps_pydantic_and_encodes_failure_messages() -> None:
+    converter = data_converter(PayloadKeyring.generate())
+    decision = Decision(proposal_id="p1", approver="maya", outcome="approve", reason=SENTINEL)
+    [payload] = await converter.encode([decision])
+    assert payload.metadata["encoding"] == ENCODING and SENTINEL.encode() not in payload.data
+    [back] = await converter.decode([payload], [Decision])
+    assert back == decision
+    failure = Failure()
+    try:
+        raise ApplicationError(f"connector said {SENTINEL}", type="Boom")
+    except ApplicationError as err:
+        await converter.encode_failure(err, failure)
+    assert failure.message == "Encoded failure"
+    assert SENTINEL.encode() not in failure.SerializeToString()
+    decoded = await converter.decode_failure(failure)
+    assert SENTINEL in str(decoded)
