@@ -1,21 +1,96 @@
 """Appending to and reading the audit trail inside a tenant transaction.
 
-An append locks the tenant's head row, so appends for one tenant are serialised while
-other tenants proceed in parallel. It runs in the caller's transaction: if the caller's
-work rolls back, so does its audit entry, and if the audit write fails, so does the work.
+An append is one round trip: `charter.audit_append` locks the tenant's head row, links the
+entry to the previous one, inserts it and moves the head, all inside the database. Appends
+of one tenant are serialised by that row lock until the caller commits; other tenants have
+other head rows and proceed in parallel.
+
+The append runs in the caller's transaction: if the caller's work rolls back, so does its
+audit entry, and if the audit write fails, so does the work. The application role cannot
+INSERT into the audit table directly; this function is the only way in.
+
+The writer encodes the entry here and the database hashes it; the verifier in
+`charter.audit` has its own encoder and hashes with hashlib, so a bug on one side shows up
+as a broken chain instead of being shared by both.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from charter.audit import GENESIS, AuditEntry, entry_hash
+from charter.audit import GENESIS, AuditEntry
 from schemas import AuditHead
+
+_APPEND = (
+    "SELECT entry_seq, entry_hash FROM charter.audit_append($1, $2, $3, $4, $5, $6, $7::jsonb, "
+    "$8, $9, $10)"
+)
+
+
+class AuditWriteRefused(RuntimeError):
+    """The database did not return the appended entry: never treated as success."""
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def as_stored(value: Any) -> Any:
+    """The value exactly as jsonb will give it back, so that what is hashed is what is stored.
+
+    jsonb keeps numbers as `numeric`: it has no negative zero, and prints large floats in
+    plain digits, which Python then reads back as an int. Normalise those two cases the same
+    way before hashing (the exact decimal digits of the float's shortest repr).
+    """
+    if isinstance(value, dict):
+        return {str(k): as_stored(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_stored(v) for v in value]
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("audit snapshots cannot hold NaN or infinity")
+        if value == 0.0:
+            return 0.0
+        if abs(value) >= 1e16:  # every such float is integral; jsonb prints it without exponent
+            return int(Decimal(repr(value)))
+        return value
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("audit snapshots cannot hold NUL characters (jsonb refuses them)")
+    return value
+
+
+def encoded_pieces(
+    *,
+    tenant_id: str,
+    kind: str,
+    occurred_at: str,
+    workflow_id: str | None,
+    run_id: str | None,
+    actor: str,
+    snapshot: dict[str, Any],
+) -> tuple[str, str, str]:
+    """The entry's canonical JSON (sorted keys) split around prev_hash and seq.
+
+    Sorted key order: actor, kind, occurred_at, prev_hash, run_id, seq, snapshot,
+    tenant_id, workflow_id. The database fills in the two gaps under the head lock.
+    """
+    before_prev = (
+        '{"actor":' + _encode(actor) + ',"kind":' + _encode(kind) + ',"occurred_at":'
+        + _encode(occurred_at) + ',"prev_hash":"'
+    )
+    before_seq = '","run_id":' + _encode(run_id) + ',"seq":'
+    after_seq = (
+        ',"snapshot":' + _encode(snapshot) + ',"tenant_id":' + _encode(tenant_id)
+        + ',"workflow_id":' + _encode(workflow_id) + "}"
+    )
+    return before_prev, before_seq, after_seq
 
 
 async def append(
@@ -28,53 +103,32 @@ async def append(
     workflow_id: str | None = None,
     run_id: str | None = None,
 ) -> AuditHead:
-    await conn.execute(
-        "INSERT INTO charter.audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) "
-        "ON CONFLICT (tenant_id) DO NOTHING",
-        tenant_id,
-        GENESIS,
-    )
-    head = await conn.fetchrow(
-        "SELECT seq, hash FROM charter.audit_heads WHERE tenant_id = $1 FOR UPDATE", tenant_id
-    )
-    if head is None:
-        raise RuntimeError(f"audit append for tenant {tenant_id!r}: head row not visible")
-    seq = head["seq"] + 1
+    """Append one entry in the caller's transaction; return the new head. One round trip."""
     occurred_at = datetime.now(UTC).isoformat(timespec="microseconds")
-    # Round-trip through JSON so the hashed value is exactly what the database returns.
-    snapshot = json.loads(json.dumps(snapshot))
-    digest = entry_hash(
+    stored = as_stored(json.loads(_encode(snapshot)))
+    pieces = encoded_pieces(
         tenant_id=tenant_id,
-        seq=seq,
         kind=kind,
         occurred_at=occurred_at,
         workflow_id=workflow_id,
         run_id=run_id,
         actor=actor,
-        snapshot=snapshot,
-        prev_hash=head["hash"],
+        snapshot=stored,
     )
-    await conn.execute(
-        "INSERT INTO charter.audit_entries (tenant_id, seq, kind, occurred_at, workflow_id, "
-        "run_id, actor, snapshot, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10)",
+    row = await conn.fetchrow(
+        _APPEND,
         tenant_id,
-        seq,
         kind,
         occurred_at,
         workflow_id,
         run_id,
         actor,
-        json.dumps(snapshot),
-        head["hash"],
-        digest,
+        _encode(stored),
+        *pieces,
     )
-    await conn.execute(
-        "UPDATE charter.audit_heads SET seq = $2, hash = $3 WHERE tenant_id = $1",
-        tenant_id,
-        seq,
-        digest,
-    )
-    return AuditHead(seq=seq, hash=digest)
+    if row is None:
+        raise AuditWriteRefused(f"audit append for tenant {tenant_id!r} returned no entry")
+    return AuditHead(seq=row["entry_seq"], hash=row["entry_hash"])
 
 
 async def head(conn: asyncpg.Connection, tenant_id: str) -> AuditHead:

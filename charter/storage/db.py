@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from charter.storage.server import check_server
+
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -27,7 +29,14 @@ class Database:
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        """A pool of the application role, after refusing a server with RLS bypasses."""
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        try:
+            async with pool.acquire() as conn:
+                await check_server(conn)  # type: ignore[arg-type]
+        except BaseException:
+            await pool.close()
+            raise
         return cls(pool)
 
     @property
