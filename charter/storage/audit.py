@@ -39,7 +39,9 @@ class AuditWriteRefused(RuntimeError):
 
 
 def _encode(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def as_stored(value: Any) -> Any:
@@ -82,13 +84,23 @@ def encoded_pieces(
     tenant_id, workflow_id. The database fills in the two gaps under the head lock.
     """
     before_prev = (
-        '{"actor":' + _encode(actor) + ',"kind":' + _encode(kind) + ',"occurred_at":'
-        + _encode(occurred_at) + ',"prev_hash":"'
+        '{"actor":'
+        + _encode(actor)
+        + ',"kind":'
+        + _encode(kind)
+        + ',"occurred_at":'
+        + _encode(occurred_at)
+        + ',"prev_hash":"'
     )
     before_seq = '","run_id":' + _encode(run_id) + ',"seq":'
     after_seq = (
-        ',"snapshot":' + _encode(snapshot) + ',"tenant_id":' + _encode(tenant_id)
-        + ',"workflow_id":' + _encode(workflow_id) + "}"
+        ',"snapshot":'
+        + _encode(snapshot)
+        + ',"tenant_id":'
+        + _encode(tenant_id)
+        + ',"workflow_id":'
+        + _encode(workflow_id)
+        + "}"
     )
     return before_prev, before_seq, after_seq
 

@@ -21,6 +21,13 @@ class TenantRequired(ValueError):
     """A tenant-scoped operation was attempted without a valid tenant id."""
 
 
+def valid_tenant(tenant_id: object) -> str:
+    """The tenant id, if it is one; TenantRequired otherwise."""
+    if not isinstance(tenant_id, str) or not _TENANT.match(tenant_id):
+        raise TenantRequired(f"invalid tenant id {tenant_id!r}")
+    return tenant_id
+
+
 class Database:
     """The application's only way into PostgreSQL: every query runs inside `tenant()`."""
 
@@ -49,8 +56,7 @@ class Database:
     @asynccontextmanager
     async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
         """A transaction in which row-level security sees exactly one tenant."""
-        if not isinstance(tenant_id, str) or not _TENANT.match(tenant_id):
-            raise TenantRequired(f"invalid tenant id {tenant_id!r}")
+        valid_tenant(tenant_id)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
             # The pool hands out a proxy that behaves as a Connection.
