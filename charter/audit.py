@@ -147,10 +147,10 @@ def verify_chain(
     for entry in entries:
         if entry.tenant_id != tenant_id:
             return bad(entry.seq, f"entry belongs to tenant {entry.tenant_id!r}")
+        if entry.seq > expected_seq:
+            return bad(expected_seq, f"entry {expected_seq} is missing (next found: {entry.seq})")
         if entry.seq != expected_seq:
-            return bad(
-                entry.seq, f"expected seq {expected_seq}, found {entry.seq} (gap or reorder)"
-            )
+            return bad(entry.seq, f"expected seq {expected_seq}, found {entry.seq} (reordered)")
         if entry.prev_hash != prev_hash:
             return bad(entry.seq, "prev_hash does not match the previous entry's hash")
         recomputed = entry_hash(
