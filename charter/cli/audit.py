@@ -219,13 +219,14 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
     signed = [
         sign(key, r.tenant_id, r.head_seq, r.head_hash) for r in reports if r.ok and r.head_seq
     ]
-    append_checkpoints(path, signed)
-    table = Table(title=f"signed checkpoints -> {path}", title_justify="left")
-    for col in ("tenant", "seq", "head", "key"):
-        table.add_column(col)
-    for c in signed:
-        table.add_row(c.tenant_id, str(c.seq), c.hash, c.key_id)
-    console.print(table)
+    if signed:
+        append_checkpoints(path, signed)
+        table = Table(title=f"signed checkpoints -> {path}", title_justify="left")
+        for col in ("tenant", "seq", "head", "key"):
+            table.add_column(col)
+        for c in signed:
+            table.add_row(c.tenant_id, str(c.seq), c.hash, c.key_id)
+        console.print(table)
     if broken:
         console.print(reports_table(broken))
         return 1

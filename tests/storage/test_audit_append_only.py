@@ -54,7 +54,9 @@ async def _as_owner(admin: asyncpg.Connection, tenant: str, sql: str, *, role: s
         return await admin.execute(sql, *([tenant] if "$1" in sql else []))
 
 
-@pytest.mark.parametrize("sql", [*REWRITES, "TRUNCATE charter.audit_entries", "TRUNCATE charter.audit_heads"])
+@pytest.mark.parametrize(
+    "sql", [*REWRITES, "TRUNCATE charter.audit_entries", "TRUNCATE charter.audit_heads"]
+)
 async def test_superuser_is_refused_by_triggers(
     admin: asyncpg.Connection, tenant: str, sql: str
 ) -> None:
@@ -71,7 +73,9 @@ async def test_superuser_is_refused_by_triggers(
         "TRUNCATE charter.audit_heads",
     ],
 )
-async def test_owner_is_refused_by_triggers(admin: asyncpg.Connection, tenant: str, sql: str) -> None:
+async def test_owner_is_refused_by_triggers(
+    admin: asyncpg.Connection, tenant: str, sql: str
+) -> None:
     """The owning role holds every privilege on its tables; the triggers stop it."""
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only|only moves forward"):
         await _as_owner(admin, tenant, sql, role="owner")
@@ -90,10 +94,13 @@ async def test_owner_has_no_policy_to_rewrite(
 ) -> None:
     """Before the triggers, forced RLS has no UPDATE/DELETE policy for these: zero rows."""
     assert (await _as_owner(admin, tenant, sql, role="owner")).endswith(" 0")
-    assert await admin.fetchval(
-        "SELECT count(*) FROM charter.audit_entries WHERE tenant_id = $1 AND actor = 'mallory'",
-        tenant,
-    ) == 0
+    assert (
+        await admin.fetchval(
+            "SELECT count(*) FROM charter.audit_entries WHERE tenant_id = $1 AND actor = 'mallory'",
+            tenant,
+        )
+        == 0
+    )
 
 
 async def test_append_refuses_another_tenant(db: Database, tenant: str) -> None:

@@ -114,9 +114,10 @@ async def test_same_key_in_two_tenants_does_not_collide(db: Database, pair: Tena
             "INSERT INTO charter.vendors (tenant_id, vendor_id, name) VALUES ($1, 'only-b', 'y')",
             pair.b,
         )
-        assert await conn.fetchval(
-            "SELECT name FROM charter.vendors WHERE vendor_id = 'only-b'"
-        ) == "y"
+        assert (
+            await conn.fetchval("SELECT name FROM charter.vendors WHERE vendor_id = 'only-b'")
+            == "y"
+        )
 
 
 async def test_no_tenant_set_sees_nothing_and_writes_nothing(
@@ -141,18 +142,26 @@ async def test_pool_of_one_never_leaks_the_tenant(admin_dsn: str, pair: TenantPa
         for round_ in range(3):
             for tenant in (pair.a, pair.b, pair.a):
                 async with single.tenant(tenant) as conn:
-                    seen = {r["tenant_id"] for r in await conn.fetch("SELECT tenant_id FROM charter.invoices")}
+                    seen = {
+                        r["tenant_id"]
+                        for r in await conn.fetch("SELECT tenant_id FROM charter.invoices")
+                    }
                     assert seen == {tenant}, round_
                     backend = await conn.fetchval("SELECT pg_backend_pid()")
                 async with single.pool.acquire() as conn:
                     assert await conn.fetchval("SELECT pg_backend_pid()") == backend
-                    assert await conn.fetchval("SELECT current_setting('charter.tenant_id', true)") in (None, "")
+                    assert await conn.fetchval(
+                        "SELECT current_setting('charter.tenant_id', true)"
+                    ) in (None, "")
                     assert await conn.fetchval("SELECT count(*) FROM charter.invoices") == 0
             with pytest.raises(RuntimeError, match="boom"):
                 async with single.tenant(pair.b):
                     raise RuntimeError("boom")
             async with single.pool.acquire() as conn:
-                assert await conn.fetchval("SELECT current_setting('charter.tenant_id', true)") in (None, "")
+                assert await conn.fetchval("SELECT current_setting('charter.tenant_id', true)") in (
+                    None,
+                    "",
+                )
     finally:
         await single.close()
 
@@ -163,9 +172,15 @@ async def test_interleaved_transactions_on_one_connection(admin_dsn: str, pair: 
         for tenant in (pair.a, pair.b, pair.a, pair.b):
             async with conn.transaction():
                 await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant)
-                seen = {r["tenant_id"] for r in await conn.fetch("SELECT tenant_id FROM charter.vendors")}
+                seen = {
+                    r["tenant_id"]
+                    for r in await conn.fetch("SELECT tenant_id FROM charter.vendors")
+                }
                 assert seen == {tenant}
-            assert await conn.fetchval("SELECT current_setting('charter.tenant_id', true)") in (None, "")
+            assert await conn.fetchval("SELECT current_setting('charter.tenant_id', true)") in (
+                None,
+                "",
+            )
     finally:
         await conn.close()
 
@@ -187,9 +202,7 @@ async def test_leaky_function_never_sees_other_tenant_values(
     try:
         # Control: RLS does not bind the administrator, so the spy does see B there.
         admin.add_log_listener(listen)
-        await admin.fetch(
-            "SELECT 1 FROM charter.vendors WHERE public.charter_spy(tenant_id, name)"
-        )
+        await admin.fetch("SELECT 1 FROM charter.vendors WHERE public.charter_spy(tenant_id, name)")
         admin.remove_log_listener(listen)
         assert pair.b in {m.split(":")[1] for m in seen}
         seen.clear()

@@ -115,7 +115,9 @@ async def test_failed_intent_write_means_no_action(
     real_append = audit.append
     called: list[str] = []
 
-    async def failing_append(conn: asyncpg.Connection, tenant_id: str, kind: str, *a: object, **kw: object):  # type: ignore[no-untyped-def]
+    async def failing_append(
+        conn: asyncpg.Connection, tenant_id: str, kind: str, *a: object, **kw: object
+    ):  # type: ignore[no-untyped-def]
         if kind == "action_intent":
             raise asyncpg.SerializationError("audit write lost")
         return await real_append(conn, tenant_id, kind, *a, **kw)  # type: ignore[arg-type]
