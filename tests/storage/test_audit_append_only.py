@@ -61,7 +61,7 @@ async def test_superuser_is_refused_by_triggers(
     admin: asyncpg.Connection, tenant: str, sql: str
 ) -> None:
     """A superuser bypasses grants and RLS; the triggers still refuse every rewrite."""
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only|only moves forward"):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"append-only|only moves forward"):
         await _as_owner(admin, tenant, sql, role="superuser")
 
 
@@ -77,7 +77,7 @@ async def test_owner_is_refused_by_triggers(
     admin: asyncpg.Connection, tenant: str, sql: str
 ) -> None:
     """The owning role holds every privilege on its tables; the triggers stop it."""
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only|only moves forward"):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"append-only|only moves forward"):
         await _as_owner(admin, tenant, sql, role="owner")
 
 
