@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities._deps import Deps
-from charter.storage import audit
+from charter.storage.audit_group import group_for
 from schemas import ReasonInput, ReasonOutput
 
 
@@ -19,14 +19,14 @@ class ReasonActivities:
         run = req.run
         proposals = await self._reasoner.propose(req.observation, req.constitution)
         output = ReasonOutput(reasoner=self._reasoner.name, proposals=proposals)
-        async with self._db.tenant(run.tenant_id) as conn:
-            await audit.append(
-                conn,
-                run.tenant_id,
-                "proposed",
-                output.model_dump(mode="json"),
-                actor=f"reasoner:{self._reasoner.name}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
+        # Nothing else is written with this entry, so it may share a commit with other
+        # runs' entries of the same tenant (group commit).
+        await group_for(self._db).append(
+            run.tenant_id,
+            "proposed",
+            output.model_dump(mode="json"),
+            actor=f"reasoner:{self._reasoner.name}",
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+        )
         return output

@@ -18,20 +18,34 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from charter.audit import GENESIS, AuditEntry
 from schemas import AuditHead
 
 _APPEND = (
-    "SELECT entry_seq, entry_hash FROM charter.audit_append($1, $2, $3, $4, $5, $6, $7::jsonb, "
-    "$8, $9, $10)"
+    "SELECT entry_seq, entry_hash FROM charter.audit_append($1, $2::text[], $3::text[], "
+    "$4::text[], $5::text[], $6::text[], $7::text[]::jsonb[], $8::text[], $9::text[], $10::text[])"
 )
+MAX_BATCH = 1000
+
+
+class AuditEvent(BaseModel):
+    """One event of a run, before the database gives it a place in the chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    snapshot: dict[str, Any]
+    actor: str
+    workflow_id: str | None = None
+    run_id: str | None = None
 
 
 class AuditWriteRefused(RuntimeError):
@@ -66,6 +80,12 @@ def as_stored(value: Any) -> Any:
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("audit snapshots cannot hold NUL characters (jsonb refuses them)")
     return value
+
+
+def storable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot as it will be hashed and stored; ValueError if jsonb cannot hold it."""
+    stored: dict[str, Any] = as_stored(json.loads(_encode(snapshot)))
+    return stored
 
 
 def encoded_pieces(
@@ -105,6 +125,36 @@ def encoded_pieces(
     return before_prev, before_seq, after_seq
 
 
+async def append_many(
+    conn: asyncpg.Connection, tenant_id: str, events: Sequence[AuditEvent]
+) -> list[AuditHead]:
+    """Append events in order in the caller's transaction; one round trip for all of them."""
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise ValueError(f"append 1 to {MAX_BATCH} audit events at a time, not {len(events)}")
+    columns: list[list[str | None]] = [[] for _ in range(9)]
+    for event in events:
+        occurred_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        stored = storable(event.snapshot)
+        pieces = encoded_pieces(
+            tenant_id=tenant_id,
+            kind=event.kind,
+            occurred_at=occurred_at,
+            workflow_id=event.workflow_id,
+            run_id=event.run_id,
+            actor=event.actor,
+            snapshot=stored,
+        )
+        values = (event.kind, occurred_at, event.workflow_id, event.run_id, event.actor)
+        for column, value in zip(columns, (*values, _encode(stored), *pieces), strict=True):
+            column.append(value)
+    rows = await conn.fetch(_APPEND, tenant_id, *columns)
+    if len(rows) != len(events):
+        raise AuditWriteRefused(
+            f"audit append for tenant {tenant_id!r} stored {len(rows)} of {len(events)} entries"
+        )
+    return [AuditHead(seq=r["entry_seq"], hash=r["entry_hash"]) for r in rows]
+
+
 async def append(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -116,31 +166,11 @@ async def append(
     run_id: str | None = None,
 ) -> AuditHead:
     """Append one entry in the caller's transaction; return the new head. One round trip."""
-    occurred_at = datetime.now(UTC).isoformat(timespec="microseconds")
-    stored = as_stored(json.loads(_encode(snapshot)))
-    pieces = encoded_pieces(
-        tenant_id=tenant_id,
-        kind=kind,
-        occurred_at=occurred_at,
-        workflow_id=workflow_id,
-        run_id=run_id,
-        actor=actor,
-        snapshot=stored,
+    event = AuditEvent(
+        kind=kind, snapshot=snapshot, actor=actor, workflow_id=workflow_id, run_id=run_id
     )
-    row = await conn.fetchrow(
-        _APPEND,
-        tenant_id,
-        kind,
-        occurred_at,
-        workflow_id,
-        run_id,
-        actor,
-        _encode(stored),
-        *pieces,
-    )
-    if row is None:
-        raise AuditWriteRefused(f"audit append for tenant {tenant_id!r} returned no entry")
-    return AuditHead(seq=row["entry_seq"], hash=row["entry_hash"])
+    (appended,) = await append_many(conn, tenant_id, [event])
+    return appended
 
 
 async def head(conn: asyncpg.Connection, tenant_id: str) -> AuditHead:

@@ -78,34 +78,43 @@ CREATE TRIGGER audit_heads_no_truncate
     BEFORE TRUNCATE ON charter.audit_heads
     FOR EACH STATEMENT EXECUTE FUNCTION charter.guard_audit_head();
 
--- One round trip per append. The caller sends the entry's canonical JSON encoding in three
--- pieces around the two values only the database knows under the lock (prev_hash, seq);
--- the function assembles the bytes and hashes them with PostgreSQL's own sha256, so the
--- writer's hash is computed by code the verifier (charter/audit.py) does not share. A
--- caller that sends pieces disagreeing with the columns produces an entry the verifier
--- names as altered: lying here is detectable, never silent.
+-- One round trip per append, or per batch of appends (group commit). For each entry the
+-- caller sends its canonical JSON encoding in three pieces around the two values only the
+-- database knows under the lock (prev_hash, seq); the function assembles the bytes and
+-- hashes them with PostgreSQL's own sha256, so the writer's hash is computed by code the
+-- verifier (charter/audit.py) does not share. A caller that sends pieces disagreeing with
+-- the columns produces an entry the verifier names as altered: detectable, never silent.
 CREATE FUNCTION charter.audit_append(
     p_tenant_id text,
-    p_kind text,
-    p_occurred_at text,
-    p_workflow_id text,
-    p_run_id text,
-    p_actor text,
-    p_snapshot jsonb,
-    p_before_prev text,
-    p_before_seq text,
-    p_after_seq text
+    p_kinds text[],
+    p_occurred_at text[],
+    p_workflow_ids text[],
+    p_run_ids text[],
+    p_actors text[],
+    p_snapshots jsonb[],
+    p_before_prev text[],
+    p_before_seq text[],
+    p_after_seq text[]
 ) RETURNS TABLE (entry_seq bigint, entry_hash text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant text := current_setting('charter.tenant_id', true);
+    v_count integer := coalesce(cardinality(p_kinds), 0);
     v_seq bigint;
     v_prev text;
-    v_hash text;
+    i integer;
 BEGIN
     IF v_tenant IS NULL OR v_tenant = '' OR p_tenant_id IS DISTINCT FROM v_tenant THEN
         RAISE EXCEPTION 'audit append for tenant % outside that tenant''s transaction', p_tenant_id
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v_count NOT BETWEEN 1 AND 1000
+        OR cardinality(p_occurred_at) <> v_count OR cardinality(p_workflow_ids) <> v_count
+        OR cardinality(p_run_ids) <> v_count OR cardinality(p_actors) <> v_count
+        OR cardinality(p_snapshots) <> v_count OR cardinality(p_before_prev) <> v_count
+        OR cardinality(p_before_seq) <> v_count OR cardinality(p_after_seq) <> v_count THEN
+        RAISE EXCEPTION 'audit append needs 1 to 1000 entries with every field given'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The head row lock serialises appends of this tenant until commit; other tenants'
     -- rows are not touched, so they append in parallel.
@@ -117,18 +126,21 @@ BEGIN
         SELECT h.seq, h.hash INTO STRICT v_seq, v_prev
             FROM charter.audit_heads h WHERE h.tenant_id = p_tenant_id FOR UPDATE;
     END IF;
-    v_seq := v_seq + 1;
-    v_hash := encode(sha256(convert_to(
-        p_before_prev || v_prev || p_before_seq || v_seq::text || p_after_seq, 'UTF8')), 'hex');
-    INSERT INTO charter.audit_entries (tenant_id, seq, kind, occurred_at, workflow_id, run_id,
-        actor, snapshot, prev_hash, hash)
-    VALUES (p_tenant_id, v_seq, p_kind, p_occurred_at, p_workflow_id, p_run_id, p_actor,
-        p_snapshot, v_prev, v_hash);
-    UPDATE charter.audit_heads SET seq = v_seq, hash = v_hash WHERE tenant_id = p_tenant_id;
-    entry_seq := v_seq;
-    entry_hash := v_hash;
-    RETURN NEXT;
+    FOR i IN 1 .. v_count LOOP
+        entry_seq := v_seq + i;
+        entry_hash := encode(sha256(convert_to(
+            p_before_prev[i] || v_prev || p_before_seq[i] || entry_seq::text || p_after_seq[i],
+            'UTF8')), 'hex');
+        INSERT INTO charter.audit_entries (tenant_id, seq, kind, occurred_at, workflow_id,
+            run_id, actor, snapshot, prev_hash, hash)
+        VALUES (p_tenant_id, entry_seq, p_kinds[i], p_occurred_at[i], p_workflow_ids[i],
+            p_run_ids[i], p_actors[i], p_snapshots[i], v_prev, entry_hash);
+        v_prev := entry_hash;
+        RETURN NEXT;
+    END LOOP;
+    UPDATE charter.audit_heads SET seq = v_seq + v_count, hash = v_prev
+        WHERE tenant_id = p_tenant_id;
 END;
 $$;
-REVOKE ALL ON FUNCTION charter.audit_append(text, text, text, text, text, text, jsonb, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION charter.audit_append(text, text, text, text, text, text, jsonb, text, text, text) TO charter_app;
+REVOKE ALL ON FUNCTION charter.audit_append(text, text[], text[], text[], text[], text[], jsonb[], text[], text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION charter.audit_append(text, text[], text[], text[], text[], text[], jsonb[], text[], text[], text[]) TO charter_app;
