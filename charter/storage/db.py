@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from charter.storage.server import check_server
+from charter.storage.server import check_application_role, check_server
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -36,11 +36,13 @@ class Database:
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
-        """A pool of the application role, after refusing a server with RLS bypasses."""
+        """A pool of the application role, after refusing a server with RLS bypasses and a
+        role that could step around RLS (a superuser, say, through a misconfigured DSN)."""
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
         try:
             async with pool.acquire() as conn:
                 await check_server(conn)  # type: ignore[arg-type]
+                await check_application_role(conn)  # type: ignore[arg-type]
         except BaseException:
             await pool.close()
             raise

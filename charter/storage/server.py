@@ -68,3 +68,30 @@ async def check_server(conn: asyncpg.Connection) -> int:
     if encoding != "UTF8":
         raise UnsafeServer(f"the database encoding is {encoding}; Charter needs UTF8")
     return version_num
+
+
+async def check_application_role(conn: asyncpg.Connection) -> str:
+    """Refuse to run application code as a role that could step around row-level security:
+    a superuser, a BYPASSRLS role, a role owning objects, or a member of another role."""
+    row = await conn.fetchrow(
+        "SELECT r.rolname, r.rolsuper, r.rolbypassrls, "
+        "EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "        WHERE c.relowner = r.oid AND n.nspname NOT LIKE 'pg_%' "
+        "        AND n.nspname <> 'information_schema') AS owns_tables, "
+        "EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid) AS is_member "
+        "FROM pg_roles r WHERE r.rolname = current_user"
+    )
+    if row is None:
+        raise UnsafeServer("the connected role is not in pg_roles")
+    name = row["rolname"]
+    if row["rolsuper"] or row["rolbypassrls"]:
+        raise UnsafeServer(
+            f"the application connects as {name}, which bypasses row-level security; "
+            "connect as charter_app (CHARTER_APP_DATABASE_URL)"
+        )
+    if row["owns_tables"] or row["is_member"]:
+        raise UnsafeServer(
+            f"the application role {name} owns tables or belongs to another role, so it "
+            "could step around row-level security; use charter_app"
+        )
+    return str(name)

@@ -35,3 +35,12 @@ def test_vulnerable_releases_are_refused(version_num: int, message: str) -> None
 @pytest.mark.db
 async def test_the_servers_under_test_pass(admin: asyncpg.Connection) -> None:
     assert await check_server(admin) >= 150014
+
+
+@pytest.mark.db
+async def test_application_pool_refuses_a_superuser(admin_dsn: str) -> None:
+    """A DSN that points the application at the administrator is refused at start-up."""
+    from charter.storage import Database
+
+    with pytest.raises(UnsafeServer, match="bypasses row-level security"):
+        await Database.connect(admin_dsn)
