@@ -232,21 +232,34 @@ async def main() -> None:
         version = await db.pool.fetchval("SHOW server_version")
         print(
             f"PostgreSQL {version}; {args.workers} workers; {args.ops} appends per measurement; "
-            f"median of {args.rounds} rounds\n"
+            f"median of {args.rounds} rounds (rates and per-round ratios)\n"
         )
         scenarios = {"one tenant": many[:1], f"{len(many)} tenants": many}
-        results: dict[tuple[str, str], list[float]] = {}
-        for _ in range(args.rounds):
+        rates: dict[tuple[str, str], list[float]] = {}
+        ratios: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(args.rounds):
+            # Rotate the order each round so that no method always runs first or last on a
+            # machine whose load drifts; ratios are taken within a round, side by side.
+            order = METHODS[round_ % len(METHODS) :] + METHODS[: round_ % len(METHODS)]
             for scenario, tenants in scenarios.items():
-                for label, op in METHODS:
-                    rate = await _run(db, op, tenants, args.ops, args.workers)
-                    results.setdefault((scenario, label), []).append(rate)
-        print(f"{'scenario':<12} {'method':<14} {'rows/s':>8} {'vs plain':>9}")
+                this_round = {
+                    label: await _run(db, op, tenants, args.ops, args.workers)
+                    for label, op in order
+                }
+                for label, rate in this_round.items():
+                    rates.setdefault((scenario, label), []).append(rate)
+                    ratios.setdefault((scenario, label), []).append(
+                        rate / this_round["plain INSERT"]
+                    )
+        print(f"{'scenario':<12} {'method':<14} {'rows/s':>8} {'vs plain':>9}  per-round ratios")
         for scenario in scenarios:
-            base = statistics.median(results[(scenario, "plain INSERT")])
             for label, _ in METHODS:
-                rate = statistics.median(results[(scenario, label)])
-                print(f"{scenario:<12} {label:<14} {rate:>8.0f} {rate / base:>8.2f}x")
+                rate = statistics.median(rates[(scenario, label)])
+                each = ratios[(scenario, label)]
+                spread = " ".join(f"{r:.2f}" for r in each)
+                print(
+                    f"{scenario:<12} {label:<14} {rate:>8.0f} {statistics.median(each):>8.2f}x  {spread}"
+                )
         for tenant in many:
             async with db.tenant(tenant) as conn:
                 entries = [e async for e in audit.entries(conn, tenant)]
