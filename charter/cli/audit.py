@@ -76,6 +76,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.set_defaults(func=cmd_export)
 
 
+def _tenants(args: argparse.Namespace) -> list[str] | None:
+    """The --tenant given, validated before anything touches the database; None for all."""
+    if args.tenant is None:
+        return None
+    try:
+        return [valid_tenant(args.tenant)]
+    except TenantRequired as exc:
+        raise CliError(str(exc)) from None
+
+
 # -- anchors ------------------------------------------------------------------------------
 
 
@@ -173,7 +183,7 @@ def reports_table(reports: list[ChainReport]) -> Table:
 
 async def cmd_verify(args: argparse.Namespace) -> int:
     settings = Settings()
-    tenants = [args.tenant] if args.tenant else None
+    tenants = _tenants(args)
     try:
         anchors = checkpoint_anchors(settings, args.checkpoints)
     except CheckpointError as exc:
@@ -203,6 +213,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 
 
 async def cmd_checkpoint(args: argparse.Namespace) -> int:
+    tenants = _tenants(args)
     settings, stack = await stack_for(args)
     path = args.checkpoints or settings.audit_checkpoints_file
     try:
@@ -213,7 +224,7 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         raise CliError(str(exc)) from None
     async with session(settings, stack, temporal=False) as s:
-        reports = await verify_tenants(s.db, [args.tenant] if args.tenant else None, anchors)
+        reports = await verify_tenants(s.db, tenants, anchors)
     broken = [r for r in reports if not r.ok]
     # Signing a broken chain would launder the damage: refuse those tenants.
     signed = [
@@ -237,18 +248,17 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
+    tenants = _tenants(args)
     settings, stack = await stack_for(args)
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
     count = 0
     try:
         async with session(settings, stack, temporal=False) as s:
-            for tenant in [args.tenant] if args.tenant else await s.db.tenant_ids():
+            for tenant in tenants or await s.db.tenant_ids():
                 async with s.db.tenant(tenant) as conn:
                     async for entry in audit.entries(conn, tenant):
                         out.write(entry.model_dump_json() + "\n")
                         count += 1
-    except TenantRequired as exc:
-        raise CliError(str(exc)) from None
     finally:
         if args.out:
             out.close()
