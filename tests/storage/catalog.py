@@ -141,7 +141,10 @@ async def routine_and_view_problems(conn: asyncpg.Connection) -> list[str]:
         if "security_invoker=true" not in (v["reloptions"] or [])
     ]
     definers = await conn.fetch(
-        "SELECT p.oid::regprocedure::text AS name, p.proconfig FROM pg_proc p "
+        "SELECT p.oid::regprocedure::text AS name, p.proconfig, "
+        "(p.proacl IS NULL OR EXISTS (SELECT FROM aclexplode(p.proacl) a "
+        "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')) AS public_execute "
+        "FROM pg_proc p "
         "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY($1::text[]) "
         "AND p.prosecdef",
         schemas,
@@ -150,6 +153,12 @@ async def routine_and_view_problems(conn: asyncpg.Connection) -> list[str]:
         f"SECURITY DEFINER function {f['name']} does not pin search_path"
         for f in definers
         if not any(c.startswith("search_path=") for c in (f["proconfig"] or []))
+    ]
+    # A definer function runs with the owner's rights: only roles granted it may call it.
+    problems += [
+        f"SECURITY DEFINER function {f['name']} is executable by PUBLIC"
+        for f in definers
+        if f["public_execute"]
     ]
     return problems
 

@@ -39,6 +39,7 @@ async def test_catalog_check_catches_a_table_without_rls(admin: asyncpg.Connecti
     assert "charter.rogue: unique key charter.rogue_id_key lacks tenant_id" in problems
     assert "view charter.rogue_view lacks security_invoker=true" in problems
     assert "SECURITY DEFINER function charter.rogue_fn() does not pin search_path" in problems
+    assert "SECURITY DEFINER function charter.rogue_fn() is executable by PUBLIC" in problems
     assert "charter.audit_entries: charter_app holds TRUNCATE" in problems
 
 
