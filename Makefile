@@ -35,6 +35,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Benchmarks (bench/*.py), each printing ratios measured side by side in one run.
+bench: $(STAMP)
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
 ## Keep a worker and the embedded stack running in the foreground.
 up: $(STAMP)
 	$(BIN)/charter up

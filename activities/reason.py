@@ -26,6 +26,7 @@ from charter.reasoners import (
     reason_with,
 )
 from charter.storage import audit, runs
+from charter.storage.audit_group import group_for
 from schemas import ReasoningFailure, ReasoningFailureInput, ReasonInput, ReasonOutput
 
 #: Error types the workflow may see; listed in its retry policy as non-retryable too.
@@ -45,16 +46,16 @@ class ReasonActivities:
 
     async def _audit(self, req: ReasonInput, kind: str, snapshot: dict[str, object]) -> None:
         run = req.run
-        async with self._db.tenant(run.tenant_id) as conn:
-            await audit.append(
-                conn,
-                run.tenant_id,
-                kind,
-                {"agent": run.agent, **snapshot},
-                actor=f"reasoner:{self._reasoner.name}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
+        # Nothing else is written with this entry, so it may share a commit with other
+        # runs' entries of the same tenant (group commit).
+        await group_for(self._db).append(
+            run.tenant_id,
+            kind,
+            {"agent": run.agent, **snapshot},
+            actor=f"reasoner:{self._reasoner.name}",
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+        )
 
     @activity.defn(name="reason")
     async def reason(self, req: ReasonInput) -> ReasonOutput:

@@ -7,6 +7,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.storage import audit, constitutions, members
+from charter.storage.audit_group import group_for
 from schemas import AuditHead, FinishRunInput, RunContext, StartRunInput
 
 
@@ -52,13 +53,12 @@ class RunActivities:
     @activity.defn(name="finish_run")
     async def finish_run(self, req: FinishRunInput) -> AuditHead:
         run = req.run
-        async with self._db.tenant(run.tenant_id) as conn:
-            return await audit.append(
-                conn,
-                run.tenant_id,
-                "run_completed",
-                {"agent": run.agent, "outcomes": req.summary},
-                actor=f"agent:{run.agent}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
+        # The returned head (this entry's seq and hash) anchors the chain in Temporal history.
+        return await group_for(self._db).append(
+            run.tenant_id,
+            "run_completed",
+            {"agent": run.agent, "outcomes": req.summary},
+            actor=f"agent:{run.agent}",
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+        )

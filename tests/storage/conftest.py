@@ -1,0 +1,67 @@
+"""Fixtures for the database tests: an administrator connection and two seeded tenants.
+
+Every table of the application schemas must hold rows of both tenants before the isolation
+matrix runs; the demo seed covers the books, `RUN_ROWS` the tables that runs fill.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from charter.demo.seed import seed
+from charter.storage import Database
+
+#: Rows for tables the demo seed leaves empty, inserted as the administrator. A new table
+#: needs an entry here (the matrix test says so), or its isolation goes untested.
+RUN_ROWS: dict[str, str] = {
+    "proposals": "INSERT INTO charter.proposals (tenant_id, workflow_id, proposal_id, run_id, "
+    "agent, action, proposal, verdict, outcome, constitution_version) VALUES "
+    "($1, 'wf-1', 'p1', 'run-1', 'payables', 'schedule_payment', '{}', '{}', 'execute', 1)",
+    "exceptions": "INSERT INTO charter.exceptions (tenant_id, exception_id, workflow_id, "
+    "proposal_id, agent, status, context, expires_at) VALUES "
+    "($1, 'ex-1', 'wf-1', 'p1', 'payables', 'open', '{}', now() + interval '1 day')",
+    "decisions": "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, "
+    "outcome, proposal_digest) VALUES ($1, 'wf-1', 'p1', 'sam', 'approve', 'digest')",
+    "actions": "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, "
+    "proposal_id, action, proposal, authorisation, connector_reference) VALUES "
+    "($1, 'key-1', 'wf-1', 'p1', 'schedule_payment', '{}', '{}', 'ref-1')",
+    "proposal_edits": "INSERT INTO charter.proposal_edits (tenant_id, workflow_id, proposal_id, "
+    "proposal_digest, proposal, verdict, edited_by) VALUES "
+    "($1, 'wf-1', 'p1', 'digest-2', '{}', '{}', 'maya')",
+    "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
+    "VALUES ($1, 'C0FINANCE')",
+    "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
+    "message_ts, opened_at) VALUES ($1, 'ex-1', 'C0FINANCE', '1700000000.000100', now())",
+}
+
+
+@dataclass(frozen=True)
+class TenantPair:
+    a: str
+    b: str
+
+
+@pytest.fixture
+async def admin(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the session database (bypasses RLS; tests only)."""
+    conn = await asyncpg.connect(admin_dsn)
+    yield conn
+    await conn.close()
+
+
+async def new_tenant(db: Database, admin: asyncpg.Connection) -> str:
+    tenant_id = f"t-{uuid.uuid4().hex[:10]}"
+    await seed(db, tenant_id, template="acme", actor="test")
+    for sql in RUN_ROWS.values():
+        await admin.execute(sql, tenant_id)
+    return tenant_id
+
+
+@pytest.fixture
+async def pair(db: Database, admin: asyncpg.Connection) -> TenantPair:
+    return TenantPair(await new_tenant(db, admin), await new_tenant(db, admin))
