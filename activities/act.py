@@ -67,6 +67,9 @@ class ActActivities:
         approvers = await runs.approvals(
             conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
         )
+        requester = await runs.requested_by(conn, run.tenant_id, run.workflow_id)
+        if any(approvals.same_member(a, requester) for a in approvers):
+            raise NotAuthorised("act refused: an approval is by the member who requested the run")
         if not approvers:
             raise NotAuthorised(
                 "act refused: no recorded approval of this proposal by a currently authorised member"
@@ -81,6 +84,14 @@ class ActActivities:
             roles = await members.roles(conn, run.tenant_id, approver) or []
             if not approvals.holds_roles(roles, requirements):
                 raise NotAuthorised(f"act refused: {approver!r} lacks a role this action needs")
+        # The exception itself must be closed as approved: an approval row beside a reject,
+        # or on an expired exception, is no authorisation.
+        exception = await runs.get_exception(
+            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+        )
+        if exception is None or exception["status"] != "approved":
+            status = exception["status"] if exception else "missing"
+            raise NotAuthorised(f"act refused: the exception is {status}, not approved")
         return {
             "kind": "approval",
             "approvers": approvers,

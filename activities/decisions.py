@@ -7,6 +7,7 @@ against the database that the approver is an active member with an approver role
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from temporalio import activity
@@ -24,6 +25,73 @@ class DecisionActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._notifier = deps.notifier
+
+    @staticmethod
+    async def _check_open(conn: asyncpg.Connection, req: RecordDecisionInput) -> None:
+        """The database's view: the exception is still open, not past its expiry, and the
+        approver did not request the run. The workflow checks the same from its own state;
+        this holds when the activity is called directly or races the expiry."""
+        run, decision = req.run, req.decision
+        row = await runs.get_exception(conn, run.tenant_id, req.exception_id)
+        if (
+            row is None
+            or row["workflow_id"] != run.workflow_id
+            or row["proposal_id"] != req.proposal.proposal_id
+        ):
+            raise ApplicationError(
+                f"no exception {req.exception_id} for proposal {req.proposal.proposal_id} of "
+                "this run",
+                type="UnknownProposal",
+                non_retryable=True,
+            )
+        if row["status"] != "open":
+            raise ApplicationError(
+                f"{req.exception_id} is {row['status']}, not awaiting a decision",
+                type="NotAwaitingDecision",
+                non_retryable=True,
+            )
+        if row["expires_at"] <= datetime.now(UTC):
+            raise ApplicationError(
+                f"{req.exception_id} expired at {row['expires_at'].isoformat()}; nothing was decided",
+                type="NotAwaitingDecision",
+                non_retryable=True,
+            )
+        if decision.outcome == "approve" and approvals.same_member(
+            decision.approver, await runs.requested_by(conn, run.tenant_id, run.workflow_id)
+        ):
+            raise ApplicationError(
+                f"{decision.approver!r} requested this run and cannot approve its proposals",
+                type="SelfApproval",
+                non_retryable=True,
+            )
+
+    @staticmethod
+    async def _receipt(
+        conn: asyncpg.Connection,
+        req: RecordDecisionInput,
+        prior: dict[str, Any],
+        digest: str,
+        required: int,
+    ) -> DecisionReceipt:
+        run, decision, proposal = req.run, req.decision, req.proposal
+        count = len(
+            await runs.approvals(conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest)
+        )
+        status = "awaiting_decision"
+        if decision.outcome == "reject":
+            status = "rejected"
+        elif count >= required:
+            status = "approved"
+        return DecisionReceipt(
+            proposal_id=proposal.proposal_id,
+            outcome=decision.outcome,
+            approver=decision.approver,
+            decided_at=prior["decided_at"],
+            amendment_version=prior["amendment_version"],
+            approvals=count,
+            approvals_required=required,
+            status=status,
+        )
 
     @activity.defn(name="record_decision")
     async def record_decision(self, req: RecordDecisionInput) -> DecisionReceipt:
@@ -44,7 +112,23 @@ class DecisionActivities:
                     non_retryable=True,
                 )
         required = approvals.required(req.verdict, req.approved_verdict)
+        digest = runs.proposal_digest(approved)
         async with self._db.tenant(run.tenant_id) as conn:
+            prior = await runs.get_decision(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id, decision.approver
+            )
+            if prior is not None:
+                if prior["outcome"] == decision.outcome and prior["proposal_digest"] == digest:
+                    # A retry of this activity after its transaction committed: the decision
+                    # is recorded, so report it instead of refusing it as a duplicate (the
+                    # workflow would otherwise refuse a decision the database holds).
+                    return await self._receipt(conn, req, prior, digest, required)
+                raise ApplicationError(
+                    f"{decision.approver!r} has already decided on {proposal.proposal_id}",
+                    type="DuplicateApproval",
+                    non_retryable=True,
+                )
+            await self._check_open(conn, req)
             roles = await members.roles(conn, run.tenant_id, decision.approver)
             if roles is None or not set(roles) & set(members.APPROVER_ROLES):
                 raise ApplicationError(
@@ -59,7 +143,6 @@ class DecisionActivities:
                     type="UnauthorisedApprover",
                     non_retryable=True,
                 )
-            digest = runs.proposal_digest(approved)
             if req.approved is not None and req.approved_verdict is not None:
                 await runs.save_edit(
                     conn,

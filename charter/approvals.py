@@ -33,3 +33,9 @@ def holds_roles(roles: Iterable[str], requirements: list[list[str]]) -> bool:
 def approvers(decisions: Iterable[Decision]) -> list[str]:
     """Distinct approvers, in the order they approved."""
     return list(dict.fromkeys(d.approver for d in decisions if d.outcome == "approve"))
+
+
+def same_member(member_id: str, requested_by: str | None) -> bool:
+    """Whether a member is the run's requester. `requested_by` is free text from the caller:
+    compare it as a member id (trimmed, lower case) so "Sam" cannot approve sam's own run."""
+    return requested_by is not None and requested_by.strip().lower() == member_id.strip().lower()

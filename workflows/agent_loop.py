@@ -153,7 +153,8 @@ class AgentLoop:
                 f"{self._input.tenant_id!r}",
                 type="UnauthorisedApprover",
             )
-        if decision.approver == self._input.requested_by:
+        # `requested_by` is free text from the caller; "Sam" or " sam" is still sam.
+        if approvals.same_member(decision.approver, self._input.requested_by):
             raise ApplicationError(
                 f"{decision.approver!r} requested this run and cannot approve its proposals",
                 type="SelfApproval",

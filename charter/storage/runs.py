@@ -223,3 +223,29 @@ async def get_edit(
         Proposal.model_validate_json(row["proposal"]),
         Verdict.model_validate_json(row["verdict"]),
     )
+
+
+async def get_decision(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, approver: str
+) -> dict[str, Any] | None:
+    """The decision an approver already recorded on a proposal, if any."""
+    row = await conn.fetchrow(
+        "SELECT outcome, proposal_digest, amendment_version, decided_at FROM charter.decisions "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 AND approver = $4",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        approver,
+    )
+    return dict(row) if row else None
+
+
+async def requested_by(conn: asyncpg.Connection, tenant_id: str, workflow_id: str) -> str | None:
+    """Who asked for the run, as its `run_started` audit entry recorded it."""
+    value = await conn.fetchval(
+        "SELECT snapshot->>'requested_by' FROM charter.audit_entries WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND kind = 'run_started' ORDER BY seq DESC LIMIT 1",
+        tenant_id,
+        workflow_id,
+    )
+    return str(value) if value is not None else None

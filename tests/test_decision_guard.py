@@ -1,0 +1,206 @@
+"""record_decision and act do not trust their caller either (review r1).
+
+The workflow refuses a decision on a rejected or expired exception and a self-approval, but
+the database is the last line: called directly or retried, the activities must not record
+an approval the workflow would refuse, nor act on one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+
+from activities import DecisionActivities, Deps
+from charter.reasoners import OfflineReasoner
+from charter.storage import Database, runs
+from schemas import (
+    ActInput,
+    Decision,
+    DecisionReceipt,
+    ProposalState,
+    RecordDecisionInput,
+    RunRef,
+    RunState,
+)
+from tests.helpers import start, until_stage
+from tests.workflows.support import act_activities, actions, run_ref, update_error
+
+
+def _decisions(db: Database) -> DecisionActivities:
+    return DecisionActivities(Deps(db=db, reasoner=OfflineReasoner()))
+
+
+def _record(ref: RunRef, ps: ProposalState, decision: Decision) -> RecordDecisionInput:
+    assert ps.verdict is not None and ps.exception_id is not None
+    return RecordDecisionInput(
+        run=ref,
+        proposal=ps.proposal,
+        verdict=ps.verdict,
+        exception_id=ps.exception_id,
+        decision=decision,
+    )
+
+
+async def _escalated(
+    client: Client, tenant: str, **kw: Any
+) -> tuple[WorkflowHandle[Any, Any], RunRef, ProposalState]:
+    handle = await start(client, tenant, "payables", focus=["INV-1043"], **kw)
+    state: RunState = await until_stage(handle, "awaiting_decision")
+    return handle, await run_ref(handle, tenant, "payables"), state.proposals[0]
+
+
+async def _decision_rows(db: Database, tenant: str, workflow_id: str) -> list[tuple[str, str]]:
+    async with db.tenant(tenant) as conn:
+        rows = await conn.fetch(
+            "SELECT approver, outcome FROM charter.decisions WHERE tenant_id = $1 AND "
+            "workflow_id = $2 ORDER BY approver",
+            tenant,
+            workflow_id,
+        )
+    return [(r["approver"], r["outcome"]) for r in rows]
+
+
+async def test_approval_after_a_reject_is_refused_and_never_acts(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle, ref, ps = await _escalated(client, tenant)
+    await handle.execute_update(
+        "decide", Decision(proposal_id="p1", approver="maya", outcome="reject", reason="no")
+    )
+    result = await handle.result()
+    assert result.proposals[0].status == "rejected"
+
+    # Called directly, record_decision must not add an approval to a rejected exception.
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="sam", outcome="approve")),
+        )
+    assert refused.value.type == "NotAwaitingDecision" and refused.value.non_retryable
+    assert await _decision_rows(db, tenant, handle.id) == [("maya", "reject")]
+
+    # Even if an approval row got in beside the reject, act refuses: the exception is rejected.
+    async with db.tenant(tenant) as conn:
+        await runs.record_decision(
+            conn,
+            tenant_id=tenant,
+            workflow_id=handle.id,
+            proposal_id="p1",
+            approver="sam",
+            outcome="approve",
+            reason="forged",
+            digest=runs.proposal_digest(ps.proposal),
+            amendment_version=None,
+        )
+    with pytest.raises(ApplicationError) as act_refused:
+        await ActivityEnvironment().run(
+            act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
+        )
+    assert act_refused.value.type == "NotAuthorised"
+    assert "rejected" in act_refused.value.message
+    assert await actions(db, tenant) == []
+
+
+async def test_decision_on_an_exception_past_its_expiry_is_refused(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle, ref, ps = await _escalated(client, tenant)
+    # The deadline passed but the run has not recorded the expiry yet (a decision racing it).
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "UPDATE charter.exceptions SET expires_at = $3 WHERE tenant_id = $1 AND "
+            "exception_id = $2",
+            tenant,
+            ps.exception_id,
+            datetime.now(UTC) - timedelta(seconds=1),
+        )
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="maya", outcome="approve")),
+        )
+    assert refused.value.type == "NotAwaitingDecision" and "expired" in refused.value.message
+    assert await _decision_rows(db, tenant, handle.id) == []
+    await handle.terminate("test over")
+
+
+async def test_retried_record_decision_returns_the_recorded_decision(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """An activity retried after its transaction committed must not refuse its own decision."""
+    handle, ref, ps = await _escalated(client, tenant)
+    req = _record(ref, ps, Decision(proposal_id="p1", approver="maya", outcome="approve"))
+    first: DecisionReceipt = await ActivityEnvironment().run(_decisions(db).record_decision, req)
+    again: DecisionReceipt = await ActivityEnvironment().run(_decisions(db).record_decision, req)
+    assert (again.status, again.approvals, again.outcome) == (first.status, 1, "approve")
+    assert await _decision_rows(db, tenant, handle.id) == [("maya", "approve")]
+    async with db.tenant(tenant) as conn:
+        decisions = await conn.fetchval(
+            "SELECT count(*) FROM charter.audit_entries WHERE tenant_id = $1 AND "
+            "workflow_id = $2 AND kind = 'decision'",
+            tenant,
+            handle.id,
+        )
+    assert decisions == 1
+    # A different decision by the same approver is still a duplicate.
+    with pytest.raises(ApplicationError) as dup:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="maya", outcome="reject")),
+        )
+    assert dup.value.type == "DuplicateApproval"
+    await handle.terminate("test over")
+
+
+@pytest.mark.parametrize("requested_by", ["Sam", " sam", "SAM "])
+async def test_requester_cannot_approve_by_spelling_their_id_differently(
+    client: Client, worker: Worker, db: Database, tenant: str, requested_by: str
+) -> None:
+    handle, _, _ = await _escalated(client, tenant, requested_by=requested_by)
+    refused = await update_error(
+        handle, Decision(proposal_id="p1", approver="sam", outcome="approve")
+    )
+    assert refused.type == "SelfApproval"
+    assert await actions(db, tenant) == []
+    await handle.terminate("test over")
+
+
+async def test_record_decision_refuses_self_approval_from_the_database(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle, ref, ps = await _escalated(client, tenant, requested_by="sam")
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="sam", outcome="approve")),
+        )
+    assert refused.value.type == "SelfApproval" and refused.value.non_retryable
+    assert await _decision_rows(db, tenant, handle.id) == []
+
+    # Act refuses an approval by the requester even if one got into the table.
+    async with db.tenant(tenant) as conn:
+        await runs.record_decision(
+            conn,
+            tenant_id=tenant,
+            workflow_id=handle.id,
+            proposal_id="p1",
+            approver="sam",
+            outcome="approve",
+            reason="forged",
+            digest=runs.proposal_digest(ps.proposal),
+            amendment_version=None,
+        )
+        await runs.close_exception(conn, tenant, ps.exception_id or "", "approved")
+    with pytest.raises(ApplicationError) as act_refused:
+        await ActivityEnvironment().run(
+            act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
+        )
+    assert act_refused.value.type == "NotAuthorised" and "requested" in act_refused.value.message
+    assert await actions(db, tenant) == []
+    await handle.terminate("test over")
