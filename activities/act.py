@@ -67,6 +67,11 @@ class ActActivities:
         approvers = await runs.approvals(
             conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
         )
+        rejected_by = await runs.rejections(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id
+        )
+        if rejected_by:
+            raise NotAuthorised(f"act refused: rejected by {', '.join(rejected_by)}")
         requester = await runs.requested_by(conn, run.tenant_id, run.workflow_id)
         if any(approvals.same_member(a, requester) for a in approvers):
             raise NotAuthorised("act refused: an approval is by the member who requested the run")

@@ -32,7 +32,9 @@ class DecisionActivities:
         approver did not request the run. The workflow checks the same from its own state;
         this holds when the activity is called directly or races the expiry."""
         run, decision = req.run, req.decision
-        row = await runs.get_exception(conn, run.tenant_id, req.exception_id)
+        # Locked until commit: two decisions on one exception (two approvers at once, a
+        # decision and the expiry) are serialised, so the second sees the first's outcome.
+        row = await runs.lock_exception(conn, run.tenant_id, req.exception_id)
         if (
             row is None
             or row["workflow_id"] != run.workflow_id

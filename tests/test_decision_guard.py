@@ -7,6 +7,7 @@ an approval the workflow would refuse, nor act on one.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from schemas import (
     RunRef,
     RunState,
 )
+from tests.conftest import eventually
 from tests.helpers import start, until_stage
 from tests.workflows.support import act_activities, actions, run_ref, update_error
 
@@ -203,4 +205,53 @@ async def test_record_decision_refuses_self_approval_from_the_database(
         )
     assert act_refused.value.type == "NotAuthorised" and "requested" in act_refused.value.message
     assert await actions(db, tenant) == []
+    await handle.terminate("test over")
+
+
+async def test_two_concurrent_decisions_on_one_exception_are_serialised(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """An approval and a reject at once: one wins, the other sees it; never both recorded."""
+    handle, ref, ps = await _escalated(client, tenant)
+    activities = _decisions(db)
+
+    async def decide(approver: str, outcome: str) -> DecisionReceipt | ApplicationError:
+        decision = Decision(proposal_id="p1", approver=approver, outcome=outcome)  # type: ignore[arg-type]
+        try:
+            receipt: DecisionReceipt = await ActivityEnvironment().run(
+                activities.record_decision, _record(ref, ps, decision)
+            )
+            return receipt
+        except ApplicationError as exc:
+            return exc
+
+    # Hold the exception's row so both decisions are in flight before either can finish.
+    async with db.tenant(tenant) as held:
+        await held.execute(
+            "SELECT 1 FROM charter.exceptions WHERE tenant_id = $1 AND exception_id = $2 "
+            "FOR UPDATE",
+            tenant,
+            ps.exception_id,
+        )
+        tasks = [
+            asyncio.ensure_future(decide("maya", "approve")),
+            asyncio.ensure_future(decide("sam", "reject")),
+        ]
+
+        async def both_waiting() -> bool:
+            async with db.tenant(tenant) as conn:
+                waiting = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return bool(waiting >= 2)
+
+        await eventually(both_waiting)
+    results = await asyncio.gather(*tasks)
+    won = [r for r in results if isinstance(r, DecisionReceipt)]
+    lost = [r for r in results if isinstance(r, ApplicationError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert lost[0].type == "NotAwaitingDecision"
+    rows = await _decision_rows(db, tenant, handle.id)
+    assert rows == [(won[0].approver, won[0].outcome)]
+    async with db.tenant(tenant) as conn:
+        row = await runs.get_exception(conn, tenant, ps.exception_id or "")
+    assert row is not None and row["status"] == won[0].status
     await handle.terminate("test over")

@@ -137,6 +137,33 @@ async def get_exception(
     return {**dict(row), "context": json.loads(row["context"])} if row else None
 
 
+async def lock_exception(
+    conn: asyncpg.Connection, tenant_id: str, exception_id: str
+) -> dict[str, Any] | None:
+    """The exception's row, locked until the transaction ends."""
+    row = await conn.fetchrow(
+        "SELECT exception_id, workflow_id, proposal_id, status, expires_at FROM "
+        "charter.exceptions WHERE tenant_id = $1 AND exception_id = $2 FOR UPDATE",
+        tenant_id,
+        exception_id,
+    )
+    return dict(row) if row else None
+
+
+async def rejections(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> list[str]:
+    """Members who rejected a proposal: any reject rejects, whatever approvals sit beside it."""
+    rows = await conn.fetch(
+        "SELECT approver FROM charter.decisions WHERE tenant_id = $1 AND workflow_id = $2 "
+        "AND proposal_id = $3 AND outcome = 'reject' ORDER BY approver",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return [r["approver"] for r in rows]
+
+
 async def record_decision(
     conn: asyncpg.Connection,
     *,
@@ -244,7 +271,7 @@ async def requested_by(conn: asyncpg.Connection, tenant_id: str, workflow_id: st
     """Who asked for the run, as its `run_started` audit entry recorded it."""
     value = await conn.fetchval(
         "SELECT snapshot->>'requested_by' FROM charter.audit_entries WHERE tenant_id = $1 AND "
-        "workflow_id = $2 AND kind = 'run_started' ORDER BY seq DESC LIMIT 1",
+        "workflow_id = $2 AND kind = 'run_started' ORDER BY seq LIMIT 1",
         tenant_id,
         workflow_id,
     )
