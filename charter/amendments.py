@@ -8,7 +8,6 @@ actions whatever the rules say).
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +21,26 @@ AMENDABLE_CAUSES = frozenset({"outside_bounds", "below_confidence"})
 
 class AmendmentRefused(ValueError):
     pass
+
+
+def cel_string(value: str) -> str:
+    """`value` as a CEL string literal. Not `json.dumps`: JSON writes a character outside the
+    BMP (an emoji in a vendor's name) as a UTF-16 surrogate pair, which CEL refuses; CEL
+    wants `\\U` and eight hex digits. Everything but printable ASCII is escaped, so bidi
+    controls and look-alikes are visible in the rule and still match exactly."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def check_amendable(document: ConstitutionDocument, proposal: Proposal, verdict: Verdict) -> None:
@@ -75,8 +94,8 @@ def amend(
             f"max_amount {bound} is below the amount being approved ({proposal.amount})"
         )
     bound = Decimal(bound).quantize(Decimal("0.01"))
-    # json.dumps yields a valid CEL string literal: hostile counterparty names stay data.
-    condition = f"counterparty == {json.dumps(proposal.counterparty)} && amount <= {bound}"
+    # A CEL string literal: hostile counterparty names stay data, every character exact.
+    condition = f"counterparty == {cel_string(proposal.counterparty)} && amount <= {bound}"
     min_conf = None
     if "below_confidence" in verdict.causes:
         min_conf = math.floor(proposal.confidence * 100) / 100

@@ -117,6 +117,34 @@ def test_hostile_counterparty_stays_data() -> None:
     assert "amend-ex-4" not in [m.rule_id for m in other_verdict.matched]
 
 
+@pytest.mark.parametrize(
+    "name", ["Bluebird \U0001f426 Studio", "Zeta\u202eevil", "\uff22luebird", 'a"b\\c\nd']
+)
+def test_any_unicode_counterparty_becomes_an_exact_match(name: str) -> None:
+    """Review r1: a name outside the BMP (an emoji) used to give CEL a surrogate-pair escape
+    it cannot parse, so the amendment failed with a retryable error and the decision hung."""
+    c = constitution(TEXT)
+    p, verdict = _escalated(c, counterparty=name, reference=None)
+    amended = _next(
+        c,
+        amend(
+            c.document,
+            proposal=p,
+            verdict=verdict,
+            request=AmendmentRequest(),
+            approver="maya",
+            exception_id="ex-5",
+        ),
+    )
+    same = proposal(amended, proposal_id="p2", counterparty=name, reference=None)
+    assert gate.evaluate(amended, same, observation()).outcome == "execute"
+    for other in ("Bluebird Studio", "Bluebird", name + " "):
+        near = proposal(amended, proposal_id="p2", counterparty=other, reference=None)
+        assert "amend-ex-5" not in [
+            m.rule_id for m in gate.evaluate(amended, near, observation()).matched
+        ]
+
+
 REFUSALS = {
     "irreversible": (
         {"action": "run_payroll", "amount": Decimal("10.00")},
