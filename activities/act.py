@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter import approvals
-from charter.connectors import UnsupportedAction
+from charter.connectors import ActionRefusedByBooks, UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
 from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
 from charter.notifier import ExceptionNotice, deliver
@@ -157,6 +157,7 @@ class ActActivities:
                 str(exc), type="CredentialUnavailable", non_retryable=True
             ) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
+        refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
             writer = DemoBooksWriter(conn, run.tenant_id, credential)
             try:
@@ -165,33 +166,56 @@ class ActActivities:
                 raise ApplicationError(
                     str(exc), type="UnsupportedAction", non_retryable=True
                 ) from None
-            executed_at = datetime.now(UTC)
-            inserted = await conn.fetchval(
-                "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, proposal_id, "
-                "action, proposal, authorisation, connector_reference, executed_at) VALUES "
-                "($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9) ON CONFLICT DO NOTHING RETURNING 1",
-                run.tenant_id,
-                key,
-                run.workflow_id,
-                proposal.proposal_id,
-                proposal.action,
-                proposal.model_dump_json(),
-                json.dumps(authorisation),
-                reference,
-                executed_at,
-            )
-            if inserted is None:
-                # A concurrent attempt won; roll this one back by raising, then report theirs.
-                raise ApplicationError("concurrent execution detected; retrying", type="Concurrent")
-            await audit.append(
-                conn,
-                run.tenant_id,
-                "action_result",
-                {"idempotency_key": key, "connector_reference": reference, "status": "executed"},
-                actor=f"connector:{writer.name}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
+            except ActionRefusedByBooks as exc:
+                # The books refused before writing anything: commit the refusal to the audit
+                # trail beside the intent, then fail without retrying.
+                refused = exc
+                await audit.append(
+                    conn,
+                    run.tenant_id,
+                    "action_refused",
+                    {"idempotency_key": key, "status": "refused", "reason": str(exc)},
+                    actor=f"connector:{writer.name}",
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                )
+            if refused is None:
+                executed_at = datetime.now(UTC)
+                inserted = await conn.fetchval(
+                    "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, "
+                    "proposal_id, action, proposal, authorisation, connector_reference, "
+                    "executed_at) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    run.tenant_id,
+                    key,
+                    run.workflow_id,
+                    proposal.proposal_id,
+                    proposal.action,
+                    proposal.model_dump_json(),
+                    json.dumps(authorisation),
+                    reference,
+                    executed_at,
+                )
+                if inserted is None:
+                    # A concurrent attempt won; roll this one back by raising, then report theirs.
+                    raise ApplicationError(
+                        "concurrent execution detected; retrying", type="Concurrent"
+                    )
+                await audit.append(
+                    conn,
+                    run.tenant_id,
+                    "action_result",
+                    {
+                        "idempotency_key": key,
+                        "connector_reference": reference,
+                        "status": "executed",
+                    },
+                    actor=f"connector:{writer.name}",
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                )
+        if refused is not None:
+            raise ApplicationError(str(refused), type="ActionRefusedByBooks", non_retryable=True)
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
             await deliver(

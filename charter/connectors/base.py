@@ -20,6 +20,11 @@ class UnsupportedAction(ConnectorError):
     pass
 
 
+class ActionRefusedByBooks(ConnectorError):
+    """The books no longer allow the action (the invoice was paid meanwhile, say).
+    Retrying cannot help; nothing was written."""
+
+
 class BooksReader(Protocol):
     name: str
 

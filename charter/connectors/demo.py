@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from charter.connectors.base import ConnectorError, UnsupportedAction
+from charter.connectors.base import ActionRefusedByBooks, ConnectorError, UnsupportedAction
 from charter.connectors.demo_auth import (
     ADS,
     BANK,
@@ -162,14 +162,29 @@ class DemoBooksWriter:
         return await handler(proposal, idempotency_key)
 
     async def _schedule_payment(self, p: Proposal, key: str) -> str:
+        # The row lock serialises payments of one invoice; what is still owed is re-checked
+        # under it, because the gate judged an observation that may be days old and another
+        # run may have paid the invoice since.
         invoice = await self._conn.fetchrow(
-            "SELECT due_date FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
-            "FOR UPDATE",
+            "SELECT due_date, amount, status FROM charter.invoices WHERE tenant_id = $1 AND "
+            "invoice_id = $2 FOR UPDATE",
             self._tenant_id,
             p.reference,
         )
         if invoice is None or p.amount is None:
-            raise ConnectorError(f"no invoice {p.reference!r} to pay")
+            raise ActionRefusedByBooks(f"no invoice {p.reference!r} to pay")
+        paid = await self._conn.fetchval(
+            "SELECT COALESCE(sum(amount), 0) FROM charter.payments WHERE tenant_id = $1 AND "
+            "invoice_id = $2",
+            self._tenant_id,
+            p.reference,
+        )
+        outstanding = invoice["amount"] - paid
+        if invoice["status"] in ("paid", "void") or p.amount > outstanding:
+            raise ActionRefusedByBooks(
+                f"invoice {p.reference!r} ({invoice['status']}) has {outstanding} outstanding; "
+                f"a payment of {p.amount} would overpay it"
+            )
         payment_id = f"pay-{key[:12]}"
         await self._conn.execute(
             "INSERT INTO charter.payments (tenant_id, payment_id, account_id, invoice_id, "

@@ -1,0 +1,68 @@
+"""Two runs about one invoice, both approved: the books pay it once (review r1).
+
+The gate's deny rules (`deny-already-paid`, `deny-unknown-or-overpaid-invoice`) judge the
+observation; an exception may wait days, and another run may pay the invoice meanwhile.
+The write connector re-checks what is still owed under the invoice's row lock.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker import Worker
+
+from charter.storage import Database
+from schemas import Decision, RunState
+from tests.helpers import start, until_stage
+
+
+async def _paid(db: Database, tenant: str, invoice: str) -> Decimal:
+    async with db.tenant(tenant) as conn:
+        total = await conn.fetchval(
+            "SELECT COALESCE(sum(amount), 0) FROM charter.payments WHERE tenant_id = $1 AND "
+            "invoice_id = $2",
+            tenant,
+            invoice,
+        )
+    return Decimal(total)
+
+
+async def _audit_kinds(db: Database, tenant: str, workflow_id: str) -> list[str]:
+    async with db.tenant(tenant) as conn:
+        rows = await conn.fetch(
+            "SELECT kind FROM charter.audit_entries WHERE tenant_id = $1 AND workflow_id = $2 "
+            "ORDER BY seq",
+            tenant,
+            workflow_id,
+        )
+    return [r["kind"] for r in rows]
+
+
+async def test_an_invoice_approved_in_two_runs_is_paid_once(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    first = await start(client, tenant, "payables", focus=["INV-1043"])
+    second = await start(client, tenant, "payables", focus=["INV-1043"])
+    for handle in (first, second):
+        state: RunState = await until_stage(handle, "awaiting_decision")
+        assert state.proposals[0].proposal.amount == Decimal("2300.00")
+    assert await _paid(db, tenant, "INV-1043") == 0
+
+    approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="due")
+    await first.execute_update("decide", approve)
+    assert (await first.result()).proposals[0].status == "executed"
+    assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
+
+    await second.execute_update("decide", approve)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await second.result()
+    cause = failed.value.cause
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
+    assert cause.cause.type == "ActionRefusedByBooks" and cause.cause.non_retryable
+    assert "INV-1043" in cause.cause.message
+    assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
+    kinds = await _audit_kinds(db, tenant, second.id)
+    assert kinds[-2:] == ["action_intent", "action_refused"]
