@@ -7,6 +7,7 @@ The write connector re-checks what is still owed under the invoice's row lock.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -66,3 +67,28 @@ async def test_an_invoice_approved_in_two_runs_is_paid_once(
     assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
     kinds = await _audit_kinds(db, tenant, second.id)
     assert kinds[-2:] == ["action_intent", "action_refused"]
+
+
+async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """The books already refused a second submission; the act activity used to retry that
+    refusal forever (a fresh `action_intent` every 30 s) instead of failing clearly."""
+    first = await start(client, tenant, "payroll")
+    second = await start(client, tenant, "payroll")
+    states = [await until_stage(h, "awaiting_decision") for h in (first, second)]
+    ps = states[0].proposals[0]
+    assert ps.proposal.action == "run_payroll"
+    approve = Decision(proposal_id=ps.proposal.proposal_id, approver="maya", outcome="approve")
+    await first.execute_update("decide", approve)
+    assert (await first.result()).proposals[0].status == "executed"
+
+    await second.execute_update("decide", approve)
+    with pytest.raises(WorkflowFailureError) as failed:
+        # Bounded: before the fix the refusal was retried forever and this never returned.
+        await asyncio.wait_for(second.result(), timeout=30)
+    cause = failed.value.cause
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
+    assert cause.cause.type == "ActionRefusedByBooks" and "payroll" in cause.cause.message
+    kinds = await _audit_kinds(db, tenant, second.id)
+    assert kinds.count("action_intent") == 1 and kinds[-1] == "action_refused"

@@ -216,7 +216,7 @@ class DemoBooksWriter:
             Decimal(p.amount),
         )
         if done != "UPDATE 1":
-            raise ConnectorError(f"no campaign {p.reference!r}")
+            raise ActionRefusedByBooks(f"no campaign {p.reference!r}")
         return f"budget-{key[:12]}"
 
     async def _pause_campaign(self, p: Proposal, key: str) -> str:
@@ -227,7 +227,7 @@ class DemoBooksWriter:
             p.reference,
         )
         if done != "UPDATE 1":
-            raise ConnectorError(f"no campaign {p.reference!r}")
+            raise ActionRefusedByBooks(f"no campaign {p.reference!r}")
         return f"pause-{key[:12]}"
 
     async def _run_payroll(self, p: Proposal, key: str) -> str:
@@ -238,5 +238,5 @@ class DemoBooksWriter:
             p.reference,
         )
         if done != "UPDATE 1":
-            raise ConnectorError(f"no draft payroll run {p.reference!r}")
+            raise ActionRefusedByBooks(f"no draft payroll run {p.reference!r}")
         return f"payroll-{key[:12]}"
