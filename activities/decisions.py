@@ -156,6 +156,8 @@ class DecisionActivities:
                 )
             amendment_version = None
             if decision.outcome == "approve" and decision.amendment is not None:
+                # Locked before reading: the amendment is the latest version plus one rule.
+                await constitutions.lock_versions(conn, run.tenant_id)
                 latest = await constitutions.get(conn, run.tenant_id)
                 try:
                     if required > 1:

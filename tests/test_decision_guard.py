@@ -18,10 +18,12 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from activities import DecisionActivities, Deps
+from charter.constitution import parse_document
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, runs
+from charter.storage import Database, constitutions, runs
 from schemas import (
     ActInput,
+    AmendmentRequest,
     Decision,
     DecisionReceipt,
     ProposalState,
@@ -254,4 +256,57 @@ async def test_two_concurrent_decisions_on_one_exception_are_serialised(
     async with db.tenant(tenant) as conn:
         row = await runs.get_exception(conn, tenant, ps.exception_id or "")
     assert row is not None and row["status"] == won[0].status
+    await handle.terminate("test over")
+
+
+async def test_amendment_racing_a_new_version_keeps_that_version(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """An amendment is the latest version plus one rule. Read before the version lock, it
+    was the version it *read* plus one rule: an owner's version saved meanwhile (a new deny
+    rule, say) was silently reverted."""
+    handle, ref, ps = await _escalated(client, tenant)
+    decision = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        reason="known studio",
+        amendment=AmendmentRequest(),
+    )
+    async with db.tenant(tenant) as held:
+        await held.execute("SELECT pg_advisory_xact_lock(hashtext('constitution:' || $1))", tenant)
+        task = asyncio.ensure_future(
+            ActivityEnvironment().run(_decisions(db).record_decision, _record(ref, ps, decision))
+        )
+
+        async def waiting() -> bool:
+            async with db.tenant(tenant) as conn:
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                )
+            return bool(n)
+
+        await eventually(waiting)
+        # Meanwhile the owner adopts a version with a new deny rule.
+        latest = await constitutions.get(held, tenant)
+        raw = latest.document.model_dump(mode="json", exclude_none=True)
+        raw["rules"].append(
+            {
+                "id": "deny-owner-new-rule",
+                "title": "Owner's new hard limit",
+                "applies_to": ["schedule_payment"],
+                "when": "amount > 900000.0",
+                "effect": "deny",
+            }
+        )
+        owners = await constitutions.save(
+            held, tenant, parse_document(raw), source="test", created_by="maya"
+        )
+    receipt: DecisionReceipt = await task
+    assert receipt.amendment_version == owners.version + 1
+    async with db.tenant(tenant) as conn:
+        amended = await constitutions.get(conn, tenant)
+    ids = [r.id for r in amended.document.rules]
+    assert amended.version == receipt.amendment_version
+    assert "deny-owner-new-rule" in ids and ids[-1] == f"amend-{ps.exception_id}"
     await handle.terminate("test over")

@@ -75,6 +75,13 @@ async def get(conn: asyncpg.Connection, tenant_id: str, version: int | None = No
     return constitution
 
 
+async def lock_versions(conn: asyncpg.Connection, tenant_id: str) -> None:
+    """Serialise new versions of a tenant's constitution until the transaction ends. Take it
+    before reading a version that a new one is derived from (an amendment), so that no
+    version saved in between is silently reverted."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('constitution:' || $1))", tenant_id)
+
+
 async def save(
     conn: asyncpg.Connection,
     tenant_id: str,
@@ -88,7 +95,7 @@ async def save(
     """Store a new version (the next number). With `if_changed`, reuse an identical latest."""
     # Serialise version numbering per tenant; the audit head lock does the same job for
     # the entry we append below, so take it first to keep one lock order everywhere.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('constitution:' || $1))", tenant_id)
+    await lock_versions(conn, tenant_id)
     digest = content_hash(document)
     latest = await conn.fetchrow(
         "SELECT version, content_hash FROM charter.constitutions WHERE tenant_id = $1 "
