@@ -92,3 +92,36 @@ async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
     assert cause.cause.type == "ActionRefusedByBooks" and "payroll" in cause.cause.message
     kinds = await _audit_kinds(db, tenant, second.id)
     assert kinds.count("action_intent") == 1 and kinds[-1] == "action_refused"
+
+
+async def test_payroll_runs_only_for_the_amount_that_was_approved(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """Approve-with-edit lowered a payroll proposal's amount; the books submitted the whole
+    draft run anyway, while the audit trail said the lower amount executed. The approver of
+    an irreversible action typed and approved one amount; another one moved."""
+    handle = await start(client, tenant, "payroll")
+    state: RunState = await until_stage(handle, "awaiting_decision")
+    ps = state.proposals[0]
+    assert ps.proposal.action == "run_payroll" and ps.proposal.amount == Decimal("96400.00")
+    await handle.execute_update(
+        "decide",
+        {
+            "proposal_id": ps.proposal.proposal_id,
+            "approver": "maya",
+            "outcome": "approve",
+            "edit": {"amount": "1000.00"},
+        },
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), timeout=30)
+    cause = failed.value.cause
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
+    assert cause.cause.type == "ActionRefusedByBooks" and "96400" in cause.cause.message
+    async with db.tenant(tenant) as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM charter.payroll_runs WHERE tenant_id = $1 AND payroll_run_id = $2",
+            tenant,
+            ps.proposal.reference,
+        )
+    assert status == "draft"

@@ -231,12 +231,25 @@ class DemoBooksWriter:
         return f"pause-{key[:12]}"
 
     async def _run_payroll(self, p: Proposal, key: str) -> str:
+        # A payroll run is submitted whole: the approved amount must be its total, or what
+        # moves is not what the human approved (an edited or understated amount).
         done = await self._conn.execute(
             "UPDATE charter.payroll_runs SET status = 'submitted' WHERE tenant_id = $1 AND "
-            "payroll_run_id = $2 AND status = 'draft'",
+            "payroll_run_id = $2 AND status = 'draft' AND total = $3",
             self._tenant_id,
             p.reference,
+            p.amount,
         )
         if done != "UPDATE 1":
+            total = await self._conn.fetchval(
+                "SELECT total FROM charter.payroll_runs WHERE tenant_id = $1 AND "
+                "payroll_run_id = $2 AND status = 'draft'",
+                self._tenant_id,
+                p.reference,
+            )
+            if total is not None:
+                raise ActionRefusedByBooks(
+                    f"payroll run {p.reference!r} totals {total}, not the approved {p.amount}"
+                )
             raise ActionRefusedByBooks(f"no draft payroll run {p.reference!r}")
         return f"payroll-{key[:12]}"
