@@ -59,4 +59,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    from charter.process import exit_now
+
     asyncio.run(main())
+    exit_now(0)

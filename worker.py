@@ -87,6 +87,9 @@ def main() -> None:
         await run_worker(settings, stack.temporal_address, stack.app_dsn)
 
     asyncio.run(serve())
+    from charter.process import exit_now
+
+    exit_now(0)
 
 
 if __name__ == "__main__":
