@@ -231,10 +231,18 @@ async def card_state(
     )
     fields = dict(row)
     fields["context"] = json.loads(fields["context"])
-    document = await conn.fetchval(
-        "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND version = $2",
-        tenant_id,
-        fields["context"]["verdict"]["constitution_version"],
+    # A reasoning failure (`kind: reasoning_failure`) has no proposal, so no verdict and no
+    # pinned version to read titles from.
+    version = (fields["context"].get("verdict") or {}).get("constitution_version")
+    document = (
+        await conn.fetchval(
+            "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND "
+            "version = $2",
+            tenant_id,
+            version,
+        )
+        if version is not None
+        else None
     )
     rules = json.loads(document)["rules"] if document else []
     return CardState(

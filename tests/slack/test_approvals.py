@@ -3,6 +3,7 @@ Temporal dev server and PostgreSQL, and a local stand-in for the Slack Web API."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,10 @@ from tests.slack.conftest import (
     submission,
 )
 from tests.slack.fake_slack import Call, FakeSlack
+from tests.workflows.support import actions, adopt_variant
+
+#: The Acme rule escalating large payments (INV-1044 is above it), as the constitution has it.
+LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
 
 
 async def _escalate(client: Client, tenant: SlackTenant, agent: str, ref: str, **kw: Any) -> Any:
@@ -362,57 +367,120 @@ async def test_forged_stale_and_replayed_requests_are_refused(
     await handle.terminate("test done")
 
 
-async def test_quorum_of_two_shows_the_count_and_who_approved(
+async def _update_events(handle: WorkflowHandle[Any, Any]) -> int:
+    history = await handle.fetch_history()
+    return sum(
+        e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events
+    )
+
+
+async def test_quorum_of_two_distinct_slack_approvers(
     client: Client,
     slack_worker: Worker,
+    slack_app: SlackApp,
     fake_slack: FakeSlack,
     db: Database,
     slack_tenant: SlackTenant,
 ) -> None:
-    """The card under a quorum rule: "1 of 2" and who approved, buttons until the quorum.
-
-    The quorum itself (`Verdict.approvals_required`) arrives with the constitution work;
-    here the exception's verdict is given a quorum of two in the database, and approvals
-    are recorded as the `record_decision` activity records them, to render the card.
-    """
-    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
-    card = await card_for(fake_slack, slack_tenant.channel)
-    state: RunState = await handle.query("state", result_type=RunState)
-    ps = state.proposals[0]
-    assert ps.exception_id is not None
+    """A rule with `approvals_required: 2`, decided in Slack by two different people."""
     tenant = slack_tenant.tenant_id
-    await handle.terminate("the quorum is rendered from the database below")
-    async with db.tenant(tenant) as conn:
-        await conn.execute(
-            "UPDATE charter.exceptions SET context = jsonb_set(context, "
-            "'{verdict,approvals_required}', '2') WHERE tenant_id = $1 AND exception_id = $2",
-            tenant,
-            ps.exception_id,
-        )
-    desc = await handle.describe()
-    notice = ExceptionNotice(
-        kind="decided",
-        tenant_id=tenant,
-        exception_id=ps.exception_id,
-        workflow_id=handle.id,
-        run_id=desc.run_id,
-        at=datetime.now(UTC),
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    text = card.text()
+    assert "*Approvals: 0 of 2* (nobody yet)" in text
+    assert "`escalate-large-payments` (escalate, matched)" in text
+    # One approver cannot amend a quorum away, so the card does not offer it.
+    assert set(buttons(card)) == {"charter_approve", "charter_reject"}
+
+    await _decide(slack_app, fake_slack, card, "charter_approve", "maya", {"reason": "Signed"})
+    first = await _updated(fake_slack, card, "*Approvals: 1 of 2* (Maya Chen (CEO))")
+    assert "Approved by *Maya Chen (CEO)* (maya)" in first.text() and "Executed" not in first.text()
+    assert set(buttons(first)) == {"charter_approve", "charter_reject"}  # still waiting
+    state: RunState = await handle.query("state", result_type=RunState)
+    assert state.proposals[0].status == "awaiting_decision"
+    assert [d.approver for d in state.proposals[0].decisions] == ["maya"]
+    assert await actions(db, tenant) == []
+
+    # Maya again: refused to her alone; no modal, no update, no audit entry, no card edit.
+    views, updates = len(fake_slack.of("views.open")), len(fake_slack.of("chat.update"))
+    audit_before = await chain_ok(db, tenant)
+    reply = await slack_app.send(click(card, "charter_approve", USERS["maya"]))
+    assert reply.status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["maya"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == f"You have already decided on {state.proposals[0].exception_id}."
+    assert len(fake_slack.of("views.open")) == views
+    assert len(fake_slack.of("chat.update")) == updates
+    assert await _update_events(handle) == 1
+    assert await chain_ok(db, tenant) == audit_before
+
+    # A second, different approver completes the quorum: the action executes, once.
+    await _decide(slack_app, fake_slack, card, "charter_approve", "sam", {"reason": "Agreed"})
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    assert [d.approver for d in result.proposals[0].decisions] == ["maya", "sam"]
+    rows = await actions(db, tenant)
+    assert [r["proposal_id"] for r in rows] == ["p1"]
+    assert sorted(json.loads(rows[0]["auth"])["approvers"]) == ["maya", "sam"]
+    final = await _updated(
+        fake_slack,
+        card,
+        "*Approvals: 2 of 2* (Maya Chen (CEO), Sam Okafor (Finance lead))",
+        "Executed",
     )
-    slack = notifier(db, fake_slack)
-    for approver in ("maya", "sam"):
-        async with db.tenant(tenant) as conn:
-            await conn.execute(
-                "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, "
-                "outcome, reason, proposal_digest) VALUES ($1,$2,'p1',$3,'approve','ok','d')",
-                tenant,
-                handle.id,
-                approver,
-            )
-        await slack.notify(notice)
-        if approver == "maya":
-            first = await _updated(fake_slack, card, "Approvals: 1 of 2* (Maya Chen (CEO))")
-            assert set(buttons(first)) >= {"charter_approve", "charter_reject"}
-    second = await _updated(
-        fake_slack, card, "Approvals: 2 of 2* (Maya Chen (CEO), Sam Okafor (Finance lead))"
+    assert "Approved by *Sam Okafor (Finance lead)* (sam)" in final.text()
+    assert buttons(final) == {}
+    assert len(fake_slack.of("chat.postEphemeral", slack_tenant.channel)) == 1
+    await chain_ok(db, tenant)
+
+
+async def test_rule_approver_roles_are_enforced_in_slack(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """`approvers: [owner]` on the rule: sam (an approver, not an owner) is refused."""
+    tenant = slack_tenant.tenant_id
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvers: [owner]\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    assert "*Who may approve:* members with the role owner" in card.text()
+    state: RunState = await handle.query("state", result_type=RunState)
+    exception_id = state.proposals[0].exception_id
+    views = len(fake_slack.of("views.open"))
+    audit_before = await chain_ok(db, tenant)
+
+    reply = await slack_app.send(click(card, "charter_approve", USERS["sam"]))
+    assert reply.status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["sam"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == (
+        f"{exception_id} needs an approver with the role owner; Sam Okafor (Finance lead) has "
+        "approver."
     )
-    assert buttons(second) == {}
+    assert len(fake_slack.of("views.open")) == views
+    # Sam submitting a modal opened for maya is refused inside the modal, too.
+    maya_view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "maya")
+    reply = await slack_app.send(submission(maya_view, USERS["sam"], {"reason": "mine"}))
+    assert reply.json()["response_action"] == "errors"
+    assert "needs an approver with the role owner" in reply.json()["errors"]["reason"]
+    assert await _no_update_accepted(handle)
+    assert await chain_ok(db, tenant) == audit_before
+    assert await actions(db, tenant) == []
+
+    # The owner decides from the modal she opened.
+    reply = await slack_app.send(submission(maya_view, USERS["maya"], {"reason": "Owner ok"}))
+    assert reply.status == 200 and reply.body == ""
+    assert (await handle.result()).proposals[0].status == "executed"
+    final = await _updated(fake_slack, card, "Approved by *Maya Chen (CEO)*", "Executed")
+    assert "Who may approve" not in final.text()
