@@ -192,7 +192,8 @@ class Approvals:
         reason = field(cards.REASON)
         if not reason:
             errors[cards.REASON] = "Say why: the reason goes into the audit trail."
-        proposal = authorised.state.context["proposal"]
+        # After an edit, the approval is for the edited amount: that is what to confirm.
+        proposal = cards.approved_proposal(authorised.state)
         if meta.o == "approve" and cards.is_irreversible(authorised.state):
             typed = cards.parse_amount(field(cards.CONFIRM))
             expected = Decimal(str(proposal.get("amount") or 0))

@@ -66,7 +66,7 @@ def run_url(ui_url: str, namespace: str, workflow_id: str, run_id: str | None = 
 
 
 def is_irreversible(state: CardState) -> bool:
-    return "irreversible" in state.context["verdict"].get("causes", [])
+    return any("irreversible" in v.get("causes", []) for v in _verdicts(state))
 
 
 def is_reasoning_failure(state: CardState) -> bool:
@@ -84,22 +84,38 @@ def amendable(state: CardState) -> bool:
     return bool(causes) and causes <= AMENDABLE_CAUSES and bool(p.get("counterparty"))
 
 
-def approvals_required(state: CardState) -> int:
-    """The quorum on the verdict (`approvals_required`); verdicts older than it count 1."""
+def _verdicts(state: CardState) -> list[dict[str, Any]]:
+    """The verdicts an approval must satisfy: the original, and the edited one after an edit
+    (as `charter.approvals` combines them)."""
     if is_reasoning_failure(state):
-        return 1
-    value = state.context["verdict"].get("approvals_required", 1)
-    return value if isinstance(value, int) and value >= 1 else 1
+        return []
+    out = [state.context["verdict"]]
+    if state.edit is not None:
+        out.append(state.edit["verdict"])
+    return out
+
+
+def approved_proposal(state: CardState) -> dict[str, Any]:
+    """What an approval approves: the edited parameters after an edit, else the proposal."""
+    return state.edit["proposal"] if state.edit is not None else state.context["proposal"]
+
+
+def approvals_required(state: CardState) -> int:
+    """The quorum (`approvals_required`, the most any verdict asks); older verdicts count 1."""
+    values = [v.get("approvals_required", 1) for v in _verdicts(state)]
+    return max([v for v in values if isinstance(v, int) and v >= 1] + [1])
 
 
 def role_requirements(state: CardState) -> list[list[str]]:
     """Per matched rule that names `approvers`: an approver holds one role of each list."""
-    if is_reasoning_failure(state):
-        return []
-    value = state.context["verdict"].get("approver_roles", [])
-    if not isinstance(value, list):
-        return []
-    return [[str(role) for role in options] for options in value if isinstance(options, list)]
+    out: list[list[str]] = []
+    for verdict in _verdicts(state):
+        value = verdict.get("approver_roles", [])
+        for options in value if isinstance(value, list) else []:
+            roles = [str(role) for role in options] if isinstance(options, list) else []
+            if roles and roles not in out:
+                out.append(roles)
+    return out
 
 
 def roles_text(requirements: list[list[str]]) -> str:
@@ -206,6 +222,14 @@ def status_lines(state: CardState) -> list[str]:
     if required > 1:
         names = ", ".join(esc(d.display_name, 120) for d in approvals) or "nobody yet"
         lines.insert(0, f"*Approvals: {len(approvals)} of {required}* ({names})")
+    if state.edit is not None:
+        original = state.context["proposal"]
+        lines.insert(
+            0,
+            f":pencil2: *Approved with an edit:* {recommendation(state.edit['proposal'])} "
+            f"(proposed {money(original.get('amount'), original.get('currency', 'USD'))}). "
+            "Approvals are for the edited parameters.",
+        )
     requirements = role_requirements(state)
     if requirements and state.status == "open":
         lines.insert(0, f"*Who may approve:* members with the role {esc(roles_text(requirements))}")
@@ -362,14 +386,16 @@ def card_blocks(
 
 
 def decision_modal(state: CardState, meta: ModalMetadata) -> dict[str, Any]:
-    p = state.context["proposal"]
+    # After an edit, further approvals approve the edited parameters: show (and confirm) those.
+    p = approved_proposal(state)
     title = "Approve" if meta.o == "approve" else "Reject"
+    edited = " (as edited)" if state.edit is not None else ""
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": f"*{title}* {recommendation(p)} ({state.exception_id})",
+                "text": f"*{title}* {recommendation(p)}{edited} ({state.exception_id})",
             },
         },
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ from temporalio.worker import Worker
 from charter.notifier import ExceptionNotice
 from charter.storage import Database, constitutions
 from charter.storage import slack as store
-from schemas import RunState
+from schemas import Decision, DecisionReceipt, ProposalEdit, RunState
 from tests.conftest import eventually
 from tests.helpers import chain_ok, start, until_stage
 from tests.slack.conftest import (
@@ -436,6 +437,50 @@ async def test_quorum_of_two_distinct_slack_approvers(
     assert buttons(final) == {}
     assert len(fake_slack.of("chat.postEphemeral", slack_tenant.channel)) == 1
     await chain_ok(db, tenant)
+
+
+async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """Maya approves with a lower amount (CLI); the card and sam's modal show what he approves."""
+    tenant = slack_tenant.tenant_id
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    edit = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        reason="minus the disputed part",
+        edit=ProposalEdit(amount=Decimal("12000.00")),
+    )
+    receipt = await handle.execute_update("decide", edit, result_type=DecisionReceipt)
+    assert (receipt.approvals, receipt.approvals_required) == (1, 2)
+    update = await _updated(
+        fake_slack,
+        card,
+        "*Approved with an edit:* `schedule_payment` $12,000.00",
+        "(proposed $14,800.00)",
+        "*Approvals: 1 of 2* (Maya Chen (CEO))",
+    )
+    assert set(buttons(update)) == {"charter_approve", "charter_reject"}
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "sam")
+    heading = view["blocks"][0]["text"]["text"]
+    assert "$12,000.00" in heading and "(as edited)" in heading and "14,800" not in heading
+    reply = await slack_app.send(submission(view, USERS["sam"], {"reason": "Agreed"}))
+    assert reply.status == 200 and reply.body == ""
+    result = await handle.result()
+    ps = result.proposals[0]
+    assert ps.status == "executed" and ps.executed is not None
+    assert ps.executed.amount == Decimal("12000.00")
+    rows = await actions(db, tenant)
+    assert [json.loads(r["proposal"])["amount"] for r in rows] == ["12000.00"]
+    await _updated(fake_slack, card, "*Approvals: 2 of 2*", "Executed")
 
 
 async def test_rule_approver_roles_are_enforced_in_slack(
