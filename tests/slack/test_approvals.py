@@ -439,6 +439,38 @@ async def test_quorum_of_two_distinct_slack_approvers(
     await chain_ok(db, tenant)
 
 
+async def test_no_amendment_is_offered_where_a_quorum_is_needed(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """Outside bounds would be amendable, but a default quorum of two cannot be amended away."""
+    tenant = slack_tenant.tenant_id
+    default = "defaults:\n  min_confidence: 0.80\n"
+    await adopt_variant(db, tenant, default, default + "  approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    assert "*Approvals: 0 of 2* (nobody yet)" in card.text()
+    assert set(buttons(card)) == {"charter_approve", "charter_reject"}
+    # A click forged with the amend action id is refused, to the clicking user only.
+    forged = click(card, "charter_approve", USERS["maya"])
+    forged["actions"][0]["action_id"] = "charter_amend"
+    views = len(fake_slack.of("views.open"))
+    assert (await slack_app.send(forged)).status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["maya"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == "This exception cannot be turned into an amendment."
+    assert len(fake_slack.of("views.open")) == views
+    assert await _no_update_accepted(handle)
+    await handle.terminate("test done")
+
+
 async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
     client: Client,
     slack_worker: Worker,
