@@ -97,7 +97,10 @@ def _verdicts(state: CardState) -> list[dict[str, Any]]:
 
 def approved_proposal(state: CardState) -> dict[str, Any]:
     """What an approval approves: the edited parameters after an edit, else the proposal."""
-    return state.edit["proposal"] if state.edit is not None else state.context["proposal"]
+    chosen: dict[str, Any] = (
+        state.edit["proposal"] if state.edit is not None else state.context["proposal"]
+    )
+    return chosen
 
 
 def approvals_required(state: CardState) -> int:
