@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from charter.notifier import ExceptionNotice, deliver
 from charter.reasoners import (
     ReasonerRejected,
     ReasonerUnavailable,
@@ -43,6 +44,7 @@ class ReasonActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._reasoner = deps.reasoner
+        self._notifier = deps.notifier
 
     async def _audit(self, req: ReasonInput, kind: str, snapshot: dict[str, object]) -> None:
         run = req.run
@@ -123,4 +125,17 @@ class ReasonActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
+        # Committed: tell the approvers' channel. The card says the reply could not be read
+        # and links the run; it carries no buttons, as there is nothing to approve.
+        await deliver(
+            self._notifier,
+            ExceptionNotice(
+                kind="opened",
+                tenant_id=run.tenant_id,
+                exception_id=exception_id,
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                at=activity.info().current_attempt_scheduled_time,
+            ),
+        )
         return failure

@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from charter import approvals
 from charter.slack import cards
 from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
@@ -95,10 +96,25 @@ class Approvals:
             raise Refusal(
                 f"Only approvers of {state.tenant_name} can decide; {member.display_name} is not one."
             )
+        if cards.is_reasoning_failure(state):
+            # The reasoner's reply could not be read: there is no proposal to decide on.
+            raise Refusal(
+                f"{state.exception_id} has no proposal to approve or reject: the reasoner's "
+                "reply could not be read. Review the run instead."
+            )
         if state.status != "open":
             raise Refusal(f"{state.exception_id} is already {state.status}.")
         if any(d.approver == member.member_id for d in state.decisions):
             raise Refusal(f"You have already decided on {state.exception_id}.")
+        # Rules that name `approvers:` limit who may decide; the workflow and the
+        # `record_decision` activity enforce it too, this refuses before the modal opens.
+        requirements = cards.role_requirements(state)
+        if not approvals.holds_roles(member.roles, requirements):
+            raise Refusal(
+                f"{state.exception_id} needs an approver with the role "
+                f"{cards.roles_text(requirements)}; {member.display_name} has "
+                f"{', '.join(member.roles) or 'no role'}."
+            )
         return Authorised(member=member, state=state)
 
     # -- listeners ------------------------------------------------------------------------
@@ -176,7 +192,8 @@ class Approvals:
         reason = field(cards.REASON)
         if not reason:
             errors[cards.REASON] = "Say why: the reason goes into the audit trail."
-        proposal = authorised.state.context["proposal"]
+        # After an edit, the approval is for the edited amount: that is what to confirm.
+        proposal = cards.approved_proposal(authorised.state)
         if meta.o == "approve" and cards.is_irreversible(authorised.state):
             typed = cards.parse_amount(field(cards.CONFIRM))
             expected = Decimal(str(proposal.get("amount") or 0))

@@ -66,20 +66,63 @@ def run_url(ui_url: str, namespace: str, workflow_id: str, run_id: str | None = 
 
 
 def is_irreversible(state: CardState) -> bool:
-    return "irreversible" in state.context["verdict"].get("causes", [])
+    return any("irreversible" in v.get("causes", []) for v in _verdicts(state))
+
+
+def is_reasoning_failure(state: CardState) -> bool:
+    """The reasoner's reply could not be read: an exception with no proposal (`p0`)."""
+    return state.context.get("kind") == "reasoning_failure" or "verdict" not in state.context
 
 
 def amendable(state: CardState) -> bool:
+    # The same limits `charter.amendments.check_amendable` enforces, so the card never
+    # offers a button whose every click is refused.
+    if is_reasoning_failure(state) or approvals_required(state) > 1:
+        return False
     causes = set(state.context["verdict"].get("causes", []))
     p = state.context["proposal"]
     return bool(causes) and causes <= AMENDABLE_CAUSES and bool(p.get("counterparty"))
 
 
+def _verdicts(state: CardState) -> list[dict[str, Any]]:
+    """The verdicts an approval must satisfy: the original, and the edited one after an edit
+    (as `charter.approvals` combines them)."""
+    if is_reasoning_failure(state):
+        return []
+    out = [state.context["verdict"]]
+    if state.edit is not None:
+        out.append(state.edit["verdict"])
+    return out
+
+
+def approved_proposal(state: CardState) -> dict[str, Any]:
+    """What an approval approves: the edited parameters after an edit, else the proposal."""
+    chosen: dict[str, Any] = (
+        state.edit["proposal"] if state.edit is not None else state.context["proposal"]
+    )
+    return chosen
+
+
 def approvals_required(state: CardState) -> int:
-    # The quorum lives on the Verdict (`approvals_required`, default 1) once the quorum
-    # rule lands; read it defensively so older verdicts render as "1 of 1".
-    value = state.context["verdict"].get("approvals_required", 1)
-    return value if isinstance(value, int) and value >= 1 else 1
+    """The quorum (`approvals_required`, the most any verdict asks); older verdicts count 1."""
+    values = [v.get("approvals_required", 1) for v in _verdicts(state)]
+    return max([v for v in values if isinstance(v, int) and v >= 1] + [1])
+
+
+def role_requirements(state: CardState) -> list[list[str]]:
+    """Per matched rule that names `approvers`: an approver holds one role of each list."""
+    out: list[list[str]] = []
+    for verdict in _verdicts(state):
+        value = verdict.get("approver_roles", [])
+        for options in value if isinstance(value, list) else []:
+            roles = [str(role) for role in options] if isinstance(options, list) else []
+            if roles and roles not in out:
+                out.append(roles)
+    return out
+
+
+def roles_text(requirements: list[list[str]]) -> str:
+    return " and ".join(" or ".join(options) for options in requirements)
 
 
 def recommendation(p: dict[str, Any]) -> str:
@@ -125,8 +168,22 @@ def why_lines(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
             words += f": confidence {float(p['confidence']):.2f} &lt; threshold {float(v['threshold']):.2f}"
         if cause == "irreversible":
             words += ": it cannot be undone, so it always needs a human"
+        if cause == "citation_mismatch":
+            words += citation_detail(v.get("citations") or {})
         lines.append("• " + words)
     return lines or ["• " + esc(v.get("explanation", ""), 500)]
+
+
+def citation_detail(check: dict[str, Any]) -> str:
+    """Which citations were wrong: the model's ids are untrusted text, so they are escaped."""
+    parts = []
+    if check.get("unknown"):
+        ids = ", ".join(f"`{esc(r, 80)}`" for r in check["unknown"][:10])
+        parts.append(f"it cites {ids}, which the constitution does not have")
+    if check.get("missing"):
+        ids = ", ".join(f"`{esc(r, 80)}`" for r in check["missing"][:10])
+        parts.append(f"it does not cite {ids}, which decided this")
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 def rule_lines(v: dict[str, Any], titles: dict[str, str]) -> list[str]:
@@ -168,6 +225,17 @@ def status_lines(state: CardState) -> list[str]:
     if required > 1:
         names = ", ".join(esc(d.display_name, 120) for d in approvals) or "nobody yet"
         lines.insert(0, f"*Approvals: {len(approvals)} of {required}* ({names})")
+    if state.edit is not None:
+        original = state.context["proposal"]
+        lines.insert(
+            0,
+            f":pencil2: *Approved with an edit:* {recommendation(state.edit['proposal'])} "
+            f"(proposed {money(original.get('amount'), original.get('currency', 'USD'))}). "
+            "Approvals are for the edited parameters.",
+        )
+    requirements = role_requirements(state)
+    if requirements and state.status == "open":
+        lines.insert(0, f"*Who may approve:* members with the role {esc(roles_text(requirements))}")
     if state.executed_reference:
         lines.append(
             f":moneybag: Executed (connector reference `{esc(state.executed_reference, 80)}`)."
@@ -190,6 +258,11 @@ def status_lines(state: CardState) -> list[str]:
 
 def card_text(state: CardState) -> str:
     """The notification fallback (and what screen readers read)."""
+    if is_reasoning_failure(state):
+        return (
+            f"{state.exception_id} ({esc(state.tenant_name, 120)}, {state.agent}): the "
+            "reasoner's reply could not be read. Nothing was proposed or executed."
+        )
     p = state.context["proposal"]
     verb = {"open": "needs a decision", "approved": "approved", "rejected": "rejected"}.get(
         state.status, state.status
@@ -200,25 +273,66 @@ def card_text(state: CardState) -> str:
     )
 
 
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}}
+
+
+def _header(state: CardState) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": f"Exception {state.exception_id} · {state.tenant_name} · {state.agent}"[:150],
+        },
+    }
+
+
+def reasoning_failure_blocks(
+    state: CardState, *, ui_url: str, namespace: str, run_id: str | None
+) -> list[dict[str, Any]]:
+    """No proposal, so nothing to approve: what went wrong, and where to look. No buttons."""
+    failure = state.context.get("failure") or {}
+    problems = [f"• {esc(p, 300)}" for p in (failure.get("problems") or [])[:5]]
+    replies = failure.get("raw_replies") or []
+    link = run_url(ui_url, namespace, state.workflow_id, run_id)
+    blocks: list[dict[str, Any]] = [
+        _header(state),
+        _section(
+            ":warning: *The reasoner's reply could not be read.* Charter asked once more and "
+            "still got no proposals it could check, so nothing was proposed, gated or executed."
+        ),
+    ]
+    if problems:
+        blocks.append(_section("*What was wrong with it:*\n" + "\n".join(problems)))
+    if replies:
+        blocks.append(
+            _section(f"*Its last reply (verbatim, truncated):*\n“{esc(replies[-1], 800)}”")
+        )
+    blocks += [
+        _section(
+            "*What to do:* review the run and its raw reply, then start the run again or handle "
+            "the work by hand. There is no proposal here to approve or reject.\n"
+            f"`charter exceptions show {state.exception_id} --tenant {state.tenant_id}`"
+        ),
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run in the Temporal UI>"}],
+        },
+    ]
+    return blocks
+
+
 def card_blocks(
     state: CardState, *, ui_url: str, namespace: str, run_id: str | None
 ) -> list[dict[str, Any]]:
+    if is_reasoning_failure(state):
+        return reasoning_failure_blocks(state, ui_url=ui_url, namespace=namespace, run_id=run_id)
     ctx = state.context
     p, v = ctx["proposal"], ctx["verdict"]
 
-    def section(text: str) -> dict[str, Any]:
-        return {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SECTION_LIMIT]}}
-
+    section = _section
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": f"Exception {state.exception_id} · {state.tenant_name} · {state.agent}"[
-                    :150
-                ],
-            },
-        },
+        _header(state),
         section(
             f"*Recommends:* {recommendation(p)}, confidence {float(p['confidence']):.2f}\n"
             f"*Rationale:* {esc(p.get('rationale', ''), 1500)}"
@@ -275,14 +389,16 @@ def card_blocks(
 
 
 def decision_modal(state: CardState, meta: ModalMetadata) -> dict[str, Any]:
-    p = state.context["proposal"]
+    # After an edit, further approvals approve the edited parameters: show (and confirm) those.
+    p = approved_proposal(state)
     title = "Approve" if meta.o == "approve" else "Reject"
+    edited = " (as edited)" if state.edit is not None else ""
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": f"*{title}* {recommendation(p)} ({state.exception_id})",
+                "text": f"*{title}* {recommendation(p)}{edited} ({state.exception_id})",
             },
         },
         {

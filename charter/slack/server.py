@@ -45,10 +45,12 @@ def socket_mode_handler(bolt: AsyncApp, settings: SlackSettings) -> AsyncSocketM
 async def serve(bolt: AsyncApp, settings: SlackSettings, stop: asyncio.Event) -> None:
     """Serve until `stop` is set, over the configured transport."""
     if settings.mode == "socket":
+        # The handler's client opens an aiohttp session as it is built: close it however
+        # connecting or serving ends, a failed connect included.
         handler = socket_mode_handler(bolt, settings)
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("Slack Socket Mode connected")
         try:
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack Socket Mode connected")
             await stop.wait()
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]

@@ -75,6 +75,9 @@ class CardState(BaseModel):
     executed_reference: str | None
     rule_titles: dict[str, str]
     """Titles of the rules of the pinned constitution version, by id."""
+    edit: dict[str, Any] | None = None
+    """After approve-with-edit: the edited `proposal` and the gate's `verdict` on it, which
+    the approvals are bound to (an edit comes with the first approval)."""
 
 
 async def get_config(conn: asyncpg.Connection, tenant_id: str) -> SlackTenantConfig | None:
@@ -229,12 +232,30 @@ async def card_state(
         row["workflow_id"],
         row["proposal_id"],
     )
+    edit = await conn.fetchrow(
+        "SELECT e.proposal::text AS proposal, e.verdict::text AS verdict FROM "
+        "charter.proposal_edits e WHERE e.tenant_id = $1 AND e.workflow_id = $2 AND "
+        "e.proposal_id = $3 AND e.proposal_digest IN (SELECT d.proposal_digest FROM "
+        "charter.decisions d WHERE d.tenant_id = $1 AND d.workflow_id = $2 AND "
+        "d.proposal_id = $3 AND d.outcome = 'approve') LIMIT 1",
+        tenant_id,
+        row["workflow_id"],
+        row["proposal_id"],
+    )
     fields = dict(row)
     fields["context"] = json.loads(fields["context"])
-    document = await conn.fetchval(
-        "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND version = $2",
-        tenant_id,
-        fields["context"]["verdict"]["constitution_version"],
+    # A reasoning failure (`kind: reasoning_failure`) has no proposal, so no verdict and no
+    # pinned version to read titles from.
+    version = (fields["context"].get("verdict") or {}).get("constitution_version")
+    document = (
+        await conn.fetchval(
+            "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND "
+            "version = $2",
+            tenant_id,
+            version,
+        )
+        if version is not None
+        else None
     )
     rules = json.loads(document)["rules"] if document else []
     return CardState(
@@ -242,5 +263,6 @@ async def card_state(
         decisions=[DecisionRow(**dict(d)) for d in decisions],
         executed_reference=reference,
         rule_titles={r["id"]: r["title"] for r in rules},
+        edit={k: json.loads(edit[k]) for k in ("proposal", "verdict")} if edit else None,
         **fields,
     )

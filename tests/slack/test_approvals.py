@@ -3,7 +3,9 @@ Temporal dev server and PostgreSQL, and a local stand-in for the Slack Web API."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +15,7 @@ from temporalio.worker import Worker
 from charter.notifier import ExceptionNotice
 from charter.storage import Database, constitutions
 from charter.storage import slack as store
-from schemas import RunState
+from schemas import Decision, DecisionReceipt, ProposalEdit, RunState
 from tests.conftest import eventually
 from tests.helpers import chain_ok, start, until_stage
 from tests.slack.conftest import (
@@ -29,6 +31,10 @@ from tests.slack.conftest import (
     submission,
 )
 from tests.slack.fake_slack import Call, FakeSlack
+from tests.workflows.support import actions, adopt_variant
+
+#: The Acme rule escalating large payments (INV-1044 is above it), as the constitution has it.
+LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
 
 
 async def _escalate(client: Client, tenant: SlackTenant, agent: str, ref: str, **kw: Any) -> Any:
@@ -362,57 +368,196 @@ async def test_forged_stale_and_replayed_requests_are_refused(
     await handle.terminate("test done")
 
 
-async def test_quorum_of_two_shows_the_count_and_who_approved(
+async def _update_events(handle: WorkflowHandle[Any, Any]) -> int:
+    history = await handle.fetch_history()
+    return sum(
+        e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events
+    )
+
+
+async def test_quorum_of_two_distinct_slack_approvers(
     client: Client,
     slack_worker: Worker,
+    slack_app: SlackApp,
     fake_slack: FakeSlack,
     db: Database,
     slack_tenant: SlackTenant,
 ) -> None:
-    """The card under a quorum rule: "1 of 2" and who approved, buttons until the quorum.
+    """A rule with `approvals_required: 2`, decided in Slack by two different people."""
+    tenant = slack_tenant.tenant_id
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    text = card.text()
+    assert "*Approvals: 0 of 2* (nobody yet)" in text
+    assert "`escalate-large-payments` (escalate, matched)" in text
+    # One approver cannot amend a quorum away, so the card does not offer it.
+    assert set(buttons(card)) == {"charter_approve", "charter_reject"}
 
-    The quorum itself (`Verdict.approvals_required`) arrives with the constitution work;
-    here the exception's verdict is given a quorum of two in the database, and approvals
-    are recorded as the `record_decision` activity records them, to render the card.
-    """
+    await _decide(slack_app, fake_slack, card, "charter_approve", "maya", {"reason": "Signed"})
+    first = await _updated(fake_slack, card, "*Approvals: 1 of 2* (Maya Chen (CEO))")
+    assert "Approved by *Maya Chen (CEO)* (maya)" in first.text() and "Executed" not in first.text()
+    assert set(buttons(first)) == {"charter_approve", "charter_reject"}  # still waiting
+    state: RunState = await handle.query("state", result_type=RunState)
+    assert state.proposals[0].status == "awaiting_decision"
+    assert [d.approver for d in state.proposals[0].decisions] == ["maya"]
+    assert await actions(db, tenant) == []
+
+    # Maya again: refused to her alone; no modal, no update, no audit entry, no card edit.
+    views, updates = len(fake_slack.of("views.open")), len(fake_slack.of("chat.update"))
+    audit_before = await chain_ok(db, tenant)
+    reply = await slack_app.send(click(card, "charter_approve", USERS["maya"]))
+    assert reply.status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["maya"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == f"You have already decided on {state.proposals[0].exception_id}."
+    assert len(fake_slack.of("views.open")) == views
+    assert len(fake_slack.of("chat.update")) == updates
+    assert await _update_events(handle) == 1
+    assert await chain_ok(db, tenant) == audit_before
+
+    # A second, different approver completes the quorum: the action executes, once.
+    await _decide(slack_app, fake_slack, card, "charter_approve", "sam", {"reason": "Agreed"})
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    assert [d.approver for d in result.proposals[0].decisions] == ["maya", "sam"]
+    rows = await actions(db, tenant)
+    assert [r["proposal_id"] for r in rows] == ["p1"]
+    assert sorted(json.loads(rows[0]["auth"])["approvers"]) == ["maya", "sam"]
+    final = await _updated(
+        fake_slack,
+        card,
+        "*Approvals: 2 of 2* (Maya Chen (CEO), Sam Okafor (Finance lead))",
+        "Executed",
+    )
+    assert "Approved by *Sam Okafor (Finance lead)* (sam)" in final.text()
+    assert buttons(final) == {}
+    assert len(fake_slack.of("chat.postEphemeral", slack_tenant.channel)) == 1
+    await chain_ok(db, tenant)
+
+
+async def test_no_amendment_is_offered_where_a_quorum_is_needed(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """Outside bounds would be amendable, but a default quorum of two cannot be amended away."""
+    tenant = slack_tenant.tenant_id
+    default = "defaults:\n  min_confidence: 0.80\n"
+    await adopt_variant(db, tenant, default, default + "  approvals_required: 2\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
     card = await card_for(fake_slack, slack_tenant.channel)
-    state: RunState = await handle.query("state", result_type=RunState)
-    ps = state.proposals[0]
-    assert ps.exception_id is not None
+    assert "*Approvals: 0 of 2* (nobody yet)" in card.text()
+    assert set(buttons(card)) == {"charter_approve", "charter_reject"}
+    # A click forged with the amend action id is refused, to the clicking user only.
+    forged = click(card, "charter_approve", USERS["maya"])
+    forged["actions"][0]["action_id"] = "charter_amend"
+    views = len(fake_slack.of("views.open"))
+    assert (await slack_app.send(forged)).status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["maya"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == "This exception cannot be turned into an amendment."
+    assert len(fake_slack.of("views.open")) == views
+    assert await _no_update_accepted(handle)
+    await handle.terminate("test done")
+
+
+async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """Maya approves with a lower amount (CLI); the card and sam's modal show what he approves."""
     tenant = slack_tenant.tenant_id
-    await handle.terminate("the quorum is rendered from the database below")
-    async with db.tenant(tenant) as conn:
-        await conn.execute(
-            "UPDATE charter.exceptions SET context = jsonb_set(context, "
-            "'{verdict,approvals_required}', '2') WHERE tenant_id = $1 AND exception_id = $2",
-            tenant,
-            ps.exception_id,
-        )
-    desc = await handle.describe()
-    notice = ExceptionNotice(
-        kind="decided",
-        tenant_id=tenant,
-        exception_id=ps.exception_id,
-        workflow_id=handle.id,
-        run_id=desc.run_id,
-        at=datetime.now(UTC),
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    edit = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        reason="minus the disputed part",
+        edit=ProposalEdit(amount=Decimal("12000.00")),
     )
-    slack = notifier(db, fake_slack)
-    for approver in ("maya", "sam"):
-        async with db.tenant(tenant) as conn:
-            await conn.execute(
-                "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, "
-                "outcome, reason, proposal_digest) VALUES ($1,$2,'p1',$3,'approve','ok','d')",
-                tenant,
-                handle.id,
-                approver,
-            )
-        await slack.notify(notice)
-        if approver == "maya":
-            first = await _updated(fake_slack, card, "Approvals: 1 of 2* (Maya Chen (CEO))")
-            assert set(buttons(first)) >= {"charter_approve", "charter_reject"}
-    second = await _updated(
-        fake_slack, card, "Approvals: 2 of 2* (Maya Chen (CEO), Sam Okafor (Finance lead))"
+    receipt = await handle.execute_update("decide", edit, result_type=DecisionReceipt)
+    assert (receipt.approvals, receipt.approvals_required) == (1, 2)
+    update = await _updated(
+        fake_slack,
+        card,
+        "*Approved with an edit:* `schedule_payment` $12,000.00",
+        "(proposed $14,800.00)",
+        "*Approvals: 1 of 2* (Maya Chen (CEO))",
     )
-    assert buttons(second) == {}
+    assert set(buttons(update)) == {"charter_approve", "charter_reject"}
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "sam")
+    heading = view["blocks"][0]["text"]["text"]
+    assert "$12,000.00" in heading and "(as edited)" in heading and "14,800" not in heading
+    reply = await slack_app.send(submission(view, USERS["sam"], {"reason": "Agreed"}))
+    assert reply.status == 200 and reply.body == ""
+    result = await handle.result()
+    ps = result.proposals[0]
+    assert ps.status == "executed" and ps.executed is not None
+    assert ps.executed.amount == Decimal("12000.00")
+    rows = await actions(db, tenant)
+    assert [json.loads(r["proposal"])["amount"] for r in rows] == ["12000.00"]
+    await _updated(fake_slack, card, "*Approvals: 2 of 2*", "Executed")
+
+
+async def test_rule_approver_roles_are_enforced_in_slack(
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """`approvers: [owner]` on the rule: sam (an approver, not an owner) is refused."""
+    tenant = slack_tenant.tenant_id
+    await adopt_variant(db, tenant, LARGE, LARGE + "    approvers: [owner]\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    assert "*Who may approve:* members with the role owner" in card.text()
+    state: RunState = await handle.query("state", result_type=RunState)
+    exception_id = state.proposals[0].exception_id
+    views = len(fake_slack.of("views.open"))
+    audit_before = await chain_ok(db, tenant)
+
+    reply = await slack_app.send(click(card, "charter_approve", USERS["sam"]))
+    assert reply.status == 200
+
+    async def told() -> list[Call]:
+        return fake_slack.of("chat.postEphemeral", slack_tenant.channel, user=USERS["sam"])
+
+    [refusal] = await eventually(told)
+    assert refusal.args["text"] == (
+        f"{exception_id} needs an approver with the role owner; Sam Okafor (Finance lead) has "
+        "approver."
+    )
+    assert len(fake_slack.of("views.open")) == views
+    # Sam submitting a modal opened for maya is refused inside the modal, too.
+    maya_view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "maya")
+    reply = await slack_app.send(submission(maya_view, USERS["sam"], {"reason": "mine"}))
+    assert reply.json()["response_action"] == "errors"
+    assert "needs an approver with the role owner" in reply.json()["errors"]["reason"]
+    assert await _no_update_accepted(handle)
+    assert await chain_ok(db, tenant) == audit_before
+    assert await actions(db, tenant) == []
+
+    # The owner decides from the modal she opened.
+    reply = await slack_app.send(submission(maya_view, USERS["maya"], {"reason": "Owner ok"}))
+    assert reply.status == 200 and reply.body == ""
+    assert (await handle.result()).proposals[0].status == "executed"
+    final = await _updated(fake_slack, card, "Approved by *Maya Chen (CEO)*", "Executed")
+    assert "Who may approve" not in final.text()

@@ -68,8 +68,14 @@ async def test_socket_mode_is_selected_by_configuration_with_the_same_listeners(
     assert "AsyncRequestVerification" in _middleware(http_app)
     assert "AsyncRequestVerification" not in _middleware(socket_app)
     handler = socket_mode_handler(socket_app, socket_settings)
-    assert isinstance(handler, AsyncSocketModeHandler) and handler.app is socket_app
-    assert handler.app_token == "xapp-1-test-not-a-real-token"
+    # The Socket Mode client opens an aiohttp session when it is built: close it, as
+    # `charter.slack.server.serve` does, or it leaks ("Unclosed client session").
+    try:
+        assert isinstance(handler, AsyncSocketModeHandler) and handler.app is socket_app
+        assert handler.app_token == "xapp-1-test-not-a-real-token"
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+    assert handler.client.aiohttp_client_session.closed
 
     # An envelope as the Socket Mode client delivers it reaches the same listener.
     handle = await start(
