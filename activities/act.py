@@ -107,8 +107,37 @@ class ActActivities:
 
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
+        key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+        try:
+            return await self._act(req, key)
+        except ApplicationError as exc:
+            if exc.non_retryable and exc.type != "ActionRefusedByBooks":
+                # A final refusal is a step of the run too: audit it (the books' own refusal
+                # is already recorded beside its intent).
+                await self._record_refusal(req, key, exc)
+            raise
+
+    async def _record_refusal(self, req: ActInput, key: str, exc: ApplicationError) -> None:
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "action_refused",
+                {
+                    "idempotency_key": key,
+                    "status": "refused",
+                    "error": exc.type,
+                    "reason": exc.message,
+                    "proposal": req.proposal.model_dump(mode="json"),
+                },
+                actor="act",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+
+    async def _act(self, req: ActInput, key: str) -> ActionResult:
         run, proposal = req.run, req.proposal
-        key = runs.idempotency_key_for(run.workflow_id, proposal)
         # 1. Check authorisation and commit the intent (write-ahead) in its own transaction.
         async with self._db.tenant(run.tenant_id) as conn:
             existing = await conn.fetchrow(

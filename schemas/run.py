@@ -18,7 +18,14 @@ Stage = Literal[
     "starting", "reading", "reasoning", "gating", "awaiting_decision", "acting", "completed"
 ]
 ProposalStatus = Literal[
-    "gated", "awaiting_decision", "approved", "rejected", "expired", "denied", "executed"
+    "gated",
+    "awaiting_decision",
+    "approved",
+    "rejected",
+    "expired",
+    "denied",
+    "executed",
+    "failed",
 ]
 
 
@@ -85,6 +92,9 @@ class ProposalState(BaseModel):
     """The gate's verdict on the edited parameters."""
     executed: Proposal | None = None
     """The parameters actually executed."""
+    failure: str | None = None
+    """Why an authorised proposal could not execute (status `failed`): the act activity or the
+    books refused it for good. Nothing was executed."""
 
 
 class RunState(BaseModel):

@@ -24,6 +24,9 @@ def test_histories_are_committed() -> None:
     assert {"auto_execute_and_deny", "escalate_approve_act", "escalate_expire"} <= names
     # Quorum and approve-with-edit paths (constitution issue).
     assert {"quorum_two_approvers", "escalate_edit_approve", "quorum_edit_approve"} <= names
+    # A final act refusal fails its proposal, not the run; decisions retry a bounded number
+    # of times (patches act-refusal-fails-the-proposal, bounded-decision-retries).
+    assert "act_refusal_fails_the_proposal" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

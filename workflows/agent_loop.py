@@ -72,11 +72,24 @@ _RETRY = RetryPolicy(
 _REASON_TIMEOUT = timedelta(minutes=5)
 
 
+#: A human waits on the update while `record_decision` runs, and an expiry cannot pass while
+#: a decision is in flight, so its retries are bounded: after them the decision is refused
+#: (the exception stays open) instead of blocking the run forever.
+_DECISION_RETRY = RetryPolicy(
+    initial_interval=_RETRY.initial_interval,
+    backoff_coefficient=_RETRY.backoff_coefficient,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=5,
+    non_retryable_error_types=_RETRY.non_retryable_error_types,
+)
+
+
 async def _call(
     name: str,
     arg: Any,
     result_type: type[T] | None = None,
     timeout: timedelta = timedelta(seconds=60),
+    retry_policy: RetryPolicy = _RETRY,
 ) -> T:
     """Run an activity by name with Charter's timeouts and retry policy."""
     result = await workflow.execute_activity(
@@ -84,7 +97,7 @@ async def _call(
         arg,
         result_type=result_type,
         start_to_close_timeout=timeout,
-        retry_policy=_RETRY,
+        retry_policy=retry_policy,
     )
     return cast(T, result)
 
@@ -215,6 +228,7 @@ class AgentLoop:
             approved, approved_verdict = self._regate(ps, decision)
         count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
+        bounded = workflow.patched("bounded-decision-retries")
         try:
             receipt = await _call(
                 "record_decision",
@@ -228,12 +242,19 @@ class AgentLoop:
                     approved_verdict=approved_verdict,
                 ),
                 result_type=DecisionReceipt,
+                retry_policy=_DECISION_RETRY if bounded else _RETRY,
             )
         except ActivityError as err:
             cause = _cause(err)
+            if cause is not None and cause.non_retryable:
+                raise ApplicationError(
+                    f"decision refused: {cause.message}", type=cause.type
+                ) from None
+            # Retries ran out (e.g. the database was unreachable): nothing was recorded.
             raise ApplicationError(
-                f"decision refused: {cause.message if cause else err}",
-                type=cause.type if cause else "DecisionFailed",
+                "decision not recorded, nothing changed; try again "
+                f"({cause.message if cause else err})",
+                type="DecisionNotRecorded",
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
@@ -431,11 +452,25 @@ class AgentLoop:
     async def _act(self, ps: ProposalState) -> None:
         # After approve-with-edit, the approved parameters are what executes.
         executing = ps.approved or ps.proposal
-        ps.action = await _call(
-            "act",
-            ActInput(run=self._ref(), proposal=executing),
-            result_type=ActionResult,
-        )
+        try:
+            ps.action = await _call(
+                "act",
+                ActInput(run=self._ref(), proposal=executing),
+                result_type=ActionResult,
+            )
+        except ActivityError as err:
+            # A final refusal (not authorised, refused by the books, no credential) concerns
+            # this proposal only: it fails, nothing executed, and the run goes on with the
+            # others. Older runs failed as a whole; the patch keeps their histories replaying.
+            cause = _cause(err)
+            if cause is None or not cause.non_retryable:
+                raise
+            if not workflow.patched("act-refusal-fails-the-proposal"):
+                raise
+            ps.status = "failed"
+            ps.failure = f"{cause.type}: {cause.message}"
+            self._outcomes()
+            return
         ps.executed = executing
         ps.status = "executed"
         self._outcomes()
