@@ -21,8 +21,9 @@ Measured:
 3. history: events and bytes of one unfocused charter run as the books grow, and how much
    of it is the observation repeated in every record_verdict input;
 4. parked runs: worker RSS per run waiting on a human decision while cached, in a worker
-   process of its own, with the production cache bound and with a small one (evictions
-   cap the growth).
+   process of its own: charter with the production cache bound, a bare parked workflow
+   (`BareWait`) with the same bound, and charter with a small bound (evictions cap the
+   growth once the cache is full).
 
     python bench/agent_loop.py [--latency-runs 12] [--runs 30] [--concurrency 10]
                                [--rounds 2] [--parked 200] [--small-cache 50]
@@ -44,6 +45,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,7 +70,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import Deps  # noqa: E402
-from bench.bare_loop import NOOP_ACTIVITIES, BareLoop  # noqa: E402
+from bench.bare_loop import NOOP_ACTIVITIES, BareLoop, BareWait  # noqa: E402
 from charter import search_attributes  # noqa: E402
 from charter.config import app_dsn  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
@@ -77,7 +79,7 @@ from charter.embedded import temporal_binary  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
 from charter.storage import Database, migrate  # noqa: E402
 from charter.temporal import CharterPlugin, workflow_runner  # noqa: E402
-from schemas import AgentRunInput, RunState  # noqa: E402
+from schemas import AgentRunInput, RecordVerdictInput, RunState  # noqa: E402
 from starter import start_run  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS, build_worker  # noqa: E402
 
@@ -190,8 +192,12 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
     async with db.tenant(tenant) as conn:
         await conn.executemany(
             "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, due_date, "
-            "status, memo) VALUES ($1, $2, 'figma', 12.50, current_date + 10, 'open', $3)",
-            [(tenant, f"INV-X{i:04}", f"Seat add-on {i}") for i in range(extra)],
+            "status, memo) VALUES ($1, $2, 'figma', $3, current_date + 10, 'open', $4)",
+            # Distinct amounts: equal ones would be flagged as possible duplicates.
+            [
+                (tenant, f"INV-X{i:04}", Decimal("12.50") + Decimal(i) / 100, f"Seat add-on {i}")
+                for i in range(extra)
+            ],
         )
     run = AgentRunInput(tenant_id=tenant, agent="payables", trigger="history")
     handle = await start_run(client, run, task_queue=queue)
@@ -208,7 +214,7 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
         await handle.terminate("bench: measured")
     inputs: dict[str, list[int]] = {}
     scheduled: dict[int, str] = {}
-    observation = 0
+    observation = copies = 0
     for event in history.events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
@@ -216,28 +222,37 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
                 sum(len(p.data) for p in attrs.input.payloads)
             )
             scheduled[event.event_id] = attrs.activity_type.name
+            if attrs.activity_type.name == "record_verdict":
+                (verdict,) = await client.data_converter.decode(
+                    attrs.input.payloads, [RecordVerdictInput]
+                )
+                copies += bool(verdict.observation.invoices)
         if event.HasField("activity_task_completed_event_attributes"):
             done = event.activity_task_completed_event_attributes
             if scheduled.get(done.scheduled_event_id) == "observe":
                 observation = sum(len(p.data) for p in done.result.payloads)
     verdicts = inputs.get("record_verdict", [])
     total = sum(len(e.SerializeToString()) for e in history.events)
-    copies = observation * len(verdicts)
+    escalated = sum(
+        p.verdict is not None and p.verdict.outcome == "escalate" for p in state.proposals
+    )
+    carried = observation * copies
     return [
         str(len(state.proposals)),
+        str(escalated),
         str(len(history.events)),
         f"{total / 1024:.0f}",
         f"{observation / 1024:.1f}",
         f"{sum(verdicts) / 1024:.0f}",
-        f"{copies / 1024:.0f} ({copies / total:.0%})",
+        f"{copies}: {carried / 1024:.0f} ({carried / total:.0%})",
     ]
 
 
 async def history_report(client: Client, db: Database, queue: str, extras: list[int]) -> None:
     """Where a run's history bytes go, as the books grow: record_verdict repeats the
     observation once per proposal, so the history grows with proposals x observation."""
-    head = ["proposals", "events", "history KiB", "observation KiB", "record_verdict KiB"]
-    head.append("observation copies KiB (share)")
+    head = ["proposals", "escalated", "events", "history KiB", "observation KiB"]
+    head += ["record_verdict KiB", "full observations carried: KiB (share)"]
     rows = [await _history_row(client, db, queue, extra) for extra in extras]
     print(
         "\n3. history of one unfocused charter run as the books grow (encrypted payloads; "
@@ -258,22 +273,37 @@ def _rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def memory_worker(address: str, dsn: str, queue: str, cache: int) -> None:
-    """Child mode: a production worker with the given cache bound, until stdin closes."""
+async def memory_worker(address: str, dsn: str, queue: str, cache: int, kind: str) -> None:
+    """Child mode: a production worker (or the bare one) with the given cache bound, until
+    stdin closes."""
     client = await Client.connect(address, plugins=[CharterPlugin()])
     db = await Database.connect(dsn)
-    w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), queue, cache)
+    if kind == "bare":
+        w = Worker(
+            client,
+            task_queue=queue,
+            workflows=[BareWait],
+            activities=NOOP_ACTIVITIES,
+            max_cached_workflows=cache,
+        )
+    else:
+        w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), queue, cache)
     async with w:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await db.close()
 
 
-async def park(client: Client, tenant: str, queue: str, count: int) -> None:
+async def park(client: Client, kind: str, tenant: str, queue: str, count: int) -> None:
     gate = asyncio.Semaphore(50)
 
     async def one() -> None:
         async with gate:
+            if kind == "bare":
+                await client.start_workflow(
+                    BareWait.run, tenant, id=f"bare-wait-{uuid.uuid4().hex}", task_queue=queue
+                )
+                return
             await start_run(
                 client,
                 AgentRunInput(
@@ -286,8 +316,8 @@ async def park(client: Client, tenant: str, queue: str, count: int) -> None:
 
 
 async def until_parked(client: Client, tenant: str, count: int, timeout: float = 120) -> None:
-    """Wait until `count` runs of the tenant wait on a decision (stage set after the workflow
-    task that parks them, so they are in the worker's cache or evicted from it)."""
+    """Wait until `count` runs of the tenant wait on a decision (the stage is set by the
+    workflow task that parks them, so they are in the worker's cache or evicted from it)."""
     query = f"CharterTenant = '{tenant}' AND CharterStage = 'awaiting_decision'"
     deadline = time.monotonic() + timeout
     while (await client.count_workflows(query)).count < count:
@@ -296,13 +326,18 @@ async def until_parked(client: Client, tenant: str, count: int, timeout: float =
         await asyncio.sleep(0.2)
 
 
+WARM = 20  # parked runs before the baseline sample: imports, sandbox, pools
+
+
 async def parked_memory(
-    client: Client, db: Database, address: str, dsn: str, cache: int, parked: int, steps: int
-) -> tuple[list[tuple[int, int]], float]:
-    """RSS of a fresh worker process (KiB) after each step of parked runs."""
+    client: Client, db: Database, address: str, dsn: str, kind: str, cache: int, points: list[int]
+) -> list[tuple[int, int]]:
+    """RSS (KiB) of a fresh worker process after each number of parked runs in `points`
+    (counted after the warm-up runs, which stay parked and cached too)."""
     tenant = f"bench-park-{uuid.uuid4().hex[:8]}"
-    await seed(db, tenant, template="acme", actor="bench")
-    queue = f"bench-park-{cache}-{uuid.uuid4().hex[:6]}"
+    if kind == "charter":
+        await seed(db, tenant, template="acme", actor="bench")
+    queue = f"bench-park-{kind}-{cache}-{uuid.uuid4().hex[:6]}"
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -311,6 +346,7 @@ async def parked_memory(
         dsn,
         queue,
         str(cache),
+        kind,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -319,21 +355,14 @@ async def parked_memory(
         line = await child.stdout.readline()
         if line.strip() != b"ready":
             raise RuntimeError(f"worker process did not start: {line!r}")
-        # Warm up first (imports, sandbox, pools): these runs stay parked and cached too.
-        warm = 20
-        await park(client, tenant, queue, warm)
-        await until_parked(client, tenant, warm)
+        await park(client, kind, tenant, queue, WARM)
+        await until_parked(client, tenant, WARM)
         curve = [(0, _rss_kib(child.pid))]
-        step = max(1, parked // steps)
-        total = 0
-        while total < parked:
-            n = min(step, parked - total)
-            await park(client, tenant, queue, n)
-            total += n
-            await until_parked(client, tenant, warm + total)
-            curve.append((total, _rss_kib(child.pid)))
-        start, end = curve[0][1], curve[-1][1]
-        return curve, (end - start) / parked
+        for target in points:
+            await park(client, kind, tenant, queue, target - curve[-1][0])
+            await until_parked(client, tenant, WARM + target)
+            curve.append((target, _rss_kib(child.pid)))
+        return curve
     finally:
         assert child.stdin is not None
         child.stdin.close()
@@ -342,6 +371,47 @@ async def parked_memory(
         except TimeoutError:
             child.kill()
             await child.wait()
+
+
+def _slope(curve: list[tuple[int, int]], lo: int, hi: int) -> float:
+    """KiB per parked run between the samples at `lo` and `hi` parked runs."""
+    at = dict(curve)
+    return (at[hi] - at[lo]) / (hi - lo)
+
+
+async def memory_report(
+    client: Client, db: Database, dsn: str, parked: int, small: int, steps: int
+) -> None:
+    address = client.service_client.config.target_host
+    step = max(1, parked // steps)
+    points = sorted({*range(step, parked + 1, step), parked})
+    full = small - WARM  # parked runs at which the small cache is full
+    small_points = sorted({*points, full}) if 0 < full < parked else points
+    print(
+        f"\n4. parked runs (waiting on a decision): worker RSS for {parked} parked runs after "
+        f"{WARM} warm-up runs, a fresh worker process each"
+    )
+    runs = [
+        ("charter", MAX_CACHED_WORKFLOWS, points),
+        ("bare", MAX_CACHED_WORKFLOWS, points),
+        ("charter", small, small_points),
+    ]
+    slopes: dict[tuple[str, int], float] = {}
+    for kind, cache, at in runs:
+        curve = await parked_memory(client, db, address, dsn, kind, cache, at)
+        slopes[(kind, cache)] = _slope(curve, 0, parked)
+        samples = "  ".join(f"{n}:{kib / 1024:.0f}" for n, kib in curve)
+        line = f"{kind:<8} max_cached_workflows={cache:<5} {slopes[(kind, cache)]:6.1f} KiB/run"
+        if (kind, cache) == ("charter", small) and 0 < full < parked:
+            line += (
+                f" (while the cache fills {_slope(curve, 0, full):.1f}, "
+                f"once full {_slope(curve, full, parked):.1f})"
+            )
+        print(f"{line}   RSS MiB by parked runs: {samples}")
+    big = slopes[("charter", MAX_CACHED_WORKFLOWS)]
+    print(
+        f"charter/bare per cached parked run: {big / slopes[('bare', MAX_CACHED_WORKFLOWS)]:.1f}x"
+    )
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -484,33 +554,13 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
         await history_report(client, db, "bench-charter", args.history_invoices)
 
     if args.parked:
-        address = client.service_client.config.target_host
-        print(
-            f"\n4. parked runs (waiting on a decision): worker RSS, {args.parked} runs after "
-            "20 warm-up runs, a fresh worker process per cache bound"
-        )
-        results = {}
-        for cache in (MAX_CACHED_WORKFLOWS, args.small_cache):
-            curve, per_run = await parked_memory(
-                client, db, address, dsn, cache, args.parked, args.steps
-            )
-            results[cache] = per_run
-            points = "  ".join(f"{n}:{kib / 1024:.0f}" for n, kib in curve)
-            print(
-                f"max_cached_workflows={cache:<5} {per_run:6.1f} KiB per parked run   "
-                f"RSS MiB by parked runs: {points}"
-            )
-        big, small = results[MAX_CACHED_WORKFLOWS], results[args.small_cache]
-        print(
-            f"cache {args.small_cache} / cache {MAX_CACHED_WORKFLOWS}: "
-            f"{small / big if big > 0 else float('nan'):.2f}x the growth per parked run"
-        )
+        await memory_report(client, db, dsn, args.parked, args.small_cache, args.steps)
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--memory-worker":
-        address, dsn, queue, cache = sys.argv[2:6]
-        asyncio.run(memory_worker(address, dsn, queue, int(cache)))
+        address, dsn, queue, cache, kind = sys.argv[2:7]
+        asyncio.run(memory_worker(address, dsn, queue, int(cache), kind))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -10,6 +10,9 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 
+with workflow.unsafe.imports_passed_through():
+    from charter import search_attributes as sa
+
 _NAMES = ("bare_start", "bare_observe", "bare_reason", "bare_finish")
 
 
@@ -32,4 +35,28 @@ class BareLoop:
             value = await workflow.execute_activity(
                 name, value, result_type=str, start_to_close_timeout=timedelta(seconds=60)
             )
+        return value
+
+
+@workflow.defn(name="BareWait")
+class BareWait:
+    """The parked baseline: one no-op activity, then wait for a signal that never comes.
+    It sets the same search attributes as a parked AgentLoop so the bench counts both alike."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.signal
+    def done(self) -> None:
+        self._done = True
+
+    @workflow.run
+    async def run(self, tag: str) -> str:
+        value: str = await workflow.execute_activity(
+            _NAMES[0], tag, result_type=str, start_to_close_timeout=timedelta(seconds=60)
+        )
+        workflow.upsert_search_attributes(
+            [sa.TENANT.value_set(tag), sa.STAGE.value_set("awaiting_decision")]
+        )
+        await workflow.wait_condition(lambda: self._done)
         return value
