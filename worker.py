@@ -19,8 +19,9 @@ from charter.reasoners import OfflineReasoner, Reasoner
 from charter.storage import Database
 from workflows import AgentLoop
 
-#: A parked workflow costs ~25 KiB while cached (DESIGN.md); bound the cache so thousands
-#: of runs waiting on humans do not grow the worker without limit.
+#: A parked workflow costs memory while cached (DESIGN.md assumed ~25 KiB; bench/agent_loop.py
+#: measured ~230 KiB for a parked AgentLoop on a 2-core dev machine); bound the cache so
+#: thousands of runs waiting on humans do not grow the worker without limit.
 MAX_CACHED_WORKFLOWS = 2000
 
 
