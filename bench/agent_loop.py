@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import base64
 import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -57,6 +59,7 @@ if str(ROOT) not in sys.path:  # `python bench/agent_loop.py` puts bench/ first,
 # developer's state directory or keyring. Worker subprocesses inherit them.
 if "--memory-worker" not in sys.argv:
     os.environ["CHARTER_STATE_DIR"] = tempfile.mkdtemp(prefix="charter-bench-state-")
+    atexit.register(shutil.rmtree, os.environ["CHARTER_STATE_DIR"], ignore_errors=True)
     os.environ["CHARTER_PAYLOAD_KEYS"] = "bench-1:" + base64.b64encode(os.urandom(32)).decode()
     os.environ.pop("CHARTER_PAYLOAD_KEY_ID", None)
     os.environ.pop("CHARTER_KEY_PROVIDER", None)
@@ -466,6 +469,7 @@ async def bench(args: argparse.Namespace) -> None:
         await drop_database(server, name)
         if embedded is not None:
             embedded.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: str) -> None:
