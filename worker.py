@@ -19,20 +19,29 @@ from charter.reasoners import OfflineReasoner, Reasoner
 from charter.storage import Database
 from workflows import AgentLoop
 
-#: A parked workflow costs ~25 KiB while cached (DESIGN.md); bound the cache so thousands
-#: of runs waiting on humans do not grow the worker without limit.
+#: A parked workflow costs memory while cached (DESIGN.md assumed ~25 KiB; bench/agent_loop.py
+#: measured ~230 KiB for a parked AgentLoop on a 2-core dev machine); bound the cache so
+#: thousands of runs waiting on humans do not grow the worker without limit.
 MAX_CACHED_WORKFLOWS = 2000
 
 
-def build_worker(client: Client, deps: Deps, task_queue: str = "charter") -> Worker:
-    """A worker with every Charter workflow and activity. The plugin comes with the client."""
+def build_worker(
+    client: Client,
+    deps: Deps,
+    task_queue: str = "charter",
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
+) -> Worker:
+    """A worker with every Charter workflow and activity. The plugin comes with the client.
+
+    `max_cached_workflows` is a parameter only for bench/agent_loop.py, which shows the bound
+    at work with a smaller cache."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[AgentLoop],
         activities=all_activities(deps),
         activity_executor=ThreadPoolExecutor(4),
-        max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        max_cached_workflows=max_cached_workflows,
     )
 
 

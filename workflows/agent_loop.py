@@ -119,6 +119,22 @@ def _parse_decision(raw: Any) -> Decision:
         raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
 
 
+def _without_records(observation: Observation) -> Observation:
+    """The observation's header only. record_verdict reads the records only to open an
+    exception; sending them with every other verdict too made a run's history grow with
+    proposals x observation (bench/agent_loop.py). Only the input payload changes, not the
+    command sequence, so histories recorded before still replay."""
+    return observation.model_copy(
+        update={
+            "bank_accounts": [],
+            "vendors": [],
+            "invoices": [],
+            "payroll_runs": [],
+            "campaigns": [],
+        }
+    )
+
+
 def _cause(err: ActivityError) -> ApplicationError | None:
     cause = err.cause
     return cause if isinstance(cause, ApplicationError) else None
@@ -369,7 +385,7 @@ class AgentLoop:
                     run=ref,
                     proposal=proposal,
                     verdict=verdict,
-                    observation=observation,
+                    observation=observation if escalated else _without_records(observation),
                     expires_at=deadline if escalated else None,
                 ),
                 result_type=VerdictRecord,
