@@ -21,8 +21,9 @@ from workflows import AgentLoop
 
 #: A parked workflow costs memory while cached (DESIGN.md assumed ~25 KiB; bench/agent_loop.py
 #: measured ~230 KiB for a parked AgentLoop on a 2-core dev machine); bound the cache so
-#: thousands of runs waiting on humans do not grow the worker without limit.
-MAX_CACHED_WORKFLOWS = 2000
+#: thousands of runs waiting on humans do not grow the worker without limit. 500 keeps a full
+#: cache near 120 MiB; an evicted run is rebuilt from history when its decision arrives.
+MAX_CACHED_WORKFLOWS = 500
 
 
 def build_worker(
