@@ -19,6 +19,7 @@ STATUS_STYLE = {
     "denied": ("denied", "red"),
     "rejected": ("rejected", "red"),
     "expired": ("expired", "magenta"),
+    "failed": ("failed", "red"),
 }
 
 CAUSE_WORDS = {
@@ -72,6 +73,8 @@ def run_table(title: str, proposals: list[ProposalState], caption: str | None = 
             why = "allowed by " + ", ".join(m.rule_id for m in v.matched if m.effect == "allow")
         if ps.status == "executed" and ps.action is not None and v and v.outcome == "escalate":
             why = "approved by " + ", ".join(d.approver for d in ps.decisions) + "; " + why
+        if ps.status == "failed" and ps.failure:
+            why = "not executed: " + ps.failure
         table.add_row(
             p.proposal_id,
             p.action,
