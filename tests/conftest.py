@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sys
 import tempfile
 import uuid
 import warnings
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -106,6 +108,25 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=search_attributes.ALL,
         plugins=[CharterPlugin()],
     ) as environment:
+        yield environment
+
+
+@pytest.fixture(scope="module")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (days pass in seconds), one per test module."""
+    binary = Path(sys.executable).parent / "temporal-test-server"
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(binary), plugins=[CharterPlugin()]
+    ) as environment:
+        # The test server starts without Charter's custom search attributes: register them.
+        await environment.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=environment.client.namespace,
+                search_attributes={
+                    key.name: key.indexed_value_type.value for key in search_attributes.ALL
+                },
+            )
+        )
         yield environment
 
 

@@ -5,44 +5,20 @@ Runs on Temporal's time-skipping test server: seven days pass in seconds.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
-from charter import search_attributes
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, runs
-from charter.temporal import CharterPlugin
 from schemas import Decision, RunState
 from tests.helpers import audit_kinds, chain_ok, record_history, start
 from worker import build_worker
 
 QUEUE = "charter-time-skipping"
-
-
-@pytest.fixture(scope="module")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    binary = Path(sys.executable).parent / "temporal-test-server"
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(binary), plugins=[CharterPlugin()]
-    ) as env:
-        # The test server starts without Charter's custom search attributes: register them.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: key.indexed_value_type.value for key in search_attributes.ALL
-                },
-            )
-        )
-        yield env
 
 
 async def test_exception_expires_after_seven_days(

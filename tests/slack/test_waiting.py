@@ -7,23 +7,16 @@ the backup delay on Temporal's clock, so time skipping moves it too.
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
-from charter import search_attributes
 from charter.demo.seed import seed
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.storage import slack as store
-from charter.temporal import CharterPlugin
 from schemas import Decision, RunState
 from tests.helpers import start, until_stage
 from tests.slack.conftest import buttons, card_for, configure, notifier
@@ -31,23 +24,6 @@ from tests.slack.fake_slack import FakeSlack
 from worker import build_worker
 
 QUEUE = "charter-slack-time-skipping"
-
-
-@pytest.fixture(scope="module")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    binary = Path(sys.executable).parent / "temporal-test-server"
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(binary), plugins=[CharterPlugin()]
-    ) as env:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: key.indexed_value_type.value for key in search_attributes.ALL
-                },
-            )
-        )
-        yield env
 
 
 async def _tenant(db: Database) -> str:
