@@ -167,7 +167,8 @@ def verify_export(
 def reports_table(reports: list[ChainReport]) -> Table:
     table = Table(title="audit chain", title_justify="left")
     for col in ("tenant", "entries", "head", "anchors", "pending actions", "status"):
-        table.add_column(col)
+        # The head hash is what an auditor compares: never cut it short, wrap it instead.
+        table.add_column(col, no_wrap=col == "head", overflow="fold" if col != "head" else "ignore")
     for r in reports:
         status = (
             "[green]verified[/]"
