@@ -7,8 +7,8 @@ variables a user would set (DATABASE_URL, TEMPORAL_ADDRESS).
 from __future__ import annotations
 
 import asyncio
-import re
 import os
+import re
 import sys
 from pathlib import Path
 
