@@ -166,3 +166,61 @@ async def test_the_demo_runs_end_to_end(cli_env: dict[str, str]) -> None:
     assert "BROKEN" not in out
     # The audit chain heads are printed in full, as an auditor compares them.
     assert len(re.findall(r"\b[0-9a-f]{64}\b", out)) >= 2
+
+
+async def test_an_unreadable_reply_exception_is_dismissed_not_decided(
+    cli_env: dict[str, str], db: Database, tenant: str
+) -> None:
+    """An unreadable reasoner reply escalates with no proposal and its run ends; an approver
+    reads it and closes it. Nothing can be approved, and only approvers may dismiss."""
+    from datetime import UTC, datetime, timedelta
+
+    from charter.storage import runs
+
+    async with db.tenant(tenant) as conn:
+        await runs.open_exception(
+            conn,
+            tenant_id=tenant,
+            exception_id="ex-00000000p0",
+            workflow_id=f"charter/{tenant}/payables/t-unreadable",
+            proposal_id="p0",
+            agent="payables",
+            context={
+                "kind": "reasoning_failure",
+                "tenant_id": tenant,
+                "agent": "payables",
+                "failure": {"message": "no tool call"},
+            },
+            expires_at=datetime.now(UTC) + timedelta(days=7),
+        )
+    before = await chain_ok(db, tenant)
+    code, out = await charter(
+        cli_env, "decide", "ex-00000000p0", "approve", "--tenant", tenant, "--as", "maya"
+    )
+    assert code == 2 and "no proposal" in out and "dismiss" in out
+    code, out = await charter(
+        cli_env, "exceptions", "dismiss", "ex-00000000p0", "--tenant", tenant, "--as", "leo"
+    )
+    assert code == 2 and "not an authorised approver" in out
+    assert await chain_ok(db, tenant) == before
+    code, out = await charter(
+        cli_env,
+        "exceptions",
+        "dismiss",
+        "ex-00000000p0",
+        "--tenant",
+        tenant,
+        "--as",
+        "maya",
+        "--reason",
+        "re-ran the agent",
+    )
+    assert code == 0 and "dismissed" in out, out
+    async with db.tenant(tenant) as conn:
+        row = await runs.get_exception(conn, tenant, "ex-00000000p0")
+    assert row is not None and row["status"] == "rejected"
+    assert await chain_ok(db, tenant) == before + 1
+    code, out = await charter(
+        cli_env, "exceptions", "dismiss", "ex-00000000p0", "--tenant", tenant, "--as", "maya"
+    )
+    assert code == 2 and "not open" in out

@@ -29,6 +29,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("exception_id")
     add_tenant(show)
     show.set_defaults(func=cmd_show)
+    dismiss = exc_sub.add_parser(
+        "dismiss",
+        help="close an exception that holds an unreadable reasoner reply (no proposal)",
+        description="An unreadable reply escalates as an exception with no proposal to approve; "
+        "once read, an approver closes it here. Nothing executes; the dismissal is audited.",
+    )
+    dismiss.add_argument("exception_id")
+    add_tenant(dismiss)
+    dismiss.add_argument("--as", dest="approver", required=True, metavar="MEMBER")
+    dismiss.add_argument("--reason", default="", help="why, for the audit trail")
+    dismiss.set_defaults(func=cmd_dismiss)
 
     decide = sub.add_parser(
         "decide",
@@ -121,6 +132,19 @@ def _decimal(flag: str, value: str | None) -> Decimal | None:
         raise CliError(f"{flag} {value!r} is not a number") from None
 
 
+async def cmd_dismiss(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        try:
+            await runs.dismiss_reply_exception(
+                conn, args.tenant, args.exception_id, member=args.approver, reason=args.reason
+            )
+        except runs.NotDismissable as exc:
+            raise CliError(str(exc)) from None
+    console.print(f"[green]dismissed[/] {args.exception_id} as {args.approver}; nothing executed")
+    return 0
+
+
 def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
     if args.amend and args.outcome != "approve":
         raise CliError("--amend only goes with approve")
@@ -162,7 +186,8 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         if isinstance(context, dict) and context.get("kind") == "reasoning_failure":
             raise CliError(
                 f"{args.exception_id} holds an unreadable reasoner reply: there is no proposal "
-                "to approve or reject. Read it with `charter exceptions show`, then re-run the agent."
+                "to approve or reject. Read it with `charter exceptions show`, re-run the agent, "
+                "and close it with `charter exceptions dismiss`."
             )
         decision = build_decision(args, str(row["proposal_id"]))
         assert s.client is not None

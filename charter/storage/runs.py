@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from charter.canonical import canonical_json, sha256_hex
+from charter.storage import audit, members
 from schemas import Proposal, Verdict
 
 
@@ -109,6 +110,45 @@ async def close_exception(
         status,
     )
     return bool(result == "UPDATE 1")
+
+
+class NotDismissable(ValueError):
+    """Only an exception without a proposal (an unreadable reasoner reply) can be dismissed."""
+
+
+async def dismiss_reply_exception(
+    conn: asyncpg.Connection, tenant_id: str, exception_id: str, *, member: str, reason: str
+) -> None:
+    """Close an unreadable-reply exception once a human has read it.
+
+    Its run has already ended and it holds no proposal, so there is nothing to approve and no
+    workflow to tell: the exception is closed here, audited, and nothing executes.
+    """
+    row = await conn.fetchrow(
+        "SELECT workflow_id, status, context->>'kind' AS kind FROM charter.exceptions "
+        "WHERE tenant_id = $1 AND exception_id = $2 FOR UPDATE",
+        tenant_id,
+        exception_id,
+    )
+    if row is None:
+        raise NotDismissable(f"no exception {exception_id!r} for tenant {tenant_id!r}")
+    if row["kind"] != "reasoning_failure":
+        raise NotDismissable(
+            f"{exception_id} holds a proposal: decide it with `charter decide` instead"
+        )
+    if row["status"] != "open":
+        raise NotDismissable(f"{exception_id} is {row['status']}, not open")
+    if not await members.is_approver(conn, tenant_id, member):
+        raise NotDismissable(f"{member!r} is not an authorised approver of {tenant_id!r}")
+    await close_exception(conn, tenant_id, exception_id, "rejected")
+    await audit.append(
+        conn,
+        tenant_id,
+        "exception_dismissed",
+        {"exception_id": exception_id, "reason": reason, "note": "Nothing was executed."},
+        actor=f"member:{member}",
+        workflow_id=row["workflow_id"],
+    )
 
 
 async def list_exceptions(
