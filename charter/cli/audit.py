@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from temporalio.client import Client
 
@@ -164,22 +165,22 @@ def verify_export(
     ]
 
 
-def reports_table(reports: list[ChainReport]) -> Table:
+def reports_table(reports: list[ChainReport]) -> Group:
+    """One row per chain, then each problem in full below the table (never cut short)."""
     table = Table(title="audit chain", title_justify="left")
     for col in ("tenant", "entries", "head", "anchors", "pending actions", "status"):
-        # The head hash is what an auditor compares: never cut it short, wrap it instead.
-        table.add_column(col, no_wrap=col == "head", overflow="fold" if col != "head" else "ignore")
+        # The head hash is what an auditor compares: never cut it short.
+        table.add_column(col, no_wrap=col == "head")
+    problems: list[str] = []
     for r in reports:
-        status = (
-            "[green]verified[/]"
-            if r.ok
-            else f"[red]BROKEN at seq {r.first_bad_seq}: {r.problem}[/]"
-        )
+        status = "[green]verified[/]" if r.ok else f"[red]BROKEN at seq {r.first_bad_seq}[/]"
+        if not r.ok:
+            problems.append(f"[red]{r.tenant_id}: seq {r.first_bad_seq}: {r.problem}[/]")
         pending = ", ".join(r.pending_actions) or "-"
         table.add_row(
             r.tenant_id, str(r.entries), r.head_hash, str(r.anchors_checked), pending, status
         )
-    return table
+    return Group(table, *problems)
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
