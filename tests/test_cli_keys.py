@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from charter.audit import verify_chain
@@ -18,23 +15,15 @@ from charter.cli import main
 from charter.config import app_dsn
 from charter.crypto.keyring import KeyringFile, LocalKeyProvider
 from charter.demo.seed import seed
-from charter.storage import Database, audit, migrate
+from charter.storage import Database, audit
 from charter.storage import credentials as creds
+from charter.storage.scratch import migrated_database
 
 
 @pytest.fixture
 async def own_dsn(pg_server: str) -> AsyncIterator[str]:
-    name = f"charter_keys_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(pg_server)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    parts = urlsplit(pg_server)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    await migrate(dsn)
-    yield dsn
-    conn = await asyncpg.connect(pg_server)
-    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await conn.close()
+    async with migrated_database(pg_server, prefix="charter_keys") as dsn:
+        yield dsn
 
 
 async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
