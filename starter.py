@@ -16,7 +16,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from charter.temporal import CharterPlugin
+from charter.runtime.process import exit_now
+from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, workflow_id_for
 
 
@@ -59,7 +60,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    from charter.process import exit_now
-
     asyncio.run(main())
     exit_now(0)

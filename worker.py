@@ -13,10 +13,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
-from charter import redaction
-from charter.config import Settings
 from charter.reasoners import OfflineReasoner, Reasoner
+from charter.reasoners.claude import ClaudeReasoner
+from charter.runtime import redaction
+from charter.runtime.config import Settings
+from charter.runtime.embedded import ensure_stack
+from charter.runtime.process import exit_now
+from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
+from charter.temporal.plugin import connect
 from workflows import AgentLoop
 
 #: A parked workflow costs memory while cached (DESIGN.md assumed ~25 KiB; bench/agent_loop.py
@@ -51,7 +56,6 @@ def default_reasoner(settings: Settings | None = None) -> Reasoner:
     settings = settings or Settings()
     if settings.anthropic_api_key is None:
         return OfflineReasoner()
-    from charter.reasoners.claude import ClaudeReasoner
 
     return ClaudeReasoner(
         api_key=settings.anthropic_api_key,
@@ -65,8 +69,6 @@ def default_reasoner(settings: Settings | None = None) -> Reasoner:
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
-    from charter.slack import SlackSettings, notifier_for
-    from charter.temporal import connect
 
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn)
@@ -86,7 +88,6 @@ async def run_worker(
 
 
 def main() -> None:
-    from charter.embedded import ensure_stack
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redaction.install()
@@ -97,7 +98,6 @@ def main() -> None:
         await run_worker(settings, stack.temporal_address, stack.app_dsn)
 
     asyncio.run(serve())
-    from charter.process import exit_now
 
     exit_now(0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from charter.notifier import Notifier, NullNotifier
+from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner
 from charter.storage import Database
 from charter.storage.credentials import CredentialVault

@@ -16,11 +16,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter import approvals
 from charter.connectors import ActionRefusedByBooks, UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
 from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
-from charter.notifier import ExceptionNotice, deliver
+from charter.governance import approvals
+from charter.notify.notifier import ExceptionNotice, deliver
 from charter.storage import audit, members, runs
 from schemas import ActInput, ActionResult
 

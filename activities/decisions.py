@@ -14,9 +14,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter import approvals
-from charter.amendments import AmendmentRefused, amend
-from charter.notifier import ExceptionNotice, deliver
+from charter.governance import approvals
+from charter.governance.amendments import AmendmentRefused, amend
+from charter.notify.notifier import ExceptionNotice, deliver
 from charter.storage import audit, constitutions, members, runs
 from schemas import DecisionReceipt, RecordDecisionInput
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities._deps import Deps
-from charter.facts import facts_for
-from charter.notifier import ExceptionNotice, NoticeKind, deliver
+from charter.governance.facts import facts_for
+from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, runs
 from schemas import ExceptionEventInput, RecordVerdictInput, RunRef, VerdictRecord
 

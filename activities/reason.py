@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.notifier import ExceptionNotice, deliver
+from charter.notify.notifier import ExceptionNotice, deliver
 from charter.reasoners import (
     ReasonerRejected,
     ReasonerUnavailable,

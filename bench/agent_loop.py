@@ -70,17 +70,17 @@ from temporalio.worker import Worker  # noqa: E402
 
 from activities import Deps  # noqa: E402
 from bench.baseline import NOOP_ACTIVITIES, BareLoop, BareWait  # noqa: E402
-from charter import search_attributes  # noqa: E402
-from charter.config import app_dsn  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
-from charter.embedded import temporal_binary  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
+from charter.runtime.config import app_dsn  # noqa: E402
+from charter.runtime.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
-from charter.storage.scratch import migrated_database, postgres_server  # noqa: E402
-from charter.temporal import CharterPlugin, workflow_runner  # noqa: E402
+from charter.temporal import search_attributes  # noqa: E402
+from charter.temporal.plugin import CharterPlugin, workflow_runner  # noqa: E402
 from schemas import AgentRunInput, RecordVerdictInput, RunState  # noqa: E402
 from starter import start_run  # noqa: E402
+from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS, build_worker  # noqa: E402
 
 if "--memory-worker" not in sys.argv:

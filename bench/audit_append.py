@@ -31,11 +31,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from charter.audit import GENESIS, entry_hash
-from charter.config import app_dsn
+from charter.audit.chain import GENESIS, entry_hash
+from charter.runtime.config import app_dsn
 from charter.storage import Database, audit
 from charter.storage.audit_group import group_for
-from charter.storage.scratch import migrated_database, postgres_server
+from tests.support.scratch import migrated_database, postgres_server
 
 SNAPSHOT = {
     "proposal": {"action": "schedule_payment", "amount": "3412.18", "counterparty": "aws"},
@@ -238,7 +238,7 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> Non
         for tenant in many:
             async with db.tenant(tenant) as conn:
                 entries = [e async for e in audit.entries(conn, tenant)]
-            from charter.audit import verify_chain
+            from charter.audit.chain import verify_chain
 
             assert verify_chain(tenant, entries).ok, tenant
         print("\nevery benchmarked chain verifies")

@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from charter.crypto.codec import PayloadKeyring
-from charter.temporal import data_converter
+from charter.temporal.plugin import data_converter
 from schemas import BankAccount, Invoice, Observation, Vendor
 
 

@@ -1,6 +1,6 @@
 """The constitution: a tenant's versioned, immutable law for its agents.
 
-The document model here is the parsed form; `charter.constitution` loads it from YAML,
+The document model here is the parsed form; `charter.governance.constitution` loads it from YAML,
 validates every CEL condition and computes the content hash.
 """
 

@@ -21,16 +21,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import Deps
-from charter import search_attributes
-from charter.config import app_dsn
 from charter.crypto.keyring import EnvKeyProvider
 from charter.demo.seed import seed
-from charter.embedded import temporal_binary
 from charter.reasoners import OfflineReasoner
+from charter.runtime.config import app_dsn
+from charter.runtime.embedded import temporal_binary
 from charter.storage import Database
-from charter.storage.scratch import migrated_database, postgres_server
-from charter.temporal import CharterPlugin
+from charter.temporal import search_attributes
+from charter.temporal.plugin import CharterPlugin
 from tests.keys import TEST_PAYLOAD_KEYS
+from tests.support.scratch import migrated_database, postgres_server
 from worker import build_worker
 
 TASK_QUEUE = "charter-test"

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from charter.audit import verify_chain
+from charter.audit.chain import verify_chain
 from charter.storage import Database, audit
 from schemas import AgentRunInput, AgentRunResult, RunState
 from starter import start_run

@@ -7,8 +7,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.worker import Worker
 
-from charter import search_attributes as sa
 from charter.storage import Database, runs
+from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.conftest import TASK_QUEUE

@@ -17,8 +17,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from charter.cli import GROUPS, build_parser
 from charter.storage import Database
+from charter_cli import GROUPS, build_parser
 from schemas import RunState
 from tests.conftest import TASK_QUEUE
 from tests.helpers import chain_ok, start, until_stage
@@ -40,7 +40,7 @@ async def charter(env: dict[str, str], *argv: str, timeout: float = 120) -> tupl
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "charter.cli",
+        "charter_cli",
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from charter.audit import verify_chain
-from charter.cli import main
-from charter.config import app_dsn
+from charter.audit.chain import verify_chain
 from charter.crypto.keyring import KeyringFile, LocalKeyProvider
 from charter.demo.seed import seed
+from charter.runtime.config import app_dsn
 from charter.storage import Database, audit
 from charter.storage import credentials as creds
-from charter.storage.scratch import migrated_database
+from charter_cli import main
+from tests.support.scratch import migrated_database
 
 
 @pytest.fixture

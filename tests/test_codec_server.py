@@ -16,10 +16,15 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from charter import codec_server
 from charter.crypto.codec import default_payload_keyring
-from charter.embedded import start_codec_server, start_temporal, stop_codec_server, stop_temporal
-from charter.temporal import CharterPlugin
+from charter.runtime.embedded import (
+    start_codec_server,
+    start_temporal,
+    stop_codec_server,
+    stop_temporal,
+)
+from charter.temporal import codec_server
+from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput
 from starter import start_run
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from charter import search_attributes as sa
-from charter.config import Settings
+from charter.runtime.config import Settings
+from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, workflow_id_for
 from schemas.export import render, schemas
 from workflows import AgentLoop

@@ -21,11 +21,11 @@ from temporalio.testing import ActivityEnvironment
 from activities import Deps
 from activities.act import ActActivities
 from activities.read import ReadActivities
-from charter import redaction
 from charter.connectors.demo_auth import ADS, BANK
 from charter.crypto import DecryptionFailed, KeyVersionUnavailable
 from charter.crypto.keyring import KeyringFile, LocalKeyProvider
 from charter.reasoners import OfflineReasoner
+from charter.runtime import redaction
 from charter.storage import Database
 from charter.storage import credentials as creds
 from schemas import ObserveInput, RunRef
@@ -421,7 +421,7 @@ async def test_cli_credentials_add_list_revoke(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from charter.cli import main
+    from charter_cli import main
 
     monkeypatch.setenv("DATABASE_URL", admin_dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # set so no embedded server starts

@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from activities import DecisionActivities, Deps
-from charter.constitution import parse_document
+from charter.governance.constitution import parse_document
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, constitutions, runs
 from schemas import (

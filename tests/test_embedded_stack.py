@@ -14,11 +14,11 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from charter import search_attributes as sa
-from charter.config import Settings
-from charter.embedded import ensure_stack, stop_stack
+from charter.runtime.config import Settings
+from charter.runtime.embedded import ensure_stack, stop_stack
 from charter.storage import Database
-from charter.temporal import CharterPlugin
+from charter.temporal import search_attributes as sa
+from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunResult
 from tests.helpers import chain_ok
 
@@ -82,7 +82,7 @@ async def test_charter_up_serves_runs_started_by_starter_py(
     up = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "charter.cli",
+        "charter_cli",
         "up",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from charter.crypto import DecryptionFailed, KeyVersionUnavailable
 from charter.crypto.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyring
-from charter.temporal import data_converter
+from charter.temporal.plugin import data_converter
 from schemas import Decision
 
 SENTINEL = "sentinel-payload-7f3a9c"

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from charter.temporal import CharterPlugin
+from charter.temporal.plugin import CharterPlugin
 from workflows import AgentLoop
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

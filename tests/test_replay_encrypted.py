@@ -17,7 +17,7 @@ from temporalio.worker import Replayer, Worker
 
 from charter.crypto import KeyVersionUnavailable
 from charter.crypto.codec import ENCODING, PayloadKeyring
-from charter.temporal import CharterPlugin
+from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.conftest import TASK_QUEUE, eventually

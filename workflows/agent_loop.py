@@ -17,8 +17,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from charter import approvals, gate
-    from charter import search_attributes as sa
+    from charter.governance import approvals, gate
+    from charter.temporal import search_attributes as sa
     from schemas import (
         ActInput,
         ActionResult,

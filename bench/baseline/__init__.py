@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from charter import search_attributes as sa
+    from charter.temporal import search_attributes as sa
 
 _NAMES = ("bare_start", "bare_observe", "bare_reason", "bare_finish")
 

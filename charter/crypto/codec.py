@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from charter.crypto import aead
 from charter.crypto.errors import DecryptionFailed, KeyVersionUnavailable
-
-if TYPE_CHECKING:
-    from charter.config import Settings
+from charter.crypto.keyring import keyring_file, parse_key_list
+from charter.runtime.config import Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -134,8 +132,6 @@ class EncryptionCodec(PayloadCodec):
 def default_payload_keyring(settings: Settings | None = None) -> PayloadKeyring:
     """`CHARTER_PAYLOAD_KEYS` (`id:<base64>,...`, current = `CHARTER_PAYLOAD_KEY_ID` or the
     last listed) if set, else the local keyring file under the state directory."""
-    from charter.config import Settings
-    from charter.crypto.keyring import keyring_file, parse_key_list
 
     settings = settings or Settings()
     if settings.payload_keys is not None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from charter.crypto import aead
 from charter.crypto.errors import DecryptionFailed
-from charter.crypto.providers import KeyProvider, WrappedKey
+from charter.crypto.kek import KeyProvider, WrappedKey
 
 Scope = Literal["read", "write"]
 

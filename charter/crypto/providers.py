@@ -15,63 +15,17 @@ context, `rewrap` = ReEncrypt, `rotate` = create a key version, `retire` = disab
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, Protocol
+from charter.crypto.kek import KeyProvider, KeyVersionInfo, WrappedKey
+from charter.crypto.keyring import EnvKeyProvider, LocalKeyProvider, keyring_file
+from charter.crypto.vault import VaultTransitProvider
+from charter.runtime.config import Settings
 
-from pydantic import BaseModel, ConfigDict
-
-from charter.config import Settings
-
-
-class WrappedKey(BaseModel):
-    """A data key encrypted under KEK version `kek_version`; opaque to everyone else."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kek_version: int
-    blob: bytes
-
-
-class KeyVersionInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    version: int
-    status: Literal["current", "active", "retired"]
-    created_at: datetime | None = None
-
-
-class KeyProvider(Protocol):
-    name: str
-
-    def current_version(self) -> int: ...
-
-    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
-        """Encrypt a data key under the current KEK version, bound to `aad`."""
-        ...
-
-    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        """Raises DecryptionFailed / KeyVersionUnavailable; never returns partial output."""
-        ...
-
-    def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
-        """Re-encrypt under the current version. Vault does this without revealing the key."""
-        ...
-
-    def rotate(self) -> int:
-        """Create a new KEK version and make it current; return it."""
-        ...
-
-    def retire(self, version: int) -> None:
-        """Destroy (or disable) an old version: what it wrapped no longer decrypts."""
-        ...
-
-    def versions(self) -> list[KeyVersionInfo]: ...
+__all__ = ["KeyProvider", "KeyVersionInfo", "WrappedKey", "default_key_provider"]
 
 
 def default_key_provider(settings: Settings | None = None) -> KeyProvider:
     """The provider the configuration names (`CHARTER_KEY_PROVIDER`), else a sensible one:
     `env` when `CHARTER_KEK` is set, else the local keyring file."""
-    from charter.crypto.keyring import EnvKeyProvider, LocalKeyProvider, keyring_file
 
     settings = settings or Settings()
     kind = settings.key_provider or ("env" if settings.kek else "local")
@@ -80,8 +34,6 @@ def default_key_provider(settings: Settings | None = None) -> KeyProvider:
             raise ValueError("CHARTER_KEY_PROVIDER=env needs CHARTER_KEK")
         return EnvKeyProvider.parse(settings.kek.get_secret_value())
     if kind == "vault":
-        from charter.crypto.vault import VaultTransitProvider
-
         return VaultTransitProvider.from_settings(settings)
     if kind == "local":
         return LocalKeyProvider(keyring_file(settings))

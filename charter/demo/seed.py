@@ -12,10 +12,10 @@ from importlib import resources
 from typing import Any
 
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
-from charter.constitution import load_yaml
 from charter.crypto import CryptoError
 from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider, default_key_provider
+from charter.governance.constitution import load_yaml
 from charter.storage import Database, audit, constitutions
 from charter.storage import credentials as creds
 

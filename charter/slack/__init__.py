@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
-from charter.notifier import Notifier, NullNotifier
+from charter.notify.notifier import Notifier, NullNotifier
+from charter.slack.app import web_client
 from charter.slack.config import SlackSettings
+from charter.slack.notifier import SlackNotifier
 from charter.storage import Database
 
 __all__ = ["SlackSettings", "notifier_for"]
@@ -16,8 +18,6 @@ def notifier_for(settings: SlackSettings, db: Database, *, ui_url: str, namespac
     """The worker's notifier: Slack when a bot token is configured, otherwise none."""
     if not settings.enabled:
         return NullNotifier()
-    from charter.slack.app import web_client
-    from charter.slack.notifier import SlackNotifier
 
     return SlackNotifier(
         db, web_client(settings), ui_url=settings.temporal_ui_url or ui_url, namespace=namespace

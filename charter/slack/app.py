@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from charter import approvals
+from charter.governance import approvals
 from charter.slack import cards
 from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard

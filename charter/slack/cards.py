@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from charter.amendments import AMENDABLE_CAUSES
-from charter.report import CAUSE_WORDS, money
+from charter.governance.amendments import AMENDABLE_CAUSES
+from charter.presentation.report import CAUSE_WORDS, money
 from charter.storage.slack import CardState
 
 APPROVE, REJECT, AMEND = "charter_approve", "charter_reject", "charter_amend"
@@ -75,7 +75,7 @@ def is_reasoning_failure(state: CardState) -> bool:
 
 
 def amendable(state: CardState) -> bool:
-    # The same limits `charter.amendments.check_amendable` enforces, so the card never
+    # The same limits `charter.governance.amendments.check_amendable` enforces, so the card never
     # offers a button whose every click is refused.
     if is_reasoning_failure(state) or approvals_required(state) > 1:
         return False
@@ -86,7 +86,7 @@ def amendable(state: CardState) -> bool:
 
 def _verdicts(state: CardState) -> list[dict[str, Any]]:
     """The verdicts an approval must satisfy: the original, and the edited one after an edit
-    (as `charter.approvals` combines them)."""
+    (as `charter.governance.approvals` combines them)."""
     if is_reasoning_failure(state):
         return []
     out = [state.context["verdict"]]

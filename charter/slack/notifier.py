@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from charter.notifier import ExceptionNotice
+from charter.notify.notifier import ExceptionNotice
 from charter.slack.cards import approvals_required, card_blocks, card_text, when
 from charter.storage import Database
 from charter.storage import slack as store

@@ -10,7 +10,7 @@ audit entry, and if the audit write fails, so does the work. The application rol
 INSERT into the audit table directly; this function is the only way in.
 
 The writer encodes the entry here and the database hashes it; the verifier in
-`charter.audit` has its own encoder and hashes with hashlib, so a bug on one side shows up
+`charter.audit.chain` has its own encoder and hashes with hashlib, so a bug on one side shows up
 as a broken chain instead of being shared by both.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from charter.audit import GENESIS, AuditEntry
+from charter.audit.chain import GENESIS, AuditEntry
 from schemas import AuditHead
 
 _APPEND = (

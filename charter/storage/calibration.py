@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from charter.calibration import ProposalOutcome
+from charter.governance.calibration import ProposalOutcome
 
 _QUERY = """
 SELECT p.agent, p.action, (p.proposal->>'confidence')::float8 AS confidence,

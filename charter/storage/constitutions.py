@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from charter.constitution import content_hash
+from charter.governance.constitution import content_hash
 from charter.storage import audit
 from schemas import Constitution, ConstitutionDocument
 

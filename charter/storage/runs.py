@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from charter.canonical import canonical_json, sha256_hex
+from charter.audit.canonical import canonical_json, sha256_hex
 from charter.storage import audit, members
 from schemas import Proposal, Verdict
 

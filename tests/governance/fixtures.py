@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from charter.constitution import content_hash, load_yaml, parse_document
+from charter.governance.constitution import content_hash, load_yaml, parse_document
 from schemas import Constitution, Invoice, Observation, Proposal, Vendor
 
 OBSERVED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from charter import gate
-from charter.amendments import AmendmentRefused, amend
-from charter.constitution import content_hash
+from charter.governance import gate
+from charter.governance.amendments import AmendmentRefused, amend
+from charter.governance.constitution import content_hash
 from schemas import AmendmentRequest, Constitution, ConstitutionDocument, Proposal, Verdict
 from tests.governance.fixtures import BASE, OBSERVED_AT, constitution, observation, proposal
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from charter.adoption import run_backtest
 from charter.demo.seed import constitution_source
+from charter.governance.adoption import run_backtest
 from charter.storage import Database
 from schemas import Decision
 from tests.helpers import start, until_stage

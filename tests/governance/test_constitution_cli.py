@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from charter.adoption import NotAnOwner, adopt
-from charter.cli import build_parser
-from charter.cli._common import CliError
-from charter.constitution import ConstitutionError, content_hash, load_yaml
 from charter.demo.seed import constitution_source
+from charter.governance.adoption import NotAnOwner, adopt
+from charter.governance.constitution import ConstitutionError, content_hash, load_yaml
 from charter.storage import Database, audit, constitutions
+from charter_cli import build_parser
+from charter_cli._common import CliError
 
 STRICTER = constitution_source("acme").replace("amount <= 5000.0", "amount <= 3000.0")
 

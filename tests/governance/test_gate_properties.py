@@ -9,8 +9,8 @@ import cel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter import gate
-from charter.facts import facts_for
+from charter.governance import gate
+from charter.governance.facts import facts_for
 from schemas import Constitution, Observation, Proposal
 from tests.governance.fixtures import from_raw, observation
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from charter import gate
+from charter.governance import gate
 from schemas import Verdict
 from tests.governance.fixtures import BASE, OBSERVED_AT, constitution, observation, proposal
 

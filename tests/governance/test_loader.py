@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from charter.constitution import ConstitutionError, load_yaml
 from charter.demo.seed import constitution_source
+from charter.governance.constitution import ConstitutionError, load_yaml
 from tests.governance.fixtures import BASE
 
 

@@ -87,7 +87,7 @@ async def charter_cli(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "charter.cli",
+        "charter_cli",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

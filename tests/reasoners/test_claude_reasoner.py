@@ -16,8 +16,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import Worker
 
-from charter.constitution import load_yaml
 from charter.demo.seed import constitution_source
+from charter.governance.constitution import load_yaml
 from charter.reasoners.prompt import TOOL_NAME, tool_definition
 from charter.storage import Database, audit, constitutions, runs
 from schemas import AgentRunResult

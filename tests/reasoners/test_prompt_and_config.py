@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from charter.config import Settings
-from charter.constitution import load_yaml
 from charter.demo.seed import constitution_source
+from charter.governance.constitution import load_yaml
 from charter.reasoners import OfflineReasoner, ReasonerUnavailable
 from charter.reasoners.claude import ClaudeReasoner
 from charter.reasoners.prompt import (
@@ -22,6 +21,7 @@ from charter.reasoners.prompt import (
     system_blocks,
     tool_definition,
 )
+from charter.runtime.config import Settings
 from schemas import Constitution, Invoice, Observation
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from worker import default_reasoner

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from charter import calibration
+from charter.governance import calibration
 from charter.storage import Database, audit, usage
 from charter.storage import calibration as stored
 from tests.reasoners.conftest import charter_cli, start

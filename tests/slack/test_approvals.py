@@ -12,7 +12,7 @@ from urllib.parse import quote
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from charter.notifier import ExceptionNotice
+from charter.notify.notifier import ExceptionNotice
 from charter.storage import Database, constitutions
 from charter.storage import slack as store
 from schemas import Decision, DecisionReceipt, ProposalEdit, RunState

@@ -21,8 +21,6 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from charter.cli import build_parser
-from charter.cli._common import CliError
 from charter.demo.seed import seed
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
@@ -30,6 +28,8 @@ from charter.slack.replay import ReplayGuard
 from charter.slack.server import socket_mode_handler
 from charter.storage import Database
 from charter.storage import slack as store
+from charter_cli import build_parser
+from charter_cli._common import CliError
 from tests.conftest import eventually
 from tests.helpers import start, until_stage
 from tests.slack.conftest import SLACK_QUEUE, SlackTenant, card_for, click, slack_settings

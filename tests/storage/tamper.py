@@ -10,7 +10,7 @@ import json
 
 import asyncpg
 
-from charter.audit import AuditEntry, entry_hash
+from charter.audit.chain import AuditEntry, entry_hash
 from charter.storage import audit
 
 

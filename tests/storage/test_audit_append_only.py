@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from charter.audit import verify_chain
+from charter.audit.chain import verify_chain
 from charter.storage import Database, audit
 
 pytestmark = pytest.mark.db

@@ -13,11 +13,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from charter.checkpoints import Checkpoint
-from charter.cli import build_parser
-from charter.cli._common import CliError
-from charter.cli.audit import temporal_anchors, verify_tenants
+from charter.audit.checkpoints import Checkpoint
 from charter.storage import Database, audit
+from charter_cli import build_parser
+from charter_cli._common import CliError
+from charter_cli.audit import temporal_anchors, verify_tenants
 from schemas import AgentRunInput
 from starter import start_run
 from tests.conftest import TASK_QUEUE, eventually

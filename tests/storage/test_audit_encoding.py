@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charter.audit import entry_hash, verify_chain
+from charter.audit.chain import entry_hash, verify_chain
 from charter.storage import Database, audit
 from charter.storage.audit import as_stored, encoded_pieces
 

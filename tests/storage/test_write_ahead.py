@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from activities import Deps
 from activities import act as act_module
 from activities.act import ActActivities
-from charter.audit import verify_chain
+from charter.audit.chain import verify_chain
 from charter.connectors.demo import DemoBooksWriter
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, audit, runs

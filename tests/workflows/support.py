@@ -9,8 +9,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities import ActActivities, Deps
-from charter.adoption import adopt
 from charter.demo.seed import constitution_source
+from charter.governance.adoption import adopt
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import RunRef

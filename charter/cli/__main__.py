@@ -1,3 +1,0 @@
-from charter.cli import entry
-
-entry()

@@ -1,0 +1,99 @@
+"""Backtest: replay recorded proposals from the audit trail through a candidate constitution.
+
+The audit trail holds, per run, the full observation (`observed`) and every proposal with
+the gate's verdict (`gate_verdict`). Re-running the pure gate on them with the candidate
+shows, decision by decision, what the candidate would have changed, before anyone adopts
+it. The gate is evaluated at the instant each observation was taken, as it was live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from charter.audit.chain import AuditEntry
+from charter.governance import gate
+from schemas import Constitution, Observation, Proposal, Verdict
+from schemas.backtest import BEHAVIOUR, BacktestCase, BacktestReport
+
+#: Audit kinds that say what became of an escalated proposal.
+_HUMAN = {"exception_expired": "expired"}
+
+
+def _applicable(candidate: Constitution, action: str) -> list[str]:
+    rules = candidate.document.rules
+    return [r.id for r in rules if action in r.applies_to or "*" in r.applies_to]
+
+
+def backtest(
+    candidate: Constitution, entries: Iterable[AuditEntry], *, since: datetime | None = None
+) -> BacktestReport:
+    observations: dict[tuple[str | None, str | None], Observation] = {}
+    recorded: list[tuple[AuditEntry, Proposal, Verdict]] = []
+    human: dict[tuple[str | None, str], str] = {}
+    skipped = 0
+    for entry in entries:
+        if entry.kind == "observed":
+            try:
+                observations[(entry.workflow_id, entry.run_id)] = Observation.model_validate(
+                    entry.snapshot
+                )
+            except ValidationError:
+                continue  # an entry from an older schema: its proposals are skipped below
+        elif entry.kind == "gate_verdict":
+            if since is not None and datetime.fromisoformat(entry.occurred_at) < since:
+                continue
+            recorded.append(
+                (
+                    entry,
+                    Proposal.model_validate(entry.snapshot["proposal"]),
+                    Verdict.model_validate(entry.snapshot["verdict"]),
+                )
+            )
+        elif entry.kind == "decision":
+            pid = entry.snapshot.get("proposal", {}).get("proposal_id")
+            status = entry.snapshot.get("status") or (
+                "approved" if entry.snapshot["decision"]["outcome"] == "approve" else "rejected"
+            )
+            if pid:
+                human[(entry.workflow_id, pid)] = status
+        elif entry.kind in _HUMAN and entry.snapshot.get("proposal_id"):
+            human[(entry.workflow_id, entry.snapshot["proposal_id"])] = _HUMAN[entry.kind]
+
+    cases: list[BacktestCase] = []
+    for entry, proposal, verdict in recorded:
+        observation = observations.get((entry.workflow_id, entry.run_id))
+        if observation is None:
+            skipped += 1
+            continue
+        # Citations belong to the reasoner's run under the version it read, not to the law:
+        # assume a diligent reasoner that cites every candidate rule for the action type.
+        cited = proposal.model_copy(update={"citations": _applicable(candidate, proposal.action)})
+        after = gate.evaluate(candidate, cited, observation)
+        cases.append(
+            BacktestCase(
+                workflow_id=entry.workflow_id or "",
+                proposal_id=proposal.proposal_id,
+                occurred_at=entry.occurred_at,
+                action=proposal.action,
+                counterparty=proposal.counterparty,
+                reference=proposal.reference,
+                amount=proposal.amount,
+                recorded_version=verdict.constitution_version,
+                recorded=BEHAVIOUR[verdict.outcome],
+                candidate=BEHAVIOUR[after.outcome],
+                recorded_causes=verdict.causes,
+                candidate_causes=after.causes,
+                candidate_rules=[m.rule_id for m in after.matched],
+                human=human.get((entry.workflow_id, proposal.proposal_id)),
+            )
+        )
+    return BacktestReport(
+        tenant_id=candidate.tenant_id,
+        candidate_hash=candidate.content_hash,
+        since=since.isoformat() if since else None,
+        cases=cases,
+        skipped=skipped,
+    )

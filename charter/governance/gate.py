@@ -1,0 +1,250 @@
+"""The gate: a pure, deterministic judgement of a proposal against the pinned constitution.
+
+Runs inside the workflow, so it must not do I/O, read clocks or use randomness: time comes
+in as an argument (by default the instant the observation was taken, which is in history
+and lets a backtest reproduce the verdict). The reasoner's citations are advisory; this
+evaluation is the authority, and a citation that does not match it blocks autonomy.
+
+Precedence (DESIGN.md): deny > escalate > allow. No allow rule means outside bounds and
+escalation; confidence below the applicable threshold escalates; an irreversible action
+always escalates, whatever the rules say. A rule that cannot be evaluated fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import cel
+
+from charter.governance.facts import facts_for
+from schemas import (
+    CitationCheck,
+    Constitution,
+    EscalationCause,
+    Observation,
+    Outcome,
+    Proposal,
+    Rule,
+    RuleError,
+    RuleMatch,
+    Verdict,
+)
+
+_programs: dict[str, Any] = {}
+_FIELD = re.compile(r"\b([a-z_]+)\.([A-Za-z_]\w*)")
+
+
+def _program(source: str) -> Any:
+    # Compiling is pure; caching by source keeps the gate fast for long constitutions.
+    program = _programs.get(source)
+    if program is None:
+        program = _programs[source] = cel.compile(source)
+    return program
+
+
+def _why(rule: Rule, facts: dict[str, Any]) -> str:
+    """The observed values a condition looked at, so a reader sees why it matched."""
+    shown: dict[str, Any] = {}
+    for name in sorted(_program(rule.when).variables()):
+        value = facts.get(name)
+        if isinstance(value, dict):
+            for var, key in _FIELD.findall(rule.when):
+                if var == name and key in value:
+                    shown[f"{name}.{key}"] = value[key]
+        elif isinstance(value, bool | int | float | str):
+            shown[name] = value
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in shown.items())
+
+
+def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str:
+    if outcome == "deny":
+        return "Denied by " + ", ".join(ctx["deny_rules"]) + "."
+    if outcome == "execute":
+        return (
+            f"Allowed by {', '.join(ctx['allow_rules'])} at confidence "
+            f"{ctx['confidence']:.2f} (threshold {ctx['threshold']:.2f}); reversible."
+        )
+    words = {
+        "unknown_action": "the action type is not declared by the constitution",
+        "outside_bounds": "outside bounds: no rule allows it",
+        "below_confidence": (
+            f"confidence {ctx['confidence']:.2f} is below the threshold {ctx['threshold']:.2f}"
+        ),
+        "irreversible": "the action is irreversible, so a human must approve it",
+        "escalation_rule": "a rule requires human review ("
+        + ", ".join(ctx["escalate_rules"])
+        + ")",
+        "rule_error": "a rule could not be evaluated, so the gate fails closed",
+        "citation_mismatch": "the proposal's citations do not match the constitution ("
+        + ctx["citation_note"]
+        + ")",
+    }
+    text = "Escalated: " + "; ".join(words[c] for c in causes) + "."
+    if ctx["approvals_required"] > 1:
+        text += f" Needs {ctx['approvals_required']} distinct approvers."
+    return text
+
+
+def check_citations(
+    constitution: Constitution, proposal: Proposal, decisive: list[str], *, any_of: bool = False
+) -> CitationCheck:
+    """Unknown citations, and decisive rules not cited.
+
+    With `any_of` (several allow rules matched), citing one of them is enough: each alone
+    would have allowed the action.
+    """
+    known = {rule.id for rule in constitution.document.rules}
+    cited = list(dict.fromkeys(proposal.citations))
+    missing = [r for r in decisive if r not in cited]
+    if any_of and len(missing) < len(decisive):
+        missing = []
+    return CitationCheck(cited=cited, unknown=[c for c in cited if c not in known], missing=missing)
+
+
+def _citation_note(check: CitationCheck) -> str:
+    parts = []
+    if check.unknown:
+        parts.append("cites unknown rule(s) " + ", ".join(check.unknown))
+    if check.missing:
+        parts.append("does not cite decisive rule(s) " + ", ".join(check.missing))
+    return "; ".join(parts)
+
+
+def evaluate(
+    constitution: Constitution,
+    proposal: Proposal,
+    observation: Observation,
+    earlier: Sequence[Proposal] = (),
+    *,
+    now: datetime | None = None,
+) -> Verdict:
+    """Judge one proposal.
+
+    `earlier`: proposals of the same run gated before this one and not denied, so rules can
+    see what the run already commits (`run.*` facts). `now` decides rule expiry; default:
+    when the observation was made.
+    """
+    document = constitution.document
+    at = now or observation.observed_at
+    action_type = document.action_types.get(proposal.action)
+    base = {
+        "proposal_id": proposal.proposal_id,
+        "constitution_version": constitution.version,
+        "constitution_hash": constitution.content_hash,
+        "confidence": proposal.confidence,
+    }
+    if action_type is None:
+        return Verdict(
+            **base,
+            outcome="deny",
+            evaluated=[],
+            matched=[],
+            causes=["unknown_action"],
+            citations=check_citations(constitution, proposal, []),
+            explanation=f"Denied: action type {proposal.action!r} is not declared by "
+            f"constitution v{constitution.version}.",
+        )
+
+    facts = facts_for(proposal, observation, earlier)
+    evaluated: list[str] = []
+    expired: list[str] = []
+    matched: list[RuleMatch] = []
+    errors: list[RuleError] = []
+    for rule in document.rules:
+        if proposal.action not in rule.applies_to and "*" not in rule.applies_to:
+            continue
+        if rule.expires_at is not None and rule.expires_at <= at:
+            expired.append(rule.id)
+            continue
+        evaluated.append(rule.id)
+        try:
+            result = _program(rule.when).execute(facts)
+        except Exception as exc:  # any evaluation failure of untrusted facts fails closed
+            errors.append(RuleError(rule_id=rule.id, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if result is not True and result is not False:
+            errors.append(RuleError(rule_id=rule.id, error="condition is not a boolean"))
+        elif result:
+            matched.append(
+                RuleMatch(
+                    rule_id=rule.id,
+                    title=rule.title,
+                    effect=rule.effect,
+                    condition=rule.when,
+                    min_confidence=rule.min_confidence,
+                    approvals_required=rule.approvals_required,
+                    approvers=rule.approvers,
+                    why=_why(rule, facts),
+                )
+            )
+
+    effects = {rule.id: rule.effect for rule in document.rules}
+    deny_rules = [m.rule_id for m in matched if m.effect == "deny"]
+    escalations = [m for m in matched if m.effect == "escalate"]
+    escalate_rules = [m.rule_id for m in escalations]
+    allows = [m for m in matched if m.effect == "allow"]
+    # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
+    # that failed might have matched, so it escalates.
+    blocking_errors = [e for e in errors if effects[e.rule_id] != "allow"]
+
+    default = document.defaults.min_confidence
+    threshold = min((m.min_confidence or default for m in allows), default=default)
+
+    outcome: Outcome
+    causes: list[EscalationCause] = []
+    approvals_required = 1
+    approver_roles: list[list[str]] = []
+    if deny_rules:
+        # Deny is final for this proposal: no human approval lifts it, only a new version.
+        outcome = "deny"
+        citations = check_citations(constitution, proposal, deny_rules)
+    else:
+        if blocking_errors:
+            causes.append("rule_error")
+        if escalate_rules:
+            causes.append("escalation_rule")
+        if not allows:
+            causes.append("outside_bounds")
+        elif proposal.confidence < threshold:
+            causes.append("below_confidence")
+        if not action_type.reversible:
+            causes.append("irreversible")
+        decisive = escalate_rules or [m.rule_id for m in allows]
+        citations = check_citations(constitution, proposal, decisive, any_of=not escalate_rules)
+        if citations.mismatch:
+            causes.append("citation_mismatch")
+        outcome = "escalate" if causes else "execute"
+        if causes:
+            approvals_required = max(
+                [m.approvals_required or 1 for m in escalations]
+                + [document.defaults.approvals_required or 1]
+            )
+            approver_roles = [sorted(m.approvers) for m in escalations if m.approvers]
+
+    ctx = {
+        "deny_rules": deny_rules,
+        "escalate_rules": escalate_rules,
+        "allow_rules": [m.rule_id for m in allows],
+        "confidence": proposal.confidence,
+        "threshold": threshold,
+        "citation_note": _citation_note(citations),
+        "approvals_required": approvals_required,
+    }
+    return Verdict(
+        **base,
+        outcome=outcome,
+        evaluated=evaluated,
+        matched=matched,
+        errors=errors,
+        causes=causes,
+        threshold=threshold,
+        explanation=_explain(outcome, causes, **ctx),
+        approvals_required=approvals_required,
+        approver_roles=approver_roles,
+        expired=expired,
+        citations=citations,
+    )

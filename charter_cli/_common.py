@@ -1,0 +1,59 @@
+"""Helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from temporalio.client import Client
+
+from charter.runtime.config import Settings
+from charter.runtime.embedded import Stack, ensure_stack
+from charter.storage import Database
+from charter.temporal.plugin import connect
+
+#: Piped output (CI logs, `| less`) gets 120 columns instead of rich's default 80.
+console = Console(
+    highlight=False, width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 120))
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+async def stack_for(args: argparse.Namespace) -> tuple[Settings, Stack]:
+    settings = Settings()
+    return settings, await ensure_stack(settings)
+
+
+@dataclass
+class Session:
+    settings: Settings
+    stack: Stack
+    db: Database
+    client: Client | None
+
+
+@asynccontextmanager
+async def session(
+    settings: Settings, stack: Stack, *, temporal: bool = True
+) -> AsyncIterator[Session]:
+
+    db = await Database.connect(stack.app_dsn, max_size=4)
+    try:
+        client = await connect(settings, stack.temporal_address) if temporal else None
+        yield Session(settings, stack, db, client)
+    finally:
+        await db.close()
+
+
+def add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--tenant", "-t", required=required, help="tenant id (every query is scoped to one)"
+    )

@@ -1,0 +1,216 @@
+"""`charter constitution apply|show|history|diff|backtest`: the tenant's law, versioned."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from rich.table import Table
+
+from charter.governance.adoption import NotAnOwner, adopt, run_backtest
+from charter.governance.constitution import ConstitutionError
+from charter.governance.constitution_diff import diff
+from charter.presentation.report import money
+from charter.storage import constitutions
+from charter_cli._common import CliError, add_tenant, console, session, stack_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser(
+        "constitution",
+        help="apply, inspect, compare and backtest a tenant's constitution",
+        description="A constitution is versioned law: every apply stores a new, immutable version.",
+    )
+    group_sub = group.add_subparsers(dest="constitution_command", required=True, metavar="ACTION")
+
+    apply = group_sub.add_parser(
+        "apply",
+        help="validate a YAML constitution and store it as the next version (owners only)",
+    )
+    apply.add_argument("file", type=Path, help="the constitution, YAML")
+    add_tenant(apply)
+    apply.add_argument(
+        "--as",
+        dest="member",
+        required=True,
+        metavar="MEMBER",
+        help="the member applying it: must be an active owner of the tenant",
+    )
+    apply.add_argument("--note", default="", help="why, for the version history")
+    apply.set_defaults(func=cmd_apply)
+
+    show = group_sub.add_parser("show", help="print a version as YAML (default: the latest)")
+    show.add_argument("version", nargs="?", type=int, help="version number")
+    add_tenant(show)
+    show.set_defaults(func=cmd_show)
+
+    history = group_sub.add_parser("history", help="list every version with who made it and why")
+    add_tenant(history)
+    history.set_defaults(func=cmd_history)
+
+    compare = group_sub.add_parser("diff", help="what changed between two versions, rule by rule")
+    compare.add_argument("a", type=int, help="the older version")
+    compare.add_argument("b", type=int, help="the newer version")
+    add_tenant(compare)
+    compare.set_defaults(func=cmd_diff)
+
+    bt = group_sub.add_parser(
+        "backtest",
+        help="replay recorded proposals through a candidate constitution, without adopting it",
+    )
+    bt.add_argument("file", type=Path, help="the candidate constitution, YAML")
+    add_tenant(bt)
+    bt.add_argument(
+        "--since", help="only proposals recorded at or after this date or instant (ISO 8601)"
+    )
+    bt.add_argument("--all", action="store_true", help="also list unchanged decisions")
+    bt.set_defaults(func=cmd_backtest)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--since {value!r} is not an ISO 8601 date or instant") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+async def cmd_apply(args: argparse.Namespace) -> int:
+    text = _read(args.file)
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        try:
+            adopted = await adopt(s.db, args.tenant, text, by=args.member, note=args.note)
+        except (ConstitutionError, NotAnOwner) as exc:
+            raise CliError(str(exc)) from None
+    c = adopted.constitution
+    if adopted.created:
+        console.print(
+            f"[green]applied[/] {args.file} as v{c.version} of {args.tenant} "
+            f"({c.content_hash[:12]}…, {len(c.document.rules)} rules)"
+        )
+    else:
+        console.print(f"unchanged: {args.file} is identical to v{c.version} of {args.tenant}")
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        try:
+            c = await constitutions.get(conn, args.tenant, args.version)
+        except constitutions.ConstitutionNotFound as exc:
+            raise CliError(str(exc)) from None
+    console.print(
+        f"# {args.tenant} constitution v{c.version} · sha256 {c.content_hash}", soft_wrap=True
+    )
+    # Exact YAML, never wrapped or marked up, so it can be edited and applied again.
+    console.out(
+        yaml.safe_dump(
+            c.document.model_dump(mode="json", exclude_none=True),
+            sort_keys=False,
+            allow_unicode=True,
+            width=10_000,
+        ),
+        highlight=False,
+        end="",
+    )
+    return 0
+
+
+async def cmd_history(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        versions = await constitutions.history(conn, args.tenant)
+    if not versions:
+        raise CliError(f"tenant {args.tenant!r} has no constitution")
+    table = Table(title=f"constitution history · {args.tenant}", title_justify="left")
+    for col in ("version", "hash", "rules", "by", "when", "source / note"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(
+            f"v{v.version}",
+            v.content_hash[:12],
+            str(v.rules),
+            v.created_by,
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            f"{v.source}: {v.note}" if v.note else v.source,
+        )
+    console.print(table)
+    return 0
+
+
+async def cmd_diff(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        try:
+            a = await constitutions.get(conn, args.tenant, args.a)
+            b = await constitutions.get(conn, args.tenant, args.b)
+        except constitutions.ConstitutionNotFound as exc:
+            raise CliError(str(exc)) from None
+    changes = diff(a.document, b.document)
+    if not changes:
+        console.print(f"v{a.version} and v{b.version} are identical")
+        return 0
+    table = Table(title=f"{args.tenant}: v{a.version} → v{b.version}", title_justify="left")
+    for col in ("change", "what", "details"):
+        table.add_column(col)
+    style = {"added": "green", "removed": "red", "changed": "yellow"}
+    for change in changes:
+        details = "\n".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in change.fields.items())
+        table.add_row(f"[{style[change.kind]}]{change.kind}[/]", change.subject, details)
+    console.print(table)
+    return 0
+
+
+async def cmd_backtest(args: argparse.Namespace) -> int:
+    text = _read(args.file)
+    since = _since(args.since)
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        try:
+            report = await run_backtest(s.db, args.tenant, text, since=since)
+        except ConstitutionError as exc:
+            raise CliError(str(exc)) from None
+    table = Table(
+        title=f"backtest · {args.tenant} · candidate {report.candidate_hash[:12]}…",
+        title_justify="left",
+        caption=", ".join(f"{k}: {n}" for k, n in report.summary().items())
+        + (f"; {report.skipped} without an observation" if report.skipped else ""),
+        caption_justify="left",
+    )
+    for col in (
+        "run / #",
+        "action",
+        "counterparty / ref",
+        "amount",
+        "was (v)",
+        "would be",
+        "human",
+    ):
+        table.add_column(col)
+    for case in report.cases:
+        if not case.changed and not args.all:
+            continue
+        table.add_row(
+            f"{case.workflow_id.rsplit('/', 1)[-1]} / {case.proposal_id}",
+            case.action,
+            f"{case.counterparty or '-'} / {case.reference or '-'}",
+            money(case.amount),
+            f"{case.recorded} (v{case.recorded_version})",
+            f"[bold]{case.candidate}[/]" if case.changed else case.candidate,
+            case.human or "-",
+        )
+    console.print(table)
+    return 0

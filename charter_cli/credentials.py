@@ -1,0 +1,172 @@
+"""`charter credentials add|list|revoke`: connector credentials, encrypted at rest.
+
+Secret values are read from standard input or a hidden prompt, never from the command line
+(where `ps` and shell history would see them), and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from pydantic import ValidationError
+from rich.table import Table
+
+from charter.storage import audit
+from charter.storage import credentials as creds
+from charter_cli._common import CliError, add_tenant, console, session, stack_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("credentials", help="add, list and revoke connector credentials")
+    actions = group.add_subparsers(dest="credentials_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser(
+        "add",
+        help="store a credential (secret from stdin or a hidden prompt)",
+        description="Store a connector credential, envelope-encrypted. An API key is read as "
+        "one line; an OAuth credential as JSON "
+        '{"access_token": ..., "refresh_token": ..., "expires_at": "<ISO 8601>"}. '
+        "Read and write credentials are separate records.",
+    )
+    add_tenant(add)
+    add.add_argument("--connector", required=True, help="e.g. demo-bank, demo-ads")
+    add.add_argument("--scope", required=True, choices=["read", "write"])
+    add.add_argument("--kind", default="api_key", choices=["api_key", "oauth"])
+    add.add_argument("--label", default="", help="a human description (not secret)")
+    add.add_argument("--as", dest="actor", default="cli", help="who is adding it (audited)")
+    add.set_defaults(func=cmd_add)
+
+    lst = actions.add_parser(
+        "list", help="list credentials (never their values)", description="Secrets are not shown."
+    )
+    add_tenant(lst)
+    lst.add_argument("--all", action="store_true", help="include revoked credentials")
+    lst.set_defaults(func=cmd_list)
+
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke a credential and erase its ciphertext",
+        description="Marks the credential revoked and erases its encrypted secret for good.",
+    )
+    add_tenant(revoke)
+    revoke.add_argument("credential_id")
+    revoke.add_argument("--as", dest="actor", default="cli", help="who is revoking it (audited)")
+    revoke.set_defaults(func=cmd_revoke)
+
+
+def read_secret(kind: str) -> creds.CredentialSecret:
+    if sys.stdin.isatty():
+        if kind == "api_key":
+            raw = getpass.getpass("API key (hidden): ")
+        else:
+            raw = getpass.getpass("OAuth credential as JSON (hidden): ")
+    else:
+        raw = sys.stdin.read()
+    raw = raw.strip()
+    if not raw:
+        raise CliError("no secret given on standard input")
+    try:
+        if kind == "api_key":
+            return creds.CredentialSecret(api_key=raw)
+        data = json.loads(raw)
+        if not isinstance(data, dict) or "api_key" in data:
+            raise CliError("an OAuth credential is a JSON object with access_token")
+        return creds.CredentialSecret.model_validate(data)
+    except (ValueError, ValidationError):
+        # The validation message could quote the input: say what is wrong, not what was given.
+        raise CliError(f"not a valid {kind} credential") from None
+
+
+async def cmd_add(args: argparse.Namespace) -> int:
+    secret = read_secret(args.kind)
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        vault = creds.CredentialVault()
+        try:
+            async with s.db.tenant(args.tenant) as conn:
+                info = await creds.add(
+                    conn,
+                    vault.keys,
+                    tenant_id=args.tenant,
+                    connector=args.connector,
+                    scope=args.scope,
+                    secret=secret,
+                    label=args.label,
+                    created_by=args.actor,
+                )
+                await audit.append(
+                    conn,
+                    args.tenant,
+                    "credential_added",
+                    info.model_dump(
+                        mode="json",
+                        include={
+                            "credential_id",
+                            "connector",
+                            "scope",
+                            "kind",
+                            "label",
+                            "kek_version",
+                        },
+                    ),
+                    actor=f"member:{args.actor}",
+                )
+        except Exception as exc:
+            if type(exc).__name__ in ("CheckViolationError", "ForeignKeyViolationError"):
+                raise CliError(
+                    f"refused: unknown tenant {args.tenant!r} or invalid connector name"
+                ) from None
+            raise
+    console.print(
+        f"added {info.credential_id} ({info.connector}, {info.scope}, {info.kind}) "
+        f"under key version {info.kek_version}"
+    )
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        rows = await creds.list_credentials(conn, args.tenant, include_revoked=args.all)
+    table = Table(title=f"Credentials of {args.tenant}")
+    for column in ("id", "connector", "scope", "kind", "label", "key version", "status", "updated"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.credential_id,
+            r.connector,
+            r.scope,
+            r.kind,
+            r.label,
+            str(r.kek_version or "-"),
+            r.status,
+            r.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    return 0
+
+
+async def cmd_revoke(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        try:
+            async with s.db.tenant(args.tenant) as conn:
+                info = await creds.revoke(conn, args.tenant, args.credential_id)
+                await audit.append(
+                    conn,
+                    args.tenant,
+                    "credential_revoked",
+                    {
+                        "credential_id": info.credential_id,
+                        "connector": info.connector,
+                        "scope": info.scope,
+                    },
+                    actor=f"member:{args.actor}",
+                )
+        except creds.CredentialError as exc:
+            raise CliError(str(exc)) from None
+    console.print(f"revoked {info.credential_id}; its encrypted secret is erased")
+    return 0

@@ -1,0 +1,28 @@
+"""`charter demo`: seed the demo companies and tell the story end to end."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from charter_cli._common import console, stack_for
+from charter_cli.story import run_demo
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="run the demo: two companies, their agents, exceptions, an amendment, the audit",
+        description="Starts the embedded stack if needed (it keeps running afterwards so the "
+        "Temporal UI stays inspectable), resets the demo companies' books and runs the story.",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+
+    settings, stack = await stack_for(args)
+    started = time.monotonic()
+    reports = await run_demo(console, settings, stack)
+    console.print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
+    return 0 if all(r.ok for r in reports) else 1

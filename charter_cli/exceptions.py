@@ -1,0 +1,213 @@
+"""`charter exceptions list|show` and `charter decide`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from pydantic import ValidationError
+from rich.table import Table
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from charter.presentation.report import CAUSE_WORDS, exception_panel, money
+from charter.storage import Database, runs
+from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from schemas import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    exc = sub.add_parser("exceptions", help="list and show exceptions awaiting a human")
+    exc_sub = exc.add_subparsers(dest="exceptions_command", required=True, metavar="ACTION")
+    ls = exc_sub.add_parser("list", help="list open exceptions of a tenant")
+    add_tenant(ls)
+    ls.add_argument("--all", action="store_true", help="include decided and expired ones")
+    ls.set_defaults(func=cmd_list)
+    show = exc_sub.add_parser("show", help="show one exception with its full context")
+    show.add_argument("exception_id")
+    add_tenant(show)
+    show.set_defaults(func=cmd_show)
+    dismiss = exc_sub.add_parser(
+        "dismiss",
+        help="close an exception that holds an unreadable reasoner reply (no proposal)",
+        description="An unreadable reply escalates as an exception with no proposal to approve; "
+        "once read, an approver closes it here. Nothing executes; the dismissal is audited.",
+    )
+    dismiss.add_argument("exception_id")
+    add_tenant(dismiss)
+    dismiss.add_argument("--as", dest="approver", required=True, metavar="MEMBER")
+    dismiss.add_argument("--reason", default="", help="why, for the audit trail")
+    dismiss.set_defaults(func=cmd_dismiss)
+
+    decide = sub.add_parser(
+        "decide",
+        help="approve or reject an exception",
+        description="Send a decision to the waiting run (Temporal update `decide`).",
+    )
+    decide.add_argument("exception_id")
+    decide.add_argument("outcome", choices=["approve", "reject"])
+    add_tenant(decide)
+    decide.add_argument(
+        "--as",
+        dest="approver",
+        required=True,
+        metavar="MEMBER",
+        help="the approver (a member of the tenant with an approver role)",
+    )
+    decide.add_argument("--reason", default="", help="why, for the audit trail")
+    decide.add_argument(
+        "--amend",
+        action="store_true",
+        help="also add a narrowly scoped allow rule so this class of exception "
+        "no longer escalates (approve only)",
+    )
+    decide.add_argument("--max-amount", help="upper bound for the amendment (default: the amount)")
+    decide.add_argument(
+        "--amend-until",
+        metavar="ISO8601",
+        help="the amendment stops applying at this instant (e.g. 2027-03-31T00:00:00Z)",
+    )
+    decide.add_argument(
+        "--amount",
+        help="approve with an edit: the amount to approve instead (gated again before it runs)",
+    )
+    decide.set_defaults(func=cmd_decide)
+
+
+async def _get(db: Database, tenant: str, exception_id: str) -> dict[str, object]:
+    async with db.tenant(tenant) as conn:
+        row = await runs.get_exception(conn, tenant, exception_id)
+    if row is None:
+        raise CliError(f"no exception {exception_id!r} for tenant {tenant!r}")
+    return row
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        rows = await runs.list_exceptions(conn, args.tenant, status=None if args.all else "open")
+    table = Table(title=f"exceptions · {args.tenant}", title_justify="left")
+    for col in ("id", "agent", "recommends", "amount", "why", "status", "expires"):
+        table.add_column(col)
+    for r in rows:
+        if r["context"].get("kind") == "reasoning_failure":  # issue 5: nothing was proposed
+            table.add_row(
+                r["exception_id"],
+                r["agent"],
+                "(unreadable reasoner reply)",
+                "-",
+                "the reply did not parse after one corrective retry",
+                r["status"],
+                r["expires_at"].strftime("%Y-%m-%d %H:%M"),
+            )
+            continue
+        p, v = r["context"]["proposal"], r["context"]["verdict"]
+        table.add_row(
+            r["exception_id"],
+            r["agent"],
+            f"{p['action']} → {p.get('counterparty') or '-'}",
+            money(p.get("amount")),
+            "; ".join(CAUSE_WORDS.get(c, c) for c in v["causes"]),
+            r["status"],
+            r["expires_at"].strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        row = await _get(s.db, args.tenant, args.exception_id)
+    console.print(exception_panel(row))
+    return 0
+
+
+def _decimal(flag: str, value: str | None) -> Decimal | None:
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        raise CliError(f"{flag} {value!r} is not a number") from None
+
+
+async def cmd_dismiss(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        try:
+            await runs.dismiss_reply_exception(
+                conn, args.tenant, args.exception_id, member=args.approver, reason=args.reason
+            )
+        except runs.NotDismissable as exc:
+            raise CliError(str(exc)) from None
+    console.print(f"[green]dismissed[/] {args.exception_id} as {args.approver}; nothing executed")
+    return 0
+
+
+def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
+    if args.amend and args.outcome != "approve":
+        raise CliError("--amend only goes with approve")
+    if getattr(args, "amount", None) and args.outcome != "approve":
+        raise CliError("--amount (approve with an edit) only goes with approve")
+    amendment = None
+    if args.amend:
+        until = None
+        if getattr(args, "amend_until", None):
+            try:
+                until = datetime.fromisoformat(args.amend_until)
+            except ValueError:
+                raise CliError(f"--amend-until {args.amend_until!r} is not ISO 8601") from None
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        amendment = AmendmentRequest(
+            max_amount=_decimal("--max-amount", args.max_amount), expires_at=until
+        )
+    amount = _decimal("--amount", getattr(args, "amount", None))
+    try:
+        return Decision(
+            proposal_id=proposal_id,
+            approver=args.approver,
+            outcome=args.outcome,
+            reason=args.reason,
+            amendment=amendment,
+            edit=ProposalEdit(amount=amount) if amount is not None else None,
+        )
+    except ValidationError as exc:
+        raise CliError(f"invalid decision: {exc.errors()[0]['msg']}") from None
+
+
+async def cmd_decide(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack) as s:
+        row = await _get(s.db, args.tenant, args.exception_id)
+        if row["status"] != "open":
+            raise CliError(f"{args.exception_id} is {row['status']}, not open")
+        context = row["context"]
+        if isinstance(context, dict) and context.get("kind") == "reasoning_failure":
+            raise CliError(
+                f"{args.exception_id} holds an unreadable reasoner reply: there is no proposal "
+                "to approve or reject. Read it with `charter exceptions show`, re-run the agent, "
+                "and close it with `charter exceptions dismiss`."
+            )
+        decision = build_decision(args, str(row["proposal_id"]))
+        assert s.client is not None
+        handle = s.client.get_workflow_handle(str(row["workflow_id"]))
+        try:
+            receipt = await handle.execute_update("decide", decision, result_type=DecisionReceipt)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise CliError(f"decision refused: {message}") from None
+        except RPCError as exc:
+            raise CliError(f"could not reach run {row['workflow_id']}: {exc.message}") from None
+    note = (
+        f"; constitution amended to v{receipt.amendment_version}"
+        if receipt.amendment_version
+        else ""
+    )
+    if receipt.status == "awaiting_decision":
+        note += f"; {receipt.approvals} of {receipt.approvals_required} approvals, still waiting"
+    console.print(
+        f"[green]{ {'approve': 'approved', 'reject': 'rejected'}[receipt.outcome] }[/] {args.exception_id} as {receipt.approver}{note}"
+    )
+    return 0

@@ -1,0 +1,158 @@
+"""`charter keys rotate|retire|list`: key-encryption keys and payload-codec keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.table import Table
+
+from charter.crypto import CryptoError
+from charter.crypto.codec import default_payload_keyring
+from charter.crypto.keyring import keyring_file
+from charter.runtime.config import Settings
+from charter.storage import Database, audit
+from charter.storage import credentials as creds
+from charter_cli._common import CliError, console, session, stack_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("keys", help="rotate, retire and list encryption keys")
+    actions = group.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+
+    rotate = actions.add_parser(
+        "rotate",
+        help="new key version; rewrap every credential's data key under it",
+        description="Creates a new key-encryption key version and rewraps every data key "
+        "under it (ciphertexts are not touched and no secret is exposed). With --payload, "
+        "creates a new payload-codec key instead; older ones keep decoding old payloads.",
+    )
+    rotate.add_argument("--payload", action="store_true", help="rotate the payload-codec key")
+    rotate.add_argument(
+        "--rewrap-only",
+        action="store_true",
+        help="only rewrap under the current version (e.g. after adding one to CHARTER_KEK)",
+    )
+    rotate.set_defaults(func=cmd_rotate)
+
+    retire = actions.add_parser(
+        "retire",
+        help="destroy an old key version once nothing uses it",
+        description="Refuses while any credential's data key is still wrapped by the version.",
+    )
+    retire.add_argument("version", help="KEK version number, or payload key id with --payload")
+    retire.add_argument("--payload", action="store_true", help="retire a payload-codec key")
+    retire.set_defaults(func=cmd_retire)
+
+    lst = actions.add_parser("list", help="key versions, their status and use")
+    lst.set_defaults(func=cmd_list)
+
+
+async def usage(db: Database) -> dict[int, int]:
+    """Credentials per KEK version, over every tenant."""
+    total: dict[int, int] = {}
+    for tenant in await db.tenant_ids():
+        async with db.tenant(tenant) as conn:
+            for version, n in (await creds.kek_versions_in_use(conn, tenant)).items():
+                total[version] = total.get(version, 0) + n
+    return total
+
+
+async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, list[str]]:
+    """Rewrap every tenant's data keys; return how many moved and which failed."""
+    done, failed = 0, []
+    for tenant in await db.tenant_ids():
+        async with db.tenant(tenant) as conn:
+            report = await creds.rewrap_tenant(conn, vault.keys, tenant)
+            if report.rewrapped:
+                await audit.append(
+                    conn,
+                    tenant,
+                    "credentials_rewrapped",
+                    {
+                        "credential_ids": report.rewrapped,
+                        "kek_version": vault.keys.current_version(),
+                        "failed": report.failed,
+                    },
+                    actor="operator:cli",
+                )
+        done += len(report.rewrapped)
+        failed += [f"{tenant}/{cid}" for cid in report.failed]
+    return done, failed
+
+
+async def cmd_rotate(args: argparse.Namespace) -> int:
+    if args.payload:
+        settings = Settings()
+        if settings.payload_keys is not None:
+            raise CliError("CHARTER_PAYLOAD_KEYS is set: rotate by adding a key id to it")
+        new_id = keyring_file(settings).rotate_payload_key()
+        console.print(f"payload key {new_id} is now current; restart workers to encrypt with it")
+        return 0
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        vault = creds.CredentialVault()
+        try:
+            if not args.rewrap_only:
+                version = await asyncio.to_thread(vault.keys.rotate)
+                console.print(f"key-encryption key version {version} is now current")
+            rewrapped, failed = await rewrap_all(s.db, vault)
+        except CryptoError as exc:
+            raise CliError(str(exc)) from None
+    console.print(f"rewrapped {rewrapped} data keys under version {vault.keys.current_version()}")
+    if failed:
+        raise CliError(
+            f"{len(failed)} credentials could not be rewrapped (tampered, or their key version is "
+            f"gone): {', '.join(failed)}; revoke and re-add them"
+        )
+    return 0
+
+
+async def cmd_retire(args: argparse.Namespace) -> int:
+    if args.payload:
+        try:
+            keyring_file(Settings()).retire_payload_key(args.version)
+        except CryptoError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"payload key {args.version} retired: payloads it encrypted no longer decode")
+        return 0
+    try:
+        version = int(args.version)
+    except ValueError:
+        raise CliError("a key-encryption key version is a number") from None
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        vault = creds.CredentialVault()
+        in_use = (await usage(s.db)).get(version, 0)
+        if in_use:
+            raise CliError(
+                f"version {version} still wraps {in_use} data keys: run `charter keys rotate` first"
+            )
+        try:
+            await asyncio.to_thread(vault.keys.retire, version)
+        except CryptoError as exc:
+            raise CliError(str(exc)) from None
+    console.print(f"key-encryption key version {version} retired")
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s:
+        vault = creds.CredentialVault()
+        used = await usage(s.db)
+        versions = await asyncio.to_thread(vault.keys.versions)
+    table = Table(title=f"Key-encryption keys ({vault.keys.name} provider)")
+    for column in ("version", "status", "created", "credentials"):
+        table.add_column(column)
+    for v in versions:
+        created = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-"
+        table.add_row(str(v.version), v.status, created, str(used.get(v.version, 0)))
+    console.print(table)
+
+    keyring = default_payload_keyring(settings)
+    console.print(
+        "Payload keys: "
+        + ", ".join(f"{k}{' (current)' if k == keyring.current else ''}" for k in keyring.key_ids())
+    )
+    return 0

@@ -1,0 +1,98 @@
+"""`charter run`: start an agent run for a tenant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from temporalio.client import WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from charter.presentation.report import run_table
+from charter_cli._common import CliError, console, session, stack_for
+from schemas import AgentRunInput, RunState, workflow_id_for
+from starter import start_run
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="start an agent run for a tenant",
+        description="Start AgentLoop for TENANT and AGENT. The same --trigger never runs twice.",
+    )
+    run.add_argument("tenant")
+    run.add_argument("agent", help="payables, marketing or payroll")
+    run.add_argument("--trigger", help="what started the run (default: manual-<timestamp>)")
+    run.add_argument(
+        "--focus",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only consider this record (repeatable)",
+    )
+    run.add_argument(
+        "--as",
+        dest="requested_by",
+        metavar="MEMBER",
+        help="the member asking for the run (may not approve it)",
+    )
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return at once instead of waiting for the gate's verdicts",
+    )
+    run.set_defaults(func=cmd_run)
+
+
+def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
+    return f"{ui_url}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> RunState:  # type: ignore[type-arg]
+    """Poll the `state` query until the run has acted or is waiting on humans."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        state: RunState = await handle.query("state", result_type=RunState)
+        settled = state.stage in ("awaiting_decision", "completed")
+        if settled and not any(p.status == "gated" for p in state.proposals):
+            return state
+        if loop.time() > deadline:
+            raise CliError(
+                f"run {handle.id} did not settle within {timeout:.0f}s (stage {state.stage})"
+            )
+        await asyncio.sleep(0.2)
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    trigger = args.trigger or "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    try:
+        run = AgentRunInput(
+            tenant_id=args.tenant,
+            agent=args.agent,
+            trigger=trigger,
+            focus=args.focus,
+            requested_by=args.requested_by,
+            decision_timeout=settings.decision_timeout,
+            reminder_interval=settings.reminder_interval,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    async with session(settings, stack) as s:
+        assert s.client is not None
+        try:
+            handle = await start_run(s.client, run, task_queue=settings.task_queue)
+        except WorkflowAlreadyStartedError:
+            raise CliError(
+                f"trigger {trigger!r} already ran: {workflow_id_for(args.tenant, args.agent, trigger)}"
+            ) from None
+        console.print(f"started {handle.id}")
+        console.print(ui_link(stack.ui_url, settings.temporal_namespace, handle.id))
+        if args.no_wait:
+            return 0
+        state = await wait_for_verdicts(handle)
+        console.print(run_table(f"{args.tenant} · {args.agent}", state.proposals))
+    return 0

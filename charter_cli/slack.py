@@ -1,0 +1,133 @@
+"""`charter slack` (run the Slack app) and `charter slack configure` (a tenant's channel)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from datetime import timedelta
+from importlib import resources
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from charter.slack.app import build_app
+from charter.slack.config import SlackConfigError, SlackSettings
+from charter.slack.server import serve
+from charter.storage import slack as store
+from charter.storage.members import APPROVER_ROLES
+from charter_cli._common import CliError, add_tenant, console, session, stack_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    slack = sub.add_parser(
+        "slack",
+        help="run the Slack app (exception cards and decisions), or configure a tenant",
+        description="Without an action: start the Slack app over HTTP or Socket Mode, as "
+        "CHARTER_SLACK_MODE says (see README, 'Deciding in Slack').",
+    )
+    slack.set_defaults(func=cmd_serve)
+    slack_sub = slack.add_subparsers(dest="slack_command", metavar="ACTION")
+    serve = slack_sub.add_parser("serve", help="start the Slack app (the default)")
+    serve.set_defaults(func=cmd_serve)
+    configure = slack_sub.add_parser(
+        "configure",
+        help="set a tenant's Slack channel and backup approver",
+        description="Where the tenant's exception cards go, and who is called in when "
+        "nobody decides within --backup-after.",
+    )
+    add_tenant(configure)
+    configure.add_argument("--channel", required=True, help="channel id, e.g. C0123ABCD")
+    configure.add_argument("--team", help="Slack workspace id (T…); clicks from others are refused")
+    configure.add_argument("--backup", metavar="MEMBER", help="backup approver (a member id)")
+    configure.add_argument(
+        "--backup-after",
+        metavar="DURATION",
+        help="ISO 8601 duration (PT4H, P1D) before the backup approver is called in",
+    )
+    configure.set_defaults(func=cmd_configure)
+    manifest = slack_sub.add_parser(
+        "manifest",
+        help="print the Slack app manifest (paste it into api.slack.com/apps)",
+        description="The app manifest in charter/slack/manifest.yaml, with your request URL "
+        "or switched to Socket Mode.",
+    )
+    where = manifest.add_mutually_exclusive_group()
+    where.add_argument("--url", help="public HTTPS URL of the Slack endpoint (…/slack/events)")
+    where.add_argument("--socket", action="store_true", help="Socket Mode: no public URL")
+    manifest.set_defaults(func=cmd_manifest)
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    document = yaml.safe_load(
+        (resources.files("charter.slack") / "manifest.yaml").read_text(encoding="utf-8")
+    )
+    interactivity = document["settings"]["interactivity"]
+    if args.socket:
+        document["settings"]["socket_mode_enabled"] = True
+        interactivity.pop("request_url", None)
+    elif args.url:
+        if not args.url.startswith("https://"):
+            raise CliError("--url must be an https:// URL (Slack only calls HTTPS endpoints)")
+        interactivity["request_url"] = args.url
+    print(yaml.safe_dump(document, sort_keys=False), end="")
+    return 0
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise CliError(f"--backup-after {text!r} is not a duration (try PT4H or P1D)") from None
+
+
+async def cmd_configure(args: argparse.Namespace) -> int:
+    if (args.backup is None) != (args.backup_after is None):
+        raise CliError("--backup and --backup-after go together")
+    try:
+        config = store.SlackTenantConfig(
+            tenant_id=args.tenant,
+            channel_id=args.channel,
+            team_id=args.team,
+            backup_member_id=args.backup,
+            backup_after=_duration(args.backup_after) if args.backup_after else None,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise CliError(f"invalid {error['loc'][0]}: {error['msg']}") from None
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        if config.backup_member_id is not None:
+            backup = await store.member(conn, args.tenant, config.backup_member_id)
+            if backup is None or not backup.active or not set(backup.roles) & set(APPROVER_ROLES):
+                raise CliError(f"{args.backup!r} is not an active approver of {args.tenant!r}")
+            if backup.slack_user_id is None:
+                raise CliError(f"{args.backup!r} has no Slack user id")
+        await store.save_config(conn, config)
+    console.print(f"[green]{args.tenant}[/]: exception cards go to {config.channel_id}")
+    return 0
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+
+    slack = SlackSettings()
+    try:
+        slack.check_for_app()
+    except SlackConfigError as exc:
+        raise CliError(str(exc)) from None
+    settings, stack = await stack_for(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with session(settings, stack) as s:
+        assert s.client is not None
+        bolt = build_app(slack, s.db, s.client)
+        where = (
+            "Socket Mode"
+            if slack.mode == "socket"
+            else f"http://{slack.host}:{slack.port}{slack.path}"
+        )
+        console.print(f"[green]Slack app running[/] ({where}); Ctrl-C to stop")
+        await serve(bolt, slack, stop)
+    return 0

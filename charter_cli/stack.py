@@ -1,0 +1,85 @@
+"""`charter up`, `charter stack start|stop|status`, `charter migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from charter.runtime.config import Settings, redact_dsn
+from charter.runtime.embedded import _port_open, stop_stack
+from charter_cli._common import console, stack_for
+from worker import run_worker
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = sub.add_parser(
+        "up",
+        help="start the embedded stack and a worker, and keep them up (Ctrl-C stops the worker)",
+        description="Start PostgreSQL and Temporal (unless configured elsewhere), apply "
+        "migrations, and run a worker in the foreground.",
+    )
+    up.set_defaults(func=cmd_up)
+
+    stack = sub.add_parser("stack", help="manage the embedded PostgreSQL and Temporal servers")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    start = stack_sub.add_parser("start", help="start the embedded servers in the background")
+    start.set_defaults(func=cmd_stack_start)
+    stop = stack_sub.add_parser("stop", help="stop the embedded servers")
+    stop.set_defaults(func=cmd_stack_stop)
+    status = stack_sub.add_parser("status", help="show where the services are")
+    status.set_defaults(func=cmd_stack_status)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate.set_defaults(func=cmd_stack_start)
+
+
+def _describe(settings: Settings, temporal: str, admin_dsn: str, ui_url: str) -> None:
+    console.print(
+        f"Temporal   {temporal}  (namespace {settings.temporal_namespace}, "
+        f"task queue {settings.task_queue})"
+    )
+    console.print(f"Temporal UI {ui_url}")
+    console.print(f"PostgreSQL {redact_dsn(admin_dsn)}")
+
+
+async def cmd_stack_start(args: argparse.Namespace) -> int:
+    settings, stack = await stack_for(args)
+    _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
+    console.print("[green]stack is up; migrations applied[/]")
+    return 0
+
+
+def cmd_stack_stop(args: argparse.Namespace) -> int:
+    stopped = stop_stack(Settings().state_dir)
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    settings = Settings()
+    temporal = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    embedded_pg = (settings.state_dir / "pgdata" / "postmaster.pid").exists()
+    up = settings.temporal_address is not None or _port_open(settings.temporal_port)
+    console.print(f"Temporal   {temporal}: {'up' if up else 'down'}")
+    if settings.database_url:
+        console.print(f"PostgreSQL {redact_dsn(settings.database_url)} (configured)")
+    else:
+        console.print(f"PostgreSQL embedded: {'up' if embedded_pg else 'down'}")
+    return 0
+
+
+async def cmd_up(args: argparse.Namespace) -> int:
+
+    settings, stack = await stack_for(args)
+    _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print(
+        "[green]worker running[/]; Ctrl-C to stop (the servers keep running; "
+        "`charter stack stop` stops them)"
+    )
+    await run_worker(settings, stack.temporal_address, stack.app_dsn, stop)
+    return 0
