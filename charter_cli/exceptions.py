@@ -15,7 +15,8 @@ from temporalio.service import RPCError
 from charter.presentation.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
-from schemas import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
+from schemas import AmendmentRequest, Decision, ProposalEdit
+from workflows import AgentLoop
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -193,7 +194,7 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         assert s.client is not None
         handle = s.client.get_workflow_handle(str(row["workflow_id"]))
         try:
-            receipt = await handle.execute_update("decide", decision, result_type=DecisionReceipt)
+            receipt = await handle.execute_update(AgentLoop.decide, decision)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -32,6 +32,7 @@ from charter_cli.runs import ui_link, wait_for_verdicts
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for
 from starter import start_run
 from worker import build_worker
+from workflows import AgentLoop
 
 
 def _say(console: Any, text: str) -> None:
@@ -169,7 +170,7 @@ async def _story(
     acme_payables = client.get_workflow_handle(bluebird["workflow_id"])
     try:
         await acme_payables.execute_update(
-            "decide",
+            AgentLoop.decide,
             Decision(proposal_id=bluebird["proposal_id"], approver="ivy", outcome="approve"),
         )
         raise RuntimeError("isolation failure: a foreign approver was accepted")
@@ -217,7 +218,7 @@ async def _story(
 
     async def settled() -> RunState:
         while True:
-            state: RunState = await acme_payables.query("state", result_type=RunState)
+            state: RunState = await acme_payables.query(AgentLoop.state)
             if not any(p.status in ("approved",) for p in state.proposals):
                 return state
             await asyncio.sleep(0.2)

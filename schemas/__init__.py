@@ -22,7 +22,12 @@ from schemas.constitution import (
 )
 from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 from schemas.proposal import Proposal, ProposedAction
-from schemas.reasoning import ReasoningFailure, TokenUsage
+from schemas.reasoning import (
+    MAX_PROPOSALS,
+    REASONING_FAILURE_PROPOSAL_ID,
+    ReasoningFailure,
+    TokenUsage,
+)
 from schemas.run import (
     ActionResult,
     AgentRunInput,
@@ -44,6 +49,8 @@ from schemas.verdict import (
 )
 
 __all__ = [
+    "MAX_PROPOSALS",
+    "REASONING_FAILURE_PROPOSAL_ID",
     "ActionResult",
     "ActionType",
     "AdCampaign",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +83,23 @@ class Observation(_Record):
     invoices: list[Invoice] = []
     payroll_runs: list[PayrollRun] = []
     campaigns: list[AdCampaign] = []
+
+    #: The record lists and how a summary names them, in one place: the header-only copy and
+    #: the summary both read it, so a new kind of record cannot be forgotten by one of them.
+    RECORD_LISTS: ClassVar[dict[str, str]] = {
+        "bank_accounts": "accounts",
+        "vendors": "vendors",
+        "invoices": "invoices",
+        "payroll_runs": "payroll runs",
+        "campaigns": "campaigns",
+    }
+
+    def without_records(self) -> Observation:
+        """The snapshot's header only (who, when, from where), without the records."""
+        return self.model_copy(update={name: [] for name in self.RECORD_LISTS})
+
+    def summary(self) -> str:
+        """How many records of each kind were observed, e.g. `2 accounts, 5 vendors, ...`."""
+        return ", ".join(
+            f"{len(getattr(self, name))} {label}" for name, label in self.RECORD_LISTS.items()
+        )

@@ -14,6 +14,7 @@ from charter.storage import Database, audit
 from schemas import AgentRunInput, AgentRunResult, RunState
 from starter import start_run
 from tests.conftest import TASK_QUEUE, eventually
+from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -27,7 +28,7 @@ async def start(
 
 async def until_stage(handle: WorkflowHandle[Any, Any], *stages: str) -> RunState:
     async def check() -> RunState | None:
-        state: RunState = await handle.query("state", result_type=RunState)
+        state: RunState = await handle.query(AgentLoop.state)
         return state if state.stage in stages else None
 
     result: RunState = await eventually(check)

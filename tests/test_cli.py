@@ -22,6 +22,7 @@ from charter_cli import GROUPS, build_parser
 from schemas import RunState
 from tests.conftest import TASK_QUEUE
 from tests.helpers import chain_ok, start, until_stage
+from workflows import AgentLoop
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ async def test_decide_from_the_cli(
         "lots",
     )
     assert code == 2 and "not a number" in out
-    current: RunState = await handle.query("state", result_type=RunState)
+    current: RunState = await handle.query(AgentLoop.state)
     assert current.proposals[0].status == "awaiting_decision"
 
     code, out = await charter(

@@ -34,6 +34,7 @@ from schemas import (
 from tests.conftest import eventually
 from tests.helpers import start, until_stage
 from tests.workflows.support import act_activities, actions, run_ref, update_error
+from workflows import AgentLoop
 
 
 def _decisions(db: Database) -> DecisionActivities:
@@ -75,7 +76,7 @@ async def test_approval_after_a_reject_is_refused_and_never_acts(
 ) -> None:
     handle, ref, ps = await _escalated(client, tenant)
     await handle.execute_update(
-        "decide", Decision(proposal_id="p1", approver="maya", outcome="reject", reason="no")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="reject", reason="no")
     )
     result = await handle.result()
     assert result.proposals[0].status == "rejected"

@@ -8,23 +8,30 @@ database, model) is an activity.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.act import ActActivities
+    from activities.decisions import DecisionActivities
+    from activities.exceptions import ExceptionActivities
+    from activities.read import ReadActivities
+    from activities.reason import ReasonActivities
+    from activities.run import RunActivities
     from charter.governance import approvals, gate
     from charter.temporal import search_attributes as sa
     from schemas import (
+        MAX_PROPOSALS,
+        REASONING_FAILURE_PROPOSAL_ID,
         ActInput,
-        ActionResult,
         AgentRunInput,
         AgentRunResult,
-        AuditHead,
         Constitution,
         Decision,
         DecisionReceipt,
@@ -38,19 +45,18 @@ with workflow.unsafe.imports_passed_through():
         ReasoningFailure,
         ReasoningFailureInput,
         ReasonInput,
-        ReasonOutput,
         RecordDecisionInput,
         RecordVerdictInput,
-        RunContext,
         RunRef,
         RunState,
         Stage,
         StartRunInput,
         Verdict,
-        VerdictRecord,
     )
 
-T = TypeVar("T")
+SelfT = TypeVar("SelfT")
+ParamT = TypeVar("ParamT")
+ResultT = TypeVar("ResultT")
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -60,15 +66,15 @@ _RETRY = RetryPolicy(
         "NotAuthorised",
         "UnauthorisedApprover",
         "AmendmentRefused",
-        # issue 5: the model provider refused the request itself; retrying cannot help.
+        # The model provider refused the request itself; retrying cannot help.
         "ReasonerRequestRejected",
         "ReasonerAuthenticationFailed",
         "DuplicateApproval",
     ],
 )
 
-#: issue 5: a model call may take a while, and the reason activity may make two (one
-#: corrective); the reasoner's own per-request timeout is at most two minutes.
+#: A model call may take a while, and the reason activity may make two (one corrective);
+#: the reasoner's own per-request timeout is at most two minutes.
 _REASON_TIMEOUT = timedelta(minutes=5)
 
 
@@ -84,23 +90,24 @@ _DECISION_RETRY = RetryPolicy(
 )
 
 
-async def _call(
-    name: str,
-    arg: Any,
-    result_type: type[T] | None = None,
-    timeout: timedelta = timedelta(seconds=60),
-    retry_policy: RetryPolicy = _RETRY,
-) -> T:
-    """Run an activity by name with Charter's timeouts and retry policy."""
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=timeout,
-        retry_policy=retry_policy,
-    )
-    return cast(T, result)
+_TIMEOUT = timedelta(seconds=60)
 
+
+async def _call(
+    activity: MethodAsyncSingleParam[SelfT, ParamT, ResultT],
+    arg: ParamT,
+    *,
+    timeout: timedelta = _TIMEOUT,
+    retry_policy: RetryPolicy = _RETRY,
+) -> ResultT:
+    """Run an activity method, by reference, with Charter's timeouts and retry policy."""
+    return await workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+    )
+
+
+#: No search attribute has been upserted yet (None is a value: an unset attribute).
+_UNSET = object()
 
 _INITIAL_STATUS: dict[str, ProposalStatus] = {
     "execute": "gated",
@@ -117,22 +124,6 @@ def _parse_decision(raw: Any) -> Decision:
             f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
         )
         raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
-
-
-def _without_records(observation: Observation) -> Observation:
-    """The observation's header only. record_verdict reads the records only to open an
-    exception; sending them with every other verdict too made a run's history grow with
-    proposals x observation (bench/agent_loop.py). Only the input payload changes, not the
-    command sequence, so histories recorded before still replay."""
-    return observation.model_copy(
-        update={
-            "bank_accounts": [],
-            "vendors": [],
-            "invoices": [],
-            "payroll_runs": [],
-            "campaigns": [],
-        }
-    )
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -152,6 +143,10 @@ class AgentLoop:
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
         self._started = False
+        # The search attribute values last upserted: each upsert is a command in history, so
+        # one is sent only when a value changes (older histories upserted every time).
+        self._attributes: dict[str, object] = {}
+        self._upsert_changes_only = False
 
     # -- queries, updates, signals ----------------------------------------------------------
 
@@ -247,7 +242,7 @@ class AgentLoop:
         bounded = workflow.patched("bounded-decision-retries")
         try:
             receipt = await _call(
-                "record_decision",
+                DecisionActivities.record_decision,
                 RecordDecisionInput(
                     run=self._ref(),
                     proposal=ps.proposal,
@@ -257,7 +252,6 @@ class AgentLoop:
                     approved=approved,
                     approved_verdict=approved_verdict,
                 ),
-                result_type=DecisionReceipt,
                 retry_policy=_DECISION_RETRY if bounded else _RETRY,
             )
         except ActivityError as err:
@@ -286,7 +280,9 @@ class AgentLoop:
     # is refused with a message naming the field, not a generic decoding failure. Callers
     # send a `schemas.Decision`.
 
-    @workflow.update(name="decide")
+    # Registered under the method's own name, `decide` (the public contract); the bare
+    # decorator is the form whose typing lets callers get a DecisionReceipt by reference.
+    @workflow.update
     async def decide(self, raw: Any) -> DecisionReceipt:
         return await self._apply(_parse_decision(raw))
 
@@ -313,29 +309,37 @@ class AgentLoop:
             run_id=info.run_id,
         )
 
+    def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        if self._upsert_changes_only:
+            updates = tuple(
+                u for u in updates if self._attributes.get(u.key.name, _UNSET) != u.value
+            )
+            if not updates:
+                return
+        for u in updates:
+            self._attributes[u.key.name] = u.value
+        workflow.upsert_search_attributes(list(updates))
+
     def _stage(self, stage: Stage) -> None:
         self._state.stage = stage
-        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        self._upsert(sa.STAGE.value_set(stage))
 
     def _outcomes(self) -> None:
-        statuses = sorted({p.status for p in self._state.proposals})
-        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(statuses)])
+        self._upsert(sa.OUTCOMES.value_set(sorted({p.status for p in self._state.proposals})))
 
     @workflow.run
     async def run(self, input: AgentRunInput) -> AgentRunResult:
         ref = self._ref()
-        workflow.upsert_search_attributes(
-            [sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent)]
-        )
+        self._upsert_changes_only = workflow.patched("search-attributes-on-change")
+        self._upsert(sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent))
         context = await _call(
-            "start_run",
+            RunActivities.start_run,
             StartRunInput(
                 run=ref,
                 trigger=input.trigger,
                 requested_by=input.requested_by,
                 constitution_version=input.constitution_version,
             ),
-            result_type=RunContext,
         )
         constitution = context.constitution
         self._approvers = frozenset(context.approvers)
@@ -344,51 +348,44 @@ class AgentLoop:
         self._state.constitution_version = constitution.version
 
         self._stage("reading")
-        observation = await _call(
-            "observe",
-            ObserveInput(run=ref, focus=input.focus),
-            result_type=Observation,
-        )
+        observation = await _call(ReadActivities.observe, ObserveInput(run=ref, focus=input.focus))
         self._observation = observation
-        self._state.observation_summary = (
-            f"{len(observation.bank_accounts)} accounts, {len(observation.vendors)} vendors, "
-            f"{len(observation.invoices)} invoices, {len(observation.payroll_runs)} payroll runs, "
-            f"{len(observation.campaigns)} campaigns"
-        )
+        self._state.observation_summary = observation.summary()
 
         self._stage("reasoning")
         reasoned = await _call(
-            "reason",
+            ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
-            result_type=ReasonOutput,
             timeout=_REASON_TIMEOUT,
         )
 
         self._stage("gating")
         deadline = workflow.now() + input.decision_timeout
-        # --- issue 5: an unreadable reply escalates with the raw reply; nothing executes.
-        # Older histories never carry a failure, so they never reach the patch marker.
+        # An unreadable reply escalates with the raw reply; nothing executes. Older histories
+        # never carry a failure, so they never reach the patch marker.
         if reasoned.failure is not None and workflow.patched("reasoning-failure-escalates"):
             return await self._escalate_reasoning_failure(
                 input, ref, constitution.version, reasoned.failure, deadline
             )
-        # --- end issue 5
-        for n, proposed in enumerate(reasoned.proposals[:999], start=1):
+        # The reason activity refuses a reply with more than MAX_PROPOSALS as unreadable, so
+        # the bound never drops a proposal; it keeps proposal ids within p1..p999.
+        for n, proposed in enumerate(reasoned.proposals[:MAX_PROPOSALS], start=1):
             proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
-            # issue 5: rules see what earlier, undenied proposals of this run already commit.
+            # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
             verdict = gate.evaluate(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             record = await _call(
-                "record_verdict",
+                ExceptionActivities.record_verdict,
                 RecordVerdictInput(
                     run=ref,
                     proposal=proposal,
                     verdict=verdict,
-                    observation=observation if escalated else _without_records(observation),
+                    # The records are read only to open an exception; sending them with every
+                    # other verdict too made history grow with proposals x observation.
+                    observation=observation if escalated else observation.without_records(),
                     expires_at=deadline if escalated else None,
                 ),
-                result_type=VerdictRecord,
             )
             self._state.proposals.append(
                 ProposalState(
@@ -399,8 +396,8 @@ class AgentLoop:
                     expires_at=deadline if escalated else None,
                 )
             )
-        workflow.upsert_search_attributes(
-            [sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))]
+        self._upsert(
+            sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))
         )
         self._outcomes()
         self._started = True
@@ -416,12 +413,11 @@ class AgentLoop:
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
-            "finish_run",
+            RunActivities.finish_run,
             FinishRunInput(
                 run=ref,
                 summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
             ),
-            result_type=AuditHead,
         )
         self._stage("completed")
         self._outcomes()
@@ -441,19 +437,20 @@ class AgentLoop:
         failure: ReasoningFailure,
         deadline: datetime,
     ) -> AgentRunResult:
-        """issue 5: record the unreadable reply as an exception and end the run, acting on nothing."""
+        """Record the unreadable reply as an exception and end the run, acting on nothing."""
         self._state.reasoning_failure = await _call(
-            "record_reasoning_failure",
+            ReasonActivities.record_reasoning_failure,
             ReasoningFailureInput(run=ref, failure=failure, expires_at=deadline),
-            result_type=ReasoningFailure,
         )
-        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(["reasoning_failed"])])
+        self._upsert(sa.OUTCOMES.value_set(["reasoning_failed"]))
         self._started = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
-            "finish_run",
-            FinishRunInput(run=ref, summary={"reasoning": "failed", "escalated": "p0"}),
-            result_type=AuditHead,
+            RunActivities.finish_run,
+            FinishRunInput(
+                run=ref,
+                summary={"reasoning": "failed", "escalated": REASONING_FAILURE_PROPOSAL_ID},
+            ),
         )
         self._stage("completed")
         return AgentRunResult(
@@ -470,9 +467,7 @@ class AgentLoop:
         executing = ps.approved or ps.proposal
         try:
             ps.action = await _call(
-                "act",
-                ActInput(run=self._ref(), proposal=executing),
-                result_type=ActionResult,
+                ActActivities.act, ActInput(run=self._ref(), proposal=executing)
             )
         except ActivityError as err:
             # A final refusal (not authorised, refused by the books, no credential) concerns
@@ -538,12 +533,11 @@ class AgentLoop:
     async def _exception_event(self, ps: ProposalState, event: str) -> None:
         assert ps.exception_id is not None
         await _call(
-            "record_exception_event",
+            ExceptionActivities.record_exception_event,
             ExceptionEventInput(
                 run=self._ref(),
                 proposal_id=ps.proposal.proposal_id,
                 exception_id=ps.exception_id,
                 event=event,
             ),
-            result_type=type(None),
         )
