@@ -27,6 +27,15 @@ class DecisionActivities:
         self._notifier = deps.notifier
 
     @staticmethod
+    async def _shown_vendor(conn: asyncpg.Connection, req: RecordDecisionInput) -> str | None:
+        """The vendor record the exception showed the approver, by id: an amendment binds to
+        that record, not to its name."""
+        exception = await runs.get_exception(conn, req.run.tenant_id, req.exception_id)
+        observed = (exception or {}).get("context", {}).get("observed", {})
+        vendor_id = (observed.get("vendor") or {}).get("vendor_id")
+        return vendor_id if isinstance(vendor_id, str) else None
+
+    @staticmethod
     async def _check_open(conn: asyncpg.Connection, req: RecordDecisionInput) -> None:
         """The database's view: the exception is still open, not past its expiry, and the
         approver did not request the run. The workflow checks the same from its own state;
@@ -168,6 +177,7 @@ class DecisionActivities:
                         )
                     document = amend(
                         latest.document,
+                        vendor_id=await self._shown_vendor(conn, req),
                         proposal=approved,
                         verdict=req.verdict,
                         request=decision.amendment,

@@ -142,6 +142,7 @@ class AgentLoop:
         self._constitution: Constitution | None = None
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
+        self._deadline: datetime | None = None
         self._started = False
         # The search attribute values last upserted: each upsert is a command in history, so
         # one is sent only when a value changes (older histories upserted every time).
@@ -361,6 +362,7 @@ class AgentLoop:
 
         self._stage("gating")
         deadline = workflow.now() + input.decision_timeout
+        self._deadline = deadline
         # An unreadable reply escalates with the raw reply; nothing executes. Older histories
         # never carry a failure, so they never reach the patch marker.
         if reasoned.failure is not None and workflow.patched("reasoning-failure-escalates"):
@@ -467,7 +469,8 @@ class AgentLoop:
         executing = ps.approved or ps.proposal
         try:
             ps.action = await _call(
-                ActActivities.act, ActInput(run=self._ref(), proposal=executing)
+                ActActivities.act,
+                ActInput(run=self._ref(), proposal=executing, decision_deadline=self._deadline),
             )
         except ActivityError as err:
             # A final refusal (not authorised, refused by the books, no credential) concerns
@@ -478,6 +481,16 @@ class AgentLoop:
                 raise
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
+            if cause.type == "BackToHumans" and workflow.patched("act-sends-back-to-humans"):
+                # Re-judged at execution (fresh facts, the law in force, the limits): it did
+                # not execute, and an exception now waits for a human like any other.
+                details = list(cause.details)
+                ps.status = "awaiting_decision"
+                ps.exception_id = str(details[0]) if details else ps.exception_id
+                ps.expires_at = self._deadline
+                ps.failure = cause.message
+                self._outcomes()
+                return
             ps.status = "failed"
             ps.failure = f"{cause.type}: {cause.message}"
             self._outcomes()

@@ -136,15 +136,112 @@ class DemoBooksReader:
         )
 
 
+async def facts_at_execution(
+    conn: asyncpg.Connection, tenant_id: str, agent: str, proposal: Proposal
+) -> Observation:
+    """The records a proposal's rules look at, re-read now under row locks held until the
+    caller's transaction ends: the invoice and its vendor (or the vendors of its name), the
+    campaign, the payroll run, the bank accounts. What an act re-judges the proposal on."""
+    scope = AGENT_SCOPES.get(agent)
+    if scope is None:
+        raise ConnectorError(f"unknown agent {agent!r}; known: {sorted(AGENT_SCOPES)}")
+    c, t, ref = conn, tenant_id, proposal.reference or ""
+    accounts = vendors = invoices = payroll = campaigns = []
+    if "bank_accounts" in scope:
+        accounts = [
+            BankAccount(**dict(r))
+            for r in await c.fetch(
+                "SELECT account_id, name, currency, balance FROM charter.bank_accounts "
+                "WHERE tenant_id = $1 ORDER BY account_id FOR UPDATE",
+                t,
+            )
+        ]
+    if "invoices" in scope:
+        locked = await c.fetchrow(
+            "SELECT vendor_id FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
+            "FOR UPDATE",
+            t,
+            ref,
+        )
+        vendor_ids = [locked["vendor_id"]] if locked else []
+        vendors = [
+            Vendor(**dict(r))
+            for r in await c.fetch(
+                "SELECT vendor_id, name, verified, monthly_spend_limit FROM charter.vendors "
+                "WHERE tenant_id = $1 AND (vendor_id = ANY($2) OR name = $3) ORDER BY vendor_id "
+                "FOR UPDATE",
+                t,
+                vendor_ids,
+                proposal.counterparty or "",
+            )
+        ]
+        # The vendor's other invoices too: a look-alike duplicate is a decisive fact.
+        invoices = [
+            Invoice(**dict(r))
+            for r in await c.fetch(
+                "SELECT i.invoice_id, i.vendor_id, v.name AS vendor_name, i.amount, "
+                "i.currency, i.due_date, i.status, i.memo, COALESCE((SELECT sum(p.amount) "
+                "FROM charter.payments p WHERE p.tenant_id = i.tenant_id AND p.invoice_id "
+                "= i.invoice_id), 0) AS amount_paid FROM charter.invoices i JOIN "
+                "charter.vendors v USING (tenant_id, vendor_id) WHERE i.tenant_id = $1 "
+                "AND i.vendor_id = ANY($2) ORDER BY i.invoice_id",
+                t,
+                vendor_ids,
+            )
+        ]
+    if "payroll_runs" in scope:
+        payroll = [
+            PayrollRun(**dict(r))
+            for r in await c.fetch(
+                "SELECT payroll_run_id, period, employee_count, total, pay_date, status "
+                "FROM charter.payroll_runs WHERE tenant_id = $1 AND payroll_run_id = $2 "
+                "FOR UPDATE",
+                t,
+                ref,
+            )
+        ]
+    if "campaigns" in scope:
+        campaigns = [
+            AdCampaign(**dict(r))
+            for r in await c.fetch(
+                "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, "
+                "status FROM charter.ad_campaigns WHERE tenant_id = $1 AND campaign_id = $2 "
+                "FOR UPDATE",
+                t,
+                ref,
+            )
+        ]
+    return Observation(
+        tenant_id=t,
+        agent=agent,
+        observed_at=datetime.now(UTC),
+        source="demo-books",
+        bank_accounts=accounts,
+        vendors=vendors,
+        invoices=invoices,
+        payroll_runs=payroll,
+        campaigns=campaigns,
+    )
+
+
 class DemoBooksWriter:
     """Write side of the demo books. Each method changes exactly one thing."""
 
     name = "demo-books"
 
-    def __init__(self, conn: asyncpg.Connection, tenant_id: str, credential: Credential) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        credential: Credential,
+        judged: Observation | None = None,
+    ) -> None:
+        """`judged`: the records the action was last judged on; a change relative to a
+        record (a budget) is refused if the record no longer holds what was judged."""
         self._conn = conn
         self._tenant_id = tenant_id
         self._credential = credential
+        self._judged = judged
 
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         connector = WRITE_CONNECTOR.get(proposal.action)
@@ -208,15 +305,33 @@ class DemoBooksWriter:
     async def _adjust_budget(self, p: Proposal, key: str) -> str:
         if p.amount is None:
             raise ConnectorError("adjust_campaign_budget needs the new daily budget as amount")
+        # A new budget was judged relative to the budget in force then: set it only if that is
+        # still the budget (a cut by another run in between would compound with this change).
+        judged = next(
+            (
+                c
+                for c in (self._judged.campaigns if self._judged else [])
+                if c.campaign_id == p.reference
+            ),
+            None,
+        )
+        if judged is None:
+            raise ActionRefusedByBooks(
+                f"campaign {p.reference!r} was not judged before this change"
+            )
         done = await self._conn.execute(
             "UPDATE charter.ad_campaigns SET daily_budget = $3 WHERE tenant_id = $1 AND "
-            "campaign_id = $2",
+            "campaign_id = $2 AND daily_budget = $4",
             self._tenant_id,
             p.reference,
             Decimal(p.amount),
+            judged.daily_budget,
         )
         if done != "UPDATE 1":
-            raise ActionRefusedByBooks(f"no campaign {p.reference!r}")
+            raise ActionRefusedByBooks(
+                f"campaign {p.reference!r} no longer has the daily budget {judged.daily_budget} "
+                "the change was judged against"
+            )
         return f"budget-{key[:12]}"
 
     async def _pause_campaign(self, p: Proposal, key: str) -> str:

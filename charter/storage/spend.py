@@ -1,0 +1,158 @@
+"""The spend ledger: what Charter has committed, per action, for limits and `spend.*` facts.
+
+Every reservation happens under a per-tenant transaction lock, so two runs (or two workers,
+or a retry) that check the same limit at the same moment are serialised: the second sees
+the first's reservation. Transitions are guarded by the current state, so a reservation is
+released at most once and an executed one is never released.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from schemas import SpendSnapshot, SpendTotals
+
+#: Window lengths of `schemas.SpendWindow`.
+WINDOWS: dict[str, timedelta] = {
+    "P1D": timedelta(days=1),
+    "P7D": timedelta(days=7),
+    "P30D": timedelta(days=30),
+}
+
+
+async def lock(conn: asyncpg.Connection, tenant_id: str) -> None:
+    """Serialise every reservation of a tenant until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('charter.spend/' || $1, 0))", tenant_id
+    )
+
+
+def totals(rows: list[Any], now: datetime) -> dict[str, SpendTotals]:
+    """Sum ledger rows (`at`, `amount`, `action`, `payee`, `agent`, `autonomous`) per window.
+
+    A window is (now - length, now]: an amount committed exactly one window ago has left it.
+    """
+    out: dict[str, SpendTotals] = {}
+    for window, length in WINDOWS.items():
+        total = autonomous = Decimal(0)
+        by: dict[str, dict[str, Decimal]] = {"counterparty": {}, "agent": {}, "action": {}}
+        for r in rows:
+            if not (now - length < r["at"] <= now):
+                continue
+            amount = Decimal(r["amount"])
+            total += amount
+            if r["autonomous"]:
+                autonomous += amount
+            for dimension, key in (
+                ("counterparty", r["payee"]),
+                ("agent", r["agent"]),
+                ("action", r["action"]),
+            ):
+                by[dimension][key] = by[dimension].get(key, Decimal(0)) + amount
+        out[window] = SpendTotals(total=total, autonomous=autonomous, **by)
+    return out
+
+
+async def snapshot(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    now: datetime,
+    *,
+    currency: str = "USD",
+    exclude_key: str | None = None,
+) -> SpendSnapshot:
+    """Executed amounts and live reservations in `currency`, per window, as of `now`.
+
+    `exclude_key`: an action's own earlier reservation (a retried attempt), not counted twice.
+    """
+    longest = max(WINDOWS.values())
+    rows = await conn.fetch(
+        "SELECT COALESCE(executed_at, reserved_at) AS at, amount, action, payee, agent, "
+        "autonomous FROM charter.spend_ledger WHERE tenant_id = $1 AND currency = $2 AND "
+        "(state = 'executed' OR (state = 'reserved' AND expires_at > $3)) AND "
+        "COALESCE(executed_at, reserved_at) > $4 AND idempotency_key IS DISTINCT FROM $5",
+        tenant_id,
+        currency,
+        now,
+        now - longest,
+        exclude_key,
+    )
+    return SpendSnapshot(as_of=now, currency=currency, windows=totals(list(rows), now))
+
+
+async def reserve(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    key: str,
+    *,
+    workflow_id: str,
+    proposal_id: str,
+    agent: str,
+    action: str,
+    payee: str,
+    amount: Decimal,
+    currency: str,
+    autonomous: bool,
+    now: datetime,
+    ttl: timedelta,
+) -> None:
+    """Reserve (or renew, on a retried attempt) the amount of one action. Never touches an
+    executed row."""
+    await conn.execute(
+        "INSERT INTO charter.spend_ledger (tenant_id, idempotency_key, workflow_id, proposal_id, "
+        "agent, action, payee, amount, currency, autonomous, state, reserved_at, expires_at) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'reserved',$11,$12) "
+        "ON CONFLICT (tenant_id, idempotency_key) DO UPDATE SET state = 'reserved', "
+        "amount = EXCLUDED.amount, autonomous = EXCLUDED.autonomous, reserved_at = "
+        "EXCLUDED.reserved_at, expires_at = EXCLUDED.expires_at, released_at = NULL "
+        "WHERE charter.spend_ledger.state <> 'executed'",
+        tenant_id,
+        key,
+        workflow_id,
+        proposal_id,
+        agent,
+        action,
+        payee,
+        amount,
+        currency,
+        autonomous,
+        now,
+        now + ttl,
+    )
+
+
+async def mark_executed(conn: asyncpg.Connection, tenant_id: str, key: str, at: datetime) -> bool:
+    done = await conn.fetchval(
+        "UPDATE charter.spend_ledger SET state = 'executed', executed_at = $3 WHERE "
+        "tenant_id = $1 AND idempotency_key = $2 AND state = 'reserved' RETURNING 1",
+        tenant_id,
+        key,
+        at,
+    )
+    return done is not None
+
+
+async def release(conn: asyncpg.Connection, tenant_id: str, key: str, at: datetime) -> bool:
+    """Release a live or expired reservation; False if there was none to release (already
+    released, executed, or never reserved), so a release is never applied twice."""
+    done = await conn.fetchval(
+        "UPDATE charter.spend_ledger SET state = 'released', released_at = $3 WHERE "
+        "tenant_id = $1 AND idempotency_key = $2 AND state = 'reserved' RETURNING 1",
+        tenant_id,
+        key,
+        at,
+    )
+    return done is not None
+
+
+async def entries(conn: asyncpg.Connection, tenant_id: str) -> dict[str, tuple[str, Decimal]]:
+    """Every ledger row as `{idempotency_key: (state, amount)}`, for verification."""
+    rows = await conn.fetch(
+        "SELECT idempotency_key, state, amount FROM charter.spend_ledger WHERE tenant_id = $1",
+        tenant_id,
+    )
+    return {r["idempotency_key"]: (r["state"], Decimal(r["amount"])) for r in rows}
