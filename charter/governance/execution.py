@@ -20,7 +20,15 @@ from charter.governance import spend
 from charter.governance.rejudge import rejudge
 from charter.storage import constitutions
 from charter.storage import spend as ledger
-from schemas import LimitBreach, Observation, Proposal, RunRef, Verdict
+from schemas import (
+    ConstitutionDocument,
+    LimitBreach,
+    Observation,
+    Proposal,
+    RunRef,
+    SpendSnapshot,
+    Verdict,
+)
 
 #: How long a reservation counts without its action executing: longer than one act attempt
 #: (a retried attempt renews it), short enough that an abandoned one frees the limit soon.
@@ -58,7 +66,8 @@ async def check_and_reserve(
     shown: dict[str, Any] | None,
     now: datetime,
 ) -> ExecutionCheck:
-    """`shown`: the facts an approval was given on; None for an autonomous execution."""
+    """`shown`: the facts an approval was given on; None for an autonomous execution.
+    `now`: the worker's clock, replaced by the database's once the spend lock is held."""
     tenant = run.tenant_id
     pinned = await constitutions.get(conn, tenant, verdict.constitution_version)
     current = await constitutions.get(conn, tenant)
@@ -66,7 +75,7 @@ async def check_and_reserve(
     spends = any(proposal.action in spend.spending_actions(d) for d in documents)
     if spends:
         # Before any books row: every act of a tenant takes the locks in the same order.
-        await ledger.lock(conn, tenant)
+        now = await ledger.lock(conn, tenant)
     fresh = await facts_at_execution(conn, tenant, run.agent, proposal)
     snapshot = await ledger.snapshot(conn, tenant, now, exclude_key=key)
     fresh = fresh.model_copy(update={"spend": snapshot})
@@ -76,32 +85,68 @@ async def check_and_reserve(
     if not spends or proposal.amount is None:
         return ExecutionCheck("proceed", "", fresh)
     invoice = next((i for i in fresh.invoices if i.invoice_id == proposal.reference), None)
-    payee = spend.payee_of(proposal, invoice)
-    autonomous = shown is None
-    breaches = {
-        (b.limit_id, b.limit, b.window, b.scope): b
-        for d in documents
-        for b in spend.breaches(
-            d, proposal, agent=run.agent, payee=payee, snapshot=snapshot, autonomous=autonomous
-        )
-    }
-    found = list(breaches.values())
+    limited = await reserve_within_limits(
+        conn,
+        documents,
+        run=run,
+        proposal=proposal,
+        key=key,
+        payee=spend.payee_of(proposal, invoice),
+        snapshot=snapshot,
+        autonomous=shown is None,
+        now=now,
+    )
+    return ExecutionCheck(
+        limited.outcome, limited.reason, fresh, breaches=limited.breaches, reserved=limited.reserved
+    )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: Literal["proceed", "decide", "refuse"]
+    reason: str
+    breaches: list[LimitBreach]
+    reserved: bool
+
+
+async def reserve_within_limits(
+    conn: asyncpg.Connection,
+    documents: list[ConstitutionDocument],
+    *,
+    run: RunRef,
+    proposal: Proposal,
+    key: str,
+    payee: str,
+    snapshot: SpendSnapshot,
+    autonomous: bool,
+    now: datetime,
+) -> Reservation:
+    """Reserve the proposal's amount if it fits under every limit of every document.
+
+    The caller holds the tenant's spend lock and took `snapshot` under it. Past an
+    autonomous limit the proposal goes to a human (or is refused where the limit denies);
+    an approved proposal may go past only limits that let approvals exceed them.
+    """
+    found = list(
+        {
+            (b.limit_id, b.limit, b.window, b.scope): b
+            for d in documents
+            for b in spend.breaches(
+                d, proposal, agent=run.agent, payee=payee, snapshot=snapshot, autonomous=autonomous
+            )
+        }.values()
+    )
     if autonomous and found:
         final = any(b.on_exceed == "deny" for b in found)
-        return ExecutionCheck(
-            "refuse" if final else "decide",
-            "; ".join(spend.describe(b) for b in found),
-            fresh,
-            breaches=found,
-        )
+        reason = "; ".join(spend.describe(b) for b in found)
+        return Reservation("refuse" if final else "decide", reason, found, False)
     beyond = [b for b in found if b.on_exceed == "deny" or not b.approvals_may_exceed]
     if beyond:
-        return ExecutionCheck(
-            "refuse", "; ".join(spend.describe(b) for b in beyond), fresh, breaches=found
-        )
+        return Reservation("refuse", "; ".join(spend.describe(b) for b in beyond), found, False)
+    assert proposal.amount is not None
     await ledger.reserve(
         conn,
-        tenant,
+        run.tenant_id,
         key,
         workflow_id=run.workflow_id,
         proposal_id=proposal.proposal_id,
@@ -114,4 +159,4 @@ async def check_and_reserve(
         now=now,
         ttl=RESERVATION_TTL,
     )
-    return ExecutionCheck("proceed", "", fresh, breaches=found, reserved=True)
+    return Reservation("proceed", "", found, True)

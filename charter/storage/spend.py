@@ -24,24 +24,29 @@ WINDOWS: dict[str, timedelta] = {
 }
 
 
-async def lock(conn: asyncpg.Connection, tenant_id: str) -> None:
-    """Serialise every reservation of a tenant until the transaction ends."""
+async def lock(conn: asyncpg.Connection, tenant_id: str) -> datetime:
+    """Serialise every reservation of a tenant until the transaction ends; return the
+    database's clock once the lock is held. Reservations are stamped with it, so they are
+    ordered as they were serialised, whatever the clocks of the workers say."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('charter.spend/' || $1, 0))", tenant_id
     )
+    now: datetime = await conn.fetchval("SELECT clock_timestamp()")
+    return now
 
 
 def totals(rows: list[Any], now: datetime) -> dict[str, SpendTotals]:
     """Sum ledger rows (`at`, `amount`, `action`, `payee`, `agent`, `autonomous`) per window.
 
-    A window is (now - length, now]: an amount committed exactly one window ago has left it.
+    A window is everything after `now - length`: an amount reserved exactly one window ago
+    has left it. An amount is placed in time when it was reserved (under the lock).
     """
     out: dict[str, SpendTotals] = {}
     for window, length in WINDOWS.items():
         total = autonomous = Decimal(0)
         by: dict[str, dict[str, Decimal]] = {"counterparty": {}, "agent": {}, "action": {}}
         for r in rows:
-            if not (now - length < r["at"] <= now):
+            if not r["at"] > now - length:
                 continue
             amount = Decimal(r["amount"])
             total += amount
@@ -71,10 +76,10 @@ async def snapshot(
     """
     longest = max(WINDOWS.values())
     rows = await conn.fetch(
-        "SELECT COALESCE(executed_at, reserved_at) AS at, amount, action, payee, agent, "
-        "autonomous FROM charter.spend_ledger WHERE tenant_id = $1 AND currency = $2 AND "
-        "(state = 'executed' OR (state = 'reserved' AND expires_at > $3)) AND "
-        "COALESCE(executed_at, reserved_at) > $4 AND idempotency_key IS DISTINCT FROM $5",
+        "SELECT reserved_at AS at, amount, action, payee, agent, autonomous FROM "
+        "charter.spend_ledger WHERE tenant_id = $1 AND currency = $2 AND (state = 'executed' "
+        "OR (state = 'reserved' AND expires_at > $3)) AND reserved_at > $4 AND "
+        "idempotency_key IS DISTINCT FROM $5",
         tenant_id,
         currency,
         now,
