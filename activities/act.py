@@ -355,7 +355,11 @@ class ActActivities:
                     raise ApplicationError(
                         "concurrent execution detected; retrying", type="Concurrent"
                     )
-                await ledger.mark_executed(conn, run.tenant_id, key, executed_at)
+                try:
+                    await ledger.mark_executed(conn, run.tenant_id, key)
+                except ledger.ReservationLapsed as exc:
+                    # Rolls the write back; the retried attempt reserves (and re-judges) anew.
+                    raise ApplicationError(str(exc), type="ReservationLapsed") from None
                 await audit.append(
                     conn,
                     run.tenant_id,

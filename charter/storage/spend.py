@@ -130,15 +130,36 @@ async def reserve(
     )
 
 
-async def mark_executed(conn: asyncpg.Connection, tenant_id: str, key: str, at: datetime) -> bool:
-    done = await conn.fetchval(
-        "UPDATE charter.spend_ledger SET state = 'executed', executed_at = $3 WHERE "
-        "tenant_id = $1 AND idempotency_key = $2 AND state = 'reserved' RETURNING 1",
+class ReservationLapsed(Exception):
+    """The action's reservation expired (or was released) before it executed: the limit
+    may have been given to someone else since, so it must not execute on it."""
+
+
+async def mark_executed(
+    conn: asyncpg.Connection, tenant_id: str, key: str, now: datetime | None = None
+) -> None:
+    """Turn the action's live reservation into executed spend, in the transaction of the
+    write. No reservation at all (an action that spends nothing) is fine; a lapsed one
+    raises, and the caller's transaction, write included, rolls back. `now`: the database's
+    clock unless given (tests that move time)."""
+    state = await conn.fetchval(
+        "SELECT state FROM charter.spend_ledger WHERE tenant_id = $1 AND idempotency_key = $2 "
+        "FOR UPDATE",
         tenant_id,
         key,
-        at,
     )
-    return done is not None
+    if state is None:
+        return
+    done = await conn.fetchval(
+        "UPDATE charter.spend_ledger SET state = 'executed', executed_at = "
+        "COALESCE($3, clock_timestamp()) WHERE tenant_id = $1 AND idempotency_key = $2 AND "
+        "state = 'reserved' AND expires_at > COALESCE($3, clock_timestamp()) RETURNING 1",
+        tenant_id,
+        key,
+        now,
+    )
+    if done is None:
+        raise ReservationLapsed(f"the reservation of {key} is {state} and no longer live")
 
 
 async def release(conn: asyncpg.Connection, tenant_id: str, key: str, at: datetime) -> bool:
