@@ -27,6 +27,8 @@ def test_histories_are_committed() -> None:
     # A final act refusal fails its proposal, not the run; decisions retry a bounded number
     # of times (patches act-refusal-fails-the-proposal, bounded-decision-retries).
     assert "act_refusal_fails_the_proposal" in names
+    # Re-judged at execution, sent back to a human, approved (patch act-sends-back-to-humans).
+    assert "act_sends_back_to_humans" in names
     # Search attributes upserted only when a value changes (patch search-attributes-on-change).
     assert {
         "escalate_approve_act_upserts_on_change",
