@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from schemas import (
     AmendmentRequest,
     Decision,
     DecisionReceipt,
+    ProposalEdit,
     ProposalState,
     RecordDecisionInput,
     RunRef,
@@ -310,4 +312,47 @@ async def test_amendment_racing_a_new_version_keeps_that_version(
     ids = [r.id for r in amended.document.rules]
     assert amended.version == receipt.amendment_version
     assert "deny-owner-new-rule" in ids and ids[-1] == f"amend-{ps.exception_id}"
+    await handle.terminate("test over")
+
+
+async def test_record_decision_asks_the_rule_book_with_what_the_database_says(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """The rules the workflow applies hold from the database too: no decision at all by the
+    requester, and no edit once the current parameters have an approval."""
+    handle, ref, ps = await _escalated(client, tenant, requested_by="Sam")
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="sam", outcome="reject")),
+        )
+    assert refused.value.type == "SelfApproval" and refused.value.non_retryable
+
+    # An approval the workflow has not heard of yet (a race): an edit must come first.
+    async with db.tenant(tenant) as conn:
+        await runs.record_decision(
+            conn,
+            tenant_id=tenant,
+            workflow_id=handle.id,
+            proposal_id="p1",
+            approver="ola",
+            outcome="approve",
+            reason="first",
+            digest=runs.proposal_digest(ps.proposal),
+            amendment_version=None,
+        )
+    assert ps.verdict is not None
+    edit = ProposalEdit(amount=Decimal("10.00"))
+    edited = _record(
+        ref, ps, Decision(proposal_id="p1", approver="maya", outcome="approve", edit=edit)
+    ).model_copy(
+        update={
+            "approved": ps.proposal.model_copy(update={"amount": edit.amount}),
+            "approved_verdict": ps.verdict,
+        }
+    )
+    with pytest.raises(ApplicationError) as late:
+        await ActivityEnvironment().run(_decisions(db).record_decision, edited)
+    assert late.value.type == "EditAfterApproval" and late.value.non_retryable
+    assert await _decision_rows(db, tenant, handle.id) == [("ola", "approve")]
     await handle.terminate("test over")
