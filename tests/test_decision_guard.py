@@ -62,6 +62,24 @@ async def _escalated(
     return handle, await run_ref(handle, tenant, "payables"), state.proposals[0]
 
 
+async def _slip_in_approval(
+    db: Database, tenant: str, workflow_id: str, ps: ProposalState, approver: str
+) -> None:
+    """An approval row written past the workflow, as a bug or a direct caller could."""
+    async with db.tenant(tenant) as conn:
+        await runs.record_decision(
+            conn,
+            tenant_id=tenant,
+            workflow_id=workflow_id,
+            proposal_id=ps.proposal.proposal_id,
+            approver=approver,
+            outcome="approve",
+            reason="forged",
+            digest=runs.proposal_digest(ps.proposal),
+            amendment_version=None,
+        )
+
+
 async def _decision_rows(db: Database, tenant: str, workflow_id: str) -> list[tuple[str, str]]:
     async with db.tenant(tenant) as conn:
         rows = await conn.fetch(
@@ -93,18 +111,7 @@ async def test_approval_after_a_reject_is_refused_and_never_acts(
     assert await _decision_rows(db, tenant, handle.id) == [("maya", "reject")]
 
     # Even if an approval row got in beside the reject, act refuses: the exception is rejected.
-    async with db.tenant(tenant) as conn:
-        await runs.record_decision(
-            conn,
-            tenant_id=tenant,
-            workflow_id=handle.id,
-            proposal_id="p1",
-            approver="sam",
-            outcome="approve",
-            reason="forged",
-            digest=runs.proposal_digest(ps.proposal),
-            amendment_version=None,
-        )
+    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
     with pytest.raises(ApplicationError) as act_refused:
         await ActivityEnvironment().run(
             act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
@@ -191,18 +198,8 @@ async def test_record_decision_refuses_self_approval_from_the_database(
     assert await _decision_rows(db, tenant, handle.id) == []
 
     # Act refuses an approval by the requester even if one got into the table.
+    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
     async with db.tenant(tenant) as conn:
-        await runs.record_decision(
-            conn,
-            tenant_id=tenant,
-            workflow_id=handle.id,
-            proposal_id="p1",
-            approver="sam",
-            outcome="approve",
-            reason="forged",
-            digest=runs.proposal_digest(ps.proposal),
-            amendment_version=None,
-        )
         await runs.close_exception(conn, tenant, ps.exception_id or "", "approved")
     with pytest.raises(ApplicationError) as act_refused:
         await ActivityEnvironment().run(
@@ -329,18 +326,7 @@ async def test_record_decision_asks_the_rule_book_with_what_the_database_says(
     assert refused.value.type == "SelfApproval" and refused.value.non_retryable
 
     # An approval the workflow has not heard of yet (a race): an edit must come first.
-    async with db.tenant(tenant) as conn:
-        await runs.record_decision(
-            conn,
-            tenant_id=tenant,
-            workflow_id=handle.id,
-            proposal_id="p1",
-            approver="ola",
-            outcome="approve",
-            reason="first",
-            digest=runs.proposal_digest(ps.proposal),
-            amendment_version=None,
-        )
+    await _slip_in_approval(db, tenant, handle.id, ps, "ola")
     assert ps.verdict is not None
     edit = ProposalEdit(amount=Decimal("10.00"))
     edited = _record(
