@@ -52,7 +52,6 @@ class DecisionActivities:
         if status == approvals.AWAITING and row["expires_at"] <= datetime.now(UTC):
             status = "expired"
         roles = await members.roles(conn, run.tenant_id, decision.approver)
-        approver = roles is not None and bool(set(roles) & set(members.APPROVER_ROLES))
         recorded = await runs.decisions(
             conn, run.tenant_id, run.workflow_id, req.proposal.proposal_id
         )
@@ -65,7 +64,7 @@ class DecisionActivities:
             decisions=[
                 approvals.Ballot(a, "approve" if o == "approve" else "reject") for a, o in recorded
             ],
-            approvers=frozenset({decision.approver} if approver else ()),
+            approvers=frozenset({decision.approver} if approvals.is_approver(roles) else ()),
             roles={decision.approver: roles or []},
             requested_by=await runs.requested_by(conn, run.tenant_id, run.workflow_id),
         )
@@ -82,11 +81,7 @@ class DecisionActivities:
         count = len(
             await runs.approvals(conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest)
         )
-        status = "awaiting_decision"
-        if decision.outcome == "reject":
-            status = "rejected"
-        elif count >= required:
-            status = "approved"
+        status = approvals.status_after(decision.outcome, count, required)
         return DecisionReceipt(
             proposal_id=proposal.proposal_id,
             outcome=decision.outcome,
@@ -202,12 +197,8 @@ class DecisionActivities:
                     conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
                 )
             )
-            status = "awaiting_decision"
-            if decision.outcome == "reject":
-                status = "rejected"
-            elif count >= required:
-                status = "approved"
-            if status != "awaiting_decision":
+            status = approvals.status_after(decision.outcome, count, required)
+            if status != approvals.AWAITING:
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
             await audit.append(
                 conn,

@@ -17,6 +17,9 @@ from schemas.errors import ErrorType
 
 AWAITING = "awaiting_decision"
 
+#: The member roles that may decide at all; the matched rules may ask for more.
+APPROVER_ROLES = ("approver", "owner")
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -73,6 +76,19 @@ def role_requirements(*verdicts: Verdict | None) -> list[list[str]]:
 
 def roles_text(requirements: list[list[str]], *, either: str = "/", both: str = " and ") -> str:
     return both.join(either.join(options) for options in requirements)
+
+
+def is_approver(roles: Iterable[str] | None) -> bool:
+    """Whether a member with these roles (None: not an active member) may decide at all."""
+    return roles is not None and bool(set(roles) & set(APPROVER_ROLES))
+
+
+def status_after(outcome: str, approvals: int, required: int) -> str:
+    """The proposal's status once a decision is recorded: any reject rejects; approvals of
+    the current parameters approve once they reach the quorum."""
+    if outcome == "reject":
+        return "rejected"
+    return "approved" if approvals >= required else AWAITING
 
 
 def holds_roles(roles: Iterable[str], requirements: list[list[str]]) -> bool:

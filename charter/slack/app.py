@@ -29,7 +29,6 @@ from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
 from charter.storage import Database
 from charter.storage import slack as store
-from charter.storage.members import APPROVER_ROLES
 from charter.storage.slack import CardState, Member
 from schemas import AmendmentRequest, Decision, DecisionReceipt
 from schemas.errors import ErrorType
@@ -93,8 +92,7 @@ class Approvals:
             raise Refusal(
                 f"You are not a member of {state.tenant_name} in Charter, so you cannot decide."
             )
-        approver = bool(set(member.roles) & set(APPROVER_ROLES))
-        if not approver:
+        if not approvals.is_approver(member.roles):
             raise Refusal(
                 f"Only approvers of {state.tenant_name} can decide; {member.display_name} is not one."
             )

@@ -273,3 +273,24 @@ def test_no_error_type_is_a_string_literal_outside_the_catalogue() -> None:
         text = (ROOT / entry).read_text()
         offenders += [f"{entry}: {m.group(0)}" for m in LITERAL.finditer(text)]
     assert offenders == [], "use schemas.errors.ErrorType:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [(None, False), ([], False), (["viewer"], False), (["approver"], True), (["owner"], True)],
+)
+def test_who_may_decide_at_all(roles: list[str] | None, expected: bool) -> None:
+    assert approvals.is_approver(roles) is expected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "count", "required", "status"),
+    [
+        ("reject", 5, 1, "rejected"),
+        ("approve", 1, 1, "approved"),
+        ("approve", 1, 2, "awaiting_decision"),
+        ("approve", 2, 2, "approved"),
+    ],
+)
+def test_status_after_a_decision(outcome: str, count: int, required: int, status: str) -> None:
+    assert approvals.status_after(outcome, count, required) == status
