@@ -202,7 +202,6 @@ class AgentLoop:
         approved, approved_verdict = ps.approved, ps.approved_verdict
         if decision.edit is not None:
             approved, approved_verdict = self._regate(ps, decision)
-        count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
         bounded = workflow.patched("bounded-decision-retries")
         try:
@@ -235,10 +234,11 @@ class AgentLoop:
             self._deciding.discard(decision.proposal_id)
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
-        if decision.outcome == "reject":
-            ps.status = "rejected"
-        elif count >= approvals.required(ps.verdict, ps.approved_verdict):
-            ps.status = "approved"
+        ps.status = approvals.status_after(
+            decision.outcome,
+            len(approvals.approvers(ps.decisions)),
+            approvals.required(ps.verdict, ps.approved_verdict),
+        )
         return receipt
 
     # The handlers take the raw payload and validate it themselves, so a malformed decision

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas import Decision, Verdict
+from schemas import Decision, ProposalStatus, Verdict
 from schemas.errors import ErrorType
 
-AWAITING = "awaiting_decision"
+AWAITING: ProposalStatus = "awaiting_decision"
 
 #: The member roles that may decide at all; the matched rules may ask for more.
 APPROVER_ROLES = ("approver", "owner")
@@ -83,7 +83,7 @@ def is_approver(roles: Iterable[str] | None) -> bool:
     return roles is not None and bool(set(roles) & set(APPROVER_ROLES))
 
 
-def status_after(outcome: str, approvals: int, required: int) -> str:
+def status_after(outcome: str, approvals: int, required: int) -> ProposalStatus:
     """The proposal's status once a decision is recorded: any reject rejects; approvals of
     the current parameters approve once they reach the quorum."""
     if outcome == "reject":
