@@ -33,8 +33,8 @@ from schemas import (
     RunRef,
     RunState,
 )
-from tests.conftest import eventually
 from tests.helpers import start, until_stage
+from tests.support.polling import eventually
 from tests.workflows.support import act_activities, actions, run_ref, update_error
 from workflows import AgentLoop
 
