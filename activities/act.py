@@ -27,6 +27,7 @@ from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, members, runs
 from charter.storage import spend as ledger
 from schemas import ActInput, ActionResult, Verdict
+from schemas.errors import ErrorType
 
 #: An exception opened by the act of a caller that sent no deadline waits this long.
 _DEFAULT_DECISION_WINDOW = timedelta(days=3)
@@ -34,7 +35,7 @@ _DEFAULT_DECISION_WINDOW = timedelta(days=3)
 
 class NotAuthorised(ApplicationError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="NotAuthorised", non_retryable=True)
+        super().__init__(message, type=ErrorType.NOT_AUTHORISED, non_retryable=True)
 
 
 class BackToHumans(ApplicationError):
@@ -42,12 +43,12 @@ class BackToHumans(ApplicationError):
     reached, and an exception now waits for a human (its id is the first detail)."""
 
     def __init__(self, message: str, exception_id: str) -> None:
-        super().__init__(message, exception_id, type="BackToHumans", non_retryable=True)
+        super().__init__(message, exception_id, type=ErrorType.BACK_TO_HUMANS, non_retryable=True)
 
 
 class RefusedAtExecution(ApplicationError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="RefusedAtExecution", non_retryable=True)
+        super().__init__(message, type=ErrorType.REFUSED_AT_EXECUTION, non_retryable=True)
 
 
 class ActActivities:
@@ -200,7 +201,10 @@ class ActActivities:
         try:
             return await self._act(req, key)
         except ApplicationError as exc:
-            if exc.non_retryable and exc.type not in ("ActionRefusedByBooks", "BackToHumans"):
+            if exc.non_retryable and exc.type not in (
+                ErrorType.ACTION_REFUSED_BY_BOOKS,
+                ErrorType.BACK_TO_HUMANS,
+            ):
                 # A final refusal is a step of the run too: audit it (the books' own refusal
                 # is already recorded beside its intent).
                 await self._record_refusal(req, key, exc)
@@ -299,7 +303,7 @@ class ActActivities:
         if connector is None:
             raise ApplicationError(
                 f"demo-books cannot perform {proposal.action!r}",
-                type="UnsupportedAction",
+                type=ErrorType.UNSUPPORTED_ACTION,
                 non_retryable=True,
             )
         try:
@@ -307,7 +311,7 @@ class ActActivities:
                 credential = await obtain(self._credentials, conn, run.tenant_id, connector)
         except ConnectorAuthError as exc:
             raise ApplicationError(
-                str(exc), type="CredentialUnavailable", non_retryable=True
+                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
             ) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
@@ -317,7 +321,7 @@ class ActActivities:
                 reference = await writer.execute(proposal, key)
             except UnsupportedAction as exc:
                 raise ApplicationError(
-                    str(exc), type="UnsupportedAction", non_retryable=True
+                    str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
                 ) from None
             except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
@@ -353,13 +357,13 @@ class ActActivities:
                 if inserted is None:
                     # A concurrent attempt won; roll this one back by raising, then report theirs.
                     raise ApplicationError(
-                        "concurrent execution detected; retrying", type="Concurrent"
+                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
                     )
                 try:
                     await ledger.mark_executed(conn, run.tenant_id, key)
                 except ledger.ReservationLapsed as exc:
                     # Rolls the write back; the retried attempt reserves (and re-judges) anew.
-                    raise ApplicationError(str(exc), type="ReservationLapsed") from None
+                    raise ApplicationError(str(exc), type=ErrorType.RESERVATION_LAPSED) from None
                 await audit.append(
                     conn,
                     run.tenant_id,
@@ -374,7 +378,9 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if refused is not None:
-            raise ApplicationError(str(refused), type="ActionRefusedByBooks", non_retryable=True)
+            raise ApplicationError(
+                str(refused), type=ErrorType.ACTION_REFUSED_BY_BOOKS, non_retryable=True
+            )
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
             await self._notify("executed", req)
