@@ -446,7 +446,9 @@ class AgentLoop:
                 raise
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
-            if cause.type == ErrorType.BACK_TO_HUMANS and workflow.patched("act-sends-back-to-humans"):
+            if cause.type == ErrorType.BACK_TO_HUMANS and workflow.patched(
+                "act-sends-back-to-humans"
+            ):
                 # Re-judged at execution (fresh facts, the law in force, the limits): it did
                 # not execute, and an exception now waits for a human like any other.
                 details = list(cause.details)
