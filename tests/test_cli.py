@@ -161,6 +161,7 @@ async def test_the_demo_runs_end_to_end(cli_env: dict[str, str]) -> None:
         "allowed by amend-ex-",
         "verified",
         "not an authorised approver for tenant 'acme'",
+        "limit_exceeded",  # the day's autonomous cap, in run 3
         "Demo finished",
     ):
         assert expected in out, expected
