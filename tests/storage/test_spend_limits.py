@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from charter.reasoners import OfflineReasoner
 from charter.runtime.config import app_dsn
 from charter.storage import Database, constitutions, runs
 from charter.storage import spend as ledger
+from charter_cli.audit import verify_tenants
 from schemas import ActInput, Constitution, Proposal, RunRef, Verdict
 
 pytestmark = pytest.mark.db
@@ -177,6 +179,25 @@ async def test_fifty_concurrent_runs_cannot_exceed_the_daily_autonomous_cap(
     assert sum(executed) == Decimal("4500.00") and len(executed) == 5
     assert not [s for s, _ in states.values() if s == "reserved"]
     assert len(opened) == 45
+    # The counters rebuilt from the audit trail equal the ledger; a row changed behind the
+    # application's back (as the administrator) does not verify.
+    (report,) = await verify_tenants(db, [tenant])
+    assert report.ok, report.problem
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(
+            "UPDATE charter.spend_ledger SET state = 'released' WHERE tenant_id = $1 AND "
+            "state = 'executed' AND idempotency_key = (SELECT min(idempotency_key) FROM "
+            "charter.spend_ledger WHERE tenant_id = $1 AND state = 'executed')",
+            tenant,
+        )
+    finally:
+        await admin.close()
+    (report,) = await verify_tenants(db, [tenant])
+    assert not report.ok and report.problem is not None
+    assert (
+        "the audit trail says executed 900.00, the ledger holds released 900.00" in report.problem
+    )
     context = json.loads(opened[0]["context"])["at_execution"]
     [breach] = context["limits"]
     assert (breach["limit_id"], breach["window"], breach["spent"], breach["amount"]) == (
@@ -216,6 +237,8 @@ async def test_a_refused_action_releases_its_reservation_once(
         ]
         sums = await ledger.snapshot(conn, tenant, datetime.now(UTC))
     assert kinds == ["action_intent", "reservation_released", "action_refused"]
+    (report,) = await verify_tenants(db, [tenant])
+    assert report.ok, report.problem
     assert sums.windows["P1D"].autonomous == 0
 
 
