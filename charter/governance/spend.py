@@ -9,7 +9,8 @@ the window how far back it looks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -27,6 +28,41 @@ from schemas import (
 
 SPEND_DIMENSIONS: tuple[str, ...] = get_args(LimitScope)
 SPEND_WINDOWS: tuple[str, ...] = get_args(SpendWindow)
+
+#: Window lengths of `schemas.SpendWindow`.
+WINDOWS: dict[str, timedelta] = {
+    "P1D": timedelta(days=1),
+    "P7D": timedelta(days=7),
+    "P30D": timedelta(days=30),
+}
+
+
+def totals(rows: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, SpendTotals]:
+    """Sum ledger rows (`at`, `amount`, `action`, `payee`, `agent`, `autonomous`) per window.
+
+    A window is everything after `now - length`: an amount reserved exactly one window ago
+    has left it. An amount is placed in time when it was reserved (under the lock), and
+    windows are absolute durations, so no time zone moves an edge.
+    """
+    out: dict[str, SpendTotals] = {}
+    for window, length in WINDOWS.items():
+        total = autonomous = Decimal(0)
+        by: dict[str, dict[str, Decimal]] = {"counterparty": {}, "agent": {}, "action": {}}
+        for r in rows:
+            if not r["at"] > now - length:
+                continue
+            amount = Decimal(r["amount"])
+            total += amount
+            if r["autonomous"]:
+                autonomous += amount
+            for dimension, key in (
+                ("counterparty", r["payee"]),
+                ("agent", r["agent"]),
+                ("action", r["action"]),
+            ):
+                by[dimension][key] = by[dimension].get(key, Decimal(0)) + amount
+        out[window] = SpendTotals(total=total, autonomous=autonomous, **by)
+    return out
 
 
 def payee_of(proposal: ProposedAction, invoice: Invoice | None) -> str:

@@ -10,18 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
-from schemas import SpendSnapshot, SpendTotals
-
-#: Window lengths of `schemas.SpendWindow`.
-WINDOWS: dict[str, timedelta] = {
-    "P1D": timedelta(days=1),
-    "P7D": timedelta(days=7),
-    "P30D": timedelta(days=30),
-}
+from charter.governance.spend import WINDOWS, totals
+from schemas import SpendSnapshot
 
 
 async def lock(conn: asyncpg.Connection, tenant_id: str) -> datetime:
@@ -33,33 +26,6 @@ async def lock(conn: asyncpg.Connection, tenant_id: str) -> datetime:
     )
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return now
-
-
-def totals(rows: list[Any], now: datetime) -> dict[str, SpendTotals]:
-    """Sum ledger rows (`at`, `amount`, `action`, `payee`, `agent`, `autonomous`) per window.
-
-    A window is everything after `now - length`: an amount reserved exactly one window ago
-    has left it. An amount is placed in time when it was reserved (under the lock).
-    """
-    out: dict[str, SpendTotals] = {}
-    for window, length in WINDOWS.items():
-        total = autonomous = Decimal(0)
-        by: dict[str, dict[str, Decimal]] = {"counterparty": {}, "agent": {}, "action": {}}
-        for r in rows:
-            if not r["at"] > now - length:
-                continue
-            amount = Decimal(r["amount"])
-            total += amount
-            if r["autonomous"]:
-                autonomous += amount
-            for dimension, key in (
-                ("counterparty", r["payee"]),
-                ("agent", r["agent"]),
-                ("action", r["action"]),
-            ):
-                by[dimension][key] = by[dimension].get(key, Decimal(0)) + amount
-        out[window] = SpendTotals(total=total, autonomous=autonomous, **by)
-    return out
 
 
 async def snapshot(
@@ -86,7 +52,7 @@ async def snapshot(
         now - longest,
         exclude_key,
     )
-    return SpendSnapshot(as_of=now, currency=currency, windows=totals(list(rows), now))
+    return SpendSnapshot(as_of=now, currency=currency, windows=totals([dict(r) for r in rows], now))
 
 
 async def reserve(

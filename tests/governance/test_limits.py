@@ -10,7 +10,7 @@ import pytest
 from charter.governance import gate
 from charter.governance.amendments import AmendmentRefused, _check_only_adds
 from charter.governance.constitution import ConstitutionError, load_yaml
-from charter.storage.spend import totals
+from charter.governance.spend import totals
 from schemas import SpendSnapshot, SpendTotals
 from tests.governance.fixtures import OBSERVED_AT, constitution, observation, proposal
 
