@@ -17,12 +17,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from activities.exceptions import open_exception
 from charter.connectors import ActionRefusedByBooks, UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
 from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
 from charter.governance import approvals
 from charter.governance.execution import ExecutionCheck, check_and_reserve
-from charter.governance.facts import facts_for
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, members, runs
 from charter.storage import spend as ledger
@@ -146,40 +146,16 @@ class ActActivities:
         self, conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, verdict: Any
     ) -> str:
         """Open the exception a human decides instead, in the act's transaction."""
-        run, proposal = req.run, req.proposal
-        exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
-        expires_at = req.decision_deadline or datetime.now(UTC) + _DEFAULT_DECISION_WINDOW
-        facts = facts_for(proposal, check.fresh)
-        facts.pop("accounts", None)
-        context = {
-            "tenant_id": run.tenant_id,
-            "agent": run.agent,
-            "observed": facts,
-            "observed_at": check.fresh.observed_at.isoformat(),
-            "proposal": proposal.model_dump(mode="json"),
-            "verdict": verdict,
-            "at_execution": check.record(),
-        }
-        await runs.open_exception(
+        return await open_exception(
             conn,
-            tenant_id=run.tenant_id,
-            exception_id=exception_id,
-            workflow_id=run.workflow_id,
-            proposal_id=proposal.proposal_id,
-            agent=run.agent,
-            context=context,
-            expires_at=expires_at,
-        )
-        await audit.append(
-            conn,
-            run.tenant_id,
-            "exception_opened",
-            {"exception_id": exception_id, "expires_at": expires_at.isoformat(), **context},
+            req.run,
+            req.proposal,
+            check.fresh,
+            verdict,
+            expires_at=req.decision_deadline or datetime.now(UTC) + _DEFAULT_DECISION_WINDOW,
             actor="act",
-            workflow_id=run.workflow_id,
-            run_id=run.run_id,
+            at_execution=check.record(),
         )
-        return exception_id
 
     async def _notify(self, kind: NoticeKind, req: ActInput) -> None:
         run = req.run
