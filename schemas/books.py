@@ -102,8 +102,9 @@ class Observation(_Record):
     }
 
     def without_records(self) -> Observation:
-        """The snapshot's header only (who, when, from where), without the records."""
-        return self.model_copy(update={name: [] for name in self.RECORD_LISTS})
+        """The snapshot's header only (who, when, from where), without the records or the
+        ledger's sums (which grow with the payees of the last 30 days)."""
+        return self.model_copy(update={**{name: [] for name in self.RECORD_LISTS}, "spend": None})
 
     def summary(self) -> str:
         """How many records of each kind were observed, e.g. `2 accounts, 5 vendors, ...`."""
