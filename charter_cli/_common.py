@@ -15,7 +15,7 @@ from temporalio.client import Client
 from charter.runtime.config import Settings
 from charter.runtime.embedded import Stack, ensure_stack
 from charter.storage import Database
-from charter.temporal.plugin import connect
+from charter.temporal.connection import connect
 
 #: Piped output (CI logs, `| less`) gets 120 columns instead of rich's default 80.
 console = Console(

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charter.presentation.report import run_table
@@ -51,11 +51,32 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
     return f"{ui_url}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
 
 
+def root_cause(exc: BaseException) -> str:
+    """The innermost failure's message: what the activity or workflow itself said."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
+
+
+async def raise_if_closed_without_success(handle: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """A run that failed, was terminated, cancelled or timed out is reported at once."""
+    status = (await handle.describe()).status
+    if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+        return
+    try:
+        await handle.result()
+    except WorkflowFailureError as exc:
+        raise CliError(f"run {handle.id} {status.name.lower()}: {root_cause(exc)}") from None
+    raise CliError(f"run {handle.id} {status.name.lower()}")
+
+
 async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> RunState:  # type: ignore[type-arg]
-    """Poll the `state` query until the run has acted or is waiting on humans."""
+    """Poll the `state` query until the run has acted or is waiting on humans; a run that
+    closed without success is reported with its failure as soon as it closes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        await raise_if_closed_without_success(handle)
         state: RunState = await handle.query(AgentLoop.state)
         settled = state.stage in ("awaiting_decision", "completed")
         if settled and not any(p.status == "gated" for p in state.proposals):

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import signal
 
-from charter.runtime.config import Settings, redact_dsn
+from charter.runtime.config import ConfigurationError, Settings, redact_dsn
 from charter.runtime.embedded import _port_open, stop_stack
+from charter.storage import migrate
 from charter_cli._common import console, stack_for
 from worker import run_worker
 
@@ -30,8 +31,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = stack_sub.add_parser("status", help="show where the services are")
     status.set_defaults(func=cmd_stack_status)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    migrate.set_defaults(func=cmd_stack_start)
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations with the administrator's DATABASE_URL (idempotent)",
+        description="The only way migrations reach a configured database: workers connect as "
+        "the application role and refuse to start on a database that lacks a migration. "
+        "CHARTER_APP_DB_PASSWORD, when set, becomes charter_app's password.",
+    )
+    migrate.set_defaults(func=cmd_migrate)
 
 
 def _describe(settings: Settings, temporal: str, admin_dsn: str, ui_url: str) -> None:
@@ -47,6 +54,25 @@ async def cmd_stack_start(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
     console.print("[green]stack is up; migrations applied[/]")
+    return 0
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.database_url is None:
+        raise ConfigurationError(
+            "DATABASE_URL (the administrator's DSN) is not set; `charter stack start` "
+            "migrates the embedded database"
+        )
+    password = settings.app_db_password
+    applied = await migrate(
+        settings.database_url, app_password=password.get_secret_value() if password else None
+    )
+    where = redact_dsn(settings.database_url)
+    if applied:
+        console.print(f"applied {', '.join(applied)} to {where}")
+    else:
+        console.print(f"{where} is up to date")
     return 0
 
 

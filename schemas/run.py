@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -55,8 +56,19 @@ class AgentRunInput(BaseModel):
 
 
 def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
-    """Deterministic workflow id: the same trigger can start a run only once."""
-    return f"charter/{tenant_id}/{agent}/{trigger}"
+    """Deterministic workflow id: the same trigger can start a run only once.
+
+    The Temporal server stores workflow ids in plaintext (its database, its visibility store,
+    every history event that names the run) and the payload codec never sees them, so the
+    id holds no business data: the trigger, which may name an invoice or a payee
+    (`invoice-received-INV-1044`), becomes a digest. 16 hex digits of SHA-256 keep duplicate
+    starts of one trigger rejected with a collision chance near 2^-32 across four billion
+    triggers of one agent. The tenant and agent slugs stay readable: they are operational
+    labels chosen by the operator (like a namespace or a task queue, and already search
+    attributes), not records of the business, and operators filter and route by them.
+    """
+    digest = hashlib.sha256(trigger.encode("utf-8")).hexdigest()[:16]
+    return f"charter/{tenant_id}/{agent}/{digest}"
 
 
 class AuditHead(BaseModel):

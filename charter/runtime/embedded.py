@@ -27,6 +27,7 @@ from charter.runtime.config import Settings, app_dsn
 from charter.storage import migrate
 from charter.temporal import search_attributes
 from charter.temporal.codec_server import codec_token
+from charter.temporal.connection import configured_address
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class Stack:
 async def ensure_stack(settings: Settings) -> Stack:
 
     admin = settings.database_url or await start_postgres(settings.state_dir)
-    temporal = settings.temporal_address
+    temporal = configured_address(settings)
     codec_url = None
     if temporal is None:
         codec_token(settings)  # created before the server starts, so both agree on it

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.plugin import SimplePlugin
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
-from charter.runtime.config import Settings
 
 #: Pure modules the sandbox need not re-import per run. `cel` is a native extension.
 PASSTHROUGH = ("cel", "pydantic", "pydantic_core", "schemas", "charter", "yaml")
@@ -49,10 +47,3 @@ class CharterPlugin(SimplePlugin):
             data_converter=data_converter(self.payload_keys),
             workflow_runner=workflow_runner(),
         )
-
-
-async def connect(settings: Settings, address: str | None = None) -> Client:
-    target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-    return await Client.connect(
-        target, namespace=settings.temporal_namespace, plugins=[CharterPlugin()]
-    )
