@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except CliError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = configuration_failure(exc)
         if problem is None:
             raise
-        console.print(f"[bold red]error:[/] {escape(problem)}")
+        console.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
         return 2
 
 

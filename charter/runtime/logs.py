@@ -14,6 +14,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio import activity, workflow
+
 from charter.runtime import redaction
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -73,3 +75,7 @@ def configure(level: int = logging.INFO, log_format: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     redaction.install()
+    if log_format == "json":
+        # The SDK appends its context dict to the message for text logs; in JSON it is fields.
+        activity.logger.activity_info_on_message = False
+        workflow.logger.workflow_info_on_message = False

@@ -11,6 +11,7 @@ the standard sources.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from temporalio.client import Client
@@ -58,8 +59,17 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
     try:
         return await Client.connect(**options, plugins=[CharterPlugin()])
     except RuntimeError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigurationError(
             f"cannot reach Temporal at {options['target_host']} "
-            f"(namespace {options['namespace']}): {reason}"
+            f"(namespace {options['namespace']}): {_reason(exc)}"
         ) from None
+
+
+def _reason(exc: RuntimeError) -> str:
+    """The operating system's or server's own words, out of the native client's error
+    (`... Os { code: 111, kind: ConnectionRefused, message: "Connection refused" } ...`)."""
+    text = str(exc)
+    found = re.search(r'message: "([^"]+)"', text)
+    if found:
+        return found.group(1)
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
