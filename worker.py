@@ -13,7 +13,8 @@ Temporal is configured the standard way (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE
 (`CHARTER_APP_DATABASE_URL`), or `DATABASE_URL` with its user replaced by `charter_app`
 (password `CHARTER_APP_DB_PASSWORD`): the worker never connects as the administrator.
 SIGTERM stops polling and lets running activities finish for `CHARTER_SHUTDOWN_GRACE`.
-`CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`.
+`CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
+metrics; the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from temporalio.worker import Worker
 from activities import Deps, all_activities
 from charter.reasoners import OfflineReasoner, Reasoner
 from charter.reasoners.claude import ClaudeReasoner
-from charter.runtime import health, logs
+from charter.runtime import health, logs, telemetry
 from charter.runtime.config import ConfigurationError, Settings, app_dsn
 from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
@@ -170,9 +171,11 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
+    tracing = None
     try:
         settings = Settings()
         logs.configure(logging.INFO, settings.log_format)
+        tracing = telemetry.configure_tracing("charter-worker")
         asyncio.run(serve(settings))
     except Exception as exc:
         problem = configuration_failure(exc)
@@ -180,6 +183,9 @@ def main() -> int:
             raise
         print(f"charter worker: {problem}", file=sys.stderr)
         return 2
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flush the spans still batched
     return 0
 
 

@@ -15,7 +15,7 @@ from importlib import metadata
 
 from rich.markup import escape
 
-from charter.runtime import logs
+from charter.runtime import logs, telemetry
 from charter.runtime.config import Settings
 from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
@@ -76,8 +76,10 @@ def version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tracing = None
     try:
         logs.configure(logging.INFO if args.verbose else logging.WARNING, Settings().log_format)
+        tracing = telemetry.configure_tracing("charter-cli")
         result = args.func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
@@ -95,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         console.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
         return 2
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 def entry() -> None:

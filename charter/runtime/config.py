@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         description="on SIGTERM, how long running activities may take to finish",
     )
     log_format: str = Field(default="text", pattern="^(text|json)$")
+    metrics_address: str | None = Field(
+        default=None,
+        description="host:port of the Prometheus endpoint (Temporal's series and Charter's)",
+    )
 
     state_dir: Path = Path(".charter")
     audit_signing_key: SecretStr | None = Field(

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 
 from charter.runtime.config import ConfigurationError, Settings
+from charter.runtime.telemetry import metrics_runtime
 from charter.temporal.plugin import CharterPlugin
 
 
@@ -56,6 +57,8 @@ def connect_options(settings: Settings, address: str | None = None) -> dict[str,
 async def connect(settings: Settings, address: str | None = None) -> Client:
     """A client with `CharterPlugin`; an unreachable server is one `ConfigurationError` line."""
     options = connect_options(settings, address)
+    if settings.metrics_address:
+        options["runtime"] = metrics_runtime(settings.metrics_address)
     try:
         return await Client.connect(**options, plugins=[CharterPlugin()])
     except RuntimeError as exc:
