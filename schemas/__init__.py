@@ -37,6 +37,8 @@ from schemas.run import (
     ProposalStatus,
     RunState,
     Stage,
+    schedule_id_for,
+    scheduled_workflow_id_prefix,
     workflow_id_for,
 )
 from schemas.verdict import (
@@ -86,6 +88,8 @@ __all__ = [
     "TokenUsage",
     "Vendor",
     "Verdict",
+    "schedule_id_for",
+    "scheduled_workflow_id_prefix",
     "workflow_id_for",
 ]
 

@@ -71,6 +71,18 @@ def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
     return f"charter/{tenant_id}/{agent}/{digest}"
 
 
+def schedule_id_for(tenant_id: str, agent: str, name: str) -> str:
+    """The Temporal Schedule that runs AGENT for TENANT; `name` tells a tenant's schedules of
+    one agent apart (an operator's slug such as `daily`, never business data)."""
+    return f"charter-schedule/{tenant_id}/{agent}/{name}"
+
+
+def scheduled_workflow_id_prefix(tenant_id: str, agent: str, name: str) -> str:
+    """Runs started by a schedule: Temporal appends the scheduled time to this id
+    (`...-2026-11-30T09:00:00Z`), so each tick has exactly one deterministic id."""
+    return f"charter/{tenant_id}/{agent}/schedule-{name}"
+
+
 class AuditHead(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
