@@ -9,6 +9,7 @@ import signal
 from charter.runtime.config import ConfigurationError, Settings, redact_dsn
 from charter.runtime.embedded import _port_open, stop_stack
 from charter.storage import migrate
+from charter.temporal.connection import configured_address
 from charter_cli._common import console, stack_for
 from worker import run_worker
 
@@ -41,13 +42,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     migrate.set_defaults(func=cmd_migrate)
 
 
-def _describe(settings: Settings, temporal: str, admin_dsn: str, ui_url: str) -> None:
+def _describe(settings: Settings, temporal: str, admin_dsn: str | None, ui_url: str) -> None:
     console.print(
         f"Temporal   {temporal}  (namespace {settings.temporal_namespace}, "
         f"task queue {settings.task_queue})"
     )
     console.print(f"Temporal UI {ui_url}")
-    console.print(f"PostgreSQL {redact_dsn(admin_dsn)}")
+    if admin_dsn is not None:
+        console.print(f"PostgreSQL {redact_dsn(admin_dsn)}")
 
 
 async def cmd_stack_start(args: argparse.Namespace) -> int:
@@ -84,9 +86,10 @@ def cmd_stack_stop(args: argparse.Namespace) -> int:
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
     settings = Settings()
-    temporal = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    configured = configured_address(settings)
+    temporal = configured or f"127.0.0.1:{settings.temporal_port}"
     embedded_pg = (settings.state_dir / "pgdata" / "postmaster.pid").exists()
-    up = settings.temporal_address is not None or _port_open(settings.temporal_port)
+    up = configured is not None or _port_open(settings.temporal_port)
     console.print(f"Temporal   {temporal}: {'up' if up else 'down'}")
     if settings.database_url:
         console.print(f"PostgreSQL {redact_dsn(settings.database_url)} (configured)")
