@@ -38,6 +38,10 @@ async def start_run(
         task_queue=task_queue,
         # The id names the trigger: once used, never again, even after the run closes.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # Shown by the Temporal UI; encrypted by the payload codec like the input itself.
+        static_summary=f"{run.agent} for {run.tenant_id}",
+        static_details=f"trigger {run.trigger}"
+        + (f", focus {', '.join(run.focus)}" if run.focus else ""),
     )
 
 

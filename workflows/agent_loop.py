@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         StartRunInput,
         Verdict,
     )
+    from workflows.summaries import activity_summary
 
 SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
@@ -100,9 +101,14 @@ async def _call(
     timeout: timedelta = _TIMEOUT,
     retry_policy: RetryPolicy = _RETRY,
 ) -> ResultT:
-    """Run an activity method, by reference, with Charter's timeouts and retry policy."""
+    """Run an activity method, by reference, with Charter's timeouts and retry policy, and
+    a summary for the Temporal UI (encrypted by the payload codec like any payload)."""
     return await workflow.execute_activity_method(
-        activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+        activity,
+        arg,
+        start_to_close_timeout=timeout,
+        retry_policy=retry_policy,
+        summary=activity_summary(activity, arg),
     )
 
 
@@ -323,6 +329,9 @@ class AgentLoop:
     def _stage(self, stage: Stage) -> None:
         self._state.stage = stage
         self._upsert(sa.STAGE.value_set(stage))
+        # The UI's "current details" (through the codec, like summaries): stage and statuses.
+        statuses = ", ".join(f"{p.proposal.proposal_id} {p.status}" for p in self._state.proposals)
+        workflow.set_current_details(f"{stage}" + (f": {statuses}" if statuses else ""))
 
     def _outcomes(self) -> None:
         self._upsert(sa.OUTCOMES.value_set(sorted({p.status for p in self._state.proposals})))
