@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charter.presentation.report import run_table
-from charter_cli._common import CliError, console, session, stack_for
+from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
 from schemas import AgentRunInput, RunState, workflow_id_for
 from starter import start_run
 from workflows import AgentLoop
@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="return at once instead of waiting for the gate's verdicts",
     )
+    add_json(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -111,10 +112,17 @@ async def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(
                 f"trigger {trigger!r} already ran: {workflow_id_for(args.tenant, args.agent, trigger)}"
             ) from None
-        console.print(f"started {handle.id}")
-        console.print(ui_link(stack.ui_url, settings.temporal_namespace, handle.id))
+        link = ui_link(stack.ui_url, settings.temporal_namespace, handle.id)
+        if not args.json:
+            console.print(f"started {handle.id}")
+            console.print(link)
         if args.no_wait:
+            if args.json:
+                print_json({"workflow_id": handle.id, "ui": link})
             return 0
         state = await wait_for_verdicts(handle)
+        if args.json:
+            print_json({"workflow_id": handle.id, "ui": link, "state": state})
+            return 0
         console.print(run_table(f"{args.tenant} · {args.agent}", state.proposals))
     return 0

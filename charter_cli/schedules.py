@@ -10,7 +10,6 @@ ticks missed while the cluster was down are caught up only within the catch-up w
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from charter.temporal.connection import connect
-from charter_cli._common import CliError, console, stack_for
+from charter_cli._common import CliError, add_json, console, print_json, stack_for
 from schemas import AgentRunInput, schedule_id_for, scheduled_workflow_id_prefix
 from workflows import AgentLoop
 
@@ -83,7 +82,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     ls = ssub.add_parser("list", help="list Charter's schedules")
     ls.add_argument("--tenant", "-t", help="only this tenant's")
-    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(ls)
     ls.set_defaults(func=cmd_list)
 
     for action, text in (
@@ -206,7 +205,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
         )
     rows.sort(key=lambda row: row["id"])
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     if not rows:
         console.print("no schedules")

@@ -3,6 +3,7 @@ code 2, migrations only on request, and a failed run reported at once."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -102,3 +103,45 @@ async def test_temporal_setup_needs_an_address(tmp_path: Path, missing: str) -> 
     )
     assert code == 2
     assert "no Temporal address" in _error_line(out) and missing in out
+
+
+async def test_json_output_of_run_and_exceptions(
+    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, worker: Worker, tenant: str
+) -> None:
+    child = clean_env(
+        tmp_path,
+        DATABASE_URL=admin_dsn,
+        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
+        CHARTER_TASK_QUEUE=TASK_QUEUE,
+        CHARTER_STATE_DIR=str(tmp_path / "state"),
+    )
+    argv = ("-m", "charter_cli", "run", tenant, "payables", "--focus", "INV-1043", "--json")
+    code, out, err = await run(child, *argv, cwd=tmp_path)
+    assert code == 0, out + err
+    started = json.loads(out)  # nothing but the JSON document on stdout
+    assert started["workflow_id"].startswith(f"charter/{tenant}/payables/")
+    (proposal,) = started["state"]["proposals"]
+    assert proposal["status"] == "awaiting_decision" and proposal["proposal"]["amount"] == "2300.00"
+    exception_id = proposal["exception_id"]
+
+    code, out, err = await run(
+        child, "-m", "charter_cli", "exceptions", "list", "-t", tenant, "--json", cwd=tmp_path
+    )
+    assert code == 0, out + err
+    assert [row["exception_id"] for row in json.loads(out)] == [exception_id]
+
+    code, out, err = await run(
+        child,
+        "-m",
+        "charter_cli",
+        "exceptions",
+        "show",
+        exception_id,
+        "-t",
+        tenant,
+        "--json",
+        cwd=tmp_path,
+    )
+    assert code == 0, out + err
+    shown = json.loads(out)
+    assert shown["exception_id"] == exception_id and shown["status"] == "open"
