@@ -10,13 +10,14 @@ from charter.connectors.demo import DemoBooksReader
 from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
 from charter.storage import audit
 from schemas import Observation, ObserveInput
+from schemas.errors import ErrorType
 
 
 class CredentialUnavailable(ApplicationError):
     """The connector refused or no credential of the right scope exists. Ids only."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="CredentialUnavailable", non_retryable=True)
+        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
 
 
 class ReadActivities:

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter_cli import version
-from tests.conftest import TASK_QUEUE
 from tests.production.processes import REPO, clean_env, free_port, run
+from tests.support.queues import TASK_QUEUE
 
 
 def _error_line(out: str) -> str:

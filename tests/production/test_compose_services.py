@@ -19,8 +19,8 @@ import aiohttp
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import eventually
 from tests.production.processes import REPO, clean_env, free_port, run
+from tests.support.polling import eventually
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 EXAMPLE_ENV = dict(

@@ -18,8 +18,8 @@ from charter.storage import Database
 from charter.temporal import codec_server
 from schemas import AgentRunInput, Decision, workflow_id_for
 from starter import start_run
-from tests.conftest import TASK_QUEUE
 from tests.helpers import until_stage
+from tests.support.queues import TASK_QUEUE
 from tests.test_codec_server import TOKEN, as_json
 from workflows import AgentLoop
 

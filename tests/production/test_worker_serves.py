@@ -17,9 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from charter.runtime.config import app_dsn
 from charter.runtime.http_server import serve_app
 from charter.storage import Database
-from tests.conftest import eventually
 from tests.helpers import start
 from tests.production.processes import clean_env, free_port, worker_py
+from tests.support.polling import eventually
 
 
 async def _get(url: str) -> tuple[int, dict[str, object]]:
