@@ -71,6 +71,9 @@ _RETRY = RetryPolicy(
 #: A model call may take a while, and the reason activity may make two (one corrective);
 #: the reasoner's own per-request timeout is at most two minutes.
 _REASON_TIMEOUT = timedelta(minutes=5)
+#: The worker heartbeats while the model thinks (`charter.temporal.stages`), so a worker that
+#: died mid-call is noticed in a minute, not after the five-minute timeout.
+_REASON_HEARTBEAT = timedelta(seconds=60)
 
 
 #: A human waits on the update while `record_decision` runs, and an expiry cannot pass while
@@ -94,6 +97,7 @@ async def _call(
     *,
     timeout: timedelta = _TIMEOUT,
     retry_policy: RetryPolicy = _RETRY,
+    heartbeat_timeout: timedelta | None = None,
 ) -> ResultT:
     """Run an activity method, by reference, with Charter's timeouts and retry policy, and
     a summary for the Temporal UI (encrypted by the payload codec like any payload)."""
@@ -102,6 +106,7 @@ async def _call(
         arg,
         start_to_close_timeout=timeout,
         retry_policy=retry_policy,
+        heartbeat_timeout=heartbeat_timeout,
         summary=activity_summary(activity, arg),
     )
 
@@ -331,6 +336,7 @@ class AgentLoop:
             ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             timeout=_REASON_TIMEOUT,
+            heartbeat_timeout=_REASON_HEARTBEAT,
         )
 
         self._stage("gating")
