@@ -40,6 +40,8 @@ from schemas.run import (
     ProposalStatus,
     RunState,
     Stage,
+    schedule_id_for,
+    scheduled_workflow_id_prefix,
     workflow_id_for,
 )
 from schemas.spend import SpendSnapshot, SpendTotals
@@ -97,6 +99,8 @@ __all__ = [
     "TokenUsage",
     "Vendor",
     "Verdict",
+    "schedule_id_for",
+    "scheduled_workflow_id_prefix",
     "workflow_id_for",
 ]
 
