@@ -20,10 +20,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
-from schemas import AgentRunInput, AgentRunResult, workflow_id_for
+from schemas import AgentRunInput, AgentRunResult, legacy_workflow_id_for, workflow_id_for
 from workflows import AgentLoop
 
 
@@ -31,6 +32,7 @@ async def start_run(
     client: Client, run: AgentRunInput, task_queue: str = "charter"
 ) -> WorkflowHandle[AgentLoop, AgentRunResult]:
     """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate."""
+    await _reject_legacy_duplicate(client, run)
     return await client.start_workflow(
         AgentLoop.run,
         run,
@@ -43,6 +45,19 @@ async def start_run(
         static_details=f"trigger {run.trigger}"
         + (f", focus {', '.join(run.focus)}" if run.focus else ""),
     )
+
+
+async def _reject_legacy_duplicate(client: Client, run: AgentRunInput) -> None:
+    """A trigger that started a run under the id format before the digest is still a
+    duplicate: the migration path for the changed id (see `legacy_workflow_id_for`)."""
+    legacy = legacy_workflow_id_for(run.tenant_id, run.agent, run.trigger)
+    try:
+        await client.get_workflow_handle(legacy).describe()
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return  # never started (or not a valid id under the old format)
+        raise
+    raise WorkflowAlreadyStartedError(legacy, "AgentLoop")
 
 
 async def main() -> None:

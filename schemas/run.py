@@ -71,6 +71,14 @@ def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
     return f"charter/{tenant_id}/{agent}/{digest}"
 
 
+def legacy_workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
+    """The id runs had before the trigger became a digest (`charter/{tenant}/{agent}/{trigger}`).
+
+    Callers check it before starting so a trigger used before the upgrade is still rejected
+    as a duplicate; it can go once runs started before the upgrade are past retention."""
+    return f"charter/{tenant_id}/{agent}/{trigger}"
+
+
 def schedule_id_for(tenant_id: str, agent: str, name: str) -> str:
     """The Temporal Schedule that runs AGENT for TENANT; `name` tells a tenant's schedules of
     one agent apart (an operator's slug such as `daily`, never business data)."""
