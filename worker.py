@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
-from charter.reasoners import OfflineReasoner, Reasoner
+from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import redaction
 from charter.runtime.config import Settings
@@ -79,7 +79,13 @@ async def run_worker(
             ui_url=settings.temporal_ui_url,
             namespace=settings.temporal_namespace,
         )
-        deps = Deps(db=db, reasoner=default_reasoner(settings), notifier=notifier)
+        budget = RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget)
+        deps = Deps(
+            db=db,
+            reasoner=default_reasoner(settings),
+            reasoner_budget=budget,
+            notifier=notifier,
+        )
         worker = build_worker(client, deps, settings.task_queue)
         async with worker:
             await (stop or asyncio.Event()).wait()

@@ -186,18 +186,14 @@ class ActActivities:
                 str(exc), type="CredentialUnavailable", non_retryable=True
             ) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
-        refused: ActionRefusedByBooks | None = None
+        refused: ActionRefusedByBooks | UnsupportedAction | None = None
         async with self._db.tenant(run.tenant_id) as conn:
             writer = DemoBooksWriter(conn, run.tenant_id, credential)
             try:
                 reference = await writer.execute(proposal, key)
-            except UnsupportedAction as exc:
-                raise ApplicationError(
-                    str(exc), type="UnsupportedAction", non_retryable=True
-                ) from None
-            except ActionRefusedByBooks as exc:
+            except (UnsupportedAction, ActionRefusedByBooks) as exc:
                 # The books refused before writing anything: commit the refusal to the audit
-                # trail beside the intent, then fail without retrying.
+                # trail beside the intent (which it closes), then fail without retrying.
                 refused = exc
                 await audit.append(
                     conn,
@@ -244,7 +240,7 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if refused is not None:
-            raise ApplicationError(str(refused), type="ActionRefusedByBooks", non_retryable=True)
+            raise ApplicationError(str(refused), type=type(refused).__name__, non_retryable=True)
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
             await deliver(

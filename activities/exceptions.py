@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.governance.facts import facts_for
@@ -56,7 +57,11 @@ class ExceptionActivities:
             )
             if verdict.outcome == "escalate":
                 if req.expires_at is None:
-                    raise ValueError("an escalation needs an expiry")
+                    raise ApplicationError(
+                        "an escalation needs an expiry",
+                        type="InvalidActivityInput",
+                        non_retryable=True,
+                    )
                 exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
                 facts = facts_for(proposal, req.observation)
                 facts.pop("accounts", None)
@@ -99,7 +104,11 @@ class ExceptionActivities:
     async def record_exception_event(self, req: ExceptionEventInput) -> None:
         run = req.run
         if req.event not in ("reminder", "expired"):
-            raise ValueError(f"unknown exception event {req.event!r}")
+            raise ApplicationError(
+                f"unknown exception event {req.event!r}",
+                type="InvalidActivityInput",
+                non_retryable=True,
+            )
         async with self._db.tenant(run.tenant_id) as conn:
             if req.event == "expired":
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, "expired")

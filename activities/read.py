@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from charter.connectors import ConnectorError
 from charter.connectors.demo import DemoBooksReader
 from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
 from charter.storage import audit
@@ -43,6 +44,10 @@ class ReadActivities:
                 observation = await reader.snapshot(run.agent, req.focus)
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
+        except ConnectorError as exc:
+            # The reader refused the request itself (an unknown agent): the same request
+            # can never succeed, so it is not retried.
+            raise ApplicationError(str(exc), type="ConnectorError", non_retryable=True) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(
                 conn,

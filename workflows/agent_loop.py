@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
     from charter.governance import approvals, gate
     from charter.temporal import search_attributes as sa
+    from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
     from schemas import (
         MAX_PROPOSALS,
         REASONING_FAILURE_PROPOSAL_ID,
@@ -58,10 +59,14 @@ SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
 ResultT = TypeVar("ResultT")
 
+#: Nothing retries forever: 20 attempts span about eight minutes of backoff, enough to ride
+#: out a database or Temporal restart; after them the failure reaches the workflow, which
+#: fails the proposal concerned (act) or the run (nothing executed yet).
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
     non_retryable_error_types=[
         "NotAuthorised",
         "UnauthorisedApprover",
@@ -70,7 +75,20 @@ _RETRY = RetryPolicy(
         "ReasonerRequestRejected",
         "ReasonerAuthenticationFailed",
         "DuplicateApproval",
+        # Input that can never succeed: an unknown agent, a parameter the connector needs.
+        "ConnectorError",
+        "InvalidActivityInput",
     ],
+)
+
+#: The reason activity stops retrying an unavailable model itself, within the worker's
+#: configured budget (at most 50 attempts), and escalates; this bound is only a backstop.
+_REASON_RETRY = RetryPolicy(
+    initial_interval=_RETRY.initial_interval,
+    backoff_coefficient=_RETRY.backoff_coefficient,
+    maximum_interval=_RETRY.maximum_interval,
+    maximum_attempts=60,
+    non_retryable_error_types=_RETRY.non_retryable_error_types,
 )
 
 #: A model call may take a while, and the reason activity may make two (one corrective);
@@ -100,9 +118,16 @@ async def _call(
     timeout: timedelta = _TIMEOUT,
     retry_policy: RetryPolicy = _RETRY,
 ) -> ResultT:
-    """Run an activity method, by reference, with Charter's timeouts and retry policy."""
+    """Run an activity method, by reference, with Charter's timeouts and retry policy.
+
+    Every activity heartbeats (the worker's interceptor), so a dead worker's attempt is given
+    up after the short heartbeat timeout, not the start-to-close timeout."""
     return await workflow.execute_activity_method(
-        activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+        activity,
+        arg,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=retry_policy,
     )
 
 
@@ -357,6 +382,7 @@ class AgentLoop:
             ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             timeout=_REASON_TIMEOUT,
+            retry_policy=_REASON_RETRY,
         )
 
         self._stage("gating")
@@ -475,7 +501,20 @@ class AgentLoop:
             # others. Older runs failed as a whole; the patch keeps their histories replaying.
             cause = _cause(err)
             if cause is None or not cause.non_retryable:
-                raise
+                # Retries ran out (the connector or the database stayed unreachable): the
+                # proposal fails with the last error, the run goes on. An intent without a
+                # result stays pending in the audit trail for reconciliation.
+                exhausted = err.retry_state in (
+                    RetryState.MAXIMUM_ATTEMPTS_REACHED,
+                    RetryState.TIMEOUT,
+                )
+                if not exhausted or not workflow.patched("exhausted-act-fails-the-proposal"):
+                    raise
+                ps.status = "failed"
+                reason = f"{cause.type}: {cause.message}" if cause else str(err)
+                ps.failure = f"retries exhausted: {reason}"
+                self._outcomes()
+                return
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
             ps.status = "failed"

@@ -207,7 +207,10 @@ class DemoBooksWriter:
 
     async def _adjust_budget(self, p: Proposal, key: str) -> str:
         if p.amount is None:
-            raise ConnectorError("adjust_campaign_budget needs the new daily budget as amount")
+            # Refused before anything is written: no retry can supply the missing amount.
+            raise ActionRefusedByBooks(
+                "adjust_campaign_budget needs the new daily budget as amount"
+            )
         done = await self._conn.execute(
             "UPDATE charter.ad_campaigns SET daily_budget = $3 WHERE tenant_id = $1 AND "
             "campaign_id = $2",

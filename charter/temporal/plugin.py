@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
 from charter.runtime.config import Settings
+from charter.temporal.heartbeats import Heartbeats
 
 #: Pure modules the sandbox need not re-import per run. `cel` is a native extension.
 PASSTHROUGH = ("cel", "pydantic", "pydantic_core", "schemas", "charter", "yaml")
@@ -48,6 +49,8 @@ class CharterPlugin(SimplePlugin):
             "charter",
             data_converter=data_converter(self.payload_keys),
             workflow_runner=workflow_runner(),
+            # Workers beat for every activity; the workflow relies on it (heartbeat timeouts).
+            interceptors=[Heartbeats()],
         )
 
 
