@@ -7,6 +7,7 @@ database, model) is an activity.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -110,6 +111,11 @@ _DECISION_RETRY = RetryPolicy(
 
 _TIMEOUT = timedelta(seconds=60)
 
+#: Reminder activities a run may record in all, whatever its interval, timeout and number of
+#: waiting proposals: the interval is stretched so that the worst case (the smallest interval
+#: over the longest timeout) stays far below Temporal's history limits (51,200 events).
+MAX_REMINDERS = 100
+
 
 async def _call(
     activity: MethodAsyncSingleParam[SelfT, ParamT, ResultT],
@@ -167,6 +173,13 @@ class AgentLoop:
         self._constitution: Constitution | None = None
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
+        # Decisions in flight and recorded, by (proposal, approver): an identical decision
+        # racing one of them (an update and a signal, two CLIs) gets the recorded receipt.
+        self._in_flight: dict[tuple[str, str], Decision] = {}
+        self._receipts: dict[tuple[str, str], DecisionReceipt] = {}
+        # Proposals whose act runs beside the wait (newer runs).
+        self._acting: set[str] = set()
+        self._act_tasks: list[asyncio.Task[None]] = []
         self._started = False
         # The search attribute values last upserted: each upsert is a command in history, so
         # one is sent only when a value changes (older histories upserted every time).
@@ -179,18 +192,29 @@ class AgentLoop:
     def state(self) -> RunState:
         return self._state
 
-    def _check(self, decision: Decision) -> ProposalState:
-        """Everything the workflow itself can check about a decision. Raises on refusal."""
-        if not self._started:
-            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
-        ps = next(
-            (p for p in self._state.proposals if p.proposal.proposal_id == decision.proposal_id),
+    def _same(self, decision: Decision) -> bool:
+        """Whether this exact decision is in flight or recorded (a resent or racing copy)."""
+        key = (decision.proposal_id, decision.approver)
+        earlier = self._in_flight.get(key) or next(
+            (
+                d
+                for p in self._state.proposals
+                if p.proposal.proposal_id == decision.proposal_id
+                for d in p.decisions
+                if d.approver == decision.approver
+            ),
             None,
         )
-        if ps is None:
-            raise ApplicationError(
-                f"no proposal {decision.proposal_id!r} in this run", type="UnknownProposal"
-            )
+        # Identical in every field: the same decision sent twice, not a second opinion.
+        return earlier == decision
+
+    def _check(self, decision: Decision) -> ProposalState:
+        """Everything the workflow itself can check about a decision. Raises on refusal."""
+        if self._started and self._same(decision):
+            return self._proposal(decision.proposal_id)
+        if not self._started:
+            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
+        ps = self._proposal(decision.proposal_id)
         if ps.status != "awaiting_decision" or decision.proposal_id in self._deciding:
             raise ApplicationError(
                 f"proposal {decision.proposal_id} is not awaiting a decision (status: {ps.status})",
@@ -209,6 +233,14 @@ class AgentLoop:
                 type="SelfApproval",
             )
         self._check_quorum_rules(ps, decision)
+        return ps
+
+    def _proposal(self, proposal_id: str) -> ProposalState:
+        ps = next((p for p in self._state.proposals if p.proposal.proposal_id == proposal_id), None)
+        if ps is None:
+            raise ApplicationError(
+                f"no proposal {proposal_id!r} in this run", type="UnknownProposal"
+            )
         return ps
 
     def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
@@ -257,6 +289,13 @@ class AgentLoop:
         return edited, gate.evaluate(self._constitution, edited, self._observation, earlier)
 
     async def _apply(self, decision: Decision) -> DecisionReceipt:
+        if self._started and self._same(decision):
+            # A copy of a decision in flight or recorded: wait for the first, answer with its
+            # receipt. If the first was refused, this one is judged afresh below.
+            key = (decision.proposal_id, decision.approver)
+            await workflow.wait_condition(lambda: key not in self._in_flight)
+            if key in self._receipts:
+                return self._receipts[key]
         ps = self._check(decision)  # again: state may have changed since the validator ran
         assert ps.verdict is not None and ps.exception_id is not None
         approved, approved_verdict = ps.approved, ps.approved_verdict
@@ -264,6 +303,8 @@ class AgentLoop:
             approved, approved_verdict = self._regate(ps, decision)
         count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
+        key = (decision.proposal_id, decision.approver)
+        self._in_flight[key] = decision
         bounded = workflow.patched("bounded-decision-retries")
         try:
             receipt = await _call(
@@ -293,6 +334,8 @@ class AgentLoop:
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
+            self._in_flight.pop(key, None)
+        self._receipts[key] = receipt
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
         if decision.outcome == "reject":
@@ -428,14 +471,20 @@ class AgentLoop:
         self._outcomes()
         self._started = True
 
-        # Autonomous executions first: they do not wait on anyone.
         autos = [p for p in self._state.proposals if p.status == "gated"]
-        if autos:
-            self._stage("acting")
+        if workflow.patched("act-beside-the-wait"):
+            # Every execution runs beside the wait: a slow or retrying act delays neither
+            # the reminders nor the expiry of other proposals, nor any decision.
             for ps in autos:
-                await self._act(ps)
-
-        await self._await_decisions(input, deadline)
+                self._start_act(ps)
+            await self._wait_beside_acts(input, deadline)
+        else:
+            # Older runs: autonomous executions first, then the wait, acting inline.
+            if autos:
+                self._stage("acting")
+                for ps in autos:
+                    await self._act(ps)
+            await self._await_decisions(input, deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
@@ -567,6 +616,85 @@ class AgentLoop:
             ps.status = "expired"
         for ps in expired:
             await self._exception_event(ps, "expired")
+        self._outcomes()
+
+    def _start_act(self, ps: ProposalState) -> None:
+        """Execute one proposal in a task of its own; the run waits for it before finishing."""
+        proposal_id = ps.proposal.proposal_id
+        self._acting.add(proposal_id)
+
+        async def execute() -> None:
+            try:
+                await self._act(ps)
+            finally:
+                self._acting.discard(proposal_id)
+
+        self._act_tasks.append(asyncio.create_task(execute()))
+
+    def _raise_failed_acts(self) -> None:
+        """An act that failed in a way no proposal status covers fails the run, as before."""
+        for task in self._act_tasks:
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    def _reminder_interval(
+        self, input: AgentRunInput, deadline: datetime, waiting: int
+    ) -> timedelta:
+        """The configured interval, stretched so the run records at most MAX_REMINDERS."""
+        wait = deadline - workflow.now()
+        rounds_allowed = max(MAX_REMINDERS // max(waiting, 1), 1)
+        return max(input.reminder_interval, wait / rounds_allowed)
+
+    async def _wait_beside_acts(self, input: AgentRunInput, deadline: datetime) -> None:
+        def waiting() -> list[ProposalState]:
+            return [p for p in self._state.proposals if p.status == "awaiting_decision"]
+
+        def ready() -> list[ProposalState]:
+            return [
+                p
+                for p in self._state.proposals
+                if p.status == "approved" and p.proposal.proposal_id not in self._acting
+            ]
+
+        def act_failed() -> bool:
+            return any(t.done() and t.exception() is not None for t in self._act_tasks)
+
+        interval = self._reminder_interval(input, deadline, len(waiting()))
+        next_reminder = workflow.now() + interval
+        while waiting() or self._deciding:
+            for ps in ready():
+                self._start_act(ps)
+            self._raise_failed_acts()
+            self._stage("awaiting_decision")
+            self._outcomes()
+            now = workflow.now()
+            if now >= deadline and not self._deciding:
+                break
+            timed_out = False
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(ready()) or act_failed() or not (waiting() or self._deciding),
+                    timeout=max(min(deadline, next_reminder) - now, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                timed_out = True
+            if timed_out and next_reminder <= workflow.now() < deadline:
+                next_reminder = workflow.now() + interval
+                await asyncio.gather(*(self._exception_event(p, "reminder") for p in waiting()))
+
+        # Mark first, synchronously, so no decision can slip in while the expiry is recorded.
+        expired = waiting()
+        for ps in expired:
+            ps.status = "expired"
+        await asyncio.gather(*(self._exception_event(p, "expired") for p in expired))
+        # Approvals that arrived last (the loop ended as they were recorded) execute too.
+        for ps in ready():
+            self._start_act(ps)
+        if self._acting:
+            self._stage("acting")
+            self._outcomes()
+        await workflow.wait_condition(lambda: not self._acting)
+        self._raise_failed_acts()
         self._outcomes()
 
     async def _exception_event(self, ps: ProposalState, event: str) -> None:
