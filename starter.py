@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from charter.connectors.demo import AGENT_SCOPES
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, workflow_id_for
@@ -25,7 +26,10 @@ from workflows import AgentLoop
 async def start_run(
     client: Client, run: AgentRunInput, task_queue: str = "charter"
 ) -> WorkflowHandle[AgentLoop, AgentRunResult]:
-    """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate."""
+    """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate,
+    ValueError for an agent no connector serves (the run could never read anything)."""
+    if run.agent not in AGENT_SCOPES:
+        raise ValueError(f"unknown agent {run.agent!r}; known: {', '.join(sorted(AGENT_SCOPES))}")
     return await client.start_workflow(
         AgentLoop.run,
         run,
