@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 lint typecheck bench up stop schemas clean
+.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
@@ -22,6 +22,11 @@ demo: $(STAMP)
 ## The whole suite on an embedded PostgreSQL and a Temporal dev server of its own.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## Fault injection with real processes: workers killed at each boundary, Temporal and
+## PostgreSQL restarted, connections cut (a few minutes).
+faults: $(STAMP)
+	CHARTER_FAULTS=1 $(BIN)/python -m pytest -q tests/faults
 
 ## The same suite against the machine's PostgreSQL 15 (or PG_URL).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test

@@ -21,6 +21,7 @@ from charter.connectors.demo import DemoBooksWriter
 from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
 from charter.governance import approvals
 from charter.notify.notifier import ExceptionNotice, deliver
+from charter.runtime.faults import crash_point
 from charter.storage import audit, members, runs
 from schemas import ActInput, ActionResult
 
@@ -169,6 +170,7 @@ class ActActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
+        crash_point("intent-committed")
         # 2. The write credential, only now that authorisation is established; in its own
         #    transaction so that a refreshed OAuth token is kept whatever happens next.
         connector = WRITE_CONNECTOR.get(proposal.action)
@@ -191,6 +193,7 @@ class ActActivities:
             writer = DemoBooksWriter(conn, run.tenant_id, credential)
             try:
                 reference = await writer.execute(proposal, key)
+                crash_point("connector-wrote")
             except (UnsupportedAction, ActionRefusedByBooks) as exc:
                 # The books refused before writing anything: commit the refusal to the audit
                 # trail beside the intent (which it closes), then fail without retrying.

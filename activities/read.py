@@ -9,6 +9,7 @@ from activities._deps import Deps
 from charter.connectors import ConnectorError
 from charter.connectors.demo import DemoBooksReader
 from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
+from charter.runtime.faults import crash_point
 from charter.storage import audit
 from schemas import Observation, ObserveInput
 
@@ -29,6 +30,7 @@ class ReadActivities:
     @activity.defn(name="observe")
     async def observe(self, req: ObserveInput) -> Observation:
         run = req.run
+        crash_point("observe")
         try:
             # Credentials first, in their own transaction: a refreshed OAuth token is stored
             # (encrypted) even if the read below fails, so a rotated refresh token is not lost.

@@ -28,6 +28,7 @@ from charter.reasoners import (
     UnparseableReply,
     reason_with,
 )
+from charter.runtime.faults import crash_point
 from charter.storage import audit, runs
 from charter.storage.audit_group import group_for
 from charter.temporal.heartbeats import progress
@@ -78,6 +79,7 @@ class ReasonActivities:
     async def _ask(self, req: ReasonInput) -> ReasonOutput:
         """The model's answer, as an output; raises only what a retry may fix or nothing can."""
         name = self._reasoner.name
+        crash_point("reason")
         try:
             reasoning: Reasoning = await reason_with(
                 self._reasoner, req.observation, req.constitution

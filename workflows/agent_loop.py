@@ -99,12 +99,13 @@ _REASON_TIMEOUT = timedelta(minutes=5)
 
 #: A human waits on the update while `record_decision` runs, and an expiry cannot pass while
 #: a decision is in flight, so its retries are bounded: after them the decision is refused
-#: (the exception stays open) instead of blocking the run forever.
+#: (the exception stays open) instead of blocking the run forever. Eight attempts ride out
+#: about 25 s of database outage (a restart, a network cut) before refusing.
 _DECISION_RETRY = RetryPolicy(
     initial_interval=_RETRY.initial_interval,
     backoff_coefficient=_RETRY.backoff_coefficient,
     maximum_interval=timedelta(seconds=5),
-    maximum_attempts=5,
+    maximum_attempts=8,
     non_retryable_error_types=_RETRY.non_retryable_error_types,
 )
 
