@@ -24,11 +24,12 @@ from charter.notify.notifier import ExceptionNotice, deliver
 from charter.runtime.faults import crash_point
 from charter.storage import audit, members, runs
 from schemas import ActInput, ActionResult
+from schemas.errors import ErrorType
 
 
 class NotAuthorised(ApplicationError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="NotAuthorised", non_retryable=True)
+        super().__init__(message, type=ErrorType.NOT_AUTHORISED, non_retryable=True)
 
 
 class ActActivities:
@@ -112,7 +113,7 @@ class ActActivities:
         try:
             return await self._act(req, key)
         except ApplicationError as exc:
-            if exc.non_retryable and exc.type != "ActionRefusedByBooks":
+            if exc.non_retryable and exc.type != ErrorType.ACTION_REFUSED_BY_BOOKS:
                 # A final refusal is a step of the run too: audit it (the books' own refusal
                 # is already recorded beside its intent).
                 await self._record_refusal(req, key, exc)
@@ -177,7 +178,7 @@ class ActActivities:
         if connector is None:
             raise ApplicationError(
                 f"demo-books cannot perform {proposal.action!r}",
-                type="UnsupportedAction",
+                type=ErrorType.UNSUPPORTED_ACTION,
                 non_retryable=True,
             )
         try:
@@ -185,16 +186,22 @@ class ActActivities:
                 credential = await obtain(self._credentials, conn, run.tenant_id, connector)
         except ConnectorAuthError as exc:
             raise ApplicationError(
-                str(exc), type="CredentialUnavailable", non_retryable=True
+                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
             ) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
-        refused: ActionRefusedByBooks | UnsupportedAction | None = None
+        refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
             writer = DemoBooksWriter(conn, run.tenant_id, credential)
             try:
                 reference = await writer.execute(proposal, key)
                 crash_point("connector-wrote")
-            except (UnsupportedAction, ActionRefusedByBooks) as exc:
+            except UnsupportedAction as exc:
+                # Refused before anything was written; the refusal recorded by `act` closes
+                # the intent.
+                raise ApplicationError(
+                    str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
+                ) from None
+            except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
                 # trail beside the intent (which it closes), then fail without retrying.
                 refused = exc
@@ -227,7 +234,7 @@ class ActActivities:
                 if inserted is None:
                     # A concurrent attempt won; roll this one back by raising, then report theirs.
                     raise ApplicationError(
-                        "concurrent execution detected; retrying", type="Concurrent"
+                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
                     )
                 await audit.append(
                     conn,
@@ -243,7 +250,9 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if refused is not None:
-            raise ApplicationError(str(refused), type=type(refused).__name__, non_retryable=True)
+            raise ApplicationError(
+                str(refused), type=ErrorType.ACTION_REFUSED_BY_BOOKS, non_retryable=True
+            )
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
             await deliver(

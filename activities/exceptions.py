@@ -10,6 +10,7 @@ from charter.governance.facts import facts_for
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, runs
 from schemas import ExceptionEventInput, RecordVerdictInput, RunRef, VerdictRecord
+from schemas.errors import ErrorType
 
 
 class ExceptionActivities:
@@ -59,7 +60,7 @@ class ExceptionActivities:
                 if req.expires_at is None:
                     raise ApplicationError(
                         "an escalation needs an expiry",
-                        type="InvalidActivityInput",
+                        type=ErrorType.INVALID_ACTIVITY_INPUT,
                         non_retryable=True,
                     )
                 exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
@@ -106,7 +107,7 @@ class ExceptionActivities:
         if req.event not in ("reminder", "expired"):
             raise ApplicationError(
                 f"unknown exception event {req.event!r}",
-                type="InvalidActivityInput",
+                type=ErrorType.INVALID_ACTIVITY_INPUT,
                 non_retryable=True,
             )
         async with self._db.tenant(run.tenant_id) as conn:

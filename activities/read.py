@@ -12,13 +12,14 @@ from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, ob
 from charter.runtime.faults import crash_point
 from charter.storage import audit
 from schemas import Observation, ObserveInput
+from schemas.errors import ErrorType
 
 
 class CredentialUnavailable(ApplicationError):
     """The connector refused or no credential of the right scope exists. Ids only."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="CredentialUnavailable", non_retryable=True)
+        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
 
 
 class ReadActivities:
@@ -49,7 +50,9 @@ class ReadActivities:
         except ConnectorError as exc:
             # The reader refused the request itself (an unknown agent): the same request
             # can never succeed, so it is not retried.
-            raise ApplicationError(str(exc), type="ConnectorError", non_retryable=True) from None
+            raise ApplicationError(
+                str(exc), type=ErrorType.CONNECTOR_REFUSED, non_retryable=True
+            ) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(
                 conn,

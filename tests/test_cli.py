@@ -20,8 +20,8 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from charter_cli import GROUPS, build_parser
 from schemas import RunState
-from tests.conftest import TASK_QUEUE
 from tests.helpers import chain_ok, start, until_stage
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 

@@ -22,7 +22,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_histories_are_committed() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"auto_execute_and_deny", "escalate_approve_act", "escalate_expire"} <= names
-    # Quorum and approve-with-edit paths (constitution issue).
+    # Quorum and approve-with-edit paths.
     assert {"quorum_two_approvers", "escalate_edit_approve", "quorum_edit_approve"} <= names
     # A final act refusal fails its proposal, not the run; decisions retry a bounded number
     # of times (patches act-refusal-fails-the-proposal, bounded-decision-retries).

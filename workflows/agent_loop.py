@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StartRunInput,
         Verdict,
     )
+    from schemas.errors import NON_RETRYABLE, ErrorType
 
 SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
@@ -68,18 +69,8 @@ _RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=20,
-    non_retryable_error_types=[
-        "NotAuthorised",
-        "UnauthorisedApprover",
-        "AmendmentRefused",
-        # The model provider refused the request itself; retrying cannot help.
-        "ReasonerRequestRejected",
-        "ReasonerAuthenticationFailed",
-        "DuplicateApproval",
-        # Input that can never succeed: an unknown agent, a parameter the connector needs.
-        "ConnectorError",
-        "InvalidActivityInput",
-    ],
+    # From the catalogue: what a retry cannot help (a refusal, a rejected model request).
+    non_retryable_error_types=NON_RETRYABLE,
 )
 
 #: The reason activity stops retrying an unavailable model itself, within the worker's
@@ -155,7 +146,9 @@ def _parse_decision(raw: Any) -> Decision:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
         )
-        raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
+        raise ApplicationError(
+            f"invalid decision: {problems}", type=ErrorType.INVALID_DECISION
+        ) from None
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -214,25 +207,10 @@ class AgentLoop:
         if self._started and self._same(decision):
             return self._proposal(decision.proposal_id)
         if not self._started:
-            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
+            raise ApplicationError(
+                "the run has not reached a decision point yet", type=ErrorType.NOT_READY
+            )
         ps = self._proposal(decision.proposal_id)
-        if ps.status != "awaiting_decision" or decision.proposal_id in self._deciding:
-            raise ApplicationError(
-                f"proposal {decision.proposal_id} is not awaiting a decision (status: {ps.status})",
-                type="NotAwaitingDecision",
-            )
-        if decision.approver not in self._approvers:
-            raise ApplicationError(
-                f"{decision.approver!r} is not an authorised approver for tenant "
-                f"{self._input.tenant_id!r}",
-                type="UnauthorisedApprover",
-            )
-        # `requested_by` is free text from the caller; "Sam" or " sam" is still sam.
-        if approvals.same_member(decision.approver, self._input.requested_by):
-            raise ApplicationError(
-                f"{decision.approver!r} requested this run and cannot approve its proposals",
-                type="SelfApproval",
-            )
         self._check_quorum_rules(ps, decision)
         return ps
 
@@ -240,44 +218,27 @@ class AgentLoop:
         ps = next((p for p in self._state.proposals if p.proposal.proposal_id == proposal_id), None)
         if ps is None:
             raise ApplicationError(
-                f"no proposal {proposal_id!r} in this run", type="UnknownProposal"
+                f"no proposal {proposal_id!r} in this run", type=ErrorType.UNKNOWN_PROPOSAL
             )
         return ps
 
     def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
-        """Quorum, roles and edits: one approval per approver, by a role the rules name."""
-        if any(d.approver == decision.approver for d in ps.decisions):
-            raise ApplicationError(
-                f"{decision.approver!r} has already decided on proposal {decision.proposal_id}",
-                type="DuplicateApproval",
-            )
-        requirements = approvals.role_requirements(ps.verdict, ps.approved_verdict)
-        if requirements and self._approver_roles:
-            roles = self._approver_roles.get(decision.approver, [])
-            if not approvals.holds_roles(roles, requirements):
-                raise ApplicationError(
-                    f"{decision.approver!r} lacks a role this exception needs "
-                    f"({' and '.join('/'.join(r) for r in requirements)})",
-                    type="UnauthorisedApprover",
-                )
-        if decision.edit is not None:
-            if decision.outcome != "approve":
-                raise ApplicationError(
-                    "invalid decision: edit: only an approval can edit the parameters",
-                    type="InvalidDecision",
-                )
-            if approvals.approvers(ps.decisions):
-                raise ApplicationError(
-                    f"proposal {decision.proposal_id} already has approvals of its current "
-                    "parameters; an edit must come with the first approval",
-                    type="EditAfterApproval",
-                )
-            edited = self._regate(ps, decision)
-            if edited[1].outcome == "deny":
-                raise ApplicationError(
-                    f"the edited proposal is denied by the gate: {edited[1].explanation}",
-                    type="EditDenied",
-                )
+        """The rule book, over what the workflow holds: its approvers and their roles."""
+        case = approvals.Case(
+            tenant_id=self._input.tenant_id,
+            proposal_id=decision.proposal_id,
+            status=ps.status,
+            in_flight=decision.proposal_id in self._deciding,
+            verdict=ps.verdict,
+            approved_verdict=ps.approved_verdict,
+            decisions=[approvals.Ballot(d.approver, d.outcome) for d in ps.decisions],
+            approvers=self._approvers,
+            roles=self._approver_roles,
+            requested_by=self._input.requested_by,
+        )
+        refusal = approvals.judge(case, decision, lambda: self._regate(ps, decision)[1])
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.type)
 
     def _regate(self, ps: ProposalState, decision: Decision) -> tuple[Proposal, Verdict]:
         """Approve-with-edit: the edited parameters go through the gate again (pure)."""
@@ -302,7 +263,6 @@ class AgentLoop:
         approved, approved_verdict = ps.approved, ps.approved_verdict
         if decision.edit is not None:
             approved, approved_verdict = self._regate(ps, decision)
-        count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
         key = (decision.proposal_id, decision.approver)
         self._in_flight[key] = decision
@@ -331,7 +291,7 @@ class AgentLoop:
             raise ApplicationError(
                 "decision not recorded, nothing changed; try again "
                 f"({cause.message if cause else err})",
-                type="DecisionNotRecorded",
+                type=ErrorType.DECISION_NOT_RECORDED,
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
@@ -339,10 +299,11 @@ class AgentLoop:
         self._receipts[key] = receipt
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
-        if decision.outcome == "reject":
-            ps.status = "rejected"
-        elif count >= approvals.required(ps.verdict, ps.approved_verdict):
-            ps.status = "approved"
+        ps.status = approvals.status_after(
+            decision.outcome,
+            len(approvals.approvers(ps.decisions)),
+            approvals.required(ps.verdict, ps.approved_verdict),
+        )
         return receipt
 
     # The handlers take the raw payload and validate it themselves, so a malformed decision

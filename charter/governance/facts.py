@@ -57,8 +57,8 @@ def _payee(proposal: ProposedAction, observation: Observation) -> str:
 def _run_facts(
     proposal: ProposedAction, observation: Observation, earlier: Sequence[ProposedAction]
 ) -> dict[str, Any]:
-    """What earlier proposals of the same run already commit (issue 5: split and repeat
-    payments). The observation is a snapshot taken before any of them executed."""
+    """What earlier proposals of the same run already commit (so that a payment split
+    across proposals, or repeated, is caught). The observation is a snapshot taken before any of them executed."""
     same = [p for p in earlier if p.action == proposal.action]
     same_ref = [p for p in same if proposal.reference and p.reference == proposal.reference]
     payee = _payee(proposal, observation)

@@ -5,7 +5,7 @@ in as an argument (by default the instant the observation was taken, which is in
 and lets a backtest reproduce the verdict). The reasoner's citations are advisory; this
 evaluation is the authority, and a citation that does not match it blocks autonomy.
 
-Precedence (DESIGN.md): deny > escalate > allow. No allow rule means outside bounds and
+Precedence (docs/architecture.md): deny > escalate > allow. No allow rule means outside bounds and
 escalation; confidence below the applicable threshold escalates; an irreversible action
 always escalates, whatever the rules say. A rule that cannot be evaluated fails closed.
 """

@@ -13,11 +13,12 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.helpers import audit_kinds, chain_ok
 from tests.reasoners.conftest import start as start_claude
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from tests.reasoners.test_claude_reasoner import reason_attempts
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 
