@@ -28,6 +28,14 @@ test: $(STAMP)
 faults: $(STAMP)
 	CHARTER_FAULTS=1 $(BIN)/python -m pytest -q tests/faults
 
+## Load (not in CI; `make faults` runs a small one): 500 runs across 20 tenants waiting on
+## humans, then every decision at once by update and by signal. WORKERS=2 for two workers.
+RUNS ?= 500
+TENANTS ?= 20
+WORKERS ?= 1
+load: $(STAMP)
+	$(BIN)/python -m tests.faults.load --runs $(RUNS) --tenants $(TENANTS) --workers $(WORKERS)
+
 ## The same suite against the machine's PostgreSQL 15 (or PG_URL).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 test-pg15: $(STAMP)

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,6 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from charter.demo.seed import seed
-from charter.runtime.config import app_dsn
 from charter.runtime.faults import POINTS
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
@@ -33,46 +32,10 @@ from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, Ru
 from starter import start_run
 from tests.faults.proxy import Proxy
 from tests.faults.stack import ROOT, Postgres, Temporal, WorkerProcess
-from tests.support.scratch import migrated_database
 from workflows import AgentLoop
 
 QUEUE = "charter-faults"
 APPROVE = Decision(proposal_id="p2", approver="maya", outcome="approve", reason="known studio")
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    server = Postgres()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-async def dsn(pg: Postgres) -> AsyncIterator[str]:
-    async with migrated_database(pg.admin_dsn, prefix="charter_faults") as admin:
-        yield admin
-
-
-@pytest.fixture(scope="module")
-async def proxy(pg: Postgres) -> AsyncIterator[Proxy]:
-    server = await Proxy(pg.socket).start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(scope="module")
-def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Temporal]:
-    server = Temporal(tmp_path_factory.mktemp("temporal"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-async def fdb(dsn: str) -> AsyncIterator[Database]:
-    db = await Database.connect(app_dsn(dsn))
-    yield db
-    await db.close()
 
 
 async def connect(temporal: Temporal) -> Client:
