@@ -3,21 +3,34 @@ unavailable model is retried within the worker's budget, then escalates as unava
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from activities import Deps
+from activities.reason import ReasonActivities
 from charter.reasoners import RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.storage import Database, runs
-from schemas import AgentRunInput
+from schemas import (
+    AgentRunInput,
+    Constitution,
+    Observation,
+    ProposedAction,
+    ReasonInput,
+    RunRef,
+)
 from starter import start_run
 from tests.helpers import chain_ok
 from tests.reasoners.conftest import CLAUDE_QUEUE
 from tests.reasoners.fake_messages_api import FakeMessagesApi, error_reply, raw_reply, tool_reply
 from tests.reasoners.test_claude_reasoner import action_count, entries, pay, reason_attempts
+from tests.reasoners.test_prompt_and_config import acme
 from worker import build_worker
 
 
@@ -72,3 +85,41 @@ async def test_unstorable_reply_escalates_and_the_run_goes_on(
     assert await reason_attempts(handle) == [1]  # never retried
     assert await action_count(db, tenant) == 0
     await chain_ok(db, tenant)
+
+
+class _CountingReasoner:
+    """Answers with one proposal and counts how often it was asked."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def propose(self, observation: Observation, constitution: Constitution) -> list[Any]:
+        self.calls += 1
+        return [ProposedAction(action="schedule_payment", confidence=0.9, rationale="pay")]
+
+
+async def test_an_answer_is_kept_in_the_heartbeat_and_never_asked_for_twice(
+    db: Database, tenant: str
+) -> None:
+    reasoner = _CountingReasoner()
+    activities = ReasonActivities(Deps(db=db, reasoner=reasoner))
+    request = ReasonInput(
+        run=RunRef(tenant_id=tenant, agent="payables", workflow_id="wf-hb", run_id="r-1"),
+        observation=Observation(
+            tenant_id=tenant, agent="payables", observed_at=datetime.now(UTC), source="test"
+        ),
+        constitution=acme(),
+    )
+    beats: list[Any] = []
+    first = ActivityEnvironment()
+    first.on_heartbeat = lambda *details: beats.append(details)
+    output = await first.run(activities.reason, request)
+    assert reasoner.calls == 1 and beats, "the answer was recorded in a heartbeat"
+    # The next attempt starts with the last heartbeat's details: no second model request.
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2, heartbeat_details=list(beats[-1]))
+    again = await retry.run(activities.reason, request)
+    assert reasoner.calls == 1
+    assert again == output
