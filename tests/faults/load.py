@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from charter.demo.seed import seed
 from charter.runtime.config import app_dsn
@@ -48,6 +48,8 @@ class LoadReport:
     doubled: int = 0
     accepted: int = 0
     refused: int = 0
+    timed_out: int = 0
+    """Updates whose caller gave up waiting (the decision may still have been recorded)."""
     latencies: list[float] = field(default_factory=list)
     """Seconds from sending a decision to its action row's `executed_at`."""
     worker_mib: float = 0.0
@@ -66,11 +68,14 @@ class LoadReport:
             ("runs completed", str(self.completed)),
             ("lost (approved, not paid)", str(self.lost)),
             ("doubled (paid twice)", str(self.doubled)),
-            ("decisions accepted / refused", f"{self.accepted} / {self.refused}"),
+            (
+                "decisions accepted / refused / caller timed out",
+                f"{self.accepted} / {self.refused} / {self.timed_out}",
+            ),
             ("decision -> execution p50", f"{self.percentile(0.50):.2f} s"),
             ("decision -> execution p95", f"{self.percentile(0.95):.2f} s"),
             ("worker memory (RSS, max)", f"{self.worker_mib:.0f} MiB"),
-            ("Temporal / PostgreSQL errors", str(len(self.errors))),
+            ("errors (callers, worker logs)", str(len(self.errors))),
             ("wall time", f"{self.seconds:.0f} s"),
         ]
         width = max(len(k) for k, _ in rows)
@@ -161,6 +166,11 @@ async def run_load(
                     else:
                         await handle.execute_update(AgentLoop.decide, decision)
                     report.accepted += 1
+                except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+                    # The caller stopped waiting (a busy worker): the books, below, say
+                    # whether the decision was recorded and acted on all the same.
+                    report.timed_out += 1
+                    report.errors.append(f"decision {handle.id}: {exc}")
                 except Exception as exc:
                     report.refused += 1
                     report.errors.append(f"decision {handle.id}: {exc}")

@@ -33,6 +33,6 @@ async def test_small_load_loses_and_doubles_nothing(
     print(report.table())
     assert report.completed == 40
     assert report.lost == 0 and report.doubled == 0
-    assert report.accepted == 40 and report.refused == 0
+    assert report.accepted == 40 and report.refused == 0 and report.timed_out == 0
     assert len(report.latencies) == 40
     assert report.errors == []
