@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 lint typecheck bench up stop schemas compose-check clean
+.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
@@ -22,6 +22,19 @@ demo: $(STAMP)
 ## The whole suite on an embedded PostgreSQL and a Temporal dev server of its own.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## Fault injection with real processes: workers killed at each boundary, Temporal and
+## PostgreSQL restarted, connections cut (a few minutes).
+faults: $(STAMP)
+	CHARTER_FAULTS=1 $(BIN)/python -m pytest -q tests/faults
+
+## Load (not in CI; `make faults` runs a small one): 500 runs across 20 tenants waiting on
+## humans, then every decision at once by update and by signal. WORKERS=2 for two workers.
+RUNS ?= 500
+TENANTS ?= 20
+WORKERS ?= 1
+load: $(STAMP)
+	$(BIN)/python -m tests.faults.load --runs $(RUNS) --tenants $(TENANTS) --workers $(WORKERS)
 
 ## The same suite against the machine's PostgreSQL 15 (or PG_URL).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test

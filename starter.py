@@ -22,6 +22,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from charter.connectors.demo import AGENT_SCOPES
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, legacy_workflow_id_for, workflow_id_for
@@ -31,7 +32,10 @@ from workflows import AgentLoop
 async def start_run(
     client: Client, run: AgentRunInput, task_queue: str = "charter"
 ) -> WorkflowHandle[AgentLoop, AgentRunResult]:
-    """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate."""
+    """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate,
+    ValueError for an agent no connector serves (the run could never read anything)."""
+    if run.agent not in AGENT_SCOPES:
+        raise ValueError(f"unknown agent {run.agent!r}; known: {', '.join(sorted(AGENT_SCOPES))}")
     await _reject_legacy_duplicate(client, run)
     return await client.start_workflow(
         AgentLoop.run,

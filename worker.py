@@ -30,7 +30,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
-from charter.reasoners import OfflineReasoner, Reasoner
+from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
 from charter.runtime.config import ConfigurationError, Settings, app_dsn
@@ -142,7 +142,13 @@ async def run_worker(
             ui_url=settings.temporal_ui_url,
             namespace=settings.temporal_namespace,
         )
-        deps = Deps(db=db, reasoner=default_reasoner(settings), notifier=notifier)
+        budget = RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget)
+        deps = Deps(
+            db=db,
+            reasoner=default_reasoner(settings),
+            reasoner_budget=budget,
+            notifier=notifier,
+        )
         worker = build_worker(
             client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace
         )

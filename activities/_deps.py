@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from charter.notify.notifier import Notifier, NullNotifier
-from charter.reasoners import Reasoner
+from charter.reasoners import Reasoner, RetryBudget
 from charter.storage import Database
 from charter.storage.credentials import CredentialVault
 
@@ -14,6 +14,8 @@ from charter.storage.credentials import CredentialVault
 class Deps:
     db: Database
     reasoner: Reasoner
+    #: When an unavailable model stops being retried and the run escalates instead.
+    reasoner_budget: RetryBudget = field(default_factory=RetryBudget)
     notifier: Notifier = field(default_factory=NullNotifier)
     """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""
     #: Decrypts connector credentials; each activity takes only the scope it may use.

@@ -24,6 +24,7 @@ from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, ob
 from charter.governance import approvals
 from charter.governance.execution import ExecutionCheck, check_and_reserve
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
+from charter.runtime.faults import crash_point
 from charter.storage import audit, members, runs
 from charter.storage import spend as ledger
 from schemas import ActInput, ActionResult, Verdict
@@ -273,6 +274,7 @@ class ActActivities:
         if sent_back is not None:
             await self._notify("opened", req)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
+        crash_point("intent-committed")
         # 2. The write credential, only now that authorisation is established; in its own
         #    transaction so that a refreshed OAuth token is kept whatever happens next.
         connector = WRITE_CONNECTOR.get(proposal.action)
@@ -295,13 +297,16 @@ class ActActivities:
             writer = DemoBooksWriter(conn, run.tenant_id, credential, judged=check.fresh)
             try:
                 reference = await writer.execute(proposal, key)
+                crash_point("connector-wrote")
             except UnsupportedAction as exc:
+                # Refused before anything was written; the refusal recorded by `act` closes
+                # the intent.
                 raise ApplicationError(
                     str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
                 ) from None
             except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
-                # trail beside the intent, then fail without retrying.
+                # trail beside the intent (which it closes), then fail without retrying.
                 refused = exc
                 await self._release(conn, req, key)
                 await audit.append(

@@ -17,6 +17,7 @@ from activities._deps import Deps
 from charter.governance import approvals
 from charter.governance.amendments import AmendmentRefused, amend
 from charter.notify.notifier import ExceptionNotice, deliver
+from charter.runtime.faults import crash_point
 from charter.storage import audit, constitutions, members, runs
 from schemas import DecisionReceipt, RecordDecisionInput
 from schemas.errors import ErrorType
@@ -233,6 +234,7 @@ class DecisionActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
+        crash_point("decision-recorded")
         # Committed: update the card with the outcome, who decided and when (or "1 of 2").
         await deliver(
             self._notifier,

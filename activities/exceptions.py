@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.governance.facts import facts_for
@@ -20,6 +21,7 @@ from schemas import (
     RunRef,
     VerdictRecord,
 )
+from schemas.errors import ErrorType
 
 
 async def open_exception(
@@ -114,7 +116,11 @@ class ExceptionActivities:
             )
             if verdict.outcome == "escalate":
                 if req.expires_at is None:
-                    raise ValueError("an escalation needs an expiry")
+                    raise ApplicationError(
+                        "an escalation needs an expiry",
+                        type=ErrorType.INVALID_ACTIVITY_INPUT,
+                        non_retryable=True,
+                    )
                 exception_id = await open_exception(
                     conn,
                     run,
@@ -132,7 +138,11 @@ class ExceptionActivities:
     async def record_exception_event(self, req: ExceptionEventInput) -> None:
         run = req.run
         if req.event not in ("reminder", "expired"):
-            raise ValueError(f"unknown exception event {req.event!r}")
+            raise ApplicationError(
+                f"unknown exception event {req.event!r}",
+                type=ErrorType.INVALID_ACTIVITY_INPUT,
+                non_retryable=True,
+            )
         async with self._db.tenant(run.tenant_id) as conn:
             if req.event == "expired":
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, "expired")

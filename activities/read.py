@@ -6,8 +6,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from charter.connectors import ConnectorError
 from charter.connectors.demo import DemoBooksReader
 from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
+from charter.runtime.faults import crash_point
 from charter.storage import audit
 from charter.storage import spend as ledger
 from schemas import Observation, ObserveInput
@@ -30,6 +32,7 @@ class ReadActivities:
     @activity.defn(name="observe")
     async def observe(self, req: ObserveInput) -> Observation:
         run = req.run
+        crash_point("observe")
         try:
             # Credentials first, in their own transaction: a refreshed OAuth token is stored
             # (encrypted) even if the read below fails, so a rotated refresh token is not lost.
@@ -51,6 +54,12 @@ class ReadActivities:
                 )
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
+        except ConnectorError as exc:
+            # The reader refused the request itself (an unknown agent): the same request
+            # can never succeed, so it is not retried.
+            raise ApplicationError(
+                str(exc), type=ErrorType.CONNECTOR_REFUSED, non_retryable=True
+            ) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(
                 conn,

@@ -4,7 +4,8 @@ Every outcome lands in the audit trail with the tokens it cost. Failures are sor
 a retry can do about them:
 
 - transient (rate limit, overload, server error, timeout): a retryable `ReasonerUnavailable`
-  application error, so Temporal's retry policy backs off and tries again;
+  application error, so Temporal's retry policy backs off and tries again, within the
+  worker's `RetryBudget`; once it is spent the run escalates "model unavailable" instead;
 - refused (bad request, authentication, permission): non-retryable `ReasonerRequestRejected`
   or `ReasonerAuthenticationFailed`; the run fails cleanly and nothing executes;
 - an unreadable reply (after the reasoner's one corrective retry): returned as a
@@ -13,7 +14,7 @@ a retry can do about them:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,11 +24,14 @@ from charter.notify.notifier import ExceptionNotice, deliver
 from charter.reasoners import (
     ReasonerRejected,
     ReasonerUnavailable,
+    Reasoning,
     UnparseableReply,
     reason_with,
 )
+from charter.runtime.faults import crash_point
 from charter.storage import audit, runs
 from charter.storage.audit_group import group_for
+from charter.temporal.heartbeats import progress
 from schemas import (
     MAX_PROPOSALS,
     REASONING_FAILURE_PROPOSAL_ID,
@@ -43,6 +47,7 @@ class ReasonActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._reasoner = deps.reasoner
+        self._budget = deps.reasoner_budget
         self._notifier = deps.notifier
 
     async def _audit(self, req: ReasonInput, kind: str, snapshot: dict[str, object]) -> None:
@@ -58,18 +63,28 @@ class ReasonActivities:
             run_id=run.run_id,
         )
 
-    @activity.defn(name="reason")
-    async def reason(self, req: ReasonInput) -> ReasonOutput:
+    def _spent(self, delay: timedelta | None) -> bool:
+        """Whether another attempt would go past the retry budget."""
+        info = activity.info()
+        elapsed = datetime.now(UTC) - info.scheduled_time
+        return (
+            info.attempt >= self._budget.attempts
+            or elapsed + (delay or timedelta(0)) >= self._budget.time
+        )
+
+    async def _ask(self, req: ReasonInput) -> ReasonOutput:
+        """The model's answer, as an output; raises only what a retry may fix or nothing can."""
         name = self._reasoner.name
+        crash_point("reason")
         try:
-            reasoning = await reason_with(self._reasoner, req.observation, req.constitution)
+            reasoning: Reasoning = await reason_with(
+                self._reasoner, req.observation, req.constitution
+            )
         except UnparseableReply as exc:
             failure = ReasoningFailure(
                 message=str(exc), problems=exc.problems, raw_replies=exc.raw_replies
             )
-            output = ReasonOutput(reasoner=name, proposals=[], usage=exc.usage, failure=failure)
-            await self._audit(req, "reasoning_failed", output.model_dump(mode="json"))
-            return output
+            return ReasonOutput(reasoner=name, proposals=[], usage=exc.usage, failure=failure)
         except ReasonerRejected as exc:
             # Recorded once: a non-retryable error has no second attempt.
             await self._audit(
@@ -86,9 +101,12 @@ class ReasonActivities:
             ) from None
         except ReasonerUnavailable as exc:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-            activity.logger.warning(
-                "reasoner unavailable (attempt %d): %s", activity.info().attempt, exc
-            )
+            attempt = activity.info().attempt
+            if self._spent(delay):
+                message = f"the model was unavailable after {attempt} attempts: {exc}"
+                failure = ReasoningFailure(kind="model_unavailable", message=message)
+                return ReasonOutput(reasoner=name, proposals=[], failure=failure)
+            activity.logger.warning("reasoner unavailable (attempt %d): %s", attempt, exc)
             raise ApplicationError(
                 str(exc), type=ErrorType.REASONER_UNAVAILABLE, next_retry_delay=delay
             ) from None
@@ -100,13 +118,22 @@ class ReasonActivities:
                 f"at most {MAX_PROPOSALS} are accepted per run"
             )
             failure = ReasoningFailure(message=problem, problems=[problem])
-            output = ReasonOutput(
-                reasoner=name, proposals=[], usage=reasoning.usage, failure=failure
-            )
-            await self._audit(req, "reasoning_failed", output.model_dump(mode="json"))
-            return output
-        output = ReasonOutput(reasoner=name, proposals=reasoning.proposals, usage=reasoning.usage)
-        await self._audit(req, "proposed", output.model_dump(mode="json"))
+            return ReasonOutput(reasoner=name, proposals=[], usage=reasoning.usage, failure=failure)
+        return ReasonOutput(reasoner=name, proposals=reasoning.proposals, usage=reasoning.usage)
+
+    @activity.defn(name="reason")
+    async def reason(self, req: ReasonInput) -> ReasonOutput:
+        # An earlier attempt that got its answer and died before returning it (audit write
+        # failed, worker killed) left the answer in its heartbeat: a paid request that
+        # succeeded is never repeated.
+        earlier = activity.info().heartbeat_details
+        if earlier:
+            output = ReasonOutput.model_validate(earlier[0])
+        else:
+            output = await self._ask(req)
+            progress(output.model_dump(mode="json"))
+        kind = "proposed" if output.failure is None else "reasoning_failed"
+        await self._audit(req, kind, output.model_dump(mode="json"))
         return output
 
     @activity.defn(name="record_reasoning_failure")

@@ -8,6 +8,7 @@ database) and checks it against heads recorded outside PostgreSQL: signed checkp
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.console import Group
 from rich.table import Table
 from temporalio.client import Client
 
-from charter.audit.chain import Anchor, AuditEntry, ChainReport, verify_chain
+from charter.audit.chain import Anchor, AuditEntry, ChainReport, MalformedEntry, verify_chain
 from charter.audit.checkpoints import (
     CheckpointError,
     append_checkpoints,
@@ -143,28 +144,46 @@ async def verify_tenants(
     reports = []
     for tenant in tenants or await db.tenant_ids():
         async with db.tenant(tenant) as conn:
-            entries = [e async for e in audit.entries(conn, tenant)]
+            entries = [e async for e in audit.readable_entries(conn, tenant)]
             stored = await spend.entries(conn, tenant)
         report = verify_chain(tenant, entries, (anchors or {}).get(tenant, []))
         # The spend ledger must be what the trail says it is: limits are enforced against it.
-        problems = differences(ledger_from_audit(entries), stored)
+        readable = [e for e in entries if isinstance(e, AuditEntry)]
+        problems = differences(ledger_from_audit(readable), stored)
         if report.ok and problems:
             report = report.model_copy(update={"ok": False, "problem": "; ".join(problems)})
         reports.append(report)
     return reports
 
 
+def _malformed(line: str, exc: ValueError) -> MalformedEntry | None:
+    try:
+        raw = json.loads(line)
+        tenant, seq = raw["tenant_id"], raw["seq"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(tenant, str) or not isinstance(seq, int):
+        return None
+    return MalformedEntry(tenant_id=tenant, seq=seq, problem=str(exc).splitlines()[-1][:300])
+
+
+def _unattributable(number: int, exc: ValueError) -> MalformedEntry:
+    raise CliError(f"export line {number} is not an audit entry: {exc}") from None
+
+
 def verify_export(
     lines: Iterable[str], tenants: list[str] | None, anchors: dict[str, list[Anchor]]
 ) -> list[ChainReport]:
-    by_tenant: dict[str, list[AuditEntry]] = {}
+    by_tenant: dict[str, list[AuditEntry | MalformedEntry]] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            entry = AuditEntry.model_validate_json(line)
+            entry: AuditEntry | MalformedEntry = AuditEntry.model_validate_json(line)
         except ValueError as exc:
-            raise CliError(f"export line {number} is not an audit entry: {exc}") from None
+            # Attributed to its tenant and seq when the line names them, so that tenant's
+            # report shows it and every other tenant's report goes on.
+            entry = _malformed(line, exc) or _unattributable(number, exc)
         by_tenant.setdefault(entry.tenant_id, []).append(entry)
     return [
         verify_chain(t, by_tenant.get(t, []), anchors.get(t, []))

@@ -12,7 +12,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from charter.presentation.report import CAUSE_WORDS, exception_panel, money
+from charter.presentation.report import (
+    CAUSE_WORDS,
+    exception_panel,
+    money,
+    reasoning_failure_title,
+)
 from charter.storage import Database, runs
 from charter_cli._common import (
     CliError,
@@ -107,12 +112,15 @@ async def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in rows:
         if r["context"].get("kind") == "reasoning_failure":  # an unreadable reply: no proposal
+            failure = r["context"].get("failure", {})
             table.add_row(
                 r["exception_id"],
                 r["agent"],
-                "(unreadable reasoner reply)",
+                f"({reasoning_failure_title(failure)})",
                 "-",
-                "the reply did not parse after one corrective retry",
+                "the model stayed unavailable past its retry budget"
+                if failure.get("kind") == "model_unavailable"
+                else "the reply did not parse after one corrective retry",
                 r["status"],
                 r["expires_at"].strftime("%Y-%m-%d %H:%M"),
             )

@@ -112,6 +112,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(
                 f"trigger {trigger!r} already ran: {workflow_id_for(args.tenant, args.agent, trigger)}"
             ) from None
+        except ValueError as exc:  # an agent no connector serves: refused before starting
+            raise CliError(str(exc)) from None
         link = ui_link(stack.ui_url, settings.temporal_namespace, handle.id)
         if not args.json:
             console.print(f"started {handle.id}")

@@ -39,6 +39,8 @@ class ErrorType(StrEnum):
     REASONER_AUTHENTICATION_FAILED = "ReasonerAuthenticationFailed"
     REASONER_UNAVAILABLE = "ReasonerUnavailable"
     CONSTITUTION_NOT_FOUND = "ConstitutionNotFound"
+    CONNECTOR_REFUSED = "ConnectorError"
+    INVALID_ACTIVITY_INPUT = "InvalidActivityInput"
 
     @property
     def retryable(self) -> bool:
@@ -116,6 +118,12 @@ _SPECS: dict[ErrorType, _Spec] = {
     ),
     ErrorType.CONSTITUTION_NOT_FOUND: _Spec(
         False, "the tenant has no constitution of the version the run asks for"
+    ),
+    ErrorType.CONNECTOR_REFUSED: _Spec(
+        False, "the connector refused the request itself (an agent it does not serve)"
+    ),
+    ErrorType.INVALID_ACTIVITY_INPUT: _Spec(
+        False, "an activity was called with input it can never accept (a workflow bug)"
     ),
 }
 

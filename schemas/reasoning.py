@@ -51,11 +51,12 @@ class TokenUsage(BaseModel):
 
 
 class ReasoningFailure(BaseModel):
-    """The reasoner answered, but not with proposals Charter can read. Never executed."""
+    """The reasoner answered, but not with proposals Charter can read, or the model stayed
+    unavailable past its retry budget. Never executed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["unparseable_reply"] = "unparseable_reply"
+    kind: Literal["unparseable_reply", "model_unavailable"] = "unparseable_reply"
     message: str
     problems: list[str] = Field(
         default_factory=list, description="Why each attempt was refused, one line per problem."

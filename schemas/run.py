@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,12 @@ ProposalStatus = Literal[
 ]
 
 
+#: The longest a run waits for a human.
+MAX_DECISION_TIMEOUT: Final = timedelta(days=30)
+#: The most often a waiting exception is recalled to its approvers.
+MIN_REMINDER_INTERVAL: Final = timedelta(minutes=1)
+
+
 class AgentRunInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,8 +57,12 @@ class AgentRunInput(BaseModel):
         max_length=100,
         description="Record ids to consider (for example the invoice a webhook announced); empty: all.",
     )
-    decision_timeout: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
-    reminder_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    # Bounded so that the longest wait at the most frequent reminders still fits in one
+    # history (the workflow also caps the number of reminders it records).
+    decision_timeout: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0), le=MAX_DECISION_TIMEOUT
+    )
+    reminder_interval: timedelta = Field(default=timedelta(days=1), ge=MIN_REMINDER_INTERVAL)
 
 
 def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:

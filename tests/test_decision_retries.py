@@ -51,7 +51,7 @@ async def test_decision_recording_outage_is_refused_after_bounded_retries(
         cause = exc.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == "DecisionNotRecorded"
         assert "nothing changed" in cause.message
-        assert attempts == [1, 2, 3, 4, 5]
+        assert attempts == [1, 2, 3, 4, 5, 6, 7, 8]
         state: RunState = await handle.query(AgentLoop.state)
         assert state.proposals[0].status == "awaiting_decision"
         assert state.stage == "awaiting_decision"

@@ -7,12 +7,13 @@ database, model) is an activity.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
     from charter.governance import approvals, gate
     from charter.temporal import search_attributes as sa
+    from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
     from schemas import (
         MAX_PROPOSALS,
         REASONING_FAILURE_PROPOSAL_ID,
@@ -60,35 +62,52 @@ SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
 ResultT = TypeVar("ResultT")
 
+#: Nothing retries forever: 20 attempts span about eight minutes of backoff, enough to ride
+#: out a database or Temporal restart; after them the failure reaches the workflow, which
+#: fails the proposal concerned (act) or the run (nothing executed yet).
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
     # From the catalogue: what a retry cannot help (a refusal, a rejected model request).
     non_retryable_error_types=NON_RETRYABLE,
+)
+
+#: The reason activity stops retrying an unavailable model itself, within the worker's
+#: configured budget (at most 50 attempts), and escalates; this bound is only a backstop.
+_REASON_RETRY = RetryPolicy(
+    initial_interval=_RETRY.initial_interval,
+    backoff_coefficient=_RETRY.backoff_coefficient,
+    maximum_interval=_RETRY.maximum_interval,
+    maximum_attempts=60,
+    non_retryable_error_types=_RETRY.non_retryable_error_types,
 )
 
 #: A model call may take a while, and the reason activity may make two (one corrective);
 #: the reasoner's own per-request timeout is at most two minutes.
 _REASON_TIMEOUT = timedelta(minutes=5)
-#: The worker heartbeats while the model thinks (`charter.temporal.stages`), so a worker that
-#: died mid-call is noticed in a minute, not after the five-minute timeout.
-_REASON_HEARTBEAT = timedelta(seconds=60)
 
 
 #: A human waits on the update while `record_decision` runs, and an expiry cannot pass while
 #: a decision is in flight, so its retries are bounded: after them the decision is refused
-#: (the exception stays open) instead of blocking the run forever.
+#: (the exception stays open) instead of blocking the run forever. Eight attempts ride out
+#: about 25 s of database outage (a restart, a network cut) before refusing.
 _DECISION_RETRY = RetryPolicy(
     initial_interval=_RETRY.initial_interval,
     backoff_coefficient=_RETRY.backoff_coefficient,
     maximum_interval=timedelta(seconds=5),
-    maximum_attempts=5,
+    maximum_attempts=8,
     non_retryable_error_types=_RETRY.non_retryable_error_types,
 )
 
 
 _TIMEOUT = timedelta(seconds=60)
+
+#: Reminder activities a run may record in all, whatever its interval, timeout and number of
+#: waiting proposals: the interval is stretched so that the worst case (the smallest interval
+#: over the longest timeout) stays far below Temporal's history limits (51,200 events).
+MAX_REMINDERS = 100
 
 
 async def _call(
@@ -97,16 +116,18 @@ async def _call(
     *,
     timeout: timedelta = _TIMEOUT,
     retry_policy: RetryPolicy = _RETRY,
-    heartbeat_timeout: timedelta | None = None,
 ) -> ResultT:
     """Run an activity method, by reference, with Charter's timeouts and retry policy, and
-    a summary for the Temporal UI (encrypted by the payload codec like any payload)."""
+    a summary for the Temporal UI (encrypted by the payload codec like any payload).
+
+    Every activity heartbeats (the worker's interceptor), so a dead worker's attempt is given
+    up after the short heartbeat timeout, not the start-to-close timeout."""
     return await workflow.execute_activity_method(
         activity,
         arg,
         start_to_close_timeout=timeout,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=retry_policy,
-        heartbeat_timeout=heartbeat_timeout,
         summary=activity_summary(activity, arg),
     )
 
@@ -150,6 +171,13 @@ class AgentLoop:
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
         self._deadline: datetime | None = None
+        # Decisions in flight and recorded, by (proposal, approver): an identical decision
+        # racing one of them (an update and a signal, two CLIs) gets the recorded receipt.
+        self._in_flight: dict[tuple[str, str], Decision] = {}
+        self._receipts: dict[tuple[str, str], DecisionReceipt] = {}
+        # Proposals whose act runs beside the wait (newer runs).
+        self._acting: set[str] = set()
+        self._act_tasks: list[asyncio.Task[None]] = []
         self._started = False
         # The search attribute values last upserted: each upsert is a command in history, so
         # one is sent only when a value changes (older histories upserted every time).
@@ -162,22 +190,40 @@ class AgentLoop:
     def state(self) -> RunState:
         return self._state
 
+    def _same(self, decision: Decision) -> bool:
+        """Whether this exact decision is in flight or recorded (a resent or racing copy)."""
+        key = (decision.proposal_id, decision.approver)
+        earlier = self._in_flight.get(key) or next(
+            (
+                d
+                for p in self._state.proposals
+                if p.proposal.proposal_id == decision.proposal_id
+                for d in p.decisions
+                if d.approver == decision.approver
+            ),
+            None,
+        )
+        # Identical in every field: the same decision sent twice, not a second opinion.
+        return earlier == decision
+
     def _check(self, decision: Decision) -> ProposalState:
         """Everything the workflow itself can check about a decision. Raises on refusal."""
+        if self._started and self._same(decision):
+            return self._proposal(decision.proposal_id)
         if not self._started:
             raise ApplicationError(
                 "the run has not reached a decision point yet", type=ErrorType.NOT_READY
             )
-        ps = next(
-            (p for p in self._state.proposals if p.proposal.proposal_id == decision.proposal_id),
-            None,
-        )
+        ps = self._proposal(decision.proposal_id)
+        self._check_quorum_rules(ps, decision)
+        return ps
+
+    def _proposal(self, proposal_id: str) -> ProposalState:
+        ps = next((p for p in self._state.proposals if p.proposal.proposal_id == proposal_id), None)
         if ps is None:
             raise ApplicationError(
-                f"no proposal {decision.proposal_id!r} in this run",
-                type=ErrorType.UNKNOWN_PROPOSAL,
+                f"no proposal {proposal_id!r} in this run", type=ErrorType.UNKNOWN_PROPOSAL
             )
-        self._check_quorum_rules(ps, decision)
         return ps
 
     def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
@@ -209,12 +255,21 @@ class AgentLoop:
         return edited, gate.evaluate(self._constitution, edited, self._observation, earlier)
 
     async def _apply(self, decision: Decision) -> DecisionReceipt:
+        if self._started and self._same(decision):
+            # A copy of a decision in flight or recorded: wait for the first, answer with its
+            # receipt. If the first was refused, this one is judged afresh below.
+            key = (decision.proposal_id, decision.approver)
+            await workflow.wait_condition(lambda: key not in self._in_flight)
+            if key in self._receipts:
+                return self._receipts[key]
         ps = self._check(decision)  # again: state may have changed since the validator ran
         assert ps.verdict is not None and ps.exception_id is not None
         approved, approved_verdict = ps.approved, ps.approved_verdict
         if decision.edit is not None:
             approved, approved_verdict = self._regate(ps, decision)
         self._deciding.add(decision.proposal_id)
+        key = (decision.proposal_id, decision.approver)
+        self._in_flight[key] = decision
         bounded = workflow.patched("bounded-decision-retries")
         try:
             receipt = await _call(
@@ -244,6 +299,8 @@ class AgentLoop:
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
+            self._in_flight.pop(key, None)
+        self._receipts[key] = receipt
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
         ps.status = approvals.status_after(
@@ -337,7 +394,7 @@ class AgentLoop:
             ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             timeout=_REASON_TIMEOUT,
-            heartbeat_timeout=_REASON_HEARTBEAT,
+            retry_policy=_REASON_RETRY,
         )
 
         self._stage("gating")
@@ -384,14 +441,20 @@ class AgentLoop:
         self._outcomes()
         self._started = True
 
-        # Autonomous executions first: they do not wait on anyone.
         autos = [p for p in self._state.proposals if p.status == "gated"]
-        if autos:
-            self._stage("acting")
+        if workflow.patched("act-beside-the-wait"):
+            # Every execution runs beside the wait: a slow or retrying act delays neither
+            # the reminders nor the expiry of other proposals, nor any decision.
             for ps in autos:
-                await self._act(ps)
-
-        await self._await_decisions(input, deadline)
+                self._start_act(ps)
+            await self._wait_beside_acts(input, deadline)
+        else:
+            # Older runs: autonomous executions first, then the wait, acting inline.
+            if autos:
+                self._stage("acting")
+                for ps in autos:
+                    await self._act(ps)
+            await self._await_decisions(input, deadline)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
@@ -458,7 +521,20 @@ class AgentLoop:
             # others. Older runs failed as a whole; the patch keeps their histories replaying.
             cause = _cause(err)
             if cause is None or not cause.non_retryable:
-                raise
+                # Retries ran out (the connector or the database stayed unreachable): the
+                # proposal fails with the last error, the run goes on. An intent without a
+                # result stays pending in the audit trail for reconciliation.
+                exhausted = err.retry_state in (
+                    RetryState.MAXIMUM_ATTEMPTS_REACHED,
+                    RetryState.TIMEOUT,
+                )
+                if not exhausted or not workflow.patched("exhausted-act-fails-the-proposal"):
+                    raise
+                ps.status = "failed"
+                reason = f"{cause.type}: {cause.message}" if cause else str(err)
+                ps.failure = f"retries exhausted: {reason}"
+                self._outcomes()
+                return
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
             if cause.type == ErrorType.BACK_TO_HUMANS and workflow.patched(
@@ -523,6 +599,85 @@ class AgentLoop:
             ps.status = "expired"
         for ps in expired:
             await self._exception_event(ps, "expired")
+        self._outcomes()
+
+    def _start_act(self, ps: ProposalState) -> None:
+        """Execute one proposal in a task of its own; the run waits for it before finishing."""
+        proposal_id = ps.proposal.proposal_id
+        self._acting.add(proposal_id)
+
+        async def execute() -> None:
+            try:
+                await self._act(ps)
+            finally:
+                self._acting.discard(proposal_id)
+
+        self._act_tasks.append(asyncio.create_task(execute()))
+
+    def _raise_failed_acts(self) -> None:
+        """An act that failed in a way no proposal status covers fails the run, as before."""
+        for task in self._act_tasks:
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    def _reminder_interval(
+        self, input: AgentRunInput, deadline: datetime, waiting: int
+    ) -> timedelta:
+        """The configured interval, stretched so the run records at most MAX_REMINDERS."""
+        wait = deadline - workflow.now()
+        rounds_allowed = max(MAX_REMINDERS // max(waiting, 1), 1)
+        return max(input.reminder_interval, wait / rounds_allowed)
+
+    async def _wait_beside_acts(self, input: AgentRunInput, deadline: datetime) -> None:
+        def waiting() -> list[ProposalState]:
+            return [p for p in self._state.proposals if p.status == "awaiting_decision"]
+
+        def ready() -> list[ProposalState]:
+            return [
+                p
+                for p in self._state.proposals
+                if p.status == "approved" and p.proposal.proposal_id not in self._acting
+            ]
+
+        def act_failed() -> bool:
+            return any(t.done() and t.exception() is not None for t in self._act_tasks)
+
+        interval = self._reminder_interval(input, deadline, len(waiting()))
+        next_reminder = workflow.now() + interval
+        while waiting() or self._deciding:
+            for ps in ready():
+                self._start_act(ps)
+            self._raise_failed_acts()
+            self._stage("awaiting_decision")
+            self._outcomes()
+            now = workflow.now()
+            if now >= deadline and not self._deciding:
+                break
+            timed_out = False
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(ready()) or act_failed() or not (waiting() or self._deciding),
+                    timeout=max(min(deadline, next_reminder) - now, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                timed_out = True
+            if timed_out and next_reminder <= workflow.now() < deadline:
+                next_reminder = workflow.now() + interval
+                await asyncio.gather(*(self._exception_event(p, "reminder") for p in waiting()))
+
+        # Mark first, synchronously, so no decision can slip in while the expiry is recorded.
+        expired = waiting()
+        for ps in expired:
+            ps.status = "expired"
+        await asyncio.gather(*(self._exception_event(p, "expired") for p in expired))
+        # Approvals that arrived last (the loop ended as they were recorded) execute too.
+        for ps in ready():
+            self._start_act(ps)
+        if self._acting:
+            self._stage("acting")
+            self._outcomes()
+        await workflow.wait_condition(lambda: not self._acting)
+        self._raise_failed_acts()
         self._outcomes()
 
     async def _exception_event(self, ps: ProposalState, event: str) -> None:

@@ -37,6 +37,17 @@ class AuditEntry(BaseModel):
     hash: str
 
 
+class MalformedEntry(BaseModel):
+    """A stored entry that cannot even be read as an entry (a snapshot that is not a JSON
+    object, a field of the wrong type): reported with its place, never a traceback."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    seq: int
+    problem: str
+
+
 class Anchor(BaseModel):
     """A (seq, hash) pair of a tenant's chain recorded outside PostgreSQL.
 
@@ -96,13 +107,18 @@ class ChainReport(BaseModel):
     """Idempotency keys of actions whose intent is recorded but whose result is not (yet)."""
 
 
+#: What closes an intent: the connector's result, its refusal (nothing was written), or an
+#: operator's reconciliation of an intent whose outcome was checked in the books.
+CLOSING_KINDS = frozenset({"action_result", "action_refused", "action_reconciled"})
+
+
 def _track_action(pending: dict[str, None], entry: AuditEntry) -> None:
     key = entry.snapshot.get("idempotency_key")
     if not isinstance(key, str):
         return
     if entry.kind == "action_intent":
         pending.setdefault(key, None)
-    elif entry.kind == "action_result":
+    elif entry.kind in CLOSING_KINDS:
         pending.pop(key, None)
 
 
@@ -115,7 +131,9 @@ def pending_actions(entries: Iterable[AuditEntry]) -> list[str]:
 
 
 def verify_chain(
-    tenant_id: str, entries: Iterable[AuditEntry], anchors: Iterable[Anchor] = ()
+    tenant_id: str,
+    entries: Iterable[AuditEntry | MalformedEntry],
+    anchors: Iterable[Anchor] = (),
 ) -> ChainReport:
     """Recompute the chain in order; name the first entry that does not fit.
 
@@ -151,19 +169,24 @@ def verify_chain(
             return bad(expected_seq, f"entry {expected_seq} is missing (next found: {entry.seq})")
         if entry.seq != expected_seq:
             return bad(entry.seq, f"expected seq {expected_seq}, found {entry.seq} (reordered)")
+        if isinstance(entry, MalformedEntry):
+            return bad(entry.seq, f"entry cannot be read: {entry.problem}")
         if entry.prev_hash != prev_hash:
             return bad(entry.seq, "prev_hash does not match the previous entry's hash")
-        recomputed = entry_hash(
-            tenant_id=entry.tenant_id,
-            seq=entry.seq,
-            kind=entry.kind,
-            occurred_at=entry.occurred_at,
-            workflow_id=entry.workflow_id,
-            run_id=entry.run_id,
-            actor=entry.actor,
-            snapshot=entry.snapshot,
-            prev_hash=entry.prev_hash,
-        )
+        try:
+            recomputed = entry_hash(
+                tenant_id=entry.tenant_id,
+                seq=entry.seq,
+                kind=entry.kind,
+                occurred_at=entry.occurred_at,
+                workflow_id=entry.workflow_id,
+                run_id=entry.run_id,
+                actor=entry.actor,
+                snapshot=entry.snapshot,
+                prev_hash=entry.prev_hash,
+            )
+        except (ValueError, TypeError, RecursionError) as exc:  # NaN, a lone surrogate, ...
+            return bad(entry.seq, f"entry cannot be encoded: {type(exc).__name__}: {exc}"[:300])
         if recomputed != entry.hash:
             return bad(entry.seq, "content does not match its hash (entry was altered)")
         for anchor in by_seq.pop(entry.seq, []):

@@ -268,7 +268,10 @@ class DemoBooksWriter:
 
     async def _adjust_budget(self, p: Proposal, key: str) -> str:
         if p.amount is None:
-            raise ConnectorError("adjust_campaign_budget needs the new daily budget as amount")
+            # Refused before anything is written: no retry can supply the missing amount.
+            raise ActionRefusedByBooks(
+                "adjust_campaign_budget needs the new daily budget as amount"
+            )
         # A new budget was judged relative to the budget in force then: set it only if that is
         # still the budget (a cut by another run in between would compound with this change).
         judged = next(

@@ -104,10 +104,17 @@ def reasoning_failure_panel(row: dict[str, Any]) -> Panel:
     return Panel(
         Group(lines),
         title=f"[bold]{row['exception_id']}[/] · {ctx['tenant_id']} · {row['agent']} · "
-        f"unreadable reasoner reply · {row['status']}",
+        f"{reasoning_failure_title(failure)} · {row['status']}",
         title_align="left",
         border_style="yellow" if row["status"] == "open" else "dim",
     )
+
+
+def reasoning_failure_title(failure: dict[str, Any]) -> str:
+    """What went wrong with the reasoner, in three words."""
+    if failure.get("kind") == "model_unavailable":
+        return "model unavailable"
+    return "unreadable reasoner reply"
 
 
 def exception_panel(row: dict[str, Any]) -> Panel:

@@ -7,6 +7,7 @@ from charter.reasoners.base import (
     ReasonerRejected,
     ReasonerUnavailable,
     Reasoning,
+    RetryBudget,
     UnparseableReply,
     reason_with,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ReasonerRejected",
     "ReasonerUnavailable",
     "Reasoning",
+    "RetryBudget",
     "UnparseableReply",
     "reason_with",
 ]

@@ -11,6 +11,7 @@ reasoner has, so the activity treats both kinds alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from schemas import Constitution, Observation, ProposedAction, TokenUsage
@@ -43,6 +44,17 @@ async def reason_with(
     if isinstance(reasoner, MeteredReasoner):
         return await reasoner.reason(observation, constitution)
     return Reasoning(proposals=await reasoner.propose(observation, constitution))
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How long a run keeps asking an unavailable model before a human is told instead.
+
+    Counted from the first attempt of the reason activity: after `attempts` attempts, or
+    once `time` has passed, the run escalates "model unavailable" and proposes nothing."""
+
+    attempts: int = 8
+    time: timedelta = timedelta(minutes=15)
 
 
 class ReasonerError(Exception):

@@ -6,11 +6,19 @@ transient failure raises `ReasonerUnavailable` (the activity is retried with bac
 refused request raises `ReasonerRejected` (not retried). A reply that is still unreadable
 after the corrective request raises `UnparseableReply` with the raw replies, which the run
 escalates; nothing is executed from it.
+
+The reply is read here, not by the SDK: a 200 whose body is not JSON, has no content, null
+usage or wrongly typed fields is an unreadable reply like any other (the SDK would raise
+`JSONDecodeError`, `TypeError` or `AttributeError`, which a retry cannot fix). So is a reply
+whose proposals fit the schema but not `bounds` (absurd numbers, unstorable characters,
+oversized fields).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +26,7 @@ import anthropic
 from anthropic.types import Message
 from pydantic import SecretStr, ValidationError
 
+from charter.reasoners import bounds
 from charter.reasoners.base import (
     ReasonerRejected,
     ReasonerUnavailable,
@@ -38,29 +47,98 @@ _REFUSED = {400, 401, 403, 404, 413, 422}
 #: Raw replies are kept for the human who reviews the escalation; bound what history carries.
 RAW_REPLY_LIMIT = 8000
 _PROBLEM_LIMIT = 20
+#: A reply larger than this is not read at all: `max_tokens` keeps a real one far smaller.
+MAX_REPLY_BYTES = 2 * 1024 * 1024
+#: A `retry-after` is honoured up to this; beyond it (or negative, or not a number) the
+#: retry policy's own backoff decides.
+MAX_RETRY_AFTER = 60.0
 
 
-def _usage(message: Message, model: str) -> TokenUsage:
+@dataclass(frozen=True)
+class Reply:
+    """One answer of the Messages API: the message, or why its envelope could not be read."""
+
+    message: Message | None
+    raw: str
+    """The reply for the human who reviews an escalation: bounded, storable."""
+    problems: list[str] = field(default_factory=list)
+
+
+def _usage(reply: Reply, model: str) -> TokenUsage:
+    message = reply.message
+    if message is None:
+        return TokenUsage(model=model, requests=1)
     u = message.usage
     return TokenUsage(
-        model=message.model or model,
+        model=bounds.printable(message.model or model, 100),
         requests=1,
-        input_tokens=u.input_tokens or 0,
-        cache_creation_input_tokens=u.cache_creation_input_tokens or 0,
-        cache_read_input_tokens=u.cache_read_input_tokens or 0,
-        output_tokens=u.output_tokens or 0,
+        input_tokens=max(u.input_tokens or 0, 0),
+        cache_creation_input_tokens=max(u.cache_creation_input_tokens or 0, 0),
+        cache_read_input_tokens=max(u.cache_read_input_tokens or 0, 0),
+        output_tokens=max(u.output_tokens or 0, 0),
     )
+
+
+def _storable(node: Any) -> Any:
+    """`node` with every string made storable (the corrective request echoes the reply)."""
+    if isinstance(node, str):
+        return bounds.printable(node, RAW_REPLY_LIMIT)
+    if isinstance(node, dict):
+        return {bounds.printable(str(k), 200): _storable(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_storable(v) for v in node]
+    return node
 
 
 def _content(message: Message) -> list[dict[str, Any]]:
-    return [block.model_dump(mode="json", exclude_none=True) for block in message.content]
+    blocks = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
+    result: list[dict[str, Any]] = _storable(blocks)
+    return result
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= RAW_REPLY_LIMIT else text[:RAW_REPLY_LIMIT] + "…[truncated]"
 
 
 def _raw(message: Message) -> str:
-    text = json.dumps(
-        {"stop_reason": message.stop_reason, "content": _content(message)}, sort_keys=True
+    # ensure_ascii: NULs and lone surrogates are escaped, so the text can be stored.
+    return _bounded(
+        json.dumps(
+            {"stop_reason": message.stop_reason, "content": _content(message)}, sort_keys=True
+        )
     )
-    return text if len(text) <= RAW_REPLY_LIMIT else text[:RAW_REPLY_LIMIT] + "…[truncated]"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_reply(body: bytes) -> Reply:
+    """A 200 body as a `Reply`; never raises: what cannot be read becomes its problems."""
+    if len(body) > MAX_REPLY_BYTES:
+        return Reply(
+            None,
+            _bounded(bounds.printable(body[:RAW_REPLY_LIMIT].decode("utf-8", "replace"), 10**6)),
+            [f"the reply is {len(body):,} bytes; at most {MAX_REPLY_BYTES:,} are read"],
+        )
+    raw = _bounded(bounds.printable(body.decode("utf-8", "replace"), 10**7))
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        return Reply(None, raw, [f"the reply is not JSON: {bounds.printable(str(exc), 200)}"])
+    if not isinstance(data, dict):
+        return Reply(None, raw, ["the reply is not a JSON object"])
+    try:
+        message = Message.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            bounds.printable(f"reply.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
+            for e in exc.errors()[:_PROBLEM_LIMIT]
+        ]
+        return Reply(None, raw, problems)
+    except (ValueError, TypeError, RecursionError) as exc:  # a validator that raised oddly
+        return Reply(None, raw, [f"the reply could not be read: {type(exc).__name__}"])
+    return Reply(message, _raw(message))
 
 
 def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
@@ -68,21 +146,27 @@ def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     assert isinstance(error, dict)
-    kind = str(error.get("type") or "api_error")
-    message = str(error.get("message") or exc.message)[:500]
+    kind = bounds.printable(str(error.get("type") or "api_error"), 64)
+    message = bounds.printable(str(error.get("message") or exc.message), 500)
     return kind, message
 
 
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
+def retry_after(value: str | None) -> float | None:
+    """A `retry-after` header in seconds, within sane bounds; None: the backoff decides."""
     try:
-        return min(float(value), 300.0) if value is not None else None
+        seconds = float(value) if value is not None else math.nan
     except ValueError:
         return None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
 
 
-def read_reply(message: Message) -> tuple[list[ProposedAction] | None, list[str], str | None]:
+def read_reply(reply: Reply) -> tuple[list[ProposedAction] | None, list[str], str | None]:
     """Proposals from a reply, or the problems that make it unreadable, and the tool call id."""
+    message = reply.message
+    if message is None:
+        return None, reply.problems, None
     call = next((b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME), None)
     if call is None:
         problems = [f"the reply did not call {TOOL_NAME} (stop_reason {message.stop_reason})"]
@@ -93,25 +177,32 @@ def read_reply(message: Message) -> tuple[list[ProposedAction] | None, list[str]
         batch = ProposalBatch.model_validate(call.input)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}"
+            bounds.printable(f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}")
             for e in exc.errors()[:_PROBLEM_LIMIT]
         ]
         return None, problems, call.id
-    return list(batch.proposals), [], call.id
+    except (ValueError, TypeError, RecursionError) as exc:
+        return None, [f"(input): could not be read ({type(exc).__name__})"], call.id
+    proposals = list(batch.proposals)
+    problems = bounds.problems(proposals)[:_PROBLEM_LIMIT]
+    if problems:
+        return None, problems, call.id
+    return proposals, [], call.id
 
 
-def _correction(message: Message, problems: list[str], call_id: str | None) -> list[dict[str, Any]]:
+def _correction(reply: Reply, problems: list[str], call_id: str | None) -> list[dict[str, Any]]:
     """The turns that tell the model what was wrong with its reply."""
     text = (
         f"Your {TOOL_NAME} input was not valid:\n- "
         + "\n- ".join(problems)
         + f"\nCall {TOOL_NAME} again with input that matches its schema exactly."
     )
-    assistant = {"role": "assistant", "content": _content(message)}
+    content = _content(reply.message) if reply.message is not None else []
+    assistant = {"role": "assistant", "content": content}
     if call_id is not None:
         result = {"type": "tool_result", "tool_use_id": call_id, "is_error": True, "content": text}
         return [assistant, {"role": "user", "content": [result]}]
-    turns = [assistant] if message.content else []
+    turns = [assistant] if content else []
     return [*turns, {"role": "user", "content": [{"type": "text", "text": text}]}]
 
 
@@ -137,11 +228,12 @@ class ClaudeReasoner:
             max_retries=0,  # Temporal's retry policy owns retries
         )
 
-    async def _create(self, constitution: Constitution, messages: list[dict[str, Any]]) -> Message:
+    async def _create(self, constitution: Constitution, messages: list[dict[str, Any]]) -> Reply:
         # The SDK's overloads want its TypedDicts; these dicts are built to the same shape.
-        create: Any = self._client.messages.create
+        # The raw response: Charter reads the body itself (see the module docstring).
+        create: Any = self._client.messages.with_raw_response.create
         try:
-            message: Message = await create(
+            response = await create(
                 model=self.model,
                 max_tokens=self.max_tokens,
                 system=system_blocks(constitution),
@@ -150,7 +242,7 @@ class ClaudeReasoner:
                 messages=messages,
                 timeout=self.timeout.total_seconds(),
             )
-            return message
+            body: bytes = await response.read()
         except anthropic.APITimeoutError:
             raise ReasonerUnavailable(
                 f"the Messages API did not answer within {self.timeout.total_seconds():g}s",
@@ -169,8 +261,11 @@ class ClaudeReasoner:
             if exc.status_code in _REFUSED:
                 raise ReasonerRejected(text, status=exc.status_code, error_type=kind) from None
             raise ReasonerUnavailable(
-                text, status=exc.status_code, retry_after=_retry_after(exc)
+                text,
+                status=exc.status_code,
+                retry_after=retry_after(exc.response.headers.get("retry-after")),
             ) from None
+        return parse_reply(body)
 
     async def reason(self, observation: Observation, constitution: Constitution) -> Reasoning:
         messages = [observation_message(observation)]
@@ -188,7 +283,7 @@ class ClaudeReasoner:
             return Reasoning(proposals=proposals, usage=usage)
         raise UnparseableReply(
             problems=[f"attempt 1: {p}" for p in problems] + [f"attempt 2: {p}" for p in again],
-            raw_replies=[_raw(first), _raw(second)],
+            raw_replies=[first.raw, second.raw],
             usage=usage,
         )
 

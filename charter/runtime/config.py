@@ -99,6 +99,15 @@ class Settings(BaseSettings):
         le=timedelta(minutes=2),
         description="Per model request; the reason activity allows two requests (one corrective).",
     )
+    reasoner_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts at an unavailable model before escalating."
+    )
+    reasoner_retry_budget: timedelta = Field(
+        default=timedelta(minutes=15),
+        gt=timedelta(0),
+        le=timedelta(hours=2),
+        description="Time spent retrying an unavailable model before escalating.",
+    )
 
     # -- secrets (see charter/crypto) ------------------------------------------------------
     key_provider: str | None = Field(

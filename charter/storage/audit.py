@@ -24,9 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from charter.audit.chain import GENESIS, AuditEntry
+from charter.audit.chain import GENESIS, AuditEntry, MalformedEntry
 from schemas import AuditHead
 
 _APPEND = (
@@ -180,10 +180,9 @@ async def head(conn: asyncpg.Connection, tenant_id: str) -> AuditHead:
     return AuditHead(seq=row["seq"], hash=row["hash"]) if row else AuditHead(seq=0, hash=GENESIS)
 
 
-async def entries(
-    conn: asyncpg.Connection, tenant_id: str, *, batch: int = 1000
-) -> AsyncIterator[AuditEntry]:
-    """Every entry of a tenant in chain order, streamed in batches."""
+async def _rows(
+    conn: asyncpg.Connection, tenant_id: str, batch: int
+) -> AsyncIterator[asyncpg.Record]:
     last = 0
     while True:
         rows = await conn.fetch(
@@ -197,5 +196,27 @@ async def entries(
         if not rows:
             return
         for r in rows:
-            yield AuditEntry(**{**dict(r), "snapshot": json.loads(r["snapshot"])})
+            yield r
         last = rows[-1]["seq"]
+
+
+async def entries(
+    conn: asyncpg.Connection, tenant_id: str, *, batch: int = 1000
+) -> AsyncIterator[AuditEntry]:
+    """Every entry of a tenant in chain order, streamed in batches."""
+    async for r in _rows(conn, tenant_id, batch):
+        yield AuditEntry(**{**dict(r), "snapshot": json.loads(r["snapshot"])})
+
+
+async def readable_entries(
+    conn: asyncpg.Connection, tenant_id: str, *, batch: int = 1000
+) -> AsyncIterator[AuditEntry | MalformedEntry]:
+    """The same, for the verifier: an entry that cannot be read is yielded as what is wrong
+    with it (tenant, seq, problem), so one bad row never hides the rest of the report."""
+    async for r in _rows(conn, tenant_id, batch):
+        try:
+            yield AuditEntry(**{**dict(r), "snapshot": json.loads(r["snapshot"])})
+        except (ValidationError, ValueError, RecursionError) as exc:
+            problem = str(exc).splitlines()
+            detail = "; ".join(problem[1:3]) if isinstance(exc, ValidationError) else problem[0]
+            yield MalformedEntry(tenant_id=tenant_id, seq=r["seq"], problem=detail[:300])

@@ -18,6 +18,7 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
+from charter.temporal.heartbeats import Heartbeats
 from charter.temporal.stages import StageInterceptor
 
 #: Pure modules the sandbox need not re-import per run. `cel` is a native extension.
@@ -56,5 +57,6 @@ class CharterPlugin(SimplePlugin):
             "charter",
             data_converter=data_converter(self.payload_keys),
             workflow_runner=workflow_runner(),
-            interceptors=[TracingInterceptor(tracer), StageInterceptor(tracer)],
+            # Workers beat for every activity; the workflow relies on it (heartbeat timeouts).
+            interceptors=[TracingInterceptor(tracer), StageInterceptor(tracer), Heartbeats()],
         )

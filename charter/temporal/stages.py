@@ -5,7 +5,7 @@ Charter's stages map onto activities: `observe` is the read, `reason` the model 
 `act` one execution. This interceptor wraps each in a span `charter.<stage>` (a child of
 the Temporal SDK's `RunActivity` span, so it sits in the run's trace) and counts outcomes
 on the Temporal runtime's metric meter (served on the same Prometheus endpoint as the SDK's
-own metrics), and heartbeats while the model call runs. Workflow code stays deterministic.
+own metrics). Workflow code stays deterministic.
 
 Attributes are ids and enumerated outcomes only, from an explicit list: tenant and agent
 slugs, workflow and run ids, the proposal id, the action type, the outcome or the error
@@ -15,7 +15,6 @@ collector that is not encrypted like Temporal payloads are.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from opentelemetry import trace
@@ -27,11 +26,6 @@ from temporalio.worker import (
     ExecuteActivityInput,
     Interceptor,
 )
-
-#: Stages that wait on something slow (the model): the interceptor heartbeats while they run,
-#: well inside the workflow's heartbeat timeout for them.
-HEARTBEATING = {"reason"}
-HEARTBEAT_EVERY = 10.0
 
 #: activity type -> stage
 STAGES = {
@@ -114,12 +108,9 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         attributes = _input_attributes(input.args[0]) if input.args else {}
         counters = _Counters()
-        beating = asyncio.create_task(_heartbeat()) if stage in HEARTBEATING else None
-        try:
-            return await self._traced(input, stage, attributes, counters)
-        finally:
-            if beating is not None:
-                beating.cancel()
+        # Heartbeats are `charter.temporal.heartbeats`' job (every activity, with progress
+        # details); a second beat here would overwrite the details the reason activity keeps.
+        return await self._traced(input, stage, attributes, counters)
 
     async def _traced(
         self,
@@ -159,14 +150,6 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             )
             counters.usage(result)
             return result
-
-
-async def _heartbeat() -> None:
-    """Tell Temporal the activity is alive while it awaits a slow call (a copy of the
-    activity's context: asyncio tasks inherit it)."""
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(HEARTBEAT_EVERY)
 
 
 class StageInterceptor(Interceptor):

@@ -1,19 +1,18 @@
 """The model call heartbeats: while the reasoner thinks, Temporal sees the activity alive (and
-the workflow gives it a heartbeat timeout, so a dead worker is noticed in a minute)."""
+the workflow gives it the short heartbeat timeout, so a dead worker is noticed in seconds)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
-from charter.temporal import stages
+from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
 from schemas import Constitution, Observation, ProposedAction
 from tests.helpers import start
 from tests.support.polling import eventually
@@ -26,7 +25,7 @@ class SlowReasoner(OfflineReasoner):
     async def propose(
         self, observation: Observation, constitution: Constitution
     ) -> list[ProposedAction]:
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.0)
         return await super().propose(observation, constitution)
 
 
@@ -39,13 +38,11 @@ async def _reasoning_heartbeat(handle: WorkflowHandle) -> object:  # type: ignor
 
 
 async def test_the_model_call_heartbeats(
-    monkeypatch: pytest.MonkeyPatch,
     env: WorkflowEnvironment,
     client: Client,
     db: Database,
     tenant: str,
 ) -> None:
-    monkeypatch.setattr(stages, "HEARTBEAT_EVERY", 0.2)
     queue = f"beats-{uuid.uuid4().hex[:8]}"
     async with build_worker(client, Deps(db=db, reasoner=SlowReasoner()), queue):
         handle = await start(client, tenant, "payables", task_queue=queue, focus=["INV-1041"])
@@ -60,4 +57,4 @@ async def test_the_model_call_heartbeats(
         if e.HasField("activity_task_scheduled_event_attributes")
         and e.activity_task_scheduled_event_attributes.activity_type.name == "reason"
     ]
-    assert scheduled.heartbeat_timeout.ToSeconds() == 60
+    assert scheduled.heartbeat_timeout.ToSeconds() == HEARTBEAT_TIMEOUT.total_seconds()

@@ -64,11 +64,14 @@ async def start(client: Client, tenant: str, agent: str, **kw: object) -> Workfl
 
 
 async def settled(handle: WorkflowHandle) -> RunState:  # type: ignore[type-arg]
-    """Wait until the run has gated everything: it completed or waits on a human."""
+    """Wait until the run has gated everything and executed what it may on its own: it
+    completed or waits on a human (executions run beside the wait)."""
 
     async def check() -> RunState | None:
         state = await handle.query(AgentLoop.state)
-        return state if state.stage in ("awaiting_decision", "completed") else None
+        settled = state.stage in ("awaiting_decision", "completed")
+        acting = any(p.status == "gated" for p in state.proposals)
+        return state if settled and not acting else None
 
     return await eventually(check, timeout=60)
 

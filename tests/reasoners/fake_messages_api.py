@@ -30,6 +30,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     """Seconds to wait before answering (a slow provider)."""
+    raw: bytes | None = None
+    """A body sent verbatim instead of a message built from `body` (a broken provider)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,26 @@ def tool_reply(
             "_output_tokens": output_tokens,
         },
     )
+
+
+def raw_reply(raw: bytes | str, status: int = 200) -> Reply:
+    """Exactly these bytes, whatever they are, with a JSON content type."""
+    return Reply(status, {}, raw=raw.encode() if isinstance(raw, str) else raw)
+
+
+def message_reply(**fields: Any) -> Reply:
+    """A complete message envelope with some fields replaced (`content=None`, ...)."""
+    message: dict[str, Any] = {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-test",
+        "content": [],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 10},
+    }
+    return raw_reply(json.dumps({**message, **fields}))
 
 
 def text_reply(text: str) -> Reply:
@@ -173,8 +195,11 @@ class FakeMessagesApi:
                     reply = api._next(request)
                 if reply.delay:
                     time.sleep(reply.delay)
-                payload = reply.body if reply.status != 200 else api._message(request, reply)
-                data = json.dumps(payload).encode()
+                if reply.raw is not None:
+                    data = reply.raw
+                else:
+                    payload = reply.body if reply.status != 200 else api._message(request, reply)
+                    data = json.dumps(payload).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")

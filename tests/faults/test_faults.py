@@ -1,0 +1,217 @@
+"""Faults with real processes: a worker killed with SIGKILL at each boundary and restarted,
+the Temporal dev server restarted on its database file, PostgreSQL restarted, the worker's
+connections to PostgreSQL cut through a proxy.
+
+Each scenario runs the same story: INV-1041 executes on its own, INV-1043 waits for maya's
+approval. Afterwards, in the books themselves: one payment per invoice (nothing doubled),
+the approval recorded once and acted on (nothing lost), and `charter audit verify` passes
+with no intent left pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+
+from charter.demo.seed import seed
+from charter.runtime.faults import POINTS
+from charter.storage import Database
+from charter.temporal.plugin import CharterPlugin
+from charter_cli.audit import verify_tenants
+from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
+from starter import start_run
+from tests.faults.proxy import Proxy
+from tests.faults.stack import ROOT, Postgres, Temporal, WorkerProcess
+from workflows import AgentLoop
+
+QUEUE = "charter-faults"
+APPROVE = Decision(proposal_id="p2", approver="maya", outcome="approve", reason="known studio")
+
+
+async def connect(temporal: Temporal) -> Client:
+    return await Client.connect(temporal.address, plugins=[CharterPlugin()])
+
+
+@pytest.fixture
+async def worker(
+    dsn: str, proxy: Proxy, temporal: Temporal, tmp_path: Path
+) -> AsyncIterator[WorkerProcess]:
+    # The same database, reached over TCP through the proxy instead of the Unix socket.
+    database = urlsplit(dsn).path
+    through_proxy = f"postgresql://postgres@127.0.0.1:{proxy.port}{database}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": through_proxy,
+        "TEMPORAL_ADDRESS": temporal.address,
+        "CHARTER_TASK_QUEUE": QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    process = WorkerProcess(env=env, log=tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def ftenant(fdb: Database) -> str:
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    await seed(fdb, tenant, template="acme", actor="test")
+    return tenant
+
+
+async def begin(client: Client, tenant: str) -> WorkflowHandle[Any, AgentRunResult]:
+    run = AgentRunInput(
+        tenant_id=tenant,
+        agent="payables",
+        trigger=f"t-{uuid.uuid4().hex[:8]}",
+        focus=["INV-1041", "INV-1043"],
+    )
+    return await start_run(client, run, task_queue=QUEUE)
+
+
+async def awaiting(handle: WorkflowHandle[Any, Any], timeout: float = 120) -> RunState:
+    """The run's state once it waits for maya (queries fail while no worker is up)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            state: RunState = await handle.query(AgentLoop.state)
+            if any(p.status == "awaiting_decision" for p in state.proposals):
+                return state
+        except Exception:  # no worker to answer yet, or the server is coming back
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the run never waited for a decision")
+        await asyncio.sleep(0.5)
+
+
+async def decide(handle: WorkflowHandle[Any, Any], timeout: float = 120) -> DecisionReceipt:
+    """Send maya's approval, again if the server was away; the same decision twice is
+    answered with the recorded receipt, so resending is safe."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await handle.execute_update(AgentLoop.decide, APPROVE)
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1)
+
+
+async def nothing_lost_nothing_doubled(db: Database, tenant: str, result: AgentRunResult) -> None:
+    assert [p.status for p in result.proposals] == ["executed", "executed"], result.proposals
+    async with db.tenant(tenant) as conn:
+        payments = await conn.fetch(
+            "SELECT invoice_id, count(*) AS n FROM charter.payments WHERE tenant_id = $1 "
+            "AND invoice_id IN ('INV-1041', 'INV-1043') GROUP BY invoice_id",
+            tenant,
+        )
+        actions = await conn.fetchval(
+            "SELECT count(*) FROM charter.actions WHERE tenant_id = $1", tenant
+        )
+        decisions = await conn.fetch(
+            "SELECT approver, outcome FROM charter.decisions WHERE tenant_id = $1", tenant
+        )
+    assert {r["invoice_id"]: r["n"] for r in payments} == {"INV-1041": 1, "INV-1043": 1}
+    assert actions == 2
+    assert [(d["approver"], d["outcome"]) for d in decisions] == [("maya", "approve")]
+    [report] = await verify_tenants(db, [tenant])
+    assert report.ok, report
+    assert report.pending_actions == []
+
+
+@pytest.mark.parametrize("point", POINTS)
+async def test_worker_killed_at_a_boundary(
+    point: str, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    client = await connect(temporal)
+    worker.start(crash_at=point)
+    handle = await begin(client, ftenant)
+    if point == "decision-recorded":
+        await awaiting(handle)
+        decision = asyncio.create_task(decide(handle))
+        assert await worker.killed() == -9
+        worker.start()
+        receipt = await decision
+    else:
+        assert await worker.killed() == -9
+        worker.start()
+        await awaiting(handle)
+        receipt = await decide(handle)
+    assert receipt.status == "approved"
+    await nothing_lost_nothing_doubled(fdb, ftenant, await handle.result())
+
+
+async def test_temporal_restarted_on_its_database(
+    temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    worker.start()
+    handle = await begin(await connect(temporal), ftenant)
+    await awaiting(handle)
+    temporal.stop()
+    temporal.start()
+    client = await connect(temporal)
+    handle = client.get_workflow_handle_for(AgentLoop.run, handle.id)
+    await awaiting(handle)  # the run survived the restart: same state, still waiting
+    await decide(handle)
+    await nothing_lost_nothing_doubled(fdb, ftenant, await handle.result())
+
+
+async def test_postgres_restarted(
+    pg: Postgres, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    worker.start()
+    handle = await begin(await connect(temporal), ftenant)
+    await awaiting(handle)
+    await asyncio.to_thread(pg.restart)
+    await decide(handle)
+    await nothing_lost_nothing_doubled(fdb, ftenant, await handle.result())
+
+
+async def test_connections_cut_and_restored(
+    proxy: Proxy, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    worker.start()
+    handle = await begin(await connect(temporal), ftenant)
+    await awaiting(handle)
+    proxy.cut()
+    # The decision is sent during a 15 s cut: it is retried, not refused.
+    decision = asyncio.create_task(handle.execute_update(AgentLoop.decide, APPROVE))
+    await asyncio.sleep(15)
+    proxy.restore()
+    receipt = await decision
+    assert receipt.status == "approved"
+    await nothing_lost_nothing_doubled(fdb, ftenant, await handle.result())
+
+
+def test_audit_verify_cli_passes_with_nothing_pending(
+    dsn: str, temporal: Temporal, tmp_path: Path
+) -> None:
+    """Last: the operator's own check over every tenant the scenarios above used."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": temporal.address,
+        "CHARTER_STATE_DIR": str(tmp_path),
+        "COLUMNS": "250",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "charter_cli", "audit", "verify"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "BROKEN" not in out.stdout and "verified" in out.stdout

@@ -1,0 +1,38 @@
+"""A small load run in `make faults`: runs across tenants wait on humans, then every
+decision at once by update and by signal, on two worker processes. Nothing lost, nothing
+doubled, every decision accepted. (`make load` runs the full size.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from temporalio.client import Client
+
+from charter.storage import Database
+from charter.temporal.plugin import CharterPlugin
+from tests.faults.load import QUEUE, run_load
+from tests.faults.stack import Temporal
+
+
+async def test_small_load_loses_and_doubles_nothing(
+    dsn: str, temporal: Temporal, fdb: Database, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": temporal.address,
+        "CHARTER_TASK_QUEUE": QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    client = await Client.connect(temporal.address, plugins=[CharterPlugin()])
+    report = await run_load(
+        runs=40, tenants=4, workers=2, client=client, db=fdb, worker_env=env, logs=tmp_path
+    )
+    print(report.table())
+    assert report.completed == 40
+    assert report.lost == 0 and report.doubled == 0
+    assert report.accepted == 40 and report.refused == 0 and report.timed_out == 0
+    assert len(report.latencies) == 40
+    assert report.errors == []

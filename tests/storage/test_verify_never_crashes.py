@@ -1,0 +1,87 @@
+"""The verifier reports a malformed entry with its tenant and seq and goes on with every
+other tenant; an intent closed by a refusal or a reconciliation is not pending."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from charter.audit.chain import GENESIS, AuditEntry, entry_hash, verify_chain
+from charter.storage import Database, audit
+from charter_cli.audit import verify_export, verify_tenants
+from tests.storage import tamper
+from tests.storage.conftest import TenantPair
+
+pytestmark = pytest.mark.db
+
+
+@pytest.mark.parametrize("snapshot", ["[1, 2]", '"text"', "null", "42"])
+async def test_a_snapshot_that_is_not_an_object_is_reported_not_raised(
+    db: Database, admin: asyncpg.Connection, pair: TenantPair, snapshot: str
+) -> None:
+    broken, fine = pair.a, pair.b
+    for tenant in (broken, fine):
+        for i in range(3):
+            async with db.tenant(tenant) as conn:
+                await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+    await tamper._untriggered(
+        admin,
+        "UPDATE charter.audit_entries SET snapshot = $2::jsonb WHERE tenant_id = $1 AND seq = 2",
+        broken,
+        snapshot,
+    )
+    reports = {r.tenant_id: r for r in await verify_tenants(db, [broken, fine])}
+    assert not reports[broken].ok and reports[broken].first_bad_seq == 2
+    assert "cannot be read" in (reports[broken].problem or "")
+    assert "snapshot" in (reports[broken].problem or "")
+    assert reports[fine].ok and reports[fine].entries >= 3
+
+
+def test_an_export_line_that_is_not_an_entry_is_attributed_to_its_tenant() -> None:
+    lines = [e.model_dump_json() for e in _chain(("observed", {}), tenant="t-a")]
+    lines.append('{"tenant_id": "t-b", "seq": 1, "snapshot": [1]}')
+    reports = {r.tenant_id: r for r in verify_export(lines, None, {})}
+    assert reports["t-a"].ok
+    assert not reports["t-b"].ok and reports["t-b"].first_bad_seq == 1
+
+
+def _chain(*specs: tuple[str, dict[str, object]], tenant: str = "t") -> list[AuditEntry]:
+    out: list[AuditEntry] = []
+    prev = GENESIS
+    for seq, (kind, snapshot) in enumerate(specs, 1):
+        fields = {
+            "tenant_id": tenant,
+            "seq": seq,
+            "kind": kind,
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "workflow_id": None,
+            "run_id": None,
+            "actor": "test",
+            "snapshot": snapshot,
+            "prev_hash": prev,
+        }
+        prev = entry_hash(**fields)  # type: ignore[arg-type]
+        out.append(AuditEntry(**fields, hash=prev))  # type: ignore[arg-type]
+    return out
+
+
+def test_an_intent_is_pending_only_until_something_closes_it() -> None:
+    entries = _chain(
+        ("action_intent", {"idempotency_key": "k-result"}),
+        ("action_intent", {"idempotency_key": "k-refused"}),
+        ("action_intent", {"idempotency_key": "k-reconciled"}),
+        ("action_intent", {"idempotency_key": "k-open"}),
+        ("action_result", {"idempotency_key": "k-result"}),
+        ("action_refused", {"idempotency_key": "k-refused"}),
+        ("action_reconciled", {"idempotency_key": "k-reconciled"}),
+    )
+    report = verify_chain("t", entries)
+    assert report.ok and report.pending_actions == ["k-open"]
+
+
+def test_a_non_finite_number_is_reported_not_raised() -> None:
+    [entry] = _chain(("observed", {"amount": 1}))
+    odd = entry.model_copy(update={"snapshot": {"amount": float("inf")}})
+    report = verify_chain("t", [odd])
+    assert not report.ok and report.first_bad_seq == 1
+    assert "cannot be encoded" in (report.problem or "")
