@@ -8,7 +8,6 @@ before the connector is called, and the result after, in the same transaction as
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import asyncpg
@@ -16,13 +15,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.connectors import ActionRefusedByBooks, UnsupportedAction
-from charter.connectors.demo import DemoBooksWriter
-from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
+from charter.connectors import (
+    ActionRefusedByBooks,
+    BooksWriter,
+    ConnectorAuthError,
+    ConnectorError,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    UnsupportedAction,
+    registry,
+)
 from charter.governance import approvals
 from charter.notify.notifier import ExceptionNotice, deliver
-from charter.storage import audit, members, runs
-from schemas import ActInput, ActionResult
+from charter.storage import actions, audit, members, runs
+from schemas import ActInput, ActionResult, Proposal
 
 
 class NotAuthorised(ApplicationError):
@@ -140,12 +146,7 @@ class ActActivities:
         run, proposal = req.run, req.proposal
         # 1. Check authorisation and commit the intent (write-ahead) in its own transaction.
         async with self._db.tenant(run.tenant_id) as conn:
-            existing = await conn.fetchrow(
-                "SELECT connector_reference, executed_at FROM charter.actions WHERE tenant_id = $1 "
-                "AND idempotency_key = $2",
-                run.tenant_id,
-                key,
-            )
+            existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
                 return ActionResult(
                     proposal_id=proposal.proposal_id,
@@ -169,18 +170,17 @@ class ActActivities:
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
             )
-        # 2. The write credential, only now that authorisation is established; in its own
-        #    transaction so that a refreshed OAuth token is kept whatever happens next.
-        connector = WRITE_CONNECTOR.get(proposal.action)
-        if connector is None:
-            raise ApplicationError(
-                f"demo-books cannot perform {proposal.action!r}",
-                type="UnsupportedAction",
-                non_retryable=True,
-            )
+        # 2. Who performs the action, and its write credential, only now that authorisation
+        #    is established; in its own transaction so that a refreshed OAuth token is kept
+        #    whatever happens next.
         try:
             async with self._db.tenant(run.tenant_id) as conn:
-                credential = await obtain(self._credentials, conn, run.tenant_id, connector)
+                route = await registry.write_route(conn, run.tenant_id, proposal.action)
+                credential = await registry.obtain(
+                    self._credentials, conn, run.tenant_id, route.credential_connector
+                )
+        except UnsupportedAction as exc:
+            raise ApplicationError(str(exc), type="UnsupportedAction", non_retryable=True) from None
         except ConnectorAuthError as exc:
             raise ApplicationError(
                 str(exc), type="CredentialUnavailable", non_retryable=True
@@ -188,13 +188,15 @@ class ActActivities:
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
-            writer = DemoBooksWriter(conn, run.tenant_id, credential)
+            # Attempts at one record (this run's retries, other runs paying the same bill)
+            # take turns: each sees what the one before it did at the provider.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"{run.tenant_id}/{proposal.action}/{proposal.reference or key}",
+            )
+            writer = registry.writer(route, conn, run.tenant_id, credential)
             try:
-                reference = await writer.execute(proposal, key)
-            except UnsupportedAction as exc:
-                raise ApplicationError(
-                    str(exc), type="UnsupportedAction", non_retryable=True
-                ) from None
+                reference = await self._perform(writer, proposal, key)
             except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
                 # trail beside the intent, then fail without retrying.
@@ -210,39 +212,23 @@ class ActActivities:
                 )
             if refused is None:
                 executed_at = datetime.now(UTC)
-                inserted = await conn.fetchval(
-                    "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, "
-                    "proposal_id, action, proposal, authorisation, connector_reference, "
-                    "executed_at) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9) "
-                    "ON CONFLICT DO NOTHING RETURNING 1",
-                    run.tenant_id,
-                    key,
-                    run.workflow_id,
-                    proposal.proposal_id,
-                    proposal.action,
-                    proposal.model_dump_json(),
-                    json.dumps(authorisation),
-                    reference,
-                    executed_at,
+                recorded = await actions.record_result(
+                    conn,
+                    tenant_id=run.tenant_id,
+                    idempotency_key=key,
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                    proposal=proposal,
+                    authorisation=authorisation,
+                    reference=reference,
+                    executed_at=executed_at,
+                    actor=f"connector:{writer.name}",
                 )
-                if inserted is None:
+                if not recorded:
                     # A concurrent attempt won; roll this one back by raising, then report theirs.
                     raise ApplicationError(
                         "concurrent execution detected; retrying", type="Concurrent"
                     )
-                await audit.append(
-                    conn,
-                    run.tenant_id,
-                    "action_result",
-                    {
-                        "idempotency_key": key,
-                        "connector_reference": reference,
-                        "status": "executed",
-                    },
-                    actor=f"connector:{writer.name}",
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
-                )
         if refused is not None:
             raise ApplicationError(str(refused), type="ActionRefusedByBooks", non_retryable=True)
         if authorisation["kind"] == "approval":
@@ -265,3 +251,40 @@ class ActActivities:
             connector_reference=reference,
             executed_at=executed_at,
         )
+
+    @staticmethod
+    async def _perform(writer: BooksWriter, proposal: Proposal, key: str) -> str:
+        """The provider's reference for the action under `key`, made at most once.
+
+        The provider is asked first whether it already holds a write under this key: an
+        earlier attempt may have been applied and its answer lost. When a request's outcome
+        is unknown, the provider is asked again; if the write is still not there, the attempt
+        fails retryably and the next one asks before it creates anything.
+        """
+        try:
+            found = await writer.find(key)
+            if found is not None:
+                return found
+            try:
+                return await writer.execute(proposal, key)
+            except OutcomeUnknown as exc:
+                found = await writer.find(key)
+                if found is not None:
+                    return found
+                raise ApplicationError(
+                    f"{exc}; not found at the provider, the next attempt looks again first",
+                    type="OutcomeUnknown",
+                ) from None
+        except (UnsupportedAction, ConnectorAuthError) as exc:
+            error = (
+                "UnsupportedAction"
+                if isinstance(exc, UnsupportedAction)
+                else "CredentialUnavailable"
+            )
+            raise ApplicationError(str(exc), type=error, non_retryable=True) from None
+        except ProviderUnavailable as exc:
+            raise ApplicationError(str(exc), type="ProviderUnavailable") from None
+        except ActionRefusedByBooks:
+            raise
+        except ConnectorError as exc:
+            raise ApplicationError(str(exc), type="ConnectorError", non_retryable=True) from None

@@ -6,8 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.connectors.demo import DemoBooksReader
-from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
+from charter.connectors import ConnectorAuthError, registry
 from charter.storage import audit
 from schemas import Observation, ObserveInput
 
@@ -32,14 +31,17 @@ class ReadActivities:
             # Credentials first, in their own transaction: a refreshed OAuth token is stored
             # (encrypted) even if the read below fails, so a rotated refresh token is not lost.
             async with self._db.tenant(run.tenant_id) as conn:
+                route = await registry.read_route(conn, run.tenant_id, run.agent)
                 credentials = {
-                    connector: await obtain(self._credentials, conn, run.tenant_id, connector)
-                    for connector in READ_CONNECTORS.get(run.agent, ())
+                    connector: await registry.obtain(
+                        self._credentials, conn, run.tenant_id, connector
+                    )
+                    for connector in route.credential_connectors
                 }
             async with self._db.tenant(run.tenant_id) as conn:
                 # The reader is the only object this activity hands the connector's data to,
                 # and it has no write methods.
-                reader = DemoBooksReader(conn, run.tenant_id, credentials)
+                reader = registry.reader(route, conn, run.tenant_id, credentials)
                 observation = await reader.snapshot(run.agent, req.focus)
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None

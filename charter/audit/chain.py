@@ -102,7 +102,8 @@ def _track_action(pending: dict[str, None], entry: AuditEntry) -> None:
         return
     if entry.kind == "action_intent":
         pending.setdefault(key, None)
-    elif entry.kind == "action_result":
+    elif entry.kind in ("action_result", "action_refused"):
+        # A refusal is a known outcome too: nothing was written.
         pending.pop(key, None)
 
 

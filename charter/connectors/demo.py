@@ -146,6 +146,11 @@ class DemoBooksWriter:
         self._tenant_id = tenant_id
         self._credential = credential
 
+    async def find(self, idempotency_key: str) -> str | None:
+        # The demo books write in the same transaction as the action's result: a write whose
+        # result was not recorded was rolled back with it, so there is never one to find.
+        return None
+
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         connector = WRITE_CONNECTOR.get(proposal.action)
         if connector is None:
