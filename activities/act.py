@@ -188,12 +188,7 @@ class ActActivities:
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
-            # Attempts at one record (this run's retries, other runs paying the same bill)
-            # take turns: each sees what the one before it did at the provider.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                f"{run.tenant_id}/{proposal.action}/{proposal.reference or key}",
-            )
+            await actions.take_turn(conn, run.tenant_id, proposal, key)
             writer = registry.writer(route, conn, run.tenant_id, credential)
             try:
                 reference = await self._perform(writer, proposal, key)

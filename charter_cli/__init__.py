@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from charter.runtime import redaction
 from charter.runtime.process import exit_now
 from charter_cli import (
+    actions,
     audit,
     calibration,
     codec,
+    connectors,
     constitution,
     credentials,
     demo,
@@ -40,6 +42,8 @@ GROUPS = [
     calibration,
     slack,
     credentials,
+    connectors,
+    actions,
     keys,
     codec,
     demo,

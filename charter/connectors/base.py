@@ -46,6 +46,14 @@ class BooksReader(Protocol):
     async def snapshot(self, agent: str, focus: list[str]) -> Observation: ...
 
 
+class WriteLookup(Protocol):
+    """Finds a write made under an idempotency key, with a read credential."""
+
+    name: str
+
+    async def find(self, idempotency_key: str) -> str | None: ...
+
+
 class BooksWriter(Protocol):
     name: str
 

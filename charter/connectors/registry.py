@@ -20,6 +20,7 @@ from charter.connectors.base import (
     ConnectorAuthError,
     ConnectorError,
     UnsupportedAction,
+    WriteLookup,
 )
 from charter.connectors.demo import DemoBooksReader, DemoBooksWriter
 from charter.connectors.modern_treasury import (
@@ -28,6 +29,7 @@ from charter.connectors.modern_treasury import (
 from charter.connectors.modern_treasury import (
     ModernTreasuryPayments,
     ModernTreasurySettings,
+    PaymentOrderLookup,
 )
 from charter.storage import connectors as config
 from charter.storage.connectors import DEFAULT_PROVIDER, Capability, ConnectorConfig
@@ -103,6 +105,16 @@ def writer(
             ModernTreasurySettings.model_validate(route.config.settings), credential
         )
     return DemoBooksWriter(conn, tenant_id, credential)
+
+
+def lookup(route: WriteRoute, credential: Credential) -> WriteLookup | None:
+    """What finds a write of this route again, with a read credential; None where a write
+    cannot outlive its unrecorded result (the demo books commit both together)."""
+    if route.config.provider == MODERN_TREASURY:
+        return PaymentOrderLookup(
+            ModernTreasurySettings.model_validate(route.config.settings), credential
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,20 @@ from charter.storage import audit
 from schemas import Proposal
 
 
+async def take_turn(
+    conn: asyncpg.Connection, tenant_id: str, proposal: Proposal, idempotency_key: str
+) -> None:
+    """Wait for any other attempt at the same record (the same bill, say) to finish.
+
+    Held until the caller's transaction ends: this run's retries, other runs paying the
+    same bill and reconciliation each see what the one before them did at the provider.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"{tenant_id}/{proposal.action}/{proposal.reference or idempotency_key}",
+    )
+
+
 async def executed(
     conn: asyncpg.Connection, tenant_id: str, idempotency_key: str
 ) -> asyncpg.Record | None:

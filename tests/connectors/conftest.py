@@ -12,6 +12,7 @@ from charter.storage import Database
 from charter.storage import connectors as config
 from charter.storage import credentials as creds
 from tests.connectors.modern_treasury_standin import ModernTreasuryStandIn, serving
+from tests.storage.test_audit_cli import cli_env  # noqa: F401  (the CLI tests' environment)
 
 
 @pytest.fixture

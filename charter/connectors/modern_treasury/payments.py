@@ -43,8 +43,9 @@ def minor_units(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
-class ModernTreasuryPayments:
-    """The write half for Modern Treasury: only `schedule_payment`, to verified accounts."""
+class PaymentOrderLookup:
+    """Finds the payment order made under an idempotency key. Needs only a read key, so
+    reconciliation never holds a credential that could pay."""
 
     name = PROVIDER
 
@@ -62,6 +63,20 @@ class ModernTreasuryPayments:
         # Created under one key, there is one order; a dead one still records what was done.
         found = live or dead
         return found[0] if found else None
+
+
+class ModernTreasuryPayments:
+    """The write half for Modern Treasury: only `schedule_payment`, to verified accounts."""
+
+    name = PROVIDER
+
+    def __init__(self, settings: ModernTreasurySettings, credential: Credential) -> None:
+        self._settings = settings
+        self._credential = credential
+        self._lookup = PaymentOrderLookup(settings, credential)
+
+    async def find(self, idempotency_key: str) -> str | None:
+        return await self._lookup.find(idempotency_key)
 
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         if proposal.action != "schedule_payment":
