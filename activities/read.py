@@ -6,7 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.connectors import ConnectorAuthError, registry
+from charter.connectors import ConnectorAuthError, ConnectorError, ProviderUnavailable, registry
 from charter.storage import audit
 from schemas import Observation, ObserveInput
 
@@ -32,12 +32,9 @@ class ReadActivities:
             # (encrypted) even if the read below fails, so a rotated refresh token is not lost.
             async with self._db.tenant(run.tenant_id) as conn:
                 route = await registry.read_route(conn, run.tenant_id, run.agent)
-                credentials = {
-                    connector: await registry.obtain(
-                        self._credentials, conn, run.tenant_id, connector
-                    )
-                    for connector in route.credential_connectors
-                }
+                credentials = await registry.read_credentials(
+                    self._credentials, conn, run.tenant_id, route
+                )
             async with self._db.tenant(run.tenant_id) as conn:
                 # The reader is the only object this activity hands the connector's data to,
                 # and it has no write methods.
@@ -45,6 +42,11 @@ class ReadActivities:
                 observation = await reader.snapshot(run.agent, req.focus)
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
+        except ProviderUnavailable as exc:
+            raise ApplicationError(str(exc), type="ProviderUnavailable") from None
+        except ConnectorError as exc:
+            # The provider answered, and not with data: retrying cannot change that.
+            raise ApplicationError(str(exc), type="ConnectorError", non_retryable=True) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(
                 conn,

@@ -1,7 +1,7 @@
 """Paying bills through Modern Treasury (its stand-in), exactly once whatever fails.
 
 Each run here auto-executes INV-1042 (Figma, verified, under the auto-pay limit) or takes
-an approval for INV-1043, so the act activity talks to the stand-in through the official SDK.
+an approval for INV-1044 (over $10,000), so the act activity talks to the stand-in through the official SDK.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ async def test_two_runs_approving_the_same_bill_make_one_payment(
     client: Client, worker: Worker, db: Database, tenant: str, mt: ModernTreasuryStandIn
 ) -> None:
     await pay_through(db, tenant, mt)
-    first = await start(client, tenant, "payables", focus=["INV-1043"])
-    second = await start(client, tenant, "payables", focus=["INV-1043"])
+    first = await start(client, tenant, "payables", focus=["INV-1044"])
+    second = await start(client, tenant, "payables", focus=["INV-1044"])
     for handle in (first, second):
         await until_stage(handle, "awaiting_decision")
     approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="due")
@@ -99,7 +99,7 @@ async def test_two_runs_approving_the_same_bill_make_one_payment(
     (failed,) = [p for p in results if p.status == "failed"]
     assert failed.failure is not None and failed.failure.startswith("ActionRefusedByBooks")
     assert "already being paid" in failed.failure
-    assert len(mt.orders_with(REFERENCE_FIELD, "INV-1043")) == 1
+    assert len(mt.orders_with(REFERENCE_FIELD, "INV-1044")) == 1
     assert await pending(db, tenant) == []
 
 
@@ -118,15 +118,21 @@ async def test_a_revoked_write_credential_fails_the_proposal_and_pays_nothing(
     assert mt.payment_orders == [] and ("POST", "/api/payment_orders") not in mt.requests
 
 
-async def test_a_payee_without_a_verified_account_is_not_paid(
+async def test_a_payee_without_a_verified_account_escalates_and_is_not_paid(
     client: Client, worker: Worker, db: Database, tenant: str, mt: ModernTreasuryStandIn
 ) -> None:
-    """The gate judged the books; the provider's verification is re-checked when paying."""
+    """Verification is the payments provider's: the observation says so, the gate escalates,
+    and when a human approves anyway the writer re-checks it at the moment of paying."""
     figma = next(c for c in mt.counterparties if c["name"] == "Figma")
     figma["accounts"][0]["verification_status"] = "pending_verification"
     await pay_through(db, tenant, mt)
     handle = await start(client, tenant, "payables", focus=["INV-1042"])
+    state = await until_stage(handle, "awaiting_decision")
+    (waiting,) = state.proposals
+    assert waiting.verdict is not None and waiting.verdict.outcome == "escalate"
+    approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="known")
+    await handle.execute_update("decide", approve)
     (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
     assert ps.status == "failed" and ps.failure is not None
-    assert ps.failure.startswith("ActionRefusedByBooks") and "0 verified" in ps.failure
+    assert ps.failure.startswith("ActionRefusedByBooks") and "no single verified" in ps.failure
     assert mt.payment_orders == []

@@ -20,6 +20,7 @@ from charter.connectors.modern_treasury.client import (
     client,
     translated,
 )
+from charter.connectors.modern_treasury.counterparties import named, verified_account
 from charter.storage.credentials import Credential
 from schemas import Proposal
 
@@ -116,23 +117,16 @@ class ModernTreasuryPayments:
 
     async def _verified_account(self, mt: AsyncModernTreasury, payee: str) -> str:
         """The payee's one verified external account, re-checked at the moment of paying."""
-        matches = []
-        with translated("looking up the payee", writing=False):
-            async for counterparty in mt.counterparties.list(name=payee):
-                if counterparty.name == payee:
-                    matches.append(counterparty)
+        matches = await named(mt, payee)
         if len(matches) != 1:
             raise ActionRefusedByBooks(
-                f"{len(matches)} Modern Treasury counterparties are named {payee!r}; need exactly one"
+                f"{len(matches)} Modern Treasury counterparties are named {payee!r}; "
+                "need exactly one"
             )
-        verified = [
-            a.id
-            for a in matches[0].accounts
-            if a.verification_status == "verified" and a.id and a.discarded_at is None
-        ]
-        if len(verified) != 1:
+        account = verified_account(matches[0])
+        if account is None:
             raise ActionRefusedByBooks(
-                f"counterparty {matches[0].id} ({payee!r}) has {len(verified)} verified "
-                "external accounts; need exactly one"
+                f"counterparty {matches[0].id} ({payee!r}) has no single verified external "
+                "account (0 verified, or more than one)"
             )
-        return verified[0]
+        return account
