@@ -27,8 +27,6 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -341,20 +339,3 @@ def _page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
     if start + per_page < len(items):
         response.headers["X-After-Cursor"] = page[-1]["id"]
     return response
-
-
-@asynccontextmanager
-async def serving(standin: ModernTreasuryStandIn) -> AsyncIterator[ModernTreasuryStandIn]:
-    """Serve on a free loopback port; `standin.base_url` says where."""
-    runner = web.AppRunner(standin.app(), shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    standin.base_url = f"http://127.0.0.1:{port}"
-    try:
-        yield standin
-    finally:
-        await runner.cleanup()
