@@ -28,6 +28,7 @@ from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
 from tests.connectors.test_modern_treasury_payments import pending
 from tests.helpers import audit_kinds, start
+from tests.storage.test_audit_cli import charter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,3 +89,37 @@ async def test_a_worker_killed_after_the_provider_accepted_pays_once(
     assert acting == ["action_intent", "action_intent", "action_result"], kinds
     (report,) = await verify_tenants(db, [tenant])
     assert report.ok and report.pending_actions == []
+
+
+async def test_reconcile_settles_the_killed_workers_payment_before_any_retry(
+    client: Client,
+    admin_dsn: str,
+    db: Database,
+    tenant: str,
+    mt: ModernTreasuryStandIn,
+    cli_env: Path,
+) -> None:
+    """An operator runs `charter actions reconcile` while the run waits for its retry: the
+    payment is recorded from the provider, and the retry finds it already done."""
+    queue = f"charter-kill-{uuid.uuid4().hex[:8]}"
+    await pay_through(db, tenant, mt, timeout="30")
+    mt.forget_idempotency_keys = True
+    mt.faults.append(Fault("hang"))
+    async with worker_process(client, admin_dsn, queue) as first:
+        handle = await start(client, tenant, "payables", focus=["INV-1042"], task_queue=queue)
+        await asyncio.wait_for(mt.applied.wait(), timeout=60)
+        os.kill(first.pid, signal.SIGKILL)
+        await first.wait()
+    assert len(await pending(db, tenant)) == 1
+
+    assert await charter("actions", "reconcile", "--tenant", tenant) == 0
+    assert await pending(db, tenant) == []
+
+    async with worker_process(client, admin_dsn, queue):
+        result = await asyncio.wait_for(handle.result(), timeout=180)
+    (ps,) = result.proposals
+    assert ps.status == "executed" and ps.action is not None
+    assert ps.action.status == "already_executed"
+    assert [o["id"] for o in mt.payment_orders] == [ps.action.connector_reference]
+    kinds = [k for k in await audit_kinds(db, tenant, handle.id) if k.startswith("action_")]
+    assert kinds == ["action_intent", "action_result"], kinds
