@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
@@ -274,3 +275,18 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
     cause = str(raised.value.cause.cause)  # type: ignore[union-attr]
     assert cause.startswith("CredentialUnavailable: QuickBooks rejected credential")
     assert len(mt_verifies.payment_orders) == 1
+
+
+async def test_a_throttled_quickbooks_read_is_retryable_then_reads(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    qbo.throttle = 1
+    with pytest.raises(ApplicationError, match="ThrottleExceeded") as raised:
+        await observe(db, tenant)
+    assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+    assert [i.invoice_id for i in (await observe(db, tenant, ["QB-4"])).invoices] == ["QB-4"]

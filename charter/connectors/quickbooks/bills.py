@@ -19,6 +19,8 @@ from charter.connectors.quickbooks.client import QuickBooksSettings, auth_client
 from charter.storage.credentials import Credential
 
 _PAGE = 100
+#: Intuit's error code for a throttled request (HTTP 429, ThrottleExceeded).
+_THROTTLED = 3001
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class QuickBooksBills:
                 f"QuickBooks rejected credential {self._tokens.credential_id} (401)"
             ) from None
         except QuickbooksException as exc:
+            if exc.error_code == _THROTTLED:
+                raise ProviderUnavailable(f"QuickBooks: {exc.message}") from None
             raise ConnectorError(f"QuickBooks: {exc.message} ({exc.error_code})") from None
         except RequestException as exc:
             raise ProviderUnavailable(f"QuickBooks: {type(exc).__name__}") from None
