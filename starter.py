@@ -19,18 +19,18 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, workflow_id_for
+from workflows import AgentLoop
 
 
 async def start_run(
     client: Client, run: AgentRunInput, task_queue: str = "charter"
-) -> WorkflowHandle[object, AgentRunResult]:
+) -> WorkflowHandle[AgentLoop, AgentRunResult]:
     """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate."""
     return await client.start_workflow(
-        "AgentLoop",
+        AgentLoop.run,
         run,
         id=workflow_id_for(run.tenant_id, run.agent, run.trigger),
         task_queue=task_queue,
-        result_type=AgentRunResult,
         # The id names the trigger: once used, never again, even after the run closes.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )

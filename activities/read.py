@@ -8,14 +8,16 @@ from temporalio.exceptions import ApplicationError
 from activities._deps import Deps
 from charter.connectors import ConnectorAuthError, ConnectorError, ProviderUnavailable, registry
 from charter.storage import audit
+from charter.storage import spend as ledger
 from schemas import Observation, ObserveInput
+from schemas.errors import ErrorType
 
 
 class CredentialUnavailable(ApplicationError):
     """The connector refused or no credential of the right scope exists. Ids only."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="CredentialUnavailable", non_retryable=True)
+        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
 
 
 class ReadActivities:
@@ -40,13 +42,21 @@ class ReadActivities:
                 # and it has no write methods.
                 reader = registry.reader(route, conn, run.tenant_id, credentials)
                 observation = await reader.snapshot(run.agent, req.focus)
+                # Beside the books, Charter's own ledger: what its agents already spent.
+                observation = observation.model_copy(
+                    update={
+                        "spend": await ledger.snapshot(conn, run.tenant_id, observation.observed_at)
+                    }
+                )
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
         except ProviderUnavailable as exc:
-            raise ApplicationError(str(exc), type="ProviderUnavailable") from None
+            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
         except ConnectorError as exc:
             # The provider answered, and not with data: retrying cannot change that.
-            raise ApplicationError(str(exc), type="ConnectorError", non_retryable=True) from None
+            raise ApplicationError(
+                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
+            ) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(
                 conn,

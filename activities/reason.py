@@ -28,16 +28,15 @@ from charter.reasoners import (
 )
 from charter.storage import audit, runs
 from charter.storage.audit_group import group_for
-from schemas import ReasoningFailure, ReasoningFailureInput, ReasonInput, ReasonOutput
-
-#: Error types the workflow may see; listed in its retry policy as non-retryable too.
-REJECTED = "ReasonerRequestRejected"
-AUTHENTICATION = "ReasonerAuthenticationFailed"
-UNAVAILABLE = "ReasonerUnavailable"
-
-#: The exception opened for an unreadable reply uses this proposal id: the workflow numbers
-#: real proposals from p1, so it can never collide with one, and nothing can execute it.
-REPLY_PROPOSAL_ID = "p0"
+from schemas import (
+    MAX_PROPOSALS,
+    REASONING_FAILURE_PROPOSAL_ID,
+    ReasoningFailure,
+    ReasoningFailureInput,
+    ReasonInput,
+    ReasonOutput,
+)
+from schemas.errors import ErrorType
 
 
 class ReasonActivities:
@@ -80,7 +79,9 @@ class ReasonActivities:
             )
             raise ApplicationError(
                 str(exc),
-                type=AUTHENTICATION if exc.authentication else REJECTED,
+                type=ErrorType.REASONER_AUTHENTICATION_FAILED
+                if exc.authentication
+                else ErrorType.REASONER_REQUEST_REJECTED,
                 non_retryable=True,
             ) from None
         except ReasonerUnavailable as exc:
@@ -88,7 +89,22 @@ class ReasonActivities:
             activity.logger.warning(
                 "reasoner unavailable (attempt %d): %s", activity.info().attempt, exc
             )
-            raise ApplicationError(str(exc), type=UNAVAILABLE, next_retry_delay=delay) from None
+            raise ApplicationError(
+                str(exc), type=ErrorType.REASONER_UNAVAILABLE, next_retry_delay=delay
+            ) from None
+        if len(reasoning.proposals) > MAX_PROPOSALS:
+            # Gating some and dropping the rest would act on part of what the model asked
+            # for; a human sees the whole reply instead, and nothing executes.
+            problem = (
+                f"the reply proposed {len(reasoning.proposals)} actions; "
+                f"at most {MAX_PROPOSALS} are accepted per run"
+            )
+            failure = ReasoningFailure(message=problem, problems=[problem])
+            output = ReasonOutput(
+                reasoner=name, proposals=[], usage=reasoning.usage, failure=failure
+            )
+            await self._audit(req, "reasoning_failed", output.model_dump(mode="json"))
+            return output
         output = ReasonOutput(reasoner=name, proposals=reasoning.proposals, usage=reasoning.usage)
         await self._audit(req, "proposed", output.model_dump(mode="json"))
         return output
@@ -97,7 +113,7 @@ class ReasonActivities:
     async def record_reasoning_failure(self, req: ReasoningFailureInput) -> ReasoningFailure:
         """Open an exception holding the unreadable reply, for a human to review."""
         run = req.run
-        exception_id = runs.exception_id_for(run.workflow_id, REPLY_PROPOSAL_ID)
+        exception_id = runs.exception_id_for(run.workflow_id, REASONING_FAILURE_PROPOSAL_ID)
         failure = req.failure.model_copy(update={"exception_id": exception_id})
         context = {
             "kind": "reasoning_failure",
@@ -111,7 +127,7 @@ class ReasonActivities:
                 tenant_id=run.tenant_id,
                 exception_id=exception_id,
                 workflow_id=run.workflow_id,
-                proposal_id=REPLY_PROPOSAL_ID,
+                proposal_id=REASONING_FAILURE_PROPOSAL_ID,
                 agent=run.agent,
                 context=context,
                 expires_at=req.expires_at,

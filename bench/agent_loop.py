@@ -78,10 +78,11 @@ from charter.runtime.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
 from charter.temporal import search_attributes  # noqa: E402
 from charter.temporal.plugin import CharterPlugin, workflow_runner  # noqa: E402
-from schemas import AgentRunInput, RecordVerdictInput, RunState  # noqa: E402
+from schemas import AgentRunInput, RecordVerdictInput  # noqa: E402
 from starter import start_run  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS, build_worker  # noqa: E402
+from workflows import AgentLoop  # noqa: E402
 
 if "--memory-worker" not in sys.argv:
     os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
@@ -198,7 +199,7 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
     handle = await start_run(client, run, task_queue=queue)
     deadline = time.monotonic() + 120
     while True:
-        state = await handle.query("state", result_type=RunState)
+        state = await handle.query(AgentLoop.state)
         if state.stage in ("awaiting_decision", "completed"):
             break
         if time.monotonic() > deadline:

@@ -15,7 +15,8 @@ from temporalio.service import RPCError
 from charter.presentation.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
-from schemas import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
+from schemas import AmendmentRequest, Decision, ProposalEdit
+from workflows import AgentLoop
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +93,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     for col in ("id", "agent", "recommends", "amount", "why", "status", "expires"):
         table.add_column(col)
     for r in rows:
-        if r["context"].get("kind") == "reasoning_failure":  # issue 5: nothing was proposed
+        if r["context"].get("kind") == "reasoning_failure":  # an unreadable reply: no proposal
             table.add_row(
                 r["exception_id"],
                 r["agent"],
@@ -193,7 +194,7 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         assert s.client is not None
         handle = s.client.get_workflow_handle(str(row["workflow_id"]))
         try:
-            receipt = await handle.execute_update("decide", decision, result_type=DecisionReceipt)
+            receipt = await handle.execute_update(AgentLoop.decide, decision)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -14,6 +14,7 @@ from charter.presentation.report import run_table
 from charter_cli._common import CliError, console, session, stack_for
 from schemas import AgentRunInput, RunState, workflow_id_for
 from starter import start_run
+from workflows import AgentLoop
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +56,7 @@ async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> Ru
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        state: RunState = await handle.query("state", result_type=RunState)
+        state: RunState = await handle.query(AgentLoop.state)
         settled = state.stage in ("awaiting_decision", "completed")
         if settled and not any(p.status == "gated" for p in state.proposals):
             return state

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
-from charter.demo.seed import LATE_INVOICE, TENANTS, add_invoice, seed
+from charter.demo.seed import CAP_INVOICE, LATE_INVOICE, TENANTS, add_invoice, seed
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import Settings
@@ -32,6 +32,7 @@ from charter_cli.runs import ui_link, wait_for_verdicts
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for
 from starter import start_run
 from worker import build_worker
+from workflows import AgentLoop
 
 
 def _say(console: Any, text: str) -> None:
@@ -169,7 +170,7 @@ async def _story(
     acme_payables = client.get_workflow_handle(bluebird["workflow_id"])
     try:
         await acme_payables.execute_update(
-            "decide",
+            AgentLoop.decide,
             Decision(proposal_id=bluebird["proposal_id"], approver="ivy", outcome="approve"),
         )
         raise RuntimeError("isolation failure: a foreign approver was accepted")
@@ -217,7 +218,7 @@ async def _story(
 
     async def settled() -> RunState:
         while True:
-            state: RunState = await acme_payables.query("state", result_type=RunState)
+            state: RunState = await acme_payables.query(AgentLoop.state)
             if not any(p.status in ("approved",) for p in state.proposals):
                 return state
             await asyncio.sleep(0.2)
@@ -244,6 +245,20 @@ async def _story(
             f"Initech · payables · constitution v{state3.constitution_version}",
             state3.proposals,
             caption="Acme's amendment is Acme's law only: Initech's Bluebird invoice still escalates.",
+        )
+    )
+
+    # -- Run 3 -----------------------------------------------------------------------------
+    console.print(Rule("Run 3: the day's autonomous cap"))
+    await add_invoice(db, "acme", CAP_INVOICE)
+    handle4 = await _start(client, settings, tag, "acme", "payables", [CAP_INVOICE[0]], "-run3")
+    state4 = await wait_for_verdicts(handle4)
+    console.print(
+        run_table(
+            f"Acme · payables · constitution v{state4.constitution_version}",
+            state4.proposals,
+            caption="Figma is verified and $1,200 is within its rule, but today's payments "
+            "without a human would pass the day's $7,000 cap: a human decides.",
         )
     )
 

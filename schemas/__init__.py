@@ -18,11 +18,19 @@ from schemas.constitution import (
     ConstitutionDocument,
     Defaults,
     Effect,
+    Limit,
+    LimitScope,
     Rule,
+    SpendWindow,
 )
 from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 from schemas.proposal import Proposal, ProposedAction
-from schemas.reasoning import ReasoningFailure, TokenUsage
+from schemas.reasoning import (
+    MAX_PROPOSALS,
+    REASONING_FAILURE_PROPOSAL_ID,
+    ReasoningFailure,
+    TokenUsage,
+)
 from schemas.run import (
     ActionResult,
     AgentRunInput,
@@ -34,9 +42,11 @@ from schemas.run import (
     Stage,
     workflow_id_for,
 )
+from schemas.spend import SpendSnapshot, SpendTotals
 from schemas.verdict import (
     CitationCheck,
     EscalationCause,
+    LimitBreach,
     Outcome,
     RuleError,
     RuleMatch,
@@ -44,6 +54,8 @@ from schemas.verdict import (
 )
 
 __all__ = [
+    "MAX_PROPOSALS",
+    "REASONING_FAILURE_PROPOSAL_ID",
     "ActionResult",
     "ActionType",
     "AdCampaign",
@@ -62,6 +74,9 @@ __all__ = [
     "Effect",
     "EscalationCause",
     "Invoice",
+    "Limit",
+    "LimitBreach",
+    "LimitScope",
     "Observation",
     "Outcome",
     "PayrollRun",
@@ -75,6 +90,9 @@ __all__ = [
     "RuleError",
     "RuleMatch",
     "RunState",
+    "SpendSnapshot",
+    "SpendTotals",
+    "SpendWindow",
     "Stage",
     "TokenUsage",
     "Vendor",

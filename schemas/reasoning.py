@@ -8,9 +8,18 @@ and nothing executes.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The proposal id of the exception that holds an unreadable reply: it has no proposal, and
+#: real proposals are numbered from p1.
+REASONING_FAILURE_PROPOSAL_ID: Final = "p0"
+
+#: Proposal ids are p1..p999 and exception ids carry them; a reply with more proposals is
+#: refused as unreadable rather than cut short (dropping proposals silently would hide what
+#: the model asked for).
+MAX_PROPOSALS: Final = 999
 
 
 class TokenUsage(BaseModel):

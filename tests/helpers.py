@@ -13,7 +13,9 @@ from charter.audit.chain import verify_chain
 from charter.storage import Database, audit
 from schemas import AgentRunInput, AgentRunResult, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
+from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -27,7 +29,7 @@ async def start(
 
 async def until_stage(handle: WorkflowHandle[Any, Any], *stages: str) -> RunState:
     async def check() -> RunState | None:
-        state: RunState = await handle.query("state", result_type=RunState)
+        state: RunState = await handle.query(AgentLoop.state)
         return state if state.stage in stages else None
 
     result: RunState = await eventually(check)

@@ -17,6 +17,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import ActInput, Proposal, RunRef, RunState
 from tests.helpers import start, until_stage
+from workflows import AgentLoop
 
 
 def _act(db: Database) -> ActActivities:
@@ -73,7 +74,7 @@ async def test_act_on_an_escalated_but_undecided_proposal_refuses(
 
     # Approved, but the caller swaps in a bigger amount: the approval is bound to the content.
     await handle.execute_update(
-        "decide", {"proposal_id": "p1", "approver": "maya", "outcome": "approve"}
+        AgentLoop.decide, {"proposal_id": "p1", "approver": "maya", "outcome": "approve"}
     )
     await handle.result()
     inflated = proposal.model_copy(update={"amount": Decimal("23000.00")})

@@ -9,10 +9,11 @@ from temporalio.worker import Worker
 
 from charter.storage import Database, runs
 from charter.temporal import search_attributes as sa
-from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
+from schemas import AgentRunInput, Decision, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.queues import TASK_QUEUE
+from workflows import AgentLoop
 
 
 def _decision(state: RunState, approver: str, outcome: str = "approve", **kw: object) -> Decision:
@@ -86,7 +87,7 @@ async def test_escalate_approve_act(
     assert await _actions(db, tenant) == []
 
     receipt = await handle.execute_update(
-        "decide", _decision(state, "maya", reason="known studio"), result_type=DecisionReceipt
+        AgentLoop.decide, _decision(state, "maya", reason="known studio")
     )
     assert receipt.outcome == "approve" and receipt.approver == "maya"
     result = await handle.result()
@@ -112,7 +113,7 @@ async def test_escalate_reject(client: Client, worker: Worker, db: Database, ten
     assert state.proposals[0].verdict is not None
     assert state.proposals[0].verdict.causes == ["below_confidence"]
     await handle.execute_update(
-        "decide", _decision(state, "sam", "reject", reason="phishing"), result_type=DecisionReceipt
+        AgentLoop.decide, _decision(state, "sam", "reject", reason="phishing")
     )
     result = await handle.result()
     assert result.proposals[0].status == "rejected" and result.proposals[0].action is None
@@ -127,7 +128,7 @@ async def test_decision_by_signal(
 ) -> None:
     handle = await start(client, tenant, "marketing", focus=["cmp-search"])
     state = await until_stage(handle, "awaiting_decision")
-    await handle.signal("decide", _decision(state, "maya", reason="fire and forget"))
+    await handle.signal(AgentLoop.decide_signal, _decision(state, "maya", reason="fire and forget"))
     result = await handle.result()
     assert result.proposals[0].status == "executed"
     await chain_ok(db, tenant)
@@ -161,26 +162,26 @@ async def test_unauthorised_approvers_are_refused(
     }
     for approver, error_type in cases.items():
         with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await handle.execute_update("decide", _decision(state, approver))
+            await handle.execute_update(AgentLoop.decide, _decision(state, approver))
         assert (await _update_error(exc)).type == error_type
     with pytest.raises(WorkflowUpdateFailedError) as exc:
         await handle.execute_update(
-            "decide", Decision(proposal_id="p9", approver="maya", outcome="approve")
+            AgentLoop.decide, Decision(proposal_id="p9", approver="maya", outcome="approve")
         )
     assert (await _update_error(exc)).type == "UnknownProposal"
     # Nothing changed: the validator rejected them before they reached history.
-    after: RunState = await handle.query("state", result_type=RunState)
+    after: RunState = await handle.query(AgentLoop.state)
     assert after.proposals[0].status == "awaiting_decision" and after.proposals[0].decisions == []
     assert await chain_ok(db, tenant) == before
     history = await handle.fetch_history()
     assert not any(
         e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events
     )
-    await handle.execute_update("decide", _decision(state, "maya", "reject"))
+    await handle.execute_update(AgentLoop.decide, _decision(state, "maya", "reject"))
     # A second decision on the same proposal is refused.
     with pytest.raises(WorkflowUpdateFailedError) as exc:
         await handle.execute_update(
-            "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+            AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
         )
     assert (await _update_error(exc)).type == "NotAwaitingDecision"
     assert (await handle.result()).proposals[0].status == "rejected"
@@ -198,12 +199,12 @@ async def test_approver_revoked_after_start_is_refused_by_the_database(
         )
     # The workflow still lists sam (snapshot at start); the activity re-checks the database.
     with pytest.raises(WorkflowUpdateFailedError) as exc:
-        await handle.execute_update("decide", _decision(state, "sam"))
+        await handle.execute_update(AgentLoop.decide, _decision(state, "sam"))
     assert (await _update_error(exc)).type == "UnauthorisedApprover"
-    after: RunState = await handle.query("state", result_type=RunState)
+    after: RunState = await handle.query(AgentLoop.state)
     assert after.proposals[0].status == "awaiting_decision"
     assert await _actions(db, tenant) == []
-    await handle.execute_update("decide", _decision(state, "maya"))
+    await handle.execute_update(AgentLoop.decide, _decision(state, "maya"))
     assert (await handle.result()).proposals[0].status == "executed"
 
 
@@ -221,13 +222,15 @@ async def test_malformed_decision_is_refused(
         ("approve", "decision"),
     ):
         with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await handle.execute_update("decide", payload)
+            await handle.execute_update(AgentLoop.decide, payload)
         error = await _update_error(exc)
         assert error.type == "InvalidDecision"
         assert error.message.startswith("invalid decision:") and field in error.message
     # Malformed signals are dropped, not applied.
-    await handle.signal("decide", {"proposal_id": "p1", "approver": "maya", "outcome": "yes"})
-    state: RunState = await handle.query("state", result_type=RunState)
+    await handle.signal(
+        AgentLoop.decide_signal, {"proposal_id": "p1", "approver": "maya", "outcome": "yes"}
+    )
+    state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision"
     assert await chain_ok(db, tenant) == before
     assert await _actions(db, tenant) == []

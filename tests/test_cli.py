@@ -20,8 +20,9 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from charter_cli import GROUPS, build_parser
 from schemas import RunState
-from tests.conftest import TASK_QUEUE
 from tests.helpers import chain_ok, start, until_stage
+from tests.support.queues import TASK_QUEUE
+from workflows import AgentLoop
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ async def test_decide_from_the_cli(
         "lots",
     )
     assert code == 2 and "not a number" in out
-    current: RunState = await handle.query("state", result_type=RunState)
+    current: RunState = await handle.query(AgentLoop.state)
     assert current.proposals[0].status == "awaiting_decision"
 
     code, out = await charter(
@@ -160,6 +161,7 @@ async def test_the_demo_runs_end_to_end(cli_env: dict[str, str]) -> None:
         "allowed by amend-ex-",
         "verified",
         "not an authorised approver for tenant 'acme'",
+        "limit_exceeded",  # the day's autonomous cap, in run 3
         "Demo finished",
     ):
         assert expected in out, expected

@@ -46,13 +46,13 @@ async def test_decision_recording_outage_is_refused_after_bounded_retries(
         await until_stage(handle, "awaiting_decision")
         with pytest.raises(WorkflowUpdateFailedError) as exc:
             await handle.execute_update(
-                "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+                AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
             )
         cause = exc.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == "DecisionNotRecorded"
         assert "nothing changed" in cause.message
         assert attempts == [1, 2, 3, 4, 5]
-        state: RunState = await handle.query("state", result_type=RunState)
+        state: RunState = await handle.query(AgentLoop.state)
         assert state.proposals[0].status == "awaiting_decision"
         assert state.stage == "awaiting_decision"
         await handle.terminate("test done")

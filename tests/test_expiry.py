@@ -17,6 +17,7 @@ from charter.storage import Database, runs
 from schemas import Decision, RunState
 from tests.helpers import audit_kinds, chain_ok, record_history, start
 from worker import build_worker
+from workflows import AgentLoop
 
 QUEUE = "charter-time-skipping"
 
@@ -51,7 +52,7 @@ async def test_exception_expires_after_seven_days(
         # A decision after expiry is refused: the run is closed and accepts none.
         with pytest.raises(RPCError):
             await handle.execute_update(
-                "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+                AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
             )
 
 
@@ -71,11 +72,11 @@ async def test_timeout_is_configurable_and_approval_before_it_executes(
         )
         # Let one hour pass (one reminder), then approve.
         await time_env.sleep(timedelta(minutes=90))
-        state: RunState = await handle.query("state", result_type=RunState)
+        state: RunState = await handle.query(AgentLoop.state)
         assert state.stage == "awaiting_decision"
         assert state.proposals[0].expires_at is not None
         await handle.execute_update(
-            "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+            AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
         )
         result = await handle.result()
         assert result.proposals[0].status == "executed"

@@ -15,9 +15,11 @@ from charter.storage import Database
 from charter.storage import credentials as creds
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.history_scan import failures, history_bytes, is_never_encoded, payloads
 from tests.keys import TEST_PAYLOAD_KEY_ID
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
+from workflows import AgentLoop
 
 SENTINELS = {
     (BANK, "read"): "demo_bank_rk_SENTINELread0000000000000001",
@@ -102,13 +104,13 @@ async def test_full_run_history_is_encrypted_and_secret_free(
     payables = await start(client, tenant, "payables", ["INV-1041", "INV-1043", "INV-1039"])
 
     async def waiting() -> RunState | None:
-        state = await payables.query("state", result_type=RunState)
+        state = await payables.query(AgentLoop.state)
         return state if state.stage == "awaiting_decision" else None
 
     state = await eventually(waiting)
     pending = next(p for p in state.proposals if p.status == "awaiting_decision")
     await payables.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(
             proposal_id=pending.proposal.proposal_id,
             approver="maya",
@@ -124,7 +126,7 @@ async def test_full_run_history_is_encrypted_and_secret_free(
     marketing = await start(client, tenant, "marketing", [])
 
     async def settled() -> RunState | None:
-        state = await marketing.query("state", result_type=RunState)
+        state = await marketing.query(AgentLoop.state)
         busy = any(p.status in ("gated", "approved") for p in state.proposals)
         return state if state.stage in ("awaiting_decision", "completed") and not busy else None
 

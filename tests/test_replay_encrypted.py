@@ -20,8 +20,9 @@ from charter.crypto.codec import ENCODING, PayloadKeyring
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.history_scan import is_never_encoded, payloads
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -50,13 +51,13 @@ async def test_record_history(client: Client, worker: Worker, tenant: str) -> No
     handle = await start_run(client, run, task_queue=TASK_QUEUE)
 
     async def waiting() -> RunState | None:
-        state = await handle.query("state", result_type=RunState)
+        state = await handle.query(AgentLoop.state)
         return state if state.stage == "awaiting_decision" else None
 
     state = await eventually(waiting)
     pending = next(p for p in state.proposals if p.status == "awaiting_decision")
     await handle.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(
             proposal_id=pending.proposal.proposal_id, approver="sam", outcome="approve", reason="ok"
         ),

@@ -8,23 +8,30 @@ database, model) is an activity.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.types import MethodAsyncSingleParam
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.act import ActActivities
+    from activities.decisions import DecisionActivities
+    from activities.exceptions import ExceptionActivities
+    from activities.read import ReadActivities
+    from activities.reason import ReasonActivities
+    from activities.run import RunActivities
     from charter.governance import approvals, gate
     from charter.temporal import search_attributes as sa
     from schemas import (
+        MAX_PROPOSALS,
+        REASONING_FAILURE_PROPOSAL_ID,
         ActInput,
-        ActionResult,
         AgentRunInput,
         AgentRunResult,
-        AuditHead,
         Constitution,
         Decision,
         DecisionReceipt,
@@ -38,37 +45,30 @@ with workflow.unsafe.imports_passed_through():
         ReasoningFailure,
         ReasoningFailureInput,
         ReasonInput,
-        ReasonOutput,
         RecordDecisionInput,
         RecordVerdictInput,
-        RunContext,
         RunRef,
         RunState,
         Stage,
         StartRunInput,
         Verdict,
-        VerdictRecord,
     )
+    from schemas.errors import NON_RETRYABLE, ErrorType
 
-T = TypeVar("T")
+SelfT = TypeVar("SelfT")
+ParamT = TypeVar("ParamT")
+ResultT = TypeVar("ResultT")
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[
-        "NotAuthorised",
-        "UnauthorisedApprover",
-        "AmendmentRefused",
-        # issue 5: the model provider refused the request itself; retrying cannot help.
-        "ReasonerRequestRejected",
-        "ReasonerAuthenticationFailed",
-        "DuplicateApproval",
-    ],
+    # From the catalogue: what a retry cannot help (a refusal, a rejected model request).
+    non_retryable_error_types=NON_RETRYABLE,
 )
 
-#: issue 5: a model call may take a while, and the reason activity may make two (one
-#: corrective); the reasoner's own per-request timeout is at most two minutes.
+#: A model call may take a while, and the reason activity may make two (one corrective);
+#: the reasoner's own per-request timeout is at most two minutes.
 _REASON_TIMEOUT = timedelta(minutes=5)
 
 
@@ -84,23 +84,24 @@ _DECISION_RETRY = RetryPolicy(
 )
 
 
-async def _call(
-    name: str,
-    arg: Any,
-    result_type: type[T] | None = None,
-    timeout: timedelta = timedelta(seconds=60),
-    retry_policy: RetryPolicy = _RETRY,
-) -> T:
-    """Run an activity by name with Charter's timeouts and retry policy."""
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=timeout,
-        retry_policy=retry_policy,
-    )
-    return cast(T, result)
+_TIMEOUT = timedelta(seconds=60)
 
+
+async def _call(
+    activity: MethodAsyncSingleParam[SelfT, ParamT, ResultT],
+    arg: ParamT,
+    *,
+    timeout: timedelta = _TIMEOUT,
+    retry_policy: RetryPolicy = _RETRY,
+) -> ResultT:
+    """Run an activity method, by reference, with Charter's timeouts and retry policy."""
+    return await workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+    )
+
+
+#: No search attribute has been upserted yet (None is a value: an unset attribute).
+_UNSET = object()
 
 _INITIAL_STATUS: dict[str, ProposalStatus] = {
     "execute": "gated",
@@ -116,23 +117,9 @@ def _parse_decision(raw: Any) -> Decision:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
         )
-        raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
-
-
-def _without_records(observation: Observation) -> Observation:
-    """The observation's header only. record_verdict reads the records only to open an
-    exception; sending them with every other verdict too made a run's history grow with
-    proposals x observation (bench/agent_loop.py). Only the input payload changes, not the
-    command sequence, so histories recorded before still replay."""
-    return observation.model_copy(
-        update={
-            "bank_accounts": [],
-            "vendors": [],
-            "invoices": [],
-            "payroll_runs": [],
-            "campaigns": [],
-        }
-    )
+        raise ApplicationError(
+            f"invalid decision: {problems}", type=ErrorType.INVALID_DECISION
+        ) from None
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -151,7 +138,12 @@ class AgentLoop:
         self._constitution: Constitution | None = None
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
+        self._deadline: datetime | None = None
         self._started = False
+        # The search attribute values last upserted: each upsert is a command in history, so
+        # one is sent only when a value changes (older histories upserted every time).
+        self._attributes: dict[str, object] = {}
+        self._upsert_changes_only = False
 
     # -- queries, updates, signals ----------------------------------------------------------
 
@@ -162,69 +154,38 @@ class AgentLoop:
     def _check(self, decision: Decision) -> ProposalState:
         """Everything the workflow itself can check about a decision. Raises on refusal."""
         if not self._started:
-            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
+            raise ApplicationError(
+                "the run has not reached a decision point yet", type=ErrorType.NOT_READY
+            )
         ps = next(
             (p for p in self._state.proposals if p.proposal.proposal_id == decision.proposal_id),
             None,
         )
         if ps is None:
             raise ApplicationError(
-                f"no proposal {decision.proposal_id!r} in this run", type="UnknownProposal"
-            )
-        if ps.status != "awaiting_decision" or decision.proposal_id in self._deciding:
-            raise ApplicationError(
-                f"proposal {decision.proposal_id} is not awaiting a decision (status: {ps.status})",
-                type="NotAwaitingDecision",
-            )
-        if decision.approver not in self._approvers:
-            raise ApplicationError(
-                f"{decision.approver!r} is not an authorised approver for tenant "
-                f"{self._input.tenant_id!r}",
-                type="UnauthorisedApprover",
-            )
-        # `requested_by` is free text from the caller; "Sam" or " sam" is still sam.
-        if approvals.same_member(decision.approver, self._input.requested_by):
-            raise ApplicationError(
-                f"{decision.approver!r} requested this run and cannot approve its proposals",
-                type="SelfApproval",
+                f"no proposal {decision.proposal_id!r} in this run",
+                type=ErrorType.UNKNOWN_PROPOSAL,
             )
         self._check_quorum_rules(ps, decision)
         return ps
 
     def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
-        """Quorum, roles and edits: one approval per approver, by a role the rules name."""
-        if any(d.approver == decision.approver for d in ps.decisions):
-            raise ApplicationError(
-                f"{decision.approver!r} has already decided on proposal {decision.proposal_id}",
-                type="DuplicateApproval",
-            )
-        requirements = approvals.role_requirements(ps.verdict, ps.approved_verdict)
-        if requirements and self._approver_roles:
-            roles = self._approver_roles.get(decision.approver, [])
-            if not approvals.holds_roles(roles, requirements):
-                raise ApplicationError(
-                    f"{decision.approver!r} lacks a role this exception needs "
-                    f"({' and '.join('/'.join(r) for r in requirements)})",
-                    type="UnauthorisedApprover",
-                )
-        if decision.edit is not None:
-            if decision.outcome != "approve":
-                raise ApplicationError(
-                    "invalid decision: edit: only an approval can edit the parameters",
-                    type="InvalidDecision",
-                )
-            if approvals.approvers(ps.decisions):
-                raise ApplicationError(
-                    f"proposal {decision.proposal_id} already has approvals of its current "
-                    "parameters; an edit must come with the first approval",
-                    type="EditAfterApproval",
-                )
-            edited = self._regate(ps, decision)
-            if edited[1].outcome == "deny":
-                raise ApplicationError(
-                    f"the edited proposal is denied by the gate: {edited[1].explanation}",
-                    type="EditDenied",
-                )
+        """The rule book, over what the workflow holds: its approvers and their roles."""
+        case = approvals.Case(
+            tenant_id=self._input.tenant_id,
+            proposal_id=decision.proposal_id,
+            status=ps.status,
+            in_flight=decision.proposal_id in self._deciding,
+            verdict=ps.verdict,
+            approved_verdict=ps.approved_verdict,
+            decisions=[approvals.Ballot(d.approver, d.outcome) for d in ps.decisions],
+            approvers=self._approvers,
+            roles=self._approver_roles,
+            requested_by=self._input.requested_by,
+        )
+        refusal = approvals.judge(case, decision, lambda: self._regate(ps, decision)[1])
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.type)
 
     def _regate(self, ps: ProposalState, decision: Decision) -> tuple[Proposal, Verdict]:
         """Approve-with-edit: the edited parameters go through the gate again (pure)."""
@@ -242,12 +203,11 @@ class AgentLoop:
         approved, approved_verdict = ps.approved, ps.approved_verdict
         if decision.edit is not None:
             approved, approved_verdict = self._regate(ps, decision)
-        count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
         bounded = workflow.patched("bounded-decision-retries")
         try:
             receipt = await _call(
-                "record_decision",
+                DecisionActivities.record_decision,
                 RecordDecisionInput(
                     run=self._ref(),
                     proposal=ps.proposal,
@@ -257,7 +217,6 @@ class AgentLoop:
                     approved=approved,
                     approved_verdict=approved_verdict,
                 ),
-                result_type=DecisionReceipt,
                 retry_policy=_DECISION_RETRY if bounded else _RETRY,
             )
         except ActivityError as err:
@@ -270,23 +229,26 @@ class AgentLoop:
             raise ApplicationError(
                 "decision not recorded, nothing changed; try again "
                 f"({cause.message if cause else err})",
-                type="DecisionNotRecorded",
+                type=ErrorType.DECISION_NOT_RECORDED,
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
-        if decision.outcome == "reject":
-            ps.status = "rejected"
-        elif count >= approvals.required(ps.verdict, ps.approved_verdict):
-            ps.status = "approved"
+        ps.status = approvals.status_after(
+            decision.outcome,
+            len(approvals.approvers(ps.decisions)),
+            approvals.required(ps.verdict, ps.approved_verdict),
+        )
         return receipt
 
     # The handlers take the raw payload and validate it themselves, so a malformed decision
     # is refused with a message naming the field, not a generic decoding failure. Callers
     # send a `schemas.Decision`.
 
-    @workflow.update(name="decide")
+    # Registered under the method's own name, `decide` (the public contract); the bare
+    # decorator is the form whose typing lets callers get a DecisionReceipt by reference.
+    @workflow.update
     async def decide(self, raw: Any) -> DecisionReceipt:
         return await self._apply(_parse_decision(raw))
 
@@ -313,29 +275,37 @@ class AgentLoop:
             run_id=info.run_id,
         )
 
+    def _upsert(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        if self._upsert_changes_only:
+            updates = tuple(
+                u for u in updates if self._attributes.get(u.key.name, _UNSET) != u.value
+            )
+            if not updates:
+                return
+        for u in updates:
+            self._attributes[u.key.name] = u.value
+        workflow.upsert_search_attributes(list(updates))
+
     def _stage(self, stage: Stage) -> None:
         self._state.stage = stage
-        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        self._upsert(sa.STAGE.value_set(stage))
 
     def _outcomes(self) -> None:
-        statuses = sorted({p.status for p in self._state.proposals})
-        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(statuses)])
+        self._upsert(sa.OUTCOMES.value_set(sorted({p.status for p in self._state.proposals})))
 
     @workflow.run
     async def run(self, input: AgentRunInput) -> AgentRunResult:
         ref = self._ref()
-        workflow.upsert_search_attributes(
-            [sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent)]
-        )
+        self._upsert_changes_only = workflow.patched("search-attributes-on-change")
+        self._upsert(sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent))
         context = await _call(
-            "start_run",
+            RunActivities.start_run,
             StartRunInput(
                 run=ref,
                 trigger=input.trigger,
                 requested_by=input.requested_by,
                 constitution_version=input.constitution_version,
             ),
-            result_type=RunContext,
         )
         constitution = context.constitution
         self._approvers = frozenset(context.approvers)
@@ -344,51 +314,45 @@ class AgentLoop:
         self._state.constitution_version = constitution.version
 
         self._stage("reading")
-        observation = await _call(
-            "observe",
-            ObserveInput(run=ref, focus=input.focus),
-            result_type=Observation,
-        )
+        observation = await _call(ReadActivities.observe, ObserveInput(run=ref, focus=input.focus))
         self._observation = observation
-        self._state.observation_summary = (
-            f"{len(observation.bank_accounts)} accounts, {len(observation.vendors)} vendors, "
-            f"{len(observation.invoices)} invoices, {len(observation.payroll_runs)} payroll runs, "
-            f"{len(observation.campaigns)} campaigns"
-        )
+        self._state.observation_summary = observation.summary()
 
         self._stage("reasoning")
         reasoned = await _call(
-            "reason",
+            ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
-            result_type=ReasonOutput,
             timeout=_REASON_TIMEOUT,
         )
 
         self._stage("gating")
         deadline = workflow.now() + input.decision_timeout
-        # --- issue 5: an unreadable reply escalates with the raw reply; nothing executes.
-        # Older histories never carry a failure, so they never reach the patch marker.
+        self._deadline = deadline
+        # An unreadable reply escalates with the raw reply; nothing executes. Older histories
+        # never carry a failure, so they never reach the patch marker.
         if reasoned.failure is not None and workflow.patched("reasoning-failure-escalates"):
             return await self._escalate_reasoning_failure(
                 input, ref, constitution.version, reasoned.failure, deadline
             )
-        # --- end issue 5
-        for n, proposed in enumerate(reasoned.proposals[:999], start=1):
+        # The reason activity refuses a reply with more than MAX_PROPOSALS as unreadable, so
+        # the bound never drops a proposal; it keeps proposal ids within p1..p999.
+        for n, proposed in enumerate(reasoned.proposals[:MAX_PROPOSALS], start=1):
             proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
-            # issue 5: rules see what earlier, undenied proposals of this run already commit.
+            # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
             verdict = gate.evaluate(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             record = await _call(
-                "record_verdict",
+                ExceptionActivities.record_verdict,
                 RecordVerdictInput(
                     run=ref,
                     proposal=proposal,
                     verdict=verdict,
-                    observation=observation if escalated else _without_records(observation),
+                    # The records are read only to open an exception; sending them with every
+                    # other verdict too made history grow with proposals x observation.
+                    observation=observation if escalated else observation.without_records(),
                     expires_at=deadline if escalated else None,
                 ),
-                result_type=VerdictRecord,
             )
             self._state.proposals.append(
                 ProposalState(
@@ -399,8 +363,8 @@ class AgentLoop:
                     expires_at=deadline if escalated else None,
                 )
             )
-        workflow.upsert_search_attributes(
-            [sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))]
+        self._upsert(
+            sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))
         )
         self._outcomes()
         self._started = True
@@ -416,12 +380,11 @@ class AgentLoop:
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
-            "finish_run",
+            RunActivities.finish_run,
             FinishRunInput(
                 run=ref,
                 summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
             ),
-            result_type=AuditHead,
         )
         self._stage("completed")
         self._outcomes()
@@ -441,19 +404,20 @@ class AgentLoop:
         failure: ReasoningFailure,
         deadline: datetime,
     ) -> AgentRunResult:
-        """issue 5: record the unreadable reply as an exception and end the run, acting on nothing."""
+        """Record the unreadable reply as an exception and end the run, acting on nothing."""
         self._state.reasoning_failure = await _call(
-            "record_reasoning_failure",
+            ReasonActivities.record_reasoning_failure,
             ReasoningFailureInput(run=ref, failure=failure, expires_at=deadline),
-            result_type=ReasoningFailure,
         )
-        workflow.upsert_search_attributes([sa.OUTCOMES.value_set(["reasoning_failed"])])
+        self._upsert(sa.OUTCOMES.value_set(["reasoning_failed"]))
         self._started = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await _call(
-            "finish_run",
-            FinishRunInput(run=ref, summary={"reasoning": "failed", "escalated": "p0"}),
-            result_type=AuditHead,
+            RunActivities.finish_run,
+            FinishRunInput(
+                run=ref,
+                summary={"reasoning": "failed", "escalated": REASONING_FAILURE_PROPOSAL_ID},
+            ),
         )
         self._stage("completed")
         return AgentRunResult(
@@ -470,9 +434,8 @@ class AgentLoop:
         executing = ps.approved or ps.proposal
         try:
             ps.action = await _call(
-                "act",
-                ActInput(run=self._ref(), proposal=executing),
-                result_type=ActionResult,
+                ActActivities.act,
+                ActInput(run=self._ref(), proposal=executing, decision_deadline=self._deadline),
             )
         except ActivityError as err:
             # A final refusal (not authorised, refused by the books, no credential) concerns
@@ -483,6 +446,18 @@ class AgentLoop:
                 raise
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
+            if cause.type == ErrorType.BACK_TO_HUMANS and workflow.patched(
+                "act-sends-back-to-humans"
+            ):
+                # Re-judged at execution (fresh facts, the law in force, the limits): it did
+                # not execute, and an exception now waits for a human like any other.
+                details = list(cause.details)
+                ps.status = "awaiting_decision"
+                ps.exception_id = str(details[0]) if details else ps.exception_id
+                ps.expires_at = self._deadline
+                ps.failure = cause.message
+                self._outcomes()
+                return
             ps.status = "failed"
             ps.failure = f"{cause.type}: {cause.message}"
             self._outcomes()
@@ -538,12 +513,11 @@ class AgentLoop:
     async def _exception_event(self, ps: ProposalState, event: str) -> None:
         assert ps.exception_id is not None
         await _call(
-            "record_exception_event",
+            ExceptionActivities.record_exception_event,
             ExceptionEventInput(
                 run=self._ref(),
                 proposal_id=ps.proposal.proposal_id,
                 exception_id=ps.exception_id,
                 event=event,
             ),
-            result_type=type(None),
         )

@@ -18,10 +18,11 @@ from charter.audit.chain import AuditEntry, pending_actions
 from charter.connectors import registry
 from charter.connectors.base import ConnectorError
 from charter.storage import Database, actions, audit
+from charter.storage import spend as ledger
 from charter.storage.credentials import ScopedCredentials
 from schemas import Proposal
 
-Outcome = Literal["recorded", "absent", "unreachable"]
+Outcome = Literal["recorded", "deferred", "absent", "unreachable"]
 
 
 class Reconciliation(BaseModel):
@@ -86,6 +87,16 @@ async def _settle(
             reference = await finder.find(key)
             if reference is None:
                 return result("absent", detail=f"no write under this key at {finder.name}")
+            try:
+                await ledger.mark_executed(conn, tenant_id, key)
+            except ledger.ReservationLapsed:
+                # The spend limits must account for it anew: the run's retry reserves, finds
+                # the same order at the provider and records it.
+                return result(
+                    "deferred",
+                    reference,
+                    "found; its spend reservation lapsed, the retry records it",
+                )
             await actions.record_result(
                 conn,
                 tenant_id=tenant_id,

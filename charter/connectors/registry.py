@@ -45,6 +45,7 @@ from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, r
 from charter.storage import connectors as config
 from charter.storage.connectors import DEFAULT_PROVIDER, Capability, ConnectorConfig
 from charter.storage.credentials import Credential, CredentialError, ScopedCredentials
+from schemas import Observation
 
 #: What each provider can serve. The demo books stand in for all of them.
 PROVIDERS: dict[str, frozenset[Capability]] = {
@@ -118,14 +119,19 @@ async def write_route(conn: asyncpg.Connection, tenant_id: str, action: str) -> 
 
 
 def writer(
-    route: WriteRoute, conn: asyncpg.Connection, tenant_id: str, credential: Credential
+    route: WriteRoute,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    credential: Credential,
+    judged: Observation | None = None,
 ) -> BooksWriter:
-    """The write half. `conn` is the transaction the action's result is recorded in."""
+    """The write half. `conn` is the transaction the action's result is recorded in;
+    `judged` the records the action was last judged on (the demo books re-check them)."""
     if route.config.provider == MODERN_TREASURY:
         return ModernTreasuryPayments(
             ModernTreasurySettings.model_validate(route.config.settings), credential
         )
-    return DemoBooksWriter(conn, tenant_id, credential)
+    return DemoBooksWriter(conn, tenant_id, credential, judged=judged)
 
 
 def lookup(route: WriteRoute, credential: Credential) -> WriteLookup | None:

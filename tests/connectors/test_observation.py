@@ -186,8 +186,8 @@ CASES = [
     ("vendor without a verified account", {"reference": "QB-4", "counterparty": "Bluebird Design Studio", "amount": "900.00"}, "escalate", None),
     ("vendor unknown to the payments provider", {"reference": "QB-5", "counterparty": "Stranger Supplies", "amount": "300.00"}, "escalate", None),
     ("bill unknown to the books", {"reference": "QB-99", "counterparty": "Figma", "amount": "300.00"}, "deny", "deny-unknown-or-overpaid-invoice"),
-    ("currency mismatch", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "USD"}, "deny", "deny-currency-mismatch"),
-    ("in the bill's currency", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "EUR"}, "execute", "allow-verified-vendor-bills"),
+    ("currency mismatch", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "USD"}, "deny", "currency_mismatch"),
+    ("in the bill's currency", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "EUR"}, "escalate", None),  # acme's daily cap counts USD only
 ]  # fmt: skip
 
 
@@ -206,7 +206,9 @@ async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
         verdict = gate.evaluate(law, p, observation)
         assert verdict.outcome == outcome, (what, verdict.explanation)
         if rule is not None:
-            assert rule in [m.rule_id for m in verdict.matched], (what, verdict.matched)
+            # A rule of the constitution, or a check the gate makes before any rule.
+            decided_by = [m.rule_id for m in verdict.matched] + [str(c) for c in verdict.causes]
+            assert rule in decided_by, (what, decided_by)
 
 
 async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_activity(

@@ -12,6 +12,7 @@ from charter.governance.adoption import run_backtest
 from charter.storage import Database
 from schemas import Decision
 from tests.helpers import start, until_stage
+from workflows import AgentLoop
 
 BLUEBIRD_RULE = """
   - id: allow-bluebird
@@ -38,13 +39,13 @@ async def _record_history(client: Client, db: Database, tenant: str) -> datetime
     second = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(second, "awaiting_decision")
     await second.execute_update(
-        "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
     await second.result()
     third = await start(client, tenant, "payables", focus=["INV-1045"])
     await until_stage(third, "awaiting_decision")
     await third.execute_update(
-        "decide", Decision(proposal_id="p1", approver="sam", outcome="reject")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="sam", outcome="reject")
     )
     await third.result()
     return mid
@@ -79,3 +80,22 @@ async def test_backtest_of_the_current_law_changes_nothing(
     await _record_history(client, db, tenant)
     report = await run_backtest(db, tenant, constitution_source("acme"))
     assert report.summary() == {"unchanged": 5}
+
+
+async def test_backtest_replays_limits_in_history_order(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """Two payments executed on their own ($3,412.18, then $1,440.00); a candidate with a
+    $4,000 daily autonomous cap lets the first go and holds the second, in that order."""
+    run = await start(client, tenant, "payables", focus=["INV-1041", "INV-1042"])
+    await run.result()
+    text = constitution_source("acme").replace("amount: 7000", "amount: 4000")
+    report = await run_backtest(db, tenant, text)
+    by_ref = {c.reference: c for c in report.cases}
+    first, second = by_ref["INV-1041"], by_ref["INV-1042"]
+    assert (first.recorded, first.candidate) == ("auto", "auto")
+    assert (
+        second.recorded == "auto"
+        and second.candidate == "escalated"
+        and second.candidate_causes == ["limit_exceeded"]
+    )

@@ -21,9 +21,10 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.storage import Database
 from schemas import AgentRunInput, RunState
 from starter import start_run
-from tests.conftest import eventually
 from tests.reasoners.fake_messages_api import FakeMessagesApi
+from tests.support.polling import eventually
 from worker import build_worker
+from workflows import AgentLoop
 
 CLAUDE_QUEUE = "charter-claude-test"
 #: Looks like a key so that a leak would be recognisable in logs, payloads or the database.
@@ -66,7 +67,7 @@ async def settled(handle: WorkflowHandle) -> RunState:  # type: ignore[type-arg]
     """Wait until the run has gated everything: it completed or waits on a human."""
 
     async def check() -> RunState | None:
-        state = await handle.query("state", result_type=RunState)
+        state = await handle.query(AgentLoop.state)
         return state if state.stage in ("awaiting_decision", "completed") else None
 
     return await eventually(check, timeout=60)

@@ -15,8 +15,7 @@ from temporalio.worker import Worker
 from charter.notify.notifier import ExceptionNotice
 from charter.storage import Database, constitutions
 from charter.storage import slack as store
-from schemas import Decision, DecisionReceipt, ProposalEdit, RunState
-from tests.conftest import eventually
+from schemas import Decision, ProposalEdit, RunState
 from tests.helpers import chain_ok, start, until_stage
 from tests.slack.conftest import (
     SLACK_QUEUE,
@@ -31,7 +30,9 @@ from tests.slack.conftest import (
     submission,
 )
 from tests.slack.fake_slack import Call, FakeSlack
+from tests.support.polling import eventually
 from tests.workflows.support import actions, adopt_variant
+from workflows import AgentLoop
 
 #: The Acme rule escalating large payments (INV-1044 is above it), as the constitution has it.
 LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
@@ -112,7 +113,7 @@ async def test_escalation_posts_a_card_with_full_context(
     assert link in text
     assert set(buttons(card)) == {"charter_approve", "charter_reject", "charter_amend"}
     # The card is recorded against the exception, so a retried activity never posts twice.
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     exception_id = state.proposals[0].exception_id
     assert exception_id is not None
     async with db.tenant(slack_tenant.tenant_id) as conn:
@@ -319,7 +320,7 @@ async def test_unauthorised_slack_users_get_an_ephemeral_error_and_change_nothin
     )
     # Nothing changed: no modal for the refused clicks, no update, no audit entry, no card edit.
     assert len(fake_slack.of("views.open")) == views_before
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision" and state.proposals[0].decisions == []
     assert await _no_update_accepted(handle)
     assert await chain_ok(db, slack_tenant.tenant_id) == audit_before
@@ -398,7 +399,7 @@ async def test_quorum_of_two_distinct_slack_approvers(
     first = await _updated(fake_slack, card, "*Approvals: 1 of 2* (Maya Chen (CEO))")
     assert "Approved by *Maya Chen (CEO)* (maya)" in first.text() and "Executed" not in first.text()
     assert set(buttons(first)) == {"charter_approve", "charter_reject"}  # still waiting
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision"
     assert [d.approver for d in state.proposals[0].decisions] == ["maya"]
     assert await actions(db, tenant) == []
@@ -491,7 +492,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
         reason="minus the disputed part",
         edit=ProposalEdit(amount=Decimal("12000.00")),
     )
-    receipt = await handle.execute_update("decide", edit, result_type=DecisionReceipt)
+    receipt = await handle.execute_update(AgentLoop.decide, edit)
     assert (receipt.approvals, receipt.approvals_required) == (1, 2)
     update = await _updated(
         fake_slack,
@@ -529,7 +530,7 @@ async def test_rule_approver_roles_are_enforced_in_slack(
     handle = await _escalate(client, slack_tenant, "payables", "INV-1044")
     card = await card_for(fake_slack, slack_tenant.channel)
     assert "*Who may approve:* members with the role owner" in card.text()
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     exception_id = state.proposals[0].exception_id
     views = len(fake_slack.of("views.open"))
     audit_before = await chain_ok(db, tenant)

@@ -22,6 +22,7 @@ from tests.helpers import start, until_stage
 from tests.slack.conftest import buttons, card_for, configure, notifier
 from tests.slack.fake_slack import FakeSlack
 from worker import build_worker
+from workflows import AgentLoop
 
 QUEUE = "charter-slack-time-skipping"
 
@@ -96,7 +97,7 @@ async def test_a_card_that_failed_to_post_is_posted_at_the_next_reminder(
             card = await card_for(fake_slack, tenant.channel)
             assert fake_slack.of("chat.postMessage", tenant.channel, thread_ts=card.response["ts"])
             await handle.execute_update(
-                "decide",
+                AgentLoop.decide,
                 Decision(
                     proposal_id=state.proposals[0].proposal.proposal_id,
                     approver="maya",

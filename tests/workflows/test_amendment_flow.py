@@ -13,6 +13,7 @@ from charter.storage import Database, constitutions
 from schemas import AmendmentRequest, Decision, DecisionReceipt
 from tests.helpers import chain_ok, start, until_stage
 from tests.workflows.support import update_error
+from workflows import AgentLoop
 
 
 async def test_amendment_executes_the_next_identical_case(
@@ -21,7 +22,7 @@ async def test_amendment_executes_the_next_identical_case(
     first = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(first, "awaiting_decision")
     receipt = await first.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(
             proposal_id="p1",
             approver="maya",

@@ -13,7 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from charter.storage import Database, audit
-from schemas import ActInput, Decision, DecisionReceipt, ProposalEdit, RunState
+from schemas import ActInput, Decision, ProposalEdit, RunState
 from tests.helpers import chain_ok, record_history, start, until_stage
 from tests.workflows.support import (
     act_activities,
@@ -22,6 +22,7 @@ from tests.workflows.support import (
     run_ref,
     update_error,
 )
+from workflows import AgentLoop
 
 
 def _edit(approver: str, amount: str, outcome: str = "approve") -> Decision:
@@ -39,9 +40,7 @@ async def test_approve_with_a_lower_amount(
 ) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(handle, "awaiting_decision")
-    receipt = await handle.execute_update(
-        "decide", _edit("maya", "2000.00"), result_type=DecisionReceipt
-    )
+    receipt = await handle.execute_update(AgentLoop.decide, _edit("maya", "2000.00"))
     assert receipt.status == "approved"
     result = await handle.result()
     ps = result.proposals[0]
@@ -98,7 +97,7 @@ async def test_an_edit_the_gate_denies_is_refused(
     assert error.type == "EditDenied" and "deny-unknown-or-overpaid-invoice" in error.message
     invalid = await update_error(handle, _edit("maya", "2000.00", outcome="reject"))
     assert invalid.type == "InvalidDecision"
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision" and state.proposals[0].approved is None
     assert await chain_ok(db, tenant) == before
     assert await actions(db, tenant) == []
@@ -114,15 +113,13 @@ async def test_an_edit_inside_bounds_still_needs_the_quorum(
     await until_stage(handle, "awaiting_decision")
     # 4,800 to a verified vendor is under the $5,000 limit, but the exception asked for two
     # approvers (and a partial payment goes to a human anyway): the edit cannot shortcut it.
-    receipt = await handle.execute_update(
-        "decide", _edit("maya", "4800.00"), result_type=DecisionReceipt
-    )
+    receipt = await handle.execute_update(AgentLoop.decide, _edit("maya", "4800.00"))
     assert (receipt.approvals, receipt.approvals_required, receipt.status) == (
         1,
         2,
         "awaiting_decision",
     )
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     ps = state.proposals[0]
     assert ps.approved_verdict is not None
     assert "allow-verified-vendor-bills" in [m.rule_id for m in ps.approved_verdict.matched]
@@ -130,7 +127,7 @@ async def test_an_edit_inside_bounds_still_needs_the_quorum(
     error = await update_error(handle, _edit("sam", "4000.00"))
     assert error.type == "EditAfterApproval"
     await handle.execute_update(
-        "decide", Decision(proposal_id="p1", approver="sam", outcome="approve")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="sam", outcome="approve")
     )
     result = await handle.result()
     assert result.proposals[0].status == "executed"

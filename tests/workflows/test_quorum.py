@@ -20,6 +20,7 @@ from tests.workflows.support import (
     run_ref,
     update_error,
 )
+from workflows import AgentLoop
 
 LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
 
@@ -36,7 +37,7 @@ async def test_quorum_of_two_distinct_approvers(
     assert "escalate-large-payments" in [m.rule_id for m in ps.verdict.matched]
 
     first = await handle.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(proposal_id="p1", approver="maya", outcome="approve", reason="closing docs"),
         result_type=DecisionReceipt,
     )
@@ -45,7 +46,7 @@ async def test_quorum_of_two_distinct_approvers(
         2,
         "awaiting_decision",
     )
-    after_one: RunState = await handle.query("state", result_type=RunState)
+    after_one: RunState = await handle.query(AgentLoop.state)
     assert after_one.proposals[0].status == "awaiting_decision"
     assert [d.approver for d in after_one.proposals[0].decisions] == ["maya"]
     assert await actions(db, tenant) == []
@@ -72,7 +73,7 @@ async def test_quorum_of_two_distinct_approvers(
     assert refused.value.type == "NotAuthorised" and "1 of 2" in refused.value.message
 
     second = await handle.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(proposal_id="p1", approver="sam", outcome="approve"),
         result_type=DecisionReceipt,
     )
@@ -97,10 +98,10 @@ async def test_a_reject_by_any_approver_rejects(
     handle = await start(client, tenant, "payables", focus=["INV-1044"])
     await until_stage(handle, "awaiting_decision")
     await handle.execute_update(
-        "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
     receipt = await handle.execute_update(
-        "decide",
+        AgentLoop.decide,
         Decision(proposal_id="p1", approver="sam", outcome="reject", reason="wrong entity"),
         result_type=DecisionReceipt,
     )
@@ -117,13 +118,13 @@ async def test_requester_cannot_count_towards_the_quorum(
     handle = await start(client, tenant, "payables", focus=["INV-1044"], requested_by="sam")
     await until_stage(handle, "awaiting_decision")
     await handle.execute_update(
-        "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
     error = await update_error(
         handle, Decision(proposal_id="p1", approver="sam", outcome="approve")
     )
     assert error.type == "SelfApproval"
-    state: RunState = await handle.query("state", result_type=RunState)
+    state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision"
     await handle.terminate("test done")
 
@@ -141,6 +142,6 @@ async def test_rule_names_the_roles_that_may_approve(
     )
     assert error.type == "UnauthorisedApprover" and "owner" in error.message
     await handle.execute_update(
-        "decide", Decision(proposal_id="p1", approver="maya", outcome="approve")
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
     assert (await handle.result()).proposals[0].status == "executed"
