@@ -8,7 +8,6 @@ before the connector is called, and the result after, in the same transaction as
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,16 +17,23 @@ from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from activities.exceptions import open_exception
-from charter.connectors import ActionRefusedByBooks, UnsupportedAction
-from charter.connectors.demo import DemoBooksWriter
-from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
+from charter.connectors import (
+    ActionRefusedByBooks,
+    BooksWriter,
+    ConnectorAuthError,
+    ConnectorError,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    UnsupportedAction,
+    registry,
+)
 from charter.governance import approvals
 from charter.governance.execution import ExecutionCheck, check_and_reserve
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.runtime.faults import crash_point
-from charter.storage import audit, members, runs
+from charter.storage import actions, audit, members, runs
 from charter.storage import spend as ledger
-from schemas import ActInput, ActionResult, Verdict
+from schemas import ActInput, ActionResult, Observation, Proposal, Verdict
 from schemas.errors import ErrorType
 
 #: An exception opened by the act of a caller that sent no deadline waits this long.
@@ -58,6 +64,8 @@ class ActActivities:
         self._notifier = deps.notifier
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
+        # Read-scoped ones too, to re-read the facts at the providers before acting.
+        self._readers = deps.credentials.scoped("read")
 
     async def _authorisation(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, object]:
         run, proposal = req.run, req.proposal
@@ -223,14 +231,10 @@ class ActActivities:
 
     async def _act(self, req: ActInput, key: str) -> ActionResult:
         run, proposal = req.run, req.proposal
+        read = await self._provider_facts(req)
         # 1. Check authorisation and commit the intent (write-ahead) in its own transaction.
         async with self._db.tenant(run.tenant_id) as conn:
-            existing = await conn.fetchrow(
-                "SELECT connector_reference, executed_at FROM charter.actions WHERE tenant_id = $1 "
-                "AND idempotency_key = $2",
-                run.tenant_id,
-                key,
-            )
+            existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
                 return ActionResult(
                     proposal_id=proposal.proposal_id,
@@ -249,6 +253,7 @@ class ActActivities:
                 verdict=judged_verdict(authorisation),
                 shown=await self._shown(conn, req) if authorisation["kind"] == "approval" else None,
                 now=datetime.now(UTC),
+                read=read,
             )
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
@@ -275,18 +280,19 @@ class ActActivities:
             await self._notify("opened", req)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         crash_point("intent-committed")
-        # 2. The write credential, only now that authorisation is established; in its own
-        #    transaction so that a refreshed OAuth token is kept whatever happens next.
-        connector = WRITE_CONNECTOR.get(proposal.action)
-        if connector is None:
-            raise ApplicationError(
-                f"demo-books cannot perform {proposal.action!r}",
-                type=ErrorType.UNSUPPORTED_ACTION,
-                non_retryable=True,
-            )
+        # 2. Who performs the action, and its write credential, only now that authorisation
+        #    is established; in its own transaction so that a refreshed OAuth token is kept
+        #    whatever happens next.
         try:
             async with self._db.tenant(run.tenant_id) as conn:
-                credential = await obtain(self._credentials, conn, run.tenant_id, connector)
+                route = await registry.write_route(conn, run.tenant_id, proposal.action)
+                credential = await registry.obtain(
+                    self._credentials, conn, run.tenant_id, route.credential_connector
+                )
+        except UnsupportedAction as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
+            ) from None
         except ConnectorAuthError as exc:
             raise ApplicationError(
                 str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
@@ -294,16 +300,11 @@ class ActActivities:
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
-            writer = DemoBooksWriter(conn, run.tenant_id, credential, judged=check.fresh)
+            await actions.take_turn(conn, run.tenant_id, proposal, key)
+            writer = registry.writer(route, conn, run.tenant_id, credential, judged=check.fresh)
             try:
-                reference = await writer.execute(proposal, key)
+                reference = await self._perform(writer, proposal, key)
                 crash_point("connector-wrote")
-            except UnsupportedAction as exc:
-                # Refused before anything was written; the refusal recorded by `act` closes
-                # the intent.
-                raise ApplicationError(
-                    str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
-                ) from None
             except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
                 # trail beside the intent (which it closes), then fail without retrying.
@@ -320,44 +321,29 @@ class ActActivities:
                 )
             if refused is None:
                 executed_at = datetime.now(UTC)
-                inserted = await conn.fetchval(
-                    "INSERT INTO charter.actions (tenant_id, idempotency_key, workflow_id, "
-                    "proposal_id, action, proposal, authorisation, connector_reference, "
-                    "executed_at) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7::jsonb,$8,$9) "
-                    "ON CONFLICT DO NOTHING RETURNING 1",
-                    run.tenant_id,
-                    key,
-                    run.workflow_id,
-                    proposal.proposal_id,
-                    proposal.action,
-                    proposal.model_dump_json(),
-                    json.dumps(authorisation),
-                    reference,
-                    executed_at,
-                )
-                if inserted is None:
-                    # A concurrent attempt won; roll this one back by raising, then report theirs.
-                    raise ApplicationError(
-                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
-                    )
                 try:
+                    # The ledger first: its refusal must roll back before anything is recorded.
                     await ledger.mark_executed(conn, run.tenant_id, key)
                 except ledger.ReservationLapsed as exc:
                     # Rolls the write back; the retried attempt reserves (and re-judges) anew.
                     raise ApplicationError(str(exc), type=ErrorType.RESERVATION_LAPSED) from None
-                await audit.append(
+                recorded = await actions.record_result(
                     conn,
-                    run.tenant_id,
-                    "action_result",
-                    {
-                        "idempotency_key": key,
-                        "connector_reference": reference,
-                        "status": "executed",
-                    },
-                    actor=f"connector:{writer.name}",
+                    tenant_id=run.tenant_id,
+                    idempotency_key=key,
                     workflow_id=run.workflow_id,
                     run_id=run.run_id,
+                    proposal=proposal,
+                    authorisation=authorisation,
+                    reference=reference,
+                    executed_at=executed_at,
+                    actor=f"connector:{writer.name}",
                 )
+                if not recorded:
+                    # A concurrent attempt won; roll this one back by raising, then report theirs.
+                    raise ApplicationError(
+                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
+                    )
         if refused is not None:
             raise ApplicationError(
                 str(refused), type=ErrorType.ACTION_REFUSED_BY_BOOKS, non_retryable=True
@@ -372,6 +358,75 @@ class ActActivities:
             connector_reference=reference,
             executed_at=executed_at,
         )
+
+    async def _provider_facts(self, req: ActInput) -> Observation | None:
+        """The proposal's records as the tenant's providers show them now, or None when the
+        demo books hold them (those are re-read under row locks inside the act's
+        transaction). Read-scoped credentials, as the read activity uses."""
+        run = req.run
+        try:
+            async with self._db.tenant(run.tenant_id) as conn:
+                route = await registry.read_route(conn, run.tenant_id, run.agent)
+                if not route.composed:
+                    return None
+                credentials = await registry.read_credentials(
+                    self._readers, conn, run.tenant_id, route
+                )
+            async with self._db.tenant(run.tenant_id) as conn:
+                reader = registry.reader(route, conn, run.tenant_id, credentials)
+                # Everything, not only the proposal's bill: the vendor's other bills are facts
+                # too (a look-alike duplicate).
+                return await reader.snapshot(run.agent, [])
+        except ConnectorAuthError as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
+            ) from None
+        except ProviderUnavailable as exc:
+            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
+        except ConnectorError as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
+            ) from None
+
+    @staticmethod
+    async def _perform(writer: BooksWriter, proposal: Proposal, key: str) -> str:
+        """The provider's reference for the action under `key`, made at most once.
+
+        The provider is asked first whether it already holds a write under this key: an
+        earlier attempt may have been applied and its answer lost. When a request's outcome
+        is unknown, the provider is asked again; if the write is still not there, the attempt
+        fails retryably and the next one asks before it creates anything.
+        """
+        try:
+            found = await writer.find(key)
+            if found is not None:
+                return found
+            try:
+                return await writer.execute(proposal, key)
+            except OutcomeUnknown as exc:
+                found = await writer.find(key)
+                if found is not None:
+                    return found
+                raise ApplicationError(
+                    f"{exc}; not found at the provider, the next attempt looks again first",
+                    type=ErrorType.OUTCOME_UNKNOWN,
+                ) from None
+        except UnsupportedAction as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
+            ) from None
+        except ConnectorAuthError as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
+            ) from None
+        except ProviderUnavailable as exc:
+            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
+        except ActionRefusedByBooks:
+            raise
+        except ConnectorError as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
+            ) from None
 
 
 def judged_verdict(authorisation: dict[str, Any]) -> Verdict:

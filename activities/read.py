@@ -6,9 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.connectors import ConnectorError
-from charter.connectors.demo import DemoBooksReader
-from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
+from charter.connectors import ConnectorAuthError, ConnectorError, ProviderUnavailable, registry
 from charter.runtime.faults import crash_point
 from charter.storage import audit
 from charter.storage import spend as ledger
@@ -37,14 +35,14 @@ class ReadActivities:
             # Credentials first, in their own transaction: a refreshed OAuth token is stored
             # (encrypted) even if the read below fails, so a rotated refresh token is not lost.
             async with self._db.tenant(run.tenant_id) as conn:
-                credentials = {
-                    connector: await obtain(self._credentials, conn, run.tenant_id, connector)
-                    for connector in READ_CONNECTORS.get(run.agent, ())
-                }
+                route = await registry.read_route(conn, run.tenant_id, run.agent)
+                credentials = await registry.read_credentials(
+                    self._credentials, conn, run.tenant_id, route
+                )
             async with self._db.tenant(run.tenant_id) as conn:
                 # The reader is the only object this activity hands the connector's data to,
                 # and it has no write methods.
-                reader = DemoBooksReader(conn, run.tenant_id, credentials)
+                reader = registry.reader(route, conn, run.tenant_id, credentials)
                 observation = await reader.snapshot(run.agent, req.focus)
                 # Beside the books, Charter's own ledger: what its agents already spent.
                 observation = observation.model_copy(
@@ -54,11 +52,13 @@ class ReadActivities:
                 )
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
+        except ProviderUnavailable as exc:
+            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
         except ConnectorError as exc:
-            # The reader refused the request itself (an unknown agent): the same request
-            # can never succeed, so it is not retried.
+            # The connector refused the request itself (an agent it does not serve) or the
+            # provider answered, and not with data: retrying cannot change that.
             raise ApplicationError(
-                str(exc), type=ErrorType.CONNECTOR_REFUSED, non_retryable=True
+                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
             ) from None
         async with self._db.tenant(run.tenant_id) as conn:
             await audit.append(

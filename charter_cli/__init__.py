@@ -20,9 +20,11 @@ from charter.runtime.config import Settings
 from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
 from charter_cli import (
+    actions,
     audit,
     calibration,
     codec,
+    connectors,
     constitution,
     credentials,
     demo,
@@ -49,6 +51,8 @@ GROUPS = [
     calibration,
     slack,
     credentials,
+    connectors,
+    actions,
     keys,
     codec,
     demo,

@@ -35,11 +35,13 @@ class ErrorType(StrEnum):
     BACK_TO_HUMANS = "BackToHumans"
     REFUSED_AT_EXECUTION = "RefusedAtExecution"
     RESERVATION_LAPSED = "ReservationLapsed"
+    OUTCOME_UNKNOWN = "OutcomeUnknown"
+    PROVIDER_UNAVAILABLE = "ProviderUnavailable"
+    CONNECTOR_ERROR = "ConnectorError"
     REASONER_REQUEST_REJECTED = "ReasonerRequestRejected"
     REASONER_AUTHENTICATION_FAILED = "ReasonerAuthenticationFailed"
     REASONER_UNAVAILABLE = "ReasonerUnavailable"
     CONSTITUTION_NOT_FOUND = "ConstitutionNotFound"
-    CONNECTOR_REFUSED = "ConnectorError"
     INVALID_ACTIVITY_INPUT = "InvalidActivityInput"
 
     @property
@@ -107,6 +109,19 @@ _SPECS: dict[ErrorType, _Spec] = {
     ErrorType.RESERVATION_LAPSED: _Spec(
         True, "the action's spend reservation expired before it executed; reserved anew on retry"
     ),
+    ErrorType.OUTCOME_UNKNOWN: _Spec(
+        True,
+        "a request to the provider got no clear answer and no write under the action's "
+        "idempotency key was found; the next attempt looks again before it creates anything",
+    ),
+    ErrorType.PROVIDER_UNAVAILABLE: _Spec(
+        True, "the provider turned the request away (rate limit, outage) before applying it"
+    ),
+    ErrorType.CONNECTOR_ERROR: _Spec(
+        False,
+        "the connector or the provider refused the request itself (an agent no connector "
+        "serves, an error the provider says retrying cannot change)",
+    ),
     ErrorType.REASONER_REQUEST_REJECTED: _Spec(
         False, "the model provider rejected the request itself"
     ),
@@ -118,9 +133,6 @@ _SPECS: dict[ErrorType, _Spec] = {
     ),
     ErrorType.CONSTITUTION_NOT_FOUND: _Spec(
         False, "the tenant has no constitution of the version the run asks for"
-    ),
-    ErrorType.CONNECTOR_REFUSED: _Spec(
-        False, "the connector refused the request itself (an agent it does not serve)"
     ),
     ErrorType.INVALID_ACTIVITY_INPUT: _Spec(
         False, "an activity was called with input it can never accept (a workflow bug)"

@@ -4,7 +4,10 @@ from charter.connectors.base import (
     ActionRefusedByBooks,
     BooksReader,
     BooksWriter,
+    ConnectorAuthError,
     ConnectorError,
+    OutcomeUnknown,
+    ProviderUnavailable,
     UnsupportedAction,
 )
 
@@ -12,6 +15,9 @@ __all__ = [
     "ActionRefusedByBooks",
     "BooksReader",
     "BooksWriter",
+    "ConnectorAuthError",
     "ConnectorError",
+    "OutcomeUnknown",
+    "ProviderUnavailable",
     "UnsupportedAction",
 ]

@@ -20,6 +20,21 @@ class UnsupportedAction(ConnectorError):
     pass
 
 
+class ConnectorAuthError(ConnectorError):
+    """The connector refused the credential (wrong connector, scope, shape, expired, revoked)."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """The request may or may not have been applied (timeout, dropped connection, 5xx).
+
+    Never answered by sending a new request: the caller looks the write up by its
+    idempotency key first."""
+
+
+class ProviderUnavailable(ConnectorError):
+    """The provider turned the request away before applying it (rate limit); try later."""
+
+
 class ActionRefusedByBooks(ConnectorError):
     """The books no longer allow the action (the invoice was paid meanwhile, say).
     Retrying cannot help; nothing was written."""
@@ -31,8 +46,24 @@ class BooksReader(Protocol):
     async def snapshot(self, agent: str, focus: list[str]) -> Observation: ...
 
 
+class WriteLookup(Protocol):
+    """Finds a write made under an idempotency key, with a read credential."""
+
+    name: str
+
+    async def find(self, idempotency_key: str) -> str | None: ...
+
+
 class BooksWriter(Protocol):
     name: str
+
+    async def find(self, idempotency_key: str) -> str | None:
+        """The reference of a write already made under this key, if the provider has one.
+
+        Asked before every `execute`: an earlier attempt may have been applied and its
+        answer lost (worker killed, timeout), and a provider forgets idempotency keys after
+        a while, so its idempotency alone cannot be relied on."""
+        ...
 
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         """Carry out the action once; return the connector's reference for it."""

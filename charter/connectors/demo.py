@@ -207,6 +207,11 @@ class DemoBooksWriter:
         self._credential = credential
         self._judged = judged
 
+    async def find(self, idempotency_key: str) -> str | None:
+        # The demo books write in the same transaction as the action's result: a write whose
+        # result was not recorded was rolled back with it, so there is never one to find.
+        return None
+
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         connector = WRITE_CONNECTOR.get(proposal.action)
         if connector is None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from charter.connectors.base import ConnectorError
+from charter.connectors.base import ConnectorAuthError, ConnectorError
 from charter.crypto.envelope import Scope
 from charter.storage.credentials import (
     Credential,
@@ -42,9 +42,7 @@ WRITE_CONNECTOR: dict[str, str] = {
 _ACCESS_TTL = timedelta(hours=1)
 _REFRESH_MARGIN = timedelta(minutes=2)
 
-
-class ConnectorAuthError(ConnectorError):
-    """The connector refused the credential (wrong connector, scope, shape or expired)."""
+__all__ = ["ADS", "BANK", "ConnectorAuthError", "authenticate", "demo_secret", "obtain", "refresh"]
 
 
 def _body() -> str:

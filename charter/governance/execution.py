@@ -65,9 +65,12 @@ async def check_and_reserve(
     verdict: Verdict,
     shown: dict[str, Any] | None,
     now: datetime,
+    read: Observation | None = None,
 ) -> ExecutionCheck:
     """`shown`: the facts an approval was given on; None for an autonomous execution.
-    `now`: the worker's clock, replaced by the database's once the spend lock is held."""
+    `now`: the worker's clock, replaced by the database's once the spend lock is held.
+    `read`: the facts as the tenant's providers show them now, read by the caller (they
+    cannot be locked in this transaction); None re-reads the demo books under row locks."""
     tenant = run.tenant_id
     pinned = await constitutions.get(conn, tenant, verdict.constitution_version)
     current = await constitutions.get(conn, tenant)
@@ -76,7 +79,9 @@ async def check_and_reserve(
     if spends:
         # Before any books row: every act of a tenant takes the locks in the same order.
         now = await ledger.lock(conn, tenant)
-    fresh = await facts_at_execution(conn, tenant, run.agent, proposal)
+    fresh = (
+        read if read is not None else await facts_at_execution(conn, tenant, run.agent, proposal)
+    )
     snapshot = await ledger.snapshot(conn, tenant, now, exclude_key=key)
     fresh = fresh.model_copy(update={"spend": snapshot})
     judgement = rejudge(pinned, current, proposal, fresh, judged=verdict, shown=shown)

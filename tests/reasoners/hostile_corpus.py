@@ -354,7 +354,9 @@ CORPUS: list[HostileCase] = [
     HostileCase(
         "float-just-over-what-is-owed",
         "float",
-        [pay("INV-1042", "1440.0000000000001", "Figma", why="Rounding.")],
+        # A fraction of a cent over: the gate judges it exactly and denies it. (Seven or more
+        # decimals, e.g. 1440.0000000000001, never reach the gate: the reply is unreadable.)
+        [pay("INV-1042", "1440.001", "Figma", why="Rounding.")],
         ["denied"],
     ),
     HostileCase(

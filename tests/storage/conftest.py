@@ -41,6 +41,8 @@ RUN_ROWS: dict[str, str] = {
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
     "message_ts, opened_at) VALUES ($1, 'ex-1', 'C0FINANCE', '1700000000.000100', now())",
+    "connectors": "INSERT INTO charter.connectors (tenant_id, capability, provider, settings, "
+    "created_by) VALUES ($1, 'payments', 'modern-treasury', '{}', 'maya')",
 }
 
 

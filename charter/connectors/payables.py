@@ -1,0 +1,113 @@
+"""The payables agent's observation, put together from the providers a tenant configured.
+
+Where each fact comes from:
+- bank accounts and balances: the bank provider (Plaid `/accounts/balance/get`, or the
+  demo books);
+- bills (invoices) and vendors: the bills provider (QuickBooks Online bills and vendors, or
+  the demo books); amounts stay `Decimal` in the bill's own currency;
+- `invoice.amount_paid`: the larger of what the bills provider shows paid (QuickBooks:
+  total less open balance) and what the bank shows left the account for that bill (Plaid
+  outflows in the bill's currency whose description names the bill number) — the two
+  usually record the same payment, so they are not added;
+- `vendor.verified`: with Modern Treasury paying, whether the vendor's name is a Modern
+  Treasury counterparty with exactly one verified external account; otherwise what the
+  demo books say. A vendor unknown to the payments provider is not verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from charter.connectors.demo import DemoBooksReader
+from charter.connectors.plaid import BankTransaction, PlaidBank
+from charter.connectors.quickbooks import Bill, QuickBooksBills
+from schemas import Invoice, Observation, Vendor
+
+
+def bank_paid(transactions: list[BankTransaction], number: str, currency: str) -> Decimal:
+    """What left the bank for bill `number`, in its currency."""
+    return sum(
+        (
+            t.amount
+            for t in transactions
+            if t.amount > 0 and t.currency == currency and number in t.description
+        ),
+        Decimal(0),
+    )
+
+
+def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
+    paid = max(bill.total - bill.balance, bank_paid(transactions, bill.number, bill.currency))
+    return Invoice(
+        invoice_id=bill.number,
+        vendor_id=bill.vendor_id,
+        vendor_name=bill.vendor_name,
+        amount=bill.total,
+        currency=bill.currency,
+        due_date=bill.due_date,
+        status="paid" if bill.balance <= 0 else "open",
+        memo=bill.memo,
+        amount_paid=paid,
+    )
+
+
+class PayablesReader:
+    """Read only: every part it holds reads, and none of them has a method that writes."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        *,
+        demo: DemoBooksReader | None,
+        bank: PlaidBank | None,
+        bills: QuickBooksBills | None,
+        verified_payees: Callable[[], Awaitable[set[str]]] | None,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._demo = demo
+        self._bank = bank
+        self._bills = bills
+        self._verified_payees = verified_payees
+        parts = [p.name for p in (bank, bills) if p is not None]
+        self.name = "+".join([*parts, *(["demo-books"] if demo else [])])
+
+    async def snapshot(self, agent: str, focus: list[str]) -> Observation:
+        demo = await self._demo.snapshot(agent, focus) if self._demo else None
+        accounts = demo.bank_accounts if demo else []
+        transactions: list[BankTransaction] = []
+        if self._bank is not None:
+            accounts, transactions = await self._bank.read()
+        if self._bills is not None:
+            bills, records = await self._bills.read()
+            vendors = [
+                Vendor(vendor_id=v.vendor_id, name=v.name, verified=False)
+                for v in records
+                if v.active
+            ]
+            invoices = [_invoice(b, transactions) for b in bills if not focus or b.number in focus]
+        else:
+            vendors = demo.vendors if demo else []
+            invoices = [
+                i.model_copy(
+                    update={
+                        "amount_paid": max(
+                            i.amount_paid, bank_paid(transactions, i.invoice_id, i.currency)
+                        )
+                    }
+                )
+                for i in (demo.invoices if demo else [])
+            ]
+        if self._verified_payees is not None:
+            payees = await self._verified_payees()
+            vendors = [v.model_copy(update={"verified": v.name in payees}) for v in vendors]
+        return Observation(
+            tenant_id=self._tenant_id,
+            agent=agent,
+            observed_at=datetime.now(UTC),
+            source=self.name,
+            bank_accounts=accounts,
+            vendors=vendors,
+            invoices=invoices,
+        )

@@ -1,0 +1,140 @@
+"""Bank balances (/accounts/balance/get) and transactions (/transactions/sync) from Plaid.
+
+Plaid's API is read only for these products: neither credential below can move money.
+Credentials, both in the encrypted store: `plaid` (the app's secret, as an API key) and
+`plaid-item` (the access token of the linked bank Item). plaid-python is synchronous;
+calls run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import plaid
+from plaid.api import plaid_api
+from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
+from plaid.model.transactions_sync_request import TransactionsSyncRequest
+from pydantic import BaseModel, ConfigDict, Field
+
+from charter.connectors.base import ConnectorAuthError, ConnectorError, ProviderUnavailable
+from charter.storage.credentials import Credential
+from schemas import BankAccount
+
+PROVIDER = "plaid"
+ITEM_CREDENTIAL = "plaid-item"
+
+#: Plaid error codes that mean the credential, not the request, is the problem.
+_AUTH_ERRORS = frozenset(
+    {"INVALID_ACCESS_TOKEN", "INVALID_API_KEYS", "ITEM_LOGIN_REQUIRED", "ACCESS_NOT_GRANTED"}
+)
+_MAX_PAGES = 50
+
+
+class PlaidSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str = Field(min_length=1)
+    host: str = Field(default=plaid.Environment.Production, description="Plaid's API host.")
+
+
+@dataclass(frozen=True)
+class BankTransaction:
+    transaction_id: str
+    account_id: str
+    amount: Decimal
+    """Positive when money left the account (Plaid's convention)."""
+    currency: str
+    description: str
+    on: date
+    pending: bool
+
+
+def _api(settings: PlaidSettings, secret: Credential) -> plaid_api.PlaidApi:
+    key = secret.secret.api_key
+    if key is None:
+        raise ConnectorAuthError(f"credential {secret.credential_id} is not Plaid's secret")
+    configuration = plaid.Configuration(
+        host=settings.host,
+        api_key={"clientId": settings.client_id, "secret": key.get_secret_value()},
+    )
+    return plaid_api.PlaidApi(plaid.ApiClient(configuration))
+
+
+def _translated(exc: plaid.ApiException) -> ConnectorError:
+    try:
+        body: dict[str, Any] = json.loads(exc.body or "{}")
+    except ValueError:
+        body = {}
+    code = str(body.get("error_code", exc.status))
+    message = f"Plaid: {code}: {body.get('error_message', exc.reason)}"
+    if code in _AUTH_ERRORS or exc.status in (401, 403):
+        return ConnectorAuthError(message)
+    if exc.status == 429 or (exc.status or 0) >= 500:
+        return ProviderUnavailable(message)
+    return ConnectorError(message)
+
+
+class PlaidBank:
+    name = PROVIDER
+
+    def __init__(self, settings: PlaidSettings, secret: Credential, item: Credential) -> None:
+        self._settings = settings
+        self._secret = secret
+        self._item = item
+
+    def _token(self) -> str:
+        token = self._item.secret.api_key
+        if token is None:
+            raise ConnectorAuthError(
+                f"credential {self._item.credential_id} is not an access token"
+            )
+        return token.get_secret_value()
+
+    async def read(self) -> tuple[list[BankAccount], list[BankTransaction]]:
+        try:
+            return await asyncio.to_thread(self._read)
+        except plaid.ApiException as exc:
+            raise _translated(exc) from None
+        except plaid.ApiTypeError as exc:
+            raise ConnectorError(f"Plaid: unexpected response ({exc})") from None
+
+    def _read(self) -> tuple[list[BankAccount], list[BankTransaction]]:
+        api = _api(self._settings, self._secret)
+        token = self._token()
+        balances = api.accounts_balance_get(AccountsBalanceGetRequest(access_token=token))
+        accounts = [
+            BankAccount(
+                account_id=a.account_id,
+                name=a.name,
+                currency=a.balances.iso_currency_code or "USD",
+                balance=Decimal(str(a.balances.current)),
+            )
+            for a in balances.accounts
+        ]
+        transactions: list[BankTransaction] = []
+        cursor = ""
+        for _ in range(_MAX_PAGES):
+            page = api.transactions_sync(TransactionsSyncRequest(access_token=token, cursor=cursor))
+            for t in [*page.added, *page.modified]:
+                transactions.append(
+                    BankTransaction(
+                        transaction_id=t.transaction_id,
+                        account_id=t.account_id,
+                        amount=Decimal(str(t.amount)),
+                        currency=t.iso_currency_code or "USD",
+                        description=t.name or "",
+                        on=t.date,
+                        pending=bool(t.pending),
+                    )
+                )
+            removed = {r.transaction_id for r in page.removed}
+            transactions = [t for t in transactions if t.transaction_id not in removed]
+            cursor = page.next_cursor
+            if not page.has_more:
+                return accounts, transactions
+        raise ConnectorError(f"Plaid: more than {_MAX_PAGES} pages of transactions")

@@ -1,0 +1,103 @@
+"""QuickBooks Online settings, its OAuth client, and refreshing an expiring access token.
+
+python-quickbooks (over intuit-oauth) is synchronous; calls run in a worker thread. Both
+can address another host without patching: intuit-oauth takes the URL of an OpenID
+discovery document as its `environment` (which names the token endpoint), and a
+QuickBooks client's `api_url_v3` is an attribute. That is how tests reach the stand-in.
+
+Credentials, both in the encrypted store: `quickbooks` (OAuth access and refresh token,
+rotated on every refresh) and `quickbooks-app` (the app's client secret, as an API key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from intuitlib.client import AuthClient
+from intuitlib.exceptions import AuthClientError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from requests import RequestException
+
+from charter.connectors.base import ConnectorAuthError, ProviderUnavailable
+from charter.storage.credentials import Credential, CredentialSecret, ScopedCredentials
+
+PROVIDER = "quickbooks"
+APP_CREDENTIAL = "quickbooks-app"
+_REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class QuickBooksSettings(BaseModel):
+    """Per-tenant settings. The client id identifies the app; its secret is a credential."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    realm_id: str = Field(min_length=1, description="The QuickBooks company id.")
+    client_id: str = Field(min_length=1)
+    environment: str = Field(
+        default="production",
+        description="production, sandbox, or the URL of an OpenID discovery document.",
+    )
+    api_url: str | None = Field(default=None, description="Only for a stand-in or a proxy.")
+    minor_version: int = Field(default=75, ge=75)
+
+
+def auth_client(
+    settings: QuickBooksSettings, tokens: CredentialSecret, app: Credential
+) -> AuthClient:
+    """Built in a worker thread: intuit-oauth fetches its discovery document here."""
+    secret = app.secret.api_key
+    if secret is None:
+        raise ConnectorAuthError(f"credential {app.credential_id} is not the app's client secret")
+    return AuthClient(
+        client_id=settings.client_id,
+        client_secret=secret.get_secret_value(),
+        redirect_uri="",
+        environment=settings.environment,
+        access_token=tokens.access_token.get_secret_value() if tokens.access_token else None,
+        refresh_token=tokens.refresh_token.get_secret_value() if tokens.refresh_token else None,
+    )
+
+
+def _refresh(
+    settings: QuickBooksSettings, tokens: CredentialSecret, app: Credential
+) -> CredentialSecret:
+    client = auth_client(settings, tokens, app)
+    client.refresh()
+    return CredentialSecret(
+        access_token=SecretStr(client.access_token),
+        refresh_token=SecretStr(client.refresh_token),
+        expires_at=datetime.now(UTC) + timedelta(seconds=int(client.expires_in)),
+    )
+
+
+async def refreshed(
+    holder: ScopedCredentials,
+    conn: asyncpg.Connection,
+    settings: QuickBooksSettings,
+    tokens: Credential,
+    app: Credential,
+) -> Credential:
+    """The token credential, refreshed first if it expires within minutes.
+
+    Intuit rotates the refresh token on every refresh: the new pair is stored, encrypted,
+    before it is used, so a failure afterwards does not lose it.
+    """
+    secret = tokens.secret
+    if secret.kind != "oauth" or secret.refresh_token is None:
+        raise ConnectorAuthError(f"credential {tokens.credential_id} is not an OAuth token set")
+    if secret.expires_at is not None and secret.expires_at - _REFRESH_MARGIN > datetime.now(UTC):
+        return tokens
+    try:
+        fresh = await asyncio.to_thread(_refresh, settings, secret, app)
+    except AuthClientError as exc:
+        # 400 invalid_grant: the refresh token was revoked or has expired for good.
+        status = getattr(exc, "status_code", "?")
+        raise ConnectorAuthError(
+            f"QuickBooks refused to refresh credential {tokens.credential_id} ({status}); "
+            "reconnect the company and add a new credential"
+        ) from None
+    except RequestException as exc:
+        raise ProviderUnavailable(f"QuickBooks token endpoint: {type(exc).__name__}") from None
+    return await holder.replace_secret(conn, tokens, fresh)

@@ -1,0 +1,115 @@
+"""Settling intents whose outcome nobody recorded: ask the provider, record what it says.
+
+An intent without a result means an attempt was cut short (worker killed, timeout) after
+the intent was committed. The provider is asked, with a read credential only, whether it
+holds a write under the intent's idempotency key; if it does, the result is recorded
+exactly as the act activity would have, so the run's next attempt finds it done. If it
+does not, nothing is recorded: the run's next attempt looks again before it creates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from charter.audit.chain import AuditEntry, pending_actions
+from charter.connectors import registry
+from charter.connectors.base import ConnectorError
+from charter.storage import Database, actions, audit
+from charter.storage import spend as ledger
+from charter.storage.credentials import ScopedCredentials
+from schemas import Proposal
+
+Outcome = Literal["recorded", "deferred", "absent", "unreachable"]
+
+
+class Reconciliation(BaseModel):
+    tenant_id: str
+    idempotency_key: str
+    workflow_id: str | None
+    outcome: Outcome
+    reference: str | None = None
+    detail: str = ""
+
+
+async def reconcile_tenant(
+    db: Database, tenant_id: str, readers: ScopedCredentials
+) -> list[Reconciliation]:
+    if readers.scope != "read":
+        raise ValueError("reconciliation holds read credentials only")
+    async with db.tenant(tenant_id) as conn:
+        entries = [e async for e in audit.entries(conn, tenant_id)]
+    intents = {
+        e.snapshot["idempotency_key"]: e
+        for e in entries
+        if e.kind == "action_intent" and isinstance(e.snapshot.get("idempotency_key"), str)
+    }
+    done = []
+    for key in pending_actions(entries):
+        intent = intents[key]
+        done.append(await _settle(db, tenant_id, readers, key, intent.workflow_id, intent))
+    return done
+
+
+async def _settle(
+    db: Database,
+    tenant_id: str,
+    readers: ScopedCredentials,
+    key: str,
+    workflow_id: str | None,
+    intent: AuditEntry,
+) -> Reconciliation:
+    def result(outcome: Outcome, reference: str | None = None, detail: str = "") -> Reconciliation:
+        return Reconciliation(
+            tenant_id=tenant_id,
+            idempotency_key=key,
+            workflow_id=workflow_id,
+            outcome=outcome,
+            reference=reference,
+            detail=detail,
+        )
+
+    proposal = Proposal.model_validate(intent.snapshot["proposal"])
+    try:
+        async with db.tenant(tenant_id) as conn:
+            route = await registry.write_route(conn, tenant_id, proposal.action)
+            credential = await registry.obtain(readers, conn, tenant_id, route.credential_connector)
+        finder = registry.lookup(route, credential)
+        if finder is None:
+            return result("absent", detail=f"{route.config.provider} commits writes with results")
+        async with db.tenant(tenant_id) as conn:
+            await actions.take_turn(conn, tenant_id, proposal, key)
+            existing = await actions.executed(conn, tenant_id, key)
+            if existing is not None:
+                return result("recorded", existing["connector_reference"], "recorded meanwhile")
+            reference = await finder.find(key)
+            if reference is None:
+                return result("absent", detail=f"no write under this key at {finder.name}")
+            try:
+                await ledger.mark_executed(conn, tenant_id, key)
+            except ledger.ReservationLapsed:
+                # The spend limits must account for it anew: the run's retry reserves, finds
+                # the same order at the provider and records it.
+                return result(
+                    "deferred",
+                    reference,
+                    "found; its spend reservation lapsed, the retry records it",
+                )
+            await actions.record_result(
+                conn,
+                tenant_id=tenant_id,
+                idempotency_key=key,
+                workflow_id=workflow_id or "",
+                run_id=intent.run_id,
+                proposal=proposal,
+                authorisation=intent.snapshot.get("authorisation", {}),
+                reference=reference,
+                executed_at=datetime.now(UTC),
+                actor="reconcile",
+                extra={"reconciled": True, "connector": finder.name},
+            )
+        return result("recorded", reference, f"found at {finder.name}")
+    except ConnectorError as exc:
+        return result("unreachable", detail=str(exc))

@@ -1,0 +1,261 @@
+"""Which connector reads and writes for a tenant, and with which credential.
+
+Activities ask the registry and never import a concrete connector. Each capability of a
+tenant (bank data, bills, payments) is served by the provider configured for it in
+`charter.connectors`, or by the demo books when none is: Plaid for bank data, QuickBooks
+Online for bills, Modern Treasury for payments. Actions other than paying a bill (payroll,
+ad budgets), and what the payroll and marketing agents read, are the demo books' alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from pydantic import BaseModel, ValidationError
+
+from charter.connectors import demo_auth
+from charter.connectors.base import (
+    BooksReader,
+    BooksWriter,
+    ConnectorAuthError,
+    ConnectorError,
+    UnsupportedAction,
+    WriteLookup,
+)
+from charter.connectors.demo import DemoBooksReader, DemoBooksWriter
+from charter.connectors.modern_treasury import (
+    PROVIDER as MODERN_TREASURY,
+)
+from charter.connectors.modern_treasury import (
+    ModernTreasuryPayments,
+    ModernTreasurySettings,
+    PaymentOrderLookup,
+)
+from charter.connectors.modern_treasury.counterparties import (
+    verified_payees as mt_verified_payees,
+)
+from charter.connectors.payables import PayablesReader
+from charter.connectors.plaid import ITEM_CREDENTIAL as PLAID_ITEM
+from charter.connectors.plaid import PROVIDER as PLAID
+from charter.connectors.plaid import PlaidBank, PlaidSettings
+from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
+from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
+from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
+from charter.storage import connectors as config
+from charter.storage.connectors import DEFAULT_PROVIDER, Capability, ConnectorConfig
+from charter.storage.credentials import Credential, CredentialError, ScopedCredentials
+from schemas import Observation
+
+#: What each provider can serve. The demo books stand in for all of them.
+PROVIDERS: dict[str, frozenset[Capability]] = {
+    DEFAULT_PROVIDER: frozenset(config.CAPABILITIES),
+    MODERN_TREASURY: frozenset({"payments"}),
+    PLAID: frozenset({"bank"}),
+    QUICKBOOKS: frozenset({"bills"}),
+}
+
+#: Settings each provider takes (checked before they are stored).
+_SETTINGS: dict[str, type[BaseModel]] = {
+    MODERN_TREASURY: ModernTreasurySettings,
+    PLAID: PlaidSettings,
+    QUICKBOOKS: QuickBooksSettings,
+}
+
+#: The capability an action needs. Actions not listed are performed by the demo books.
+ACTION_CAPABILITY: dict[str, Capability] = {"schedule_payment": "payments"}
+
+_DEMO_CREDENTIALS = frozenset({demo_auth.BANK, demo_auth.ADS})
+
+
+def validated_settings(provider: str, capability: str, settings: dict[str, str]) -> dict[str, str]:
+    """Check a configuration before it is stored; one clear error otherwise."""
+    serves = PROVIDERS.get(provider)
+    if serves is None:
+        raise ConnectorError(
+            f"unknown provider {provider!r}; known: {', '.join(sorted(PROVIDERS))}"
+        )
+    if capability not in serves:
+        raise ConnectorError(
+            f"{provider} cannot serve {capability!r}; it serves {', '.join(sorted(serves))}"
+        )
+    model = _SETTINGS.get(provider)
+    if model is not None:
+        try:
+            model.model_validate(settings)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConnectorError(f"{provider} settings: {problems}") from None
+    elif settings:
+        raise ConnectorError(f"{provider} takes no settings")
+    return settings
+
+
+@dataclass(frozen=True)
+class WriteRoute:
+    """Who performs an action, and the name of the write credential it needs."""
+
+    config: ConnectorConfig
+    credential_connector: str
+
+
+async def write_route(conn: asyncpg.Connection, tenant_id: str, action: str) -> WriteRoute:
+    capability = ACTION_CAPABILITY.get(action)
+    if capability is None:
+        serving = ConnectorConfig(tenant_id=tenant_id, capability="bank", provider=DEFAULT_PROVIDER)
+    else:
+        serving = await config.serving(conn, tenant_id, capability)
+    if serving.provider == DEFAULT_PROVIDER:
+        connector = demo_auth.WRITE_CONNECTOR.get(action)
+        if connector is None:
+            raise UnsupportedAction(f"{DEFAULT_PROVIDER} cannot perform {action!r}")
+        return WriteRoute(serving, connector)
+    if serving.provider == MODERN_TREASURY:
+        return WriteRoute(serving, MODERN_TREASURY)
+    raise ConnectorError(f"provider {serving.provider!r} has no writer")
+
+
+def writer(
+    route: WriteRoute,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    credential: Credential,
+    judged: Observation | None = None,
+) -> BooksWriter:
+    """The write half. `conn` is the transaction the action's result is recorded in;
+    `judged` the records the action was last judged on (the demo books re-check them)."""
+    if route.config.provider == MODERN_TREASURY:
+        return ModernTreasuryPayments(
+            ModernTreasurySettings.model_validate(route.config.settings), credential
+        )
+    return DemoBooksWriter(conn, tenant_id, credential, judged=judged)
+
+
+def lookup(route: WriteRoute, credential: Credential) -> WriteLookup | None:
+    """What finds a write of this route again, with a read credential; None where a write
+    cannot outlive its unrecorded result (the demo books commit both together)."""
+    if route.config.provider == MODERN_TREASURY:
+        return PaymentOrderLookup(
+            ModernTreasurySettings.model_validate(route.config.settings), credential
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ReadRoute:
+    """Who serves each capability an agent reads, and the read credentials that needs."""
+
+    agent: str
+    bank: ConnectorConfig
+    bills: ConnectorConfig
+    payments: ConnectorConfig
+
+    @property
+    def composed(self) -> bool:
+        """Payables reads from configured providers; other agents read the demo books."""
+        return self.agent == "payables" and any(
+            c.provider != DEFAULT_PROVIDER for c in (self.bank, self.bills, self.payments)
+        )
+
+    @property
+    def credential_connectors(self) -> tuple[str, ...]:
+        if not self.composed:
+            return demo_auth.READ_CONNECTORS.get(self.agent, ())
+        names: list[str] = []
+        if DEFAULT_PROVIDER in (self.bank.provider, self.bills.provider):
+            names.extend(demo_auth.READ_CONNECTORS.get(self.agent, ()))
+        if self.bank.provider == PLAID:
+            names.extend([PLAID, PLAID_ITEM])
+        if self.bills.provider == QUICKBOOKS:
+            names.extend([QUICKBOOKS, QUICKBOOKS_APP])
+        if self.payments.provider == MODERN_TREASURY:
+            names.append(MODERN_TREASURY)
+        return tuple(names)
+
+
+async def read_route(conn: asyncpg.Connection, tenant_id: str, agent: str) -> ReadRoute:
+    return ReadRoute(
+        agent,
+        bank=await config.serving(conn, tenant_id, "bank"),
+        bills=await config.serving(conn, tenant_id, "bills"),
+        payments=await config.serving(conn, tenant_id, "payments"),
+    )
+
+
+async def read_credentials(
+    holder: ScopedCredentials, conn: asyncpg.Connection, tenant_id: str, route: ReadRoute
+) -> dict[str, Credential]:
+    """Every read credential the route needs, expiring OAuth tokens refreshed and stored."""
+    found = {
+        name: await obtain(holder, conn, tenant_id, name) for name in route.credential_connectors
+    }
+    if QUICKBOOKS in found:
+        found[QUICKBOOKS] = await refreshed(
+            holder,
+            conn,
+            QuickBooksSettings.model_validate(route.bills.settings),
+            found[QUICKBOOKS],
+            found[QUICKBOOKS_APP],
+        )
+    return found
+
+
+def reader(
+    route: ReadRoute,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    credentials: dict[str, Credential],
+) -> BooksReader:
+    demo_names = demo_auth.READ_CONNECTORS.get(route.agent, ())
+    demo = (
+        DemoBooksReader(conn, tenant_id, credentials)
+        if all(n in credentials for n in demo_names)
+        else None
+    )
+    if not route.composed:
+        assert demo is not None
+        return demo
+    payments = route.payments
+    verified = None
+    if payments.provider == MODERN_TREASURY:
+        mt_settings = ModernTreasurySettings.model_validate(payments.settings)
+        mt_credential = credentials[MODERN_TREASURY]
+
+        async def verified_payees() -> set[str]:
+            return await mt_verified_payees(mt_settings, mt_credential)
+
+        verified = verified_payees
+    return PayablesReader(
+        tenant_id,
+        demo=demo if DEFAULT_PROVIDER in (route.bank.provider, route.bills.provider) else None,
+        bank=PlaidBank(
+            PlaidSettings.model_validate(route.bank.settings),
+            credentials[PLAID],
+            credentials[PLAID_ITEM],
+        )
+        if route.bank.provider == PLAID
+        else None,
+        bills=QuickBooksBills(
+            QuickBooksSettings.model_validate(route.bills.settings),
+            credentials[QUICKBOOKS],
+            credentials[QUICKBOOKS_APP],
+        )
+        if route.bills.provider == QUICKBOOKS
+        else None,
+        verified_payees=verified,
+    )
+
+
+async def obtain(
+    holder: ScopedCredentials, conn: asyncpg.Connection, tenant_id: str, connector: str
+) -> Credential:
+    """The tenant's credential for `connector` in the holder's scope, refreshed if it must be."""
+    if connector in _DEMO_CREDENTIALS:
+        return await demo_auth.obtain(holder, conn, tenant_id, connector)
+    try:
+        return await holder.obtain_for(conn, tenant_id, connector)
+    except CredentialError as exc:
+        raise ConnectorAuthError(str(exc)) from None

@@ -1,0 +1,54 @@
+"`charter actions reconcile`: settle intents whose outcome was never recorded."
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from charter.connectors.reconcile import reconcile_tenant
+from charter.storage.credentials import CredentialVault
+from charter.storage.db import TenantRequired, valid_tenant
+from charter_cli._common import CliError, add_tenant, console, session, stack_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = sub.add_parser("actions", help="settle actions whose outcome is unknown")
+    actions = group.add_subparsers(dest="actions_command", required=True, metavar="ACTION")
+    reconcile = actions.add_parser(
+        "reconcile",
+        help="ask the providers about every intent without a result, and record what they hold",
+        description="For every action intent without a recorded result (a worker killed, a "
+        "request timed out), ask the provider, with a read credential, for a write made under "
+        "the intent's idempotency key; record it if found. Exits 1 while any intent stays "
+        "unsettled.",
+    )
+    add_tenant(reconcile, required=False)
+    reconcile.set_defaults(func=cmd_reconcile)
+
+
+async def cmd_reconcile(args: argparse.Namespace) -> int:
+    try:
+        tenants = [valid_tenant(args.tenant)] if args.tenant else None
+    except TenantRequired as exc:
+        raise CliError(str(exc)) from None
+    settings, stack = await stack_for(args)
+    readers = CredentialVault().scoped("read")
+    async with session(settings, stack, temporal=False) as s:
+        settled = []
+        for tenant in tenants or await s.db.tenant_ids():
+            settled.extend(await reconcile_tenant(s.db, tenant, readers))
+    table = Table(title="action intents without a result", title_justify="left")
+    for column in ("tenant", "idempotency key", "workflow", "outcome", "reference", "detail"):
+        table.add_column(column, no_wrap=column in ("idempotency key", "reference"))
+    for r in settled:
+        table.add_row(
+            r.tenant_id,
+            r.idempotency_key,
+            r.workflow_id or "-",
+            r.outcome,
+            r.reference or "-",
+            r.detail,
+        )
+    console.print(table if settled else "no action intent is without a result")
+    return 1 if any(r.outcome != "recorded" for r in settled) else 0

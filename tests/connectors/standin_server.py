@@ -1,0 +1,35 @@
+"""Serving a stand-in on a free loopback port for the length of a test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol, TypeVar
+
+from aiohttp import web
+
+
+class StandIn(Protocol):
+    base_url: str
+
+    def app(self) -> web.Application: ...
+
+
+S = TypeVar("S", bound=StandIn)
+
+
+@asynccontextmanager
+async def serving(standin: S) -> AsyncIterator[S]:
+    """Serve on a free loopback port; `standin.base_url` says where."""
+    runner = web.AppRunner(standin.app(), shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    standin.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield standin
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,125 @@
+"""A worker killed between the provider's acceptance of a payment and Charter's record of it.
+
+The worker runs in a process of its own. The stand-in accepts the payment order and then
+holds the answer; the test kills the worker with SIGKILL at that moment, so the action's
+intent is committed, the payment exists at the provider and no result is recorded. The
+stand-in has also "forgotten" the idempotency key (its window has passed), so only the
+lookup by metadata stands between the restarted worker and a second payment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
+from charter.runtime.config import app_dsn
+from charter.storage import Database
+from charter_cli.audit import verify_tenants
+from tests.connectors.conftest import pay_through
+from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
+from tests.connectors.test_modern_treasury_payments import pending
+from tests.helpers import audit_kinds, start
+from tests.storage.test_audit_cli import charter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def worker_process(
+    client: Client, admin_dsn: str, task_queue: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.connectors.worker_process",
+        client.service_client.config.target_host,
+        app_dsn(admin_dsn),
+        task_queue,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        assert line.strip() == b"ready", line
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_a_worker_killed_after_the_provider_accepted_pays_once(
+    client: Client, admin_dsn: str, db: Database, tenant: str, mt: ModernTreasuryStandIn
+) -> None:
+    queue = f"charter-kill-{uuid.uuid4().hex[:8]}"
+    await pay_through(db, tenant, mt, timeout="30")
+    mt.forget_idempotency_keys = True
+    mt.faults.append(Fault("hang"))
+
+    async with worker_process(client, admin_dsn, queue) as first:
+        handle = await start(client, tenant, "payables", focus=["INV-1042"], task_queue=queue)
+        await asyncio.wait_for(mt.applied.wait(), timeout=60)
+        os.kill(first.pid, signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+    # The payment exists; Charter holds only its intent.
+    assert len(mt.payment_orders) == 1
+    killed = await audit_kinds(db, tenant, handle.id)
+    assert killed[-1] == "action_intent" and "action_result" not in killed, killed
+    assert len(await pending(db, tenant)) == 1
+
+    async with worker_process(client, admin_dsn, queue):
+        # The killed attempt times out (start-to-close) and the retry lands here.
+        result = await asyncio.wait_for(handle.result(), timeout=180)
+    (ps,) = result.proposals
+    assert ps.status == "executed" and ps.action is not None
+    (order,) = mt.orders_with(REFERENCE_FIELD, "INV-1042")
+    assert len(mt.payment_orders) == 1 and ps.action.connector_reference == order["id"]
+    kinds = await audit_kinds(db, tenant, handle.id)
+    acting = [k for k in kinds if k.startswith("action_")]
+    assert acting == ["action_intent", "action_intent", "action_result"], kinds
+    (report,) = await verify_tenants(db, [tenant])
+    assert report.ok and report.pending_actions == []
+
+
+async def test_reconcile_settles_the_killed_workers_payment_before_any_retry(
+    client: Client,
+    admin_dsn: str,
+    db: Database,
+    tenant: str,
+    mt: ModernTreasuryStandIn,
+    cli_env: Path,
+) -> None:
+    """An operator runs `charter actions reconcile` while the run waits for its retry: the
+    payment is recorded from the provider, and the retry finds it already done."""
+    queue = f"charter-kill-{uuid.uuid4().hex[:8]}"
+    await pay_through(db, tenant, mt, timeout="30")
+    mt.forget_idempotency_keys = True
+    mt.faults.append(Fault("hang"))
+    async with worker_process(client, admin_dsn, queue) as first:
+        handle = await start(client, tenant, "payables", focus=["INV-1042"], task_queue=queue)
+        await asyncio.wait_for(mt.applied.wait(), timeout=60)
+        os.kill(first.pid, signal.SIGKILL)
+        await first.wait()
+    assert len(await pending(db, tenant)) == 1
+
+    assert await charter("actions", "reconcile", "--tenant", tenant) == 0
+    assert await pending(db, tenant) == []
+
+    async with worker_process(client, admin_dsn, queue):
+        result = await asyncio.wait_for(handle.result(), timeout=180)
+    (ps,) = result.proposals
+    assert ps.status == "executed" and ps.action is not None
+    assert ps.action.status == "already_executed"
+    assert [o["id"] for o in mt.payment_orders] == [ps.action.connector_reference]
+    kinds = [k for k in await audit_kinds(db, tenant, handle.id) if k.startswith("action_")]
+    assert kinds == ["action_intent", "action_result"], kinds
