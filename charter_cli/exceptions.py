@@ -12,6 +12,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from charter.crypto import CryptoError
+from charter.governance import proofs
 from charter.presentation.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
@@ -191,6 +193,15 @@ async def cmd_decide(args: argparse.Namespace) -> int:
                 "and close it with `charter exceptions dismiss`."
             )
         decision = build_decision(args, str(row["proposal_id"]))
+        # Signed with the local key of `--as`: the workflow and the database accept only a
+        # statement that member's registered key signed.
+        try:
+            async with s.db.tenant(args.tenant) as conn:
+                decision = await proofs.sign_as_member(
+                    conn, args.tenant, str(row["workflow_id"]), decision, datetime.now(UTC)
+                )
+        except CryptoError as exc:
+            raise CliError(str(exc)) from None
         assert s.client is not None
         handle = s.client.get_workflow_handle(str(row["workflow_id"]))
         try:

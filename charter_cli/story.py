@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
-from charter.demo.seed import LATE_INVOICE, TENANTS, add_invoice, seed
+from charter.demo.seed import LATE_INVOICE, TENANTS, add_invoice, enroll_members, seed
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import Settings
@@ -125,6 +125,7 @@ async def _story(
     )
     for tenant in TENANTS:
         version = await seed(db, tenant)
+        await enroll_members(stack.admin_dsn, tenant)
         console.print(
             f"Seeded [bold]{TENANTS[tenant]['name']}[/] ({tenant}): books reset, "
             f"constitution v{version} in force"

@@ -20,7 +20,13 @@ from schemas.constitution import (
     Effect,
     Rule,
 )
-from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
+from schemas.decision import (
+    AmendmentRequest,
+    Decision,
+    DecisionReceipt,
+    DecisionStatement,
+    ProposalEdit,
+)
 from schemas.proposal import Proposal, ProposedAction
 from schemas.reasoning import (
     MAX_PROPOSALS,
@@ -65,6 +71,7 @@ __all__ = [
     "ConstitutionDocument",
     "Decision",
     "DecisionReceipt",
+    "DecisionStatement",
     "Defaults",
     "Effect",
     "EscalationCause",

@@ -11,12 +11,15 @@ behind `ReplayGuard` if you run several replicas.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+
+log = logging.getLogger(__name__)
 
 #: Bolt's (and Slack's documented) tolerance for the request timestamp, in seconds.
 WINDOW = 60 * 5
@@ -60,5 +63,6 @@ class ReplayGuard:
         signature = req.headers.get("x-slack-signature", [""])[0]
         timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
         if not self.first_time(signature, timestamp):
+            log.warning("slack request refused: replayed within the %ss window", self._window)
             return BoltResponse(status=401, body={"error": "replayed request"})
         return await next()  # type: ignore[func-returns-value]

@@ -31,6 +31,7 @@ from tests.slack.conftest import (
 )
 from tests.slack.fake_slack import Call, FakeSlack
 from tests.support.polling import eventually
+from tests.support.signing import decide
 from tests.workflows.support import actions, adopt_variant
 from workflows import AgentLoop
 
@@ -492,7 +493,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
         reason="minus the disputed part",
         edit=ProposalEdit(amount=Decimal("12000.00")),
     )
-    receipt = await handle.execute_update(AgentLoop.decide, edit)
+    receipt = await decide(handle, edit)
     assert (receipt.approvals, receipt.approvals_required) == (1, 2)
     update = await _updated(
         fake_slack,
