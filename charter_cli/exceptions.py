@@ -14,10 +14,11 @@ from temporalio.service import RPCError
 
 from charter.crypto import CryptoError
 from charter.governance import proofs
+from charter.presentation.inert import plain
 from charter.presentation.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
-from schemas import AmendmentRequest, Decision, ProposalEdit
+from schemas import AmendmentRequest, Decision, Proposal, ProposalEdit
 from workflows import AgentLoop
 
 
@@ -106,12 +107,12 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 r["expires_at"].strftime("%Y-%m-%d %H:%M"),
             )
             continue
-        p, v = r["context"]["proposal"], r["context"]["verdict"]
+        p, v = Proposal.model_validate(r["context"]["proposal"]), r["context"]["verdict"]
         table.add_row(
             r["exception_id"],
             r["agent"],
-            f"{p['action']} → {p.get('counterparty') or '-'}",
-            money(p.get("amount")),
+            plain(f"{p.action} → {p.counterparty or '-'}"),
+            money(p.amount, p.currency),
             "; ".join(CAUSE_WORDS.get(c, c) for c in v["causes"]),
             r["status"],
             r["expires_at"].strftime("%Y-%m-%d %H:%M"),

@@ -106,6 +106,8 @@ async def check_new(
             f"decision by {decision.approver!r} carries no signed statement",
         )
     try:
+        # Fresh first: a stale statement is refused whatever else it says.
+        statements.check_window(statements.parse(decision.statement), now)
         statement, key = await _verified(
             conn, binding.tenant_id, decision.statement, decision.signature
         )
@@ -119,7 +121,6 @@ async def check_new(
         said = (statement.outcome, statement.reason, statement.edit, statement.amendment)
         if said != (decision.outcome, decision.reason, decision.edit, decision.amendment):
             raise StatementInvalid("the decision differs from the statement signed")
-        statements.check_window(statement, now)
         used = await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM charter.decisions WHERE tenant_id = $1 AND nonce = $2)",
             binding.tenant_id,
@@ -128,7 +129,7 @@ async def check_new(
         if used:
             raise StatementInvalid("the statement's nonce was already used (a replay)")
     except StatementInvalid as exc:
-        raise ProofRefused(ErrorType.INVALID_STATEMENT, f"decision refused: {exc}") from None
+        raise ProofRefused(ErrorType.INVALID_STATEMENT, str(exc)) from None
     return statement
 
 

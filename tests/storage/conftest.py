@@ -33,6 +33,8 @@ RUN_ROWS: dict[str, str] = {
     "proposal_edits": "INSERT INTO charter.proposal_edits (tenant_id, workflow_id, proposal_id, "
     "proposal_digest, proposal, verdict, edited_by) VALUES "
     "($1, 'wf-1', 'p1', 'digest-2', '{}', '{}', 'maya')",
+    "member_keys": "INSERT INTO charter.member_keys (tenant_id, key_id, kind, member_id, "
+    f"public_key, registered_by) VALUES ($1, 'mk-{'0' * 16}', 'member', 'sam', '{'a' * 64}', 'x')",
     "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
