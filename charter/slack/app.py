@@ -346,7 +346,7 @@ def build_app(
         name="charter",
     )
     if http:
-        app.middleware((replay_guard or ReplayGuard()).middleware)
+        app.middleware((replay_guard or ReplayGuard(db=db)).middleware)
     approvals = Approvals(db, temporal)
     app.action(_BUTTONS)(approvals.on_button)
     app.view(cards.MODAL)(approvals.on_submit)

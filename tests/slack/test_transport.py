@@ -9,9 +9,11 @@ own Socket Mode dispatch (what the websocket client would hand it).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -119,6 +121,20 @@ def test_replay_guard_refuses_repeats_and_stays_bounded() -> None:
     # Entries leave once their timestamp is outside the window.
     assert guard.first_time("v0=f", "1400", now=1400)
     assert list(guard._seen) == ["v0=f"]
+
+
+async def test_replay_memory_is_shared_through_postgresql(db: Database) -> None:
+    """A second (or restarted) `charter slack` refuses a request the first one saw, and the
+    application role reaches the memory only through its function."""
+    now = str(int(time.time()))
+    signature = f"v0={uuid.uuid4().hex}"
+    first, second = ReplayGuard(db=db), ReplayGuard(db=db)
+    assert await first.remember(signature, now)
+    assert not await second.remember(signature, now)
+    assert await second.remember(f"v0={uuid.uuid4().hex}", now)
+    async with db.pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM charter_meta.slack_requests")
 
 
 async def test_charter_slack_configure(
