@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class AmendmentRequest(BaseModel):
@@ -56,7 +56,7 @@ class DecisionStatement(BaseModel):
     amendment: AmendmentRequest | None = None
     member_id: str = Field(min_length=1, max_length=64)
     key_id: str = Field(pattern=r"^mk-[0-9a-f]{16}$")
-    issued_at: datetime
+    issued_at: AwareDatetime
     valid_minutes: int = Field(ge=1, le=MAX_VALIDITY_MINUTES)
     nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
     via: Literal["member", "slack"] = "member"

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from charter.storage.db import valid_tenant
 from charter.storage.migrate import OWNER_ROLE
+
+
+_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class MemberKey:
     def valid_at(self, instant: datetime) -> bool:
         """Whether a statement issued at `instant` may be trusted: registered by then, and
         not revoked for cause ever, nor revoked (routinely) before it."""
-        if instant < self.registered_at or self.revoked_for_cause:
+        # A minute's grace for the signer's clock: a member who decides right after enrolling
+        # may be a little behind the database's.
+        if instant + _GRACE < self.registered_at or self.revoked_for_cause:
             return False
         return self.revoked_at is None or instant < self.revoked_at
 
