@@ -1,4 +1,4 @@
-"""`charter members add|list|roles|revoke|set-slack|enroll`: who may decide, and their keys.
+"""`charter members add|list|roles|revoke|set-slack|enroll|front-door`: who may decide, and their keys.
 
 Membership and keys are administration: every command here runs as the owner role on the
 administrator connection, never as the application role (which can read public keys, never
@@ -13,7 +13,7 @@ import re
 from rich.table import Table
 from rich.text import Text
 
-from charter.crypto.statements import key_dir
+from charter.crypto.statements import front_door_key, key_dir
 from charter.governance import proofs
 from charter.governance.approvals import APPROVER_ROLES
 from charter.storage import audit, member_keys, members
@@ -84,6 +84,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enroll.add_argument("member_id")
     enroll.add_argument("--as", dest="actor", default="cli", help="who is enrolling (audited)")
     enroll.set_defaults(func=cmd_enroll)
+
+    door = actions.add_parser(
+        "front-door",
+        help="register this machine's front-door key (the Slack app's) for a tenant",
+        description="The front door signs decisions on behalf of the member its user maps to; "
+        "they count only for a member whose registered id there matches.",
+    )
+    add_tenant(door)
+    door.add_argument("name", choices=["slack"])
+    door.add_argument("--as", dest="actor", default="cli", help="who is registering (audited)")
+    door.set_defaults(func=cmd_front_door)
 
 
 def _roles(text: str) -> list[str]:
@@ -244,4 +255,24 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
     console.print(
         f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {key_dir()}"
     )
+    return 0
+
+
+async def cmd_front_door(args: argparse.Namespace) -> int:
+    key = front_door_key(args.name)
+    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
+        try:
+            key_id = await proofs.enroll_front_door(
+                conn, args.tenant, args.name, key, registered_by=f"cli:{args.actor}"
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        await audit.append(
+            conn,
+            args.tenant,
+            "front_door_key_registered",
+            {"front_door": args.name, "key_id": key_id},
+            actor=f"cli:{args.actor}",
+        )
+    console.print(f"registered the {args.name} front door for {args.tenant}: key {key_id}")
     return 0

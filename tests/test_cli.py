@@ -252,8 +252,11 @@ async def test_members_add_enroll_decide_and_revoke(
     assert code == 0 and "enrolled ola" in out, out
     code, out = await charter(cli_env, "members", "set-slack", "ola", "U0OLA", "--tenant", tenant)
     assert code == 0, out
+    code, out = await charter(cli_env, "members", "front-door", "slack", "--tenant", tenant)
+    assert code == 0 and "registered the slack front door" in out, out
     code, out = await charter(cli_env, "members", "list", "--tenant", tenant)
     assert code == 0 and "Ola [b]N[/b]" in out and "U0OLA" in out and "mk-" in out, out
+    assert "(slack front door)" in out
 
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     state = await until_stage(handle, "awaiting_decision")

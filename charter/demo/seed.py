@@ -249,10 +249,12 @@ async def enroll_members(
     data = TENANTS[template or tenant_id]
     enrolled = []
     async with member_keys.owner_tenant(admin_dsn, tenant_id) as owner:
-        # A re-seed revokes the previous demo keys: the local files are replaced.
-        await member_keys.revoke(owner, tenant_id, for_cause=False, reason="demo books reset")
         for member_id, _, roles, _ in data["members"]:
             if is_approver(roles):
+                # A re-seed replaces the member's local key file: revoke the key it held.
+                await member_keys.revoke(
+                    owner, tenant_id, member_id=member_id, for_cause=False, reason="demo reset"
+                )
                 await proofs.enroll(owner, tenant_id, member_id, registered_by=actor)
                 enrolled.append(member_id)
         # The Slack app's front-door key on this machine, for `charter slack` in the demo.

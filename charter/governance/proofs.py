@@ -324,9 +324,13 @@ async def enroll_front_door(
     *,
     registered_by: str,
 ) -> str:
-    """Register a front door's public key (the front door keeps its private key)."""
+    """Register a front door's public key (the front door keeps its private key); again is a
+    no-op, but a key once revoked stays revoked (ValueError: make the front door a new one)."""
     public = statements.public_hex(key)
     key_id = statements.key_id_for(public)
+    existing = await member_keys.get(owner, tenant_id, key_id)
+    if existing is not None and existing.revoked_at is not None:
+        raise ValueError(f"front-door key {key_id} was revoked; it cannot be registered again")
     await member_keys.register(
         owner,
         tenant_id,

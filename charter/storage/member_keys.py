@@ -16,7 +16,6 @@ import asyncpg
 from charter.storage.db import valid_tenant
 from charter.storage.migrate import OWNER_ROLE
 
-
 _GRACE = timedelta(seconds=60)
 
 
