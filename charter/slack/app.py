@@ -349,7 +349,12 @@ def build_app(
     )
     if http:
         assert settings.signing_secret is not None
-        app.use(SignedRequests(settings.signing_secret.get_secret_value()))
+        # Where bolt puts its own check: right after the SSL check, before any other
+        # middleware (URL verification, authorization) sees an unverified request. Bolt has
+        # no public way to place a middleware first.
+        chain = app._async_middleware_list
+        at = next((i + 1 for i, m in enumerate(chain) if type(m).__name__ == "AsyncSslCheck"), 0)
+        chain.insert(at, SignedRequests(settings.signing_secret.get_secret_value()))
         app.middleware((replay_guard or ReplayGuard(db=db)).middleware)
     approvals = Approvals(db, temporal)
     app.action(_BUTTONS)(approvals.on_button)

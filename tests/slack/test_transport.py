@@ -67,8 +67,10 @@ async def test_socket_mode_is_selected_by_configuration_with_the_same_listeners(
     http_app = build_app(slack_settings(fake_slack.base_url), db, client)
     assert _listeners(socket_app) == _listeners(http_app) == ["on_button", "on_submit"]
     # Signed HTTP requests are verified and replay-guarded; a websocket has no signatures.
-    assert "AsyncRequestVerification" in _middleware(http_app)
-    assert "AsyncRequestVerification" not in _middleware(socket_app)
+    chain = _middleware(http_app)
+    assert chain[:2] == ["AsyncSslCheck", "SignedRequests"], chain
+    assert "SignedRequests" not in _middleware(socket_app)
+    assert "AsyncRequestVerification" not in chain + _middleware(socket_app)
     handler = socket_mode_handler(socket_app, socket_settings)
     # The Socket Mode client opens an aiohttp session when it is built: close it, as
     # `charter.slack.server.serve` does, or it leaks ("Unclosed client session").
