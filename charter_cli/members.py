@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "signed counts any more; without it, statements signed before now still verify.",
     )
     add_tenant(revoke)
-    revoke.add_argument("member_id")
+    revoke.add_argument("member_id", nargs="?", help="the member (omit with --key)")
+    revoke.add_argument("--key", metavar="KEY_ID", help="revoke one key (a front door's too)")
     revoke.add_argument("--for-cause", action="store_true")
     revoke.add_argument("--keys-only", action="store_true", help="keep the membership")
     revoke.add_argument("--reason", default="")
@@ -202,19 +203,25 @@ async def cmd_set_slack(args: argparse.Namespace) -> int:
 
 
 async def cmd_revoke(args: argparse.Namespace) -> int:
+    if (args.member_id is None) == (args.key is None):
+        raise CliError("name a member, or a key with --key")
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
         revoked = await member_keys.revoke(
             conn,
             args.tenant,
             member_id=args.member_id,
+            key_id=args.key,
             for_cause=args.for_cause,
             reason=args.reason,
         )
         deactivated = (
-            False if args.keys_only else await members.deactivate(conn, args.tenant, args.member_id)
+            args.member_id is not None
+            and not args.keys_only
+            and await members.deactivate(conn, args.tenant, args.member_id)
         )
         if not revoked and not deactivated:
-            raise CliError(f"no active member or key {args.member_id!r} in {args.tenant!r}")
+            who = args.member_id or args.key
+            raise CliError(f"no active member or key {who!r} in {args.tenant!r}")
         await audit.append(
             conn,
             args.tenant,
@@ -230,7 +237,7 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
         )
     cause = " for cause" if args.for_cause else ""
     console.print(
-        f"revoked{cause}: {args.member_id}"
+        f"revoked{cause}: {args.member_id or args.key}"
         + (" (membership kept)" if args.keys_only else "")
         + (f"; keys {', '.join(revoked)}" if revoked else "; no active key")
     )

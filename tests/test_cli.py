@@ -257,6 +257,8 @@ async def test_members_add_enroll_decide_and_revoke(
     code, out = await charter(cli_env, "members", "list", "--tenant", tenant)
     assert code == 0 and "Ola [b]N[/b]" in out and "U0OLA" in out and "mk-" in out, out
     assert "(slack front door)" in out
+    code, out = await charter(cli_env, "members", "revoke", "--tenant", tenant)
+    assert code == 2 and "name a member, or a key with --key" in out
 
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     state = await until_stage(handle, "awaiting_decision")
