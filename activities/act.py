@@ -2,7 +2,7 @@
 
 Defence in depth: this activity does not trust its caller. It refuses unless the database
 holds an auto-execute verdict for exactly this proposal, or approvals of exactly this
-proposal by members who are still authorised. The intent is committed to the audit trail
+proposal by members who are still authorised, each proven by a signed statement. The intent is committed to the audit trail
 before the connector is called, and the result after, in the same transaction as the write.
 """
 
@@ -27,7 +27,7 @@ from charter.connectors import (
     UnsupportedAction,
     registry,
 )
-from charter.governance import approvals
+from charter.governance import approvals, proofs
 from charter.governance.execution import ExecutionCheck, check_and_reserve
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.runtime.faults import crash_point
@@ -97,6 +97,19 @@ class ActActivities:
         approvers = await runs.approvals(
             conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
         )
+        # Only approvals whose stored statements verify count: a decision row written with
+        # the application role's credentials alone proves nothing.
+        proven = await proofs.proven_approvers(
+            conn,
+            proofs.Binding(
+                tenant_id=run.tenant_id,
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                proposal_id=proposal.proposal_id,
+                digest=digest,
+            ),
+        )
+        approvers = [a for a in approvers if a in proven]
         rejected_by = await runs.rejections(
             conn, run.tenant_id, run.workflow_id, proposal.proposal_id
         )

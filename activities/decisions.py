@@ -1,7 +1,9 @@
 """Record a human decision, and the amendment it may carry, before the workflow acts on it.
 
 The workflow's validator can only check what the workflow holds; this activity re-checks
-against the database that the approver is an active member with an approver role.
+against the database that the decision carries a statement signed with a key registered
+for its member (bound to this run, proposal and parameters, fresh and never used before),
+and that the approver is an active member with an approver role.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.governance import approvals
+from charter.governance import approvals, proofs
 from charter.governance.amendments import AmendmentRefused, amend
 from charter.notify.notifier import ExceptionNotice, deliver
 from charter.runtime.faults import crash_point
@@ -133,6 +135,21 @@ class DecisionActivities:
                 # is recorded, so report it instead of refusing it as a duplicate (the
                 # workflow would otherwise refuse a decision the database holds).
                 return await self._receipt(conn, req, prior, digest, required)
+            try:
+                statement = await proofs.check_new(
+                    conn,
+                    proofs.Binding(
+                        tenant_id=run.tenant_id,
+                        workflow_id=run.workflow_id,
+                        run_id=run.run_id,
+                        proposal_id=proposal.proposal_id,
+                        digest=digest,
+                    ),
+                    decision,
+                    datetime.now(UTC),
+                )
+            except proofs.ProofRefused as exc:
+                raise ApplicationError(exc.message, type=exc.type, non_retryable=True) from None
             case = await self._case(conn, req)
             # A second decision by the same member is a duplicate whatever the exception's
             # status now, so that rule is asked first.
@@ -196,8 +213,17 @@ class DecisionActivities:
                     reason=decision.reason,
                     digest=digest,
                     amendment_version=amendment_version,
+                    statement=decision.statement,
+                    signature=decision.signature,
+                    nonce=statement.nonce,
                 )
-            except asyncpg.UniqueViolationError:
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == "decisions_nonce":
+                    raise ApplicationError(
+                        "decision refused: the statement's nonce was already used (a replay)",
+                        type=ErrorType.INVALID_STATEMENT,
+                        non_retryable=True,
+                    ) from None
                 raise ApplicationError(
                     f"{decision.approver!r} has already decided on {proposal.proposal_id}",
                     type=ErrorType.DUPLICATE_APPROVAL,
@@ -219,6 +245,9 @@ class DecisionActivities:
                     "exception_id": req.exception_id,
                     "proposal": proposal.model_dump(mode="json"),
                     "decision": decision.model_dump(mode="json"),
+                    # The proof, verbatim: `charter audit verify` re-verifies its signature.
+                    "statement": decision.statement,
+                    "signature": decision.signature,
                     # Proposed and approved parameters, recorded separately.
                     "proposed": proposal.model_dump(mode="json"),
                     "approved": approved.model_dump(mode="json"),

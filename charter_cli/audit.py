@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client
 
 from charter.audit.chain import Anchor, AuditEntry, ChainReport, MalformedEntry, verify_chain
@@ -27,6 +28,7 @@ from charter.audit.checkpoints import (
     verified_anchor,
 )
 from charter.audit.ledger import differences, ledger_from_audit
+from charter.governance import proofs
 from charter.runtime.config import Settings
 from charter.storage import Database, audit, spend
 from charter.storage.db import TenantRequired, valid_tenant
@@ -219,6 +221,8 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         console.print(f"[bold red]checkpoints do not verify:[/] {exc}")
         return 1
+    # Proofs are checked against the database's keys and rows; an export is checked as a chain.
+    unproven: list[str] = []
     if args.export is not None:
         if args.temporal:
             raise CliError("--temporal needs the database's tenants; drop --export")
@@ -235,8 +239,21 @@ async def cmd_verify(args: argparse.Namespace) -> int:
                 for tenant in tenants:
                     anchors.setdefault(tenant, []).extend(await temporal_anchors(s.client, tenant))
             reports = await verify_tenants(s.db, tenants, anchors)
+            unproven = await proof_problems(s.db, tenants)
     console.print(reports_table(reports))
-    return 0 if all(r.ok for r in reports) else 1
+    for problem in unproven:
+        console.print(Text(f"unproven: {problem}", style="red"))
+    return 0 if all(r.ok for r in reports) and not unproven else 1
+
+
+async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
+    """Decisions without a valid signed statement, and approvals claimed without one."""
+    problems: list[str] = []
+    for tenant in tenants:
+        async with db.tenant(tenant) as conn:
+            entries = [(e.seq, e.kind, e.snapshot) async for e in audit.entries(conn, tenant)]
+            problems += await proofs.audit_problems(conn, tenant, entries)
+    return problems
 
 
 # -- checkpoint ---------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from charter.crypto import CryptoError
+from charter.governance import proofs
+from charter.presentation.inert import plain
 from charter.presentation.report import (
     CAUSE_WORDS,
     exception_panel,
@@ -28,7 +31,7 @@ from charter_cli._common import (
     session,
     stack_for,
 )
-from schemas import AmendmentRequest, Decision, ProposalEdit
+from schemas import AmendmentRequest, Decision, Proposal, ProposalEdit
 from workflows import AgentLoop
 
 
@@ -125,12 +128,12 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 r["expires_at"].strftime("%Y-%m-%d %H:%M"),
             )
             continue
-        p, v = r["context"]["proposal"], r["context"]["verdict"]
+        p, v = Proposal.model_validate(r["context"]["proposal"]), r["context"]["verdict"]
         table.add_row(
             r["exception_id"],
             r["agent"],
-            f"{p['action']} → {p.get('counterparty') or '-'}",
-            money(p.get("amount")),
+            plain(f"{p.action} → {p.counterparty or '-'}"),
+            money(p.amount, p.currency),
             "; ".join(CAUSE_WORDS.get(c, c) for c in v["causes"]),
             r["status"],
             r["expires_at"].strftime("%Y-%m-%d %H:%M"),
@@ -215,6 +218,15 @@ async def cmd_decide(args: argparse.Namespace) -> int:
                 "and close it with `charter exceptions dismiss`."
             )
         decision = build_decision(args, str(row["proposal_id"]))
+        # Signed with the local key of `--as`: the workflow and the database accept only a
+        # statement that member's registered key signed.
+        try:
+            async with s.db.tenant(args.tenant) as conn:
+                decision = await proofs.sign_as_member(
+                    conn, args.tenant, str(row["workflow_id"]), decision, datetime.now(UTC)
+                )
+        except CryptoError as exc:
+            raise CliError(str(exc)) from None
         assert s.client is not None
         handle = s.client.get_workflow_handle(str(row["workflow_id"]))
         try:

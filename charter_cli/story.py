@@ -20,7 +20,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
-from charter.demo.seed import CAP_INVOICE, LATE_INVOICE, TENANTS, add_invoice, seed
+from charter.demo.seed import (
+    CAP_INVOICE,
+    LATE_INVOICE,
+    TENANTS,
+    add_invoice,
+    enroll_members,
+    seed,
+)
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import Settings
@@ -123,8 +130,11 @@ async def _story(
     console.print(
         Rule("[bold]Charter demo[/]: AI agents on a company's money, under a constitution")
     )
+    if stack.admin_dsn is None:
+        raise RuntimeError("the demo enrolls its members' keys: it needs the administrator DSN")
     for tenant in TENANTS:
         version = await seed(db, tenant)
+        await enroll_members(stack.admin_dsn, tenant)
         console.print(
             f"Seeded [bold]{TENANTS[tenant]['name']}[/] ({tenant}): books reset, "
             f"constitution v{version} in force"

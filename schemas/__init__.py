@@ -23,7 +23,13 @@ from schemas.constitution import (
     Rule,
     SpendWindow,
 )
-from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
+from schemas.decision import (
+    AmendmentRequest,
+    Decision,
+    DecisionReceipt,
+    DecisionStatement,
+    ProposalEdit,
+)
 from schemas.proposal import Proposal, ProposedAction
 from schemas.reasoning import (
     MAX_PROPOSALS,
@@ -73,6 +79,7 @@ __all__ = [
     "ConstitutionDocument",
     "Decision",
     "DecisionReceipt",
+    "DecisionStatement",
     "Defaults",
     "Effect",
     "EscalationCause",

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class AmendmentRequest(BaseModel):
@@ -30,6 +30,42 @@ class ProposalEdit(BaseModel):
     amount: Decimal = Field(ge=0, max_digits=16, decimal_places=2)
 
 
+#: The longest a signed statement may stay valid: a decision is made now, not stockpiled.
+MAX_VALIDITY_MINUTES = 15
+
+
+class DecisionStatement(BaseModel):
+    """What a member signs: exactly this decision, on exactly these parameters, of exactly
+    this run, once, soon. Encoded as canonical JSON (sorted keys, no whitespace, UTF-8) and
+    signed with Ed25519; `Decision.statement` carries those exact bytes as text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    workflow_id: str
+    run_id: str
+    proposal_id: str
+    digest: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the canonical JSON of the approved parameters: the proposal, "
+        "or the proposal with the edit applied.",
+    )
+    outcome: Literal["approve", "reject"]
+    edit: ProposalEdit | None = None
+    reason: str = Field(default="", max_length=2000)
+    amendment: AmendmentRequest | None = None
+    member_id: str = Field(min_length=1, max_length=64)
+    key_id: str = Field(pattern=r"^mk-[0-9a-f]{16}$")
+    issued_at: AwareDatetime
+    valid_minutes: int = Field(ge=1, le=MAX_VALIDITY_MINUTES)
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+    via: Literal["member", "slack"] = "member"
+    """`member`: signed with the member's own key; otherwise the front door that signed on
+    the member's behalf with its registered front-door key."""
+    slack_user_id: str | None = None
+    slack_team_id: str | None = None
+
+
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -39,6 +75,16 @@ class Decision(BaseModel):
     reason: str = Field(default="", max_length=2000)
     amendment: AmendmentRequest | None = None
     edit: ProposalEdit | None = None
+    statement: str | None = Field(
+        default=None,
+        max_length=8000,
+        description="The signed DecisionStatement, as the exact canonical JSON text signed.",
+    )
+    signature: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{86}$",
+        description="Ed25519 signature of `statement`'s UTF-8 bytes, base64url without padding.",
+    )
 
 
 class DecisionReceipt(BaseModel):

@@ -26,6 +26,8 @@ class ErrorType(StrEnum):
     EDIT_DENIED = "EditDenied"
     AMENDMENT_REFUSED = "AmendmentRefused"
     DECISION_NOT_RECORDED = "DecisionNotRecorded"
+    UNSIGNED_DECISION = "UnsignedDecision"
+    INVALID_STATEMENT = "InvalidStatement"
     # Activities: acting, reading, reasoning, starting a run.
     NOT_AUTHORISED = "NotAuthorised"
     UNSUPPORTED_ACTION = "UnsupportedAction"
@@ -66,6 +68,14 @@ _SPECS: dict[ErrorType, _Spec] = {
     ),
     ErrorType.NOT_AWAITING_DECISION: _Spec(
         False, "the proposal is already decided, expired, or another decision is in flight"
+    ),
+    ErrorType.UNSIGNED_DECISION: _Spec(
+        False, "the decision carries no signed statement (or its member has no key here)"
+    ),
+    ErrorType.INVALID_STATEMENT: _Spec(
+        False,
+        "the decision's signed statement does not verify: signature, key, binding to this "
+        "run, proposal and parameters, validity window or nonce",
     ),
     ErrorType.UNAUTHORISED_APPROVER: _Spec(
         False, "the decider is not an active approver, or lacks a role the matched rules name"

@@ -12,16 +12,25 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
+from schemas import (
+    AgentRunInput,
+    AgentRunResult,
+    Decision,
+    DecisionReceipt,
+    DecisionStatement,
+    RunState,
+)
 from schemas.errors import catalogue
 
 #: What a caller of `AgentLoop` exchanges with it: start input, result, the `decide`
-#: update/signal payload and its receipt, and the `state` query.
+#: update/signal payload and its receipt, the statement a decision carries signed, and the
+#: `state` query.
 CONTRACT: dict[str, type[BaseModel]] = {
     "AgentRunInput": AgentRunInput,
     "AgentRunResult": AgentRunResult,
     "Decision": Decision,
     "DecisionReceipt": DecisionReceipt,
+    "DecisionStatement": DecisionStatement,
     "RunState": RunState,
 }
 
@@ -32,7 +41,7 @@ ERRORS = "errors.json"
 
 def schemas() -> dict[str, dict[str, Any]]:
     # Inputs are described as callers must send them, outputs as Charter writes them.
-    inputs = {"AgentRunInput", "Decision"}
+    inputs = {"AgentRunInput", "Decision", "DecisionStatement"}
     return {
         name: model.model_json_schema(mode="validation" if name in inputs else "serialization")
         for name, model in CONTRACT.items()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from charter.crypto.keyring import EnvKeyProvider
-from charter.demo.seed import seed
+from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import app_dsn
 from charter.runtime.embedded import temporal_binary
@@ -40,6 +41,8 @@ os.environ["CHARTER_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 os.environ.pop("CHARTER_PAYLOAD_KEY_ID", None)
 os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
 os.environ.pop("CHARTER_KEY_PROVIDER", None)
+# Members' signing keys live in a directory of this session's own, never the developer's.
+os.environ["CHARTER_MEMBER_KEY_DIR"] = tempfile.mkdtemp(prefix="charter-member-keys-")
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +67,11 @@ async def db(admin_dsn: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def tenant(db: Database) -> str:
-    """A fresh tenant seeded from the Acme demo company."""
+async def tenant(db: Database, admin_dsn: str) -> str:
+    """A fresh tenant seeded from the Acme demo company, its approvers' keys enrolled."""
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
+    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
     return tenant_id
 
 

@@ -17,7 +17,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import ActInput, Proposal, RunRef, RunState
 from tests.helpers import start, until_stage
-from workflows import AgentLoop
+from tests.support.signing import decide
 
 
 def _act(db: Database) -> ActActivities:
@@ -73,9 +73,7 @@ async def test_act_on_an_escalated_but_undecided_proposal_refuses(
     assert exc.value.type == "NotAuthorised" and "no recorded approval" in exc.value.message
 
     # Approved, but the caller swaps in a bigger amount: the approval is bound to the content.
-    await handle.execute_update(
-        AgentLoop.decide, {"proposal_id": "p1", "approver": "maya", "outcome": "approve"}
-    )
+    await decide(handle, {"proposal_id": "p1", "approver": "maya", "outcome": "approve"})
     await handle.result()
     inflated = proposal.model_copy(update={"amount": Decimal("23000.00")})
     with pytest.raises(ApplicationError) as exc:

@@ -13,6 +13,7 @@ from schemas import AgentRunInput, Decision, RunState, legacy_workflow_id_for
 from starter import start_run
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.queues import TASK_QUEUE
+from tests.support.signing import decide, decide_by_signal
 from workflows import AgentLoop
 
 
@@ -86,9 +87,7 @@ async def test_escalate_approve_act(
     assert exc["context"]["observed"]["vendor"]["verified"] is False
     assert await _actions(db, tenant) == []
 
-    receipt = await handle.execute_update(
-        AgentLoop.decide, _decision(state, "maya", reason="known studio")
-    )
+    receipt = await decide(handle, _decision(state, "maya", reason="known studio"))
     assert receipt.outcome == "approve" and receipt.approver == "maya"
     result = await handle.result()
     assert result.proposals[0].status == "executed"
@@ -112,9 +111,7 @@ async def test_escalate_reject(client: Client, worker: Worker, db: Database, ten
     state = await until_stage(handle, "awaiting_decision")
     assert state.proposals[0].verdict is not None
     assert state.proposals[0].verdict.causes == ["below_confidence"]
-    await handle.execute_update(
-        AgentLoop.decide, _decision(state, "sam", "reject", reason="phishing")
-    )
+    await decide(handle, _decision(state, "sam", "reject", reason="phishing"))
     result = await handle.result()
     assert result.proposals[0].status == "rejected" and result.proposals[0].action is None
     assert await _actions(db, tenant) == []
@@ -128,7 +125,7 @@ async def test_decision_by_signal(
 ) -> None:
     handle = await start(client, tenant, "marketing", focus=["cmp-search"])
     state = await until_stage(handle, "awaiting_decision")
-    await handle.signal(AgentLoop.decide_signal, _decision(state, "maya", reason="fire and forget"))
+    await decide_by_signal(handle, _decision(state, "maya", reason="fire and forget"))
     result = await handle.result()
     assert result.proposals[0].status == "executed"
     await chain_ok(db, tenant)
@@ -177,12 +174,10 @@ async def test_unauthorised_approvers_are_refused(
     }
     for approver, error_type in cases.items():
         with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await handle.execute_update(AgentLoop.decide, _decision(state, approver))
+            await decide(handle, _decision(state, approver))
         assert (await _update_error(exc)).type == error_type
     with pytest.raises(WorkflowUpdateFailedError) as exc:
-        await handle.execute_update(
-            AgentLoop.decide, Decision(proposal_id="p9", approver="maya", outcome="approve")
-        )
+        await decide(handle, Decision(proposal_id="p9", approver="maya", outcome="approve"))
     assert (await _update_error(exc)).type == "UnknownProposal"
     # Nothing changed: the validator rejected them before they reached history.
     after: RunState = await handle.query(AgentLoop.state)
@@ -192,8 +187,8 @@ async def test_unauthorised_approvers_are_refused(
     assert not any(
         e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events
     )
-    await handle.execute_update(AgentLoop.decide, _decision(state, "maya", "reject"))
-    # A second decision on the same proposal is refused.
+    await decide(handle, _decision(state, "maya", "reject"))
+    # A second decision on the same proposal is refused (by the validator: no proof needed).
     with pytest.raises(WorkflowUpdateFailedError) as exc:
         await handle.execute_update(
             AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
@@ -214,12 +209,12 @@ async def test_approver_revoked_after_start_is_refused_by_the_database(
         )
     # The workflow still lists sam (snapshot at start); the activity re-checks the database.
     with pytest.raises(WorkflowUpdateFailedError) as exc:
-        await handle.execute_update(AgentLoop.decide, _decision(state, "sam"))
+        await decide(handle, _decision(state, "sam"))
     assert (await _update_error(exc)).type == "UnauthorisedApprover"
     after: RunState = await handle.query(AgentLoop.state)
     assert after.proposals[0].status == "awaiting_decision"
     assert await _actions(db, tenant) == []
-    await handle.execute_update(AgentLoop.decide, _decision(state, "maya"))
+    await decide(handle, _decision(state, "maya"))
     assert (await handle.result()).proposals[0].status == "executed"
 
 
@@ -237,14 +232,12 @@ async def test_malformed_decision_is_refused(
         ("approve", "decision"),
     ):
         with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await handle.execute_update(AgentLoop.decide, payload)
+            await decide(handle, payload)
         error = await _update_error(exc)
         assert error.type == "InvalidDecision"
         assert error.message.startswith("invalid decision:") and field in error.message
     # Malformed signals are dropped, not applied.
-    await handle.signal(
-        AgentLoop.decide_signal, {"proposal_id": "p1", "approver": "maya", "outcome": "yes"}
-    )
+    await decide_by_signal(handle, {"proposal_id": "p1", "approver": "maya", "outcome": "yes"})
     state: RunState = await handle.query(AgentLoop.state)
     assert state.proposals[0].status == "awaiting_decision"
     assert await chain_ok(db, tenant) == before

@@ -86,11 +86,12 @@ async def test_decide_from_the_cli(
     code, out = await charter(cli_env, "exceptions", "show", exception_id, "--tenant", tenant)
     assert code == 0 and "NOT verified" in out and "outside bounds" in out
 
-    # Refusals: a viewer, an unknown exception, a malformed amount. Nothing changes.
+    # Refusals: a viewer (who has no signing key here, so cannot even sign), an unknown
+    # exception, a malformed amount. Nothing changes.
     code, out = await charter(
         cli_env, "decide", exception_id, "approve", "--tenant", tenant, "--as", "leo"
     )
-    assert code == 2 and "not an authorised approver" in out
+    assert code == 2 and "'leo' has no signing key" in out and "members enroll leo" in out
     code, out = await charter(
         cli_env, "decide", "ex-0000000000", "approve", "--tenant", tenant, "--as", "maya"
     )
@@ -226,3 +227,54 @@ async def test_an_unreadable_reply_exception_is_dismissed_not_decided(
         cli_env, "exceptions", "dismiss", "ex-00000000p0", "--tenant", tenant, "--as", "maya"
     )
     assert code == 2 and "not open" in out
+
+
+async def test_members_add_enroll_decide_and_revoke(
+    cli_env: dict[str, str], client: Client, worker: Worker, tenant: str
+) -> None:
+    """Members and keys from the CLI: a new approver is enrolled and decides with a signed
+    statement; once their keys are revoked for cause, their signature counts for nothing."""
+    code, out = await charter(
+        cli_env,
+        "members",
+        "add",
+        "ola",
+        "--tenant",
+        tenant,
+        "--name",
+        "Ola [b]N[/b]",
+        "--roles",
+        "approver",
+    )
+    assert code == 0, out
+    code, out = await charter(cli_env, "members", "add", "ola", "--tenant", tenant, "--name", "x")
+    assert code == 2 and "already an active member" in out
+    code, out = await charter(cli_env, "members", "enroll", "ola", "--tenant", tenant)
+    assert code == 0 and "enrolled ola" in out, out
+    code, out = await charter(cli_env, "members", "set-slack", "ola", "U0OLA", "--tenant", tenant)
+    assert code == 0, out
+    code, out = await charter(cli_env, "members", "front-door", "slack", "--tenant", tenant)
+    assert code == 0 and "registered the slack front door" in out, out
+    code, out = await charter(cli_env, "members", "list", "--tenant", tenant)
+    assert code == 0 and "Ola [b]N[/b]" in out and "U0OLA" in out and "mk-" in out, out
+    assert "(slack front door)" in out
+    code, out = await charter(cli_env, "members", "revoke", "--tenant", tenant)
+    assert code == 2 and "name a member, or a key with --key" in out
+
+    handle = await start(client, tenant, "payables", focus=["INV-1043"])
+    state = await until_stage(handle, "awaiting_decision")
+    exception_id = state.proposals[0].exception_id
+    assert exception_id is not None
+    code, out = await charter(
+        cli_env, "members", "revoke", "ola", "--tenant", tenant, "--for-cause", "--keys-only"
+    )
+    assert code == 0 and "revoked for cause" in out, out
+    code, out = await charter(
+        cli_env, "decide", exception_id, "approve", "--tenant", tenant, "--as", "ola"
+    )
+    assert code == 2 and "decision refused" in out and "not valid" in out, out
+    code, out = await charter(
+        cli_env, "decide", exception_id, "approve", "--tenant", tenant, "--as", "maya"
+    )
+    assert code == 0 and "approved" in out, out
+    assert (await handle.result()).proposals[0].status == "executed"

@@ -35,8 +35,8 @@ from schemas import (
 )
 from tests.helpers import start, until_stage
 from tests.support.polling import eventually
+from tests.support.signing import decide, sign_for
 from tests.workflows.support import act_activities, actions, run_ref, update_error
-from workflows import AgentLoop
 
 
 def _decisions(db: Database) -> DecisionActivities:
@@ -50,7 +50,7 @@ def _record(ref: RunRef, ps: ProposalState, decision: Decision) -> RecordDecisio
         proposal=ps.proposal,
         verdict=ps.verdict,
         exception_id=ps.exception_id,
-        decision=decision,
+        decision=sign_for(ref, ps, decision),
     )
 
 
@@ -62,10 +62,14 @@ async def _escalated(
     return handle, await run_ref(handle, tenant, "payables"), state.proposals[0]
 
 
-async def _slip_in_approval(
-    db: Database, tenant: str, workflow_id: str, ps: ProposalState, approver: str
-) -> None:
-    """An approval row written past the workflow, as a bug or a direct caller could."""
+async def _slip_in_approval(db: Database, ref: RunRef, ps: ProposalState, approver: str) -> None:
+    """An approval row written past the workflow's and record_decision's rule checks, as a
+    bug could: with the member's own valid signed statement, so that act's other checks
+    (not the proof) are what must refuse it."""
+    tenant, workflow_id = ref.tenant_id, ref.workflow_id
+    decision = sign_for(
+        ref, ps, Decision(proposal_id="p1", approver=approver, outcome="approve", reason="forged")
+    )
     async with db.tenant(tenant) as conn:
         await runs.record_decision(
             conn,
@@ -77,6 +81,9 @@ async def _slip_in_approval(
             reason="forged",
             digest=runs.proposal_digest(ps.proposal),
             amendment_version=None,
+            statement=decision.statement,
+            signature=decision.signature,
+            nonce=f"slipped-{approver}",
         )
 
 
@@ -95,9 +102,7 @@ async def test_approval_after_a_reject_is_refused_and_never_acts(
     client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
     handle, ref, ps = await _escalated(client, tenant)
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="reject", reason="no")
-    )
+    await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="reject", reason="no"))
     result = await handle.result()
     assert result.proposals[0].status == "rejected"
 
@@ -111,7 +116,7 @@ async def test_approval_after_a_reject_is_refused_and_never_acts(
     assert await _decision_rows(db, tenant, handle.id) == [("maya", "reject")]
 
     # Even if an approval row got in beside the reject, act refuses: the exception is rejected.
-    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
+    await _slip_in_approval(db, ref, ps, "sam")
     with pytest.raises(ApplicationError) as act_refused:
         await ActivityEnvironment().run(
             act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
@@ -198,7 +203,7 @@ async def test_record_decision_refuses_self_approval_from_the_database(
     assert await _decision_rows(db, tenant, handle.id) == []
 
     # Act refuses an approval by the requester even if one got into the table.
-    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
+    await _slip_in_approval(db, ref, ps, "sam")
     async with db.tenant(tenant) as conn:
         await runs.close_exception(conn, tenant, ps.exception_id or "", "approved")
     with pytest.raises(ApplicationError) as act_refused:
@@ -326,7 +331,7 @@ async def test_record_decision_asks_the_rule_book_with_what_the_database_says(
     assert refused.value.type == "SelfApproval" and refused.value.non_retryable
 
     # An approval the workflow has not heard of yet (a race): an edit must come first.
-    await _slip_in_approval(db, tenant, handle.id, ps, "ola")
+    await _slip_in_approval(db, ref, ps, "ola")
     assert ps.verdict is not None
     edit = ProposalEdit(amount=Decimal("10.00"))
     edited = _record(

@@ -17,6 +17,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import Decision, DecisionReceipt, RecordDecisionInput, RunState
 from tests.helpers import start, until_stage
+from tests.support.signing import decide
 from workflows import AgentLoop
 
 QUEUE = "charter-decision-outage"
@@ -45,9 +46,7 @@ async def test_decision_recording_outage_is_refused_after_bounded_retries(
         handle = await start(client, tenant, "payables", task_queue=QUEUE, focus=["INV-1043"])
         await until_stage(handle, "awaiting_decision")
         with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await handle.execute_update(
-                AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-            )
+            await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
         cause = exc.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == "DecisionNotRecorded"
         assert "nothing changed" in cause.message

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from schemas import Decision, RunState
 from tests.helpers import start, until_stage
-from workflows import AgentLoop
+from tests.support.signing import decide
 
 
 async def _paid(db: Database, tenant: str, invoice: str) -> Decimal:
@@ -52,11 +52,11 @@ async def test_an_invoice_approved_in_two_runs_is_paid_once(
     assert await _paid(db, tenant, "INV-1043") == 0
 
     approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="due")
-    await first.execute_update(AgentLoop.decide, approve)
+    await decide(first, approve)
     assert (await first.result()).proposals[0].status == "executed"
     assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
 
-    await second.execute_update(AgentLoop.decide, approve)
+    await decide(second, approve)
     # The refusal fails that proposal only; the run completes and says why.
     refused = (await second.result()).proposals[0]
     assert refused.status == "failed" and refused.action is None
@@ -81,10 +81,10 @@ async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
     ps = states[0].proposals[0]
     assert ps.proposal.action == "run_payroll"
     approve = Decision(proposal_id=ps.proposal.proposal_id, approver="maya", outcome="approve")
-    await first.execute_update(AgentLoop.decide, approve)
+    await decide(first, approve)
     assert (await first.result()).proposals[0].status == "executed"
 
-    await second.execute_update(AgentLoop.decide, approve)
+    await decide(second, approve)
     # Bounded: before the fix the refusal was retried forever and this never returned.
     refused = (await asyncio.wait_for(second.result(), timeout=30)).proposals[0]
     assert refused.status == "failed" and refused.failure is not None
@@ -105,8 +105,8 @@ async def test_payroll_runs_only_for_the_amount_that_was_approved(
     state: RunState = await until_stage(handle, "awaiting_decision")
     ps = state.proposals[0]
     assert ps.proposal.action == "run_payroll" and ps.proposal.amount == Decimal("96400.00")
-    await handle.execute_update(
-        AgentLoop.decide,
+    await decide(
+        handle,
         {
             "proposal_id": ps.proposal.proposal_id,
             "approver": "maya",

@@ -16,6 +16,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database, runs
 from schemas import Decision, RunState
 from tests.helpers import audit_kinds, chain_ok, record_history, start
+from tests.support.signing import decide
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -51,9 +52,7 @@ async def test_exception_expires_after_seven_days(
 
         # A decision after expiry is refused: the run is closed and accepts none.
         with pytest.raises(RPCError):
-            await handle.execute_update(
-                AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-            )
+            await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
 
 
 async def test_timeout_is_configurable_and_approval_before_it_executes(
@@ -75,9 +74,7 @@ async def test_timeout_is_configurable_and_approval_before_it_executes(
         state: RunState = await handle.query(AgentLoop.state)
         assert state.stage == "awaiting_decision"
         assert state.proposals[0].expires_at is not None
-        await handle.execute_update(
-            AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-        )
+        await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
         result = await handle.result()
         assert result.proposals[0].status == "executed"
         kinds = await audit_kinds(db, tenant, handle.id)

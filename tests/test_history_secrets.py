@@ -19,6 +19,7 @@ from tests.history_scan import failures, history_bytes, is_never_encoded, payloa
 from tests.keys import TEST_PAYLOAD_KEY_ID
 from tests.support.polling import eventually
 from tests.support.queues import TASK_QUEUE
+from tests.support.signing import decide
 from workflows import AgentLoop
 
 SENTINELS = {
@@ -109,8 +110,8 @@ async def test_full_run_history_is_encrypted_and_secret_free(
 
     state = await eventually(waiting)
     pending = next(p for p in state.proposals if p.status == "awaiting_decision")
-    await payables.execute_update(
-        AgentLoop.decide,
+    await decide(
+        payables,
         Decision(
             proposal_id=pending.proposal.proposal_id,
             approver="maya",

@@ -23,6 +23,7 @@ from starter import start_run
 from tests.history_scan import is_never_encoded, payloads
 from tests.support.polling import eventually
 from tests.support.queues import TASK_QUEUE
+from tests.support.signing import decide
 from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -56,8 +57,8 @@ async def test_record_history(client: Client, worker: Worker, tenant: str) -> No
 
     state = await eventually(waiting)
     pending = next(p for p in state.proposals if p.status == "awaiting_decision")
-    await handle.execute_update(
-        AgentLoop.decide,
+    await decide(
+        handle,
         Decision(
             proposal_id=pending.proposal.proposal_id, approver="sam", outcome="approve", reason="ok"
         ),

@@ -26,6 +26,7 @@ from schemas import Decision, ProposedAction
 from tests.held_reasoner import HeldReasoner
 from tests.helpers import record_history, start, until_stage
 from tests.storage.test_spend_limits import DAILY_CAP, with_limits
+from tests.support.signing import signed
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -224,7 +225,10 @@ async def test_nothing_executes_on_a_stale_judgement(
         # A human may approve what the autonomous cap held back: it is no longer autonomous.
         await handle.execute_update(
             AgentLoop.decide,
-            Decision(proposal_id="p1", approver="maya", outcome="approve", reason="expected"),
+            await signed(
+                handle,
+                Decision(proposal_id="p1", approver="maya", outcome="approve", reason="expected"),
+            ),
         )
         result = await handle.result()
         assert result.proposals[0].status == "executed"
@@ -253,7 +257,8 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
         "UPDATE charter.invoices SET amount = 2600 WHERE tenant_id = $1 AND invoice_id = 'INV-1043'",
     )
     await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
+        AgentLoop.decide,
+        await signed(handle, Decision(proposal_id="p1", approver="maya", outcome="approve")),
     )
     result = await handle.result()
     [ps] = result.proposals

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 from charter.storage import Database, runs
 from schemas import Decision, DecisionReceipt, RecordVerdictInput
 from tests.helpers import record_history, start, until_stage
-from workflows import AgentLoop
+from tests.support.signing import decide
 
 
 async def _verdict_inputs(client: Client, handle) -> list[RecordVerdictInput]:  # type: ignore[no-untyped-def]
@@ -55,8 +55,8 @@ async def test_only_escalations_carry_the_records(
     assert exc is not None
     assert exc["context"]["observed"]["invoice"]["invoice_id"] == "INV-1043"
     assert exc["context"]["observed"]["vendor"]["verified"] is False
-    await handle.execute_update(
-        AgentLoop.decide,
+    await decide(
+        handle,
         Decision(proposal_id=escalated.proposal.proposal_id, approver="maya", outcome="approve"),
         result_type=DecisionReceipt,
     )

@@ -22,6 +22,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import ActInput, ActionResult, Decision
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.signing import signed
 from workflows import AgentLoop
 
 
@@ -137,7 +138,9 @@ async def test_a_decision_sent_twice_is_answered_with_the_recorded_one(
 ) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(handle, "awaiting_decision")
-    decision = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="ok")
+    decision = await signed(
+        handle, Decision(proposal_id="p1", approver="maya", outcome="approve", reason="ok")
+    )
     # An update racing an identical signal and a second identical update (two CLIs).
     signal = handle.signal(AgentLoop.decide_signal, decision)
     first, second, _ = await asyncio.gather(

@@ -12,11 +12,13 @@ from importlib import resources
 from typing import Any
 
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
-from charter.crypto import CryptoError
+from charter.crypto import CryptoError, statements
 from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider, default_key_provider
+from charter.governance import proofs
+from charter.governance.approvals import is_approver
 from charter.governance.constitution import load_yaml
-from charter.storage import Database, audit, constitutions
+from charter.storage import Database, audit, constitutions, member_keys
 from charter.storage import credentials as creds
 
 D = Decimal
@@ -240,3 +242,26 @@ async def seed(
         await audit.append(conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor)
     await seed_credentials(db, tenant_id, keys or default_key_provider(), actor=actor)
     return saved.version
+
+
+async def enroll_members(
+    admin_dsn: str, tenant_id: str, *, template: str | None = None, actor: str = "demo-seed"
+) -> list[str]:
+    """Give every demo member who may decide a signing key on this machine (registered as the
+    owner, on the administrator connection), so that their decisions carry proofs."""
+    data = TENANTS[template or tenant_id]
+    enrolled = []
+    async with member_keys.owner_tenant(admin_dsn, tenant_id) as owner:
+        for member_id, _, roles, _ in data["members"]:
+            if is_approver(roles):
+                # A re-seed replaces the member's local key file: revoke the key it held.
+                await member_keys.revoke(
+                    owner, tenant_id, member_id=member_id, for_cause=False, reason="demo reset"
+                )
+                await proofs.enroll(owner, tenant_id, member_id, registered_by=actor)
+                enrolled.append(member_id)
+        # The Slack app's front-door key on this machine, for `charter slack` in the demo.
+        await proofs.enroll_front_door(
+            owner, tenant_id, "slack", statements.front_door_key("slack"), registered_by=actor
+        )
+    return enrolled

@@ -9,7 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from schemas import ProposalState
+from charter.presentation.inert import plain
+from schemas import Proposal, ProposalState
 
 STATUS_STYLE = {
     "executed": ("executed", "green"),
@@ -78,11 +79,11 @@ def run_table(title: str, proposals: list[ProposalState], caption: str | None = 
         table.add_row(
             p.proposal_id,
             p.action,
-            f"{p.counterparty or '-'} / {p.reference or '-'}",
+            plain(f"{p.counterparty or '-'} / {p.reference or '-'}"),
             money(p.amount, p.currency),
             f"{p.confidence:.2f}",
             Text(label, style=style),
-            why,
+            plain(why),
         )
     return table
 
@@ -95,10 +96,10 @@ def reasoning_failure_panel(row: dict[str, Any]) -> Panel:
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
-    lines.add_row("What happened", Text(failure["message"]))
-    lines.add_row("Problems", Text("\n".join(failure.get("problems", []))))
+    lines.add_row("What happened", plain(failure["message"]))
+    lines.add_row("Problems", plain("\n".join(failure.get("problems", []))))
     for n, raw in enumerate(failure.get("raw_replies", []), start=1):
-        lines.add_row(f"Raw reply {n}", Text(raw))
+        lines.add_row(f"Raw reply {n}", plain(raw))
     lines.add_row("Executed", "nothing: no proposal was gated")
     lines.add_row("Expires", str(row["expires_at"]))
     return Panel(
@@ -123,15 +124,20 @@ def exception_panel(row: dict[str, Any]) -> Panel:
     if ctx.get("kind") == "reasoning_failure":
         return reasoning_failure_panel(row)
     p, v, seen = ctx["proposal"], ctx["verdict"], ctx["observed"]
+    # What is approved is read from the typed proposal, never from free text; every string
+    # below that a reasoner or the books supplied is shown inert.
+    typed = Proposal.model_validate(p)
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
     lines.add_row(
         "Recommends",
-        f"{p['action']} {money(p.get('amount'), p.get('currency', 'USD'))} "
-        f"to {p.get('counterparty') or '-'} (ref {p.get('reference') or '-'})",
+        plain(
+            f"{typed.action} {money(typed.amount, typed.currency)} "
+            f"to {typed.counterparty or '-'} (ref {typed.reference or '-'})"
+        ),
     )
-    lines.add_row("Rationale", Text(p.get("rationale", "")))
+    lines.add_row("Rationale", plain(typed.rationale))
     observed = []
     inv, ven, cam, pay = (
         seen.get("invoice"),
@@ -159,15 +165,15 @@ def exception_panel(row: dict[str, Any]) -> Panel:
             f"pays {pay['pay_date']}"
         )
     observed.append(f"cash across accounts {money(seen.get('total_cash'))}")
-    lines.add_row("Observed", Text("\n".join(observed)))
+    lines.add_row("Observed", plain("\n".join(observed)))
     rules = [f"{m['rule_id']} ({m['effect']}): {m['title']}" for m in v["matched"]] or [
         "no rule matched"
     ]
-    lines.add_row("Rules", Text("\n".join(rules)))
+    lines.add_row("Rules", plain("\n".join(rules)))
     why = [CAUSE_WORDS.get(c, c) for c in v["causes"]]
     if "below_confidence" in v["causes"]:
         why.append(f"confidence {p['confidence']:.2f} vs threshold {v['threshold']:.2f}")
-    lines.add_row("Why not alone", "; ".join(why))
+    lines.add_row("Why not alone", plain("; ".join(why)))
     if v.get("approvals_required", 1) > 1 or v.get("approver_roles"):
         roles = " and ".join("/".join(r) for r in v.get("approver_roles", [])) or "any approver"
         lines.add_row("Needs", f"{v.get('approvals_required', 1)} distinct approvers ({roles})")

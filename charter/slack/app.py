@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -23,10 +25,12 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from charter.governance import approvals
+from charter.crypto import CryptoError, statements
+from charter.governance import approvals, proofs
 from charter.slack import cards
 from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
+from charter.slack.verification import SignedRequests
 from charter.storage import Database
 from charter.storage import slack as store
 from charter.storage.slack import CardState, Member
@@ -63,9 +67,15 @@ def web_client(settings: SlackSettings) -> AsyncWebClient:
 class Approvals:
     """The listeners, with what they need: the database and the Temporal client."""
 
-    def __init__(self, db: Database, temporal: Client) -> None:
+    def __init__(
+        self, db: Database, temporal: Client, front_door: Ed25519PrivateKey | None = None
+    ) -> None:
         self._db = db
         self._temporal = temporal
+        # The Slack front door's key: it signs a decision on behalf of the member Slack's
+        # verified request maps to; `record_decision` accepts it only for that member's
+        # registered Slack id.
+        self._front_door = front_door or statements.front_door_key("slack")
 
     async def authorise(
         self,
@@ -168,6 +178,8 @@ class Approvals:
                 m=str(ts),
             )
         except Refusal as refusal:
+            # Who and why, never tokens, signatures or request bodies.
+            log.warning("slack click refused for user %s: %s", user, refusal)
             await self._tell(client, channel, user, str(refusal))
             return
         except (KeyError, IndexError, TypeError, ValidationError):
@@ -205,7 +217,12 @@ class Approvals:
                 channel=meta.c,
                 ts=meta.m,
             )
+            # Everything the click checked, checked again: the submission is a request of its
+            # own, and its metadata could have been forged.
+            if meta.a and (meta.o != "approve" or not cards.amendable(authorised.state)):
+                raise Refusal("This exception cannot be turned into an amendment.")
         except Refusal as refusal:
+            log.warning("slack submission refused for user %s: %s", user, refusal)
             await ack(response_action="errors", errors={cards.REASON: str(refusal)})
             return
         errors: dict[str, str] = {}
@@ -244,7 +261,35 @@ class Approvals:
             await ack(response_action="errors", errors={cards.REASON: exc.errors()[0]["msg"][:150]})
             return
         await ack()  # closes the modal within Slack's 3 seconds; the decision follows
+        try:
+            decision = await self.sign(
+                authorised.state, decision, slack_user=user, team=body.get("team", {}).get("id")
+            )
+        except CryptoError as exc:
+            log.warning("slack decision not signed: %s", exc)
+            await self._tell(client, meta.c, user, f"Your decision was not sent: {exc}")
+            return
         await self.decide(client, authorised.state, decision, channel=meta.c, user=user)
+
+    async def sign(
+        self, state: CardState, decision: Decision, *, slack_user: str, team: str | None
+    ) -> Decision:
+        """The decision, signed by the front door on behalf of the member Slack verified."""
+        async with self._db.tenant(state.tenant_id) as conn:
+            binding = await proofs.binding_for(
+                conn, state.tenant_id, state.workflow_id, state.proposal_id, decision.edit
+            )
+        if binding is None:
+            raise statements.StatementInvalid(f"{state.exception_id} has no recorded proposal")
+        return proofs.sign_decision(
+            decision,
+            self._front_door,
+            binding,
+            datetime.now(UTC),
+            via="slack",
+            slack_user_id=slack_user,
+            slack_team_id=team,
+        )
 
     async def decide(
         self,
@@ -297,12 +342,20 @@ def build_app(
         signing_secret=settings.signing_secret.get_secret_value()
         if settings.signing_secret
         else None,
-        # Socket Mode requests arrive over an authenticated websocket, not signed HTTP.
-        request_verification_enabled=http,
+        # Socket Mode requests arrive over an authenticated websocket, not signed HTTP; over
+        # HTTP the check is ours (bolt's, logging refusals without their bodies).
+        request_verification_enabled=False,
         name="charter",
     )
     if http:
-        app.middleware((replay_guard or ReplayGuard()).middleware)
+        assert settings.signing_secret is not None
+        # Where bolt puts its own check: right after the SSL check, before any other
+        # middleware (URL verification, authorization) sees an unverified request. Bolt has
+        # no public way to place a middleware first.
+        chain = app._async_middleware_list
+        at = next((i + 1 for i, m in enumerate(chain) if type(m).__name__ == "AsyncSslCheck"), 0)
+        chain.insert(at, SignedRequests(settings.signing_secret.get_secret_value()))
+        app.middleware((replay_guard or ReplayGuard(db=db)).middleware)
     approvals = Approvals(db, temporal)
     app.action(_BUTTONS)(approvals.on_button)
     app.view(cards.MODAL)(approvals.on_submit)

@@ -7,6 +7,7 @@ truncated to Slack's limits.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter.governance import approvals
 from charter.governance.amendments import AMENDABLE_CAUSES
+from charter.presentation.inert import inert
 from charter.presentation.report import CAUSE_WORDS, money
 from charter.storage.slack import CardState
 from schemas import Verdict
@@ -46,12 +48,20 @@ class ModalMetadata(ButtonValue):
     m: str = Field(max_length=40, description="ts of the card")
 
 
+#: mrkdwn's formatting marks in untrusted text, replaced by look-alikes that format nothing
+#: (a backtick would also close the code span a reference is shown in).
+_MARKS = str.maketrans({"`": "\u02cb", "*": "\u2217", "~": "\u223c"})
+
+
 def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
-    """Escape Slack's control characters in untrusted text, and bound its length."""
-    s = str(text)
+    """Untrusted text made inert for mrkdwn, its length bounded: control characters and
+    terminal escapes neutralised; `&`, `<`, `>` escaped (no `<!channel>`, `<@U…>` or
+    `<url|label>`); formatting marks replaced; bare URLs broken so Slack does not link them."""
+    s = inert(text)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_MARKS)
+    return re.sub(r"(?i)([a-z][a-z0-9+.-]*):(?=//)", "\\1:\u200b", s)
 
 
 def when(at: datetime) -> str:

@@ -42,6 +42,18 @@ CREATE TABLE IF NOT EXISTS charter_meta.schema_migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE charter_meta.schema_migrations OWNER TO {OWNER_ROLE};
+-- Every table, no exceptions: the migration ledger is the owner's alone.
+ALTER TABLE charter_meta.schema_migrations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE charter_meta.schema_migrations FORCE ROW LEVEL SECURITY;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_policy WHERE polname = 'owner_only'
+                   AND polrelid = 'charter_meta.schema_migrations'::regclass) THEN
+        CREATE POLICY owner_only ON charter_meta.schema_migrations TO {OWNER_ROLE}
+            USING (true) WITH CHECK (true);
+    END IF;
+END;
+$$;
 """
 
 
@@ -66,10 +78,14 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
                     f"ALTER ROLE {APP_ROLE} PASSWORD "
                     + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
                 )
-            done = {
-                r["version"]
-                for r in await conn.fetch("SELECT version FROM charter_meta.schema_migrations")
-            }
+            async with conn.transaction():
+                # Read as the owner: the ledger's policy admits no one else (an administrator
+                # without BYPASSRLS would otherwise see no row and re-apply everything).
+                await conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
+                done = {
+                    r["version"]
+                    for r in await conn.fetch("SELECT version FROM charter_meta.schema_migrations")
+                }
             for version, sql in migration_files():
                 if version in done:
                     continue

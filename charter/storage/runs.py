@@ -229,10 +229,14 @@ async def record_decision(
     reason: str,
     digest: str,
     amendment_version: int | None,
+    statement: str | None = None,
+    signature: str | None = None,
+    nonce: str | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO charter.decisions (tenant_id, workflow_id, proposal_id, approver, outcome, "
-        "reason, proposal_digest, amendment_version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        "reason, proposal_digest, amendment_version, statement, signature, nonce) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
         tenant_id,
         workflow_id,
         proposal_id,
@@ -241,6 +245,9 @@ async def record_decision(
         reason,
         digest,
         amendment_version,
+        statement,
+        signature,
+        nonce,
     )
 
 

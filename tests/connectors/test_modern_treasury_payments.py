@@ -21,6 +21,7 @@ from schemas import Decision
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
 from tests.helpers import audit_kinds, start, until_stage
+from tests.support.signing import decide
 
 
 async def pending(db: Database, tenant: str) -> list[str]:
@@ -91,9 +92,7 @@ async def test_two_runs_approving_the_same_bill_make_one_payment(
     for handle in (first, second):
         await until_stage(handle, "awaiting_decision")
     approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="due")
-    await asyncio.gather(
-        first.execute_update("decide", approve), second.execute_update("decide", approve)
-    )
+    await asyncio.gather(decide(first, approve), decide(second, approve))
     results = [(await h.result()).proposals[0] for h in (first, second)]
     assert sorted(p.status for p in results) == ["executed", "failed"]
     (failed,) = [p for p in results if p.status == "failed"]
@@ -131,7 +130,7 @@ async def test_a_payee_without_a_verified_account_escalates_and_is_not_paid(
     (waiting,) = state.proposals
     assert waiting.verdict is not None and waiting.verdict.outcome == "escalate"
     approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="known")
-    await handle.execute_update("decide", approve)
+    await decide(handle, approve)
     (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
     assert ps.status == "failed" and ps.failure is not None
     assert ps.failure.startswith("ActionRefusedByBooks") and "no single verified" in ps.failure

@@ -25,7 +25,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
-from charter.demo.seed import seed
+from charter.demo.seed import enroll_members, seed
 from charter.runtime.config import app_dsn
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
@@ -33,6 +33,7 @@ from schemas import AgentRunInput, Decision
 from starter import start_run
 from tests.faults.stack import Postgres, Temporal, WorkerProcess
 from tests.support.scratch import migrated_database
+from tests.support.signing import signed
 from workflows import AgentLoop
 
 QUEUE = "charter-load"
@@ -124,6 +125,7 @@ async def run_load(
     db: Database,
     worker_env: dict[str, str],
     logs: Path,
+    admin_dsn: str,
     concurrency: int = 100,
 ) -> LoadReport:
     report = LoadReport(runs=runs, tenants=tenants, workers=workers)
@@ -132,6 +134,7 @@ async def run_load(
     plan: list[tuple[str, str]] = []  # (tenant, invoice), one per run
     for t, tenant in enumerate(names):
         await seed(db, tenant, template="acme", actor="load")
+        await enroll_members(admin_dsn, tenant, template="acme", actor="load")
         mine = [f"LD-{n:05d}" for n in range(runs) if n % tenants == t]
         await _books(db, tenant, mine)
         plan += [(tenant, i) for i in mine]
@@ -157,7 +160,9 @@ async def run_load(
         sent: dict[str, datetime] = {}
 
         async def decide(n: int, handle: WorkflowHandle[Any, Any]) -> None:
-            decision = Decision(proposal_id="p1", approver="maya", outcome="approve")
+            decision = await signed(
+                handle, Decision(proposal_id="p1", approver="maya", outcome="approve")
+            )
             async with gate:
                 sent[handle.id] = datetime.now(UTC)
                 try:
@@ -249,6 +254,7 @@ async def main() -> None:
                     db=db,
                     worker_env=env,
                     logs=state,
+                    admin_dsn=dsn,
                 )
             finally:
                 await db.close()

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from charter.demo.seed import seed
+from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
@@ -32,6 +32,7 @@ from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, Ru
 from starter import start_run
 from tests.faults.proxy import Proxy
 from tests.faults.stack import ROOT, Postgres, Temporal, WorkerProcess
+from tests.support.signing import signed
 from workflows import AgentLoop
 
 QUEUE = "charter-faults"
@@ -63,9 +64,10 @@ async def worker(
 
 
 @pytest.fixture
-async def ftenant(fdb: Database) -> str:
+async def ftenant(fdb: Database, dsn: str) -> str:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     await seed(fdb, tenant, template="acme", actor="test")
+    await enroll_members(dsn, tenant, template="acme", actor="test")
     return tenant
 
 
@@ -100,7 +102,7 @@ async def decide(handle: WorkflowHandle[Any, Any], timeout: float = 120) -> Deci
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            return await handle.execute_update(AgentLoop.decide, APPROVE)
+            return await handle.execute_update(AgentLoop.decide, await signed(handle, APPROVE))
         except Exception:
             if asyncio.get_running_loop().time() > deadline:
                 raise
@@ -183,9 +185,10 @@ async def test_connections_cut_and_restored(
     worker.start()
     handle = await begin(await connect(temporal), ftenant)
     await awaiting(handle)
+    approve = await signed(handle, APPROVE)
     proxy.cut()
     # The decision is sent during a 15 s cut: it is retried, not refused.
-    decision = asyncio.create_task(handle.execute_update(AgentLoop.decide, APPROVE))
+    decision = asyncio.create_task(handle.execute_update(AgentLoop.decide, approve))
     await asyncio.sleep(15)
     proxy.restore()
     receipt = await decision

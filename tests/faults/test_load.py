@@ -28,7 +28,14 @@ async def test_small_load_loses_and_doubles_nothing(
     env.pop("ANTHROPIC_API_KEY", None)
     client = await Client.connect(temporal.address, plugins=[CharterPlugin()])
     report = await run_load(
-        runs=40, tenants=4, workers=2, client=client, db=fdb, worker_env=env, logs=tmp_path
+        runs=40,
+        tenants=4,
+        workers=2,
+        client=client,
+        db=fdb,
+        worker_env=env,
+        logs=tmp_path,
+        admin_dsn=dsn,
     )
     print(report.table())
     assert report.completed == 40

@@ -12,7 +12,7 @@ from charter.governance.adoption import run_backtest
 from charter.storage import Database
 from schemas import Decision
 from tests.helpers import start, until_stage
-from workflows import AgentLoop
+from tests.support.signing import decide
 
 BLUEBIRD_RULE = """
   - id: allow-bluebird
@@ -38,15 +38,11 @@ async def _record_history(client: Client, db: Database, tenant: str) -> datetime
     mid = datetime.now(UTC)
     second = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(second, "awaiting_decision")
-    await second.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-    )
+    await decide(second, Decision(proposal_id="p1", approver="maya", outcome="approve"))
     await second.result()
     third = await start(client, tenant, "payables", focus=["INV-1045"])
     await until_stage(third, "awaiting_decision")
-    await third.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="sam", outcome="reject")
-    )
+    await decide(third, Decision(proposal_id="p1", approver="sam", outcome="reject"))
     await third.result()
     return mid
 

@@ -20,6 +20,7 @@ from schemas import AgentRunInput, Decision, workflow_id_for
 from starter import start_run
 from tests.helpers import until_stage
 from tests.support.queues import TASK_QUEUE
+from tests.support.signing import signed
 from tests.test_codec_server import TOKEN, as_json
 from workflows import AgentLoop
 
@@ -50,7 +51,7 @@ async def test_ids_search_attributes_and_history_carry_no_business_data(
     decision = Decision(
         proposal_id=state.proposals[0].proposal.proposal_id, approver="maya", outcome="approve"
     )
-    await handle.execute_update(AgentLoop.decide, decision)
+    await handle.execute_update(AgentLoop.decide, await signed(handle, decision))
     result = await handle.result()
     assert result.proposals[0].status == "executed"
 

@@ -19,6 +19,7 @@ from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision
 from starter import start_run
 from tests.helpers import until_stage
+from tests.support.signing import signed
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -56,7 +57,12 @@ async def test_span_tree_of_an_escalated_approved_run(
         state = await until_stage(handle, "awaiting_decision")
         await handle.execute_update(
             AgentLoop.decide,
-            Decision(proposal_id="p1", approver="maya", outcome="approve", reason="known studio"),
+            await signed(
+                handle,
+                Decision(
+                    proposal_id="p1", approver="maya", outcome="approve", reason="known studio"
+                ),
+            ),
         )
         result = await asyncio.wait_for(handle.result(), 60)
     assert state.proposals[0].status == "awaiting_decision"

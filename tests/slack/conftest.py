@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps
-from charter.demo.seed import seed
+from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.slack.app import build_app, web_client
 from charter.slack.config import SlackSettings
@@ -161,10 +161,12 @@ async def configure(
 
 
 @pytest.fixture
-async def slack_tenant(db: Database) -> SlackTenant:
-    """A fresh Acme tenant whose exception cards go to a channel of its own."""
+async def slack_tenant(db: Database, admin_dsn: str) -> SlackTenant:
+    """A fresh Acme tenant whose exception cards go to a channel of its own; its members' and
+    the Slack front door's keys enrolled."""
     tenant_id = f"s-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
+    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
     return await configure(db, tenant_id)
 
 

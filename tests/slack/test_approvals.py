@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -31,6 +32,7 @@ from tests.slack.conftest import (
 )
 from tests.slack.fake_slack import Call, FakeSlack
 from tests.support.polling import eventually
+from tests.support.signing import decide
 from tests.workflows.support import actions, adopt_variant
 from workflows import AgentLoop
 
@@ -335,12 +337,16 @@ async def test_forged_stale_and_replayed_requests_are_refused(
     fake_slack: FakeSlack,
     db: Database,
     slack_tenant: SlackTenant,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import json
+    import logging
     import time
     from urllib.parse import urlencode
 
     from tests.slack.conftest import sign
+
+    caplog.set_level(logging.WARNING, logger="charter.slack")
 
     handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
     card = await card_for(fake_slack, slack_tenant.channel)
@@ -366,6 +372,13 @@ async def test_forged_stale_and_replayed_requests_are_refused(
     assert len(fake_slack.of("views.open")) == views_before + 1
     assert fake_slack.of("chat.postEphemeral", slack_tenant.channel) == []
     assert await _no_update_accepted(handle)
+    # Every refusal is logged at warning with its reason, and nothing secret or private.
+    refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert refusals.count("slack request refused: bad signature") == 2, refusals
+    assert refusals.count("slack request refused: stale or missing timestamp") == 2, refusals
+    assert any("replayed" in r for r in refusals), refusals
+    assert "not-the-signing-secret" not in caplog.text and "U0MAYA" not in caplog.text
+    assert headers["X-Slack-Signature"] not in caplog.text
     await handle.terminate("test done")
 
 
@@ -468,6 +481,18 @@ async def test_no_amendment_is_offered_where_a_quorum_is_needed(
     [refusal] = await eventually(told)
     assert refusal.args["text"] == "This exception cannot be turned into an amendment."
     assert len(fake_slack.of("views.open")) == views
+    # The submission is checked again as its own request: an approve modal whose metadata is
+    # forged to ask for an amendment is refused inside the modal, before any update.
+    assert (await slack_app.send(click(card, "charter_approve", USERS["maya"]))).status == 200
+    view = await _modal(fake_slack, views)
+    meta = json.loads(view["private_metadata"])
+    forged_view = {**view, "private_metadata": json.dumps({**meta, "a": True})}
+    reply = await slack_app.send(
+        submission(forged_view, USERS["maya"], {"reason": "ok", "max_amount": "999999"})
+    )
+    assert reply.status == 200
+    assert reply.json()["response_action"] == "errors"
+    assert "cannot be turned into an amendment" in json.dumps(reply.json()["errors"])
     assert await _no_update_accepted(handle)
     await handle.terminate("test done")
 
@@ -492,7 +517,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
         reason="minus the disputed part",
         edit=ProposalEdit(amount=Decimal("12000.00")),
     )
-    receipt = await handle.execute_update(AgentLoop.decide, edit)
+    receipt = await decide(handle, edit)
     assert (receipt.approvals, receipt.approvals_required) == (1, 2)
     update = await _updated(
         fake_slack,

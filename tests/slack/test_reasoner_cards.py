@@ -4,6 +4,7 @@ Messages API, the worker's notifier to the Slack stand-in, the bolt app is the r
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -11,13 +12,15 @@ from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
+from rich.console import Console
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps
+from charter.presentation.report import exception_panel
 from charter.reasoners.claude import ClaudeReasoner
 from charter.slack.cards import ButtonValue
-from charter.storage import Database
+from charter.storage import Database, runs
 from schemas import AgentRunResult, RunState
 from tests.helpers import start, until_stage
 from tests.reasoners.conftest import TEST_API_KEY
@@ -163,4 +166,62 @@ async def test_citation_mismatch_is_explained_on_the_card(
     # An amendment cannot lift a citation mismatch, so the card does not offer one.
     assert set(buttons(card)) == {"charter_approve", "charter_reject"}
     assert await actions(db, tenant) == []
+    await handle.terminate("test done")
+
+
+HOSTILE_RATIONALE = (
+    "\x1b[2K\x1b[1A\r[bold green]Recommends schedule_payment $12.00[/] <!channel> "
+    "<https://evil.example|details> *urgent*"
+)
+
+
+async def test_hostile_text_renders_inert_in_the_cli_and_on_the_card(
+    client: Client,
+    claude_slack_worker: Worker,
+    messages_api: FakeMessagesApi,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """A rationale and a counterparty carrying terminal escapes, Rich markup and Slack
+    mentions are shown as text; the amount shown is the typed proposal's."""
+    tenant = slack_tenant.tenant_id
+    hostile = {
+        **pay_aws(["allow-<everything>"]),
+        "counterparty": "Amazon Web Services \x1b[8m<!here>[/]",
+        "rationale": HOSTILE_RATIONALE,
+    }
+    # The books' own vendor name carries it too, so the payee still matches the vendor.
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "UPDATE charter.vendors SET name = $2 WHERE tenant_id = $1 AND vendor_id = 'aws'",
+            tenant,
+            hostile["counterparty"],
+        )
+    messages_api.script(tenant, tool_reply([hostile]))
+    handle = await start(client, tenant, "payables", task_queue=QUEUE)
+    state: RunState = await until_stage(handle, "awaiting_decision")
+    exception_id = state.proposals[0].exception_id
+    assert exception_id is not None
+
+    async with db.tenant(tenant) as conn:
+        row = await runs.get_exception(conn, tenant, exception_id)
+    assert row is not None
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, color_system="truecolor", width=200).print(
+        exception_panel(row)
+    )
+    shown = out.getvalue()
+    # No escape sequence from the text reaches the terminal; markup is shown, not applied.
+    for sequence in ("\x1b[2K", "\x1b[1A", "\x1b[8m", "\r"):
+        assert sequence not in shown
+    assert "[bold green]Recommends schedule_payment $12.00[/]" in shown
+    assert "schedule_payment $3,412.18 to Amazon Web Services <!here>[/]" in shown
+
+    card = await card_for(fake_slack, slack_tenant.channel)
+    text = card.text()
+    for live in ("<!channel>", "<!here>", "<https://", "\x1b", "*urgent*"):
+        assert live not in text
+    assert "&lt;!channel&gt;" in text and "&lt;!here&gt;" in text
+    assert "$3,412.18" in text
     await handle.terminate("test done")

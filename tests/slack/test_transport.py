@@ -9,9 +9,11 @@ own Socket Mode dispatch (what the websocket client would hand it).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -65,8 +67,10 @@ async def test_socket_mode_is_selected_by_configuration_with_the_same_listeners(
     http_app = build_app(slack_settings(fake_slack.base_url), db, client)
     assert _listeners(socket_app) == _listeners(http_app) == ["on_button", "on_submit"]
     # Signed HTTP requests are verified and replay-guarded; a websocket has no signatures.
-    assert "AsyncRequestVerification" in _middleware(http_app)
-    assert "AsyncRequestVerification" not in _middleware(socket_app)
+    chain = _middleware(http_app)
+    assert chain[:2] == ["AsyncSslCheck", "SignedRequests"], chain
+    assert "SignedRequests" not in _middleware(socket_app)
+    assert "AsyncRequestVerification" not in chain + _middleware(socket_app)
     handler = socket_mode_handler(socket_app, socket_settings)
     # The Socket Mode client opens an aiohttp session when it is built: close it, as
     # `charter.slack.server.serve` does, or it leaks ("Unclosed client session").
@@ -119,6 +123,20 @@ def test_replay_guard_refuses_repeats_and_stays_bounded() -> None:
     # Entries leave once their timestamp is outside the window.
     assert guard.first_time("v0=f", "1400", now=1400)
     assert list(guard._seen) == ["v0=f"]
+
+
+async def test_replay_memory_is_shared_through_postgresql(db: Database) -> None:
+    """A second (or restarted) `charter slack` refuses a request the first one saw, and the
+    application role reaches the memory only through its function."""
+    now = str(int(time.time()))
+    signature = f"v0={uuid.uuid4().hex}"
+    first, second = ReplayGuard(db=db), ReplayGuard(db=db)
+    assert await first.remember(signature, now)
+    assert not await second.remember(signature, now)
+    assert await second.remember(f"v0={uuid.uuid4().hex}", now)
+    async with db.pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM charter_meta.slack_requests")
 
 
 async def test_charter_slack_configure(

@@ -13,7 +13,7 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
-from charter.demo.seed import seed
+from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.storage import slack as store
@@ -21,22 +21,25 @@ from schemas import Decision, RunState
 from tests.helpers import start, until_stage
 from tests.slack.conftest import buttons, card_for, configure, notifier
 from tests.slack.fake_slack import FakeSlack
+from tests.support.signing import decide
 from worker import build_worker
-from workflows import AgentLoop
 
 QUEUE = "charter-slack-time-skipping"
 
 
-async def _tenant(db: Database) -> str:
+async def _tenant(db: Database, admin_dsn: str) -> str:
     tenant_id = f"w-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
+    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
     return tenant_id
 
 
 async def test_reminders_backup_approver_and_expiry(
-    time_env: WorkflowEnvironment, db: Database, fake_slack: FakeSlack
+    time_env: WorkflowEnvironment, db: Database, admin_dsn: str, fake_slack: FakeSlack
 ) -> None:
-    tenant = await configure(db, await _tenant(db), backup="sam", backup_after=timedelta(days=2))
+    tenant = await configure(
+        db, await _tenant(db, admin_dsn), backup="sam", backup_after=timedelta(days=2)
+    )
     deps = Deps(db=db, reasoner=OfflineReasoner(), notifier=notifier(db, fake_slack))
     async with build_worker(time_env.client, deps, QUEUE):
         handle = await start(
@@ -73,9 +76,9 @@ async def test_reminders_backup_approver_and_expiry(
 
 
 async def test_a_card_that_failed_to_post_is_posted_at_the_next_reminder(
-    time_env: WorkflowEnvironment, db: Database, fake_slack: FakeSlack
+    time_env: WorkflowEnvironment, db: Database, admin_dsn: str, fake_slack: FakeSlack
 ) -> None:
-    tenant = await configure(db, await _tenant(db))
+    tenant = await configure(db, await _tenant(db, admin_dsn))
     deps = Deps(db=db, reasoner=OfflineReasoner(), notifier=notifier(db, fake_slack))
     fake_slack.failing.add("chat.postMessage")
     try:
@@ -96,8 +99,8 @@ async def test_a_card_that_failed_to_post_is_posted_at_the_next_reminder(
             await time_env.sleep(timedelta(minutes=70))
             card = await card_for(fake_slack, tenant.channel)
             assert fake_slack.of("chat.postMessage", tenant.channel, thread_ts=card.response["ts"])
-            await handle.execute_update(
-                AgentLoop.decide,
+            await decide(
+                handle,
                 Decision(
                     proposal_id=state.proposals[0].proposal.proposal_id,
                     approver="maya",

@@ -127,6 +127,35 @@ async def table_problems(conn: asyncpg.Connection) -> list[str]:
     return problems
 
 
+async def owned_schema_problems(conn: asyncpg.Connection) -> list[str]:
+    """Every table in every schema Charter creates (those the owner role owns, whether or not
+    the application may use them) has row-level security enabled and forced."""
+    rows = await conn.fetch(
+        "SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relrowsecurity, "
+        "c.relforcerowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = $1) "
+        "AND c.relkind IN ('r', 'p') ORDER BY 1",
+        OWNER_ROLE,
+    )
+    problems = []
+    for r in rows:
+        if not r["relrowsecurity"]:
+            problems.append(f"{r['name']}: row-level security is not enabled")
+        if not r["relforcerowsecurity"]:
+            problems.append(f"{r['name']}: row-level security is not forced")
+    return problems
+
+
+async def owned_tables(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspowner = "
+        "(SELECT oid FROM pg_roles WHERE rolname = $1) AND c.relkind IN ('r', 'p') ORDER BY 1",
+        OWNER_ROLE,
+    )
+    return [r["name"] for r in rows]
+
+
 async def routine_and_view_problems(conn: asyncpg.Connection) -> list[str]:
     schemas = await app_schemas(conn)
     views = await conn.fetch(
@@ -165,7 +194,7 @@ async def routine_and_view_problems(conn: asyncpg.Connection) -> list[str]:
 
 async def audit_problems(conn: asyncpg.Connection) -> list[str]:
     problems = []
-    for table in ("charter.audit_entries", "charter.audit_heads"):
+    for table in ("charter.audit_entries", "charter.audit_heads", "charter.member_keys"):
         owner = await conn.fetchval(
             "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = $1::regclass", table
         )
@@ -183,9 +212,11 @@ async def audit_problems(conn: asyncpg.Connection) -> list[str]:
 
 
 async def catalog_problems(conn: asyncpg.Connection) -> list[str]:
+    tables = await table_problems(conn)
     return [
         *await role_problems(conn),
-        *await table_problems(conn),
+        *tables,
+        *[p for p in await owned_schema_problems(conn) if p not in tables],
         *await routine_and_view_problems(conn),
         *await audit_problems(conn),
     ]

@@ -37,6 +37,8 @@ RUN_ROWS: dict[str, str] = {
     "proposal_id, agent, action, payee, amount, currency, autonomous, state, reserved_at, "
     "expires_at) VALUES ($1, 'key-1', 'wf-1', 'p1', 'payables', 'schedule_payment', "
     "'vendor:aws', 100, 'USD', true, 'reserved', now(), now() + interval '10 minutes')",
+    "member_keys": "INSERT INTO charter.member_keys (tenant_id, key_id, kind, member_id, "
+    f"public_key, registered_by) VALUES ($1, 'mk-{'0' * 16}', 'member', 'sam', '{'a' * 64}', 'x')",
     "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "

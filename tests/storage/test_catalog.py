@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.storage.catalog import app_tables, catalog_problems
+from tests.storage.catalog import app_tables, catalog_problems, owned_tables
 
 pytestmark = pytest.mark.db
 
@@ -53,3 +53,22 @@ async def test_catalog_check_catches_a_privileged_app_role(admin: asyncpg.Connec
         await tx.rollback()
     assert "role charter_app has BYPASSRLS" in problems
     assert any("charter_app is a member of charter_owner" in p for p in problems)
+
+
+async def test_catalog_covers_every_schema_charter_creates(admin: asyncpg.Connection) -> None:
+    """The migration ledger and the member keys are covered, though the application cannot
+    use the ledger's schema; a table there without forced RLS is named."""
+    tables = await owned_tables(admin)
+    assert "charter_meta.schema_migrations" in tables and "charter.member_keys" in tables
+    tx = admin.transaction()
+    await tx.start()
+    try:
+        await admin.execute(
+            "ALTER TABLE charter_meta.schema_migrations NO FORCE ROW LEVEL SECURITY;"
+            "GRANT INSERT ON charter.member_keys TO charter_app"
+        )
+        problems = await catalog_problems(admin)
+    finally:
+        await tx.rollback()
+    assert "charter_meta.schema_migrations: row-level security is not forced" in problems
+    assert "charter.member_keys: charter_app holds INSERT" in problems

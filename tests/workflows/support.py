@@ -14,7 +14,7 @@ from charter.governance.adoption import adopt
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import RunRef
-from workflows import AgentLoop
+from tests.support.signing import decide
 
 
 async def adopt_variant(db: Database, tenant: str, old: str, new: str) -> int:
@@ -28,7 +28,7 @@ async def adopt_variant(db: Database, tenant: str, old: str, new: str) -> int:
 
 async def update_error(handle: WorkflowHandle[Any, Any], payload: Any) -> ApplicationError:
     with pytest.raises(WorkflowUpdateFailedError) as exc:
-        await handle.execute_update(AgentLoop.decide, payload)
+        await decide(handle, payload)
     cause = exc.value.cause
     assert isinstance(cause, ApplicationError), cause
     return cause

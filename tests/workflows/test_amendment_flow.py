@@ -12,8 +12,8 @@ from charter.demo.seed import LATE_INVOICE, add_invoice
 from charter.storage import Database, constitutions
 from schemas import AmendmentRequest, Decision, DecisionReceipt
 from tests.helpers import chain_ok, start, until_stage
+from tests.support.signing import decide
 from tests.workflows.support import update_error
-from workflows import AgentLoop
 
 
 async def test_amendment_executes_the_next_identical_case(
@@ -21,8 +21,8 @@ async def test_amendment_executes_the_next_identical_case(
 ) -> None:
     first = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(first, "awaiting_decision")
-    receipt = await first.execute_update(
-        AgentLoop.decide,
+    receipt = await decide(
+        first,
         Decision(
             proposal_id="p1",
             approver="maya",

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from charter.storage import Database, audit
 from schemas import ActInput, Decision, ProposalEdit, RunState
 from tests.helpers import chain_ok, record_history, start, until_stage
+from tests.support.signing import decide
 from tests.workflows.support import (
     act_activities,
     actions,
@@ -40,7 +41,7 @@ async def test_approve_with_a_lower_amount(
 ) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     await until_stage(handle, "awaiting_decision")
-    receipt = await handle.execute_update(AgentLoop.decide, _edit("maya", "2000.00"))
+    receipt = await decide(handle, _edit("maya", "2000.00"))
     assert receipt.status == "approved"
     result = await handle.result()
     ps = result.proposals[0]
@@ -113,7 +114,7 @@ async def test_an_edit_inside_bounds_still_needs_the_quorum(
     await until_stage(handle, "awaiting_decision")
     # 4,800 to a verified vendor is under the $5,000 limit, but the exception asked for two
     # approvers (and a partial payment goes to a human anyway): the edit cannot shortcut it.
-    receipt = await handle.execute_update(AgentLoop.decide, _edit("maya", "4800.00"))
+    receipt = await decide(handle, _edit("maya", "4800.00"))
     assert (receipt.approvals, receipt.approvals_required, receipt.status) == (
         1,
         2,
@@ -126,9 +127,7 @@ async def test_an_edit_inside_bounds_still_needs_the_quorum(
     # A second edit after an approval would change what the first approver approved.
     error = await update_error(handle, _edit("sam", "4000.00"))
     assert error.type == "EditAfterApproval"
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="sam", outcome="approve")
-    )
+    await decide(handle, Decision(proposal_id="p1", approver="sam", outcome="approve"))
     result = await handle.result()
     assert result.proposals[0].status == "executed"
     assert result.proposals[0].executed is not None

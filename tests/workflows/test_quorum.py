@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from charter.storage import Database, runs
 from schemas import ActInput, Decision, DecisionReceipt, RunState
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.signing import decide
 from tests.workflows.support import (
     act_activities,
     actions,
@@ -36,8 +37,8 @@ async def test_quorum_of_two_distinct_approvers(
     assert ps.verdict.approvals_required == 2
     assert "escalate-large-payments" in [m.rule_id for m in ps.verdict.matched]
 
-    first = await handle.execute_update(
-        AgentLoop.decide,
+    first = await decide(
+        handle,
         Decision(proposal_id="p1", approver="maya", outcome="approve", reason="closing docs"),
         result_type=DecisionReceipt,
     )
@@ -72,8 +73,8 @@ async def test_quorum_of_two_distinct_approvers(
         )
     assert refused.value.type == "NotAuthorised" and "1 of 2" in refused.value.message
 
-    second = await handle.execute_update(
-        AgentLoop.decide,
+    second = await decide(
+        handle,
         Decision(proposal_id="p1", approver="sam", outcome="approve"),
         result_type=DecisionReceipt,
     )
@@ -97,11 +98,9 @@ async def test_a_reject_by_any_approver_rejects(
     await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"])
     await until_stage(handle, "awaiting_decision")
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-    )
-    receipt = await handle.execute_update(
-        AgentLoop.decide,
+    await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
+    receipt = await decide(
+        handle,
         Decision(proposal_id="p1", approver="sam", outcome="reject", reason="wrong entity"),
         result_type=DecisionReceipt,
     )
@@ -117,9 +116,7 @@ async def test_requester_cannot_count_towards_the_quorum(
     await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"], requested_by="sam")
     await until_stage(handle, "awaiting_decision")
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-    )
+    await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
     error = await update_error(
         handle, Decision(proposal_id="p1", approver="sam", outcome="approve")
     )
@@ -141,7 +138,5 @@ async def test_rule_names_the_roles_that_may_approve(
         handle, Decision(proposal_id="p1", approver="sam", outcome="approve")
     )
     assert error.type == "UnauthorisedApprover" and "owner" in error.message
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
-    )
+    await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
     assert (await handle.result()).proposals[0].status == "executed"
