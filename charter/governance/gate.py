@@ -35,6 +35,7 @@ from schemas import (
 )
 
 _programs: dict[str, Any] = {}
+_fields: dict[str, list[tuple[str, list[str]]]] = {}
 _FIELD = re.compile(r"\b([a-z_]+)\.([A-Za-z_]\w*)")
 
 
@@ -46,14 +47,36 @@ def _program(source: str) -> Any:
     return program
 
 
+def _context(facts: dict[str, Any]) -> Any:
+    """The facts as CEL values, converted once per proposal. Handing the dict to every
+    rule's `execute` converts all of it (accounts, the invoice, the vendor...) once per rule,
+    which cost more than the rules themselves."""
+    context = cel.Context()
+    for name, value in facts.items():
+        context.add_variable(name, value)
+    return context
+
+
+def _looked_at(source: str) -> list[tuple[str, list[str]]]:
+    """The variables of a condition, sorted, each with the fields it reads (parsed once)."""
+    shown = _fields.get(source)
+    if shown is None:
+        pairs = _FIELD.findall(source)
+        shown = _fields[source] = [
+            (name, [key for var, key in pairs if var == name])
+            for name in sorted(_program(source).variables())
+        ]
+    return shown
+
+
 def _why(rule: Rule, facts: dict[str, Any]) -> str:
     """The observed values a condition looked at, so a reader sees why it matched."""
     shown: dict[str, Any] = {}
-    for name in sorted(_program(rule.when).variables()):
+    for name, keys in _looked_at(rule.when):
         value = facts.get(name)
         if isinstance(value, dict):
-            for var, key in _FIELD.findall(rule.when):
-                if var == name and key in value:
+            for key in keys:
+                if key in value:
                     shown[f"{name}.{key}"] = value[key]
         elif isinstance(value, bool | int | float | str):
             shown[name] = value
@@ -152,8 +175,7 @@ def evaluate(
     facts = facts_for(proposal, observation, earlier)
     evaluated: list[str] = []
     expired: list[str] = []
-    matched: list[RuleMatch] = []
-    errors: list[RuleError] = []
+    live: list[Rule] = []
     for rule in document.rules:
         if proposal.action not in rule.applies_to and "*" not in rule.applies_to:
             continue
@@ -161,8 +183,16 @@ def evaluate(
             expired.append(rule.id)
             continue
         evaluated.append(rule.id)
+        live.append(rule)
+    # Only the facts these rules read are converted; a variable no fact provides stays
+    # undefined, and the rule reading it fails closed exactly as before.
+    read = {name for rule in live for name, _ in _looked_at(rule.when)}
+    context = _context({name: value for name, value in facts.items() if name in read})
+    matched: list[RuleMatch] = []
+    errors: list[RuleError] = []
+    for rule in live:
         try:
-            result = _program(rule.when).execute(facts)
+            result = _program(rule.when).execute(context)
         except Exception as exc:  # any evaluation failure of untrusted facts fails closed
             errors.append(RuleError(rule_id=rule.id, error=f"{type(exc).__name__}: {exc}"))
             continue
