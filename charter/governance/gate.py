@@ -13,6 +13,7 @@ always escalates, whatever the rules say. A rule that cannot be evaluated fails 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -47,13 +48,15 @@ def _program(source: str) -> Any:
     return program
 
 
-def _context(facts: dict[str, Any]) -> Any:
-    """The facts as CEL values, converted once per proposal. Handing the dict to every
-    rule's `execute` converts all of it (accounts, the invoice, the vendor...) once per rule,
-    which cost more than the rules themselves."""
+def _context(facts: dict[str, Any], names: set[str]) -> Any:
+    """The facts the rules read, as CEL values, converted once per proposal. Handing the
+    whole dict to every rule's `execute` converts all of it (accounts, the invoice, the
+    vendor...) once per rule, which cost more than the rules themselves. A variable no fact
+    provides stays undefined, and the rule reading it fails closed as before."""
     context = cel.Context()
-    for name, value in facts.items():
-        context.add_variable(name, value)
+    for name in names:
+        if name in facts:
+            context.add_variable(name, facts[name])
     return context
 
 
@@ -80,7 +83,16 @@ def _why(rule: Rule, facts: dict[str, Any]) -> str:
                     shown[f"{name}.{key}"] = value[key]
         elif isinstance(value, bool | int | float | str):
             shown[name] = value
-    return ", ".join(f"{k}={json.dumps(v)}" for k, v in shown.items())
+    return ", ".join(f"{k}={_shown(v)}" for k, v in shown.items())
+
+
+def _shown(value: Any) -> str:
+    """`json.dumps(value)`, without the encoder's slow path for numbers (same text)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
 
 
 def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str:
@@ -184,10 +196,7 @@ def evaluate(
             continue
         evaluated.append(rule.id)
         live.append(rule)
-    # Only the facts these rules read are converted; a variable no fact provides stays
-    # undefined, and the rule reading it fails closed exactly as before.
-    read = {name for rule in live for name, _ in _looked_at(rule.when)}
-    context = _context({name: value for name, value in facts.items() if name in read})
+    context = _context(facts, {name for rule in live for name, _ in _looked_at(rule.when)})
     matched: list[RuleMatch] = []
     errors: list[RuleError] = []
     for rule in live:
@@ -212,13 +221,13 @@ def evaluate(
                 )
             )
 
-    effects = {rule.id: rule.effect for rule in document.rules}
     deny_rules = [m.rule_id for m in matched if m.effect == "deny"]
     escalations = [m for m in matched if m.effect == "escalate"]
     escalate_rules = [m.rule_id for m in escalations]
     allows = [m for m in matched if m.effect == "allow"]
     # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
     # that failed might have matched, so it escalates.
+    effects = {rule.id: rule.effect for rule in document.rules} if errors else {}
     blocking_errors = [e for e in errors if effects[e.rule_id] != "allow"]
 
     default = document.defaults.min_confidence

@@ -76,3 +76,13 @@ def test_narrowed_context_judges_like_the_whole_facts(text: str, fields: dict[st
     if text == EXTRA:
         assert "escalate-missing-field" in failed  # an unreadable fact fails closed
         assert verdict.outcome != "execute"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, False, 0, -5, 10**30, 1.5, 1e16, 1e-7, -0.0, float("inf"), 'a"b', None, [1, 2.5]],
+)
+def test_why_shows_values_exactly_as_json_does(value: Any) -> None:
+    import json
+
+    assert gate._shown(value) == json.dumps(value)
