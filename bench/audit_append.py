@@ -15,7 +15,8 @@ workers (each worker its own tenant) and 64 tenants (each worker cycles through 
 share of them). PostgreSQL: CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL
 (an admin DSN), else an embedded server in a temporary directory.
 
-    python bench/audit_append.py [--ops 1000] [--workers 8] [--rounds 3] [--tenants 64]
+    python bench/audit_append.py [--ops 1000] [--slice 100] [--workers 8] [--rounds 3]
+                                [--tenants 64]
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ async def main() -> None:
         "--rounds", type=int, default=3, help="alternating rounds; the median is kept"
     )
     parser.add_argument("--tenants", type=int, default=64, help="tenants of the widest scenario")
+    parser.add_argument("--slice", type=int, default=100, help="operations per alternating slice")
     parser.add_argument("--json", help="append the measures to this JSON-lines file")
     args = parser.parse_args()
 
@@ -218,8 +220,9 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> lis
     try:
         version = await db.pool.fetchval("SHOW server_version")
         print(
-            f"PostgreSQL {version}; {args.workers} workers; {args.ops} appends per measurement; "
-            f"median of {args.rounds} rounds (rates and per-round ratios)\n"
+            f"PostgreSQL {version}; {args.workers} workers; {args.ops} appends per method per "
+            f"round in alternating slices of {args.slice}; median of {args.rounds} rounds "
+            "(rates and per-round ratios)\n"
         )
         scenarios = {
             "one tenant": many[:1],
@@ -228,20 +231,20 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> lis
         }
         rates: dict[tuple[str, str], list[float]] = {}
         ratios: dict[tuple[str, str], list[float]] = {}
-        for round_ in range(args.rounds):
-            # Rotate the order each round so that no method always runs first or last on a
-            # machine whose load drifts; ratios are taken within a round, side by side.
-            order = METHODS[round_ % len(METHODS) :] + METHODS[: round_ % len(METHODS)]
+        slices = max(1, args.ops // args.slice)
+        for _ in range(args.rounds):
             for scenario, tenants in scenarios.items():
-                this_round = {
-                    label: await _run(db, op, tenants, args.ops, args.workers)
-                    for label, op in order
-                }
-                for label, rate in this_round.items():
-                    rates.setdefault((scenario, label), []).append(rate)
-                    ratios.setdefault((scenario, label), []).append(
-                        rate / this_round["plain INSERT"]
-                    )
+                # Short slices of each method in turn, the order rotating slice by slice:
+                # every method sees the same drifting load on a shared machine.
+                spent = {label: 0.0 for label, _ in METHODS}
+                for n in range(slices):
+                    order = METHODS[n % len(METHODS) :] + METHODS[: n % len(METHODS)]
+                    for label, op in order:
+                        rate = await _run(db, op, tenants, args.slice, args.workers)
+                        spent[label] += args.slice / rate
+                for label, seconds in spent.items():
+                    rates.setdefault((scenario, label), []).append(slices * args.slice / seconds)
+                    ratios.setdefault((scenario, label), []).append(spent["plain INSERT"] / seconds)
         print(f"{'scenario':<12} {'method':<14} {'rows/s':>8} {'vs plain':>9}  per-round ratios")
         for scenario in scenarios:
             for label, _ in METHODS:
