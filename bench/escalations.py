@@ -9,7 +9,7 @@ do) until the run has executed the payment and completed: decision-to-execution.
 parked runs are no longer in the worker's cache by then, so a decision usually replays the
 run's history first, as it would in production.
 
-The issue's scale is 10,000 parked runs (`--parked 10000`, `python -m bench --full`);
+The target scale is 10,000 parked runs (`--parked 10000`, `python -m bench --full`);
 the default is scaled down to keep `make bench` short, and its row is then not judged.
 
     python bench/escalations.py [--parked 400] [--decisions 40] [--tenants 8]

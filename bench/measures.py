@@ -9,6 +9,7 @@ one PNG chart.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,8 +67,6 @@ def read(path: Path) -> list[Measure]:
 
 def machine() -> str:
     cpus = _cpu_model()
-    import os
-
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpus}), Python {platform.python_version()}"
 
 
