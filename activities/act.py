@@ -9,25 +9,46 @@ before the connector is called, and the result after, in the same transaction as
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
+from activities.exceptions import open_exception
 from charter.connectors import ActionRefusedByBooks, UnsupportedAction
 from charter.connectors.demo import DemoBooksWriter
 from charter.connectors.demo_auth import WRITE_CONNECTOR, ConnectorAuthError, obtain
 from charter.governance import approvals
-from charter.notify.notifier import ExceptionNotice, deliver
+from charter.governance.execution import ExecutionCheck, check_and_reserve
+from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, members, runs
-from schemas import ActInput, ActionResult
+from charter.storage import spend as ledger
+from schemas import ActInput, ActionResult, Verdict
+from schemas.errors import ErrorType
+
+#: An exception opened by the act of a caller that sent no deadline waits this long.
+_DEFAULT_DECISION_WINDOW = timedelta(days=3)
 
 
 class NotAuthorised(ApplicationError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="NotAuthorised", non_retryable=True)
+        super().__init__(message, type=ErrorType.NOT_AUTHORISED, non_retryable=True)
+
+
+class BackToHumans(ApplicationError):
+    """The act did not execute: what it was judged on no longer holds, or a limit is
+    reached, and an exception now waits for a human (its id is the first detail)."""
+
+    def __init__(self, message: str, exception_id: str) -> None:
+        super().__init__(message, exception_id, type=ErrorType.BACK_TO_HUMANS, non_retryable=True)
+
+
+class RefusedAtExecution(ApplicationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type=ErrorType.REFUSED_AT_EXECUTION, non_retryable=True)
 
 
 class ActActivities:
@@ -60,7 +81,7 @@ class ActActivities:
             edited_verdict = edit[1]
             if edited_verdict.outcome == "deny":
                 raise NotAuthorised("act refused: the gate denied the edited proposal")
-        elif verdict.outcome == "execute":
+        elif verdict.outcome == "execute" and not await self._sent_back(conn, req):
             return {"kind": "gate", "verdict": verdict.model_dump(mode="json")}
         if verdict.outcome == "deny":
             raise NotAuthorised("act refused: the gate denied this proposal")
@@ -105,13 +126,61 @@ class ActActivities:
             "edited_verdict": edited_verdict.model_dump(mode="json") if edited_verdict else None,
         }
 
+    @staticmethod
+    async def _sent_back(conn: asyncpg.Connection, req: ActInput) -> bool:
+        """An auto-execute verdict that an earlier attempt sent back to the humans (the facts,
+        the law or a limit) authorises nothing by itself any more: it needs the approval."""
+        run = req.run
+        exception_id = runs.exception_id_for(run.workflow_id, req.proposal.proposal_id)
+        return await runs.get_exception(conn, run.tenant_id, exception_id) is not None
+
+    async def _shown(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, Any] | None:
+        run = req.run
+        exception = await runs.get_exception(
+            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, req.proposal.proposal_id)
+        )
+        observed = (exception or {}).get("context", {}).get("observed")
+        return observed if isinstance(observed, dict) else {}
+
+    async def _send_back(
+        self, conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, verdict: Any
+    ) -> str:
+        """Open the exception a human decides instead, in the act's transaction."""
+        return await open_exception(
+            conn,
+            req.run,
+            req.proposal,
+            check.fresh,
+            verdict,
+            expires_at=req.decision_deadline or datetime.now(UTC) + _DEFAULT_DECISION_WINDOW,
+            actor="act",
+            at_execution=check.record(),
+        )
+
+    async def _notify(self, kind: NoticeKind, req: ActInput) -> None:
+        run = req.run
+        await deliver(
+            self._notifier,
+            ExceptionNotice(
+                kind=kind,
+                tenant_id=run.tenant_id,
+                exception_id=runs.exception_id_for(run.workflow_id, req.proposal.proposal_id),
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                at=activity.info().current_attempt_scheduled_time,
+            ),
+        )
+
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
         key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
         try:
             return await self._act(req, key)
         except ApplicationError as exc:
-            if exc.non_retryable and exc.type != "ActionRefusedByBooks":
+            if exc.non_retryable and exc.type not in (
+                ErrorType.ACTION_REFUSED_BY_BOOKS,
+                ErrorType.BACK_TO_HUMANS,
+            ):
                 # A final refusal is a step of the run too: audit it (the books' own refusal
                 # is already recorded beside its intent).
                 await self._record_refusal(req, key, exc)
@@ -120,6 +189,7 @@ class ActActivities:
     async def _record_refusal(self, req: ActInput, key: str, exc: ApplicationError) -> None:
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
+            await self._release(conn, req, key)
             await audit.append(
                 conn,
                 run.tenant_id,
@@ -131,6 +201,20 @@ class ActActivities:
                     "reason": exc.message,
                     "proposal": req.proposal.model_dump(mode="json"),
                 },
+                actor="act",
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+            )
+
+    async def _release(self, conn: asyncpg.Connection, req: ActInput, key: str) -> None:
+        """Free the action's reservation, once: the action will not execute."""
+        run = req.run
+        if await ledger.release(conn, run.tenant_id, key, datetime.now(UTC)):
+            await audit.append(
+                conn,
+                run.tenant_id,
+                "reservation_released",
+                {"idempotency_key": key, "proposal_id": req.proposal.proposal_id},
                 actor="act",
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
@@ -155,27 +239,47 @@ class ActActivities:
                     executed_at=existing["executed_at"],
                 )
             authorisation = await self._authorisation(conn, req)
-            await audit.append(
+            # The facts and the law of this moment, and the limits, in this transaction.
+            check = await check_and_reserve(
                 conn,
-                run.tenant_id,
-                "action_intent",
-                {
-                    "idempotency_key": key,
-                    "attempt": activity.info().attempt,
-                    "proposal": proposal.model_dump(mode="json"),
-                    "authorisation": authorisation,
-                },
-                actor=f"agent:{run.agent}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
+                run=run,
+                proposal=proposal,
+                key=key,
+                verdict=judged_verdict(authorisation),
+                shown=await self._shown(conn, req) if authorisation["kind"] == "approval" else None,
+                now=datetime.now(UTC),
             )
+            if check.outcome == "refuse":
+                raise RefusedAtExecution(f"act refused at execution: {check.reason}")
+            sent_back = None
+            if check.outcome == "decide":
+                sent_back = await self._send_back(conn, req, check, authorisation["verdict"])
+            else:
+                await audit.append(
+                    conn,
+                    run.tenant_id,
+                    "action_intent",
+                    {
+                        "idempotency_key": key,
+                        "attempt": activity.info().attempt,
+                        "proposal": proposal.model_dump(mode="json"),
+                        "authorisation": authorisation,
+                        "at_execution": check.record(),
+                    },
+                    actor=f"agent:{run.agent}",
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                )
+        if sent_back is not None:
+            await self._notify("opened", req)
+            raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         # 2. The write credential, only now that authorisation is established; in its own
         #    transaction so that a refreshed OAuth token is kept whatever happens next.
         connector = WRITE_CONNECTOR.get(proposal.action)
         if connector is None:
             raise ApplicationError(
                 f"demo-books cannot perform {proposal.action!r}",
-                type="UnsupportedAction",
+                type=ErrorType.UNSUPPORTED_ACTION,
                 non_retryable=True,
             )
         try:
@@ -183,22 +287,23 @@ class ActActivities:
                 credential = await obtain(self._credentials, conn, run.tenant_id, connector)
         except ConnectorAuthError as exc:
             raise ApplicationError(
-                str(exc), type="CredentialUnavailable", non_retryable=True
+                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
             ) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
-            writer = DemoBooksWriter(conn, run.tenant_id, credential)
+            writer = DemoBooksWriter(conn, run.tenant_id, credential, judged=check.fresh)
             try:
                 reference = await writer.execute(proposal, key)
             except UnsupportedAction as exc:
                 raise ApplicationError(
-                    str(exc), type="UnsupportedAction", non_retryable=True
+                    str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
                 ) from None
             except ActionRefusedByBooks as exc:
                 # The books refused before writing anything: commit the refusal to the audit
                 # trail beside the intent, then fail without retrying.
                 refused = exc
+                await self._release(conn, req, key)
                 await audit.append(
                     conn,
                     run.tenant_id,
@@ -228,8 +333,13 @@ class ActActivities:
                 if inserted is None:
                     # A concurrent attempt won; roll this one back by raising, then report theirs.
                     raise ApplicationError(
-                        "concurrent execution detected; retrying", type="Concurrent"
+                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
                     )
+                try:
+                    await ledger.mark_executed(conn, run.tenant_id, key)
+                except ledger.ReservationLapsed as exc:
+                    # Rolls the write back; the retried attempt reserves (and re-judges) anew.
+                    raise ApplicationError(str(exc), type=ErrorType.RESERVATION_LAPSED) from None
                 await audit.append(
                     conn,
                     run.tenant_id,
@@ -244,20 +354,12 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if refused is not None:
-            raise ApplicationError(str(refused), type="ActionRefusedByBooks", non_retryable=True)
+            raise ApplicationError(
+                str(refused), type=ErrorType.ACTION_REFUSED_BY_BOOKS, non_retryable=True
+            )
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
-            await deliver(
-                self._notifier,
-                ExceptionNotice(
-                    kind="executed",
-                    tenant_id=run.tenant_id,
-                    exception_id=runs.exception_id_for(run.workflow_id, proposal.proposal_id),
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
-                    at=activity.info().current_attempt_scheduled_time,
-                ),
-            )
+            await self._notify("executed", req)
         return ActionResult(
             proposal_id=proposal.proposal_id,
             idempotency_key=key,
@@ -265,3 +367,9 @@ class ActActivities:
             connector_reference=reference,
             executed_at=executed_at,
         )
+
+
+def judged_verdict(authorisation: dict[str, Any]) -> Verdict:
+    """The verdict an authorisation rests on: the edited parameters' after an edit."""
+    raw = authorisation.get("edited_verdict") or authorisation["verdict"]
+    return Verdict.model_validate(raw)

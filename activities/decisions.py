@@ -19,6 +19,7 @@ from charter.governance.amendments import AmendmentRefused, amend
 from charter.notify.notifier import ExceptionNotice, deliver
 from charter.storage import audit, constitutions, members, runs
 from schemas import DecisionReceipt, RecordDecisionInput
+from schemas.errors import ErrorType
 
 
 class DecisionActivities:
@@ -27,10 +28,20 @@ class DecisionActivities:
         self._notifier = deps.notifier
 
     @staticmethod
-    async def _check_open(conn: asyncpg.Connection, req: RecordDecisionInput) -> None:
-        """The database's view: the exception is still open, not past its expiry, and the
-        approver did not request the run. The workflow checks the same from its own state;
-        this holds when the activity is called directly or races the expiry."""
+    async def _shown_vendor(conn: asyncpg.Connection, req: RecordDecisionInput) -> str | None:
+        """The vendor record the exception showed the approver, by id: an amendment binds to
+        that record, not to its name."""
+        exception = await runs.get_exception(conn, req.run.tenant_id, req.exception_id)
+        observed = (exception or {}).get("context", {}).get("observed", {})
+        vendor_id = (observed.get("vendor") or {}).get("vendor_id")
+        return vendor_id if isinstance(vendor_id, str) else None
+
+    @staticmethod
+    async def _case(conn: asyncpg.Connection, req: RecordDecisionInput) -> approvals.Case:
+        """The database's view of the proposal, for the rule book: the exception (open, not
+        past its expiry), the approver's membership and roles, the run's requester and the
+        decisions recorded. The workflow asks the same of its own state; this holds when the
+        activity is called directly or races the expiry."""
         run, decision = req.run, req.decision
         # Locked until commit: two decisions on one exception (two approvers at once, a
         # decision and the expiry) are serialised, so the second sees the first's outcome.
@@ -43,29 +54,29 @@ class DecisionActivities:
             raise ApplicationError(
                 f"no exception {req.exception_id} for proposal {req.proposal.proposal_id} of "
                 "this run",
-                type="UnknownProposal",
+                type=ErrorType.UNKNOWN_PROPOSAL,
                 non_retryable=True,
             )
-        if row["status"] != "open":
-            raise ApplicationError(
-                f"{req.exception_id} is {row['status']}, not awaiting a decision",
-                type="NotAwaitingDecision",
-                non_retryable=True,
-            )
-        if row["expires_at"] <= datetime.now(UTC):
-            raise ApplicationError(
-                f"{req.exception_id} expired at {row['expires_at'].isoformat()}; nothing was decided",
-                type="NotAwaitingDecision",
-                non_retryable=True,
-            )
-        if decision.outcome == "approve" and approvals.same_member(
-            decision.approver, await runs.requested_by(conn, run.tenant_id, run.workflow_id)
-        ):
-            raise ApplicationError(
-                f"{decision.approver!r} requested this run and cannot approve its proposals",
-                type="SelfApproval",
-                non_retryable=True,
-            )
+        status = approvals.AWAITING if row["status"] == "open" else row["status"]
+        if status == approvals.AWAITING and row["expires_at"] <= datetime.now(UTC):
+            status = "expired"
+        roles = await members.roles(conn, run.tenant_id, decision.approver)
+        recorded = await runs.decisions(
+            conn, run.tenant_id, run.workflow_id, req.proposal.proposal_id
+        )
+        return approvals.Case(
+            tenant_id=run.tenant_id,
+            proposal_id=req.proposal.proposal_id,
+            status=status,
+            verdict=req.verdict,
+            approved_verdict=req.approved_verdict,
+            decisions=[
+                approvals.Ballot(a, "approve" if o == "approve" else "reject") for a, o in recorded
+            ],
+            approvers=frozenset({decision.approver} if approvals.is_approver(roles) else ()),
+            roles={decision.approver: roles or []},
+            requested_by=await runs.requested_by(conn, run.tenant_id, run.workflow_id),
+        )
 
     @staticmethod
     async def _receipt(
@@ -79,11 +90,7 @@ class DecisionActivities:
         count = len(
             await runs.approvals(conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest)
         )
-        status = "awaiting_decision"
-        if decision.outcome == "reject":
-            status = "rejected"
-        elif count >= required:
-            status = "approved"
+        status = approvals.status_after(decision.outcome, count, required)
         return DecisionReceipt(
             proposal_id=proposal.proposal_id,
             outcome=decision.outcome,
@@ -100,51 +107,39 @@ class DecisionActivities:
         run, decision, proposal = req.run, req.decision, req.proposal
         # What the approval is bound to: the edited parameters after an edit, else the proposal.
         approved = req.approved or proposal
-        if req.approved is not None:
-            if req.approved_verdict is None or decision.outcome != "approve":
-                raise ApplicationError(
-                    "an edit needs an approval and the gate's verdict on the edited parameters",
-                    type="InvalidDecision",
-                    non_retryable=True,
-                )
-            if req.approved_verdict.outcome == "deny":
-                raise ApplicationError(
-                    "the edited proposal is denied by the gate",
-                    type="EditDenied",
-                    non_retryable=True,
-                )
+        if req.approved is not None and (
+            req.approved_verdict is None or decision.outcome != "approve"
+        ):
+            # The workflow sends the edited parameters with their verdict, and only with an
+            # approval: anything else is a malformed request, not a decision to judge.
+            raise ApplicationError(
+                "an edit needs an approval and the gate's verdict on the edited parameters",
+                type=ErrorType.INVALID_DECISION,
+                non_retryable=True,
+            )
         required = approvals.required(req.verdict, req.approved_verdict)
         digest = runs.proposal_digest(approved)
         async with self._db.tenant(run.tenant_id) as conn:
             prior = await runs.get_decision(
                 conn, run.tenant_id, run.workflow_id, proposal.proposal_id, decision.approver
             )
-            if prior is not None:
-                if prior["outcome"] == decision.outcome and prior["proposal_digest"] == digest:
-                    # A retry of this activity after its transaction committed: the decision
-                    # is recorded, so report it instead of refusing it as a duplicate (the
-                    # workflow would otherwise refuse a decision the database holds).
-                    return await self._receipt(conn, req, prior, digest, required)
-                raise ApplicationError(
-                    f"{decision.approver!r} has already decided on {proposal.proposal_id}",
-                    type="DuplicateApproval",
-                    non_retryable=True,
-                )
-            await self._check_open(conn, req)
-            roles = await members.roles(conn, run.tenant_id, decision.approver)
-            if roles is None or not set(roles) & set(members.APPROVER_ROLES):
-                raise ApplicationError(
-                    f"{decision.approver!r} is not an authorised approver of {run.tenant_id!r}",
-                    type="UnauthorisedApprover",
-                    non_retryable=True,
-                )
-            requirements = approvals.role_requirements(req.verdict, req.approved_verdict)
-            if not approvals.holds_roles(roles, requirements):
-                raise ApplicationError(
-                    f"{decision.approver!r} lacks a role this exception needs",
-                    type="UnauthorisedApprover",
-                    non_retryable=True,
-                )
+            if (
+                prior is not None
+                and prior["outcome"] == decision.outcome
+                and prior["proposal_digest"] == digest
+            ):
+                # A retry of this activity after its transaction committed: the decision
+                # is recorded, so report it instead of refusing it as a duplicate (the
+                # workflow would otherwise refuse a decision the database holds).
+                return await self._receipt(conn, req, prior, digest, required)
+            case = await self._case(conn, req)
+            # A second decision by the same member is a duplicate whatever the exception's
+            # status now, so that rule is asked first.
+            refusal = approvals.duplicate(case, decision) or approvals.judge(
+                case, decision, lambda: req.approved_verdict
+            )
+            if refusal is not None:
+                raise ApplicationError(refusal.message, type=refusal.type, non_retryable=True)
             if req.approved is not None and req.approved_verdict is not None:
                 await runs.save_edit(
                     conn,
@@ -168,6 +163,7 @@ class DecisionActivities:
                         )
                     document = amend(
                         latest.document,
+                        vendor_id=await self._shown_vendor(conn, req),
                         proposal=approved,
                         verdict=req.verdict,
                         request=decision.amendment,
@@ -177,7 +173,7 @@ class DecisionActivities:
                     )
                 except AmendmentRefused as exc:
                     raise ApplicationError(
-                        str(exc), type="AmendmentRefused", non_retryable=True
+                        str(exc), type=ErrorType.AMENDMENT_REFUSED, non_retryable=True
                     ) from None
                 saved = await constitutions.save(
                     conn,
@@ -203,7 +199,7 @@ class DecisionActivities:
             except asyncpg.UniqueViolationError:
                 raise ApplicationError(
                     f"{decision.approver!r} has already decided on {proposal.proposal_id}",
-                    type="DuplicateApproval",
+                    type=ErrorType.DUPLICATE_APPROVAL,
                     non_retryable=True,
                 ) from None
             count = len(
@@ -211,12 +207,8 @@ class DecisionActivities:
                     conn, run.tenant_id, run.workflow_id, proposal.proposal_id, digest
                 )
             )
-            status = "awaiting_decision"
-            if decision.outcome == "reject":
-                status = "rejected"
-            elif count >= required:
-                status = "approved"
-            if status != "awaiting_decision":
+            status = approvals.status_after(decision.outcome, count, required)
+            if status != approvals.AWAITING:
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
             await audit.append(
                 conn,

@@ -2,13 +2,71 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import asyncpg
 from temporalio import activity
 
 from activities._deps import Deps
 from charter.governance.facts import facts_for
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.storage import audit, runs
-from schemas import ExceptionEventInput, RecordVerdictInput, RunRef, VerdictRecord
+from schemas import (
+    ExceptionEventInput,
+    Observation,
+    Proposal,
+    RecordVerdictInput,
+    RunRef,
+    VerdictRecord,
+)
+
+
+async def open_exception(
+    conn: asyncpg.Connection,
+    run: RunRef,
+    proposal: Proposal,
+    observation: Observation,
+    verdict: dict[str, Any],
+    *,
+    expires_at: datetime,
+    actor: str,
+    **extra: Any,
+) -> str:
+    """Open the exception of a proposal with everything a human decides on (the observed
+    facts, the proposal, the verdict, and `extra`), audited in the caller's transaction."""
+    exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+    facts = facts_for(proposal, observation)
+    facts.pop("accounts", None)
+    context = {
+        "tenant_id": run.tenant_id,
+        "agent": run.agent,
+        "observed": facts,
+        "observed_at": observation.observed_at.isoformat(),
+        "proposal": proposal.model_dump(mode="json"),
+        "verdict": verdict,
+        **extra,
+    }
+    await runs.open_exception(
+        conn,
+        tenant_id=run.tenant_id,
+        exception_id=exception_id,
+        workflow_id=run.workflow_id,
+        proposal_id=proposal.proposal_id,
+        agent=run.agent,
+        context=context,
+        expires_at=expires_at,
+    )
+    await audit.append(
+        conn,
+        run.tenant_id,
+        "exception_opened",
+        {"exception_id": exception_id, "expires_at": expires_at.isoformat(), **context},
+        actor=actor,
+        workflow_id=run.workflow_id,
+        run_id=run.run_id,
+    )
+    return exception_id
 
 
 class ExceptionActivities:
@@ -57,39 +115,14 @@ class ExceptionActivities:
             if verdict.outcome == "escalate":
                 if req.expires_at is None:
                     raise ValueError("an escalation needs an expiry")
-                exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
-                facts = facts_for(proposal, req.observation)
-                facts.pop("accounts", None)
-                context = {
-                    "tenant_id": run.tenant_id,
-                    "agent": run.agent,
-                    "observed": facts,
-                    "observed_at": req.observation.observed_at.isoformat(),
-                    "proposal": proposal.model_dump(mode="json"),
-                    "verdict": verdict.model_dump(mode="json"),
-                }
-                await runs.open_exception(
+                exception_id = await open_exception(
                     conn,
-                    tenant_id=run.tenant_id,
-                    exception_id=exception_id,
-                    workflow_id=run.workflow_id,
-                    proposal_id=proposal.proposal_id,
-                    agent=run.agent,
-                    context=context,
+                    run,
+                    proposal,
+                    req.observation,
+                    verdict.model_dump(mode="json"),
                     expires_at=req.expires_at,
-                )
-                await audit.append(
-                    conn,
-                    run.tenant_id,
-                    "exception_opened",
-                    {
-                        "exception_id": exception_id,
-                        "expires_at": req.expires_at.isoformat(),
-                        **context,
-                    },
                     actor="gate",
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
                 )
         if exception_id is not None:
             await self._notify("opened", run, exception_id)

@@ -9,14 +9,16 @@ from activities._deps import Deps
 from charter.connectors.demo import DemoBooksReader
 from charter.connectors.demo_auth import READ_CONNECTORS, ConnectorAuthError, obtain
 from charter.storage import audit
+from charter.storage import spend as ledger
 from schemas import Observation, ObserveInput
+from schemas.errors import ErrorType
 
 
 class CredentialUnavailable(ApplicationError):
     """The connector refused or no credential of the right scope exists. Ids only."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, type="CredentialUnavailable", non_retryable=True)
+        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
 
 
 class ReadActivities:
@@ -41,6 +43,12 @@ class ReadActivities:
                 # and it has no write methods.
                 reader = DemoBooksReader(conn, run.tenant_id, credentials)
                 observation = await reader.snapshot(run.agent, req.focus)
+                # Beside the books, Charter's own ledger: what its agents already spent.
+                observation = observation.model_copy(
+                    update={
+                        "spend": await ledger.snapshot(conn, run.tenant_id, observation.observed_at)
+                    }
+                )
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
         async with self._db.tenant(run.tenant_id) as conn:

@@ -36,11 +36,7 @@ from schemas import (
     ReasonInput,
     ReasonOutput,
 )
-
-#: Error types the workflow may see; listed in its retry policy as non-retryable too.
-REJECTED = "ReasonerRequestRejected"
-AUTHENTICATION = "ReasonerAuthenticationFailed"
-UNAVAILABLE = "ReasonerUnavailable"
+from schemas.errors import ErrorType
 
 
 class ReasonActivities:
@@ -83,7 +79,9 @@ class ReasonActivities:
             )
             raise ApplicationError(
                 str(exc),
-                type=AUTHENTICATION if exc.authentication else REJECTED,
+                type=ErrorType.REASONER_AUTHENTICATION_FAILED
+                if exc.authentication
+                else ErrorType.REASONER_REQUEST_REJECTED,
                 non_retryable=True,
             ) from None
         except ReasonerUnavailable as exc:
@@ -91,7 +89,9 @@ class ReasonActivities:
             activity.logger.warning(
                 "reasoner unavailable (attempt %d): %s", activity.info().attempt, exc
             )
-            raise ApplicationError(str(exc), type=UNAVAILABLE, next_retry_delay=delay) from None
+            raise ApplicationError(
+                str(exc), type=ErrorType.REASONER_UNAVAILABLE, next_retry_delay=delay
+            ) from None
         if len(reasoning.proposals) > MAX_PROPOSALS:
             # Gating some and dropping the rest would act on part of what the model asked
             # for; a human sees the whole reply instead, and nothing executes.

@@ -9,6 +9,7 @@ from activities._deps import Deps
 from charter.storage import audit, constitutions, members
 from charter.storage.audit_group import group_for
 from schemas import AuditHead, FinishRunInput, RunContext, StartRunInput
+from schemas.errors import ErrorType
 
 
 class RunActivities:
@@ -26,7 +27,7 @@ class RunActivities:
             except constitutions.ConstitutionNotFound as exc:
                 # Retrying cannot create a constitution: fail the run with a clear message.
                 raise ApplicationError(
-                    str(exc), type="ConstitutionNotFound", non_retryable=True
+                    str(exc), type=ErrorType.CONSTITUTION_NOT_FOUND, non_retryable=True
                 ) from None
             approvers = await members.approvers(conn, run.tenant_id)
             approver_roles = await members.approver_roles(conn, run.tenant_id)

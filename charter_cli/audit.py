@@ -25,8 +25,9 @@ from charter.audit.checkpoints import (
     sign,
     verified_anchor,
 )
+from charter.audit.ledger import differences, ledger_from_audit
 from charter.runtime.config import Settings
-from charter.storage import Database, audit
+from charter.storage import Database, audit, spend
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
 from schemas import AgentRunResult
@@ -143,7 +144,13 @@ async def verify_tenants(
     for tenant in tenants or await db.tenant_ids():
         async with db.tenant(tenant) as conn:
             entries = [e async for e in audit.entries(conn, tenant)]
-        reports.append(verify_chain(tenant, entries, (anchors or {}).get(tenant, [])))
+            stored = await spend.entries(conn, tenant)
+        report = verify_chain(tenant, entries, (anchors or {}).get(tenant, []))
+        # The spend ledger must be what the trail says it is: limits are enforced against it.
+        problems = differences(ledger_from_audit(entries), stored)
+        if report.ok and problems:
+            report = report.model_copy(update={"ok": False, "problem": "; ".join(problems)})
+        reports.append(report)
     return reports
 
 
@@ -173,9 +180,11 @@ def reports_table(reports: list[ChainReport]) -> Group:
         table.add_column(col, no_wrap=col == "head")
     problems: list[str] = []
     for r in reports:
-        status = "[green]verified[/]" if r.ok else f"[red]BROKEN at seq {r.first_bad_seq}[/]"
+        where = f" at seq {r.first_bad_seq}" if r.first_bad_seq is not None else ""
+        status = "[green]verified[/]" if r.ok else f"[red]BROKEN{where}[/]"
         if not r.ok:
-            problems.append(f"[red]{r.tenant_id}: seq {r.first_bad_seq}: {r.problem}[/]")
+            seq = f"seq {r.first_bad_seq}: " if r.first_bad_seq is not None else ""
+            problems.append(f"[red]{r.tenant_id}: {seq}{r.problem}[/]")
         pending = ", ".join(r.pending_actions) or "-"
         table.add_row(
             r.tenant_id, str(r.entries), r.head_hash, str(r.anchors_checked), pending, status

@@ -93,7 +93,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     for col in ("id", "agent", "recommends", "amount", "why", "status", "expires"):
         table.add_column(col)
     for r in rows:
-        if r["context"].get("kind") == "reasoning_failure":  # issue 5: nothing was proposed
+        if r["context"].get("kind") == "reasoning_failure":  # an unreadable reply: no proposal
             table.add_row(
                 r["exception_id"],
                 r["agent"],

@@ -11,11 +11,11 @@ from importlib import resources
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from charter.governance import approvals
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
 from charter.storage import slack as store
-from charter.storage.members import APPROVER_ROLES
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
 
 
@@ -99,7 +99,7 @@ async def cmd_configure(args: argparse.Namespace) -> int:
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         if config.backup_member_id is not None:
             backup = await store.member(conn, args.tenant, config.backup_member_id)
-            if backup is None or not backup.active or not set(backup.roles) & set(APPROVER_ROLES):
+            if backup is None or not backup.active or not approvals.is_approver(backup.roles):
                 raise CliError(f"{args.backup!r} is not an active approver of {args.tenant!r}")
             if backup.slack_user_id is None:
                 raise CliError(f"{args.backup!r} has no Slack user id")

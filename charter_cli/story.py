@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
-from charter.demo.seed import LATE_INVOICE, TENANTS, add_invoice, seed
+from charter.demo.seed import CAP_INVOICE, LATE_INVOICE, TENANTS, add_invoice, seed
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import Settings
@@ -245,6 +245,20 @@ async def _story(
             f"Initech · payables · constitution v{state3.constitution_version}",
             state3.proposals,
             caption="Acme's amendment is Acme's law only: Initech's Bluebird invoice still escalates.",
+        )
+    )
+
+    # -- Run 3 -----------------------------------------------------------------------------
+    console.print(Rule("Run 3: the day's autonomous cap"))
+    await add_invoice(db, "acme", CAP_INVOICE)
+    handle4 = await _start(client, settings, tag, "acme", "payables", [CAP_INVOICE[0]], "-run3")
+    state4 = await wait_for_verdicts(handle4)
+    console.print(
+        run_table(
+            f"Acme · payables · constitution v{state4.constitution_version}",
+            state4.proposals,
+            caption="Figma is verified and $1,200 is within its rule, but today's payments "
+            "without a human would pass the day's $7,000 cap: a human decides.",
         )
     )
 

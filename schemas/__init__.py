@@ -18,7 +18,10 @@ from schemas.constitution import (
     ConstitutionDocument,
     Defaults,
     Effect,
+    Limit,
+    LimitScope,
     Rule,
+    SpendWindow,
 )
 from schemas.decision import AmendmentRequest, Decision, DecisionReceipt, ProposalEdit
 from schemas.proposal import Proposal, ProposedAction
@@ -39,9 +42,11 @@ from schemas.run import (
     Stage,
     workflow_id_for,
 )
+from schemas.spend import SpendSnapshot, SpendTotals
 from schemas.verdict import (
     CitationCheck,
     EscalationCause,
+    LimitBreach,
     Outcome,
     RuleError,
     RuleMatch,
@@ -69,6 +74,9 @@ __all__ = [
     "Effect",
     "EscalationCause",
     "Invoice",
+    "Limit",
+    "LimitBreach",
+    "LimitScope",
     "Observation",
     "Outcome",
     "PayrollRun",
@@ -82,6 +90,9 @@ __all__ = [
     "RuleError",
     "RuleMatch",
     "RunState",
+    "SpendSnapshot",
+    "SpendTotals",
+    "SpendWindow",
     "Stage",
     "TokenUsage",
     "Vendor",

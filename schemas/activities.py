@@ -97,6 +97,9 @@ class RecordDecisionInput(_Msg):
 class ActInput(_Msg):
     run: RunRef
     proposal: Proposal
+    decision_deadline: datetime | None = None
+    """Until when an exception the act opens (facts or law changed, a limit reached) waits
+    for a human; the run's own decision deadline."""
 
 
 class ExceptionEventInput(_Msg):

@@ -13,6 +13,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.spend import SpendSnapshot
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +56,7 @@ class PayrollRun(_Record):
     total: Decimal
     pay_date: date
     status: Literal["draft", "submitted", "paid"]
+    currency: str = "USD"
 
 
 class AdCampaign(_Record):
@@ -64,6 +67,7 @@ class AdCampaign(_Record):
     spend_7d: Decimal
     revenue_7d: Decimal
     status: Literal["active", "paused"]
+    currency: str = "USD"
 
     @property
     def roas(self) -> float:
@@ -83,6 +87,9 @@ class Observation(_Record):
     invoices: list[Invoice] = []
     payroll_runs: list[PayrollRun] = []
     campaigns: list[AdCampaign] = []
+    spend: SpendSnapshot | None = None
+    """Charter's own ledger at observation time (not from the connector); None in runs
+    recorded before spend facts existed."""
 
     #: The record lists and how a summary names them, in one place: the header-only copy and
     #: the summary both read it, so a new kind of record cannot be forgotten by one of them.
@@ -95,8 +102,9 @@ class Observation(_Record):
     }
 
     def without_records(self) -> Observation:
-        """The snapshot's header only (who, when, from where), without the records."""
-        return self.model_copy(update={name: [] for name in self.RECORD_LISTS})
+        """The snapshot's header only (who, when, from where), without the records or the
+        ledger's sums (which grow with the payees of the last 30 days)."""
+        return self.model_copy(update={**{name: [] for name in self.RECORD_LISTS}, "spend": None})
 
     def summary(self) -> str:
         """How many records of each kind were observed, e.g. `2 accounts, 5 vendors, ...`."""

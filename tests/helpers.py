@@ -13,7 +13,8 @@ from charter.audit.chain import verify_chain
 from charter.storage import Database, audit
 from schemas import AgentRunInput, AgentRunResult, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"

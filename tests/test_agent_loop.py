@@ -11,8 +11,8 @@ from charter.storage import Database, runs
 from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, Decision, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 

@@ -20,8 +20,8 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from charter_cli import GROUPS, build_parser
 from schemas import RunState
-from tests.conftest import TASK_QUEUE
 from tests.helpers import chain_ok, start, until_stage
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 
@@ -161,6 +161,7 @@ async def test_the_demo_runs_end_to_end(cli_env: dict[str, str]) -> None:
         "allowed by amend-ex-",
         "verified",
         "not an authorised approver for tenant 'acme'",
+        "limit_exceeded",  # the day's autonomous cap, in run 3
         "Demo finished",
     ):
         assert expected in out, expected

@@ -27,6 +27,7 @@ from charter.temporal import codec_server
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput
 from starter import start_run
+from tests.support.polling import eventually
 
 TOKEN = "codec-test-token-" + "x" * 24
 UI = "http://localhost:8233"
@@ -184,8 +185,6 @@ async def test_embedded_ui_decodes_through_the_codec_server(tmp_path: Path) -> N
                         return await r.json() if r.status == 200 else None
                 except aiohttp.ClientError:
                     return None
-
-            from tests.conftest import eventually
 
             ui_settings = await eventually(settings, timeout=30)
         assert ui_settings["Codec"]["Endpoint"] == codec_url  # type: ignore[index]

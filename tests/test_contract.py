@@ -8,7 +8,8 @@ from pathlib import Path
 from charter.runtime.config import Settings
 from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, workflow_id_for
-from schemas.export import render, schemas
+from schemas.errors import catalogue
+from schemas.export import ERRORS, render, schemas
 from workflows import AgentLoop
 
 EXPORTED = Path(__file__).parent.parent / "schemas" / "json"
@@ -19,6 +20,10 @@ def test_exported_json_schemas_are_current() -> None:
         path = EXPORTED / f"{name}.schema.json"
         assert path.exists(), f"run `make schemas`: {path} is missing"
         assert path.read_text() == render(schema), f"run `make schemas`: {name} changed"
+    errors = EXPORTED / ERRORS
+    assert errors.exists() and errors.read_text() == render(catalogue()), (
+        "run `make schemas`: the error catalogue changed"
+    )
 
 
 def test_decision_schema_names_the_fields_callers_send() -> None:

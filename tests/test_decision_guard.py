@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,13 +27,14 @@ from schemas import (
     AmendmentRequest,
     Decision,
     DecisionReceipt,
+    ProposalEdit,
     ProposalState,
     RecordDecisionInput,
     RunRef,
     RunState,
 )
-from tests.conftest import eventually
 from tests.helpers import start, until_stage
+from tests.support.polling import eventually
 from tests.workflows.support import act_activities, actions, run_ref, update_error
 from workflows import AgentLoop
 
@@ -58,6 +60,24 @@ async def _escalated(
     handle = await start(client, tenant, "payables", focus=["INV-1043"], **kw)
     state: RunState = await until_stage(handle, "awaiting_decision")
     return handle, await run_ref(handle, tenant, "payables"), state.proposals[0]
+
+
+async def _slip_in_approval(
+    db: Database, tenant: str, workflow_id: str, ps: ProposalState, approver: str
+) -> None:
+    """An approval row written past the workflow, as a bug or a direct caller could."""
+    async with db.tenant(tenant) as conn:
+        await runs.record_decision(
+            conn,
+            tenant_id=tenant,
+            workflow_id=workflow_id,
+            proposal_id=ps.proposal.proposal_id,
+            approver=approver,
+            outcome="approve",
+            reason="forged",
+            digest=runs.proposal_digest(ps.proposal),
+            amendment_version=None,
+        )
 
 
 async def _decision_rows(db: Database, tenant: str, workflow_id: str) -> list[tuple[str, str]]:
@@ -91,18 +111,7 @@ async def test_approval_after_a_reject_is_refused_and_never_acts(
     assert await _decision_rows(db, tenant, handle.id) == [("maya", "reject")]
 
     # Even if an approval row got in beside the reject, act refuses: the exception is rejected.
-    async with db.tenant(tenant) as conn:
-        await runs.record_decision(
-            conn,
-            tenant_id=tenant,
-            workflow_id=handle.id,
-            proposal_id="p1",
-            approver="sam",
-            outcome="approve",
-            reason="forged",
-            digest=runs.proposal_digest(ps.proposal),
-            amendment_version=None,
-        )
+    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
     with pytest.raises(ApplicationError) as act_refused:
         await ActivityEnvironment().run(
             act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
@@ -189,18 +198,8 @@ async def test_record_decision_refuses_self_approval_from_the_database(
     assert await _decision_rows(db, tenant, handle.id) == []
 
     # Act refuses an approval by the requester even if one got into the table.
+    await _slip_in_approval(db, tenant, handle.id, ps, "sam")
     async with db.tenant(tenant) as conn:
-        await runs.record_decision(
-            conn,
-            tenant_id=tenant,
-            workflow_id=handle.id,
-            proposal_id="p1",
-            approver="sam",
-            outcome="approve",
-            reason="forged",
-            digest=runs.proposal_digest(ps.proposal),
-            amendment_version=None,
-        )
         await runs.close_exception(conn, tenant, ps.exception_id or "", "approved")
     with pytest.raises(ApplicationError) as act_refused:
         await ActivityEnvironment().run(
@@ -310,4 +309,36 @@ async def test_amendment_racing_a_new_version_keeps_that_version(
     ids = [r.id for r in amended.document.rules]
     assert amended.version == receipt.amendment_version
     assert "deny-owner-new-rule" in ids and ids[-1] == f"amend-{ps.exception_id}"
+    await handle.terminate("test over")
+
+
+async def test_record_decision_asks_the_rule_book_with_what_the_database_says(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """The rules the workflow applies hold from the database too: no decision at all by the
+    requester, and no edit once the current parameters have an approval."""
+    handle, ref, ps = await _escalated(client, tenant, requested_by="Sam")
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(
+            _decisions(db).record_decision,
+            _record(ref, ps, Decision(proposal_id="p1", approver="sam", outcome="reject")),
+        )
+    assert refused.value.type == "SelfApproval" and refused.value.non_retryable
+
+    # An approval the workflow has not heard of yet (a race): an edit must come first.
+    await _slip_in_approval(db, tenant, handle.id, ps, "ola")
+    assert ps.verdict is not None
+    edit = ProposalEdit(amount=Decimal("10.00"))
+    edited = _record(
+        ref, ps, Decision(proposal_id="p1", approver="maya", outcome="approve", edit=edit)
+    ).model_copy(
+        update={
+            "approved": ps.proposal.model_copy(update={"amount": edit.amount}),
+            "approved_verdict": ps.verdict,
+        }
+    )
+    with pytest.raises(ApplicationError) as late:
+        await ActivityEnvironment().run(_decisions(db).record_decision, edited)
+    assert late.value.type == "EditAfterApproval" and late.value.non_retryable
+    assert await _decision_rows(db, tenant, handle.id) == [("ola", "approve")]
     await handle.terminate("test over")

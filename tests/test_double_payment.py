@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from charter.storage import Database
 from schemas import Decision, RunState
-from tests.helpers import record_history, start, until_stage
+from tests.helpers import start, until_stage
 from workflows import AgentLoop
 
 
@@ -60,12 +60,14 @@ async def test_an_invoice_approved_in_two_runs_is_paid_once(
     # The refusal fails that proposal only; the run completes and says why.
     refused = (await second.result()).proposals[0]
     assert refused.status == "failed" and refused.action is None
-    assert refused.failure is not None and refused.failure.startswith("ActionRefusedByBooks")
-    assert "INV-1043" in refused.failure
+    # Re-judged at execution on the invoice as it is now (paid), before any write intent;
+    # the books' own re-check under the row lock stays behind it.
+    assert refused.failure is not None and refused.failure.startswith("RefusedAtExecution")
+    assert "deny-already-paid" in refused.failure
     assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
     kinds = await _audit_kinds(db, tenant, second.id)
-    assert kinds[-3:] == ["action_intent", "action_refused", "run_completed"]
-    await record_history(second, "act_refusal_fails_the_proposal")
+    assert "action_intent" not in kinds
+    assert kinds[-2:] == ["action_refused", "run_completed"]
 
 
 async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
@@ -86,9 +88,11 @@ async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
     # Bounded: before the fix the refusal was retried forever and this never returned.
     refused = (await asyncio.wait_for(second.result(), timeout=30)).proposals[0]
     assert refused.status == "failed" and refused.failure is not None
-    assert refused.failure.startswith("ActionRefusedByBooks") and "payroll" in refused.failure
+    # The approval was given on a draft run; re-read at execution it is submitted.
+    assert refused.failure.startswith("RefusedAtExecution")
+    assert "payroll.status 'draft' -> 'submitted'" in refused.failure
     kinds = await _audit_kinds(db, tenant, second.id)
-    assert kinds.count("action_intent") == 1 and kinds[-2:] == ["action_refused", "run_completed"]
+    assert kinds.count("action_intent") == 0 and kinds[-2:] == ["action_refused", "run_completed"]
 
 
 async def test_payroll_runs_only_for_the_amount_that_was_approved(

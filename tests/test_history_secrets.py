@@ -15,9 +15,10 @@ from charter.storage import Database
 from charter.storage import credentials as creds
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.history_scan import failures, history_bytes, is_never_encoded, payloads
 from tests.keys import TEST_PAYLOAD_KEY_ID
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 SENTINELS = {

@@ -22,11 +22,13 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_histories_are_committed() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"auto_execute_and_deny", "escalate_approve_act", "escalate_expire"} <= names
-    # Quorum and approve-with-edit paths (constitution issue).
+    # Quorum and approve-with-edit paths.
     assert {"quorum_two_approvers", "escalate_edit_approve", "quorum_edit_approve"} <= names
     # A final act refusal fails its proposal, not the run; decisions retry a bounded number
     # of times (patches act-refusal-fails-the-proposal, bounded-decision-retries).
     assert "act_refusal_fails_the_proposal" in names
+    # Re-judged at execution, sent back to a human, approved (patch act-sends-back-to-humans).
+    assert "act_sends_back_to_humans" in names
     # Search attributes upserted only when a value changes (patch search-attributes-on-change).
     assert {
         "escalate_approve_act_upserts_on_change",

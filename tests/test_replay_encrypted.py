@@ -20,8 +20,9 @@ from charter.crypto.codec import ENCODING, PayloadKeyring
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.history_scan import is_never_encoded, payloads
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         StartRunInput,
         Verdict,
     )
+    from schemas.errors import NON_RETRYABLE, ErrorType
 
 SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
@@ -62,15 +63,8 @@ _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[
-        "NotAuthorised",
-        "UnauthorisedApprover",
-        "AmendmentRefused",
-        # The model provider refused the request itself; retrying cannot help.
-        "ReasonerRequestRejected",
-        "ReasonerAuthenticationFailed",
-        "DuplicateApproval",
-    ],
+    # From the catalogue: what a retry cannot help (a refusal, a rejected model request).
+    non_retryable_error_types=NON_RETRYABLE,
 )
 
 #: A model call may take a while, and the reason activity may make two (one corrective);
@@ -123,7 +117,9 @@ def _parse_decision(raw: Any) -> Decision:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'decision'}: {e['msg']}" for e in exc.errors()
         )
-        raise ApplicationError(f"invalid decision: {problems}", type="InvalidDecision") from None
+        raise ApplicationError(
+            f"invalid decision: {problems}", type=ErrorType.INVALID_DECISION
+        ) from None
 
 
 def _cause(err: ActivityError) -> ApplicationError | None:
@@ -142,6 +138,7 @@ class AgentLoop:
         self._constitution: Constitution | None = None
         self._observation: Observation | None = None
         self._deciding: set[str] = set()
+        self._deadline: datetime | None = None
         self._started = False
         # The search attribute values last upserted: each upsert is a command in history, so
         # one is sent only when a value changes (older histories upserted every time).
@@ -157,69 +154,38 @@ class AgentLoop:
     def _check(self, decision: Decision) -> ProposalState:
         """Everything the workflow itself can check about a decision. Raises on refusal."""
         if not self._started:
-            raise ApplicationError("the run has not reached a decision point yet", type="NotReady")
+            raise ApplicationError(
+                "the run has not reached a decision point yet", type=ErrorType.NOT_READY
+            )
         ps = next(
             (p for p in self._state.proposals if p.proposal.proposal_id == decision.proposal_id),
             None,
         )
         if ps is None:
             raise ApplicationError(
-                f"no proposal {decision.proposal_id!r} in this run", type="UnknownProposal"
-            )
-        if ps.status != "awaiting_decision" or decision.proposal_id in self._deciding:
-            raise ApplicationError(
-                f"proposal {decision.proposal_id} is not awaiting a decision (status: {ps.status})",
-                type="NotAwaitingDecision",
-            )
-        if decision.approver not in self._approvers:
-            raise ApplicationError(
-                f"{decision.approver!r} is not an authorised approver for tenant "
-                f"{self._input.tenant_id!r}",
-                type="UnauthorisedApprover",
-            )
-        # `requested_by` is free text from the caller; "Sam" or " sam" is still sam.
-        if approvals.same_member(decision.approver, self._input.requested_by):
-            raise ApplicationError(
-                f"{decision.approver!r} requested this run and cannot approve its proposals",
-                type="SelfApproval",
+                f"no proposal {decision.proposal_id!r} in this run",
+                type=ErrorType.UNKNOWN_PROPOSAL,
             )
         self._check_quorum_rules(ps, decision)
         return ps
 
     def _check_quorum_rules(self, ps: ProposalState, decision: Decision) -> None:
-        """Quorum, roles and edits: one approval per approver, by a role the rules name."""
-        if any(d.approver == decision.approver for d in ps.decisions):
-            raise ApplicationError(
-                f"{decision.approver!r} has already decided on proposal {decision.proposal_id}",
-                type="DuplicateApproval",
-            )
-        requirements = approvals.role_requirements(ps.verdict, ps.approved_verdict)
-        if requirements and self._approver_roles:
-            roles = self._approver_roles.get(decision.approver, [])
-            if not approvals.holds_roles(roles, requirements):
-                raise ApplicationError(
-                    f"{decision.approver!r} lacks a role this exception needs "
-                    f"({' and '.join('/'.join(r) for r in requirements)})",
-                    type="UnauthorisedApprover",
-                )
-        if decision.edit is not None:
-            if decision.outcome != "approve":
-                raise ApplicationError(
-                    "invalid decision: edit: only an approval can edit the parameters",
-                    type="InvalidDecision",
-                )
-            if approvals.approvers(ps.decisions):
-                raise ApplicationError(
-                    f"proposal {decision.proposal_id} already has approvals of its current "
-                    "parameters; an edit must come with the first approval",
-                    type="EditAfterApproval",
-                )
-            edited = self._regate(ps, decision)
-            if edited[1].outcome == "deny":
-                raise ApplicationError(
-                    f"the edited proposal is denied by the gate: {edited[1].explanation}",
-                    type="EditDenied",
-                )
+        """The rule book, over what the workflow holds: its approvers and their roles."""
+        case = approvals.Case(
+            tenant_id=self._input.tenant_id,
+            proposal_id=decision.proposal_id,
+            status=ps.status,
+            in_flight=decision.proposal_id in self._deciding,
+            verdict=ps.verdict,
+            approved_verdict=ps.approved_verdict,
+            decisions=[approvals.Ballot(d.approver, d.outcome) for d in ps.decisions],
+            approvers=self._approvers,
+            roles=self._approver_roles,
+            requested_by=self._input.requested_by,
+        )
+        refusal = approvals.judge(case, decision, lambda: self._regate(ps, decision)[1])
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.type)
 
     def _regate(self, ps: ProposalState, decision: Decision) -> tuple[Proposal, Verdict]:
         """Approve-with-edit: the edited parameters go through the gate again (pure)."""
@@ -237,7 +203,6 @@ class AgentLoop:
         approved, approved_verdict = ps.approved, ps.approved_verdict
         if decision.edit is not None:
             approved, approved_verdict = self._regate(ps, decision)
-        count = len(approvals.approvers([*ps.decisions, decision]))
         self._deciding.add(decision.proposal_id)
         bounded = workflow.patched("bounded-decision-retries")
         try:
@@ -264,16 +229,17 @@ class AgentLoop:
             raise ApplicationError(
                 "decision not recorded, nothing changed; try again "
                 f"({cause.message if cause else err})",
-                type="DecisionNotRecorded",
+                type=ErrorType.DECISION_NOT_RECORDED,
             ) from None
         finally:
             self._deciding.discard(decision.proposal_id)
         ps.decisions.append(decision)
         ps.approved, ps.approved_verdict = approved, approved_verdict
-        if decision.outcome == "reject":
-            ps.status = "rejected"
-        elif count >= approvals.required(ps.verdict, ps.approved_verdict):
-            ps.status = "approved"
+        ps.status = approvals.status_after(
+            decision.outcome,
+            len(approvals.approvers(ps.decisions)),
+            approvals.required(ps.verdict, ps.approved_verdict),
+        )
         return receipt
 
     # The handlers take the raw payload and validate it themselves, so a malformed decision
@@ -361,6 +327,7 @@ class AgentLoop:
 
         self._stage("gating")
         deadline = workflow.now() + input.decision_timeout
+        self._deadline = deadline
         # An unreadable reply escalates with the raw reply; nothing executes. Older histories
         # never carry a failure, so they never reach the patch marker.
         if reasoned.failure is not None and workflow.patched("reasoning-failure-escalates"):
@@ -467,7 +434,8 @@ class AgentLoop:
         executing = ps.approved or ps.proposal
         try:
             ps.action = await _call(
-                ActActivities.act, ActInput(run=self._ref(), proposal=executing)
+                ActActivities.act,
+                ActInput(run=self._ref(), proposal=executing, decision_deadline=self._deadline),
             )
         except ActivityError as err:
             # A final refusal (not authorised, refused by the books, no credential) concerns
@@ -478,6 +446,18 @@ class AgentLoop:
                 raise
             if not workflow.patched("act-refusal-fails-the-proposal"):
                 raise
+            if cause.type == ErrorType.BACK_TO_HUMANS and workflow.patched(
+                "act-sends-back-to-humans"
+            ):
+                # Re-judged at execution (fresh facts, the law in force, the limits): it did
+                # not execute, and an exception now waits for a human like any other.
+                details = list(cause.details)
+                ps.status = "awaiting_decision"
+                ps.exception_id = str(details[0]) if details else ps.exception_id
+                ps.expires_at = self._deadline
+                ps.failure = cause.message
+                self._outcomes()
+                return
             ps.status = "failed"
             ps.failure = f"{cause.type}: {cause.message}"
             self._outcomes()

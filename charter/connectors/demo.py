@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -33,12 +34,50 @@ from schemas import (
     Vendor,
 )
 
+R = TypeVar("R", BankAccount, Vendor, Invoice, PayrollRun, AdCampaign)
+
 #: What each agent may read. An agent never sees books outside its remit.
 AGENT_SCOPES: dict[str, frozenset[str]] = {
     "payables": frozenset({"bank_accounts", "vendors", "invoices"}),
     "marketing": frozenset({"bank_accounts", "campaigns"}),
     "payroll": frozenset({"bank_accounts", "payroll_runs"}),
 }
+
+
+#: The columns of each kind of record, for the tenant in $1; callers add their filter.
+_ACCOUNTS = (
+    "SELECT account_id, name, currency, balance FROM charter.bank_accounts WHERE tenant_id = $1 "
+)
+_VENDORS = (
+    "SELECT vendor_id, name, verified, monthly_spend_limit FROM charter.vendors "
+    "WHERE tenant_id = $1 "
+)
+_INVOICES = (
+    "SELECT i.invoice_id, i.vendor_id, v.name AS vendor_name, i.amount, i.currency, "
+    "i.due_date, i.status, i.memo, COALESCE((SELECT sum(p.amount) FROM charter.payments p "
+    "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.invoice_id), 0) AS amount_paid "
+    "FROM charter.invoices i JOIN charter.vendors v USING (tenant_id, vendor_id) "
+    "WHERE i.tenant_id = $1 "
+)
+_PAYROLL = (
+    "SELECT payroll_run_id, period, employee_count, total, pay_date, status "
+    "FROM charter.payroll_runs WHERE tenant_id = $1 "
+)
+_CAMPAIGNS = (
+    "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, status "
+    "FROM charter.ad_campaigns WHERE tenant_id = $1 "
+)
+
+
+async def _records(conn: asyncpg.Connection, model: type[R], sql: str, *args: object) -> list[R]:
+    return [model(**dict(r)) for r in await conn.fetch(sql, *args)]
+
+
+def _scope(agent: str) -> frozenset[str]:
+    scope = AGENT_SCOPES.get(agent)
+    if scope is None:
+        raise ConnectorError(f"unknown agent {agent!r}; known: {sorted(AGENT_SCOPES)}")
+    return scope
 
 
 class DemoBooksReader:
@@ -60,80 +99,93 @@ class DemoBooksReader:
         authenticate(credential, connector, "read")
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation:
-        scope = AGENT_SCOPES.get(agent)
-        if scope is None:
-            raise ConnectorError(f"unknown agent {agent!r}; known: {sorted(AGENT_SCOPES)}")
+        scope = _scope(agent)
         self._authenticate(BANK)
         if "campaigns" in scope:
             self._authenticate(ADS)
         c, t = self._conn, self._tenant_id
-        accounts = vendors = invoices = payroll = campaigns = []
+        focused = "AND (cardinality($2::text[]) = 0 OR {} = ANY($2)) "
+        found: dict[str, Any] = {}
         if "bank_accounts" in scope:
-            accounts = [
-                BankAccount(**dict(r))
-                for r in await c.fetch(
-                    "SELECT account_id, name, currency, balance FROM charter.bank_accounts "
-                    "WHERE tenant_id = $1 ORDER BY account_id",
-                    t,
-                )
-            ]
+            found["bank_accounts"] = await _records(
+                c, BankAccount, _ACCOUNTS + "ORDER BY account_id", t
+            )
         if "vendors" in scope:
-            vendors = [
-                Vendor(**dict(r))
-                for r in await c.fetch(
-                    "SELECT vendor_id, name, verified, monthly_spend_limit FROM charter.vendors "
-                    "WHERE tenant_id = $1 ORDER BY vendor_id",
-                    t,
-                )
-            ]
+            found["vendors"] = await _records(c, Vendor, _VENDORS + "ORDER BY vendor_id", t)
         if "invoices" in scope:
-            invoices = [
-                Invoice(**dict(r))
-                for r in await c.fetch(
-                    "SELECT i.invoice_id, i.vendor_id, v.name AS vendor_name, i.amount, "
-                    "i.currency, i.due_date, i.status, i.memo, COALESCE((SELECT sum(p.amount) "
-                    "FROM charter.payments p WHERE p.tenant_id = i.tenant_id AND p.invoice_id "
-                    "= i.invoice_id), 0) AS amount_paid FROM charter.invoices i JOIN "
-                    "charter.vendors v USING (tenant_id, vendor_id) WHERE i.tenant_id = $1 "
-                    "AND (cardinality($2::text[]) = 0 OR i.invoice_id = ANY($2)) "
-                    "ORDER BY i.invoice_id",
-                    t,
-                    focus,
-                )
-            ]
+            found["invoices"] = await _records(
+                c,
+                Invoice,
+                _INVOICES + focused.format("i.invoice_id") + "ORDER BY i.invoice_id",
+                t,
+                focus,
+            )
         if "payroll_runs" in scope:
-            payroll = [
-                PayrollRun(**dict(r))
-                for r in await c.fetch(
-                    "SELECT payroll_run_id, period, employee_count, total, pay_date, status "
-                    "FROM charter.payroll_runs WHERE tenant_id = $1 AND (cardinality($2::text[]) "
-                    "= 0 OR payroll_run_id = ANY($2)) ORDER BY payroll_run_id",
-                    t,
-                    focus,
-                )
-            ]
+            found["payroll_runs"] = await _records(
+                c,
+                PayrollRun,
+                _PAYROLL + focused.format("payroll_run_id") + "ORDER BY payroll_run_id",
+                t,
+                focus,
+            )
         if "campaigns" in scope:
-            campaigns = [
-                AdCampaign(**dict(r))
-                for r in await c.fetch(
-                    "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, "
-                    "status FROM charter.ad_campaigns WHERE tenant_id = $1 AND "
-                    "(cardinality($2::text[]) = 0 OR campaign_id = ANY($2)) ORDER BY campaign_id",
-                    t,
-                    focus,
-                )
-            ]
+            found["campaigns"] = await _records(
+                c,
+                AdCampaign,
+                _CAMPAIGNS + focused.format("campaign_id") + "ORDER BY campaign_id",
+                t,
+                focus,
+            )
         return Observation(
-            tenant_id=t,
-            agent=agent,
-            observed_at=datetime.now(UTC),
-            source=self.name,
-            bank_accounts=accounts,
-            vendors=vendors,
-            invoices=invoices,
-            payroll_runs=payroll,
-            campaigns=campaigns,
+            tenant_id=t, agent=agent, observed_at=datetime.now(UTC), source=self.name, **found
         )
+
+
+async def facts_at_execution(
+    conn: asyncpg.Connection, tenant_id: str, agent: str, proposal: Proposal
+) -> Observation:
+    """The records a proposal's rules look at, re-read now under row locks held until the
+    caller's transaction ends: the invoice and its vendor (or the vendors of its name), the
+    vendor's other invoices, the campaign, the payroll run, the bank accounts. What an act
+    re-judges the proposal on."""
+    scope = _scope(agent)
+    c, t, ref = conn, tenant_id, proposal.reference or ""
+    found: dict[str, Any] = {}
+    if "bank_accounts" in scope:
+        found["bank_accounts"] = await _records(
+            c, BankAccount, _ACCOUNTS + "ORDER BY account_id FOR UPDATE", t
+        )
+    if "invoices" in scope:
+        locked = await c.fetchrow(
+            "SELECT vendor_id FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
+            "FOR UPDATE",
+            t,
+            ref,
+        )
+        vendor_ids = [locked["vendor_id"]] if locked else []
+        found["vendors"] = await _records(
+            c,
+            Vendor,
+            _VENDORS + "AND (vendor_id = ANY($2) OR name = $3) ORDER BY vendor_id FOR UPDATE",
+            t,
+            vendor_ids,
+            proposal.counterparty or "",
+        )
+        # The vendor's other invoices too: a look-alike duplicate is a decisive fact.
+        found["invoices"] = await _records(
+            c, Invoice, _INVOICES + "AND i.vendor_id = ANY($2) ORDER BY i.invoice_id", t, vendor_ids
+        )
+    if "payroll_runs" in scope:
+        found["payroll_runs"] = await _records(
+            c, PayrollRun, _PAYROLL + "AND payroll_run_id = $2 FOR UPDATE", t, ref
+        )
+    if "campaigns" in scope:
+        found["campaigns"] = await _records(
+            c, AdCampaign, _CAMPAIGNS + "AND campaign_id = $2 FOR UPDATE", t, ref
+        )
+    return Observation(
+        tenant_id=t, agent=agent, observed_at=datetime.now(UTC), source="demo-books", **found
+    )
 
 
 class DemoBooksWriter:
@@ -141,10 +193,19 @@ class DemoBooksWriter:
 
     name = "demo-books"
 
-    def __init__(self, conn: asyncpg.Connection, tenant_id: str, credential: Credential) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        tenant_id: str,
+        credential: Credential,
+        judged: Observation | None = None,
+    ) -> None:
+        """`judged`: the records the action was last judged on; a change relative to a
+        record (a budget) is refused if the record no longer holds what was judged."""
         self._conn = conn
         self._tenant_id = tenant_id
         self._credential = credential
+        self._judged = judged
 
     async def execute(self, proposal: Proposal, idempotency_key: str) -> str:
         connector = WRITE_CONNECTOR.get(proposal.action)
@@ -208,15 +269,33 @@ class DemoBooksWriter:
     async def _adjust_budget(self, p: Proposal, key: str) -> str:
         if p.amount is None:
             raise ConnectorError("adjust_campaign_budget needs the new daily budget as amount")
+        # A new budget was judged relative to the budget in force then: set it only if that is
+        # still the budget (a cut by another run in between would compound with this change).
+        judged = next(
+            (
+                c
+                for c in (self._judged.campaigns if self._judged else [])
+                if c.campaign_id == p.reference
+            ),
+            None,
+        )
+        if judged is None:
+            raise ActionRefusedByBooks(
+                f"campaign {p.reference!r} was not judged before this change"
+            )
         done = await self._conn.execute(
             "UPDATE charter.ad_campaigns SET daily_budget = $3 WHERE tenant_id = $1 AND "
-            "campaign_id = $2",
+            "campaign_id = $2 AND daily_budget = $4",
             self._tenant_id,
             p.reference,
             Decimal(p.amount),
+            judged.daily_budget,
         )
         if done != "UPDATE 1":
-            raise ActionRefusedByBooks(f"no campaign {p.reference!r}")
+            raise ActionRefusedByBooks(
+                f"campaign {p.reference!r} no longer has the daily budget {judged.daily_budget} "
+                "the change was judged against"
+            )
         return f"budget-{key[:12]}"
 
     async def _pause_campaign(self, p: Proposal, key: str) -> str:

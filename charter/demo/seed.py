@@ -94,6 +94,9 @@ TENANTS: dict[str, dict[str, Any]] = {
 #: A bill that arrives between the demo's first and second run.
 LATE_INVOICE = ("INV-1047", "bluebird", D("1950.00"), 16, "open", "Brand refresh, milestone 2")
 
+#: A bill that arrives once the day's autonomous payments are near Acme's daily cap.
+CAP_INVOICE = ("INV-1048", "figma", D("1200.00"), 20, "open", "Extra seats x10")
+
 
 def constitution_source(tenant_id: str) -> str:
     return (resources.files("charter.demo") / f"{tenant_id}.yaml").read_text(encoding="utf-8")

@@ -75,11 +75,14 @@ def amend(
     approver: str,
     exception_id: str,
     now: datetime | None = None,
+    vendor_id: str | None = None,
 ) -> ConstitutionDocument:
     """Return the document with one new allow rule appended; validated like any other.
 
     `proposal` is what the approver approved (the edited parameters after an edit) and
-    `verdict` the gate's verdict on it.
+    `verdict` the gate's verdict on it. `vendor_id`: the vendor record the exception showed;
+    the rule binds to it (and the record the proposal references), not only to a display
+    name a second vendor record could share.
     """
     check_amendable(document, proposal, verdict)
     if request.expires_at is not None:
@@ -96,6 +99,13 @@ def amend(
     bound = Decimal(bound).quantize(Decimal("0.01"))
     # A CEL string literal: hostile counterparty names stay data, every character exact.
     condition = f"counterparty == {cel_string(proposal.counterparty)} && amount <= {bound}"
+    if vendor_id is not None:
+        condition = (
+            f"has(vendor.vendor_id) && vendor.vendor_id == {cel_string(vendor_id)} && {condition}"
+        )
+    elif proposal.reference:
+        condition = f"reference == {cel_string(proposal.reference)} && {condition}"
+    condition += f" && currency == {cel_string(proposal.currency)}"
     min_conf = None
     if "below_confidence" in verdict.causes:
         min_conf = math.floor(proposal.confidence * 100) / 100
@@ -127,6 +137,10 @@ def _check_only_adds(before: ConstitutionDocument, after: ConstitutionDocument) 
     """Belt and braces: an amendment adds one allow rule and changes nothing else."""
     if after.action_types != before.action_types or after.defaults != before.defaults:
         raise AmendmentRefused("an amendment cannot change action types or defaults")
+    if after.limits != before.limits:
+        raise AmendmentRefused(
+            "an amendment cannot change a limit; only an owner's new version can"
+        )
     if (
         after.rules[: len(before.rules)] != before.rules
         or len(after.rules) != len(before.rules) + 1

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from charter.audit.chain import AuditEntry
-from charter.governance import gate
-from schemas import Constitution, Observation, Proposal, Verdict
+from charter.governance import gate, spend
+from schemas import Constitution, Observation, Proposal, SpendSnapshot, Verdict
 from schemas.backtest import BEHAVIOUR, BacktestCase, BacktestReport
 
 #: Audit kinds that say what became of an escalated proposal.
@@ -63,15 +64,40 @@ def backtest(
             human[(entry.workflow_id, entry.snapshot["proposal_id"])] = _HUMAN[entry.kind]
 
     cases: list[BacktestCase] = []
+    # What the candidate would have let go out, in history order: the spend its limits and
+    # `spend.*` facts see at each decision (its own autonomous executions, and what humans
+    # approved), not what the recorded version let go out.
+    spent: list[dict[str, Any]] = []
     for entry, proposal, verdict in recorded:
         observation = observations.get((entry.workflow_id, entry.run_id))
         if observation is None:
             skipped += 1
             continue
+        at = datetime.fromisoformat(entry.occurred_at)
+        observation = observation.model_copy(
+            update={"spend": SpendSnapshot(as_of=at, windows=spend.totals(spent, at))}
+        )
         # Citations belong to the reasoner's run under the version it read, not to the law:
         # assume a diligent reasoner that cites every candidate rule for the action type.
         cited = proposal.model_copy(update={"citations": _applicable(candidate, proposal.action)})
         after = gate.evaluate(candidate, cited, observation)
+        approved = human.get((entry.workflow_id, proposal.proposal_id)) == "approved"
+        goes_out = after.outcome == "execute" or (after.outcome == "escalate" and approved)
+        spends = proposal.action in spend.spending_actions(candidate.document)
+        if goes_out and spends and proposal.amount is not None:
+            invoice = next(
+                (i for i in observation.invoices if i.invoice_id == proposal.reference), None
+            )
+            spent.append(
+                {
+                    "at": at,
+                    "amount": proposal.amount,
+                    "action": proposal.action,
+                    "payee": spend.payee_of(proposal, invoice),
+                    "agent": observation.agent,
+                    "autonomous": after.outcome == "execute",
+                }
+            )
         cases.append(
             BacktestCase(
                 workflow_id=entry.workflow_id or "",

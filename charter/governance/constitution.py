@@ -14,8 +14,9 @@ import yaml
 from pydantic import ValidationError
 
 from charter.audit.canonical import canonical_json, sha256_hex
+from charter.governance import spend
 from charter.governance.facts import FACT_VARIABLES
-from schemas import ConstitutionDocument, Rule
+from schemas import ConstitutionDocument, Limit, Rule
 
 
 class ConstitutionError(ValueError):
@@ -83,6 +84,31 @@ def _is_operator(name: str) -> bool:
     return name.startswith(("_", "!", "-", "@"))
 
 
+_SPEND_CALL = re.compile(r"\b(" + "|".join(spend.SPEND_DIMENSIONS) + r")\s*\(")
+_SPEND_FACT = re.compile(
+    r"\bspend\s*\.\s*(" + "|".join(spend.SPEND_DIMENSIONS) + r')\s*\(\s*"([^"\\]*)"\s*\)'
+)
+
+
+def _spend_problem(rule: Rule) -> str | None:
+    """`spend.<dimension>("<window>")` only, with a known window: checked statically, like
+    every field name, so a typo fails at load and not in the middle of a judgement."""
+    calls = _SPEND_CALL.findall(rule.when)
+    facts = _SPEND_FACT.findall(rule.when)
+    if len(calls) != len(facts):
+        return (
+            f'rule {rule.id!r}: spend facts are written spend.<dimension>("<window>") with a '
+            f"literal window; dimensions: {', '.join(spend.SPEND_DIMENSIONS)}"
+        )
+    unknown = sorted({w for _, w in facts if w not in spend.SPEND_WINDOWS})
+    if unknown:
+        return (
+            f"rule {rule.id!r}: unknown spend window(s) {', '.join(unknown)}; known windows: "
+            f"{', '.join(spend.SPEND_WINDOWS)}"
+        )
+    return None
+
+
 def check_condition(rule: Rule) -> str | None:
     """Compile a rule's CEL condition; reject unknown names, unknown functions, non-booleans.
 
@@ -103,12 +129,19 @@ def check_condition(rule: Rule) -> str | None:
             f"known fields are: {known}"
         )
     functions = sorted(
-        f for f in program.functions() if not _is_operator(f) and f not in CEL_FUNCTIONS
+        f
+        for f in program.functions()
+        if not _is_operator(f) and f not in CEL_FUNCTIONS and f not in spend.CEL_FUNCTIONS
     )
     if functions:
         return f"rule {rule.id!r}: condition calls unknown function(s) {', '.join(functions)}"
+    problem = _spend_problem(rule)
+    if problem:
+        return problem
     try:
-        result = program.execute(dict(FACT_VARIABLES))
+        result = program.execute(
+            cel.Context(variables=dict(FACT_VARIABLES), functions=spend.CEL_FUNCTIONS)
+        )
     except (RuntimeError, KeyError, TypeError, ValueError):
         return None  # a runtime error on probe values (e.g. a missing map key) is fine
     if not isinstance(result, bool):
@@ -170,9 +203,46 @@ def parse_document(raw: Any) -> ConstitutionDocument:
             problems.append(f"rule {rule.id!r}: duplicate id")
         seen.add(rule.id)
         problems.extend(_rule_problems(document, rule))
+    problems.extend(_limit_problems(document))
     if problems:
         raise ConstitutionError(problems)
     return document
+
+
+def _limit_problems(document: ConstitutionDocument) -> list[str]:
+    problems: list[str] = []
+    spending = spend.spending_actions(document)
+    seen: set[str] = set()
+    for limit in document.limits or []:
+        where = f"limit {limit.id!r}"
+        if limit.id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(limit.id)
+        for action in limit.applies_to:
+            if action != "*" and action not in spending:
+                problems.append(
+                    f"{where}: applies_to names {action!r}, which is not an action type "
+                    "declared with spends: true"
+                )
+        if not spending:
+            problems.append(f"{where}: no action type is declared with spends: true")
+        problems.extend(_limit_escalation_problem(limit))
+    return problems
+
+
+def _limit_escalation_problem(limit: Limit) -> list[str]:
+    # Past an autonomous limit a human decides, and a human's action is not autonomous. Past
+    # any other limit an escalation means a human may carry spend beyond it: say so.
+    if (
+        limit.scope != "autonomous"
+        and limit.on_exceed == "escalate"
+        and not limit.approvals_may_exceed
+    ):
+        return [
+            f"limit {limit.id!r}: on_exceed: escalate on a {limit.scope} limit needs "
+            "approvals_may_exceed: true (only a human can go past it), or use on_exceed: deny"
+        ]
+    return []
 
 
 def load_yaml(text: str) -> ConstitutionDocument:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from charter.governance import money
+from charter.governance.spend import SPEND_DIMENSIONS, SPEND_WINDOWS, payee_of, spend_facts
 from schemas import Invoice, Observation, ProposedAction
 
 #: Variables available to CEL conditions, with a probe value of the right type for each.
@@ -28,13 +30,18 @@ FACT_VARIABLES: dict[str, Any] = {
     "accounts": [],
     "total_cash": 0.0,
     "run": {"same_reference": 0, "reference_amount": 0.0, "counterparty_amount": 0.0},
+    # Called as `spend.counterparty("P30D")`: see `charter.governance.spend`.
+    "spend": {d: dict.fromkeys(SPEND_WINDOWS, 0.0) for d in SPEND_DIMENSIONS},
 }
 
 
 def _plain(value: Any) -> Any:
     """Convert model values into what CEL understands: floats, strings, bools, maps."""
     if isinstance(value, Decimal):
-        return float(value)
+        try:
+            return money.to_cel(value)
+        except ValueError:  # not money the books could hold (a ratio): the nearest double
+            return float(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -49,24 +56,24 @@ def _invoice_for(proposal: ProposedAction, observation: Observation) -> Invoice 
 
 
 def _payee(proposal: ProposedAction, observation: Observation) -> str:
-    """Who a proposal really pays: the invoice's vendor when it names one, else its words."""
-    invoice = _invoice_for(proposal, observation)
-    return f"vendor:{invoice.vendor_id}" if invoice else f"name:{proposal.counterparty or ''}"
+    return payee_of(proposal, _invoice_for(proposal, observation))
 
 
 def _run_facts(
     proposal: ProposedAction, observation: Observation, earlier: Sequence[ProposedAction]
 ) -> dict[str, Any]:
-    """What earlier proposals of the same run already commit (issue 5: split and repeat
-    payments). The observation is a snapshot taken before any of them executed."""
+    """What earlier proposals of the same run already commit (so that a payment split
+    across proposals, or repeated, is caught). The observation is a snapshot taken before any of them executed."""
     same = [p for p in earlier if p.action == proposal.action]
     same_ref = [p for p in same if proposal.reference and p.reference == proposal.reference]
     payee = _payee(proposal, observation)
     same_payee = [p for p in same if _payee(p, observation) == payee]
     return {
         "same_reference": len(same_ref),
-        "reference_amount": float(sum((p.amount or Decimal(0) for p in same_ref), Decimal(0))),
-        "counterparty_amount": float(sum((p.amount or Decimal(0) for p in same_payee), Decimal(0))),
+        "reference_amount": _plain(sum((p.amount or Decimal(0) for p in same_ref), Decimal(0))),
+        "counterparty_amount": _plain(
+            sum((p.amount or Decimal(0) for p in same_payee), Decimal(0))
+        ),
     }
 
 
@@ -81,10 +88,15 @@ def facts_for(
     if invoice is not None:
         vendor = next((v for v in observation.vendors if v.vendor_id == invoice.vendor_id), None)
     elif proposal.counterparty:
-        vendor = next((v for v in observation.vendors if v.name == proposal.counterparty), None)
+        # A name identifies a vendor only when exactly one record bears it: a second record
+        # with the same name (another id, another bank account) makes it nobody's.
+        named = [v for v in observation.vendors if v.name == proposal.counterparty]
+        vendor = named[0] if len(named) == 1 else None
     invoice_facts: dict[str, Any] = {}
     if invoice is not None:
         invoice_facts = _plain(invoice.model_dump(mode="python"))
+        # Exact here, in Decimal, so that no condition has to subtract doubles.
+        invoice_facts["outstanding"] = _plain(invoice.amount - invoice.amount_paid)
         # Other live invoices of the same vendor for the same amount: possible duplicates.
         invoice_facts["duplicates"] = [
             i.invoice_id
@@ -104,7 +116,7 @@ def facts_for(
         campaign_facts["roas"] = campaign.roas
     return {
         "action": proposal.action,
-        "amount": float(proposal.amount) if proposal.amount is not None else 0.0,
+        "amount": _plain(proposal.amount) if proposal.amount is not None else 0.0,
         "currency": proposal.currency,
         "counterparty": proposal.counterparty or "",
         "reference": proposal.reference or "",
@@ -114,6 +126,12 @@ def facts_for(
         "campaign": campaign_facts,
         "payroll": _plain(payroll.model_dump(mode="python")) if payroll else {},
         "accounts": [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts],
-        "total_cash": float(sum((a.balance for a in observation.bank_accounts), Decimal(0))),
+        "total_cash": _plain(sum((a.balance for a in observation.bank_accounts), Decimal(0))),
         "run": _run_facts(proposal, observation, earlier),
+        "spend": {
+            dimension: {w: _plain(v) for w, v in windows.items()}
+            for dimension, windows in spend_facts(
+                observation.spend, proposal, observation.agent, _payee(proposal, observation)
+            ).items()
+        },
     }

@@ -5,7 +5,7 @@ in as an argument (by default the instant the observation was taken, which is in
 and lets a backtest reproduce the verdict). The reasoner's citations are advisory; this
 evaluation is the authority, and a citation that does not match it blocks autonomy.
 
-Precedence (DESIGN.md): deny > escalate > allow. No allow rule means outside bounds and
+Precedence (docs/architecture.md): deny > escalate > allow. No allow rule means outside bounds and
 escalation; confidence below the applicable threshold escalates; an irreversible action
 always escalates, whatever the rules say. A rule that cannot be evaluated fails closed.
 """
@@ -21,11 +21,13 @@ from typing import Any
 
 import cel
 
+from charter.governance import money, spend
 from charter.governance.facts import facts_for
 from schemas import (
     CitationCheck,
     Constitution,
     EscalationCause,
+    LimitBreach,
     Observation,
     Outcome,
     Proposal,
@@ -97,6 +99,8 @@ def _shown(value: Any) -> str:
 
 def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str:
     if outcome == "deny":
+        if not ctx["deny_rules"]:
+            return "Denied: " + "; ".join(spend.describe(b) for b in ctx["limits"]) + "."
         return "Denied by " + ", ".join(ctx["deny_rules"]) + "."
     if outcome == "execute":
         return (
@@ -117,6 +121,7 @@ def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str
         "citation_mismatch": "the proposal's citations do not match the constitution ("
         + ctx["citation_note"]
         + ")",
+        "limit_exceeded": "; ".join(spend.describe(b) for b in ctx["limits"]),
     }
     text = "Escalated: " + "; ".join(words[c] for c in causes) + "."
     if ctx["approvals_required"] > 1:
@@ -127,17 +132,30 @@ def _explain(outcome: Outcome, causes: list[EscalationCause], **ctx: Any) -> str
 def check_citations(
     constitution: Constitution, proposal: Proposal, decisive: list[str], *, any_of: bool = False
 ) -> CitationCheck:
-    """Unknown citations, and decisive rules not cited.
+    """Unknown citations, citations of rules that cannot apply, and decisive rules not cited.
 
     With `any_of` (several allow rules matched), citing one of them is enough: each alone
-    would have allowed the action.
+    would have allowed the action. Citing every rule of the constitution is no shortcut: a
+    rule of another action type cannot have been evaluated for this one.
     """
-    known = {rule.id for rule in constitution.document.rules}
+    rules = {rule.id: rule for rule in constitution.document.rules}
     cited = list(dict.fromkeys(proposal.citations))
     missing = [r for r in decisive if r not in cited]
     if any_of and len(missing) < len(decisive):
         missing = []
-    return CitationCheck(cited=cited, unknown=[c for c in cited if c not in known], missing=missing)
+    inapplicable = [
+        c
+        for c in cited
+        if c in rules
+        and proposal.action not in rules[c].applies_to
+        and "*" not in rules[c].applies_to
+    ]
+    return CitationCheck(
+        cited=cited,
+        unknown=[c for c in cited if c not in rules],
+        missing=missing,
+        inapplicable=inapplicable,
+    )
 
 
 def _citation_note(check: CitationCheck) -> str:
@@ -146,6 +164,10 @@ def _citation_note(check: CitationCheck) -> str:
         parts.append("cites unknown rule(s) " + ", ".join(check.unknown))
     if check.missing:
         parts.append("does not cite decisive rule(s) " + ", ".join(check.missing))
+    if check.inapplicable:
+        parts.append(
+            "cites rule(s) that cannot apply to this action " + ", ".join(check.inapplicable)
+        )
     return "; ".join(parts)
 
 
@@ -156,12 +178,14 @@ def evaluate(
     earlier: Sequence[Proposal] = (),
     *,
     now: datetime | None = None,
+    with_limits: bool = True,
 ) -> Verdict:
     """Judge one proposal.
 
     `earlier`: proposals of the same run gated before this one and not denied, so rules can
     see what the run already commits (`run.*` facts). `now` decides rule expiry; default:
-    when the observation was made.
+    when the observation was made. `with_limits=False` judges by the rules alone (the act
+    activity enforces limits itself, by reservation).
     """
     document = constitution.document
     at = now or observation.observed_at
@@ -184,7 +208,21 @@ def evaluate(
             f"constitution v{constitution.version}.",
         )
 
+    refusal = _refuse_money(proposal, observation)
+    if refusal is not None:
+        cause, why = refusal
+        return Verdict(
+            **base,
+            outcome="deny",
+            evaluated=[],
+            matched=[],
+            causes=[cause],
+            citations=check_citations(constitution, proposal, []),
+            explanation=f"Denied: {why}.",
+        )
+
     facts = facts_for(proposal, observation, earlier)
+    context = cel.Context(variables=facts, functions=spend.CEL_FUNCTIONS)
     evaluated: list[str] = []
     expired: list[str] = []
     live: list[Rule] = []
@@ -237,7 +275,12 @@ def evaluate(
     causes: list[EscalationCause] = []
     approvals_required = 1
     approver_roles: list[list[str]] = []
-    if deny_rules:
+    limits = _limit_breaches(constitution, proposal, observation, earlier) if with_limits else []
+    if not deny_rules and any(b.on_exceed == "deny" and b.scope != "autonomous" for b in limits):
+        outcome = "deny"
+        causes.append("limit_exceeded")
+        citations = check_citations(constitution, proposal, [])
+    elif deny_rules:
         # Deny is final for this proposal: no human approval lifts it, only a new version.
         outcome = "deny"
         citations = check_citations(constitution, proposal, deny_rules)
@@ -256,8 +299,17 @@ def evaluate(
         citations = check_citations(constitution, proposal, decisive, any_of=not escalate_rules)
         if citations.mismatch:
             causes.append("citation_mismatch")
-        outcome = "escalate" if causes else "execute"
+        # An autonomous limit binds only what would execute without a human.
         if causes:
+            limits = [b for b in limits if b.scope != "autonomous"]
+        if any(b.on_exceed == "deny" for b in limits):
+            outcome = "deny"
+            causes = ["limit_exceeded"]
+        else:
+            if limits:
+                causes.append("limit_exceeded")
+            outcome = "escalate" if causes else "execute"
+        if outcome == "escalate":
             approvals_required = max(
                 [m.approvals_required or 1 for m in escalations]
                 + [document.defaults.approvals_required or 1]
@@ -272,6 +324,7 @@ def evaluate(
         "threshold": threshold,
         "citation_note": _citation_note(citations),
         "approvals_required": approvals_required,
+        "limits": limits,
     }
     return Verdict(
         **base,
@@ -286,4 +339,54 @@ def evaluate(
         approver_roles=approver_roles,
         expired=expired,
         citations=citations,
+        limits=limits,
+    )
+
+
+def _refuse_money(
+    proposal: Proposal, observation: Observation
+) -> tuple[EscalationCause, str] | None:
+    """Amounts the books could not hold, and amounts in another currency than their record."""
+    if proposal.amount is not None and not money.is_exact(proposal.amount, proposal.currency):
+        return "inexact_amount", (
+            f"{proposal.amount} is not an exact amount of {proposal.currency} "
+            f"({money.minor_units(proposal.currency)} decimals at most)"
+        )
+    currencies = [
+        *(i.currency for i in observation.invoices if i.invoice_id == proposal.reference),
+        *(c.currency for c in observation.campaigns if c.campaign_id == proposal.reference),
+        *(p.currency for p in observation.payroll_runs if p.payroll_run_id == proposal.reference),
+    ]
+    for currency in currencies:
+        if currency != proposal.currency:
+            return "currency_mismatch", (
+                f"the proposal is in {proposal.currency}, its record {proposal.reference} in "
+                f"{currency}"
+            )
+    return None
+
+
+def _limit_breaches(
+    constitution: Constitution,
+    proposal: Proposal,
+    observation: Observation,
+    earlier: Sequence[Proposal],
+) -> list[LimitBreach]:
+    """Limits the proposal does not fit under with the spend seen at observation time (the
+    act activity checks again, atomically, with the spend at execution)."""
+    if not constitution.document.limits:
+        return []
+    invoices = {i.invoice_id: i for i in observation.invoices}
+
+    def payee(p: Proposal) -> str:
+        return spend.payee_of(p, invoices.get(p.reference or ""))
+
+    return spend.breaches(
+        constitution.document,
+        proposal,
+        agent=observation.agent,
+        payee=payee(proposal),
+        snapshot=observation.spend,
+        autonomous=True,
+        earlier=[(p, payee(p)) for p in earlier],
     )

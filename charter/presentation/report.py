@@ -88,7 +88,8 @@ def run_table(title: str, proposals: list[ProposalState], caption: str | None = 
 
 
 def reasoning_failure_panel(row: dict[str, Any]) -> Panel:
-    """issue 5: the reasoner's reply could not be read; show it raw, for a human to judge."""
+    """The reasoner's reply could not be read, so there is no proposal: show the reply raw,
+    for a human to judge."""
     ctx = row["context"]
     failure = ctx["failure"]
     lines = Table.grid(padding=(0, 2))

@@ -29,9 +29,9 @@ from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
 from charter.storage import Database
 from charter.storage import slack as store
-from charter.storage.members import APPROVER_ROLES
 from charter.storage.slack import CardState, Member
 from schemas import AmendmentRequest, Decision, DecisionReceipt
+from schemas.errors import ErrorType
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Approvals:
             raise Refusal(
                 f"You are not a member of {state.tenant_name} in Charter, so you cannot decide."
             )
-        if not set(member.roles) & set(APPROVER_ROLES):
+        if not approvals.is_approver(member.roles):
             raise Refusal(
                 f"Only approvers of {state.tenant_name} can decide; {member.display_name} is not one."
             )
@@ -102,20 +102,40 @@ class Approvals:
                 f"{state.exception_id} has no proposal to approve or reject: the reasoner's "
                 "reply could not be read. Review the run instead."
             )
-        if state.status != "open":
+        # The rule book, over what the card's tenant transaction read. Self-approval is left
+        # to the workflow, which knows who requested the run; it and the `record_decision`
+        # activity ask the rule book again, this refuses before the modal opens.
+        refusal = self._judge(state, member)
+        if refusal is None:
+            return Authorised(member=member, state=state)
+        if refusal.type == ErrorType.NOT_AWAITING_DECISION:
             raise Refusal(f"{state.exception_id} is already {state.status}.")
-        if any(d.approver == member.member_id for d in state.decisions):
+        if refusal.type == ErrorType.DUPLICATE_APPROVAL:
             raise Refusal(f"You have already decided on {state.exception_id}.")
-        # Rules that name `approvers:` limit who may decide; the workflow and the
-        # `record_decision` activity enforce it too, this refuses before the modal opens.
-        requirements = cards.role_requirements(state)
-        if not approvals.holds_roles(member.roles, requirements):
+        if refusal.type == ErrorType.UNAUTHORISED_APPROVER:
             raise Refusal(
                 f"{state.exception_id} needs an approver with the role "
-                f"{cards.roles_text(requirements)}; {member.display_name} has "
+                f"{cards.roles_text(cards.role_requirements(state))}; {member.display_name} has "
                 f"{', '.join(member.roles) or 'no role'}."
             )
-        return Authorised(member=member, state=state)
+        raise Refusal(refusal.message)
+
+    @staticmethod
+    def _judge(state: CardState, member: Member) -> approvals.Refusal | None:
+        verdict, edited = cards.verdicts(state)
+        case = approvals.Case(
+            tenant_id=state.tenant_id,
+            proposal_id=state.proposal_id,
+            status=approvals.AWAITING if state.status == "open" else state.status,
+            verdict=verdict,
+            approved_verdict=edited,
+            decisions=cards.ballots(state),
+            approvers=frozenset({member.member_id}),
+            roles={member.member_id: member.roles},
+        )
+        # Which button was pressed does not change who may decide: ask as an approval.
+        ask = Decision(proposal_id=state.proposal_id, approver=member.member_id, outcome="approve")
+        return approvals.judge(case, ask)
 
     # -- listeners ------------------------------------------------------------------------
 

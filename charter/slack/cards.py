@@ -14,9 +14,11 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from charter.governance import approvals
 from charter.governance.amendments import AMENDABLE_CAUSES
 from charter.presentation.report import CAUSE_WORDS, money
 from charter.storage.slack import CardState
+from schemas import Verdict
 
 APPROVE, REJECT, AMEND = "charter_approve", "charter_reject", "charter_amend"
 ACTIONS = (APPROVE, REJECT, AMEND)
@@ -103,26 +105,33 @@ def approved_proposal(state: CardState) -> dict[str, Any]:
     return chosen
 
 
+def verdicts(state: CardState) -> tuple[Verdict | None, Verdict | None]:
+    """The gate's verdicts, typed: on the proposal, and on the edited parameters after an edit."""
+    if is_reasoning_failure(state):
+        return None, None
+    edited = Verdict.model_validate(state.edit["verdict"]) if state.edit is not None else None
+    return Verdict.model_validate(state.context["verdict"]), edited
+
+
+def ballots(state: CardState) -> list[approvals.Ballot]:
+    return [
+        approvals.Ballot(d.approver, "approve" if d.outcome == "approve" else "reject")
+        for d in state.decisions
+    ]
+
+
 def approvals_required(state: CardState) -> int:
-    """The quorum (`approvals_required`, the most any verdict asks); older verdicts count 1."""
-    values = [v.get("approvals_required", 1) for v in _verdicts(state)]
-    return max([v for v in values if isinstance(v, int) and v >= 1] + [1])
+    """The quorum, as the rule book counts it."""
+    return approvals.required(*verdicts(state))
 
 
 def role_requirements(state: CardState) -> list[list[str]]:
     """Per matched rule that names `approvers`: an approver holds one role of each list."""
-    out: list[list[str]] = []
-    for verdict in _verdicts(state):
-        value = verdict.get("approver_roles", [])
-        for options in value if isinstance(value, list) else []:
-            roles = [str(role) for role in options] if isinstance(options, list) else []
-            if roles and roles not in out:
-                out.append(roles)
-    return out
+    return approvals.role_requirements(*verdicts(state))
 
 
 def roles_text(requirements: list[list[str]]) -> str:
-    return " and ".join(" or ".join(options) for options in requirements)
+    return approvals.roles_text(requirements, either=" or ")
 
 
 def recommendation(p: dict[str, Any]) -> str:
@@ -207,10 +216,10 @@ def rule_lines(v: dict[str, Any], titles: dict[str, str]) -> list[str]:
 
 def status_lines(state: CardState) -> list[str]:
     required = approvals_required(state)
-    approvals = [d for d in state.decisions if d.outcome == "approve"]
+    approved = [d for d in state.decisions if d.outcome == "approve"]
     rejections = [d for d in state.decisions if d.outcome == "reject"]
     lines: list[str] = []
-    for d in approvals:
+    for d in approved:
         line = f":white_check_mark: Approved by *{esc(d.display_name, 120)}* ({d.approver}) at {when(d.decided_at)}"
         if d.reason:
             line += f": “{esc(d.reason, 500)}”"
@@ -223,8 +232,8 @@ def status_lines(state: CardState) -> list[str]:
             line += f": “{esc(d.reason, 500)}”"
         lines.append(line)
     if required > 1:
-        names = ", ".join(esc(d.display_name, 120) for d in approvals) or "nobody yet"
-        lines.insert(0, f"*Approvals: {len(approvals)} of {required}* ({names})")
+        names = ", ".join(esc(d.display_name, 120) for d in approved) or "nobody yet"
+        lines.insert(0, f"*Approvals: {len(approved)} of {required}* ({names})")
     if state.edit is not None:
         original = state.context["proposal"]
         lines.insert(
@@ -355,9 +364,7 @@ def card_blocks(
         {"type": "divider"},
         section("\n".join(status_lines(state))),
     ]
-    required = approvals_required(state)
-    approvals = sum(1 for d in state.decisions if d.outcome == "approve")
-    if state.status == "open" and approvals < required:
+    if state.status == "open" and not approvals.quorum_met(ballots(state), *verdicts(state)):
         value = ButtonValue(t=state.tenant_id, e=state.exception_id).model_dump_json()
         buttons: list[dict[str, Any]] = [
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-APPROVER_ROLES = ("approver", "owner")
+from charter.governance.approvals import APPROVER_ROLES
 
 
 async def approvers(conn: asyncpg.Connection, tenant_id: str) -> list[str]:

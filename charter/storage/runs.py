@@ -204,6 +204,20 @@ async def rejections(
     return [r["approver"] for r in rows]
 
 
+async def decisions(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> list[tuple[str, str]]:
+    """Every recorded decision on a proposal, as (approver, outcome), in the order made."""
+    rows = await conn.fetch(
+        "SELECT approver, outcome FROM charter.decisions WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND proposal_id = $3 ORDER BY decided_at, approver",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return [(r["approver"], r["outcome"]) for r in rows]
+
+
 async def record_decision(
     conn: asyncpg.Connection,
     *,

@@ -80,3 +80,22 @@ async def test_backtest_of_the_current_law_changes_nothing(
     await _record_history(client, db, tenant)
     report = await run_backtest(db, tenant, constitution_source("acme"))
     assert report.summary() == {"unchanged": 5}
+
+
+async def test_backtest_replays_limits_in_history_order(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """Two payments executed on their own ($3,412.18, then $1,440.00); a candidate with a
+    $4,000 daily autonomous cap lets the first go and holds the second, in that order."""
+    run = await start(client, tenant, "payables", focus=["INV-1041", "INV-1042"])
+    await run.result()
+    text = constitution_source("acme").replace("amount: 7000", "amount: 4000")
+    report = await run_backtest(db, tenant, text)
+    by_ref = {c.reference: c for c in report.cases}
+    first, second = by_ref["INV-1041"], by_ref["INV-1042"]
+    assert (first.recorded, first.candidate) == ("auto", "auto")
+    assert (
+        second.recorded == "auto"
+        and second.candidate == "escalated"
+        and second.candidate_causes == ["limit_exceeded"]
+    )

@@ -21,8 +21,8 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.storage import Database
 from schemas import AgentRunInput, RunState
 from starter import start_run
-from tests.conftest import eventually
 from tests.reasoners.fake_messages_api import FakeMessagesApi
+from tests.support.polling import eventually
 from worker import build_worker
 from workflows import AgentLoop
 

@@ -9,6 +9,7 @@ on its own, and every payment that does execute goes to the vendor the books nam
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal as D
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -18,7 +19,8 @@ from charter.storage import Database
 from tests.helpers import record_history
 from tests.reasoners.conftest import settled, start
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
-from tests.reasoners.hostile_corpus import CORPUS, HostileCase
+from tests.reasoners.hostile_corpus import CORPUS, SPLIT_ACROSS_RUNS, HostileCase
+from tests.storage.test_spend_limits import with_limits
 
 
 async def add_books(db: Database, tenant: str, case: HostileCase) -> None:
@@ -48,6 +50,10 @@ def test_corpus_covers_every_attack() -> None:
         "look-alike vendor",
         "duplicate",
         "split",
+        "float",
+        "currency",
+        "same name",
+        "citations",
     }
     for case in CORPUS:
         assert len(case.expect) == len(case.proposals), case.name
@@ -110,3 +116,44 @@ async def test_obedient_model_moves_no_unapproved_money(
         desc = await handle.describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("hostile corpus case finished")
+
+
+async def test_a_split_across_separate_runs_stops_at_the_counterparty_cap(
+    client: Client,
+    claude_worker: Worker,
+    fake_api: FakeMessagesApi,
+    db: Database,
+    tenant: str,
+) -> None:
+    """Twenty runs, each paying one slice of one vendor's work: every slice passes the
+    per-invoice rule, only Charter's ledger sees them together."""
+    case = SPLIT_ACROSS_RUNS
+    await with_limits(
+        db,
+        tenant,
+        {
+            "id": "payee-monthly",
+            "title": "At most $5,000 to one payee in 30 days without a human",
+            "scope": "counterparty",
+            "window": "P30D",
+            "amount": "5000",
+            "approvals_may_exceed": True,
+        },
+    )
+    await add_books(db, tenant, case)
+    statuses = []
+    for proposal in case.proposals:
+        fake_api.script(tenant, tool_reply([proposal]))
+        handle = await start(client, tenant, case.agent, focus=[proposal["reference"]])
+        state = await settled(handle)
+        statuses.append(state.proposals[0].status)
+        if state.stage != "completed":
+            await handle.terminate("cross-run case: the exception stays open")
+    assert statuses == case.expect
+    async with db.tenant(tenant) as conn:
+        paid = await conn.fetchval(
+            "SELECT COALESCE(sum(amount), 0) FROM charter.payments WHERE tenant_id = $1 AND "
+            "payment_id LIKE 'pay-%'",
+            tenant,
+        )
+    assert paid <= 5000 and paid == sum(D(p["amount"]) for p in case.proposals[:6])

@@ -31,8 +31,8 @@ from charter.slack.notifier import SlackNotifier
 from charter.slack.server import http_app
 from charter.storage import Database
 from charter.storage import slack as store
-from tests.conftest import eventually
 from tests.slack.fake_slack import BOT_TOKEN, TEAM, Call, FakeSlack
+from tests.support.polling import eventually
 from worker import build_worker
 
 SLACK_QUEUE = "charter-slack-test"

@@ -16,7 +16,6 @@ from charter.notify.notifier import ExceptionNotice
 from charter.storage import Database, constitutions
 from charter.storage import slack as store
 from schemas import Decision, ProposalEdit, RunState
-from tests.conftest import eventually
 from tests.helpers import chain_ok, start, until_stage
 from tests.slack.conftest import (
     SLACK_QUEUE,
@@ -31,6 +30,7 @@ from tests.slack.conftest import (
     submission,
 )
 from tests.slack.fake_slack import Call, FakeSlack
+from tests.support.polling import eventually
 from tests.workflows.support import actions, adopt_variant
 from workflows import AgentLoop
 

@@ -19,7 +19,6 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.slack.cards import ButtonValue
 from charter.storage import Database
 from schemas import AgentRunResult, RunState
-from tests.conftest import eventually
 from tests.helpers import start, until_stage
 from tests.reasoners.conftest import TEST_API_KEY
 from tests.reasoners.fake_messages_api import FakeMessagesApi, text_reply, tool_reply
@@ -34,6 +33,7 @@ from tests.slack.conftest import (
     notifier,
 )
 from tests.slack.fake_slack import Call, FakeSlack
+from tests.support.polling import eventually
 from tests.workflows.support import actions
 from worker import build_worker
 

@@ -30,10 +30,10 @@ from charter.storage import Database
 from charter.storage import slack as store
 from charter_cli import build_parser
 from charter_cli._common import CliError
-from tests.conftest import eventually
 from tests.helpers import start, until_stage
 from tests.slack.conftest import SLACK_QUEUE, SlackTenant, card_for, click, slack_settings
 from tests.slack.fake_slack import BOT_TOKEN, FakeSlack
+from tests.support.polling import eventually
 
 
 def _socket_settings(api_url: str) -> SlackSettings:

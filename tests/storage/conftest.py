@@ -33,6 +33,10 @@ RUN_ROWS: dict[str, str] = {
     "proposal_edits": "INSERT INTO charter.proposal_edits (tenant_id, workflow_id, proposal_id, "
     "proposal_digest, proposal, verdict, edited_by) VALUES "
     "($1, 'wf-1', 'p1', 'digest-2', '{}', '{}', 'maya')",
+    "spend_ledger": "INSERT INTO charter.spend_ledger (tenant_id, idempotency_key, workflow_id, "
+    "proposal_id, agent, action, payee, amount, currency, autonomous, state, reserved_at, "
+    "expires_at) VALUES ($1, 'key-1', 'wf-1', 'p1', 'payables', 'schedule_payment', "
+    "'vendor:aws', 100, 'USD', true, 'reserved', now(), now() + interval '10 minutes')",
     "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "

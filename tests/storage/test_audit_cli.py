@@ -20,8 +20,9 @@ from charter_cli._common import CliError
 from charter_cli.audit import temporal_anchors, verify_tenants
 from schemas import AgentRunInput
 from starter import start_run
-from tests.conftest import TASK_QUEUE, eventually
 from tests.storage import tamper
+from tests.support.polling import eventually
+from tests.support.queues import TASK_QUEUE
 
 pytestmark = pytest.mark.db
 

@@ -36,7 +36,7 @@ async def authorised_payment(db: Database, tenant: str) -> ActInput:
         proposal_id="p1",
         action="schedule_payment",
         amount=Decimal("3412.18"),
-        counterparty="aws",
+        counterparty="Amazon Web Services",
         reference="INV-1041",
         confidence=0.95,
         rationale="Verified vendor, due soon.",

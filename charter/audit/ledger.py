@@ -1,0 +1,52 @@
+"""The spend ledger, rebuilt from the audit trail: `charter audit verify` checks they match.
+
+Every ledger transition is committed with an audit entry in the same transaction: a
+reservation with its `action_intent` (`at_execution.reserved`), execution with
+`action_result`, a release with `reservation_released`. So the trail alone says what each
+row must be, and a row changed behind the application's back shows as a difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from charter.audit.chain import AuditEntry
+
+Ledger = dict[str, tuple[str, Decimal]]
+
+
+def ledger_from_audit(entries: Iterable[AuditEntry]) -> Ledger:
+    """`{idempotency_key: (state, amount)}` as the trail records it."""
+    rebuilt: Ledger = {}
+    for entry in entries:
+        key = entry.snapshot.get("idempotency_key")
+        if not isinstance(key, str):
+            continue
+        if entry.kind == "action_intent":
+            check = entry.snapshot.get("at_execution") or {}
+            amount = (entry.snapshot.get("proposal") or {}).get("amount")
+            if check.get("reserved") and amount is not None:
+                rebuilt[key] = ("reserved", Decimal(str(amount)))
+        elif entry.kind == "action_result" and key in rebuilt:
+            rebuilt[key] = ("executed", rebuilt[key][1])
+        elif entry.kind == "reservation_released" and key in rebuilt:
+            rebuilt[key] = ("released", rebuilt[key][1])
+    return rebuilt
+
+
+def differences(rebuilt: Ledger, stored: Ledger) -> list[str]:
+    """Each key whose stored row differs from the trail's, in words."""
+    problems = []
+    for key in sorted(set(rebuilt) | set(stored)):
+        want, have = rebuilt.get(key), stored.get(key)
+        if want != have:
+            problems.append(
+                f"spend ledger {key}: the audit trail says {_show(want)}, the ledger holds "
+                f"{_show(have)}"
+            )
+    return problems
+
+
+def _show(row: tuple[str, Decimal] | None) -> str:
+    return "nothing" if row is None else f"{row[0]} {row[1]}"
