@@ -32,7 +32,7 @@ import cel  # noqa: E402
 from bench.codec import observation  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.demo.seed import constitution_source  # noqa: E402
-from charter.governance import gate  # noqa: E402
+from charter.governance import gate, spend  # noqa: E402
 from charter.governance.constitution import content_hash, load_yaml  # noqa: E402
 from charter.governance.facts import facts_for  # noqa: E402
 from schemas import Constitution, Observation, Proposal  # noqa: E402
@@ -99,9 +99,8 @@ def raw_run(
         earlier: list[Proposal] = []
         for p in run:
             facts = facts_for(p, seen, earlier)
-            context = cel.Context()  # converted once per proposal, as the cel docs advise
-            for name, value in facts.items():
-                context.add_variable(name, value)
+            # Converted once per proposal, with the functions the conditions may call.
+            context = cel.Context(variables=facts, functions=spend.CEL_FUNCTIONS)
             denied = False
             for rule in rules:
                 if p.action in rule.applies_to or "*" in rule.applies_to:
@@ -140,7 +139,8 @@ def main() -> None:
     earlier: list[Proposal] = []
     for p in run:
         outcomes.append(gate.evaluate(constitution, p, seen, earlier).outcome)
-        earlier.append(p)
+        if outcomes[-1] != "deny":
+            earlier.append(p)
     variants = {
         "raw CEL": raw_run(constitution, seen, run),
         "gate": gate_run(constitution, seen, run),

@@ -51,15 +51,15 @@ def _program(source: str) -> Any:
 
 
 def _context(facts: dict[str, Any], names: set[str]) -> Any:
-    """The facts the rules read, as CEL values, converted once per proposal. Handing the
-    whole dict to every rule's `execute` converts all of it (accounts, the invoice, the
-    vendor...) once per rule, which cost more than the rules themselves. A variable no fact
-    provides stays undefined, and the rule reading it fails closed as before."""
-    context = cel.Context()
-    for name in names:
-        if name in facts:
-            context.add_variable(name, facts[name])
-    return context
+    """The facts the rules read, as CEL values, converted once per proposal, with the
+    `spend.<dimension>(window)` functions. Handing the whole dict to every rule's `execute`
+    converts all of it (accounts, the invoice, the vendor...) once per rule, which cost more
+    than the rules themselves; converting only what the live rules read halves the rest. A
+    variable no fact provides stays undefined, and the rule reading it fails closed."""
+    return cel.Context(
+        variables={name: facts[name] for name in names if name in facts},
+        functions=spend.CEL_FUNCTIONS,
+    )
 
 
 def _looked_at(source: str) -> list[tuple[str, list[str]]]:
@@ -222,7 +222,6 @@ def evaluate(
         )
 
     facts = facts_for(proposal, observation, earlier)
-    context = cel.Context(variables=facts, functions=spend.CEL_FUNCTIONS)
     evaluated: list[str] = []
     expired: list[str] = []
     live: list[Rule] = []
