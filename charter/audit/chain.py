@@ -21,6 +21,12 @@ from pydantic import BaseModel, ConfigDict
 
 GENESIS = "0" * 64
 
+#: Sorted keys, no whitespace, UTF-8 as is: one encoder for every entry (`json.dumps` with
+#: these options builds the same encoder on every call).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 class AuditEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,10 +92,7 @@ def entry_hash(
         "snapshot": snapshot,
         "prev_hash": prev_hash,
     }
-    encoded = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(body).encode("utf-8")).hexdigest()
 
 
 class ChainReport(BaseModel):
