@@ -29,6 +29,9 @@ def test_histories_are_committed() -> None:
     assert "act_refusal_fails_the_proposal" in names
     # Re-judged at execution, sent back to a human, approved (patch act-sends-back-to-humans).
     assert "act_sends_back_to_humans" in names
+    # An act sent back to a human while the run waits beside its acts is waited for
+    # (patch wait-for-acts-that-send-back).
+    assert "act_sends_back_beside_the_wait" in names
     # Search attributes upserted only when a value changes (patch search-attributes-on-change).
     assert {
         "escalate_approve_act_upserts_on_change",

@@ -642,22 +642,44 @@ class AgentLoop:
         def act_failed() -> bool:
             return any(t.done() and t.exception() is not None for t in self._act_tasks)
 
+        # An act re-judged at execution can send its proposal back to a human: while acts
+        # run, the loop stays, so such a proposal is waited for like any other. Older runs
+        # left the loop with acts still running (patch keeps their histories replaying).
+        acts_may_send_back = workflow.patched("wait-for-acts-that-send-back")
+
+        def busy() -> bool:
+            return bool(waiting() or self._deciding or (acts_may_send_back and self._acting))
+
         interval = self._reminder_interval(input, deadline, len(waiting()))
         next_reminder = workflow.now() + interval
-        while waiting() or self._deciding:
+        while busy():
             for ps in ready():
                 self._start_act(ps)
             self._raise_failed_acts()
-            self._stage("awaiting_decision")
+            if acts_may_send_back and not waiting():
+                self._stage("acting")
+            else:
+                self._stage("awaiting_decision")
             self._outcomes()
             now = workflow.now()
             if now >= deadline and not self._deciding:
                 break
             timed_out = False
             try:
+                # Wake when an act finishes too (newer runs): it may have sent its proposal
+                # back, and the stage should say so at once.
+                acting = len(self._acting)
+
+                def woken(acting: int = acting) -> bool:
+                    return (
+                        bool(ready())
+                        or act_failed()
+                        or not busy()
+                        or (acts_may_send_back and len(self._acting) != acting)
+                    )
+
                 await workflow.wait_condition(
-                    lambda: bool(ready()) or act_failed() or not (waiting() or self._deciding),
-                    timeout=max(min(deadline, next_reminder) - now, timedelta(seconds=1)),
+                    woken, timeout=max(min(deadline, next_reminder) - now, timedelta(seconds=1))
                 )
             except TimeoutError:
                 timed_out = True

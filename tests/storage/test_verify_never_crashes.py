@@ -20,6 +20,11 @@ async def test_a_snapshot_that_is_not_an_object_is_reported_not_raised(
     db: Database, admin: asyncpg.Connection, pair: TenantPair, snapshot: str
 ) -> None:
     broken, fine = pair.a, pair.b
+    # The pair's fixture rows include a spend-ledger reservation no audit entry backs; the
+    # verifier rightly reports that too, so it goes: this test is about unreadable entries.
+    await tamper._untriggered(
+        admin, "DELETE FROM charter.spend_ledger WHERE tenant_id = ANY($1::text[])", [broken, fine]
+    )
     for tenant in (broken, fine):
         for i in range(3):
             async with db.tenant(tenant) as conn:
