@@ -19,6 +19,7 @@ from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from tests.reasoners.test_claude_reasoner import reason_attempts
 from tests.support.polling import eventually
 from tests.support.queues import TASK_QUEUE
+from tests.support.signing import signed
 from workflows import AgentLoop
 
 
@@ -76,7 +77,8 @@ async def test_budget_change_without_amount_fails_its_proposal_once(
     state = await eventually(gated)
     if state.proposals[0].status == "awaiting_decision":
         await handle.execute_update(
-            AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
+            AgentLoop.decide,
+            await signed(handle, Decision(proposal_id="p1", approver="maya", outcome="approve")),
         )
     result = await handle.result()
     [ps] = result.proposals
