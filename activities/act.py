@@ -112,14 +112,15 @@ class ActActivities:
                 raise NotAuthorised(f"act refused: {approver!r} lacks a role this action needs")
         # The exception itself must be closed as approved: an approval row beside a reject,
         # or on an expired exception, is no authorisation.
-        exception = await runs.get_exception(
-            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+        exception = await runs.latest_exception(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id
         )
         if exception is None or exception["status"] != "approved":
             status = exception["status"] if exception else "missing"
             raise NotAuthorised(f"act refused: the exception is {status}, not approved")
         return {
             "kind": "approval",
+            "exception_id": exception["exception_id"],
             "approvers": approvers,
             "approvals_required": required,
             "verdict": verdict.model_dump(mode="json"),
@@ -136,8 +137,8 @@ class ActActivities:
 
     async def _shown(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, Any] | None:
         run = req.run
-        exception = await runs.get_exception(
-            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, req.proposal.proposal_id)
+        exception = await runs.latest_exception(
+            conn, run.tenant_id, run.workflow_id, req.proposal.proposal_id
         )
         observed = (exception or {}).get("context", {}).get("observed")
         return observed if isinstance(observed, dict) else {}
@@ -145,26 +146,48 @@ class ActActivities:
     async def _send_back(
         self, conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, verdict: Any
     ) -> str:
-        """Open the exception a human decides instead, in the act's transaction."""
+        """Open the exception a human decides instead, in the act's transaction.
+
+        A proposal already put to the humans (what they approved no longer holds) gets a
+        new exception showing what changed, and the decisions on the old one stop counting."""
+        run, proposal = req.run, req.proposal
+        earlier = await runs.count_exceptions(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id
+        )
+        extra: dict[str, Any] = {}
+        exception_id = None
+        if earlier:
+            previous = await runs.latest_exception(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id
+            )
+            assert previous is not None
+            base = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+            exception_id = f"{base}-{earlier + 1}"
+            await runs.supersede_decisions(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id, exception_id
+            )
+            extra["supersedes"] = previous["exception_id"]
         return await open_exception(
             conn,
-            req.run,
-            req.proposal,
+            run,
+            proposal,
             check.fresh,
             verdict,
             expires_at=req.decision_deadline or datetime.now(UTC) + _DEFAULT_DECISION_WINDOW,
             actor="act",
+            exception_id=exception_id,
             at_execution=check.record(),
+            **extra,
         )
 
-    async def _notify(self, kind: NoticeKind, req: ActInput) -> None:
+    async def _notify(self, kind: NoticeKind, req: ActInput, exception_id: str) -> None:
         run = req.run
         await deliver(
             self._notifier,
             ExceptionNotice(
                 kind=kind,
                 tenant_id=run.tenant_id,
-                exception_id=runs.exception_id_for(run.workflow_id, req.proposal.proposal_id),
+                exception_id=exception_id,
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
                 at=activity.info().current_attempt_scheduled_time,
@@ -271,7 +294,7 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if sent_back is not None:
-            await self._notify("opened", req)
+            await self._notify("opened", req, sent_back)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         # 2. The write credential, only now that authorisation is established; in its own
         #    transaction so that a refreshed OAuth token is kept whatever happens next.
@@ -359,7 +382,7 @@ class ActActivities:
             )
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
-            await self._notify("executed", req)
+            await self._notify("executed", req, str(authorisation["exception_id"]))
         return ActionResult(
             proposal_id=proposal.proposal_id,
             idempotency_key=key,

@@ -246,6 +246,7 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
     handle = await start(client, tenant, "payables", task_queue=QUEUE)
     state = await until_stage(handle, "awaiting_decision")
     assert state.proposals[0].status == "awaiting_decision"  # an unverified vendor
+    first = state.proposals[0].exception_id
     # After the exception showed the invoice, the books change under it.
     await execute(
         db,
@@ -255,16 +256,38 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
     await handle.execute_update(
         AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
-    result = await handle.result()
-    [ps] = result.proposals
-    assert ps.status == "failed" and ps.failure is not None
+    # Back to the humans as a new exception showing what changed; nothing executed.
+    state = await until_stage(handle, "awaiting_decision")
+    [ps] = state.proposals
+    assert ps.status == "awaiting_decision" and ps.failure is not None
     assert "invoice.amount 2300.0 -> 2600.0" in ps.failure, ps.failure
+    assert ps.exception_id == f"{first}-2" and ps.decisions == []
     assert (await books(db, tenant))[:2] == (0, 0)
     async with db.tenant(tenant) as conn:
-        refused = await conn.fetchval(
-            "SELECT snapshot::text FROM charter.audit_entries WHERE tenant_id = $1 AND kind = "
-            "'action_refused' AND workflow_id = $2",
+        old = await runs.get_exception(conn, tenant, first or "")
+        new = await runs.get_exception(conn, tenant, ps.exception_id)
+        # The old approval does not count for the new exception.
+        assert (
+            await runs.approvals(conn, tenant, handle.id, "p1", runs.proposal_digest(ps.proposal))
+            == []
+        )
+    assert old is not None and old["status"] == "approved"
+    assert new is not None and new["status"] == "open" and new["context"]["supersedes"] == first
+    changed = new["context"]["at_execution"]["changed"]
+    assert changed["invoice.amount"] == {"approved": 2300.0, "now": 2600.0}, changed
+    assert new["context"]["observed"]["invoice"]["amount"] == 2600.0
+    # The same member decides again, on what holds now, and it executes.
+    await handle.execute_update(
+        AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
+    )
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    async with db.tenant(tenant) as conn:
+        authorisation = await conn.fetchval(
+            "SELECT authorisation::text FROM charter.actions WHERE tenant_id = $1 AND "
+            "workflow_id = $2",
             tenant,
             handle.id,
         )
-    assert "RefusedAtExecution" in json.loads(refused)["error"]
+    assert json.loads(authorisation)["exception_id"] == ps.exception_id
+    await record_history(handle, "approval_sent_back_anew")

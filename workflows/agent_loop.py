@@ -452,6 +452,11 @@ class AgentLoop:
                 # Re-judged at execution (fresh facts, the law in force, the limits): it did
                 # not execute, and an exception now waits for a human like any other.
                 details = list(cause.details)
+                if ps.decisions and workflow.patched("approval-sent-back-anew"):
+                    # What they approved no longer holds: the new exception is decided
+                    # afresh, and the old decisions (superseded in the database) no longer
+                    # count or stand in the way of the same members deciding again.
+                    ps.decisions = []
                 ps.status = "awaiting_decision"
                 ps.exception_id = str(details[0]) if details else ps.exception_id
                 ps.expires_at = self._deadline
