@@ -79,7 +79,12 @@ async def run_worker(
             ui_url=settings.temporal_ui_url,
             namespace=settings.temporal_namespace,
         )
-        deps = Deps(db=db, reasoner=default_reasoner(settings), notifier=notifier)
+        deps = Deps(
+            db=db,
+            reasoner=default_reasoner(settings),
+            notifier=notifier,
+            max_observation_age=settings.max_observation_age,
+        )
         worker = build_worker(client, deps, settings.task_queue)
         async with worker:
             await (stop or asyncio.Event()).wait()

@@ -55,6 +55,7 @@ class ActActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._notifier = deps.notifier
+        self._max_observation_age = deps.max_observation_age
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
 
@@ -262,6 +263,7 @@ class ActActivities:
                     executed_at=existing["executed_at"],
                 )
             authorisation = await self._authorisation(conn, req)
+            autonomous = authorisation["kind"] != "approval"
             # The facts and the law of this moment, and the limits, in this transaction.
             check = await check_and_reserve(
                 conn,
@@ -269,8 +271,12 @@ class ActActivities:
                 proposal=proposal,
                 key=key,
                 verdict=judged_verdict(authorisation),
-                shown=await self._shown(conn, req) if authorisation["kind"] == "approval" else None,
+                shown=None if autonomous else await self._shown(conn, req),
                 now=datetime.now(UTC),
+                observed_at=await runs.observed_at(conn, run.tenant_id, run.workflow_id, run.run_id)
+                if autonomous
+                else None,
+                max_age=self._max_observation_age,
             )
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")

@@ -9,9 +9,11 @@ the limits, and sends the proposal back to a human (or refuses it) instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +32,8 @@ from worker import build_worker
 from workflows import AgentLoop
 
 QUEUE = "charter-held"
+#: A worker that lets an autonomous action execute on an observation at most a second old.
+IMPATIENT_QUEUE = "charter-held-impatient"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,15 @@ def held() -> HeldReasoner:
 @pytest.fixture(scope="module")
 async def held_worker(client: Client, db: Database, held: HeldReasoner) -> AsyncIterator[Worker]:
     async with build_worker(client, Deps(db=db, reasoner=held), QUEUE) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+async def impatient_worker(
+    client: Client, db: Database, held: HeldReasoner
+) -> AsyncIterator[Worker]:
+    deps = Deps(db=db, reasoner=held, max_observation_age=timedelta(seconds=1))
+    async with build_worker(client, deps, IMPATIENT_QUEUE) as w:
         yield w
 
 
@@ -291,3 +304,29 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
         )
     assert json.loads(authorisation)["exception_id"] == ps.exception_id
     await record_history(handle, "approval_sent_back_anew")
+
+
+async def test_an_observation_older_than_the_maximum_age_goes_to_a_human(
+    client: Client, impatient_worker: Worker, held: HeldReasoner, db: Database, tenant: str
+) -> None:
+    # Nothing decisive changes: only the observation the model reasoned on ages.
+    held.script(tenant, [pay("INV-1042", "1440.00", "Figma")])
+    handle = await start(client, tenant, "payables", task_queue=IMPATIENT_QUEUE)
+    await held.observed[tenant].wait()
+    await asyncio.sleep(1.5)
+    held.release(tenant)
+    state = await until_stage(handle, "awaiting_decision", "completed")
+    [ps] = state.proposals
+    assert ps.verdict is not None and ps.verdict.outcome == "execute"
+    assert ps.status == "awaiting_decision", ps.failure
+    assert ps.failure is not None and "older than the 1s" in ps.failure, ps.failure
+    assert (await books(db, tenant))[:2] == (0, 0)
+    async with db.tenant(tenant) as conn:
+        exception = await runs.get_exception(conn, tenant, ps.exception_id or "")
+    assert exception is not None
+    # The human decides on facts re-read at the act, not on the aged observation.
+    assert (
+        exception["context"]["observed_at"]
+        > exception["context"]["at_execution"]["changed"]["observed_at"]
+    )
+    await handle.terminate("max-age case finished")

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The model reasoned on the whole observation, not only on the facts the act re-reads.
+DEFAULT_MAX_OBSERVATION_AGE = timedelta(minutes=5)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHARTER_", env_file=".env", extra="ignore")
@@ -64,6 +67,12 @@ class Settings(BaseSettings):
         gt=timedelta(0),
         le=timedelta(minutes=2),
         description="Per model request; the reason activity allows two requests (one corrective).",
+    )
+    max_observation_age: timedelta = Field(
+        default=DEFAULT_MAX_OBSERVATION_AGE,
+        gt=timedelta(0),
+        description="An autonomous action whose observation (and so verdict) is older than "
+        "this when it would execute goes to a human instead, with the facts re-read.",
     )
 
     # -- secrets (see charter/crypto) ------------------------------------------------------

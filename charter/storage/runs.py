@@ -369,6 +369,20 @@ async def count_exceptions(
     return int(value)
 
 
+async def observed_at(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str
+) -> datetime | None:
+    """When the run's observation was read, as its `observed` audit entry recorded it."""
+    value = await conn.fetchval(
+        "SELECT snapshot->>'observed_at' FROM charter.audit_entries WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND run_id = $3 AND kind = 'observed' ORDER BY seq DESC LIMIT 1",
+        tenant_id,
+        workflow_id,
+        run_id,
+    )
+    return datetime.fromisoformat(value) if value else None
+
+
 async def requested_by(conn: asyncpg.Connection, tenant_id: str, workflow_id: str) -> str | None:
     """Who asked for the run, as its `run_started` audit entry recorded it."""
     value = await conn.fetchval(
