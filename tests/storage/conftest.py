@@ -37,6 +37,8 @@ RUN_ROWS: dict[str, str] = {
     "proposal_id, agent, action, payee, amount, currency, autonomous, state, reserved_at, "
     "expires_at) VALUES ($1, 'key-1', 'wf-1', 'p1', 'payables', 'schedule_payment', "
     "'vendor:aws', 100, 'USD', true, 'reserved', now(), now() + interval '10 minutes')",
+    "budget_changes": "INSERT INTO charter.budget_changes (tenant_id, idempotency_key, "
+    "campaign_id, budget_before, budget_after) VALUES ($1, 'key-2', 'cmp-holiday', 400, 500)",
     "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
