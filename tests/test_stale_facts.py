@@ -26,7 +26,7 @@ from charter.governance.constitution import parse_document
 from charter.storage import Database, constitutions, runs
 from schemas import Decision, ProposedAction
 from tests.held_reasoner import HeldReasoner
-from tests.helpers import record_history, start, until_stage
+from tests.helpers import record_history, start, until_sent_back, until_stage
 from tests.storage.test_spend_limits import DAILY_CAP, with_limits
 from worker import build_worker
 from workflows import AgentLoop
@@ -270,7 +270,7 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
         AgentLoop.decide, Decision(proposal_id="p1", approver="maya", outcome="approve")
     )
     # Back to the humans as a new exception showing what changed; nothing executed.
-    state = await until_stage(handle, "awaiting_decision")
+    state = await until_sent_back(handle, first)
     [ps] = state.proposals
     assert ps.status == "awaiting_decision" and ps.failure is not None
     assert "invoice.amount 2300.0 -> 2600.0" in ps.failure, ps.failure
