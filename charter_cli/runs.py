@@ -7,11 +7,11 @@ import asyncio
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charter.presentation.report import run_table
-from charter_cli._common import CliError, console, session, stack_for
+from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
 from schemas import AgentRunInput, RunState, workflow_id_for
 from starter import start_run
 from workflows import AgentLoop
@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="return at once instead of waiting for the gate's verdicts",
     )
+    add_json(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -51,11 +52,32 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
     return f"{ui_url}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
 
 
+def root_cause(exc: BaseException) -> str:
+    """The innermost failure's message: what the activity or workflow itself said."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
+
+
+async def raise_if_closed_without_success(handle: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """A run that failed, was terminated, cancelled or timed out is reported at once."""
+    status = (await handle.describe()).status
+    if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+        return
+    try:
+        await handle.result()
+    except WorkflowFailureError as exc:
+        raise CliError(f"run {handle.id} {status.name.lower()}: {root_cause(exc)}") from None
+    raise CliError(f"run {handle.id} {status.name.lower()}")
+
+
 async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> RunState:  # type: ignore[type-arg]
-    """Poll the `state` query until the run has acted or is waiting on humans."""
+    """Poll the `state` query until the run has acted or is waiting on humans; a run that
+    closed without success is reported with its failure as soon as it closes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        await raise_if_closed_without_success(handle)
         state: RunState = await handle.query(AgentLoop.state)
         settled = state.stage in ("awaiting_decision", "completed")
         if settled and not any(p.status == "gated" for p in state.proposals):
@@ -90,10 +112,17 @@ async def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(
                 f"trigger {trigger!r} already ran: {workflow_id_for(args.tenant, args.agent, trigger)}"
             ) from None
-        console.print(f"started {handle.id}")
-        console.print(ui_link(stack.ui_url, settings.temporal_namespace, handle.id))
+        link = ui_link(stack.ui_url, settings.temporal_namespace, handle.id)
+        if not args.json:
+            console.print(f"started {handle.id}")
+            console.print(link)
         if args.no_wait:
+            if args.json:
+                print_json({"workflow_id": handle.id, "ui": link})
             return 0
         state = await wait_for_verdicts(handle)
+        if args.json:
+            print_json({"workflow_id": handle.id, "ui": link, "state": state})
+            return 0
         console.print(run_table(f"{args.tenant} · {args.agent}", state.proposals))
     return 0

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import signal
 
-from charter.runtime.config import Settings, redact_dsn
+from charter.runtime.config import ConfigurationError, Settings, redact_dsn
 from charter.runtime.embedded import _port_open, stop_stack
+from charter.storage import migrate
+from charter.temporal.connection import configured_address
 from charter_cli._common import console, stack_for
 from worker import run_worker
 
@@ -30,23 +32,49 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = stack_sub.add_parser("status", help="show where the services are")
     status.set_defaults(func=cmd_stack_status)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    migrate.set_defaults(func=cmd_stack_start)
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply database migrations with the administrator's DATABASE_URL (idempotent)",
+        description="The only way migrations reach a configured database: workers connect as "
+        "the application role and refuse to start on a database that lacks a migration. "
+        "CHARTER_APP_DB_PASSWORD, when set, becomes charter_app's password.",
+    )
+    migrate.set_defaults(func=cmd_migrate)
 
 
-def _describe(settings: Settings, temporal: str, admin_dsn: str, ui_url: str) -> None:
+def _describe(settings: Settings, temporal: str, admin_dsn: str | None, ui_url: str) -> None:
     console.print(
         f"Temporal   {temporal}  (namespace {settings.temporal_namespace}, "
         f"task queue {settings.task_queue})"
     )
     console.print(f"Temporal UI {ui_url}")
-    console.print(f"PostgreSQL {redact_dsn(admin_dsn)}")
+    if admin_dsn is not None:
+        console.print(f"PostgreSQL {redact_dsn(admin_dsn)}")
 
 
 async def cmd_stack_start(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
     console.print("[green]stack is up; migrations applied[/]")
+    return 0
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.database_url is None:
+        raise ConfigurationError(
+            "DATABASE_URL (the administrator's DSN) is not set; `charter stack start` "
+            "migrates the embedded database"
+        )
+    password = settings.app_db_password
+    applied = await migrate(
+        settings.database_url, app_password=password.get_secret_value() if password else None
+    )
+    where = redact_dsn(settings.database_url)
+    if applied:
+        console.print(f"applied {', '.join(applied)} to {where}")
+    else:
+        console.print(f"{where} is up to date")
     return 0
 
 
@@ -58,9 +86,10 @@ def cmd_stack_stop(args: argparse.Namespace) -> int:
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
     settings = Settings()
-    temporal = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    configured = configured_address(settings)
+    temporal = configured or f"127.0.0.1:{settings.temporal_port}"
     embedded_pg = (settings.state_dir / "pgdata" / "postmaster.pid").exists()
-    up = settings.temporal_address is not None or _port_open(settings.temporal_port)
+    up = configured is not None or _port_open(settings.temporal_port)
     console.print(f"Temporal   {temporal}: {'up' if up else 'down'}")
     if settings.database_url:
         console.print(f"PostgreSQL {redact_dsn(settings.database_url)} (configured)")

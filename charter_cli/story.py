@@ -26,7 +26,7 @@ from charter.reasoners import OfflineReasoner
 from charter.runtime.config import Settings
 from charter.runtime.embedded import Stack
 from charter.storage import Database, runs
-from charter.temporal.plugin import connect
+from charter.temporal.connection import connect
 from charter_cli.audit import reports_table, verify_tenants
 from charter_cli.runs import ui_link, wait_for_verdicts
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for

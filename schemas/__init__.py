@@ -40,6 +40,9 @@ from schemas.run import (
     ProposalStatus,
     RunState,
     Stage,
+    legacy_workflow_id_for,
+    schedule_id_for,
+    scheduled_workflow_id_prefix,
     workflow_id_for,
 )
 from schemas.spend import SpendSnapshot, SpendTotals
@@ -97,6 +100,9 @@ __all__ = [
     "TokenUsage",
     "Vendor",
     "Verdict",
+    "legacy_workflow_id_for",
+    "schedule_id_for",
+    "scheduled_workflow_id_prefix",
     "workflow_id_for",
 ]
 

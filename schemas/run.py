@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -55,8 +56,39 @@ class AgentRunInput(BaseModel):
 
 
 def workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
-    """Deterministic workflow id: the same trigger can start a run only once."""
+    """Deterministic workflow id: the same trigger can start a run only once.
+
+    The Temporal server stores workflow ids in plaintext (its database, its visibility store,
+    every history event that names the run) and the payload codec never sees them, so the
+    id holds no business data: the trigger, which may name an invoice or a payee
+    (`invoice-received-INV-1044`), becomes a digest. 16 hex digits of SHA-256 keep duplicate
+    starts of one trigger rejected with a collision chance near 2^-32 across four billion
+    triggers of one agent. The tenant and agent slugs stay readable: they are operational
+    labels chosen by the operator (like a namespace or a task queue, and already search
+    attributes), not records of the business, and operators filter and route by them.
+    """
+    digest = hashlib.sha256(trigger.encode("utf-8")).hexdigest()[:16]
+    return f"charter/{tenant_id}/{agent}/{digest}"
+
+
+def legacy_workflow_id_for(tenant_id: str, agent: str, trigger: str) -> str:
+    """The id runs had before the trigger became a digest (`charter/{tenant}/{agent}/{trigger}`).
+
+    Callers check it before starting so a trigger used before the upgrade is still rejected
+    as a duplicate; it can go once runs started before the upgrade are past retention."""
     return f"charter/{tenant_id}/{agent}/{trigger}"
+
+
+def schedule_id_for(tenant_id: str, agent: str, name: str) -> str:
+    """The Temporal Schedule that runs AGENT for TENANT; `name` tells a tenant's schedules of
+    one agent apart (an operator's slug such as `daily`, never business data)."""
+    return f"charter-schedule/{tenant_id}/{agent}/{name}"
+
+
+def scheduled_workflow_id_prefix(tenant_id: str, agent: str, name: str) -> str:
+    """Runs started by a schedule: Temporal appends the scheduled time to this id
+    (`...-2026-11-30T09:00:00Z`), so each tick has exactly one deterministic id."""
+    return f"charter/{tenant_id}/{agent}/schedule-{name}"
 
 
 class AuditHead(BaseModel):

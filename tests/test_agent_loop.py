@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 
 from charter.storage import Database, runs
 from charter.temporal import search_attributes as sa
-from schemas import AgentRunInput, Decision, RunState
+from schemas import AgentRunInput, Decision, RunState, legacy_workflow_id_for
 from starter import start_run
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.queues import TASK_QUEUE
@@ -146,6 +146,21 @@ async def test_duplicate_start_is_rejected(
     # Still rejected once the first run has closed: the trigger ran, it never runs again.
     with pytest.raises(WorkflowAlreadyStartedError):
         await start_run(client, run, task_queue=TASK_QUEUE)
+    assert await _actions(db, tenant) == ["p1"]
+
+
+async def test_trigger_started_under_the_old_id_format_is_still_a_duplicate(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """Runs started before the trigger became a digest keep their readable ids; starting the
+    same trigger after the upgrade must still be refused, not run a second time."""
+    run = AgentRunInput(tenant_id=tenant, agent="payables", trigger="old-1", focus=["INV-1041"])
+    legacy = legacy_workflow_id_for(tenant, "payables", "old-1")
+    old = await client.start_workflow(AgentLoop.run, run, id=legacy, task_queue=TASK_QUEUE)
+    await old.result()
+    with pytest.raises(WorkflowAlreadyStartedError) as refused:
+        await start_run(client, run, task_queue=TASK_QUEUE)
+    assert refused.value.workflow_id == legacy
     assert await _actions(db, tenant) == ["p1"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -49,7 +50,12 @@ def test_public_names() -> None:
 
 def test_workflow_id_is_deterministic() -> None:
     run = AgentRunInput(tenant_id="acme", agent="payables", trigger="invoice-INV-1")
+    workflow_id = workflow_id_for(run.tenant_id, run.agent, run.trigger)
+    assert workflow_id == workflow_id_for("acme", "payables", "invoice-INV-1")
+    # The trigger names a record: the id carries only its digest (the server stores ids in
+    # plaintext), while the tenant and agent slugs stay readable for operators.
     assert (
-        workflow_id_for(run.tenant_id, run.agent, run.trigger)
-        == "charter/acme/payables/invoice-INV-1"
+        workflow_id == "charter/acme/payables/" + hashlib.sha256(b"invoice-INV-1").hexdigest()[:16]
     )
+    assert "INV" not in workflow_id
+    assert workflow_id_for("acme", "payables", "invoice-INV-2") != workflow_id

@@ -19,7 +19,7 @@ from charter.runtime.embedded import ensure_stack, stop_stack
 from charter.storage import Database
 from charter.temporal import search_attributes as sa
 from charter.temporal.plugin import CharterPlugin
-from schemas import AgentRunResult
+from schemas import AgentRunResult, workflow_id_for
 from tests.helpers import chain_ok
 
 
@@ -109,7 +109,7 @@ async def test_charter_up_serves_runs_started_by_starter_py(
         assert starter.returncode == 0, out.decode()
         assert b"started charter/" in out
         handle = env.client.get_workflow_handle(
-            f"charter/{tenant}/payables/webhook-INV-1041", result_type=AgentRunResult
+            workflow_id_for(tenant, "payables", "webhook-INV-1041"), result_type=AgentRunResult
         )
         result = await asyncio.wait_for(handle.result(), 60)
         assert result.proposals[0].status == "executed"

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
     )
     from schemas.errors import NON_RETRYABLE, ErrorType
+    from workflows.summaries import activity_summary
 
 SelfT = TypeVar("SelfT")
 ParamT = TypeVar("ParamT")
@@ -70,6 +71,9 @@ _RETRY = RetryPolicy(
 #: A model call may take a while, and the reason activity may make two (one corrective);
 #: the reasoner's own per-request timeout is at most two minutes.
 _REASON_TIMEOUT = timedelta(minutes=5)
+#: The worker heartbeats while the model thinks (`charter.temporal.stages`), so a worker that
+#: died mid-call is noticed in a minute, not after the five-minute timeout.
+_REASON_HEARTBEAT = timedelta(seconds=60)
 
 
 #: A human waits on the update while `record_decision` runs, and an expiry cannot pass while
@@ -93,10 +97,17 @@ async def _call(
     *,
     timeout: timedelta = _TIMEOUT,
     retry_policy: RetryPolicy = _RETRY,
+    heartbeat_timeout: timedelta | None = None,
 ) -> ResultT:
-    """Run an activity method, by reference, with Charter's timeouts and retry policy."""
+    """Run an activity method, by reference, with Charter's timeouts and retry policy, and
+    a summary for the Temporal UI (encrypted by the payload codec like any payload)."""
     return await workflow.execute_activity_method(
-        activity, arg, start_to_close_timeout=timeout, retry_policy=retry_policy
+        activity,
+        arg,
+        start_to_close_timeout=timeout,
+        retry_policy=retry_policy,
+        heartbeat_timeout=heartbeat_timeout,
+        summary=activity_summary(activity, arg),
     )
 
 
@@ -289,6 +300,9 @@ class AgentLoop:
     def _stage(self, stage: Stage) -> None:
         self._state.stage = stage
         self._upsert(sa.STAGE.value_set(stage))
+        # The UI's "current details" (through the codec, like summaries): stage and statuses.
+        statuses = ", ".join(f"{p.proposal.proposal_id} {p.status}" for p in self._state.proposals)
+        workflow.set_current_details(f"{stage}" + (f": {statuses}" if statuses else ""))
 
     def _outcomes(self) -> None:
         self._upsert(sa.OUTCOMES.value_set(sorted({p.status for p in self._state.proposals})))
@@ -323,6 +337,7 @@ class AgentLoop:
             ReasonActivities.reason,
             ReasonInput(run=ref, observation=observation, constitution=constitution),
             timeout=_REASON_TIMEOUT,
+            heartbeat_timeout=_REASON_HEARTBEAT,
         )
 
         self._stage("gating")

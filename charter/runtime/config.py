@@ -1,7 +1,12 @@
 """Configuration from the environment (and an optional `.env`), via pydantic-settings.
 
 `TEMPORAL_ADDRESS` and `DATABASE_URL` keep their conventional names; everything else is
-prefixed `CHARTER_`. When either is unset, Charter starts its embedded counterpart.
+prefixed `CHARTER_`. Temporal's connection (TLS, API key, profiles) is read by
+`charter.temporal.connection` from the standard `TEMPORAL_*` variables and profile file.
+
+Development and production differ on purpose: `make demo`, `charter up` and
+`charter stack start` start an embedded counterpart for what is unset; `python worker.py`
+never does, and refuses to start without both (`ConfigurationError`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MAX_OBSERVATION_AGE = timedelta(minutes=5)
 
 
+class ConfigurationError(RuntimeError):
+    """Charter cannot run with this configuration. Its message is one line for the operator;
+    entry points print it without a traceback and exit with code 2."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHARTER_", env_file=".env", extra="ignore")
 
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "CHARTER_TEMPORAL_ADDRESS")
     )
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "CHARTER_TEMPORAL_NAMESPACE"),
+    )
+    temporal_profile: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TEMPORAL_PROFILE", "CHARTER_TEMPORAL_PROFILE"),
+        description="Profile in the Temporal client config file (envconfig's default otherwise).",
+    )
     task_queue: str = "charter"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
@@ -37,6 +55,22 @@ class Settings(BaseSettings):
         default=None, description="Application-role connection; derived from DATABASE_URL if unset."
     )
     app_db_password: SecretStr | None = None
+
+    # -- operating a worker ----------------------------------------------------------------
+    health_port: int | None = Field(
+        default=None, description="serve /healthz and /readyz on this port (worker only)"
+    )
+    health_host: str = "0.0.0.0"
+    shutdown_grace: timedelta = Field(
+        default=timedelta(seconds=30),
+        ge=timedelta(0),
+        description="on SIGTERM, how long running activities may take to finish",
+    )
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    metrics_address: str | None = Field(
+        default=None,
+        description="host:port of the Prometheus endpoint (Temporal's series and Charter's)",
+    )
 
     state_dir: Path = Path(".charter")
     audit_signing_key: SecretStr | None = Field(

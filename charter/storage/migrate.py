@@ -87,3 +87,13 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
     finally:
         await conn.close()
     return applied
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+    """The migrations this code needs that the database lacks, as the application role sees
+    it (through `charter.applied_migrations()`; before that function existed, all of them)."""
+    try:
+        applied = {r[0] for r in await conn.fetch("SELECT charter.applied_migrations()")}
+    except (asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError):
+        applied = set()
+    return [version for version, _ in migration_files() if version not in applied]

@@ -26,6 +26,7 @@ from temporalio.api.common.v1 import Payloads
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring
 from charter.crypto.errors import CryptoError
 from charter.runtime.config import Settings
+from charter.runtime.http_server import serve_app
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,4 @@ async def start(
     port: int = 0,
 ) -> tuple[web.AppRunner, int]:
     """Start in the current event loop; return the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(create_app(keyring, token, allowed_origins), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+    return await serve_app(create_app(keyring, token, allowed_origins), host, port)

@@ -3,21 +3,22 @@
 It bundles what every Temporal client and worker of Charter must agree on: the pydantic
 data converter, the payload codec that encrypts every payload (failure messages included,
 through the encoded-attributes failure converter) and the workflow sandbox's pass-through
-modules. Later layers (tracing interceptors) plug in here, so nobody can connect without them.
+modules, and the tracing interceptors; so nobody can connect without them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from temporalio.client import Client
+from opentelemetry import trace
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.plugin import SimplePlugin
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
-from charter.runtime.config import Settings
+from charter.temporal.stages import StageInterceptor
 
 #: Pure modules the sandbox need not re-import per run. `cel` is a native extension.
 PASSTHROUGH = ("cel", "pydantic", "pydantic_core", "schemas", "charter", "yaml")
@@ -40,19 +41,20 @@ def data_converter(keyring: PayloadKeyring) -> DataConverter:
 
 class CharterPlugin(SimplePlugin):
     """`payload_keys` defaults to `default_payload_keyring()`: `CHARTER_PAYLOAD_KEYS`, else
-    the keyring file under the state directory (generated on first use)."""
+    the keyring file under the state directory (generated on first use).
 
-    def __init__(self, payload_keys: PayloadKeyring | None = None) -> None:
+    Tracing: Temporal's `TracingInterceptor` propagates the trace context from the client
+    through the workflow to its activities, and `StageInterceptor` adds a span per stage.
+    `tracer` defaults to the global tracer provider's (`charter.runtime.telemetry` sets it up
+    from the `OTEL_*` variables; without them spans go nowhere)."""
+
+    def __init__(
+        self, payload_keys: PayloadKeyring | None = None, tracer: trace.Tracer | None = None
+    ) -> None:
         self.payload_keys = payload_keys or default_payload_keyring()
         super().__init__(
             "charter",
             data_converter=data_converter(self.payload_keys),
             workflow_runner=workflow_runner(),
+            interceptors=[TracingInterceptor(tracer), StageInterceptor(tracer)],
         )
-
-
-async def connect(settings: Settings, address: str | None = None) -> Client:
-    target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-    return await Client.connect(
-        target, namespace=settings.temporal_namespace, plugins=[CharterPlugin()]
-    )

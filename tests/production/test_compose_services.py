@@ -1,0 +1,175 @@
+"""Every command docker-compose.yml runs in Charter's image, run outside Docker against this
+session's PostgreSQL and Temporal: the one-shots finish, the servers come up and stop on
+SIGTERM. The containers' host names and ports are swapped for the test servers'; the
+commands and environment are the compose file's own."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from tests.production.processes import REPO, clean_env, free_port, run
+from tests.support.polling import eventually
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+EXAMPLE_ENV = dict(
+    line.split("=", 1)
+    for line in (REPO / "deploy" / "compose.env.example").read_text().splitlines()
+    if line and not line.startswith("#")
+)
+CHARTER_SERVICES = sorted(
+    name for name, service in COMPOSE["services"].items() if service.get("image") == "charter:local"
+)
+
+
+def _interpolate(value: str) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?message}`, from the example .env."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, rest = match.group(1), match.group(2), match.group(3)
+        if EXAMPLE_ENV.get(name):
+            return EXAMPLE_ENV[name]
+        assert op != ":?", f"{name} is mandatory and missing from compose.env.example"
+        return rest or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
+
+
+def _on_test_servers(value: str, dsn: str, temporal: str) -> str:
+    """The compose network's names, swapped for the test servers (user and password kept)."""
+    if value.startswith("postgresql://"):
+        ours, theirs = urlsplit(dsn), urlsplit(value)
+        user = theirs.netloc.rsplit("@", 1)[0]
+        host = ours.netloc.rsplit("@", 1)[-1]
+        return urlunsplit((ours.scheme, f"{user}@{host}", ours.path, ours.query, ""))
+    return value.replace("temporal:7233", temporal)
+
+
+def service_command(
+    name: str, dsn: str, temporal: str, home: Path, ports: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    service = COMPOSE["services"][name]
+    environment = {
+        key: _on_test_servers(_interpolate(str(value)), dsn, temporal)
+        for key, value in (service.get("environment") or {}).items()
+    }
+    environment |= {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",  # no collector here
+        "CHARTER_STATE_DIR": str(home / "state"),
+        **{key: value for key, value in ports.items() if key in environment},
+    }
+    argv = shlex.split(service["command"])
+    argv = [ports.get(arg, arg) for arg in argv]
+    if argv[0] == "charter":
+        argv = ["-m", "charter_cli", *argv[1:]]
+    elif argv[0] == "python":
+        argv = argv[1:]
+    return argv, clean_env(home, **environment)
+
+
+def test_the_compose_file_is_what_the_tests_expect() -> None:
+    assert CHARTER_SERVICES == [
+        "cli",
+        "codec-server",
+        "migrate",
+        "slack",
+        "temporal-setup",
+        "worker",
+    ]
+    assert COMPOSE["services"]["worker"]["deploy"]["replicas"] == 2
+    worker_env = COMPOSE["services"]["worker"]["environment"]
+    assert "DATABASE_URL" not in worker_env  # the worker never gets the administrator's DSN
+    assert worker_env["CHARTER_APP_DATABASE_URL"].startswith("postgresql://charter_app:")
+    for name, service in COMPOSE["services"].items():
+        assert ":" in service.get("image", ""), name  # every image pinned to a tag
+        if service.get("image") != "charter:local":
+            assert not str(service["image"]).endswith(":latest"), name
+
+
+async def _serving(
+    argv: list[str], env: dict[str, str], ready: Callable[[], Awaitable[Any]]
+) -> str:
+    """Start a long-running service, wait until `ready`, SIGTERM it; return its output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *argv,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await eventually(ready, timeout=60, interval=0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
+
+
+async def _status(url: str, method: str = "GET") -> int | None:
+    try:
+        async with aiohttp.ClientSession() as http, http.request(method, url) as response:
+            return response.status
+    except aiohttp.ClientConnectionError:
+        return None
+
+
+async def test_every_charter_service_command_runs_outside_docker(
+    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment
+) -> None:
+    temporal = env.client.service_client.config.target_host
+    health, metrics, codec, slack = free_port(), free_port(), free_port(), free_port()
+    ports = {
+        "CHARTER_HEALTH_PORT": str(health),
+        "CHARTER_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+        "CHARTER_SLACK_PORT": str(slack),
+        "CHARTER_SLACK_HOST": "127.0.0.1",
+        "8234": str(codec),
+        "0.0.0.0": "127.0.0.1",
+    }
+
+    def command(name: str) -> tuple[list[str], dict[str, str]]:
+        return service_command(name, admin_dsn, temporal, tmp_path, ports)
+
+    for one_shot, expected in (
+        ("migrate", "is up to date"),
+        ("temporal-setup", "search attributes already present"),
+        ("cli", "Governed AI agents"),
+    ):
+        argv, child = command(one_shot)
+        code, out, err = await run(child, *argv, cwd=REPO)
+        assert code == 0, (one_shot, out, err)
+        assert expected in out, (one_shot, out)
+
+    argv, child = command("worker")
+
+    async def worker_ready() -> bool:
+        return await _status(f"http://127.0.0.1:{health}/readyz") == 200
+
+    await _serving(argv, child, worker_ready)
+
+    argv, child = command("codec-server")
+
+    async def codec_refuses_without_token() -> bool:
+        return await _status(f"http://127.0.0.1:{codec}/decode", "POST") == 401
+
+    await _serving(argv, child, codec_refuses_without_token)
+
+    argv, child = command("slack")
+
+    async def slack_listening() -> bool:
+        return await _status(f"http://127.0.0.1:{slack}/slack/events", "POST") is not None
+
+    await _serving(argv, child, slack_listening)

@@ -1,0 +1,86 @@
+"""Two worker processes on one task queue serve many runs between them, each exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from charter.runtime.config import app_dsn
+from charter.storage import Database, audit
+from schemas import AgentRunInput
+from starter import start_run
+from tests.production.processes import clean_env, worker_py
+
+RUNS = 200
+
+
+@pytest.mark.timeout(600)  # 200 full runs on a shared 2-core machine take one to two minutes
+async def test_two_workers_serve_each_run_exactly_once(
+    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str
+) -> None:
+    queue = f"pair-{uuid.uuid4().hex[:8]}"
+    child = clean_env(
+        tmp_path,
+        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
+        CHARTER_APP_DATABASE_URL=app_dsn(admin_dsn),
+        CHARTER_TASK_QUEUE=queue,
+        CHARTER_STATE_DIR=str(tmp_path / "state"),
+    )
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            worker_py(),
+            env=child,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        # Runs that read, reason and finish: an invoice nobody sent proposes nothing.
+        handles = await asyncio.gather(
+            *(
+                start_run(
+                    env.client,
+                    AgentRunInput(
+                        tenant_id=tenant, agent="payables", trigger=f"load-{n}", focus=["INV-0000"]
+                    ),
+                    task_queue=queue,
+                )
+                for n in range(RUNS)
+            )
+        )
+        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 480)
+        assert len(results) == RUNS and all(r.proposals == [] for r in results)
+
+        histories = await asyncio.gather(*(h.fetch_history() for h in handles))
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        codes = [await asyncio.wait_for(w.wait(), 30) for w in workers]
+    assert codes == [0, 0]
+
+    # Both processes took part: workflow tasks were completed by two worker identities.
+    identities = {
+        event.workflow_task_completed_event_attributes.identity
+        for history in histories
+        for event in history.events
+        if event.HasField("workflow_task_completed_event_attributes")
+    }
+    pids = {str(w.pid) for w in workers}
+    assert {identity.split("@")[0] for identity in identities} == pids
+
+    # Exactly once: each run observed the books once and finished once, in the audit trail.
+    async with db.tenant(tenant) as conn:
+        kinds = Counter([(e.workflow_id, e.kind) async for e in audit.entries(conn, tenant)])
+    for handle in handles:
+        assert kinds[(handle.id, "observed")] == 1, handle.id
+    assert len({h.id for h in handles}) == RUNS
