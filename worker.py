@@ -148,6 +148,7 @@ async def run_worker(
             reasoner=default_reasoner(settings),
             reasoner_budget=budget,
             notifier=notifier,
+            max_observation_age=settings.max_observation_age,
         )
         worker = build_worker(
             client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner, RetryBudget
+from charter.runtime.config import DEFAULT_MAX_OBSERVATION_AGE
 from charter.storage import Database
 from charter.storage.credentials import CredentialVault
 
@@ -20,3 +22,5 @@ class Deps:
     """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""
     #: Decrypts connector credentials; each activity takes only the scope it may use.
     credentials: CredentialVault = field(default_factory=CredentialVault)
+    #: The oldest observation an autonomous action may still execute on (`Settings`).
+    max_observation_age: timedelta = DEFAULT_MAX_OBSERVATION_AGE

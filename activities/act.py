@@ -62,6 +62,7 @@ class ActActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._notifier = deps.notifier
+        self._max_observation_age = deps.max_observation_age
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
         # Read-scoped ones too, to re-read the facts at the providers before acting.
@@ -134,14 +135,15 @@ class ActActivities:
                 raise NotAuthorised(f"act refused: {approver!r} lacks a role this action needs")
         # The exception itself must be closed as approved: an approval row beside a reject,
         # or on an expired exception, is no authorisation.
-        exception = await runs.get_exception(
-            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+        exception = await runs.latest_exception(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id
         )
         if exception is None or exception["status"] != "approved":
             status = exception["status"] if exception else "missing"
             raise NotAuthorised(f"act refused: the exception is {status}, not approved")
         return {
             "kind": "approval",
+            "exception_id": exception["exception_id"],
             "approvers": approvers,
             "approvals_required": required,
             "verdict": verdict.model_dump(mode="json"),
@@ -158,8 +160,8 @@ class ActActivities:
 
     async def _shown(self, conn: asyncpg.Connection, req: ActInput) -> dict[str, Any] | None:
         run = req.run
-        exception = await runs.get_exception(
-            conn, run.tenant_id, runs.exception_id_for(run.workflow_id, req.proposal.proposal_id)
+        exception = await runs.latest_exception(
+            conn, run.tenant_id, run.workflow_id, req.proposal.proposal_id
         )
         observed = (exception or {}).get("context", {}).get("observed")
         return observed if isinstance(observed, dict) else {}
@@ -167,26 +169,48 @@ class ActActivities:
     async def _send_back(
         self, conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, verdict: Any
     ) -> str:
-        """Open the exception a human decides instead, in the act's transaction."""
+        """Open the exception a human decides instead, in the act's transaction.
+
+        A proposal already put to the humans (what they approved no longer holds) gets a
+        new exception showing what changed, and the decisions on the old one stop counting."""
+        run, proposal = req.run, req.proposal
+        earlier = await runs.count_exceptions(
+            conn, run.tenant_id, run.workflow_id, proposal.proposal_id
+        )
+        extra: dict[str, Any] = {}
+        exception_id = None
+        if earlier:
+            previous = await runs.latest_exception(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id
+            )
+            assert previous is not None
+            base = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+            exception_id = f"{base}-{earlier + 1}"
+            await runs.supersede_decisions(
+                conn, run.tenant_id, run.workflow_id, proposal.proposal_id, exception_id
+            )
+            extra["supersedes"] = previous["exception_id"]
         return await open_exception(
             conn,
-            req.run,
-            req.proposal,
+            run,
+            proposal,
             check.fresh,
             verdict,
             expires_at=req.decision_deadline or datetime.now(UTC) + _DEFAULT_DECISION_WINDOW,
             actor="act",
+            exception_id=exception_id,
             at_execution=check.record(),
+            **extra,
         )
 
-    async def _notify(self, kind: NoticeKind, req: ActInput) -> None:
+    async def _notify(self, kind: NoticeKind, req: ActInput, exception_id: str) -> None:
         run = req.run
         await deliver(
             self._notifier,
             ExceptionNotice(
                 kind=kind,
                 tenant_id=run.tenant_id,
-                exception_id=runs.exception_id_for(run.workflow_id, req.proposal.proposal_id),
+                exception_id=exception_id,
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
                 at=activity.info().current_attempt_scheduled_time,
@@ -257,6 +281,7 @@ class ActActivities:
                     executed_at=existing["executed_at"],
                 )
             authorisation = await self._authorisation(conn, req)
+            autonomous = authorisation["kind"] != "approval"
             # The facts and the law of this moment, and the limits, in this transaction.
             check = await check_and_reserve(
                 conn,
@@ -264,9 +289,13 @@ class ActActivities:
                 proposal=proposal,
                 key=key,
                 verdict=judged_verdict(authorisation),
-                shown=await self._shown(conn, req) if authorisation["kind"] == "approval" else None,
+                shown=None if autonomous else await self._shown(conn, req),
                 now=datetime.now(UTC),
                 read=read,
+                observed_at=await runs.observed_at(conn, run.tenant_id, run.workflow_id, run.run_id)
+                if autonomous
+                else None,
+                max_age=self._max_observation_age,
             )
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
@@ -290,7 +319,7 @@ class ActActivities:
                     run_id=run.run_id,
                 )
         if sent_back is not None:
-            await self._notify("opened", req)
+            await self._notify("opened", req, sent_back)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         crash_point("intent-committed")
         # 2. Who performs the action, and its write credential, only now that authorisation
@@ -363,7 +392,7 @@ class ActActivities:
             )
         if authorisation["kind"] == "approval":
             # Committed: the exception's card can say that the approved action executed.
-            await self._notify("executed", req)
+            await self._notify("executed", req, str(authorisation["exception_id"]))
         return ActionResult(
             proposal_id=proposal.proposal_id,
             idempotency_key=key,

@@ -33,11 +33,13 @@ async def open_exception(
     *,
     expires_at: datetime,
     actor: str,
+    exception_id: str | None = None,
     **extra: Any,
 ) -> str:
     """Open the exception of a proposal with everything a human decides on (the observed
-    facts, the proposal, the verdict, and `extra`), audited in the caller's transaction."""
-    exception_id = runs.exception_id_for(run.workflow_id, proposal.proposal_id)
+    facts, the proposal, the verdict, and `extra`), audited in the caller's transaction.
+    `exception_id`: a proposal's later exception, asked anew; else its first."""
+    exception_id = exception_id or runs.exception_id_for(run.workflow_id, proposal.proposal_id)
     facts = facts_for(proposal, observation)
     facts.pop("accounts", None)
     context = {

@@ -68,6 +68,9 @@ class AdCampaign(_Record):
     revenue_7d: Decimal
     status: Literal["active", "paused"]
     currency: str = "USD"
+    budget_7d_ago: Decimal | None = None
+    """The daily budget before the changes Charter executed in the last seven days: a
+    window bound on the budget keeps changes from compounding across runs."""
 
     @property
     def roas(self) -> float:

@@ -36,6 +36,18 @@ async def until_stage(handle: WorkflowHandle[Any, Any], *stages: str) -> RunStat
     return result
 
 
+async def until_sent_back(handle: WorkflowHandle[Any, Any], first: str | None) -> RunState:
+    """Until the act sent an approved proposal back to the humans with a new exception."""
+
+    async def check() -> RunState | None:
+        state: RunState = await handle.query(AgentLoop.state)
+        ps = state.proposals[0]
+        return state if ps.exception_id not in (None, first) else None
+
+    result: RunState = await eventually(check)
+    return result
+
+
 async def chain_ok(db: Database, tenant: str) -> int:
     """Verify the tenant's audit chain; return its number of entries."""
     async with db.tenant(tenant) as conn:

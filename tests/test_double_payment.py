@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from charter.storage import Database
 from schemas import Decision, RunState
-from tests.helpers import start, until_stage
+from tests.helpers import start, until_sent_back, until_stage
 from tests.support.signing import decide
 
 
@@ -85,14 +85,19 @@ async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(
     assert (await first.result()).proposals[0].status == "executed"
 
     await decide(second, approve)
-    # Bounded: before the fix the refusal was retried forever and this never returned.
+    # The approval was given on a draft run; re-read at execution it is submitted: back to
+    # the humans as a new exception showing what changed, nothing executed.
+    sent_back = (await until_sent_back(second, states[1].proposals[0].exception_id)).proposals[0]
+    assert sent_back.status == "awaiting_decision" and sent_back.failure is not None
+    assert "payroll.status 'draft' -> 'submitted'" in sent_back.failure
+    # Approved again on what holds now, the books refuse it once. Bounded: before the fix
+    # the refusal was retried forever and this never returned.
+    await decide(second, approve)
     refused = (await asyncio.wait_for(second.result(), timeout=30)).proposals[0]
     assert refused.status == "failed" and refused.failure is not None
-    # The approval was given on a draft run; re-read at execution it is submitted.
-    assert refused.failure.startswith("RefusedAtExecution")
-    assert "payroll.status 'draft' -> 'submitted'" in refused.failure
+    assert refused.failure.startswith("ActionRefusedByBooks"), refused.failure
     kinds = await _audit_kinds(db, tenant, second.id)
-    assert kinds.count("action_intent") == 0 and kinds[-2:] == ["action_refused", "run_completed"]
+    assert kinds.count("action_intent") == 1 and kinds[-2:] == ["action_refused", "run_completed"]
 
 
 async def test_payroll_runs_only_for_the_amount_that_was_approved(

@@ -9,9 +9,11 @@ the limits, and sends the proposal back to a human (or refuses it) instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,13 +26,15 @@ from charter.governance.constitution import parse_document
 from charter.storage import Database, constitutions, runs
 from schemas import Decision, ProposedAction
 from tests.held_reasoner import HeldReasoner
-from tests.helpers import record_history, start, until_stage
+from tests.helpers import record_history, start, until_sent_back, until_stage
 from tests.storage.test_spend_limits import DAILY_CAP, with_limits
 from tests.support.signing import signed
 from worker import build_worker
 from workflows import AgentLoop
 
 QUEUE = "charter-held"
+#: A worker that lets an autonomous action execute on an observation at most a second old.
+IMPATIENT_QUEUE = "charter-held-impatient"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,15 @@ def held() -> HeldReasoner:
 @pytest.fixture(scope="module")
 async def held_worker(client: Client, db: Database, held: HeldReasoner) -> AsyncIterator[Worker]:
     async with build_worker(client, Deps(db=db, reasoner=held), QUEUE) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+async def impatient_worker(
+    client: Client, db: Database, held: HeldReasoner
+) -> AsyncIterator[Worker]:
+    deps = Deps(db=db, reasoner=held, max_observation_age=timedelta(seconds=1))
+    async with build_worker(client, deps, IMPATIENT_QUEUE) as w:
         yield w
 
 
@@ -250,6 +263,7 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
     handle = await start(client, tenant, "payables", task_queue=QUEUE)
     state = await until_stage(handle, "awaiting_decision")
     assert state.proposals[0].status == "awaiting_decision"  # an unverified vendor
+    first = state.proposals[0].exception_id
     # After the exception showed the invoice, the books change under it.
     await execute(
         db,
@@ -260,16 +274,65 @@ async def test_an_approval_covers_only_the_facts_it_was_shown(
         AgentLoop.decide,
         await signed(handle, Decision(proposal_id="p1", approver="maya", outcome="approve")),
     )
-    result = await handle.result()
-    [ps] = result.proposals
-    assert ps.status == "failed" and ps.failure is not None
+    # Back to the humans as a new exception showing what changed; nothing executed.
+    state = await until_sent_back(handle, first)
+    [ps] = state.proposals
+    assert ps.status == "awaiting_decision" and ps.failure is not None
     assert "invoice.amount 2300.0 -> 2600.0" in ps.failure, ps.failure
+    assert ps.exception_id == f"{first}-2" and ps.decisions == []
     assert (await books(db, tenant))[:2] == (0, 0)
     async with db.tenant(tenant) as conn:
-        refused = await conn.fetchval(
-            "SELECT snapshot::text FROM charter.audit_entries WHERE tenant_id = $1 AND kind = "
-            "'action_refused' AND workflow_id = $2",
+        old = await runs.get_exception(conn, tenant, first or "")
+        new = await runs.get_exception(conn, tenant, ps.exception_id)
+        # The old approval does not count for the new exception.
+        assert (
+            await runs.approvals(conn, tenant, handle.id, "p1", runs.proposal_digest(ps.proposal))
+            == []
+        )
+    assert old is not None and old["status"] == "approved"
+    assert new is not None and new["status"] == "open" and new["context"]["supersedes"] == first
+    changed = new["context"]["at_execution"]["changed"]
+    assert changed["invoice.amount"] == {"approved": 2300.0, "now": 2600.0}, changed
+    assert new["context"]["observed"]["invoice"]["amount"] == 2600.0
+    # The same member decides again, on what holds now, and it executes.
+    await handle.execute_update(
+        AgentLoop.decide,
+        await signed(handle, Decision(proposal_id="p1", approver="maya", outcome="approve")),
+    )
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    async with db.tenant(tenant) as conn:
+        authorisation = await conn.fetchval(
+            "SELECT authorisation::text FROM charter.actions WHERE tenant_id = $1 AND "
+            "workflow_id = $2",
             tenant,
             handle.id,
         )
-    assert "RefusedAtExecution" in json.loads(refused)["error"]
+    assert json.loads(authorisation)["exception_id"] == ps.exception_id
+    await record_history(handle, "approval_sent_back_beside_the_wait")
+
+
+async def test_an_observation_older_than_the_maximum_age_goes_to_a_human(
+    client: Client, impatient_worker: Worker, held: HeldReasoner, db: Database, tenant: str
+) -> None:
+    # Nothing decisive changes: only the observation the model reasoned on ages.
+    held.script(tenant, [pay("INV-1042", "1440.00", "Figma")])
+    handle = await start(client, tenant, "payables", task_queue=IMPATIENT_QUEUE)
+    await held.observed[tenant].wait()
+    await asyncio.sleep(1.5)
+    held.release(tenant)
+    state = await until_stage(handle, "awaiting_decision", "completed")
+    [ps] = state.proposals
+    assert ps.verdict is not None and ps.verdict.outcome == "execute"
+    assert ps.status == "awaiting_decision", ps.failure
+    assert ps.failure is not None and "older than the 1s" in ps.failure, ps.failure
+    assert (await books(db, tenant))[:2] == (0, 0)
+    async with db.tenant(tenant) as conn:
+        exception = await runs.get_exception(conn, tenant, ps.exception_id or "")
+    assert exception is not None
+    # The human decides on facts re-read at the act, not on the aged observation.
+    assert (
+        exception["context"]["observed_at"]
+        > exception["context"]["at_execution"]["changed"]["observed_at"]
+    )
+    await handle.terminate("max-age case finished")

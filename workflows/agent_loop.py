@@ -543,6 +543,11 @@ class AgentLoop:
                 # Re-judged at execution (fresh facts, the law in force, the limits): it did
                 # not execute, and an exception now waits for a human like any other.
                 details = list(cause.details)
+                if ps.decisions and workflow.patched("approval-sent-back-anew"):
+                    # What they approved no longer holds: the new exception is decided
+                    # afresh, and the old decisions (superseded in the database) no longer
+                    # count or stand in the way of the same members deciding again.
+                    ps.decisions = []
                 ps.status = "awaiting_decision"
                 ps.exception_id = str(details[0]) if details else ps.exception_id
                 ps.expires_at = self._deadline
@@ -648,7 +653,10 @@ class AgentLoop:
         acts_may_send_back = workflow.patched("wait-for-acts-that-send-back")
 
         def busy() -> bool:
-            return bool(waiting() or self._deciding or (acts_may_send_back and self._acting))
+            # Approved and not yet started counts too: its act may also send it back.
+            return bool(
+                waiting() or self._deciding or (acts_may_send_back and (self._acting or ready()))
+            )
 
         interval = self._reminder_interval(input, deadline, len(waiting()))
         next_reminder = workflow.now() + interval

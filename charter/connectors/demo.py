@@ -63,8 +63,14 @@ _PAYROLL = (
     "SELECT payroll_run_id, period, employee_count, total, pay_date, status "
     "FROM charter.payroll_runs WHERE tenant_id = $1 "
 )
+#: `budget_7d_ago`: the budget the first change Charter executed in the last seven days
+#: replaced, from its own record of them (the budget now if there was none).
 _CAMPAIGNS = (
-    "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, status "
+    "SELECT campaign_id, name, platform, daily_budget, spend_7d, revenue_7d, status, "
+    "coalesce((SELECT b.budget_before FROM charter.budget_changes b WHERE b.tenant_id = "
+    "ad_campaigns.tenant_id AND b.campaign_id = ad_campaigns.campaign_id AND b.executed_at > "
+    "now() - interval '7 days' ORDER BY b.executed_at, b.idempotency_key LIMIT 1), "
+    "daily_budget) AS budget_7d_ago "
     "FROM charter.ad_campaigns WHERE tenant_id = $1 "
 )
 
@@ -304,6 +310,16 @@ class DemoBooksWriter:
                 f"campaign {p.reference!r} no longer has the daily budget {judged.daily_budget} "
                 "the change was judged against"
             )
+        # What the change replaced, so that changes across runs are bounded together.
+        await self._conn.execute(
+            "INSERT INTO charter.budget_changes (tenant_id, idempotency_key, campaign_id, "
+            "budget_before, budget_after) VALUES ($1, $2, $3, $4, $5)",
+            self._tenant_id,
+            key,
+            p.reference,
+            judged.daily_budget,
+            Decimal(p.amount),
+        )
         return f"budget-{key[:12]}"
 
     async def _pause_campaign(self, p: Proposal, key: str) -> str:

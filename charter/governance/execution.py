@@ -17,6 +17,7 @@ import asyncpg
 
 from charter.connectors.demo import facts_at_execution
 from charter.governance import spend
+from charter.governance.freshness import too_old
 from charter.governance.rejudge import rejudge
 from charter.storage import constitutions
 from charter.storage import spend as ledger
@@ -66,11 +67,15 @@ async def check_and_reserve(
     shown: dict[str, Any] | None,
     now: datetime,
     read: Observation | None = None,
+    observed_at: datetime | None = None,
+    max_age: timedelta | None = None,
 ) -> ExecutionCheck:
     """`shown`: the facts an approval was given on; None for an autonomous execution.
     `now`: the worker's clock, replaced by the database's once the spend lock is held.
     `read`: the facts as the tenant's providers show them now, read by the caller (they
-    cannot be locked in this transaction); None re-reads the demo books under row locks."""
+    cannot be locked in this transaction); None re-reads the demo books under row locks.
+    `observed_at`, `max_age`: when the run's observation was read, and how old it may be
+    for an autonomous execution (`freshness`)."""
     tenant = run.tenant_id
     pinned = await constitutions.get(conn, tenant, verdict.constitution_version)
     current = await constitutions.get(conn, tenant)
@@ -87,6 +92,14 @@ async def check_and_reserve(
     judgement = rejudge(pinned, current, proposal, fresh, judged=verdict, shown=shown)
     if judgement.outcome != "proceed":
         return ExecutionCheck(judgement.outcome, judgement.reason, fresh, changed=judgement.changed)
+    stale = (
+        too_old(observed_at, now, max_age)
+        if shown is None and observed_at is not None and max_age is not None
+        else None
+    )
+    if stale is not None:
+        aged = {"observed_at": observed_at.isoformat() if observed_at else None}
+        return ExecutionCheck("decide", stale, fresh, changed=aged)
     if not spends or proposal.amount is None:
         return ExecutionCheck("proceed", "", fresh)
     invoice = next((i for i in fresh.invoices if i.invoice_id == proposal.reference), None)

@@ -90,8 +90,10 @@ def rejudge(
         return Rejudgement("proceed", "", verdicts)
     changed = shown_changes(shown, facts_for(proposal, fresh))
     if changed:
+        # The approval covered exactly the facts it was shown: the humans decide again, on
+        # what holds now (an approval of the old facts is no approval of these).
         return Rejudgement(
-            "refuse",
+            "decide",
             "the facts the approval was given on have changed: "
             + ", ".join(f"{k} {v['approved']!r} -> {v['now']!r}" for k, v in changed.items()),
             verdicts,

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The model reasoned on the whole observation, not only on the facts the act re-reads.
+DEFAULT_MAX_OBSERVATION_AGE = timedelta(minutes=5)
+
 
 class ConfigurationError(RuntimeError):
     """Charter cannot run with this configuration. Its message is one line for the operator;
@@ -107,6 +110,12 @@ class Settings(BaseSettings):
         gt=timedelta(0),
         le=timedelta(hours=2),
         description="Time spent retrying an unavailable model before escalating.",
+    )
+    max_observation_age: timedelta = Field(
+        default=DEFAULT_MAX_OBSERVATION_AGE,
+        gt=timedelta(0),
+        description="An autonomous action whose observation (and so verdict) is older than "
+        "this when it would execute goes to a human instead, with the facts re-read.",
     )
 
     # -- secrets (see charter/crypto) ------------------------------------------------------

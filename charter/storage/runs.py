@@ -196,7 +196,7 @@ async def rejections(
     """Members who rejected a proposal: any reject rejects, whatever approvals sit beside it."""
     rows = await conn.fetch(
         "SELECT approver FROM charter.decisions WHERE tenant_id = $1 AND workflow_id = $2 "
-        "AND proposal_id = $3 AND outcome = 'reject' ORDER BY approver",
+        "AND proposal_id = $3 AND outcome = 'reject' AND superseded_by IS NULL ORDER BY approver",
         tenant_id,
         workflow_id,
         proposal_id,
@@ -210,7 +210,7 @@ async def decisions(
     """Every recorded decision on a proposal, as (approver, outcome), in the order made."""
     rows = await conn.fetch(
         "SELECT approver, outcome FROM charter.decisions WHERE tenant_id = $1 AND "
-        "workflow_id = $2 AND proposal_id = $3 ORDER BY decided_at, approver",
+        "workflow_id = $2 AND proposal_id = $3 AND superseded_by IS NULL ORDER BY decided_at, approver",
         tenant_id,
         workflow_id,
         proposal_id,
@@ -259,6 +259,7 @@ async def approvals(
         "SELECT d.approver FROM charter.decisions d JOIN charter.members m ON m.tenant_id = "
         "d.tenant_id AND m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
         "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
+        "AND d.superseded_by IS NULL "
         "AND m.roles && ARRAY['approver', 'owner']",
         tenant_id,
         workflow_id,
@@ -319,13 +320,74 @@ async def get_decision(
     """The decision an approver already recorded on a proposal, if any."""
     row = await conn.fetchrow(
         "SELECT outcome, proposal_digest, amendment_version, decided_at FROM charter.decisions "
-        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 AND approver = $4",
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 AND approver = $4 "
+        "AND superseded_by IS NULL",
         tenant_id,
         workflow_id,
         proposal_id,
         approver,
     )
     return dict(row) if row else None
+
+
+async def supersede_decisions(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, by: str
+) -> int:
+    """The decisions on a proposal stop counting: what they approved no longer holds and the
+    exception `by` asks again. They stay in the table, marked, for the audit trail."""
+    done = await conn.execute(
+        "UPDATE charter.decisions SET superseded_by = $4 WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND proposal_id = $3 AND superseded_by IS NULL",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        by,
+    )
+    return int(done.split()[-1])
+
+
+async def latest_exception(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> dict[str, Any] | None:
+    """The exception a proposal's decision is asked on now: the last one opened for it (an
+    act sends a proposal back with a new one when what was approved no longer holds)."""
+    row = await conn.fetchrow(
+        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
+        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND proposal_id = $3 ORDER BY opened_at DESC, exception_id DESC "
+        "LIMIT 1",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return {**dict(row), "context": json.loads(row["context"])} if row else None
+
+
+async def count_exceptions(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> int:
+    value = await conn.fetchval(
+        "SELECT count(*) FROM charter.exceptions WHERE tenant_id = $1 AND workflow_id = $2 "
+        "AND proposal_id = $3",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return int(value)
+
+
+async def observed_at(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str
+) -> datetime | None:
+    """When the run's observation was read, as its `observed` audit entry recorded it."""
+    value = await conn.fetchval(
+        "SELECT snapshot->>'observed_at' FROM charter.audit_entries WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND run_id = $3 AND kind = 'observed' ORDER BY seq DESC LIMIT 1",
+        tenant_id,
+        workflow_id,
+        run_id,
+    )
+    return datetime.fromisoformat(value) if value else None
 
 
 async def requested_by(conn: asyncpg.Connection, tenant_id: str, workflow_id: str) -> str | None:

@@ -39,6 +39,8 @@ RUN_ROWS: dict[str, str] = {
     "'vendor:aws', 100, 'USD', true, 'reserved', now(), now() + interval '10 minutes')",
     "member_keys": "INSERT INTO charter.member_keys (tenant_id, key_id, kind, member_id, "
     f"public_key, registered_by) VALUES ($1, 'mk-{'0' * 16}', 'member', 'sam', '{'a' * 64}', 'x')",
+    "budget_changes": "INSERT INTO charter.budget_changes (tenant_id, idempotency_key, "
+    "campaign_id, budget_before, budget_after) VALUES ($1, 'key-2', 'cmp-holiday', 400, 500)",
     "slack_tenants": "INSERT INTO charter.slack_tenants (tenant_id, channel_id) "
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
