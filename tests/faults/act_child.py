@@ -43,7 +43,7 @@ async def main(dsn: str, point: str, raw: str) -> None:
         async def stop_before_the_credential(*args: Any, **kwargs: Any) -> Any:
             await _stop_here(point)
 
-        act_module.obtain = stop_before_the_credential  # type: ignore[assignment]
+        act_module.registry.write_route = stop_before_the_credential  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown point {point!r}: reserved | committed")
     db = await Database.connect(dsn)

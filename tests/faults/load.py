@@ -84,12 +84,17 @@ class LoadReport:
 
 
 async def _books(db: Database, tenant: str, invoices: list[str]) -> None:
-    """One invoice per run, each from the unverified vendor: each run escalates."""
+    """One invoice per run, each from the unverified vendor: each run escalates. Amounts
+    differ by a cent: equal amounts from one vendor are possible duplicates, which the act
+    re-reads at execution and sends back to a human (what the approver saw has changed)."""
     async with db.tenant(tenant) as conn:
         await conn.executemany(
             "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, due_date, "
             "status, memo) VALUES ($1, $2, 'bluebird', $3, $4, 'open', 'load')",
-            [(tenant, i, Decimal("100.00"), date.today() + timedelta(days=14)) for i in invoices],
+            [
+                (tenant, i, Decimal("100.00") + Decimal(n) / 100, date.today() + timedelta(days=14))
+                for n, i in enumerate(invoices)
+            ],
         )
 
 
