@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check clean
+.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check image-check clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
@@ -72,9 +72,16 @@ compose-check:
 	docker-compose --env-file deploy/compose.env.example -f docker-compose.yml config -q
 	@echo "docker-compose.yml is valid"
 
+## The production image without Docker: its Python environment built from the Dockerfile's
+## own COPY and pip lines (runtime dependencies only), then every compose service's command
+## run with that interpreter from outside the repository.
+image-check: $(STAMP)
+	$(BIN)/python -m tests.production.image --venv .image-venv
+	CHARTER_IMAGE_PYTHON=$(CURDIR)/.image-venv/bin/python $(BIN)/python -m pytest -q tests/production/test_compose_services.py
+
 ## Export the JSON Schemas of the public contract to schemas/json/.
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export schemas/json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .image-venv .pytest_cache .mypy_cache .ruff_cache

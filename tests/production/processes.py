@@ -34,11 +34,15 @@ def free_port() -> int:
 
 
 async def run(
-    env: dict[str, str], *argv: str, cwd: Path, timeout: float = 90
+    env: dict[str, str],
+    *argv: str,
+    cwd: Path,
+    timeout: float = 90,
+    python: str = sys.executable,
 ) -> tuple[int, str, str]:
     """Run `python ARGV...` in `cwd`; return its exit code, stdout and stderr."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        python,
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -1,11 +1,17 @@
 """Every command docker-compose.yml runs in Charter's image, run outside Docker against this
 session's PostgreSQL and Temporal: the one-shots finish, the servers come up and stop on
 SIGTERM. The containers' host names and ports are swapped for the test servers'; the
-commands and environment are the compose file's own."""
+commands and environment are the compose file's own.
+
+`make image-check` runs this module with `CHARTER_IMAGE_PYTHON` naming the interpreter of
+the image's environment, built from the Dockerfile (`tests/production/image.py`): then the
+commands run with exactly the packages the image holds, from a directory outside the
+repository, as in the container's working directory."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 import signal
@@ -28,6 +34,9 @@ EXAMPLE_ENV = dict(
     for line in (REPO / "deploy" / "compose.env.example").read_text().splitlines()
     if line and not line.startswith("#")
 )
+#: the image's interpreter (`make image-check`), or this session's
+PYTHON = os.environ.get("CHARTER_IMAGE_PYTHON", sys.executable)
+
 CHARTER_SERVICES = sorted(
     name for name, service in COMPOSE["services"].items() if service.get("image") == "charter:local"
 )
@@ -98,13 +107,13 @@ def test_the_compose_file_is_what_the_tests_expect() -> None:
 
 
 async def _serving(
-    argv: list[str], env: dict[str, str], ready: Callable[[], Awaitable[Any]]
+    argv: list[str], env: dict[str, str], cwd: Path, ready: Callable[[], Awaitable[Any]]
 ) -> str:
     """Start a long-running service, wait until `ready`, SIGTERM it; return its output."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        PYTHON,
         *argv,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -149,7 +158,7 @@ async def test_every_charter_service_command_runs_outside_docker(
         ("cli", "Governed AI agents"),
     ):
         argv, child = command(one_shot)
-        code, out, err = await run(child, *argv, cwd=REPO)
+        code, out, err = await run(child, *argv, cwd=tmp_path, python=PYTHON)
         assert code == 0, (one_shot, out, err)
         assert expected in out, (one_shot, out)
 
@@ -158,18 +167,18 @@ async def test_every_charter_service_command_runs_outside_docker(
     async def worker_ready() -> bool:
         return await _status(f"http://127.0.0.1:{health}/readyz") == 200
 
-    await _serving(argv, child, worker_ready)
+    await _serving(argv, child, tmp_path, worker_ready)
 
     argv, child = command("codec-server")
 
     async def codec_refuses_without_token() -> bool:
         return await _status(f"http://127.0.0.1:{codec}/decode", "POST") == 401
 
-    await _serving(argv, child, codec_refuses_without_token)
+    await _serving(argv, child, tmp_path, codec_refuses_without_token)
 
     argv, child = command("slack")
 
     async def slack_listening() -> bool:
         return await _status(f"http://127.0.0.1:{slack}/slack/events", "POST") is not None
 
-    await _serving(argv, child, slack_listening)
+    await _serving(argv, child, tmp_path, slack_listening)
