@@ -266,58 +266,69 @@ class ActActivities:
                 run_id=run.run_id,
             )
 
-    async def _act(self, req: ActInput, key: str) -> ActionResult:
+    async def _act(self, req: ActInput, key: str, *, look_first: bool = True) -> ActionResult:
         run, proposal = req.run, req.proposal
         read = await self._provider_facts(req)
         # 1. Check authorisation and commit the intent (write-ahead) in its own transaction.
         async with self._db.tenant(run.tenant_id) as conn:
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
-                return ActionResult(
-                    proposal_id=proposal.proposal_id,
-                    idempotency_key=key,
-                    status="already_executed",
-                    connector_reference=existing["connector_reference"],
-                    executed_at=existing["executed_at"],
-                )
-            authorisation = await self._authorisation(conn, req)
-            autonomous = authorisation["kind"] != "approval"
-            # The facts and the law of this moment, and the limits, in this transaction.
-            check = await check_and_reserve(
-                conn,
-                run=run,
-                proposal=proposal,
-                key=key,
-                verdict=judged_verdict(authorisation),
-                shown=None if autonomous else await self._shown(conn, req),
-                now=datetime.now(UTC),
-                read=read,
-                observed_at=await runs.observed_at(conn, run.tenant_id, run.workflow_id, run.run_id)
-                if autonomous
-                else None,
-                max_age=self._max_observation_age,
+                return _already_executed(proposal, key, existing)
+            # An earlier attempt committed its intent and was cut short: the provider may hold
+            # its write although nothing here says so. Money that moved is recorded as moved,
+            # before anything is judged again: fresh facts would now show the bill paid, or a
+            # spend cap reached by this very payment, and send back what already happened.
+            earlier = (
+                await actions.intended_authorisation(conn, run.tenant_id, run.workflow_id, key)
+                if look_first
+                else None
             )
-            if check.outcome == "refuse":
-                raise RefusedAtExecution(f"act refused at execution: {check.reason}")
-            sent_back = None
-            if check.outcome == "decide":
-                sent_back = await self._send_back(conn, req, check, authorisation["verdict"])
-            else:
-                await audit.append(
+            if earlier is None:
+                authorisation = await self._authorisation(conn, req)
+                autonomous = authorisation["kind"] != "approval"
+                # The facts and the law of this moment, and the limits, in this transaction.
+                check = await check_and_reserve(
                     conn,
-                    run.tenant_id,
-                    "action_intent",
-                    {
-                        "idempotency_key": key,
-                        "attempt": activity.info().attempt,
-                        "proposal": proposal.model_dump(mode="json"),
-                        "authorisation": authorisation,
-                        "at_execution": check.record(),
-                    },
-                    actor=f"agent:{run.agent}",
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
+                    run=run,
+                    proposal=proposal,
+                    key=key,
+                    verdict=judged_verdict(authorisation),
+                    shown=None if autonomous else await self._shown(conn, req),
+                    now=datetime.now(UTC),
+                    read=read,
+                    observed_at=await runs.observed_at(
+                        conn, run.tenant_id, run.workflow_id, run.run_id
+                    )
+                    if autonomous
+                    else None,
+                    max_age=self._max_observation_age,
                 )
+                if check.outcome == "refuse":
+                    raise RefusedAtExecution(f"act refused at execution: {check.reason}")
+                sent_back = None
+                if check.outcome == "decide":
+                    sent_back = await self._send_back(conn, req, check, authorisation["verdict"])
+                else:
+                    await audit.append(
+                        conn,
+                        run.tenant_id,
+                        "action_intent",
+                        {
+                            "idempotency_key": key,
+                            "attempt": activity.info().attempt,
+                            "proposal": proposal.model_dump(mode="json"),
+                            "authorisation": authorisation,
+                            "at_execution": check.record(),
+                        },
+                        actor=f"agent:{run.agent}",
+                        workflow_id=run.workflow_id,
+                        run_id=run.run_id,
+                    )
+        if earlier is not None:
+            found = await self._found_at_provider(req, key, earlier)
+            if found is not None:
+                return found
+            return await self._act(req, key, look_first=False)
         if sent_back is not None:
             await self._notify("opened", req, sent_back)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
@@ -369,37 +380,83 @@ class ActActivities:
                 except ledger.ReservationLapsed as exc:
                     # Rolls the write back; the retried attempt reserves (and re-judges) anew.
                     raise ApplicationError(str(exc), type=ErrorType.RESERVATION_LAPSED) from None
-                recorded = await actions.record_result(
+                await _record_result(
                     conn,
-                    tenant_id=run.tenant_id,
-                    idempotency_key=key,
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
-                    proposal=proposal,
-                    authorisation=authorisation,
-                    reference=reference,
-                    executed_at=executed_at,
-                    actor=f"connector:{writer.name}",
+                    req,
+                    key,
+                    authorisation,
+                    reference,
+                    executed_at,
+                    f"connector:{writer.name}",
                 )
-                if not recorded:
-                    # A concurrent attempt won; roll this one back by raising, then report theirs.
-                    raise ApplicationError(
-                        "concurrent execution detected; retrying", type=ErrorType.CONCURRENT
-                    )
         if refused is not None:
             raise ApplicationError(
                 str(refused), type=ErrorType.ACTION_REFUSED_BY_BOOKS, non_retryable=True
             )
-        if authorisation["kind"] == "approval":
+        return await self._executed(req, key, authorisation, reference, executed_at)
+
+    async def _executed(
+        self,
+        req: ActInput,
+        key: str,
+        authorisation: dict[str, Any],
+        reference: str,
+        executed_at: datetime,
+    ) -> ActionResult:
+        if authorisation.get("kind") == "approval":
             # Committed: the exception's card can say that the approved action executed.
             await self._notify("executed", req, str(authorisation["exception_id"]))
         return ActionResult(
-            proposal_id=proposal.proposal_id,
+            proposal_id=req.proposal.proposal_id,
             idempotency_key=key,
             status="executed",
             connector_reference=reference,
             executed_at=executed_at,
         )
+
+    async def _found_at_provider(
+        self, req: ActInput, key: str, authorisation: dict[str, Any]
+    ) -> ActionResult | None:
+        """Record an earlier attempt's write that the provider holds under `key`, on the
+        authorisation its intent committed; None when the provider holds none (or cannot
+        be asked with a read credential: then the normal path asks before it creates)."""
+        run, proposal = req.run, req.proposal
+        try:
+            async with self._db.tenant(run.tenant_id) as conn:
+                route = await registry.write_route(conn, run.tenant_id, proposal.action)
+                credential = await registry.obtain(
+                    self._readers, conn, run.tenant_id, route.credential_connector
+                )
+        except (UnsupportedAction, ConnectorAuthError):
+            return None
+        finder = registry.lookup(route, credential)
+        if finder is None:
+            return None
+        async with self._db.tenant(run.tenant_id) as conn:
+            await actions.take_turn(conn, run.tenant_id, proposal, key)
+            existing = await actions.executed(conn, run.tenant_id, key)
+            if existing is not None:
+                return _already_executed(proposal, key, existing)
+            try:
+                reference = await finder.find(key)
+            except ConnectorError as exc:
+                # Not knowing is no licence to judge again and perhaps pay twice: ask again.
+                raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
+            if reference is None:
+                return None
+            executed_at = datetime.now(UTC)
+            await ledger.record_moved(conn, run.tenant_id, key)
+            await _record_result(
+                conn,
+                req,
+                key,
+                authorisation,
+                reference,
+                executed_at,
+                f"connector:{finder.name}",
+                extra={"found_after_attempt": activity.info().attempt - 1},
+            )
+        return await self._executed(req, key, authorisation, reference, executed_at)
 
     async def _provider_facts(self, req: ActInput) -> Observation | None:
         """The proposal's records as the tenant's providers show them now, or None when the
@@ -469,6 +526,46 @@ class ActActivities:
             raise ApplicationError(
                 str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
             ) from None
+
+
+async def _record_result(
+    conn: asyncpg.Connection,
+    req: ActInput,
+    key: str,
+    authorisation: dict[str, Any],
+    reference: str,
+    executed_at: datetime,
+    actor: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The action row and `action_result`, in the write's transaction."""
+    run = req.run
+    recorded = await actions.record_result(
+        conn,
+        tenant_id=run.tenant_id,
+        idempotency_key=key,
+        workflow_id=run.workflow_id,
+        run_id=run.run_id,
+        proposal=req.proposal,
+        authorisation=authorisation,
+        reference=reference,
+        executed_at=executed_at,
+        actor=actor,
+        extra=extra,
+    )
+    if not recorded:
+        # A concurrent attempt won; roll this one back by raising, then report theirs.
+        raise ApplicationError("concurrent execution detected; retrying", type=ErrorType.CONCURRENT)
+
+
+def _already_executed(proposal: Proposal, key: str, existing: Any) -> ActionResult:
+    return ActionResult(
+        proposal_id=proposal.proposal_id,
+        idempotency_key=key,
+        status="already_executed",
+        connector_reference=existing["connector_reference"],
+        executed_at=existing["executed_at"],
+    )
 
 
 def judged_verdict(authorisation: dict[str, Any]) -> Verdict:

@@ -22,7 +22,7 @@ from charter.storage import spend as ledger
 from charter.storage.credentials import ScopedCredentials
 from schemas import Proposal
 
-Outcome = Literal["recorded", "deferred", "absent", "unreachable"]
+Outcome = Literal["recorded", "absent", "unreachable"]
 
 
 class Reconciliation(BaseModel):
@@ -87,16 +87,8 @@ async def _settle(
             reference = await finder.find(key)
             if reference is None:
                 return result("absent", detail=f"no write under this key at {finder.name}")
-            try:
-                await ledger.mark_executed(conn, tenant_id, key)
-            except ledger.ReservationLapsed:
-                # The spend limits must account for it anew: the run's retry reserves, finds
-                # the same order at the provider and records it.
-                return result(
-                    "deferred",
-                    reference,
-                    "found; its spend reservation lapsed, the retry records it",
-                )
+            # The money moved: the limits count it even if its reservation lapsed meanwhile.
+            await ledger.record_moved(conn, tenant_id, key)
             await actions.record_result(
                 conn,
                 tenant_id=tenant_id,

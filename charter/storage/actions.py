@@ -38,6 +38,25 @@ async def executed(
     return row
 
 
+async def intended_authorisation(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, idempotency_key: str
+) -> dict[str, Any] | None:
+    """The authorisation of the latest `action_intent` committed under the key, or None when
+    no attempt got as far as its intent (so none can have reached the provider)."""
+    raw = await conn.fetchval(
+        "SELECT snapshot -> 'authorisation' FROM charter.audit_entries WHERE tenant_id = $1 "
+        "AND workflow_id = $2 AND kind = 'action_intent' AND snapshot ->> 'idempotency_key' = $3 "
+        "ORDER BY seq DESC LIMIT 1",
+        tenant_id,
+        workflow_id,
+        idempotency_key,
+    )
+    if raw is None:
+        return None
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return value if isinstance(value, dict) else {}
+
+
 async def record_result(
     conn: asyncpg.Connection,
     *,

@@ -128,6 +128,22 @@ async def mark_executed(
         raise ReservationLapsed(f"the reservation of {key} is {state} and no longer live")
 
 
+async def record_moved(
+    conn: asyncpg.Connection, tenant_id: str, key: str, now: datetime | None = None
+) -> None:
+    """Count an action the provider already holds as executed spend, whatever became of its
+    reservation meanwhile (lapsed, released): the money moved, so the limits must see it,
+    even past a cap. Only for a write found at the provider under the action's key."""
+    await conn.execute(
+        "UPDATE charter.spend_ledger SET state = 'executed', released_at = NULL, executed_at = "
+        "COALESCE($3, clock_timestamp()) WHERE tenant_id = $1 AND idempotency_key = $2 AND "
+        "state <> 'executed'",
+        tenant_id,
+        key,
+        now,
+    )
+
+
 async def release(conn: asyncpg.Connection, tenant_id: str, key: str, at: datetime) -> bool:
     """Release a live or expired reservation; False if there was none to release (already
     released, executed, or never reserved), so a release is never applied twice."""

@@ -7,21 +7,29 @@ an approval for INV-1044 (over $10,000), so the act activity talks to the stand-
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import Deps
 from charter.audit.chain import pending_actions
 from charter.connectors.modern_treasury import PROVIDER
 from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIELD
+from charter.governance import execution
+from charter.reasoners import OfflineReasoner
 from charter.storage import Database, audit
 from charter.storage import credentials as creds
+from charter.storage import spend as ledger
 from schemas import Decision
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
 from tests.helpers import audit_kinds, start, until_stage
+from tests.support.queues import TASK_QUEUE
 from tests.support.signing import decide
+from worker import build_worker
 
 
 async def pending(db: Database, tenant: str) -> list[str]:
@@ -135,3 +143,34 @@ async def test_a_payee_without_a_verified_account_escalates_and_is_not_paid(
     assert ps.status == "failed" and ps.failure is not None
     assert ps.failure.startswith("ActionRefusedByBooks") and "no single verified" in ps.failure
     assert mt.payment_orders == []
+
+
+async def test_a_payment_the_provider_made_is_recorded_though_a_retry_would_judge_otherwise(
+    client: Client, db: Database, tenant: str, mt: ModernTreasuryStandIn, monkeypatch: Any
+) -> None:
+    """The provider pays, then the answer comes after the spend reservation lapsed: the
+    attempt rolls back without a record. Its retry would re-judge on facts now too old for
+    an autonomous payment and send it to a human, although the money has moved. It asks the
+    provider first, finds the order under its key and records it, with the spend counted."""
+    monkeypatch.setattr(execution, "RESERVATION_TTL", timedelta(seconds=1))
+    mt.faults.append(Fault("delay", seconds=3))
+    await pay_through(db, tenant, mt, timeout="10", max_retries="0")
+    queue = f"{TASK_QUEUE}-late-{tenant}"
+    deps = Deps(db=db, reasoner=OfflineReasoner(), max_observation_age=timedelta(seconds=2.5))
+    async with build_worker(client, deps, queue):
+        handle = await start(client, tenant, "payables", focus=["INV-1042"], task_queue=queue)
+        (ps,) = (await asyncio.wait_for(handle.result(), timeout=120)).proposals
+    assert mt.faults == [], "the late answer never came: the test proves nothing"
+    (order,) = mt.payment_orders
+    assert ps.status == "executed", ps.failure
+    assert ps.action is not None and ps.action.connector_reference == order["id"]
+    async with db.tenant(tenant) as conn:
+        entries = [e async for e in audit.entries(conn, tenant) if e.workflow_id == handle.id]
+        spent = await ledger.entries(conn, tenant)
+    kinds = [e.kind for e in entries]
+    assert "exception_opened" not in kinds and "action_refused" not in kinds
+    (result,) = [e for e in entries if e.kind == "action_result"]
+    assert result.snapshot["found_after_attempt"] >= 1
+    (state,) = [state for state, _ in spent.values()]
+    assert state == "executed"
+    assert await pending(db, tenant) == []

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from charter.audit.chain import AuditEntry
 from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
 from charter.runtime.config import app_dsn
-from charter.storage import Database
+from charter.storage import Database, audit
 from charter_cli.audit import verify_tenants
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
@@ -58,6 +59,11 @@ async def worker_process(
         await process.wait()
 
 
+async def entries(db: Database, tenant: str) -> list[AuditEntry]:
+    async with db.tenant(tenant) as conn:
+        return [e async for e in audit.entries(conn, tenant)]
+
+
 async def test_a_worker_killed_after_the_provider_accepted_pays_once(
     client: Client, admin_dsn: str, db: Database, tenant: str, mt: ModernTreasuryStandIn
 ) -> None:
@@ -86,7 +92,15 @@ async def test_a_worker_killed_after_the_provider_accepted_pays_once(
     assert len(mt.payment_orders) == 1 and ps.action.connector_reference == order["id"]
     kinds = await audit_kinds(db, tenant, handle.id)
     acting = [k for k in kinds if k.startswith("action_")]
-    assert acting == ["action_intent", "action_intent", "action_result"], kinds
+    # The retry asks the provider before judging again, finds the order and records it: no
+    # second intent.
+    assert acting == ["action_intent", "action_result"], kinds
+    (result_entry,) = [
+        e
+        for e in await entries(db, tenant)
+        if e.kind == "action_result" and e.workflow_id == handle.id
+    ]
+    assert result_entry.snapshot["found_after_attempt"] == 1
     (report,) = await verify_tenants(db, [tenant])
     assert report.ok and report.pending_actions == []
 
