@@ -39,8 +39,10 @@ def test_histories_are_committed() -> None:
         "escalate_approve_act_upserts_on_change",
         "auto_execute_and_deny_upserts_on_change",
     } <= names
-    # Audit checkpoints: signed, a broken chain failing the run, a sink retried.
+    # Audit checkpoints: signed (by the real activity on a schedule, and by a stub), a broken
+    # chain failing the run, a sink retried.
     assert {
+        "audit_checkpoint_scheduled",
         "audit_checkpoint_signed",
         "audit_checkpoint_chain_broken",
         "audit_checkpoint_sink_retried",
