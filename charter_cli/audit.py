@@ -255,8 +255,9 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
 
 async def cmd_checkpoint(args: argparse.Namespace) -> int:
     tenants = _tenants(args)
+    # A location that names no sink is one line, before any stack starts.
+    sink = checkpoint_sink(Settings(), args.checkpoints)
     settings, stack = await stack_for(args)
-    sink = checkpoint_sink(settings, args.checkpoints)
     keys = SigningKeySource(
         settings.audit_signing_key, settings.audit_signing_key_file, create=True
     )
