@@ -102,7 +102,7 @@ def _tenants(args: argparse.Namespace) -> list[str] | None:
 
 def checkpoint_sink(settings: Settings, location: str | None) -> CheckpointSink:
     try:
-        return sink_for(location or str(settings.audit_checkpoints_file))
+        return sink_for(location or settings.audit_checkpoints_location)
     except SinkLocationInvalid as exc:
         raise CliError(str(exc)) from None
 
