@@ -59,18 +59,23 @@ def key_b64(key: Ed25519PrivateKey) -> str:
     return base64.b64encode(key.private_bytes_raw()).decode()
 
 
+def signing_deps(db: Database, key: Ed25519PrivateKey, tmp_path: Path) -> Deps:
+    """What `worker.py` gives the activities: the key from its configuration (here the
+    environment's form), a key file that does not exist and is never created."""
+    return Deps(
+        db=db,
+        reasoner=OfflineReasoner(),
+        audit_signing=SigningKeySource(SecretStr(key_b64(key)), tmp_path / "no-such.key"),
+    )
+
+
 @pytest.fixture
 async def queue(
     client: Client, db: Database, key: Ed25519PrivateKey, tmp_path: Path
 ) -> AsyncIterator[str]:
     """A worker of its own, signing with `key` from its configuration (as `worker.py` does)."""
     name = f"ckpt-{uuid.uuid4().hex[:8]}"
-    deps = Deps(
-        db=db,
-        reasoner=OfflineReasoner(),
-        audit_signing=SigningKeySource(SecretStr(key_b64(key)), tmp_path / "no-such.key"),
-    )
-    async with build_worker(client, deps, name):
+    async with build_worker(client, signing_deps(db, key, tmp_path), name):
         yield name
 
 
@@ -353,13 +358,7 @@ async def test_an_unreachable_store_is_retryable(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    activities = CheckpointActivities(
-        Deps(
-            db=db,
-            reasoner=OfflineReasoner(),
-            audit_signing=SigningKeySource(SecretStr(key_b64(key)), tmp_path / "no-such.key"),
-        )
-    )
+    activities = CheckpointActivities(signing_deps(db, key, tmp_path))
     with pytest.raises(ApplicationError) as exc:
         await activities.checkpoint_audit(
             AuditCheckpointInput(sink="s3://nowhere/x", tenant_id=tenant)
