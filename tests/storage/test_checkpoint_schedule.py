@@ -311,6 +311,9 @@ async def test_an_object_store_gets_one_immutable_object_per_checkpoint(
             head.seq
         )
     assert second.checkpoints[0].seq == await head_seq(db, tenant)
+    # What a verification anchors on: each tenant's newest, found without naming the tenant.
+    (newest,) = await asyncio.to_thread(sink_for(location).prior, None)
+    assert (newest.tenant_id, newest.seq) == (tenant, second.checkpoints[0].seq)
 
     # The CLI verifies the database against the object store, with the same key.
     monkeypatch.setenv("CHARTER_AUDIT_SIGNING_KEY", key_b64(key))
