@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from temporalio import activity
@@ -18,7 +19,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities import Deps, all_activities
 from activities.checkpoint import CheckpointActivities
+from charter.reasoners import OfflineReasoner
+from charter.storage import Database
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
 from tests.helpers import record_history
@@ -128,6 +132,12 @@ async def test_a_sink_that_comes_back_gets_the_checkpoint(time_env: WorkflowEnvi
         time_env, stub, AuditCheckpointInput(sink="s3://audit/"), "audit_checkpoint_sink_retried"
     )
     assert result.checkpoints == [HEAD] and len(stub.inputs) == 3
+
+
+def test_the_worker_registers_the_real_activity_under_the_stubbed_name() -> None:
+    deps = Deps(db=cast(Database, None), reasoner=OfflineReasoner())
+    names = {activity._Definition.must_from_callable(fn).name for fn in all_activities(deps)}
+    assert NAME == "checkpoint_audit" and NAME in names
 
 
 def test_the_error_types_say_what_a_retry_can_do() -> None:
