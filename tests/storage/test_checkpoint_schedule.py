@@ -45,6 +45,7 @@ from tests.helpers import chain_ok, record_history
 from tests.history_scan import is_never_encoded, payloads
 from tests.production.processes import REPO, clean_env, free_port, run
 from tests.storage import tamper
+from tests.storage.conftest import new_tenant
 from tests.support.polling import eventually
 from worker import build_worker
 from workflows import AuditCheckpoint
@@ -382,3 +383,25 @@ async def test_a_worker_without_a_key_refuses_and_never_makes_one(
     assert exc.value.type == ErrorType.AUDIT_CHECKPOINT_INVALID and exc.value.non_retryable
     assert not key_file.exists() and not sink.exists()
     assert os.listdir(tmp_path) == []
+
+
+async def test_every_tenant_a_broken_one_fails_the_run_and_the_others_are_signed(
+    db: Database,
+    admin: asyncpg.Connection,
+    tenant: str,
+    key: Ed25519PrivateKey,
+    tmp_path: Path,
+) -> None:
+    broken = await new_tenant(db, admin)
+    await grow(db, broken, 3)
+    bad = len(await tamper.chain(admin, broken))  # one of ours: {"i": 2}
+    await tamper.flip_byte(admin, broken, bad)
+    sink = tmp_path / "checkpoints.jsonl"
+    activities = CheckpointActivities(signing_deps(db, key, tmp_path))
+    with pytest.raises(ApplicationError) as exc:
+        await activities.checkpoint_audit(AuditCheckpointInput(sink=str(sink)))
+    assert exc.value.type == ErrorType.AUDIT_CHAIN_BROKEN and exc.value.non_retryable
+    assert f"{broken} at seq {bad}" in exc.value.message
+    signed = {Checkpoint.model_validate_json(line).tenant_id for line in sink.read_text().split()}
+    # Every other tenant of the database got its checkpoint; the broken one did not.
+    assert tenant in signed and broken not in signed
