@@ -1,4 +1,5 @@
-"""The Charter worker: runs `AgentLoop` and its activities on the `charter` task queue.
+"""The Charter worker: runs `AgentLoop`, `AuditCheckpoint` and their activities on the
+`charter` task queue.
 
 A production process: it connects to the Temporal and PostgreSQL it is given and nothing
 else. It never starts an embedded server or applies migrations (`charter migrate` does, with
@@ -13,6 +14,8 @@ Temporal is configured the standard way (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE
 (`CHARTER_APP_DATABASE_URL`), or `DATABASE_URL` with its user replaced by `charter_app`
 (password `CHARTER_APP_DB_PASSWORD`): the worker never connects as the administrator.
 SIGTERM stops polling and lets running activities finish for `CHARTER_SHUTDOWN_GRACE`.
+Audit checkpoints are signed with `CHARTER_AUDIT_SIGNING_KEY` (or the state directory's key
+file); an `s3://` sink uses the standard AWS configuration (`AWS_*`).
 `CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
 metrics; the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
 """
@@ -30,6 +33,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
+from charter.audit.verification import SigningKeySource
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
@@ -39,7 +43,7 @@ from charter.runtime.process import exit_now
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
 from charter.temporal.connection import configured_address, connect
-from workflows import AgentLoop
+from workflows import AgentLoop, AuditCheckpoint
 
 log = logging.getLogger("charter.worker")
 
@@ -64,7 +68,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[AgentLoop],
+        workflows=[AgentLoop, AuditCheckpoint],
         activities=all_activities(deps),
         activity_executor=ThreadPoolExecutor(4),
         max_cached_workflows=max_cached_workflows,
@@ -149,6 +153,11 @@ async def run_worker(
             reasoner_budget=budget,
             notifier=notifier,
             max_observation_age=settings.max_observation_age,
+            # The worker signs with the key it is given and never makes one of its own: a key
+            # created in a container's state directory would vanish with the container.
+            audit_signing=SigningKeySource(
+                settings.audit_signing_key, settings.audit_signing_key_file
+            ),
         )
         worker = build_worker(
             client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace

@@ -1,4 +1,4 @@
-"""Activities: everything the agent loop does that touches the outside world."""
+"""Activities: everything the agent loop and the audit checkpoints do that touches the world."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Any
 
 from activities._deps import Deps
 from activities.act import ActActivities, NotAuthorised
+from activities.checkpoint import CheckpointActivities
 from activities.decisions import DecisionActivities
 from activities.exceptions import ExceptionActivities
 from activities.read import ReadActivities
 from activities.reason import ReasonActivities
 from activities.run import RunActivities
 
-__all__ = ["ActActivities", "Deps", "NotAuthorised", "all_activities"]
+__all__ = ["ActActivities", "CheckpointActivities", "Deps", "NotAuthorised", "all_activities"]
 
 
 def all_activities(deps: Deps) -> list[Callable[..., Any]]:
@@ -33,4 +34,5 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         exceptions.record_exception_event,
         decisions.record_decision,
         act.act,
+        CheckpointActivities(deps).checkpoint_audit,
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from charter.audit.verification import SigningKeySource
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner, RetryBudget
 from charter.runtime.config import DEFAULT_MAX_OBSERVATION_AGE
@@ -24,3 +25,6 @@ class Deps:
     credentials: CredentialVault = field(default_factory=CredentialVault)
     #: The oldest observation an autonomous action may still execute on (`Settings`).
     max_observation_age: timedelta = DEFAULT_MAX_OBSERVATION_AGE
+    #: Signs audit checkpoints (`AuditCheckpoint`): the worker's key from its environment or
+    #: state directory, never the database nor history. None: checkpoints are refused.
+    audit_signing: SigningKeySource | None = None

@@ -5,7 +5,7 @@ snapshots a run writes (verdicts, intents, results). Then, alternating round by 
 
 - SELECT: one query fetching every column of the tenant's entries in seq order, through
           the application role inside the tenant's transaction
-- verify: what the CLI does for a tenant (`verify_tenants`): stream the entries and
+- verify: what the CLI does for a tenant (`charter.audit.verification.verify_tenants`): stream the entries and
           recompute every hash with the verifier's own encoder
 
 PostgreSQL: CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL (an admin DSN), else an
@@ -32,10 +32,10 @@ import asyncpg  # noqa: E402
 
 from bench.measures import Measure, write  # noqa: E402
 from charter.audit.chain import verify_chain  # noqa: E402
+from charter.audit.verification import verify_tenants  # noqa: E402
 from charter.runtime.config import app_dsn  # noqa: E402
 from charter.storage import Database, audit  # noqa: E402
 from charter.storage.audit import AuditEvent  # noqa: E402
-from charter_cli.audit import verify_tenants  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 TENANT = "bench-verify"

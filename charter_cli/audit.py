@@ -19,18 +19,17 @@ from rich.text import Text
 from temporalio.client import Client
 
 from charter.audit.chain import Anchor, AuditEntry, ChainReport, MalformedEntry, verify_chain
-from charter.audit.checkpoints import (
-    CheckpointError,
-    append_checkpoints,
-    load_signing_key,
-    read_checkpoints,
-    sign,
-    verified_anchor,
+from charter.audit.checkpoints import CheckpointError, load_signing_key
+from charter.audit.sinks import CheckpointSink, SinkLocationInvalid, SinkUnavailable, sink_for
+from charter.audit.verification import (
+    SigningKeySource,
+    anchors_from,
+    checkpoint,
+    verify_tenants,
 )
-from charter.audit.ledger import differences, ledger_from_audit
 from charter.governance import proofs
 from charter.runtime.config import Settings
-from charter.storage import Database, audit, spend
+from charter.storage import Database, audit
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
 from schemas import AgentRunResult
@@ -48,8 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_tenant(verify, required=False)
     verify.add_argument(
         "--checkpoints",
-        type=Path,
-        help="signed checkpoints file (default: CHARTER_AUDIT_CHECKPOINTS or the state dir's)",
+        metavar="PATH_OR_URL",
+        help="signed checkpoints: a file or s3://bucket/prefix (default: "
+        "CHARTER_AUDIT_CHECKPOINTS or the state dir's file)",
     )
     verify.add_argument(
         "--temporal",
@@ -70,7 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "checkpoints file (the key is never stored in the database)",
     )
     add_tenant(checkpoint, required=False)
-    checkpoint.add_argument("--checkpoints", type=Path, help="checkpoints file to append to")
+    checkpoint.add_argument(
+        "--checkpoints",
+        metavar="PATH_OR_URL",
+        help="where to append: a file or s3://bucket/prefix (default: "
+        "CHARTER_AUDIT_CHECKPOINTS or the state dir's file); `charter schedule checkpoint` "
+        "runs this on a schedule",
+    )
     checkpoint.set_defaults(func=cmd_checkpoint)
 
     export = group_sub.add_parser(
@@ -94,19 +100,27 @@ def _tenants(args: argparse.Namespace) -> list[str] | None:
 # -- anchors ------------------------------------------------------------------------------
 
 
-def checkpoint_anchors(settings: Settings, path: Path | None) -> dict[str, list[Anchor]]:
-    """Every checkpoint in the file, signature-checked; a bad one is an error, not skipped."""
-    checkpoints = read_checkpoints(path or settings.audit_checkpoints_file)
+def checkpoint_sink(settings: Settings, location: str | None) -> CheckpointSink:
+    try:
+        return sink_for(location or settings.audit_checkpoints_location)
+    except SinkLocationInvalid as exc:
+        raise CliError(str(exc)) from None
+
+
+def checkpoint_anchors(
+    settings: Settings, sink: CheckpointSink, tenants: list[str] | None
+) -> dict[str, list[Anchor]]:
+    """Every checkpoint in the sink, signature-checked; a bad one is an error, not skipped."""
+    try:
+        checkpoints = sink.prior(tenants)
+    except SinkUnavailable as exc:
+        raise CliError(str(exc)) from None
     if not checkpoints:
         return {}
     key = load_signing_key(
         settings.audit_signing_key, settings.audit_signing_key_file, create=False
     )
-    anchors: dict[str, list[Anchor]] = {}
-    for checkpoint in checkpoints:
-        anchor = verified_anchor(key.public_key(), checkpoint)
-        anchors.setdefault(anchor.tenant_id, []).append(anchor)
-    return anchors
+    return anchors_from(checkpoints, key.public_key())
 
 
 async def temporal_anchors(client: Client, tenant_id: str) -> list[Anchor]:
@@ -136,26 +150,6 @@ async def temporal_anchors(client: Client, tenant_id: str) -> list[Anchor]:
 
 
 # -- verify -------------------------------------------------------------------------------
-
-
-async def verify_tenants(
-    db: Database,
-    tenants: list[str] | None = None,
-    anchors: dict[str, list[Anchor]] | None = None,
-) -> list[ChainReport]:
-    reports = []
-    for tenant in tenants or await db.tenant_ids():
-        async with db.tenant(tenant) as conn:
-            entries = [e async for e in audit.readable_entries(conn, tenant)]
-            stored = await spend.entries(conn, tenant)
-        report = verify_chain(tenant, entries, (anchors or {}).get(tenant, []))
-        # The spend ledger must be what the trail says it is: limits are enforced against it.
-        readable = [e for e in entries if isinstance(e, AuditEntry)]
-        problems = differences(ledger_from_audit(readable), stored)
-        if report.ok and problems:
-            report = report.model_copy(update={"ok": False, "problem": "; ".join(problems)})
-        reports.append(report)
-    return reports
 
 
 def _malformed(line: str, exc: ValueError) -> MalformedEntry | None:
@@ -217,7 +211,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     settings = Settings()
     tenants = _tenants(args)
     try:
-        anchors = checkpoint_anchors(settings, args.checkpoints)
+        anchors = checkpoint_anchors(settings, checkpoint_sink(settings, args.checkpoints), tenants)
     except CheckpointError as exc:
         console.print(f"[bold red]checkpoints do not verify:[/] {exc}")
         return 1
@@ -261,32 +255,26 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
 
 async def cmd_checkpoint(args: argparse.Namespace) -> int:
     tenants = _tenants(args)
+    # A location that names no sink is one line, before any stack starts.
+    sink = checkpoint_sink(Settings(), args.checkpoints)
     settings, stack = await stack_for(args)
-    path = args.checkpoints or settings.audit_checkpoints_file
-    try:
-        anchors = checkpoint_anchors(settings, path)
-        key = load_signing_key(
-            settings.audit_signing_key, settings.audit_signing_key_file, create=True
-        )
-    except CheckpointError as exc:
-        raise CliError(str(exc)) from None
+    keys = SigningKeySource(
+        settings.audit_signing_key, settings.audit_signing_key_file, create=True
+    )
     async with session(settings, stack, temporal=False) as s:
-        reports = await verify_tenants(s.db, tenants, anchors)
-    broken = [r for r in reports if not r.ok]
-    # Signing a broken chain would launder the damage: refuse those tenants.
-    signed = [
-        sign(key, r.tenant_id, r.head_seq, r.head_hash) for r in reports if r.ok and r.head_seq
-    ]
-    if signed:
-        append_checkpoints(path, signed)
-        table = Table(title=f"signed checkpoints -> {path}", title_justify="left")
+        try:
+            run = await checkpoint(s.db, sink, keys, tenants)
+        except (CheckpointError, SinkUnavailable) as exc:
+            raise CliError(str(exc)) from None
+    if run.signed:
+        table = Table(title=f"signed checkpoints -> {sink.location}", title_justify="left")
         for col in ("tenant", "seq", "head", "key"):
             table.add_column(col)
-        for c in signed:
+        for c in run.signed:
             table.add_row(c.tenant_id, str(c.seq), c.hash, c.key_id)
         console.print(table)
-    if broken:
-        console.print(reports_table(broken))
+    if run.broken:
+        console.print(reports_table(run.broken))
         return 1
     return 0
 

@@ -1,16 +1,23 @@
-"""`charter schedule create|list|pause|unpause|trigger|delete`: agents on Temporal Schedules.
+"""`charter schedule create|list|pause|unpause|trigger|delete`: agents on Temporal Schedules,
+and `charter schedule checkpoint ...`: signed audit checkpoints on Temporal Schedules.
 
-A schedule starts `AgentLoop` for one tenant and agent every interval or on a cron
+An agent schedule starts `AgentLoop` for one tenant and agent every interval or on a cron
 expression. Its id is deterministic (`schedule_id_for`), and so is each run's: Temporal
 appends the scheduled time to `scheduled_workflow_id_prefix`, so a tick runs at most once.
 Overlaps are skipped (a run still waiting on a human is not joined by the next tick), and
 ticks missed while the cluster was down are caught up only within the catch-up window.
+
+A checkpoint schedule starts `AuditCheckpoint` for one tenant (or every tenant) the same way
+(`audit_schedule_id_for`, `audit_scheduled_workflow_id_prefix`): the worker verifies the
+chains and appends a signed checkpoint of each head to the sink named by `--to`, a file or an
+`s3://` location the database's administrators cannot write. Nothing relies on cron.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +27,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleDescription,
     ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
@@ -29,14 +37,24 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from charter.audit.sinks import FileSink, SinkLocationInvalid, sink_for
 from charter.temporal.connection import connect
 from charter_cli._common import CliError, add_json, console, print_json, stack_for
-from schemas import AgentRunInput, schedule_id_for, scheduled_workflow_id_prefix
-from workflows import AgentLoop
+from schemas import (
+    AgentRunInput,
+    AuditCheckpointInput,
+    audit_schedule_id_for,
+    audit_schedule_scope,
+    audit_scheduled_workflow_id_prefix,
+    schedule_id_for,
+    scheduled_workflow_id_prefix,
+)
+from workflows import AgentLoop, AuditCheckpoint
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+AGENT, CHECKPOINT = "agent", "audit-checkpoint"
 
 
 def duration(text: str) -> timedelta:
@@ -66,44 +84,112 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--catchup-window.",
     )
     _target(create)
-    when = create.add_mutually_exclusive_group(required=True)
+    _when(create)
+    create.add_argument("--focus", action="append", default=[], metavar="ID")
+    create.set_defaults(func=cmd_create)
+
+    ls = ssub.add_parser("list", help="list Charter's schedules (agents and checkpoints)")
+    ls.add_argument("--tenant", "-t", help="only this tenant's")
+    add_json(ls)
+    ls.set_defaults(func=cmd_list)
+    _changes(ssub, _target)
+
+    checkpoint = ssub.add_parser(
+        "checkpoint",
+        help="verify the audit chains and sign their heads into a sink, on a schedule",
+    )
+    csub = checkpoint.add_subparsers(dest="checkpoint_command", required=True, metavar="ACTION")
+    ccreate = csub.add_parser(
+        "create",
+        help="checkpoint every tenant's chain (or --tenant's) every interval or on a cron "
+        "expression",
+        description="Each tick verifies the chains against the checkpoints already at --to "
+        "and appends a signed checkpoint of each head that verifies; a broken chain fails "
+        "the run with AuditChainBroken. The worker signs with its own key "
+        "(CHARTER_AUDIT_SIGNING_KEY), which never enters the database or Temporal. Put --to "
+        "where the database's administrators cannot write.",
+    )
+    _checkpoint_target(ccreate)
+    ccreate.add_argument(
+        "--to",
+        required=True,
+        metavar="PATH_OR_URL",
+        help="the sink, as the worker sees it: an absolute file path (JSON Lines, appended) "
+        "or s3://bucket/prefix (one immutable object per checkpoint)",
+    )
+    _when(ccreate)
+    ccreate.set_defaults(func=cmd_create_checkpoint)
+    cls = csub.add_parser("list", help="list the checkpoint schedules")
+    add_json(cls)
+    cls.set_defaults(func=cmd_list, tenant=None, kind=CHECKPOINT)
+    _changes(csub, _checkpoint_target)
+
+
+def _when(parser: argparse.ArgumentParser) -> None:
+    when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--every", type=duration, help="interval: 30s, 15m, 1h, 1d")
     when.add_argument("--cron", help='cron expression, e.g. "0 9 * * 1-5" (UTC)')
-    create.add_argument(
+    parser.add_argument(
         "--catchup-window",
         type=duration,
         default=timedelta(hours=1),
         help="run ticks missed during an outage if no older than this (default 1h)",
     )
-    create.add_argument("--focus", action="append", default=[], metavar="ID")
-    create.add_argument("--paused", action="store_true", help="create it paused")
-    create.add_argument("--note", default="", help="why it exists (shown by list)")
-    create.set_defaults(func=cmd_create)
+    parser.add_argument("--paused", action="store_true", help="create it paused")
+    parser.add_argument("--note", default="", help="why it exists (shown by list)")
 
-    ls = ssub.add_parser("list", help="list Charter's schedules")
-    ls.add_argument("--tenant", "-t", help="only this tenant's")
-    add_json(ls)
-    ls.set_defaults(func=cmd_list)
 
+def _changes(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    target: Callable[[argparse.ArgumentParser], None],
+) -> None:
     for action, text in (
         ("pause", "stop starting runs until unpaused"),
         ("unpause", "start runs again"),
         ("trigger", "start one run now (skipped if one is still running)"),
         ("delete", "delete the schedule (runs it started are not touched)"),
     ):
-        parser = ssub.add_parser(action, help=text)
-        _target(parser)
+        parser = sub.add_parser(action, help=text)
+        target(parser)
         if action in ("pause", "unpause"):
             parser.add_argument("--note", default="", help="why, recorded on the schedule")
         parser.set_defaults(func=cmd_change, action=action)
 
 
-def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tenant")
-    parser.add_argument("agent")
+def _name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name", type=schedule_name, default="default", help="tells schedules apart (default)"
     )
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tenant")
+    parser.add_argument("agent")
+    _name(parser)
+    parser.set_defaults(kind=AGENT)
+
+
+def _checkpoint_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", "-t", help="only this tenant's chain (default: every tenant's)")
+    _name(parser)
+    parser.set_defaults(kind=CHECKPOINT)
+
+
+def schedule_id(args: argparse.Namespace) -> str:
+    if args.kind == CHECKPOINT:
+        return audit_schedule_id_for(args.tenant, args.name)
+    return schedule_id_for(args.tenant, args.agent, args.name)
+
+
+def _spec(args: argparse.Namespace) -> ScheduleSpec:
+    if args.every:
+        return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=args.every)])
+    return ScheduleSpec(cron_expressions=[args.cron])
+
+
+def _policy(args: argparse.Namespace) -> SchedulePolicy:
+    # A run still going when the next tick comes is not joined by a second one.
+    return SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=args.catchup_window)
 
 
 def build_schedule(args: argparse.Namespace, task_queue: str) -> Schedule:
@@ -116,11 +202,6 @@ def build_schedule(args: argparse.Namespace, task_queue: str) -> Schedule:
         )
     except ValidationError as exc:
         raise CliError(f"invalid schedule: {exc.errors()[0]['msg']}") from None
-    spec = (
-        ScheduleSpec(intervals=[ScheduleIntervalSpec(every=args.every)])
-        if args.every
-        else ScheduleSpec(cron_expressions=[args.cron])
-    )
     return Schedule(
         action=ScheduleActionStartWorkflow(
             AgentLoop.run,
@@ -128,10 +209,43 @@ def build_schedule(args: argparse.Namespace, task_queue: str) -> Schedule:
             id=scheduled_workflow_id_prefix(args.tenant, args.agent, args.name),
             task_queue=task_queue,
         ),
-        spec=spec,
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=args.catchup_window
+        spec=_spec(args),
+        policy=_policy(args),
+        state=ScheduleState(note=args.note or None, paused=args.paused),
+    )
+
+
+def sink_location(text: str) -> str:
+    """The sink as the worker will see it: a relative path would be relative to the worker's
+    directory, not this shell's, so a path is made absolute here."""
+    try:
+        sink = sink_for(text)
+    except SinkLocationInvalid as exc:
+        raise CliError(str(exc)) from None
+    if isinstance(sink, FileSink):
+        return str(sink.path.absolute())
+    return sink.location
+
+
+def checkpoint_input(args: argparse.Namespace) -> AuditCheckpointInput:
+    try:
+        return AuditCheckpointInput(sink=sink_location(args.to), tenant_id=args.tenant)
+    except ValidationError as exc:
+        raise CliError(f"invalid schedule: {exc.errors()[0]['msg']}") from None
+
+
+def build_checkpoint_schedule(
+    args: argparse.Namespace, checkpoint: AuditCheckpointInput, task_queue: str
+) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            AuditCheckpoint.run,
+            checkpoint,
+            id=audit_scheduled_workflow_id_prefix(args.tenant, args.name),
+            task_queue=task_queue,
         ),
+        spec=_spec(args),
+        policy=_policy(args),
         state=ScheduleState(note=args.note or None, paused=args.paused),
     )
 
@@ -143,21 +257,32 @@ async def _client(args: argparse.Namespace) -> tuple[Client, str]:
 
 async def cmd_create(args: argparse.Namespace) -> int:
     client, task_queue = await _client(args)
-    schedule_id = schedule_id_for(args.tenant, args.agent, args.name)
+    await _create(client, schedule_id(args), build_schedule(args, task_queue), args.paused)
+    return 0
+
+
+async def cmd_create_checkpoint(args: argparse.Namespace) -> int:
+    # Checked before connecting: a bad location or tenant is one line, with nothing created.
+    checkpoint = checkpoint_input(args)
+    client, task_queue = await _client(args)
+    schedule = build_checkpoint_schedule(args, checkpoint, task_queue)
+    await _create(client, schedule_id(args), schedule, args.paused)
+    return 0
+
+
+async def _create(client: Client, schedule_id: str, schedule: Schedule, paused: bool) -> None:
     try:
-        await client.create_schedule(schedule_id, build_schedule(args, task_queue))
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
         raise CliError(f"schedule {schedule_id} exists; delete it first to change it") from None
     except RPCError as exc:
         raise CliError(f"Temporal refused schedule {schedule_id}: {exc.message}") from None
-    console.print(f"created {schedule_id}" + (" (paused)" if args.paused else ""))
-    return 0
+    console.print(f"created {schedule_id}" + (" (paused)" if paused else ""))
 
 
 async def cmd_change(args: argparse.Namespace) -> int:
     client, _ = await _client(args)
-    schedule_id = schedule_id_for(args.tenant, args.agent, args.name)
-    handle: ScheduleHandle = client.get_schedule_handle(schedule_id)
+    handle: ScheduleHandle = client.get_schedule_handle(schedule_id(args))
     try:
         if args.action == "pause":
             await handle.pause(note=args.note or None)
@@ -169,31 +294,59 @@ async def cmd_change(args: argparse.Namespace) -> int:
             await handle.delete()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no schedule {schedule_id}") from None
-        raise CliError(f"Temporal refused to {args.action} {schedule_id}: {exc.message}") from None
+            raise CliError(f"no schedule {handle.id}") from None
+        raise CliError(f"Temporal refused to {args.action} {handle.id}: {exc.message}") from None
     past = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered", "delete": "deleted"}
-    console.print(f"{past[args.action]} {schedule_id}")
+    console.print(f"{past[args.action]} {handle.id}")
     return 0
+
+
+def _listed_kind(schedule_id: str) -> str | None:
+    if schedule_id.startswith("charter-schedule/"):
+        return AGENT
+    if schedule_id.startswith("charter-audit-schedule/"):
+        return CHECKPOINT
+    return None
+
+
+async def _checkpoint_sink(client: Client, described: ScheduleDescription) -> str | None:
+    """The sink the schedule's runs write to, from its (encrypted) start input."""
+    action = described.schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow) or len(action.args) != 1:
+        return None
+    (checkpoint,) = await client.data_converter.decode(action.args, [AuditCheckpointInput])
+    return checkpoint.sink if isinstance(checkpoint, AuditCheckpointInput) else None
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
     client, _ = await _client(args)
-    prefix = "charter-schedule/" + (f"{args.tenant}/" if args.tenant else "")
+    only = getattr(args, "kind", None)
     rows: list[dict[str, Any]] = []
     async for listed in await client.list_schedules():
-        if not listed.id.startswith(prefix):
+        kind = _listed_kind(listed.id)
+        if kind is None or (only is not None and kind != only):
+            continue
+        tenant: str | None
+        agent: str | None
+        if kind == AGENT:
+            _, tenant, agent, name = listed.id.split("/", 3)
+        else:
+            _, scope, name = listed.id.split("/", 2)
+            tenant, agent = (None if scope == audit_schedule_scope(None) else scope), None
+        if args.tenant and tenant != args.tenant:
             continue
         # The list's entries are eventually consistent; describe is the schedule itself.
         described = await client.get_schedule_handle(listed.id).describe()
-        _, tenant, agent, name = listed.id.split("/", 3)
         spec = described.schedule.spec
         state = described.schedule.state
         rows.append(
             {
                 "id": listed.id,
+                "kind": kind,
                 "tenant": tenant,
                 "agent": agent,
                 "name": name,
+                "to": await _checkpoint_sink(client, described) if kind == CHECKPOINT else None,
                 "every": [str(i.every) for i in spec.intervals],
                 "cron": list(spec.cron_expressions),
                 "paused": state.paused,
@@ -212,8 +365,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         when = ", ".join(["every " + e for e in row["every"]] + ["cron " + c for c in row["cron"]])
         status = "paused" if row["paused"] else f"next {row['next'][0] if row['next'] else '-'}"
+        to = f"  -> {row['to']}" if row["to"] else ""
         console.print(
-            f"{row['id']}  {when}  {status}  runs {row['runs']}, "
-            f"skipped {row['skipped_overlaps']}" + (f"  ({row['note']})" if row["note"] else "")
+            f"{row['id']}  {when}{to}  {status}  runs {row['runs']}, "
+            f"skipped {row['skipped_overlaps']}" + (f"  ({row['note']})" if row["note"] else ""),
+            markup=False,
         )
     return 0

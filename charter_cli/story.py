@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
+from charter.audit.verification import verify_tenants
 from charter.demo.seed import (
     CAP_INVOICE,
     LATE_INVOICE,
@@ -34,7 +35,7 @@ from charter.runtime.config import Settings
 from charter.runtime.embedded import Stack
 from charter.storage import Database, runs
 from charter.temporal.connection import connect
-from charter_cli.audit import reports_table, verify_tenants
+from charter_cli.audit import reports_table
 from charter_cli.runs import ui_link, wait_for_verdicts
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for
 from starter import start_run

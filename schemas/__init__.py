@@ -3,6 +3,14 @@
 Dependency direction: schemas import nothing from the rest of Charter.
 """
 
+from schemas.audit import (
+    AuditCheckpointInput,
+    AuditCheckpointResult,
+    CheckpointedHead,
+    audit_schedule_id_for,
+    audit_schedule_scope,
+    audit_scheduled_workflow_id_prefix,
+)
 from schemas.books import (
     AdCampaign,
     BankAccount,
@@ -72,8 +80,11 @@ __all__ = [
     "AgentRunResult",
     "AmendmentOrigin",
     "AmendmentRequest",
+    "AuditCheckpointInput",
+    "AuditCheckpointResult",
     "AuditHead",
     "BankAccount",
+    "CheckpointedHead",
     "CitationCheck",
     "Constitution",
     "ConstitutionDocument",
@@ -107,6 +118,9 @@ __all__ = [
     "TokenUsage",
     "Vendor",
     "Verdict",
+    "audit_schedule_id_for",
+    "audit_schedule_scope",
+    "audit_scheduled_workflow_id_prefix",
     "legacy_workflow_id_for",
     "schedule_id_for",
     "scheduled_workflow_id_prefix",

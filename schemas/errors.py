@@ -45,6 +45,10 @@ class ErrorType(StrEnum):
     REASONER_UNAVAILABLE = "ReasonerUnavailable"
     CONSTITUTION_NOT_FOUND = "ConstitutionNotFound"
     INVALID_ACTIVITY_INPUT = "InvalidActivityInput"
+    # The AuditCheckpoint workflow: verify the chains, sign their heads into a sink.
+    AUDIT_CHAIN_BROKEN = "AuditChainBroken"
+    AUDIT_CHECKPOINT_INVALID = "AuditCheckpointInvalid"
+    AUDIT_SINK_UNAVAILABLE = "AuditSinkUnavailable"
 
     @property
     def retryable(self) -> bool:
@@ -146,6 +150,20 @@ _SPECS: dict[ErrorType, _Spec] = {
     ),
     ErrorType.INVALID_ACTIVITY_INPUT: _Spec(
         False, "an activity was called with input it can never accept (a workflow bug)"
+    ),
+    ErrorType.AUDIT_CHAIN_BROKEN: _Spec(
+        False,
+        "a tenant's audit chain does not verify (a rewritten, missing or reordered entry, a "
+        "head that contradicts a signed checkpoint, a spend ledger that differs from the "
+        "trail): nothing is signed for it; the details name the tenant and the first bad seq",
+    ),
+    ErrorType.AUDIT_CHECKPOINT_INVALID: _Spec(
+        False,
+        "a checkpoint already in the sink does not verify under the worker's signing key, or "
+        "the worker has no signing key",
+    ),
+    ErrorType.AUDIT_SINK_UNAVAILABLE: _Spec(
+        True, "the checkpoint sink (file or object store) could not be read or written"
     ),
 }
 

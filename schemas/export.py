@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from schemas import (
     AgentRunInput,
     AgentRunResult,
+    AuditCheckpointInput,
+    AuditCheckpointResult,
     Decision,
     DecisionReceipt,
     DecisionStatement,
@@ -32,6 +34,9 @@ CONTRACT: dict[str, type[BaseModel]] = {
     "DecisionReceipt": DecisionReceipt,
     "DecisionStatement": DecisionStatement,
     "RunState": RunState,
+    # The `AuditCheckpoint` workflow's input and result.
+    "AuditCheckpointInput": AuditCheckpointInput,
+    "AuditCheckpointResult": AuditCheckpointResult,
 }
 
 
@@ -41,7 +46,7 @@ ERRORS = "errors.json"
 
 def schemas() -> dict[str, dict[str, Any]]:
     # Inputs are described as callers must send them, outputs as Charter writes them.
-    inputs = {"AgentRunInput", "Decision", "DecisionStatement"}
+    inputs = {"AgentRunInput", "AuditCheckpointInput", "Decision", "DecisionStatement"}
     return {
         name: model.model_json_schema(mode="validation" if name in inputs else "serialization")
         for name, model in CONTRACT.items()

@@ -137,6 +137,23 @@ async def test_decide_from_the_cli(
     await chain_ok(db, tenant)
 
 
+async def test_audit_checkpoint_to_a_file_url_and_a_bad_location(
+    cli_env: dict[str, str], tenant: str, tmp_path: Path
+) -> None:
+    sink = tmp_path / "signed" / "checkpoints.jsonl"
+    code, out = await charter(
+        cli_env, "audit", "checkpoint", "--tenant", tenant, "--checkpoints", sink.as_uri()
+    )
+    assert code == 0 and f"signed checkpoints -> {sink}" in out and tenant in out, out
+    assert len(sink.read_text().splitlines()) == 1
+    code, out = await charter(
+        cli_env, "audit", "verify", "--tenant", tenant, "--checkpoints", sink.as_uri()
+    )
+    assert code == 0 and "verified" in out, out
+    code, out = await charter(cli_env, "audit", "checkpoint", "--checkpoints", "gopher://x/y")
+    assert code == 2 and "file path, file:// or s3://" in out and "Traceback" not in out, out
+
+
 async def test_run_from_the_cli_and_duplicate_trigger(
     cli_env: dict[str, str], worker: Worker, tenant: str
 ) -> None:

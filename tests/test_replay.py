@@ -1,8 +1,10 @@
-"""Determinism: committed histories of past AgentLoop runs must replay on today's code.
+"""Determinism: committed histories of past AgentLoop and AuditCheckpoint runs must replay on
+today's code.
 
 A change to workflows/ that alters the commands a run produces breaks this test; guard such
 changes with `workflow.patched(...)` and record a new history beside the old ones
-(`CHARTER_RECORD_HISTORIES=1 pytest tests/test_agent_loop.py tests/test_expiry.py`).
+(`CHARTER_RECORD_HISTORIES=1 pytest tests/test_agent_loop.py tests/test_expiry.py`, and
+`tests/workflows/test_audit_checkpoint_hermetic.py` for `AuditCheckpoint`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from charter.temporal.plugin import CharterPlugin
-from workflows import AgentLoop
+from workflows import AgentLoop, AuditCheckpoint
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -37,11 +39,19 @@ def test_histories_are_committed() -> None:
         "escalate_approve_act_upserts_on_change",
         "auto_execute_and_deny_upserts_on_change",
     } <= names
+    # Audit checkpoints: signed (by the real activity on a schedule, and by a stub), a broken
+    # chain failing the run, a sink retried.
+    assert {
+        "audit_checkpoint_scheduled",
+        "audit_checkpoint_signed",
+        "audit_checkpoint_chain_broken",
+        "audit_checkpoint_sink_retried",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
-    replayer = Replayer(workflows=[AgentLoop], plugins=[CharterPlugin()])
+    replayer = Replayer(workflows=[AgentLoop, AuditCheckpoint], plugins=[CharterPlugin()])
     # Raises on any nondeterminism.
     await replayer.replay_workflow(history)

@@ -74,7 +74,9 @@ async def test_record_history(client: Client, worker: Worker, tenant: str) -> No
 def test_committed_histories_are_encrypted(path: Path) -> None:
     # tests/test_replay.py replays each of them through CharterPlugin (and so the codec).
     encoded = [p for where, p in payloads(load(path)) if not is_never_encoded(where)]
-    assert len(encoded) > 5 and all(p.metadata["encoding"] == ENCODING for p in encoded)
+    # The shortest run (AuditCheckpoint's: its input, the activity's input, summary and
+    # result, its own result) still has five payloads, every one encrypted.
+    assert len(encoded) >= 5 and all(p.metadata["encoding"] == ENCODING for p in encoded)
 
 
 async def test_replay_without_the_key_fails_closed() -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
 from charter.audit.chain import Anchor
+from schemas import CheckpointedHead
 
 _DOMAIN = b"charter-audit-checkpoint/v1\n"
 
@@ -32,14 +33,9 @@ class CheckpointError(ValueError):
     """A checkpoint or its key is unusable: bad signature, unknown key, unsafe key file."""
 
 
-class Checkpoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Checkpoint(CheckpointedHead):
+    """The signed head, as kept in a sink: the contract's fields and the signature."""
 
-    tenant_id: str
-    seq: int
-    hash: str
-    created_at: str
-    key_id: str
     signature: str
 
     def signed_bytes(self) -> bytes:

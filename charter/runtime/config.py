@@ -78,8 +78,11 @@ class Settings(BaseSettings):
         description="Ed25519 seed (32 bytes, base64) signing audit checkpoints; never stored in "
         "the database. Default: a key file in the state directory, created with mode 0600.",
     )
-    audit_checkpoints: Path | None = Field(
-        default=None, description="JSON Lines file of signed audit checkpoints."
+    # A string, not a Path: a Path would fold `s3://bucket` into `s3:/bucket`.
+    audit_checkpoints: str | None = Field(
+        default=None,
+        description="Where signed audit checkpoints are kept: a JSON Lines file path, "
+        "file:///path or s3://bucket/prefix.",
     )
     decision_timeout: timedelta = timedelta(days=7)
     reminder_interval: timedelta = timedelta(days=1)
@@ -145,8 +148,8 @@ class Settings(BaseSettings):
         return self.state_dir / "audit-signing.key"
 
     @property
-    def audit_checkpoints_file(self) -> Path:
-        return self.audit_checkpoints or self.state_dir / "audit-checkpoints.jsonl"
+    def audit_checkpoints_location(self) -> str:
+        return self.audit_checkpoints or str(self.state_dir / "audit-checkpoints.jsonl")
 
     @property
     def temporal_ui_url(self) -> str:

@@ -21,10 +21,10 @@ from pathlib import Path
 from temporalio.client import Client
 
 from charter.audit.chain import AuditEntry
+from charter.audit.verification import verify_tenants
 from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
 from charter.runtime.config import app_dsn
 from charter.storage import Database, audit
-from charter_cli.audit import verify_tenants
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
 from tests.connectors.test_modern_treasury_payments import pending

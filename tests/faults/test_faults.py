@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from charter.audit.verification import verify_tenants
 from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
-from charter_cli.audit import verify_tenants
 from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.faults.proxy import Proxy

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from activities import ActActivities, Deps
+from charter.audit.verification import verify_tenants
 from charter.governance.execution import RESERVATION_TTL
 from charter.reasoners import OfflineReasoner
 from charter.runtime.config import app_dsn
 from charter.storage import Database
 from charter.storage import spend as ledger
-from charter_cli.audit import verify_tenants
 from tests.storage.test_spend_limits import (
     DAILY_CAP,
     add_vendor_invoices,

@@ -14,10 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter.audit.checkpoints import Checkpoint
+from charter.audit.verification import verify_tenants
 from charter.storage import Database, audit
 from charter_cli import build_parser
 from charter_cli._common import CliError
-from charter_cli.audit import temporal_anchors, verify_tenants
+from charter_cli.audit import temporal_anchors
 from schemas import AgentRunInput
 from starter import start_run
 from tests.storage import tamper

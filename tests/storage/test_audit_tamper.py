@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.audit.chain import Anchor, ChainReport, verify_chain
 from charter.audit.checkpoints import sign, verified_anchor
+from charter.audit.verification import verify_tenants
 from charter.storage import Database, audit
-from charter_cli.audit import verify_tenants
 from tests.storage import tamper
 
 pytestmark = pytest.mark.db

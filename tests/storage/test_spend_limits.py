@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import ActActivities, Deps
+from charter.audit.verification import verify_tenants
 from charter.connectors import ActionRefusedByBooks
 from charter.connectors.demo import DemoBooksWriter
 from charter.demo.seed import seed
@@ -33,7 +34,6 @@ from charter.reasoners import OfflineReasoner
 from charter.runtime.config import app_dsn
 from charter.storage import Database, constitutions, runs
 from charter.storage import spend as ledger
-from charter_cli.audit import verify_tenants
 from schemas import ActInput, Constitution, Proposal, RunRef, Verdict
 
 pytestmark = pytest.mark.db

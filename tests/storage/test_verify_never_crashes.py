@@ -7,8 +7,9 @@ import asyncpg
 import pytest
 
 from charter.audit.chain import GENESIS, AuditEntry, entry_hash, verify_chain
+from charter.audit.verification import verify_tenants
 from charter.storage import Database, audit
-from charter_cli.audit import verify_export, verify_tenants
+from charter_cli.audit import verify_export
 from tests.storage import tamper
 from tests.storage.conftest import TenantPair
 

@@ -39,7 +39,8 @@ from schemas import (
     VerdictRecord,
 )
 
-#: The names `AgentLoop` calls; `all_activities` in activities/ registers the same set.
+#: The names `AgentLoop` calls; `all_activities` in activities/ registers these and
+#: `AuditCheckpoint`'s `checkpoint_audit`.
 ACTIVITY_NAMES = (
     "start_run",
     "observe",

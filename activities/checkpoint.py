@@ -1,0 +1,66 @@
+"""Verify the audit chains and append a signed checkpoint of their heads to a sink.
+
+The `AuditCheckpoint` workflow's only activity, run on a schedule so that chain heads leave
+PostgreSQL regularly for a place its administrators cannot write. The input names the sink
+and the tenant; the key comes from the worker (`Deps.audit_signing`).
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities._deps import Deps
+from charter.audit.checkpoints import CheckpointError
+from charter.audit.sinks import SinkLocationInvalid, SinkUnavailable, sink_for
+from charter.audit.verification import checkpoint, describe_broken
+from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
+from schemas.errors import ErrorType
+
+
+class CheckpointActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._db = deps.db
+        self._keys = deps.audit_signing
+
+    @activity.defn(name="checkpoint_audit")
+    async def checkpoint_audit(self, req: AuditCheckpointInput) -> AuditCheckpointResult:
+        try:
+            sink = sink_for(req.sink)
+        except SinkLocationInvalid as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.INVALID_ACTIVITY_INPUT, non_retryable=True
+            ) from None
+        if self._keys is None:
+            raise ApplicationError(
+                "this worker has no audit signing key configured",
+                type=ErrorType.AUDIT_CHECKPOINT_INVALID,
+                non_retryable=True,
+            )
+        tenants = [req.tenant_id] if req.tenant_id else None
+        try:
+            run = await checkpoint(self._db, sink, self._keys, tenants)
+        except CheckpointError as exc:
+            raise ApplicationError(
+                str(exc), type=ErrorType.AUDIT_CHECKPOINT_INVALID, non_retryable=True
+            ) from None
+        except SinkUnavailable as exc:
+            raise ApplicationError(str(exc), type=ErrorType.AUDIT_SINK_UNAVAILABLE) from None
+        if run.broken:
+            # The chains that verify are signed already; the broken ones fail the run so that
+            # someone looks, and no retry can make them verify.
+            raise ApplicationError(
+                f"audit chain broken: {describe_broken(run.broken)}",
+                *[(r.tenant_id, r.first_bad_seq) for r in run.broken],
+                type=ErrorType.AUDIT_CHAIN_BROKEN,
+                non_retryable=True,
+            )
+        return AuditCheckpointResult(
+            sink=sink.location,
+            tenants_verified=len(run.reports),
+            # The heads only: the signatures are in the sink, where an auditor reads them.
+            checkpoints=[
+                CheckpointedHead.model_validate(c.model_dump(exclude={"signature"}))
+                for c in run.signed
+            ],
+        )
