@@ -7,7 +7,8 @@ endpoint nothing is exported and the spans Charter's plugin makes cost next to n
 
 Metrics: the Temporal runtime's Prometheus endpoint (`CHARTER_METRICS_ADDRESS`, e.g.
 `0.0.0.0:9464`), which serves the SDK's series and Charter's own (`charter.temporal.stages`
-counts on the runtime's meter), so one scrape target has both.
+counts on the runtime's meter, and the open-exceptions gauge of
+`charter.runtime.open_exceptions`), so one scrape target has both.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+#: Buckets of `charter_time_to_decision`, in seconds: a minute to the longest wait (30 days).
+DECISION_BUCKETS = (
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4 * 3600.0,
+    86400.0,
+    3 * 86400.0,
+    7 * 86400.0,
+    30 * 86400.0,
+)
 
 _runtimes: dict[str, Runtime] = {}
 
@@ -53,6 +67,12 @@ def metrics_runtime(address: str) -> Runtime:
     address: the runtime owns the listening socket)."""
     if address not in _runtimes:
         _runtimes[address] = Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=address,
+                    # Humans decide in minutes to days; the default buckets stop at a minute.
+                    histogram_bucket_overrides={"charter_time_to_decision": DECISION_BUCKETS},
+                )
+            )
         )
     return _runtimes[address]
