@@ -190,3 +190,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         collector.span_names
     )
     assert "RunActivity:observe" in collector.span_names
+    # The database statements too (named by their verb); and no span of the exporter's own
+    # requests, which would feed back into every export.
+    assert {"SELECT", "INSERT"} <= set(collector.span_names)
+    assert "POST" not in collector.span_names
