@@ -51,12 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def usage(db: Database) -> dict[int, int]:
     """Credentials per KEK version, over every tenant."""
-    total: dict[int, int] = {}
-    for tenant in await db.tenant_ids():
-        async with db.tenant(tenant) as conn:
-            for version, n in (await creds.kek_versions_in_use(conn, tenant)).items():
-                total[version] = total.get(version, 0) + n
-    return total
+    return await db.summed_over_tenants(creds.kek_versions_in_use)
 
 
 async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, list[str]]:

@@ -23,12 +23,7 @@ log = logging.getLogger(__name__)
 
 async def count(db: Database) -> dict[str, int]:
     """Open exceptions of every tenant, summed by agent."""
-    totals: dict[str, int] = {}
-    for tenant in await db.tenant_ids():
-        async with db.tenant(tenant) as conn:
-            for agent, n in (await runs.open_exceptions_by_agent(conn, tenant)).items():
-                totals[agent] = totals.get(agent, 0) + n
-    return totals
+    return await db.summed_over_tenants(runs.open_exceptions_by_agent)
 
 
 class OpenExceptionsGauge:
