@@ -127,8 +127,11 @@ class _Counters:
 
     def stage(self, stage: str, outcome: str) -> None:
         self.stages.add(1, {"stage": stage, "outcome": outcome})
+
+    def judged(self, stage: str, verdict: str) -> None:
+        # Counted once the verdict is recorded: a failed attempt is retried and counted then.
         if stage == "gate":
-            self.proposals.add(1, {"verdict": outcome})
+            self.proposals.add(1, {"verdict": verdict})
 
     def refused(self, stage: str, exc: ApplicationError) -> None:
         # Only a final refusal: a retryable error (the books unreachable) is tried again.
@@ -199,9 +202,9 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 raise
             finished = _result_attributes(stage, result)
             span.set_attributes(finished)
-            counters.stage(
-                stage, str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
-            )
+            outcome = str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
+            counters.stage(stage, outcome)
+            counters.judged(stage, outcome)
             counters.usage(result)
             return result
 
