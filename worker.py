@@ -17,12 +17,13 @@ SIGTERM stops polling and lets running activities finish for `CHARTER_SHUTDOWN_G
 Audit checkpoints are signed with `CHARTER_AUDIT_SIGNING_KEY` (or the state directory's key
 file); an `s3://` sink uses the standard AWS configuration (`AWS_*`).
 `CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
-metrics; the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
+metrics (open exceptions recounted every `CHARTER_OPEN_EXCEPTIONS_INTERVAL`); the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -39,6 +40,7 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
 from charter.runtime.config import ConfigurationError, Settings, app_dsn
 from charter.runtime.failures import configuration_failure
+from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
@@ -138,6 +140,7 @@ async def run_worker(
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn)
     health_server = None
+    counting: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
         notifier = notifier_for(
@@ -162,6 +165,13 @@ async def run_worker(
         worker = build_worker(
             client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace
         )
+        if settings.metrics_address:
+            gauge = OpenExceptionsGauge(
+                telemetry.metrics_runtime(settings.metrics_address).metric_meter
+            )
+            counting = asyncio.create_task(
+                gauge.publish(db, settings.open_exceptions_interval), name="open-exceptions"
+            )
         if settings.health_port is not None:
             health_server, port = await health.serve(
                 readiness_checks(client, db), settings.health_host, settings.health_port
@@ -172,6 +182,10 @@ async def run_worker(
             await (stop or asyncio.Event()).wait()
             log.info("stopping: no new tasks; running activities get %s", settings.shutdown_grace)
     finally:
+        if counting is not None:
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
         if health_server is not None:
             await health_server.cleanup()
         await db.close()

@@ -21,6 +21,7 @@ from charter.governance.amendments import AmendmentRefused, amend
 from charter.notify.notifier import ExceptionNotice, deliver
 from charter.runtime.faults import crash_point
 from charter.storage import audit, constitutions, members, runs
+from charter.temporal.stages import record_time_to_decision
 from schemas import DecisionReceipt, RecordDecisionInput
 from schemas.errors import ErrorType
 
@@ -122,6 +123,7 @@ class DecisionActivities:
             )
         required = approvals.required(req.verdict, req.approved_verdict)
         digest = runs.proposal_digest(approved)
+        waited = None
         async with self._db.tenant(run.tenant_id) as conn:
             prior = await runs.get_decision(
                 conn, run.tenant_id, run.workflow_id, proposal.proposal_id, decision.approver
@@ -236,7 +238,7 @@ class DecisionActivities:
             )
             status = approvals.status_after(decision.outcome, count, required)
             if status != approvals.AWAITING:
-                await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
+                waited = await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
             await audit.append(
                 conn,
                 run.tenant_id,
@@ -264,6 +266,8 @@ class DecisionActivities:
                 run_id=run.run_id,
             )
         crash_point("decision-recorded")
+        if waited is not None:
+            record_time_to_decision(status, waited)
         # Committed: update the card with the outcome, who decided and when (or "1 of 2").
         await deliver(
             self._notifier,

@@ -9,7 +9,15 @@ from rich.table import Table
 from charter.connectors.reconcile import reconcile_tenant
 from charter.storage.credentials import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "unsettled.",
     )
     add_tenant(reconcile, required=False)
+    add_json(reconcile)
     reconcile.set_defaults(func=cmd_reconcile)
 
 
@@ -38,6 +47,10 @@ async def cmd_reconcile(args: argparse.Namespace) -> int:
         settled = []
         for tenant in tenants or await s.db.tenant_ids():
             settled.extend(await reconcile_tenant(s.db, tenant, readers))
+    unsettled = any(r.outcome != "recorded" for r in settled)
+    if args.json:
+        print_json(settled)
+        return 1 if unsettled else 0
     table = Table(title="action intents without a result", title_justify="left")
     for column in ("tenant", "idempotency key", "workflow", "outcome", "reference", "detail"):
         table.add_column(column, no_wrap=column in ("idempotency key", "reference"))
@@ -51,4 +64,4 @@ async def cmd_reconcile(args: argparse.Namespace) -> int:
             r.detail,
         )
     console.print(table if settled else "no action intent is without a result")
-    return 1 if any(r.outcome != "recorded" for r in settled) else 0
+    return 1 if unsettled else 0

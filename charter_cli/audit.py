@@ -31,7 +31,15 @@ from charter.governance import proofs
 from charter.runtime.config import Settings
 from charter.storage import Database, audit
 from charter.storage.db import TenantRequired, valid_tenant
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 from schemas import AgentRunResult
 
 
@@ -62,6 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="verify a JSON Lines export instead of the database (no database needed)",
     )
+    add_json(verify)
     verify.set_defaults(func=cmd_verify)
 
     checkpoint = group_sub.add_parser(
@@ -77,6 +86,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "CHARTER_AUDIT_CHECKPOINTS or the state dir's file); `charter schedule checkpoint` "
         "runs this on a schedule",
     )
+    add_json(checkpoint)
     checkpoint.set_defaults(func=cmd_checkpoint)
 
     export = group_sub.add_parser(
@@ -213,6 +223,9 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     try:
         anchors = checkpoint_anchors(settings, checkpoint_sink(settings, args.checkpoints), tenants)
     except CheckpointError as exc:
+        if args.json:
+            print_json({"ok": False, "problem": f"checkpoints do not verify: {exc}", "chains": []})
+            return 1
         console.print(f"[bold red]checkpoints do not verify:[/] {exc}")
         return 1
     # Proofs are checked against the database's keys and rows; an export is checked as a chain.
@@ -234,10 +247,15 @@ async def cmd_verify(args: argparse.Namespace) -> int:
                     anchors.setdefault(tenant, []).extend(await temporal_anchors(s.client, tenant))
             reports = await verify_tenants(s.db, tenants, anchors)
             unproven = await proof_problems(s.db, tenants)
+    ok = all(r.ok for r in reports) and not unproven
+    if args.json:
+        # Each chain's report names its first bad entry (`first_bad_seq`) and the problem.
+        print_json({"ok": ok, "chains": reports, "unproven": unproven})
+        return 0 if ok else 1
     console.print(reports_table(reports))
     for problem in unproven:
         console.print(Text(f"unproven: {problem}", style="red"))
-    return 0 if all(r.ok for r in reports) and not unproven else 1
+    return 0 if ok else 1
 
 
 async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
@@ -266,6 +284,9 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
             run = await checkpoint(s.db, sink, keys, tenants)
         except (CheckpointError, SinkUnavailable) as exc:
             raise CliError(str(exc)) from None
+    if args.json:
+        print_json({"checkpoints": sink.location, "signed": run.signed, "broken": run.broken})
+        return 1 if run.broken else 0
     if run.signed:
         table = Table(title=f"signed checkpoints -> {sink.location}", title_justify="left")
         for col in ("tenant", "seq", "head", "key"):

@@ -9,7 +9,15 @@ from rich.table import Table
 
 from charter.governance import calibration
 from charter.storage import calibration as stored
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=5,
         help="human decisions needed before a threshold is suggested (default: 5)",
     )
+    add_json(parser)
     parser.set_defaults(func=cmd_calibration)
 
 
@@ -93,10 +102,11 @@ async def cmd_calibration(args: argparse.Namespace) -> int:
     result = calibration.report(
         args.tenant, rows, target=args.target, min_decisions=args.min_decisions
     )
-    if not result.groups:
-        console.print(f"No proposals recorded for tenant {args.tenant!r} yet.")
-    for group in result.groups:
-        console.print(group_table(group))
+    if not args.json:
+        if not result.groups:
+            console.print(f"No proposals recorded for tenant {args.tenant!r} yet.")
+        for group in result.groups:
+            console.print(group_table(group))
     try:
         path = calibration.plot(result, args.out)
     except ModuleNotFoundError as exc:
@@ -105,5 +115,8 @@ async def cmd_calibration(args: argparse.Namespace) -> int:
         raise CliError(
             "the reliability plot needs matplotlib: pip install 'charter[plots]'"
         ) from None
+    if args.json:
+        print_json({**result.model_dump(mode="json"), "plot": str(path)})
+        return 0
     console.print(f"reliability plot written to {path}")
     return 0

@@ -7,6 +7,7 @@ API keys or tokens go in with `charter credentials add`, a read and a write reco
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import asyncpg
 from rich.table import Table
@@ -16,7 +17,15 @@ from charter.crypto.envelope import Scope
 from charter.storage import audit
 from charter.storage import connectors as config
 from charter.storage import credentials as creds
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lst = actions.add_parser("list", help="the provider of each capability, and its credentials")
     add_tenant(lst)
+    add_json(lst)
     lst.set_defaults(func=cmd_list)
 
     remove = actions.add_parser(
@@ -125,10 +135,23 @@ async def cmd_list(args: argparse.Namespace) -> int:
     ):
         configured = {c.capability: c for c in await config.configured(conn, args.tenant)}
         rows = []
+        listing: list[dict[str, Any]] = []
         for capability in config.CAPABILITIES:
             c = configured.get(capability)
             provider = c.provider if c else config.DEFAULT_PROVIDER
             missing = await _missing_credentials(conn, args.tenant, provider)
+            listing.append(
+                {
+                    "capability": capability,
+                    "provider": provider,
+                    "default": c is None,
+                    # Provider settings are never secrets (`add` says so): ids and options.
+                    "settings": dict(sorted(c.settings.items())) if c else {},
+                    "missing_credentials": missing,
+                    "configured_by": c.created_by if c else None,
+                    "configured_at": c.created_at if c else None,
+                }
+            )
             rows.append(
                 (
                     capability,
@@ -138,6 +161,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
                     f"{c.created_by} {c.created_at:%Y-%m-%d %H:%M}" if c and c.created_at else "-",
                 )
             )
+    if args.json:
+        print_json(listing)
+        return 0
     table = Table(title=f"Connectors of {args.tenant}")
     for column in ("capability", "provider", "settings", "credentials", "configured"):
         table.add_column(column)

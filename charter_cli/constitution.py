@@ -14,7 +14,15 @@ from charter.governance.constitution import ConstitutionError
 from charter.governance.constitution_diff import diff
 from charter.presentation.report import money
 from charter.storage import constitutions
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,21 +47,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the member applying it: must be an active owner of the tenant",
     )
     apply.add_argument("--note", default="", help="why, for the version history")
+    add_json(apply)
     apply.set_defaults(func=cmd_apply)
 
     show = group_sub.add_parser("show", help="print a version as YAML (default: the latest)")
     show.add_argument("version", nargs="?", type=int, help="version number")
     add_tenant(show)
+    add_json(show)
     show.set_defaults(func=cmd_show)
 
     history = group_sub.add_parser("history", help="list every version with who made it and why")
     add_tenant(history)
+    add_json(history)
     history.set_defaults(func=cmd_history)
 
     compare = group_sub.add_parser("diff", help="what changed between two versions, rule by rule")
     compare.add_argument("a", type=int, help="the older version")
     compare.add_argument("b", type=int, help="the newer version")
     add_tenant(compare)
+    add_json(compare)
     compare.set_defaults(func=cmd_diff)
 
     bt = group_sub.add_parser(
@@ -66,6 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--since", help="only proposals recorded at or after this date or instant (ISO 8601)"
     )
     bt.add_argument("--all", action="store_true", help="also list unchanged decisions")
+    add_json(bt)
     bt.set_defaults(func=cmd_backtest)
 
 
@@ -95,6 +108,17 @@ async def cmd_apply(args: argparse.Namespace) -> int:
         except (ConstitutionError, NotAnOwner) as exc:
             raise CliError(str(exc)) from None
     c = adopted.constitution
+    if args.json:
+        print_json(
+            {
+                "tenant_id": args.tenant,
+                "version": c.version,
+                "content_hash": c.content_hash,
+                "created": adopted.created,
+                "rules": len(c.document.rules),
+            }
+        )
+        return 0
     if adopted.created:
         console.print(
             f"[green]applied[/] {args.file} as v{c.version} of {args.tenant} "
@@ -112,6 +136,16 @@ async def cmd_show(args: argparse.Namespace) -> int:
             c = await constitutions.get(conn, args.tenant, args.version)
         except constitutions.ConstitutionNotFound as exc:
             raise CliError(str(exc)) from None
+    if args.json:
+        print_json(
+            {
+                "tenant_id": args.tenant,
+                "version": c.version,
+                "content_hash": c.content_hash,
+                "document": c.document.model_dump(mode="json", exclude_none=True),
+            }
+        )
+        return 0
     console.print(
         f"# {args.tenant} constitution v{c.version} · sha256 {c.content_hash}", soft_wrap=True
     )
@@ -135,6 +169,9 @@ async def cmd_history(args: argparse.Namespace) -> int:
         versions = await constitutions.history(conn, args.tenant)
     if not versions:
         raise CliError(f"tenant {args.tenant!r} has no constitution")
+    if args.json:
+        print_json(versions)
+        return 0
     table = Table(title=f"constitution history · {args.tenant}", title_justify="left")
     for col in ("version", "hash", "rules", "by", "when", "source / note"):
         table.add_column(col)
@@ -160,6 +197,9 @@ async def cmd_diff(args: argparse.Namespace) -> int:
         except constitutions.ConstitutionNotFound as exc:
             raise CliError(str(exc)) from None
     changes = diff(a.document, b.document)
+    if args.json:
+        print_json({"tenant_id": args.tenant, "a": a.version, "b": b.version, "changes": changes})
+        return 0
     if not changes:
         console.print(f"v{a.version} and v{b.version} are identical")
         return 0
@@ -183,6 +223,16 @@ async def cmd_backtest(args: argparse.Namespace) -> int:
             report = await run_backtest(s.db, args.tenant, text, since=since)
         except ConstitutionError as exc:
             raise CliError(str(exc)) from None
+    if args.json:
+        cases = [c for c in report.cases if c.changed or args.all]
+        print_json(
+            {
+                **report.model_dump(mode="json", exclude={"cases"}),
+                "summary": report.summary(),
+                "cases": cases,
+            }
+        )
+        return 0
     table = Table(
         title=f"backtest · {args.tenant} · candidate {report.candidate_hash[:12]}…",
         title_justify="left",

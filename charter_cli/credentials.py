@@ -16,7 +16,15 @@ from rich.table import Table
 
 from charter.storage import audit
 from charter.storage import credentials as creds
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_tenant(lst)
     lst.add_argument("--all", action="store_true", help="include revoked credentials")
+    add_json(lst)
     lst.set_defaults(func=cmd_list)
 
     revoke = actions.add_parser(
@@ -131,6 +140,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await creds.list_credentials(conn, args.tenant, include_revoked=args.all)
+    if args.json:
+        # CredentialInfo holds no secret: ids, connector, scope, kind, label, key version, dates.
+        print_json([{**r.model_dump(mode="json"), "status": r.status} for r in rows])
+        return 0
     table = Table(title=f"Credentials of {args.tenant}")
     for column in ("id", "connector", "scope", "kind", "label", "key version", "status", "updated"):
         table.add_column(column)

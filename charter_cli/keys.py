@@ -13,7 +13,7 @@ from charter.crypto.keyring import keyring_file
 from charter.runtime.config import Settings
 from charter.storage import Database, audit
 from charter.storage import credentials as creds
-from charter_cli._common import CliError, console, session, stack_for
+from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,17 +45,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retire.set_defaults(func=cmd_retire)
 
     lst = actions.add_parser("list", help="key versions, their status and use")
+    add_json(lst)
     lst.set_defaults(func=cmd_list)
 
 
 async def usage(db: Database) -> dict[int, int]:
     """Credentials per KEK version, over every tenant."""
-    total: dict[int, int] = {}
-    for tenant in await db.tenant_ids():
-        async with db.tenant(tenant) as conn:
-            for version, n in (await creds.kek_versions_in_use(conn, tenant)).items():
-                total[version] = total.get(version, 0) + n
-    return total
+    return await db.summed_over_tenants(creds.kek_versions_in_use)
 
 
 async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, list[str]]:
@@ -142,6 +138,27 @@ async def cmd_list(args: argparse.Namespace) -> int:
         vault = creds.CredentialVault()
         used = await usage(s.db)
         versions = await asyncio.to_thread(vault.keys.versions)
+    keyring = default_payload_keyring(settings)
+    if args.json:
+        # Versions and ids only: no key material.
+        print_json(
+            {
+                "provider": vault.keys.name,
+                "kek_versions": [
+                    {
+                        "version": v.version,
+                        "status": v.status,
+                        "created_at": v.created_at,
+                        "credentials": used.get(v.version, 0),
+                    }
+                    for v in versions
+                ],
+                "payload_keys": [
+                    {"key_id": k, "current": k == keyring.current} for k in keyring.key_ids()
+                ],
+            }
+        )
+        return 0
     table = Table(title=f"Key-encryption keys ({vault.keys.name} provider)")
     for column in ("version", "status", "created", "credentials"):
         table.add_column(column)
@@ -149,8 +166,6 @@ async def cmd_list(args: argparse.Namespace) -> int:
         created = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "-"
         table.add_row(str(v.version), v.status, created, str(used.get(v.version, 0)))
     console.print(table)
-
-    keyring = default_payload_keyring(settings)
     console.print(
         "Payload keys: "
         + ", ".join(f"{k}{' (current)' if k == keyring.current else ''}" for k in keyring.key_ids())

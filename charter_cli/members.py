@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -18,7 +20,7 @@ from charter.governance import proofs
 from charter.governance.approvals import APPROVER_ROLES
 from charter.storage import audit, member_keys, members
 from charter.storage.member_keys import owner_tenant
-from charter_cli._common import CliError, add_tenant, console, stack_for
+from charter_cli._common import CliError, add_json, add_tenant, console, print_json, stack_for
 
 #: A role is a name the constitution's rules may ask for; these two may decide at all.
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     lst = actions.add_parser("list", help="members, roles, Slack ids and keys")
     add_tenant(lst)
+    add_json(lst)
     lst.set_defaults(func=cmd_list)
 
     roles = actions.add_parser("roles", help="replace a member's roles")
@@ -143,6 +146,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
         rows = await members.listing(conn, args.tenant)
         keys = await member_keys.listed(conn, args.tenant)
+    if args.json:
+        print_json(_listing_json(rows, keys))
+        return 0
     table = Table("member", "name", "roles", "slack", "active", "keys")
     for r in rows:
         mine = [
@@ -171,6 +177,36 @@ async def cmd_list(args: argparse.Namespace) -> int:
             table.add_row(Text(f"({k.front_door} front door)"), "", "", "", "", k.key_id + state)
     console.print(table)
     return 0
+
+
+def _key_json(key: member_keys.MemberKey) -> dict[str, Any]:
+    # Public keys only ever, and the ids that name them.
+    return {
+        "key_id": key.key_id,
+        "public_key": key.public_key,
+        "registered_at": key.registered_at,
+        "revoked_at": key.revoked_at,
+        "revoked_for_cause": key.revoked_for_cause,
+    }
+
+
+def _listing_json(rows: Sequence[Mapping[str, Any]], keys: list[member_keys.MemberKey]) -> Any:
+    return {
+        "members": [
+            {
+                "member_id": r["member_id"],
+                "display_name": r["display_name"],
+                "roles": list(r["roles"]),
+                "slack_user_id": r["slack_user_id"],
+                "active": r["active"],
+                "keys": [_key_json(k) for k in keys if k.member_id == r["member_id"]],
+            }
+            for r in rows
+        ],
+        "front_doors": [
+            {"front_door": k.front_door, **_key_json(k)} for k in keys if k.kind == "front_door"
+        ],
+    }
 
 
 async def cmd_roles(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from charter.runtime.config import ConfigurationError, Settings, redact_dsn
 from charter.runtime.embedded import _port_open, stop_stack
 from charter.storage import migrate
 from charter.temporal.connection import configured_address
-from charter_cli._common import console, stack_for
+from charter_cli._common import add_json, console, print_json, stack_for
 from worker import run_worker
 
 
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stop = stack_sub.add_parser("stop", help="stop the embedded servers")
     stop.set_defaults(func=cmd_stack_stop)
     status = stack_sub.add_parser("status", help="show where the services are")
+    add_json(status)
     status.set_defaults(func=cmd_stack_status)
 
     migrate = sub.add_parser(
@@ -90,6 +91,21 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     temporal = configured or f"127.0.0.1:{settings.temporal_port}"
     embedded_pg = (settings.state_dir / "pgdata" / "postmaster.pid").exists()
     up = configured is not None or _port_open(settings.temporal_port)
+    if args.json:
+        # The DSN without its password, like the text.
+        print_json(
+            {
+                "temporal": {"address": temporal, "configured": configured is not None, "up": up},
+                "postgres": {
+                    "dsn": redact_dsn(settings.database_url),
+                    "configured": True,
+                    "up": None,  # not probed, like the text
+                }
+                if settings.database_url
+                else {"dsn": None, "configured": False, "up": embedded_pg},
+            }
+        )
+        return 0
     console.print(f"Temporal   {temporal}: {'up' if up else 'down'}")
     if settings.database_url:
         console.print(f"PostgreSQL {redact_dsn(settings.database_url)} (configured)")

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from charter.storage import usage
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    add_json,
+    add_tenant,
+    console,
+    print_json,
+    session,
+    stack_for,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--since", metavar="DATE", help="only runs on or after this date (YYYY-MM-DD, UTC)"
     )
+    add_json(parser)
     parser.set_defaults(func=cmd_usage)
 
 
@@ -65,6 +74,11 @@ async def cmd_usage(args: argparse.Namespace) -> int:
         for tenant in [args.tenant] if args.tenant else await s.db.tenant_ids():
             async with s.db.tenant(tenant) as conn:
                 rows += await usage.summarise(conn, tenant, since)
+    if args.json:
+        print_json(
+            [{**r.model_dump(mode="json"), "cache_hit_ratio": r.cache_hit_ratio} for r in rows]
+        )
+        return 0
     if not rows:
         console.print("No reasoner usage recorded (the offline reasoner uses no tokens).")
         return 0

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         default=None,
         description="host:port of the Prometheus endpoint (Temporal's series and Charter's)",
     )
+    open_exceptions_interval: timedelta = Field(
+        default=timedelta(seconds=30),
+        gt=timedelta(0),
+        description="how often the worker recounts open exceptions for the metrics endpoint",
+    )
 
     state_dir: Path = Path(".charter")
     audit_signing_key: SecretStr | None = Field(

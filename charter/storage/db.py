@@ -7,13 +7,16 @@ a pooled connection never carries one tenant's identity into another's transacti
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import asyncpg
 
 from charter.storage.migrate import pending_migrations
 from charter.storage.server import check_application_role, check_server
+
+K = TypeVar("K")
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -69,6 +72,18 @@ class Database:
         """Migrations this code needs that `charter migrate` has not applied yet."""
         async with self._pool.acquire() as conn:
             return await pending_migrations(conn)  # type: ignore[arg-type]
+
+    async def summed_over_tenants(
+        self, count: Callable[[asyncpg.Connection, str], Awaitable[dict[K, int]]]
+    ) -> dict[K, int]:
+        """`count` in each tenant's own transaction, added up key by key: a total across
+        tenants that never leaves a tenant id beside a number."""
+        totals: dict[K, int] = {}
+        for tenant in await self.tenant_ids():
+            async with self.tenant(tenant) as conn:
+                for key, n in (await count(conn, tenant)).items():
+                    totals[key] = totals.get(key, 0) + n
+        return totals
 
     async def tenant_ids(self) -> list[str]:
         """Every tenant id, through the owner's narrow definer function."""

@@ -11,6 +11,7 @@ import logging
 from importlib import resources
 
 import asyncpg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from charter.storage.server import check_server
 
@@ -73,11 +74,13 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
         try:
             await conn.execute(_BOOTSTRAP)
             if app_password:
-                # Quoted by PostgreSQL itself; the password never appears in a log line.
-                await conn.execute(
-                    f"ALTER ROLE {APP_ROLE} PASSWORD "
-                    + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
-                )
+                # Quoted by PostgreSQL itself; the password never appears in a log line, nor
+                # in a span (the statement instrumentation records statements' text).
+                with suppress_instrumentation():
+                    await conn.execute(
+                        f"ALTER ROLE {APP_ROLE} PASSWORD "
+                        + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
+                    )
             async with conn.transaction():
                 # Read as the owner: the ledger's policy admits no one else (an administrator
                 # without BYPASSRLS would otherwise see no row and re-apply everything).

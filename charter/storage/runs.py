@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -101,15 +101,25 @@ async def open_exception(
 
 async def close_exception(
     conn: asyncpg.Connection, tenant_id: str, exception_id: str, status: str
-) -> bool:
-    result = await conn.execute(
+) -> timedelta | None:
+    """Close an open exception; return how long it was open (None if it was not open)."""
+    waited: timedelta | None = await conn.fetchval(
         "UPDATE charter.exceptions SET status = $3, closed_at = now() WHERE tenant_id = $1 AND "
-        "exception_id = $2 AND status = 'open'",
+        "exception_id = $2 AND status = 'open' RETURNING closed_at - opened_at",
         tenant_id,
         exception_id,
         status,
     )
-    return bool(result == "UPDATE 1")
+    return waited
+
+
+async def open_exceptions_by_agent(conn: asyncpg.Connection, tenant_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT agent, count(*) AS n FROM charter.exceptions WHERE tenant_id = $1 "
+        "AND status = 'open' GROUP BY agent",
+        tenant_id,
+    )
+    return {row["agent"]: int(row["n"]) for row in rows}
 
 
 class NotDismissable(ValueError):

@@ -7,6 +7,13 @@ the Temporal SDK's `RunActivity` span, so it sits in the run's trace) and counts
 on the Temporal runtime's metric meter (served on the same Prometheus endpoint as the SDK's
 own metrics). Workflow code stays deterministic.
 
+Beside the per-stage counts, the series an operator alerts on: `charter_runs{outcome}` (each
+run's worst proposal outcome, counted when `finish_run` completes), `charter_proposals{verdict}`
+(the gate's verdicts), `charter_act_refusals{error_type}` (final refusals of `act`),
+`charter_time_to_decision{outcome}` (seconds from an exception's opening to the decision that
+closed it, recorded by `record_decision`) and `charter_open_exceptions{agent}` (a gauge the
+worker refreshes from the database, `charter.runtime.open_exceptions`).
+
 Attributes are ids and enumerated outcomes only, from an explicit list: tenant and agent
 slugs, workflow and run ids, the proposal id, the action type, the outcome or the error
 type. Never an amount, a counterparty, a reason text or a secret: spans leave for a
@@ -15,6 +22,7 @@ collector that is not encrypted like Temporal payloads are.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
@@ -36,6 +44,30 @@ STAGES = {
     "act": "act",
     "record_reasoning_failure": "reason",
 }
+
+#: A run's outcome is its worst proposal's, in this order; a run whose proposals all executed
+#: is `executed`, one with none `no_proposals`.
+RUN_OUTCOMES = ("failed", "expired", "rejected", "denied", "executed")
+
+
+def run_outcome(summary: dict[str, str]) -> str:
+    """The run's outcome for `charter_runs`, from `finish_run`'s summary (proposal id -> final
+    status, or the reasoning failure's marker)."""
+    if summary.get("reasoning") == "failed":
+        return "reasoning_failed"
+    statuses = set(summary.values())
+    if not statuses:
+        return "no_proposals"
+    return next((outcome for outcome in RUN_OUTCOMES if outcome in statuses), "other")
+
+
+def record_time_to_decision(outcome: str, waited: timedelta) -> None:
+    """From inside `record_decision`: the exception opened `waited` ago was just closed."""
+    activity.metric_meter().create_histogram_float(
+        "charter_time_to_decision",
+        "Seconds from an exception's opening to the decision that closed it, by outcome",
+        "s",
+    ).record(max(waited.total_seconds(), 0.0), {"outcome": outcome})
 
 
 def _input_attributes(arg: Any) -> dict[str, str]:
@@ -85,9 +117,26 @@ class _Counters:
         self.tokens = meter.create_counter(
             "charter_model_tokens", "Model tokens consumed, by kind", "tokens"
         )
+        self.runs = meter.create_counter("charter_runs", "Runs finished, by outcome")
+        self.proposals = meter.create_counter(
+            "charter_proposals", "Proposals judged by the gate, by verdict"
+        )
+        self.refusals = meter.create_counter(
+            "charter_act_refusals", "Final refusals of the act activity, by error type"
+        )
 
     def stage(self, stage: str, outcome: str) -> None:
         self.stages.add(1, {"stage": stage, "outcome": outcome})
+
+    def judged(self, stage: str, verdict: str) -> None:
+        # Counted once the verdict is recorded: a failed attempt is retried and counted then.
+        if stage == "gate":
+            self.proposals.add(1, {"verdict": verdict})
+
+    def refused(self, stage: str, exc: ApplicationError) -> None:
+        # Only a final refusal: a retryable error (the books unreachable) is tried again.
+        if stage == "act" and exc.non_retryable:
+            self.refusals.add(1, {"error_type": exc.type or "ApplicationError"})
 
     def usage(self, result: Any) -> None:
         usage = getattr(result, "usage", None)
@@ -103,7 +152,14 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         self._tracer = tracer
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        stage = STAGES.get(activity.info().activity_type)
+        activity_type = activity.info().activity_type
+        if activity_type == "finish_run":
+            result = await super().execute_activity(input)
+            summary = getattr(input.args[0], "summary", None) if input.args else None
+            if isinstance(summary, dict):
+                _Counters().runs.add(1, {"outcome": run_outcome(summary)})
+            return result
+        stage = STAGES.get(activity_type)
         if stage is None:
             return await super().execute_activity(input)
         attributes = _input_attributes(input.args[0]) if input.args else {}
@@ -135,6 +191,7 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 )
                 span.set_status(Status(StatusCode.ERROR, exc.type or "ApplicationError"))
                 counters.stage(stage, "refused")
+                counters.refused(stage, exc)
                 raise
             except BaseException as exc:
                 span.set_attributes(
@@ -145,9 +202,9 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 raise
             finished = _result_attributes(stage, result)
             span.set_attributes(finished)
-            counters.stage(
-                stage, str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
-            )
+            outcome = str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
+            counters.stage(stage, outcome)
+            counters.judged(stage, outcome)
             counters.usage(result)
             return result
 

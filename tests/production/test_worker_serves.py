@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,9 +18,36 @@ from temporalio.testing import WorkflowEnvironment
 from charter.runtime.config import app_dsn
 from charter.runtime.http_server import serve_app
 from charter.storage import Database
-from tests.helpers import start
+from schemas import Decision
+from tests.helpers import start, until_stage
 from tests.production.processes import clean_env, free_port, worker_py
 from tests.support.polling import eventually
+from tests.support.signing import signed
+from workflows import AgentLoop
+
+
+async def _scrape(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        return await response.text()
+
+
+def _value(metrics: str, name: str, **labels: str) -> float:
+    """The sample of `name` whose labels include `labels` (0 when there is none)."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    for line in metrics.splitlines():
+        series, _, sample = line.rpartition(" ")
+        if series.split("{")[0] == name and all(w in series for w in wanted):
+            return float(sample)
+    return 0.0
+
+
+async def _value_when(
+    url: str, name: str, accept: Callable[[float], bool], **labels: str
+) -> tuple[float] | None:
+    """`(value,)` once the sample passes `accept` (a tuple, so that 0 counts as found)."""
+    value = _value(await _scrape(url), name, **labels)
+    return (value,) if accept(value) else None
 
 
 async def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -65,6 +93,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         CHARTER_SHUTDOWN_GRACE="PT5S",
         CHARTER_STATE_DIR=str(tmp_path / "state"),
         CHARTER_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}",
+        CHARTER_OPEN_EXCEPTIONS_INTERVAL="PT0.5S",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector_port}",
         OTEL_BSP_SCHEDULE_DELAY="200",
     )
@@ -93,14 +122,53 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         result = await asyncio.wait_for(handle.result(), 60)
         assert result.proposals[0].status == "executed"
 
+        # Two runs about one invoice escalate and wait: the gauge counts both exceptions; both
+        # are approved (each decision closes its exception and is timed) and the books pay
+        # once: the second act is refused at execution and its run ends `failed`.
+        escalated = [
+            await start(env.client, tenant, "payables", task_queue=queue, focus=["INV-1043"])
+            for _ in range(2)
+        ]
+        for handle in escalated:
+            await until_stage(handle, "awaiting_decision")
+        scrape = f"http://127.0.0.1:{metrics_port}/metrics"
+        (waiting,) = await eventually(
+            lambda: _value_when(
+                scrape, "charter_open_exceptions", lambda v: v >= 2, agent="payables"
+            )
+        )
+        statuses = []
+        for handle in escalated:
+            approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="ok")
+            await handle.execute_update(AgentLoop.decide, await signed(handle, approve))
+            statuses.append((await asyncio.wait_for(handle.result(), 60)).proposals[0].status)
+        assert statuses == ["executed", "failed"]
+        # Every tenant's open exceptions are counted; only these runs' closed meanwhile.
+        await eventually(
+            lambda: _value_when(
+                scrape, "charter_open_exceptions", lambda v: v == waiting - 2, agent="payables"
+            )
+        )
+
         # One scrape target: the Temporal runtime's series and Charter's own.
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response,
-        ):
-            assert response.status == 200
-            metrics = await response.text()
+        metrics = await _scrape(scrape)
         assert "temporal_activity_execution_latency" in metrics
+        assert _value(metrics, "charter_runs", outcome="executed") == 2, metrics
+        assert _value(metrics, "charter_runs", outcome="failed") == 1, metrics
+        assert _value(metrics, "charter_proposals", verdict="execute") == 1, metrics
+        assert _value(metrics, "charter_proposals", verdict="escalate") == 2, metrics
+        assert _value(metrics, "charter_act_refusals", error_type="RefusedAtExecution") == 1, (
+            metrics
+        )
+        assert _value(metrics, "charter_time_to_decision_count", outcome="approved") == 2
+        assert 0 < _value(metrics, "charter_time_to_decision_sum", outcome="approved") < 240
+        assert _value(metrics, "charter_time_to_decision_bucket", outcome="approved", le="60") == 2
+        # Charter's labels are enumerations and slugs: no tenant, no id, no business data (the
+        # SDK's own `task_queue` label carries this test's queue name, which names the tenant).
+        for line in metrics.splitlines():
+            if line.startswith("charter_"):
+                line = line.replace(f'task_queue="{queue}"', "")
+                assert tenant not in line and "INV-" not in line and "2300" not in line, line
         charter_series = [line for line in metrics.splitlines() if line.startswith("charter_")]
         assert any(
             'stage="act"' in line and 'outcome="executed"' in line for line in charter_series
@@ -122,3 +190,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         collector.span_names
     )
     assert "RunActivity:observe" in collector.span_names
+    # The database statements too (named by their verb); and no span of the exporter's own
+    # requests, which would feed back into every export.
+    assert {"SELECT", "INSERT"} <= set(collector.span_names)
+    assert "POST" not in collector.span_names
