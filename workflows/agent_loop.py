@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionReceipt,
         ExceptionEventInput,
         FinishRunInput,
+        GatedProposal,
         Observation,
         ObserveInput,
         Proposal,
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         ReasonInput,
         RecordDecisionInput,
         RecordVerdictInput,
+        RecordVerdictsInput,
         RunRef,
         RunState,
         Stage,
@@ -104,6 +106,10 @@ _DECISION_RETRY = RetryPolicy(
 
 _TIMEOUT = timedelta(seconds=60)
 
+#: Local activities retry in the worker that runs the workflow task; a backoff longer than
+#: this waits on a durable timer instead, so a database outage does not hold the task open.
+_LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)
+
 #: Reminder activities a run may record in all, whatever its interval, timeout and number of
 #: waiting proposals: the interval is stretched so that the worst case (the smallest interval
 #: over the longest timeout) stays far below Temporal's history limits (51,200 events).
@@ -128,6 +134,29 @@ async def _call(
         start_to_close_timeout=timeout,
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=retry_policy,
+        summary=activity_summary(activity, arg),
+    )
+
+
+async def _call_local(
+    activity: MethodAsyncSingleParam[SelfT, ParamT, ResultT],
+    arg: ParamT,
+    *,
+    timeout: timedelta = _TIMEOUT,
+) -> ResultT:
+    """Run one of a run's short database writes (its start, its verdicts, its end) as a local
+    activity: in the worker running the workflow task, its result recorded as a marker, with
+    no server round trip of its own. The same bounded retry policy as `_call`.
+
+    No heartbeat timeout: a worker that dies mid-call loses its workflow task, and the task's
+    own timeout hands the run (and the call) to another worker. Nothing here touches the
+    world outside Charter's database: `act` stays a regular activity."""
+    return await workflow.execute_local_activity_method(
+        activity,
+        arg,
+        start_to_close_timeout=timeout,
+        retry_policy=_RETRY,
+        local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
         summary=activity_summary(activity, arg),
     )
 
@@ -183,6 +212,9 @@ class AgentLoop:
         # one is sent only when a value changes (older histories upserted every time).
         self._attributes: dict[str, object] = {}
         self._upsert_changes_only = False
+        # Newer runs record their start, verdicts and end in local activities, every verdict
+        # of the run in one (older histories: one regular activity per record).
+        self._local_records = False
 
     # -- queries, updates, signals ----------------------------------------------------------
 
@@ -364,12 +396,21 @@ class AgentLoop:
     def _outcomes(self) -> None:
         self._upsert(sa.OUTCOMES.value_set(sorted({p.status for p in self._state.proposals})))
 
+    async def _record(
+        self, activity: MethodAsyncSingleParam[SelfT, ParamT, ResultT], arg: ParamT
+    ) -> ResultT:
+        """A start or end of the run: local in newer runs, regular in older ones."""
+        if self._local_records:
+            return await _call_local(activity, arg)
+        return await _call(activity, arg)
+
     @workflow.run
     async def run(self, input: AgentRunInput) -> AgentRunResult:
         ref = self._ref()
         self._upsert_changes_only = workflow.patched("search-attributes-on-change")
+        self._local_records = workflow.patched("local-run-records")
         self._upsert(sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent))
-        context = await _call(
+        context = await self._record(
             RunActivities.start_run,
             StartRunInput(
                 run=ref,
@@ -408,8 +449,63 @@ class AgentLoop:
             )
         # The reason activity refuses a reply with more than MAX_PROPOSALS as unreadable, so
         # the bound never drops a proposal; it keeps proposal ids within p1..p999.
-        for n, proposed in enumerate(reasoned.proposals[:MAX_PROPOSALS], start=1):
-            proposal = Proposal(proposal_id=f"p{n}", **proposed.model_dump())
+        proposals = [
+            Proposal(proposal_id=f"p{n}", **proposed.model_dump())
+            for n, proposed in enumerate(reasoned.proposals[:MAX_PROPOSALS], start=1)
+        ]
+        if self._local_records:
+            await self._gate_all(ref, constitution, observation, proposals, deadline)
+        else:
+            await self._gate_each(ref, constitution, observation, proposals, deadline)
+        self._upsert(
+            sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))
+        )
+        self._outcomes()
+        self._started = True
+
+        autos = [p for p in self._state.proposals if p.status == "gated"]
+        if workflow.patched("act-beside-the-wait"):
+            # Every execution runs beside the wait: a slow or retrying act delays neither
+            # the reminders nor the expiry of other proposals, nor any decision.
+            for ps in autos:
+                self._start_act(ps)
+            await self._wait_beside_acts(input, deadline)
+        else:
+            # Older runs: autonomous executions first, then the wait, acting inline.
+            if autos:
+                self._stage("acting")
+                for ps in autos:
+                    await self._act(ps)
+            await self._await_decisions(input, deadline)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        head = await self._record(
+            RunActivities.finish_run,
+            FinishRunInput(
+                run=ref,
+                summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
+            ),
+        )
+        self._stage("completed")
+        self._outcomes()
+        return AgentRunResult(
+            tenant_id=input.tenant_id,
+            agent=input.agent,
+            constitution_version=constitution.version,
+            proposals=self._state.proposals,
+            audit_head=head,
+        )
+
+    async def _gate_each(
+        self,
+        ref: RunRef,
+        constitution: Constitution,
+        observation: Observation,
+        proposals: list[Proposal],
+        deadline: datetime,
+    ) -> None:
+        """Older runs: gate a proposal, record its verdict in an activity of its own, next."""
+        for proposal in proposals:
             # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
             verdict = gate.evaluate(constitution, proposal, observation, earlier)
@@ -435,43 +531,49 @@ class AgentLoop:
                     expires_at=deadline if escalated else None,
                 )
             )
-        self._upsert(
-            sa.ACTION_TYPES.value_set(sorted({p.proposal.action for p in self._state.proposals}))
-        )
-        self._outcomes()
-        self._started = True
 
-        autos = [p for p in self._state.proposals if p.status == "gated"]
-        if workflow.patched("act-beside-the-wait"):
-            # Every execution runs beside the wait: a slow or retrying act delays neither
-            # the reminders nor the expiry of other proposals, nor any decision.
-            for ps in autos:
-                self._start_act(ps)
-            await self._wait_beside_acts(input, deadline)
-        else:
-            # Older runs: autonomous executions first, then the wait, acting inline.
-            if autos:
-                self._stage("acting")
-                for ps in autos:
-                    await self._act(ps)
-            await self._await_decisions(input, deadline)
-
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        head = await _call(
-            RunActivities.finish_run,
-            FinishRunInput(
+    async def _gate_all(
+        self,
+        ref: RunRef,
+        constitution: Constitution,
+        observation: Observation,
+        proposals: list[Proposal],
+        deadline: datetime,
+    ) -> None:
+        """Gate every proposal, in order, then record every verdict in one local activity
+        (one transaction: the chain gets them in gating order, all or none)."""
+        gated: list[GatedProposal] = []
+        for proposal in proposals:
+            # Rules see what earlier, undenied proposals of this run already commit.
+            earlier = [g.proposal for g in gated if g.verdict.outcome != "deny"]
+            verdict = gate.evaluate(constitution, proposal, observation, earlier)
+            escalated = verdict.outcome == "escalate"
+            gated.append(
+                GatedProposal(
+                    proposal=proposal, verdict=verdict, expires_at=deadline if escalated else None
+                )
+            )
+        if not gated:
+            return
+        escalated = any(g.verdict.outcome == "escalate" for g in gated)
+        recorded = await _call_local(
+            ExceptionActivities.record_verdicts,
+            RecordVerdictsInput(
                 run=ref,
-                summary={p.proposal.proposal_id: p.status for p in self._state.proposals},
+                gated=gated,
+                # The records are read only to open exceptions: one copy for all of them.
+                observation=observation if escalated else observation.without_records(),
             ),
         )
-        self._stage("completed")
-        self._outcomes()
-        return AgentRunResult(
-            tenant_id=input.tenant_id,
-            agent=input.agent,
-            constitution_version=constitution.version,
-            proposals=self._state.proposals,
-            audit_head=head,
+        self._state.proposals.extend(
+            ProposalState(
+                proposal=g.proposal,
+                verdict=g.verdict,
+                status=_INITIAL_STATUS[g.verdict.outcome],
+                exception_id=record.exception_id,
+                expires_at=g.expires_at,
+            )
+            for g, record in zip(gated, recorded.records, strict=True)
         )
 
     async def _escalate_reasoning_failure(
@@ -490,7 +592,7 @@ class AgentLoop:
         self._upsert(sa.OUTCOMES.value_set(["reasoning_failed"]))
         self._started = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        head = await _call(
+        head = await self._record(
             RunActivities.finish_run,
             FinishRunInput(
                 run=ref,
