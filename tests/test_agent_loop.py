@@ -71,7 +71,7 @@ async def test_auto_execute_and_deny(
     assert desc.typed_search_attributes.get(sa.TENANT) == tenant
     assert desc.typed_search_attributes.get(sa.STAGE) == "completed"
     assert set(desc.typed_search_attributes.get(sa.OUTCOMES) or []) == {"executed", "denied"}
-    await record_history(handle, "auto_execute_and_deny")
+    await record_history(handle, "auto_execute_and_deny_local_records")
 
 
 async def test_escalate_approve_act(
@@ -104,7 +104,7 @@ async def test_escalate_approve_act(
     kinds = await audit_kinds(db, tenant, handle.id)
     assert kinds.index("decision") < kinds.index("action_intent") < kinds.index("action_result")
     await chain_ok(db, tenant)
-    await record_history(handle, "escalate_approve_act")
+    await record_history(handle, "escalate_approve_act_local_records")
 
 
 async def test_escalate_reject(client: Client, worker: Worker, db: Database, tenant: str) -> None:

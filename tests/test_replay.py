@@ -37,6 +37,14 @@ def test_histories_are_committed() -> None:
         "escalate_approve_act_upserts_on_change",
         "auto_execute_and_deny_upserts_on_change",
     } <= names
+    # A run's start, verdicts (all in one call) and end as local activities
+    # (patch local-run-records).
+    assert {
+        "auto_execute_and_deny_local_records",
+        "escalate_approve_act_local_records",
+        "escalate_expire_local_records",
+        "verdicts_recorded_together",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
