@@ -162,12 +162,25 @@ class ExceptionActivities:
         all or none, and a retry finds none of them half written."""
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
-            opened = [
-                await self._record_verdict(
-                    conn, run, g.proposal, g.verdict, req.observation, g.expires_at
-                )
-                for g in req.gated
-            ]
+            if req.gated and await runs.proposal_recorded(
+                conn, run.tenant_id, run.workflow_id, run.run_id, req.gated[0].proposal.proposal_id
+            ):
+                # Run again after its commit (a local activity is, when the workflow task it
+                # ran in was lost): the transaction wrote all or none, so all are there, and
+                # nothing is written twice. Exception ids are derived, not stored, per proposal.
+                opened = [
+                    runs.exception_id_for(run.workflow_id, g.proposal.proposal_id)
+                    if g.verdict.outcome == "escalate"
+                    else None
+                    for g in req.gated
+                ]
+            else:
+                opened = [
+                    await self._record_verdict(
+                        conn, run, g.proposal, g.verdict, req.observation, g.expires_at
+                    )
+                    for g in req.gated
+                ]
         # The cards go out once everything they point at has committed; side by side, so
         # a slow chat costs one delivery timeout, not one per exception.
         await asyncio.gather(*(self._notify("opened", run, e) for e in opened if e is not None))

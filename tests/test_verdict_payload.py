@@ -10,12 +10,25 @@ exception ids), and the activity gets the records once, for the exceptions it op
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from activities import Deps
+from activities.exceptions import ExceptionActivities
+from charter.reasoners import OfflineReasoner
 from charter.storage import Database, runs
-from schemas import Decision, DecisionReceipt
+from schemas import (
+    Decision,
+    DecisionReceipt,
+    GatedProposal,
+    Observation,
+    RecordVerdictsInput,
+    RunRef,
+    RunState,
+)
 from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
 
@@ -80,3 +93,36 @@ async def test_verdicts_are_recorded_together_without_the_records_in_history(
     result = await handle.result()
     assert sorted(p.status for p in result.proposals) == ["denied", "executed", "executed"]
     await record_history(handle, "verdicts_recorded_together")
+
+
+async def test_recording_the_verdicts_again_writes_nothing_twice(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """A local activity runs again when the workflow task it ran in is lost after its commit:
+    the second call answers with the same exception ids and adds nothing to the chain."""
+    handle = await start(client, tenant, "payables", focus=["INV-1041", "INV-1043"])
+    state: RunState = await until_stage(handle, "awaiting_decision")
+    gating = ("gate_verdict", "exception_opened")
+    before = [k for k in await audit_kinds(db, tenant, handle.id) if k in gating]
+    assert before == ["gate_verdict", "gate_verdict", "exception_opened"]
+    described = await handle.describe()
+    again = RecordVerdictsInput(
+        run=RunRef(
+            tenant_id=tenant, agent="payables", workflow_id=handle.id, run_id=described.run_id
+        ),
+        gated=[
+            GatedProposal(proposal=p.proposal, verdict=p.verdict, expires_at=p.expires_at)
+            for p in state.proposals
+            if p.verdict is not None
+        ],
+        observation=Observation(
+            tenant_id=tenant, agent="payables", observed_at=datetime.now(UTC), source="demo"
+        ),
+    )
+    activities = ExceptionActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    recorded = await ActivityEnvironment().run(activities.record_verdicts, again)
+    assert [r.exception_id for r in recorded.records] == [p.exception_id for p in state.proposals]
+    assert recorded.records[1].exception_id is not None  # INV-1043 escalated
+    assert [k for k in await audit_kinds(db, tenant, handle.id) if k in gating] == before
+    await chain_ok(db, tenant)
+    await handle.terminate("test over")
