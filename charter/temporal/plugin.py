@@ -9,16 +9,10 @@ modules, and the tracing interceptors; so nobody can connect without them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from opentelemetry import trace
-from pydantic import TypeAdapter
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import (
-    PydanticJSONPlainPayloadConverter,
-    PydanticPayloadConverter,
-    pydantic_data_converter,
-)
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.plugin import SimplePlugin
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -37,28 +31,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-#: Type adapters of the whole process, by type hint. The worker makes a payload converter
-#: per cached workflow, and the stock one keeps adapters of its own: a dozen per parked run,
-#: built again for every run. Bounded (least recently used), like the stock cache: a hint
-#: defined in a module the sandbox re-imports is a new key per run.
-_TYPE_ADAPTERS = functools.lru_cache(maxsize=256)(TypeAdapter)
-
-
-class SharedAdaptersPayloadConverter(PydanticPayloadConverter):
-    """The pydantic payload converter, its JSON converter using the process's adapters."""
-
-    def __init__(self) -> None:
-        super().__init__(max_cached_type_adapters=0)
-        for converter in self.converters.values():
-            if isinstance(converter, PydanticJSONPlainPayloadConverter):
-                converter._type_adapter = _TYPE_ADAPTERS
-
-
 def data_converter(keyring: PayloadKeyring) -> DataConverter:
     """The pydantic converter, with every payload encrypted and failures encoded."""
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_converter_class=SharedAdaptersPayloadConverter,
         payload_codec=EncryptionCodec(keyring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
