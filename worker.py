@@ -60,7 +60,11 @@ def build_worker(
     """A worker with every Charter workflow and activity. The plugin comes with the client.
 
     `max_cached_workflows` is a parameter only for bench/agent_loop.py, which shows the bound
-    at work with a smaller cache."""
+    at work with a smaller cache. Not 0: a run's start, verdicts and end are local
+    activities, which a worker without a cache cancels at every eviction (after every
+    workflow task) and runs again on replay."""
+    if max_cached_workflows < 1:
+        raise ValueError("max_cached_workflows must be at least 1: local activities need a cache")
     return Worker(
         client,
         task_queue=task_queue,
