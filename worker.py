@@ -43,8 +43,8 @@ from workflows import AgentLoop
 
 log = logging.getLogger("charter.worker")
 
-#: A parked workflow costs memory while cached (bench/agent_loop.py measured ~230 KiB for a
-#: parked AgentLoop on a 2-core dev machine, against ~25 KiB for a bare one); bound the cache so
+#: A parked workflow costs memory while cached (bench/agent_loop.py measured ~200 KiB of RSS for
+#: a parked AgentLoop on a 2-core dev machine, against ~120 KiB for a bare one); bound the cache so
 #: thousands of runs waiting on humans do not grow the worker without limit. 500 keeps a full
 #: cache near 120 MiB; an evicted run is rebuilt from history when its decision arrives.
 MAX_CACHED_WORKFLOWS = 500
