@@ -49,8 +49,8 @@ from workflows import AgentLoop, AuditCheckpoint
 
 log = logging.getLogger("charter.worker")
 
-#: A parked workflow costs memory while cached (bench/agent_loop.py measured ~230 KiB for a
-#: parked AgentLoop on a 2-core dev machine, against ~25 KiB for a bare one); bound the cache so
+#: A parked workflow costs memory while cached (bench/agent_loop.py measured ~200 KiB of RSS for
+#: a parked AgentLoop on a 2-core dev machine, against ~120 KiB for a bare one); bound the cache so
 #: thousands of runs waiting on humans do not grow the worker without limit. 500 keeps a full
 #: cache near 120 MiB; an evicted run is rebuilt from history when its decision arrives.
 MAX_CACHED_WORKFLOWS = 500
@@ -66,7 +66,11 @@ def build_worker(
     """A worker with every Charter workflow and activity. The plugin comes with the client.
 
     `max_cached_workflows` is a parameter only for bench/agent_loop.py, which shows the bound
-    at work with a smaller cache."""
+    at work with a smaller cache. Not 0: a run's start, verdicts and end are local
+    activities, which a worker without a cache cancels at every eviction (after every
+    workflow task) and runs again on replay."""
+    if max_cached_workflows < 1:
+        raise ValueError("max_cached_workflows must be at least 1: local activities need a cache")
     return Worker(
         client,
         task_queue=task_queue,

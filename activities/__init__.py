@@ -31,6 +31,7 @@ def all_activities(deps: Deps) -> list[Callable[..., Any]]:
         reason.reason,
         reason.record_reasoning_failure,
         exceptions.record_verdict,
+        exceptions.record_verdicts,
         exceptions.record_exception_event,
         decisions.record_decision,
         act.act,

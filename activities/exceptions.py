@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,11 @@ from schemas import (
     Observation,
     Proposal,
     RecordVerdictInput,
+    RecordVerdictsInput,
     RunRef,
+    Verdict,
     VerdictRecord,
+    VerdictRecords,
 )
 from schemas.errors import ErrorType
 
@@ -90,51 +94,97 @@ class ExceptionActivities:
         )
         await deliver(self._notifier, notice)
 
+    async def _record_verdict(
+        self,
+        conn: asyncpg.Connection,
+        run: RunRef,
+        proposal: Proposal,
+        verdict: Verdict,
+        observation: Observation,
+        expires_at: datetime | None,
+    ) -> str | None:
+        """The proposal row, its audited verdict and, escalated, its exception, in the
+        caller's transaction. Returns the exception's id, if one was opened."""
+        await runs.save_proposal(
+            conn,
+            tenant_id=run.tenant_id,
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+            agent=run.agent,
+            proposal=proposal,
+            verdict=verdict,
+        )
+        await audit.append(
+            conn,
+            run.tenant_id,
+            "gate_verdict",
+            {
+                "proposal": proposal.model_dump(mode="json"),
+                "verdict": verdict.model_dump(mode="json"),
+            },
+            actor="gate",
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+        )
+        if verdict.outcome != "escalate":
+            return None
+        if expires_at is None:
+            raise ApplicationError(
+                "an escalation needs an expiry",
+                type=ErrorType.INVALID_ACTIVITY_INPUT,
+                non_retryable=True,
+            )
+        return await open_exception(
+            conn,
+            run,
+            proposal,
+            observation,
+            verdict.model_dump(mode="json"),
+            expires_at=expires_at,
+            actor="gate",
+        )
+
     @activity.defn(name="record_verdict")
     async def record_verdict(self, req: RecordVerdictInput) -> VerdictRecord:
-        run, proposal, verdict = req.run, req.proposal, req.verdict
-        exception_id = None
+        """One verdict (older runs: one call per proposal)."""
+        run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
-            await runs.save_proposal(
-                conn,
-                tenant_id=run.tenant_id,
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-                agent=run.agent,
-                proposal=proposal,
-                verdict=verdict,
+            exception_id = await self._record_verdict(
+                conn, run, req.proposal, req.verdict, req.observation, req.expires_at
             )
-            await audit.append(
-                conn,
-                run.tenant_id,
-                "gate_verdict",
-                {
-                    "proposal": proposal.model_dump(mode="json"),
-                    "verdict": verdict.model_dump(mode="json"),
-                },
-                actor="gate",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
-            if verdict.outcome == "escalate":
-                if req.expires_at is None:
-                    raise ApplicationError(
-                        "an escalation needs an expiry",
-                        type=ErrorType.INVALID_ACTIVITY_INPUT,
-                        non_retryable=True,
-                    )
-                exception_id = await open_exception(
-                    conn,
-                    run,
-                    proposal,
-                    req.observation,
-                    verdict.model_dump(mode="json"),
-                    expires_at=req.expires_at,
-                    actor="gate",
-                )
         if exception_id is not None:
             await self._notify("opened", run, exception_id)
         return VerdictRecord(exception_id=exception_id)
+
+    @activity.defn(name="record_verdicts")
+    async def record_verdicts(self, req: RecordVerdictsInput) -> VerdictRecords:
+        """Every verdict of a run in one transaction: the chain gets them in gating order,
+        all or none, and a retry finds none of them half written."""
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            if req.gated and await runs.proposal_recorded(
+                conn, run.tenant_id, run.workflow_id, run.run_id, req.gated[0].proposal.proposal_id
+            ):
+                # Run again after its commit (a local activity is, when the workflow task it
+                # ran in was lost): the transaction wrote all or none, so all are there, and
+                # nothing is written twice. Exception ids are derived, not stored, per proposal.
+                opened = [
+                    runs.exception_id_for(run.workflow_id, g.proposal.proposal_id)
+                    if g.verdict.outcome == "escalate"
+                    else None
+                    for g in req.gated
+                ]
+            else:
+                opened = [
+                    await self._record_verdict(
+                        conn, run, g.proposal, g.verdict, req.observation, g.expires_at
+                    )
+                    for g in req.gated
+                ]
+        # The cards go out once everything they point at has committed; side by side, so
+        # a slow chat costs one delivery timeout, not one per exception.
+        await asyncio.gather(*(self._notify("opened", run, e) for e in opened if e is not None))
+        return VerdictRecords(records=[VerdictRecord(exception_id=e) for e in opened])
 
     @activity.defn(name="record_exception_event")
     async def record_exception_event(self, req: ExceptionEventInput) -> None:

@@ -50,6 +50,16 @@ class ReadActivities:
                         "spend": await ledger.snapshot(conn, run.tenant_id, observation.observed_at)
                     }
                 )
+                # In the read's own transaction: one commit for the read and its entry.
+                await audit.append(
+                    conn,
+                    run.tenant_id,
+                    "observed",
+                    observation.model_dump(mode="json"),
+                    actor=f"agent:{run.agent}",
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                )
         except ConnectorAuthError as exc:
             raise CredentialUnavailable(str(exc)) from None
         except ProviderUnavailable as exc:
@@ -60,14 +70,4 @@ class ReadActivities:
             raise ApplicationError(
                 str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
             ) from None
-        async with self._db.tenant(run.tenant_id) as conn:
-            await audit.append(
-                conn,
-                run.tenant_id,
-                "observed",
-                observation.model_dump(mode="json"),
-                actor=f"agent:{run.agent}",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
         return observation

@@ -9,8 +9,9 @@ DSN, else an embedded server in a temporary directory). The variants:
                  connector's writes and the action rows) without gate, audit or checks; the
                  same client, plugin (converter, codec, sandbox) and worker process
 - charter:       `AgentLoop` with the offline reasoner on a freshly seeded tenant, focused
-                 on two invoices that both auto-execute (start_run, observe, reason, two
-                 record_verdict, two act, finish_run)
+                 on two invoices that both auto-execute (activities observe, reason and two
+                 act; start_run, record_verdicts for both verdicts and finish_run as local
+                 activities inside workflow tasks)
 - charter-plain: (--codec) the same, through a plugin variant without the payload codec
                  (a bench-only construction: production always encrypts)
 
@@ -18,12 +19,14 @@ Measured:
 
 1. latency: runs one at a time, the variants interleaved run by run (order rotating);
    p50/p95 and the charter/bare ratios;
-   and where the time of one run goes, activity by activity (from its history);
+   and where the time of one run goes, activity by activity (from its history), the
+   workflow tasks (local activities run inside them) and the server between them;
 2. throughput: N runs with at most C in flight (bounded: awaiting thousands of results at
    once exhausts the dev server's pollers), after a warm-up round, the variants
    alternating round by round; the median of the per-round ratios;
 3. history: events and bytes of one unfocused charter run as the books grow, and how much
-   of it is the observation repeated in every record_verdict input;
+   of it is the observation repeated in verdict records (older runs sent it with every
+   record_verdict; record_verdicts is local: its input never reaches history);
 4. parked runs: worker RSS per run waiting on a human decision while cached, in a worker
    process of its own: charter with the production cache bound, the bare workflow parked
    after reasoning on the same books with the same bound, and charter with a small bound
@@ -41,6 +44,7 @@ import atexit
 import base64
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import statistics
@@ -51,6 +55,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/agent_loop.py` puts bench/ first, not the root
@@ -169,13 +174,30 @@ def charter_variant(label: str, client: Client, queue: str, tenants: TenantPool)
     return Variant(label, run)
 
 
+#: The marker Temporal's core SDK records for a local activity's result.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def _local_activity(event: Any) -> str | None:
+    """The activity type of a local activity's marker event, else None."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return None
+    return str(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+
+
 async def stages(client: Client, workflow_id: str) -> dict[str, float]:
     """Milliseconds of one run by activity type (scheduled to completed, summed over its
-    calls), and the rest: workflow tasks and the server between them."""
+    calls); the workflow tasks (started to completed, summed: local activities run inside
+    them, named in the key); and the rest: the server dispatching between them."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     events = history.events
     scheduled: dict[int, tuple[str, float]] = {}
     spent: dict[str, float] = {}
+    tasks = 0.0
+    local: list[str] = []
     for event in events:
         at = event.event_time.ToMicroseconds() / 1000
         if event.HasField("activity_task_scheduled_event_attributes"):
@@ -186,8 +208,19 @@ async def stages(client: Client, workflow_id: str) -> dict[str, float]:
                 event.activity_task_completed_event_attributes.scheduled_event_id
             ]
             spent[name] = spent.get(name, 0.0) + at - since
+        if event.HasField("workflow_task_started_event_attributes"):
+            scheduled[event.event_id] = ("workflow task", at)
+        if event.HasField("workflow_task_completed_event_attributes"):
+            _, since = scheduled[event.workflow_task_completed_event_attributes.started_event_id]
+            tasks += at - since
+        name = _local_activity(event)
+        if name is not None:
+            local.append(name)
     total = (events[-1].event_time.ToMicroseconds() - events[0].event_time.ToMicroseconds()) / 1000
-    spent["workflow tasks + server"] = total - sum(spent.values())
+    activities = sum(spent.values())
+    label = "workflow tasks" + (f" (with local {', '.join(local)})" if local else "")
+    spent[label] = tasks
+    spent["server"] = total - activities - tasks
     return spent
 
 
@@ -222,8 +255,10 @@ async def throughput(v: Variant, runs: int, concurrency: int) -> float:
 
 async def _history_row(client: Client, db: Database, queue: str, extra: int) -> list[str]:
     """One unfocused run on the Acme books plus `extra` small open invoices of a verified
-    vendor: every invoice becomes a proposal, and every record_verdict input carries the
-    whole observation. Measured once the run parks or completes."""
+    vendor: every invoice becomes a proposal. Older runs sent the observation with every
+    record_verdict input (whole for escalations); newer ones record the verdicts in one local
+    activity, whose result alone (a marker) reaches history. Measured once the run parks or
+    completes."""
     tenant = f"bench-hist-{uuid.uuid4().hex[:8]}"
     await seed(db, tenant, template="acme", actor="bench")
     async with db.tenant(tenant) as conn:
@@ -268,6 +303,8 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
             done = event.activity_task_completed_event_attributes
             if scheduled.get(done.scheduled_event_id) == "observe":
                 observation = sum(len(p.data) for p in done.result.payloads)
+        if _local_activity(event) == "record_verdicts":
+            inputs.setdefault("record_verdict", []).append(event.ByteSize())
     verdicts = inputs.get("record_verdict", [])
     total = sum(len(e.SerializeToString()) for e in history.events)
     escalated = sum(
@@ -286,10 +323,10 @@ async def _history_row(client: Client, db: Database, queue: str, extra: int) -> 
 
 
 async def history_report(client: Client, db: Database, queue: str, extras: list[int]) -> None:
-    """Where a run's history bytes go, as the books grow: record_verdict repeats the
-    observation once per proposal, so the history grows with proposals x observation."""
+    """Where a run's history bytes go, as the books grow: verdict records that repeated the
+    observation made the history grow with proposals x observation."""
     head = ["proposals", "escalated", "events", "history KiB", "observation KiB"]
-    head += ["record_verdict KiB", "full observations carried: KiB (share)"]
+    head += ["verdict records KiB", "full observations carried: KiB (share)"]
     rows = [await _history_row(client, db, queue, extra) for extra in extras]
     print(
         "\n3. history of one unfocused charter run as the books grow (encrypted payloads; "
@@ -433,8 +470,9 @@ async def memory_report(
     runs = [
         ("charter", MAX_CACHED_WORKFLOWS, points),
         ("bare", MAX_CACHED_WORKFLOWS, points),
-        ("charter", small, small_points),
     ]
+    if small > 0:  # a worker needs a cache: local activities are cancelled at every eviction
+        runs.append(("charter", small, small_points))
     slopes: dict[tuple[str, int], float] = {}
     for kind, cache, at in runs:
         curve = await parked_memory(client, db, address, dsn, kind, cache, at)
@@ -637,7 +675,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10, help="runs in flight")
     parser.add_argument("--rounds", type=int, default=6, help="alternating throughput rounds")
     parser.add_argument("--parked", type=int, default=200, help="parked runs (0: skip)")
-    parser.add_argument("--small-cache", type=int, default=50, help="the small cache bound")
+    parser.add_argument(
+        "--small-cache", type=int, default=50, help="the small cache bound (0: skip)"
+    )
     parser.add_argument(
         "--history-invoices",
         type=int,

@@ -82,6 +82,28 @@ class VerdictRecord(_Msg):
     exception_id: str | None
 
 
+class GatedProposal(_Msg):
+    """One proposal of a run and the gate's verdict on it, as `record_verdicts` records it."""
+
+    proposal: Proposal
+    verdict: Verdict
+    expires_at: datetime | None
+
+
+class RecordVerdictsInput(_Msg):
+    """Every verdict of a run, in gating order: recorded in one transaction."""
+
+    run: RunRef
+    gated: list[GatedProposal]
+    observation: Observation
+    """Whole when a verdict escalates (an exception shows the facts), else its header only."""
+
+
+class VerdictRecords(_Msg):
+    records: list[VerdictRecord]
+    """One per gated proposal, in the same order."""
+
+
 class RecordDecisionInput(_Msg):
     run: RunRef
     proposal: Proposal

@@ -48,7 +48,7 @@ async def test_exception_expires_after_seven_days(
             )
         assert exc is not None and exc["status"] == "expired" and count == 0
         await chain_ok(db, tenant)
-        await record_history(handle, "escalate_expire")
+        await record_history(handle, "escalate_expire_local_records")
 
         # A decision after expiry is refused: the run is closed and accepts none.
         with pytest.raises(RPCError):

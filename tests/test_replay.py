@@ -47,6 +47,14 @@ def test_histories_are_committed() -> None:
         "audit_checkpoint_chain_broken",
         "audit_checkpoint_sink_retried",
     } <= names
+    # A run's start, verdicts (all in one call) and end as local activities
+    # (patch local-run-records).
+    assert {
+        "auto_execute_and_deny_local_records",
+        "escalate_approve_act_local_records",
+        "escalate_expire_local_records",
+        "verdicts_recorded_together",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

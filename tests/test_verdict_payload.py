@@ -1,53 +1,83 @@
-"""record_verdict carries the observation's records only for escalations.
+"""A run's verdicts are recorded together, and its history does not carry the observation
+once per proposal.
 
 Sending the whole observation with every verdict made a run's history grow with
-proposals x observation (bench/agent_loop.py measures it); an exception needs the records
-for its context, an executed or denied verdict does not.
+proposals x observation (bench/agent_loop.py measures it). Newer runs record every verdict
+in one local activity: its input never reaches history (only its result, a marker with the
+exception ids), and the activity gets the records once, for the exceptions it opens.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from activities import Deps
+from activities.exceptions import ExceptionActivities
+from charter.reasoners import OfflineReasoner
 from charter.storage import Database, runs
-from schemas import Decision, DecisionReceipt, RecordVerdictInput
-from tests.helpers import record_history, start, until_stage
+from schemas import (
+    Decision,
+    DecisionReceipt,
+    GatedProposal,
+    Observation,
+    RecordVerdictsInput,
+    RunRef,
+    RunState,
+)
+from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
 
-
-async def _verdict_inputs(client: Client, handle) -> list[RecordVerdictInput]:  # type: ignore[no-untyped-def]
-    history = await handle.fetch_history()
-    found: list[RecordVerdictInput] = []
-    for event in history.events:
-        if not event.HasField("activity_task_scheduled_event_attributes"):
-            continue
-        attrs = event.activity_task_scheduled_event_attributes
-        if attrs.activity_type.name == "record_verdict":
-            (value,) = await client.data_converter.decode(
-                attrs.input.payloads, [RecordVerdictInput]
-            )
-            found.append(value)
-    return found
+#: The marker Temporal's core SDK records for a local activity's result.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
-async def test_only_escalations_carry_the_records(
+async def test_verdicts_are_recorded_together_without_the_records_in_history(
     client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1041", "INV-1039", "INV-1043"])
     state = await until_stage(handle, "awaiting_decision")
-    inputs = {i.proposal.reference: i for i in await _verdict_inputs(client, handle)}
-    assert {r: i.verdict.outcome for r, i in inputs.items()} == {
+    assert {p.proposal.reference: p.verdict.outcome for p in state.proposals if p.verdict} == {
         "INV-1041": "execute",
         "INV-1039": "deny",
         "INV-1043": "escalate",
     }
-    for reference in ("INV-1041", "INV-1039"):
-        light = inputs[reference].observation
-        assert (light.invoices, light.vendors, light.bank_accounts) == ([], [], [])
-    full = inputs["INV-1043"].observation
-    assert {i.invoice_id for i in full.invoices} == {"INV-1041", "INV-1039", "INV-1043"}
-    # The exception's context still holds what was observed about the escalated invoice.
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "record_verdict" not in scheduled and "record_verdicts" not in scheduled
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    ]
+    verdicts = [
+        m
+        for m in markers
+        if json.loads(m.details["data"].payloads[0].data)["activity_type"] == "record_verdicts"
+    ]
+    assert len(verdicts) == 1  # one call for the three proposals
+    # Only the exception ids come back: nothing of the observation is in the marker.
+    assert sum(len(p.data) for p in verdicts[0].details["result"].payloads) < 2048
+
+    # In the chain, in gating order, one verdict per proposal; the escalation's exception
+    # holds what was observed about its invoice (the records reached the activity).
+    kinds = await audit_kinds(db, tenant, handle.id)
+    assert [k for k in kinds if k in ("gate_verdict", "exception_opened")] == [
+        "gate_verdict",
+        "gate_verdict",
+        "gate_verdict",
+        "exception_opened",
+    ]
+    await chain_ok(db, tenant)
     escalated = next(p for p in state.proposals if p.status == "awaiting_decision")
     assert escalated.exception_id is not None
     async with db.tenant(tenant) as conn:
@@ -62,4 +92,37 @@ async def test_only_escalations_carry_the_records(
     )
     result = await handle.result()
     assert sorted(p.status for p in result.proposals) == ["denied", "executed", "executed"]
-    await record_history(handle, "verdict_without_records")
+    await record_history(handle, "verdicts_recorded_together")
+
+
+async def test_recording_the_verdicts_again_writes_nothing_twice(
+    client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    """A local activity runs again when the workflow task it ran in is lost after its commit:
+    the second call answers with the same exception ids and adds nothing to the chain."""
+    handle = await start(client, tenant, "payables", focus=["INV-1041", "INV-1043"])
+    state: RunState = await until_stage(handle, "awaiting_decision")
+    gating = ("gate_verdict", "exception_opened")
+    before = [k for k in await audit_kinds(db, tenant, handle.id) if k in gating]
+    assert before == ["gate_verdict", "gate_verdict", "exception_opened"]
+    described = await handle.describe()
+    again = RecordVerdictsInput(
+        run=RunRef(
+            tenant_id=tenant, agent="payables", workflow_id=handle.id, run_id=described.run_id
+        ),
+        gated=[
+            GatedProposal(proposal=p.proposal, verdict=p.verdict, expires_at=p.expires_at)
+            for p in state.proposals
+            if p.verdict is not None
+        ],
+        observation=Observation(
+            tenant_id=tenant, agent="payables", observed_at=datetime.now(UTC), source="demo"
+        ),
+    )
+    activities = ExceptionActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    recorded = await ActivityEnvironment().run(activities.record_verdicts, again)
+    assert [r.exception_id for r in recorded.records] == [p.exception_id for p in state.proposals]
+    assert recorded.records[1].exception_id is not None  # INV-1043 escalated
+    assert [k for k in await audit_kinds(db, tenant, handle.id) if k in gating] == before
+    await chain_ok(db, tenant)
+    await handle.terminate("test over")

@@ -24,6 +24,10 @@ def activity_summary(activity: Any, arg: Any) -> str:
     pid = proposal.proposal_id if proposal is not None else getattr(arg, "proposal_id", None)
     if name == "record_verdict":
         return f"gate {pid}: {arg.verdict.outcome}"
+    if name == "record_verdicts":
+        return "gate " + ", ".join(
+            f"{g.proposal.proposal_id}: {g.verdict.outcome}" for g in arg.gated
+        )
     if name == "record_decision":
         return f"decision {pid}: {arg.decision.outcome}"
     if name == "act":

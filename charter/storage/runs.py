@@ -56,6 +56,22 @@ async def save_proposal(
     )
 
 
+async def proposal_recorded(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str, proposal_id: str
+) -> bool:
+    """Whether this run already recorded the proposal (and its verdict)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM charter.proposals WHERE tenant_id = $1 "
+            "AND workflow_id = $2 AND run_id = $3 AND proposal_id = $4)",
+            tenant_id,
+            workflow_id,
+            run_id,
+            proposal_id,
+        )
+    )
+
+
 async def get_proposal(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
 ) -> tuple[Proposal, Verdict] | None:

@@ -47,7 +47,9 @@ def progress(*details: Any) -> None:
 
 class _Beating(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if not inspect.iscoroutinefunction(input.fn):
+        # A local activity has no heartbeat timeout: the workflow task it runs in is what a
+        # dead worker loses, and the server gives that task to another worker.
+        if not inspect.iscoroutinefunction(input.fn) or activity.info().is_local:
             return await self.next.execute_activity(input)
         shared: list[Any] = []
         _details.set(shared)

@@ -1,7 +1,8 @@
 """A span and counters per stage of a run, around the activities that carry each stage.
 
 Charter's stages map onto activities: `observe` is the read, `reason` the model call,
-`record_verdict` the gate's verdict on one proposal, `record_decision` a human's decision,
+`record_verdicts` the gate's verdicts on a run's proposals (older runs: `record_verdict`, one
+per proposal), `record_decision` a human's decision,
 `act` one execution. This interceptor wraps each in a span `charter.<stage>` (a child of
 the Temporal SDK's `RunActivity` span, so it sits in the run's trace) and counts outcomes
 on the Temporal runtime's metric meter (served on the same Prometheus endpoint as the SDK's
@@ -40,6 +41,7 @@ STAGES = {
     "observe": "read",
     "reason": "reason",
     "record_verdict": "gate",
+    "record_verdicts": "gate",
     "record_decision": "decision",
     "act": "act",
     "record_reasoning_failure": "reason",
@@ -84,6 +86,15 @@ def _input_attributes(arg: Any) -> dict[str, str]:
     if proposal is not None:
         attributes["charter.proposal_id"] = proposal.proposal_id
         attributes["charter.action_type"] = proposal.action
+    gated = getattr(arg, "gated", None)
+    if gated:
+        # Every verdict of a run in one span: their ids, and their outcome when they agree.
+        attributes["charter.proposal_ids"] = ",".join(g.proposal.proposal_id for g in gated)
+        outcomes = {g.verdict.outcome for g in gated}
+        attributes["charter.outcome"] = outcomes.pop() if len(outcomes) == 1 else "mixed"
+        if len(gated) == 1:
+            attributes["charter.proposal_id"] = gated[0].proposal.proposal_id
+            attributes["charter.action_type"] = gated[0].proposal.action
     verdict = getattr(arg, "verdict", None)
     decision = getattr(arg, "decision", None)
     if decision is not None:
@@ -163,10 +174,13 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         if stage is None:
             return await super().execute_activity(input)
         attributes = _input_attributes(input.args[0]) if input.args else {}
+        # A run's verdicts recorded together still count one gate completion each.
+        gated = getattr(input.args[0], "gated", None) if input.args else None
+        each = [g.verdict.outcome for g in gated] if gated else None
         counters = _Counters()
         # Heartbeats are `charter.temporal.heartbeats`' job (every activity, with progress
         # details); a second beat here would overwrite the details the reason activity keeps.
-        return await self._traced(input, stage, attributes, counters)
+        return await self._traced(input, stage, attributes, counters, each)
 
     async def _traced(
         self,
@@ -174,6 +188,7 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         stage: str,
         attributes: dict[str, str],
         counters: _Counters,
+        each: list[str] | None = None,
     ) -> Any:
         with self._tracer.start_as_current_span(
             f"charter.{stage}", attributes=attributes, record_exception=False
@@ -202,9 +217,11 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 raise
             finished = _result_attributes(stage, result)
             span.set_attributes(finished)
-            outcome = str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
-            counters.stage(stage, outcome)
-            counters.judged(stage, outcome)
+            for outcome in each or [
+                str(finished.get("charter.outcome", attributes.get("charter.outcome", "ok")))
+            ]:
+                counters.stage(stage, outcome)
+                counters.judged(stage, outcome)
             counters.usage(result)
             return result
 

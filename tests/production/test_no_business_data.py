@@ -72,10 +72,15 @@ async def test_ids_search_attributes_and_history_carry_no_business_data(
     # whoever holds the codec token: the codec server decodes it.
     started = history.events[0]
     metadata = [started.user_metadata.summary, started.user_metadata.details]
+    # Regular activities carry theirs on the scheduled event, local ones on their marker.
     summaries = [
         e.user_metadata.summary
         for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
+        if (
+            e.HasField("activity_task_scheduled_event_attributes")
+            or e.HasField("marker_recorded_event_attributes")
+        )
+        and e.user_metadata.HasField("summary")
     ]
     runner, port = await codec_server.start(default_payload_keyring(), TOKEN, ["http://ui"])
     try:

@@ -170,7 +170,7 @@ def name_to_activity(stage_span: str) -> str:
     return {
         "charter.read": "observe",
         "charter.reason": "reason",
-        "charter.gate": "record_verdict",
+        "charter.gate": "record_verdicts",
         "charter.decision": "record_decision",
         "charter.act": "act",
     }[stage_span]

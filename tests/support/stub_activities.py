@@ -34,9 +34,11 @@ from schemas import (
     ReasonOutput,
     RecordDecisionInput,
     RecordVerdictInput,
+    RecordVerdictsInput,
     RunContext,
     StartRunInput,
     VerdictRecord,
+    VerdictRecords,
 )
 
 #: The names `AgentLoop` calls; `all_activities` in activities/ registers these and
@@ -47,6 +49,7 @@ ACTIVITY_NAMES = (
     "reason",
     "record_reasoning_failure",
     "record_verdict",
+    "record_verdicts",
     "record_exception_event",
     "record_decision",
     "act",
@@ -101,6 +104,7 @@ class StubActivities:
             self.reason,
             self.record_reasoning_failure,
             self.record_verdict,
+            self.record_verdicts,
             self.record_exception_event,
             self.record_decision,
             self.act,
@@ -143,6 +147,20 @@ class StubActivities:
         self._record(req)
         escalated = req.verdict.outcome == "escalate"
         return VerdictRecord(exception_id=f"ex-{req.proposal.proposal_id}" if escalated else None)
+
+    @activity.defn(name="record_verdicts")
+    async def record_verdicts(self, req: RecordVerdictsInput) -> VerdictRecords:
+        self._record(req)
+        return VerdictRecords(
+            records=[
+                VerdictRecord(
+                    exception_id=f"ex-{g.proposal.proposal_id}"
+                    if g.verdict.outcome == "escalate"
+                    else None
+                )
+                for g in req.gated
+            ]
+        )
 
     @activity.defn(name="record_exception_event")
     async def record_exception_event(self, req: ExceptionEventInput) -> None:

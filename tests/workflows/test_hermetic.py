@@ -170,6 +170,7 @@ def test_stubs_cover_every_real_activity() -> None:
         ReasonActivities.reason,
         ReasonActivities.record_reasoning_failure,
         ExceptionActivities.record_verdict,
+        ExceptionActivities.record_verdicts,
         ExceptionActivities.record_exception_event,
         DecisionActivities.record_decision,
         ActActivities.act,
@@ -190,18 +191,20 @@ async def test_inside_the_law_executes_without_anyone(time_env: WorkflowEnvironm
         "start_run",
         "observe",
         "reason",
-        "record_verdict",
-        "record_verdict",
+        # Every verdict of the run in one call (a local activity), before any act.
+        "record_verdicts",
         "act",
         "act",
         "finish_run",
     ]
     start = stubs.inputs("start_run")[0]
     assert start.requested_by == "rob" and start.run.workflow_id == handle.id
-    verdicts = stubs.inputs("record_verdict")
+    (recorded,) = stubs.inputs("record_verdicts")
+    verdicts = recorded.gated
+    assert [v.proposal.proposal_id for v in verdicts] == ["p1", "p2"]
     assert [v.verdict.outcome for v in verdicts] == ["execute", "execute"]
-    # Only an escalation opens an exception: the others carry the observation's header only.
-    assert all(v.observation.invoices == [] and v.expires_at is None for v in verdicts)
+    # Only an escalation opens an exception: without one, the observation's header only.
+    assert recorded.observation.invoices == [] and all(v.expires_at is None for v in verdicts)
     # The two acts run side by side: either may reach the stub first.
     assert sorted(a.proposal.amount for a in stubs.inputs("act")) == [
         Decimal("800.00"),
@@ -238,8 +241,9 @@ async def test_escalation_waits_and_an_approval_executes(time_env: WorkflowEnvir
         assert ps.status == "awaiting_decision" and ps.exception_id == "ex-p1"
         # Nothing executes before the human: the exception was opened with the full records.
         assert "act" not in stubs.names()
-        opened = stubs.inputs("record_verdict")[0]
-        assert opened.verdict.outcome == "escalate" and opened.observation.invoices != []
+        recorded = stubs.inputs("record_verdicts")[0]
+        (opened,) = recorded.gated
+        assert opened.verdict.outcome == "escalate" and recorded.observation.invoices != []
         assert opened.expires_at == ps.expires_at is not None
 
         receipt = await handle.execute_update(AgentLoop.decide, approve("maya", reason="known"))
