@@ -15,6 +15,7 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from temporalio.testing import WorkflowEnvironment
 
+from charter.runtime import open_exceptions
 from charter.runtime.config import app_dsn
 from charter.runtime.http_server import serve_app
 from charter.storage import Database
@@ -125,6 +126,9 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         # Two runs about one invoice escalate and wait: the gauge counts both exceptions; both
         # are approved (each decision closes its exception and is timed) and the books pay
         # once: the second act is refused at execution and its run ends `failed`.
+        # Other tests' tenants may hold open exceptions of their own: the gauge must reach
+        # theirs plus these two, then come back.
+        before = (await open_exceptions.count(db)).get("payables", 0)
         escalated = [
             await start(env.client, tenant, "payables", task_queue=queue, focus=["INV-1043"])
             for _ in range(2)
@@ -134,7 +138,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         scrape = f"http://127.0.0.1:{metrics_port}/metrics"
         (waiting,) = await eventually(
             lambda: _value_when(
-                scrape, "charter_open_exceptions", lambda v: v >= 2, agent="payables"
+                scrape, "charter_open_exceptions", lambda v: v == before + 2, agent="payables"
             )
         )
         statuses = []
