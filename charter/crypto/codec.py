@@ -162,8 +162,9 @@ class EncryptionCodec(PayloadCodec):
         if len(blob) < aead.NONCE_BYTES + aead.TAG_BYTES:
             raise PayloadDecodeError("truncated payload")
         try:
+            # A view, not a slice: the ciphertext is not copied once more before decrypting.
             plaintext = cipher.decrypt(
-                blob[: aead.NONCE_BYTES], blob[aead.NONCE_BYTES :], _aad(kid)
+                blob[: aead.NONCE_BYTES], memoryview(blob)[aead.NONCE_BYTES :], _aad(kid)
             )
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
