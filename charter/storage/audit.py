@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -205,7 +205,7 @@ async def _rows(
 
 async def _prefetched_batches(
     conn: asyncpg.Connection, tenant_id: str, batch: int
-) -> AsyncIterator[list[asyncpg.Record]]:
+) -> AsyncGenerator[list[asyncpg.Record], None]:
     """The same rows a batch at a time, the query for the next batch sent before this one
     is handed over: the server reads and encodes it while the caller works on this one.
 
@@ -274,7 +274,7 @@ def _readable(tenant_id: str, r: asyncpg.Record) -> ChainEntry | MalformedEntry:
 
 async def readable_entries(
     conn: asyncpg.Connection, tenant_id: str, *, batch: int = 1000
-) -> AsyncIterator[ChainEntry | MalformedEntry]:
+) -> AsyncGenerator[ChainEntry | MalformedEntry, None]:
     """The same, for the verifier: an entry that cannot be read is yielded as what is wrong
     with it (tenant, seq, problem), so one bad row never hides the rest of the report.
 
