@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from charter.crypto import DecryptionFailed, KeyVersionUnavailable
+from charter.crypto import DecryptionFailed, KeyVersionUnavailable, aead
+from charter.crypto import codec as codec_module
 from charter.crypto.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyring
 from charter.temporal.plugin import data_converter
 from schemas import Decision
@@ -95,3 +98,23 @@ async def test_converter_keeps_pydantic_and_encodes_failure_messages() -> None:
     assert SENTINEL.encode() not in failure.SerializeToString()
     decoded = await converter.decode_failure(failure)
     assert SENTINEL in str(decoded)
+
+
+def test_nonces_are_never_reused_even_across_a_fork() -> None:
+    """Nonces are drawn from the OS in batches: each is handed out once, and a forked child
+    does not go on with the batch its parent drew (same key, same nonce breaks AES-GCM)."""
+    codec = EncryptionCodec(PayloadKeyring.generate())
+    payload = Payload(data=b"x")
+    seen = {codec.encrypt(payload).data[: aead.NONCE_BYTES] for _ in range(2000)}
+    assert len(seen) == 2000  # several batches' worth, none repeated
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child takes its next nonce exactly as `encrypt` would, then leaves
+        os.write(write, codec_module._NONCES.take())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, aead.NONCE_BYTES)
+    os.waitpid(pid, 0)
+    parent = codec.encrypt(payload).data[: aead.NONCE_BYTES]
+    assert len(child) == aead.NONCE_BYTES
+    assert child != parent and child not in seen

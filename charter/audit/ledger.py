@@ -11,28 +11,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from charter.audit.chain import AuditEntry
+from charter.audit.chain import AuditEntry, ChainEntry
 
 Ledger = dict[str, tuple[str, Decimal]]
 
 
-def ledger_from_audit(entries: Iterable[AuditEntry]) -> Ledger:
+def ledger_from_audit(entries: Iterable[AuditEntry | ChainEntry]) -> Ledger:
     """`{idempotency_key: (state, amount)}` as the trail records it."""
     rebuilt: Ledger = {}
     for entry in entries:
-        key = entry.snapshot.get("idempotency_key")
-        if not isinstance(key, str):
-            continue
-        if entry.kind == "action_intent":
-            check = entry.snapshot.get("at_execution") or {}
-            amount = (entry.snapshot.get("proposal") or {}).get("amount")
-            if check.get("reserved") and amount is not None:
-                rebuilt[key] = ("reserved", Decimal(str(amount)))
-        elif entry.kind == "action_result" and key in rebuilt:
-            rebuilt[key] = ("executed", rebuilt[key][1])
-        elif entry.kind == "reservation_released" and key in rebuilt:
-            rebuilt[key] = ("released", rebuilt[key][1])
+        add_to_ledger(rebuilt, entry)
     return rebuilt
+
+
+def add_to_ledger(rebuilt: Ledger, entry: AuditEntry | ChainEntry) -> None:
+    """One entry's part of `ledger_from_audit`, for a caller that streams the trail and
+    keeps no entry once it has been read."""
+    key = entry.snapshot.get("idempotency_key")
+    if not isinstance(key, str):
+        return
+    if entry.kind == "action_intent":
+        check = entry.snapshot.get("at_execution") or {}
+        amount = (entry.snapshot.get("proposal") or {}).get("amount")
+        if check.get("reserved") and amount is not None:
+            rebuilt[key] = ("reserved", Decimal(str(amount)))
+    elif entry.kind == "action_result" and key in rebuilt:
+        rebuilt[key] = ("executed", rebuilt[key][1])
+    elif entry.kind == "reservation_released" and key in rebuilt:
+        rebuilt[key] = ("released", rebuilt[key][1])
 
 
 def differences(rebuilt: Ledger, stored: Ledger) -> list[str]:

@@ -7,7 +7,7 @@ said. This module is pure and is imported by the workflow's gate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -81,17 +81,60 @@ def facts_for(
     proposal: ProposedAction,
     observation: Observation,
     earlier: Sequence[ProposedAction] = (),
+    *,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """`earlier`: the run's proposals gated before this one and not denied."""
-    invoice = _invoice_for(proposal, observation)
-    vendor = None
-    if invoice is not None:
-        vendor = next((v for v in observation.vendors if v.vendor_id == invoice.vendor_id), None)
-    elif proposal.counterparty:
-        # A name identifies a vendor only when exactly one record bears it: a second record
-        # with the same name (another id, another bank account) makes it nobody's.
-        named = [v for v in observation.vendors if v.name == proposal.counterparty]
-        vendor = named[0] if len(named) == 1 else None
+    """`earlier`: the run's proposals gated before this one and not denied.
+
+    `only`: the names wanted (default: every fact). The gate asks for what its live rules
+    read; each fact is the same whichever others are computed beside it."""
+    wanted = FACT_VARIABLES.keys() if only is None else only
+    facts: dict[str, Any] = {}
+    if "action" in wanted:
+        facts["action"] = proposal.action
+    if "amount" in wanted:
+        facts["amount"] = _plain(proposal.amount) if proposal.amount is not None else 0.0
+    if "currency" in wanted:
+        facts["currency"] = proposal.currency
+    if "counterparty" in wanted:
+        facts["counterparty"] = proposal.counterparty or ""
+    if "reference" in wanted:
+        facts["reference"] = proposal.reference or ""
+    if "confidence" in wanted:
+        facts["confidence"] = float(proposal.confidence)
+    invoice = None
+    if "invoice" in wanted or "vendor" in wanted:
+        invoice = _invoice_for(proposal, observation)
+    if "invoice" in wanted:
+        facts["invoice"] = _invoice_facts(invoice, observation)
+    if "vendor" in wanted:
+        facts["vendor"] = _vendor_facts(invoice, proposal, observation)
+    if "campaign" in wanted:
+        facts["campaign"] = _campaign_facts(proposal, observation)
+    if "payroll" in wanted:
+        payroll = next(
+            (p for p in observation.payroll_runs if p.payroll_run_id == proposal.reference), None
+        )
+        facts["payroll"] = _plain(payroll.model_dump(mode="python")) if payroll else {}
+    if "accounts" in wanted:
+        facts["accounts"] = [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts]
+    if "total_cash" in wanted:
+        facts["total_cash"] = _plain(
+            sum((a.balance for a in observation.bank_accounts), Decimal(0))
+        )
+    if "run" in wanted:
+        facts["run"] = _run_facts(proposal, observation, earlier)
+    if "spend" in wanted:
+        facts["spend"] = {
+            dimension: {w: _plain(v) for w, v in windows.items()}
+            for dimension, windows in spend_facts(
+                observation.spend, proposal, observation.agent, _payee(proposal, observation)
+            ).items()
+        }
+    return facts
+
+
+def _invoice_facts(invoice: Invoice | None, observation: Observation) -> dict[str, Any]:
     invoice_facts: dict[str, Any] = {}
     if invoice is not None:
         invoice_facts = _plain(invoice.model_dump(mode="python"))
@@ -106,32 +149,27 @@ def facts_for(
             and i.amount == invoice.amount
             and i.status != "void"
         ]
+    return invoice_facts
+
+
+def _vendor_facts(
+    invoice: Invoice | None, proposal: ProposedAction, observation: Observation
+) -> dict[str, Any]:
+    vendor = None
+    if invoice is not None:
+        vendor = next((v for v in observation.vendors if v.vendor_id == invoice.vendor_id), None)
+    elif proposal.counterparty:
+        # A name identifies a vendor only when exactly one record bears it: a second record
+        # with the same name (another id, another bank account) makes it nobody's.
+        named = [v for v in observation.vendors if v.name == proposal.counterparty]
+        vendor = named[0] if len(named) == 1 else None
+    return _plain(vendor.model_dump(mode="python")) if vendor else {}
+
+
+def _campaign_facts(proposal: ProposedAction, observation: Observation) -> dict[str, Any]:
     campaign = next((c for c in observation.campaigns if c.campaign_id == proposal.reference), None)
-    payroll = next(
-        (p for p in observation.payroll_runs if p.payroll_run_id == proposal.reference), None
-    )
     campaign_facts: dict[str, Any] = {}
     if campaign is not None:
         campaign_facts = _plain(campaign.model_dump(mode="python"))
         campaign_facts["roas"] = campaign.roas
-    return {
-        "action": proposal.action,
-        "amount": _plain(proposal.amount) if proposal.amount is not None else 0.0,
-        "currency": proposal.currency,
-        "counterparty": proposal.counterparty or "",
-        "reference": proposal.reference or "",
-        "confidence": float(proposal.confidence),
-        "invoice": invoice_facts,
-        "vendor": _plain(vendor.model_dump(mode="python")) if vendor else {},
-        "campaign": campaign_facts,
-        "payroll": _plain(payroll.model_dump(mode="python")) if payroll else {},
-        "accounts": [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts],
-        "total_cash": _plain(sum((a.balance for a in observation.bank_accounts), Decimal(0))),
-        "run": _run_facts(proposal, observation, earlier),
-        "spend": {
-            dimension: {w: _plain(v) for w, v in windows.items()}
-            for dimension, windows in spend_facts(
-                observation.spend, proposal, observation.agent, _payee(proposal, observation)
-            ).items()
-        },
-    }
+    return campaign_facts

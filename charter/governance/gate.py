@@ -13,6 +13,7 @@ always escalates, whatever the rules say. A rule that cannot be evaluated fails 
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from schemas import (
     Verdict,
 )
 
+_json_string = json.encoder.encode_basestring_ascii
 _programs: dict[str, Any] = {}
 _fields: dict[str, list[tuple[str, list[str]]]] = {}
 _FIELD = re.compile(r"\b([a-z_]+)\.([A-Za-z_]\w*)")
@@ -50,16 +52,60 @@ def _program(source: str) -> Any:
     return program
 
 
-def _context(facts: dict[str, Any], names: set[str]) -> Any:
+def _context(facts: dict[str, Any], reads: dict[str, frozenset[str] | None]) -> Any:
     """The facts the rules read, as CEL values, converted once per proposal, with the
     `spend.<dimension>(window)` functions. Handing the whole dict to every rule's `execute`
     converts all of it (accounts, the invoice, the vendor...) once per rule, which cost more
     than the rules themselves; converting only what the live rules read halves the rest. A
-    variable no fact provides stays undefined, and the rule reading it fails closed."""
-    return cel.Context(
-        variables={name: facts[name] for name in names if name in facts},
-        functions=spend.CEL_FUNCTIONS,
-    )
+    variable no fact provides stays undefined, and the rule reading it fails closed.
+
+    A map the rules only ever read field by field (`invoice.amount`, `has(invoice.memo)`)
+    goes in with just those fields: selecting a field, or testing for it, gives the same
+    result and the same error on the smaller map, and converting a map costs per value."""
+    variables: dict[str, Any] = {}
+    for name, fields in reads.items():
+        if name not in facts:
+            continue
+        value = facts[name]
+        if fields is not None and type(value) is dict:
+            value = {key: v for key, v in value.items() if key in fields}
+        variables[name] = value
+    return cel.Context(variables=variables, functions=spend.CEL_FUNCTIONS)
+
+
+_reads: dict[tuple[str, ...], dict[str, frozenset[str] | None]] = {}
+#: A field selected right after a mention: `.name`, not followed by a call's parenthesis.
+_SELECTED = re.compile(r"\s*\.\s*([A-Za-z_]\w*)(?!\w)(?!\s*\()")
+
+
+def _fields_read(source: str, name: str) -> frozenset[str] | None:
+    """The fields of `name` a condition selects, if it uses `name` in no other way; None
+    when any mention of it is something else (indexing, a macro or method on it, the whole
+    map compared or passed on, a mention inside a string): then the rule gets all of it."""
+    fields: set[str] = set()
+    for mention in re.finditer(rf"\b{re.escape(name)}\b", source):
+        selected = _SELECTED.match(source, mention.end())
+        if selected is None:
+            return None
+        fields.add(selected.group(1))
+    return frozenset(fields)
+
+
+def _reads_of(live: list[Rule]) -> dict[str, frozenset[str] | None]:
+    """Each variable the live rules read, with the fields they select (None: all of it)."""
+    key = tuple(rule.when for rule in live)
+    found = _reads.get(key)
+    if found is None:
+        merged: dict[str, frozenset[str] | None] = {}
+        for source in key:
+            for name, _ in _looked_at(source):
+                fields = _fields_read(source, name)
+                if name in merged:
+                    before = merged[name]
+                    fields = None if before is None or fields is None else before | fields
+                merged[name] = fields
+        found = _reads[key] = merged
+    return found
 
 
 def _looked_at(source: str) -> list[tuple[str, list[str]]]:
@@ -94,6 +140,8 @@ def _shown(value: Any) -> str:
         return "true" if value else "false"
     if type(value) is int or (type(value) is float and math.isfinite(value)):
         return repr(value)
+    if type(value) is str:
+        return _json_string(value)  # what `json.dumps` returns for a str (ensure_ascii)
     return json.dumps(value)
 
 
@@ -221,7 +269,6 @@ def evaluate(
             explanation=f"Denied: {why}.",
         )
 
-    facts = facts_for(proposal, observation, earlier)
     evaluated: list[str] = []
     expired: list[str] = []
     live: list[Rule] = []
@@ -233,7 +280,10 @@ def evaluate(
             continue
         evaluated.append(rule.id)
         live.append(rule)
-    context = _context(facts, {name for rule in live for name, _ in _looked_at(rule.when)})
+    reads = _reads_of(live)
+    # Only the facts the live rules read: nothing else of them reaches the verdict.
+    facts = facts_for(proposal, observation, earlier, only=reads)
+    context = _context(facts, reads)
     matched: list[RuleMatch] = []
     errors: list[RuleError] = []
     for rule in live:
@@ -373,7 +423,7 @@ def _limit_breaches(
 ) -> list[LimitBreach]:
     """Limits the proposal does not fit under with the spend seen at observation time (the
     act activity checks again, atomically, with the spend at execution)."""
-    if not constitution.document.limits:
+    if not constitution.document.limits or not spend.applicable(constitution.document, proposal):
         return []
     invoices = {i.invoice_id: i for i in observation.invoices}
 

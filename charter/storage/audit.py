@@ -16,9 +16,11 @@ as a broken chain instead of being shared by both.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +29,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
-from charter.audit.chain import GENESIS, AuditEntry, MalformedEntry
+from charter.audit.chain import GENESIS, AuditEntry, ChainEntry, MalformedEntry
 from schemas import AuditHead
 
 _APPEND = (
@@ -181,24 +183,51 @@ async def head(conn: asyncpg.Connection, tenant_id: str) -> AuditHead:
     return AuditHead(seq=row["seq"], hash=row["hash"]) if row else AuditHead(seq=0, hash=GENESIS)
 
 
+_SELECT_AFTER = (
+    "SELECT tenant_id, seq, kind, occurred_at, workflow_id, run_id, actor, "
+    "snapshot::text AS snapshot, prev_hash, hash FROM charter.audit_entries "
+    "WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+
+
 async def _rows(
     conn: asyncpg.Connection, tenant_id: str, batch: int
 ) -> AsyncIterator[asyncpg.Record]:
     last = 0
     while True:
-        rows = await conn.fetch(
-            "SELECT tenant_id, seq, kind, occurred_at, workflow_id, run_id, actor, "
-            "snapshot::text AS snapshot, prev_hash, hash FROM charter.audit_entries "
-            "WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            tenant_id,
-            last,
-            batch,
-        )
+        rows = await conn.fetch(_SELECT_AFTER, tenant_id, last, batch)
         if not rows:
             return
         for r in rows:
             yield r
         last = rows[-1]["seq"]
+
+
+async def _prefetched_batches(
+    conn: asyncpg.Connection, tenant_id: str, batch: int
+) -> AsyncGenerator[list[asyncpg.Record], None]:
+    """The same rows a batch at a time, the query for the next batch sent before this one
+    is handed over: the server reads and encodes it while the caller works on this one.
+
+    A caller that stops early must close the generator (`contextlib.aclosing`): closing
+    waits for the query in flight, so the connection is free for the next statement."""
+    pending = asyncio.ensure_future(conn.fetch(_SELECT_AFTER, tenant_id, 0, batch))
+    try:
+        while True:
+            rows = await pending
+            if len(rows) < batch:  # the last batch: nothing to fetch ahead
+                if rows:
+                    yield rows
+                return
+            pending = asyncio.ensure_future(
+                conn.fetch(_SELECT_AFTER, tenant_id, rows[-1]["seq"], batch)
+            )
+            await asyncio.sleep(0)  # lets the task send its query before the caller works
+            yield rows
+    finally:
+        if not pending.done():
+            with contextlib.suppress(Exception):
+                await pending
 
 
 async def entries(
@@ -211,15 +240,51 @@ async def entries(
         yield AuditEntry(**{**dict(r), "snapshot": from_json(r["snapshot"])})
 
 
+def _readable(tenant_id: str, r: asyncpg.Record) -> ChainEntry | MalformedEntry:
+    """One row as the verifier reads it. The columns' types are checked here; a row that
+    does not pass goes through `AuditEntry` validation, which names what is wrong exactly."""
+    tenant, seq, kind, occurred_at, workflow_id, run_id, actor, text, prev_hash, hash_ = r
+    try:
+        snapshot = from_json(text)
+    except (ValueError, RecursionError):
+        snapshot = None
+    if (
+        type(snapshot) is dict
+        and type(tenant) is str
+        and type(seq) is int
+        and type(kind) is str
+        and type(occurred_at) is str
+        and (workflow_id is None or type(workflow_id) is str)
+        and (run_id is None or type(run_id) is str)
+        and type(actor) is str
+        and type(prev_hash) is str
+        and type(hash_) is str
+    ):
+        return ChainEntry(
+            tenant, seq, kind, occurred_at, workflow_id, run_id, actor, snapshot, prev_hash, hash_
+        )
+    try:
+        entry = AuditEntry(**{**dict(r), "snapshot": from_json(r["snapshot"])})
+    except (ValidationError, ValueError, RecursionError) as exc:
+        problem = str(exc).splitlines()
+        detail = "; ".join(problem[1:3]) if isinstance(exc, ValidationError) else problem[0]
+        return MalformedEntry(tenant_id=tenant_id, seq=r["seq"], problem=detail[:300])
+    return ChainEntry(*(getattr(entry, f) for f in ChainEntry._fields))
+
+
 async def readable_entries(
     conn: asyncpg.Connection, tenant_id: str, *, batch: int = 1000
-) -> AsyncIterator[AuditEntry | MalformedEntry]:
+) -> AsyncGenerator[ChainEntry | MalformedEntry, None]:
     """The same, for the verifier: an entry that cannot be read is yielded as what is wrong
-    with it (tenant, seq, problem), so one bad row never hides the rest of the report."""
-    async for r in _rows(conn, tenant_id, batch):
-        try:
-            yield AuditEntry(**{**dict(r), "snapshot": from_json(r["snapshot"])})
-        except (ValidationError, ValueError, RecursionError) as exc:
-            problem = str(exc).splitlines()
-            detail = "; ".join(problem[1:3]) if isinstance(exc, ValidationError) else problem[0]
-            yield MalformedEntry(tenant_id=tenant_id, seq=r["seq"], problem=detail[:300])
+    with it (tenant, seq, problem), so one bad row never hides the rest of the report.
+
+    Entries come as plain tuples, not models (the verifier reads 100,000 entries in the
+    time a model per entry took for a third of them), and the next batch is fetched while
+    the caller checks this one. A caller that stops early closes the generator."""
+    batches = _prefetched_batches(conn, tenant_id, batch)
+    try:
+        async for rows in batches:
+            for r in rows:
+                yield _readable(tenant_id, r)
+    finally:
+        await batches.aclose()

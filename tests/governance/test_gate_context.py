@@ -34,6 +34,34 @@ EXTRA = (
 """
 )
 
+# Rules that read the invoice as a whole (its size, a macro over its keys, an index) beside
+# rules that only select its fields: the context must not cut the map down for any of them.
+WHOLE = (
+    constitution_source("acme")
+    + """
+  - id: escalate-big-record
+    title: Reads the size of the whole invoice map
+    applies_to: [schedule_payment]
+    when: size(invoice) > 5
+    effect: escalate
+  - id: escalate-has-memo-key
+    title: A macro over the invoice's keys
+    applies_to: [schedule_payment]
+    when: invoice.exists(k, k == "memo")
+    effect: escalate
+  - id: escalate-indexed-memo
+    title: An index instead of a field selection
+    applies_to: [schedule_payment]
+    when: invoice["status"] == "open"
+    effect: escalate
+  - id: escalate-vendor-seen
+    title: The vendor map compared as a whole
+    applies_to: [schedule_payment]
+    when: vendor != {}
+    effect: escalate
+"""
+)
+
 
 def _whole_dict(c: Any, p: Any, seen: Any) -> tuple[list[str], list[str]]:
     """Matched and failed rule ids, each condition executed on the full facts dict."""
@@ -54,7 +82,9 @@ def _whole_dict(c: Any, p: Any, seen: Any) -> tuple[list[str], list[str]]:
     return matched, failed
 
 
-@pytest.mark.parametrize("text", [constitution_source("acme"), EXTRA], ids=["acme", "extra"])
+@pytest.mark.parametrize(
+    "text", [constitution_source("acme"), EXTRA, WHOLE], ids=["acme", "extra", "whole"]
+)
 @pytest.mark.parametrize(
     "fields",
     [
@@ -76,11 +106,34 @@ def test_narrowed_context_judges_like_the_whole_facts(text: str, fields: dict[st
     if text == EXTRA:
         assert "escalate-missing-field" in failed  # an unreadable fact fails closed
         assert verdict.outcome != "execute"
+    if text == WHOLE and fields.get("reference") != "INV-404":
+        # Each of these needs keys no other rule selects (or the whole map): all match.
+        assert {"escalate-big-record", "escalate-has-memo-key", "escalate-indexed-memo"} <= set(
+            matched
+        )
 
 
 @pytest.mark.parametrize(
     "value",
-    [True, False, 0, -5, 10**30, 1.5, 1e16, 1e-7, -0.0, float("inf"), 'a"b', None, [1, 2.5]],
+    [
+        True,
+        False,
+        0,
+        -5,
+        10**30,
+        1.5,
+        1e16,
+        1e-7,
+        -0.0,
+        float("inf"),
+        'a"b',
+        "é\u2028\\\n\x01",
+        "\ud800",
+        "",
+        None,
+        [1, 2.5],
+        ["INV-1", "INV-2"],
+    ],
 )
 def test_why_shows_values_exactly_as_json_does(value: Any) -> None:
     import json

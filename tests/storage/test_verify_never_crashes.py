@@ -3,6 +3,8 @@ other tenant; an intent closed by a refusal or a reconciliation is not pending."
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncpg
 import pytest
 
@@ -91,3 +93,22 @@ def test_a_non_finite_number_is_reported_not_raised() -> None:
     report = verify_chain("t", [odd])
     assert not report.ok and report.first_bad_seq == 1
     assert "cannot be encoded" in (report.problem or "")
+
+
+async def test_a_reader_that_stops_early_leaves_the_connection_usable(
+    db: Database, pair: TenantPair
+) -> None:
+    """The verifier stops at the first bad entry while the next batch's query is already
+    on its way: closing the reader waits for it, so the transaction goes on."""
+    tenant = pair.a
+    for i in range(5):
+        async with db.tenant(tenant) as conn:
+            await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+    async with db.tenant(tenant) as conn:
+        async with contextlib.aclosing(audit.readable_entries(conn, tenant, batch=2)) as entries:
+            async for entry in entries:
+                assert entry.seq == 1
+                break
+        assert (await audit.head(conn, tenant)).seq >= 5
+        seqs = [e.seq async for e in audit.readable_entries(conn, tenant, batch=2)]
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 5
