@@ -38,7 +38,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import agent_loop  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
-from charter.demo.seed import seed  # noqa: E402
+from charter.demo.seed import enroll_members, seed  # noqa: E402
 from charter.runtime.config import app_dsn  # noqa: E402
 from charter.runtime.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
@@ -47,16 +47,19 @@ from charter.temporal.plugin import CharterPlugin  # noqa: E402
 from schemas import AgentRunInput, Decision  # noqa: E402
 from starter import start_run  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
+from tests.support.signing import signed  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS  # noqa: E402
 from workflows import AgentLoop  # noqa: E402
 
 TARGET = 10_000
 
 
-async def books(db: Database, tenants: list[str], per_tenant: int) -> None:
-    """Seeded tenants, each with `per_tenant` open invoices of an unverified vendor."""
+async def books(db: Database, admin: str, tenants: list[str], per_tenant: int) -> None:
+    """Seeded tenants, each with `per_tenant` open invoices of an unverified vendor, their
+    approvers' signing keys enrolled."""
     for tenant in tenants:
         await seed(db, tenant, template="acme", actor="bench")
+        await enroll_members(admin, tenant, template="acme", actor="bench")
         async with db.tenant(tenant) as conn:
             await conn.executemany(
                 "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, "
@@ -99,10 +102,10 @@ async def park_all(
 
 async def decide(client: Client, workflow_id: str) -> float:
     handle = client.get_workflow_handle_for(AgentLoop.run, workflow_id)
+    # The approver signs on their side before sending (the CLI, Slack): not part of the time.
+    approval = await signed(handle, Decision(proposal_id="p1", approver="sam", outcome="approve"))
     start = time.perf_counter()
-    await handle.execute_update(
-        AgentLoop.decide, Decision(proposal_id="p1", approver="sam", outcome="approve")
-    )
+    await handle.execute_update(AgentLoop.decide, approval)
     result = await handle.result()
     spent = time.perf_counter() - start
     if [p.status for p in result.proposals] != ["executed"]:
@@ -110,10 +113,11 @@ async def decide(client: Client, workflow_id: str) -> float:
     return spent
 
 
-async def measure(args: argparse.Namespace, client: Client, db: Database, dsn: str) -> Measure:
+async def measure(args: argparse.Namespace, client: Client, db: Database, admin: str) -> Measure:
     tenants = [f"bench-esc-{i}" for i in range(args.tenants)]
     per_tenant = -(-args.parked // len(tenants))
-    await books(db, tenants, per_tenant)
+    await books(db, admin, tenants, per_tenant)
+    dsn = app_dsn(admin)
     queue = f"bench-escalations-{uuid.uuid4().hex[:6]}"
     address = client.service_client.config.target_host
     child = await asyncio.create_subprocess_exec(
@@ -191,7 +195,7 @@ async def main() -> None:
                     search_attributes=search_attributes.ALL,
                     plugins=[CharterPlugin()],
                 ) as env:
-                    write(args.json, [await measure(args, env.client, db, dsn)])
+                    write(args.json, [await measure(args, env.client, db, admin)])
             finally:
                 await db.close()
 
