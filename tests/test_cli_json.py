@@ -3,15 +3,18 @@ the fields a script reads, and never a secret."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from charter.runtime.config import redact_dsn
 from charter.storage import Database
 from charter.storage import credentials as creds
+from charter_cli import build_parser
 from tests.production.processes import clean_env, run
 from tests.support.queues import TASK_QUEUE
 
@@ -19,7 +22,13 @@ SECRET = "sk-live-" + "s3cr3t" * 6
 
 
 async def test_every_list_and_show_command_prints_json(
-    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str
+    tmp_path: Path,
+    admin_dsn: str,
+    env: WorkflowEnvironment,
+    db: Database,
+    tenant: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with db.tenant(tenant) as conn:
         credential = await creds.add(
@@ -32,16 +41,26 @@ async def test_every_list_and_show_command_prints_json(
             label="bank reader",
             created_by="test",
         )
-    child = clean_env(
-        tmp_path,
-        DATABASE_URL=admin_dsn,
-        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
-        CHARTER_TASK_QUEUE=TASK_QUEUE,
-        CHARTER_STATE_DIR=str(tmp_path / "state"),
-    )
+    settings = {
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "CHARTER_TASK_QUEUE": TASK_QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    for name in ("CHARTER_AUDIT_SIGNING_KEY", "CHARTER_AUDIT_CHECKPOINTS"):
+        monkeypatch.delenv(name, raising=False)
+    child = clean_env(tmp_path, **settings)
 
     async def charter(*argv: str, code: int = 0) -> Any:
-        status, out, err = await run(child, "-m", "charter_cli", *argv, "--json", cwd=tmp_path)
+        # In this process, as the CLI's `main` runs a command: a child process per command
+        # cost seconds of imports each.
+        capsys.readouterr()
+        args = build_parser().parse_args([*argv, "--json"])
+        result = args.func(args)
+        status = int((await result if inspect.isawaitable(result) else result) or 0)
+        out, err = capsys.readouterr()
         assert status == code, (argv, out, err)
         assert SECRET not in out + err
         return json.loads(out)
