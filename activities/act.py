@@ -15,6 +15,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._connector_errors import activity_error
 from activities._deps import Deps
 from activities.exceptions import open_exception
 from charter.connectors import (
@@ -23,7 +24,6 @@ from charter.connectors import (
     ConnectorAuthError,
     ConnectorError,
     OutcomeUnknown,
-    ProviderUnavailable,
     UnsupportedAction,
     registry,
 )
@@ -342,14 +342,8 @@ class ActActivities:
                 credential = await registry.obtain(
                     self._credentials, conn, run.tenant_id, route.credential_connector
                 )
-        except UnsupportedAction as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
-            ) from None
-        except ConnectorAuthError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
-            ) from None
+        except (UnsupportedAction, ConnectorAuthError) as exc:
+            raise activity_error(exc) from None
         # 3. Execute, record the action row (the idempotency guard) and the result together.
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
@@ -476,16 +470,8 @@ class ActActivities:
                 # Everything, not only the proposal's bill: the vendor's other bills are facts
                 # too (a look-alike duplicate).
                 return await reader.snapshot(run.agent, [])
-        except ConnectorAuthError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
-            ) from None
-        except ProviderUnavailable as exc:
-            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
         except ConnectorError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
-            ) from None
+            raise activity_error(exc) from None
 
     @staticmethod
     async def _perform(writer: BooksWriter, proposal: Proposal, key: str) -> str:
@@ -510,22 +496,10 @@ class ActActivities:
                     f"{exc}; not found at the provider, the next attempt looks again first",
                     type=ErrorType.OUTCOME_UNKNOWN,
                 ) from None
-        except UnsupportedAction as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True
-            ) from None
-        except ConnectorAuthError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True
-            ) from None
-        except ProviderUnavailable as exc:
-            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
         except ActionRefusedByBooks:
             raise
         except ConnectorError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
-            ) from None
+            raise activity_error(exc) from None
 
 
 async def _record_result(

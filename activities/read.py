@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities._connector_errors import activity_error
 from activities._deps import Deps
-from charter.connectors import ConnectorAuthError, ConnectorError, ProviderUnavailable, registry
+from charter.connectors import ConnectorError, registry
 from charter.runtime.faults import crash_point
 from charter.storage import audit
 from charter.storage import spend as ledger
 from schemas import Observation, ObserveInput
-from schemas.errors import ErrorType
-
-
-class CredentialUnavailable(ApplicationError):
-    """The connector refused or no credential of the right scope exists. Ids only."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
 
 
 class ReadActivities:
@@ -60,14 +52,6 @@ class ReadActivities:
                     workflow_id=run.workflow_id,
                     run_id=run.run_id,
                 )
-        except ConnectorAuthError as exc:
-            raise CredentialUnavailable(str(exc)) from None
-        except ProviderUnavailable as exc:
-            raise ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE) from None
         except ConnectorError as exc:
-            # The connector refused the request itself (an agent it does not serve) or the
-            # provider answered, and not with data: retrying cannot change that.
-            raise ApplicationError(
-                str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True
-            ) from None
+            raise activity_error(exc) from None
         return observation
