@@ -34,14 +34,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps, all_activities
-from charter.audit.verification import SigningKeySource
+from charter.config.settings import ConfigurationError, Settings, app_dsn
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
-from charter.runtime.config import ConfigurationError, Settings, app_dsn
 from charter.runtime.failures import configuration_failure
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
+from charter.services.audit_verification import SigningKeySource
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
 from charter.temporal.connection import configured_address, connect

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from charter.audit.verification import SigningKeySource
+from charter.config.settings import DEFAULT_MAX_OBSERVATION_AGE
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner, RetryBudget
-from charter.runtime.config import DEFAULT_MAX_OBSERVATION_AGE
+from charter.services.audit_verification import SigningKeySource
 from charter.storage import Database
-from charter.storage.credentials import CredentialVault
+from charter.storage.credential_vault import CredentialVault
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ from charter.connectors import (
     UnsupportedAction,
     registry,
 )
-from charter.governance import approvals, proofs
-from charter.governance.execution import ExecutionCheck, check_and_reserve
+from charter.governance import approvals
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
 from charter.runtime.faults import crash_point
-from charter.storage import actions, audit, members, runs
-from charter.storage import spend as ledger
+from charter.services import proofs
+from charter.services.execution import ExecutionCheck, check_and_reserve
+from charter.storage import actions, audit_trail, ledger, roster, runs
 from schemas import ActInput, ActionResult, Observation, Proposal, Verdict
 from schemas.errors import ErrorType
 
@@ -130,7 +130,7 @@ class ActActivities:
             )
         requirements = approvals.role_requirements(verdict, edited_verdict)
         for approver in approvers:
-            roles = await members.roles(conn, run.tenant_id, approver) or []
+            roles = await roster.roles(conn, run.tenant_id, approver) or []
             if not approvals.holds_roles(roles, requirements):
                 raise NotAuthorised(f"act refused: {approver!r} lacks a role this action needs")
         # The exception itself must be closed as approved: an approval row beside a reject,
@@ -236,7 +236,7 @@ class ActActivities:
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
             await self._release(conn, req, key)
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "action_refused",
@@ -256,7 +256,7 @@ class ActActivities:
         """Free the action's reservation, once: the action will not execute."""
         run = req.run
         if await ledger.release(conn, run.tenant_id, key, datetime.now(UTC)):
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "reservation_released",
@@ -309,7 +309,7 @@ class ActActivities:
                 if check.outcome == "decide":
                     sent_back = await self._send_back(conn, req, check, authorisation["verdict"])
                 else:
-                    await audit.append(
+                    await audit_trail.append(
                         conn,
                         run.tenant_id,
                         "action_intent",
@@ -357,7 +357,7 @@ class ActActivities:
                 # trail beside the intent (which it closes), then fail without retrying.
                 refused = exc
                 await self._release(conn, req, key)
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     run.tenant_id,
                     "action_refused",

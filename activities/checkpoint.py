@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities._deps import Deps
 from charter.audit.checkpoints import CheckpointError
 from charter.audit.sinks import SinkLocationInvalid, SinkUnavailable, sink_for
-from charter.audit.verification import checkpoint, describe_broken
+from charter.services.audit_verification import checkpoint, describe_broken
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
 

@@ -16,11 +16,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.governance import approvals, proofs
+from charter.governance import approvals
 from charter.governance.amendments import AmendmentRefused, amend
 from charter.notify.notifier import ExceptionNotice, deliver
 from charter.runtime.faults import crash_point
-from charter.storage import audit, constitutions, members, runs
+from charter.services import proofs
+from charter.storage import audit_trail, constitution_versions, roster, runs
 from charter.temporal.stages import record_time_to_decision
 from schemas import DecisionReceipt, RecordDecisionInput
 from schemas.errors import ErrorType
@@ -64,7 +65,7 @@ class DecisionActivities:
         status = approvals.AWAITING if row["status"] == "open" else row["status"]
         if status == approvals.AWAITING and row["expires_at"] <= datetime.now(UTC):
             status = "expired"
-        roles = await members.roles(conn, run.tenant_id, decision.approver)
+        roles = await roster.roles(conn, run.tenant_id, decision.approver)
         recorded = await runs.decisions(
             conn, run.tenant_id, run.workflow_id, req.proposal.proposal_id
         )
@@ -172,8 +173,8 @@ class DecisionActivities:
             amendment_version = None
             if decision.outcome == "approve" and decision.amendment is not None:
                 # Locked before reading: the amendment is the latest version plus one rule.
-                await constitutions.lock_versions(conn, run.tenant_id)
-                latest = await constitutions.get(conn, run.tenant_id)
+                await constitution_versions.lock_versions(conn, run.tenant_id)
+                latest = await constitution_versions.get(conn, run.tenant_id)
                 try:
                     if required > 1:
                         # The edited parameters may need a quorum the original did not.
@@ -195,7 +196,7 @@ class DecisionActivities:
                     raise ApplicationError(
                         str(exc), type=ErrorType.AMENDMENT_REFUSED, non_retryable=True
                     ) from None
-                saved = await constitutions.save(
+                saved = await constitution_versions.save(
                     conn,
                     run.tenant_id,
                     document,
@@ -239,7 +240,7 @@ class DecisionActivities:
             status = approvals.status_after(decision.outcome, count, required)
             if status != approvals.AWAITING:
                 waited = await runs.close_exception(conn, run.tenant_id, req.exception_id, status)
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "decision",

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities._deps import Deps
 from charter.governance.facts import facts_for
 from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
-from charter.storage import audit, runs
+from charter.storage import audit_trail, runs
 from schemas import (
     ExceptionEventInput,
     Observation,
@@ -65,7 +65,7 @@ async def open_exception(
         context=context,
         expires_at=expires_at,
     )
-    await audit.append(
+    await audit_trail.append(
         conn,
         run.tenant_id,
         "exception_opened",
@@ -114,7 +114,7 @@ class ExceptionActivities:
             proposal=proposal,
             verdict=verdict,
         )
-        await audit.append(
+        await audit_trail.append(
             conn,
             run.tenant_id,
             "gate_verdict",
@@ -198,7 +198,7 @@ class ExceptionActivities:
         async with self._db.tenant(run.tenant_id) as conn:
             if req.event == "expired":
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, "expired")
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "exception_" + req.event,

@@ -8,8 +8,7 @@ from activities._connector_errors import activity_error
 from activities._deps import Deps
 from charter.connectors import ConnectorError, registry
 from charter.runtime.faults import crash_point
-from charter.storage import audit
-from charter.storage import spend as ledger
+from charter.storage import audit_trail, ledger
 from schemas import Observation, ObserveInput
 
 
@@ -43,7 +42,7 @@ class ReadActivities:
                     }
                 )
                 # In the read's own transaction: one commit for the read and its entry.
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     run.tenant_id,
                     "observed",

@@ -29,8 +29,8 @@ from charter.reasoners import (
     reason_with,
 )
 from charter.runtime.faults import crash_point
-from charter.storage import audit, runs
-from charter.storage.audit_group import group_for
+from charter.storage import audit_trail, runs
+from charter.storage.group_commit import group_for
 from charter.temporal.heartbeats import progress
 from schemas import (
     MAX_PROPOSALS,
@@ -159,7 +159,7 @@ class ReasonActivities:
                 context=context,
                 expires_at=req.expires_at,
             )
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "exception_opened",

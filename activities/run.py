@@ -6,8 +6,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
-from charter.storage import audit, constitutions, members
-from charter.storage.audit_group import group_for
+from charter.storage import audit_trail, constitution_versions, roster
+from charter.storage.group_commit import group_for
 from schemas import AuditHead, FinishRunInput, RunContext, StartRunInput
 from schemas.errors import ErrorType
 
@@ -21,17 +21,17 @@ class RunActivities:
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
             try:
-                constitution = await constitutions.get(
+                constitution = await constitution_versions.get(
                     conn, run.tenant_id, req.constitution_version
                 )
-            except constitutions.ConstitutionNotFound as exc:
+            except constitution_versions.ConstitutionNotFound as exc:
                 # Retrying cannot create a constitution: fail the run with a clear message.
                 raise ApplicationError(
                     str(exc), type=ErrorType.CONSTITUTION_NOT_FOUND, non_retryable=True
                 ) from None
-            approvers = await members.approvers(conn, run.tenant_id)
-            approver_roles = await members.approver_roles(conn, run.tenant_id)
-            await audit.append(
+            approvers = await roster.approvers(conn, run.tenant_id)
+            approver_roles = await roster.approver_roles(conn, run.tenant_id)
+            await audit_trail.append(
                 conn,
                 run.tenant_id,
                 "run_started",

@@ -82,11 +82,11 @@ from bench.baseline import BareLoop  # noqa: E402
 from bench.baseline.activities import BareActivities  # noqa: E402
 from bench.baseline.models import BareRunInput  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
+from charter.config.settings import app_dsn  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
-from charter.runtime.config import app_dsn  # noqa: E402
-from charter.runtime.embedded import temporal_binary  # noqa: E402
+from charter.stack.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
 from charter.temporal import search_attributes  # noqa: E402
 from charter.temporal.plugin import CharterPlugin, workflow_runner  # noqa: E402

@@ -4,7 +4,7 @@ Each operation is what an activity does: one tenant transaction (BEGIN, set the 
 write, COMMIT) through the application role's pool, N workers in parallel.
 
 - plain:  INSERT of a fully formed row into a copy of audit_entries (same indexes, same RLS)
-- append: `audit.append` -> charter.audit_append, one round trip, hashed in PostgreSQL
+- append: `audit_trail.append` -> charter.audit_append, one round trip, hashed in PostgreSQL
 - group:  the same function through the group committer: appends of one tenant that
           arrive while its previous batch commits share the next transaction
 - naive:  the foundation's append (lock the head, read it, hash in Python, INSERT, UPDATE:
@@ -41,9 +41,9 @@ import asyncpg  # noqa: E402
 
 from bench.measures import Measure, write  # noqa: E402
 from charter.audit.chain import GENESIS, entry_hash, verify_chain  # noqa: E402
-from charter.runtime.config import app_dsn  # noqa: E402
-from charter.storage import Database, audit  # noqa: E402
-from charter.storage.audit_group import group_for  # noqa: E402
+from charter.config.settings import app_dsn  # noqa: E402
+from charter.storage import Database, audit_trail  # noqa: E402
+from charter.storage.group_commit import group_for  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 SNAPSHOT = {
@@ -107,7 +107,7 @@ async def plain(db: Database, tenant: str, seq: int) -> None:
 
 async def append(db: Database, tenant: str, seq: int) -> None:
     async with db.tenant(tenant) as conn:
-        await audit.append(
+        await audit_trail.append(
             conn, tenant, "gate_verdict", SNAPSHOT, actor="gate", workflow_id="wf", run_id="run"
         )
 
@@ -256,7 +256,7 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> lis
                 )
         for tenant in many:
             async with db.tenant(tenant) as conn:
-                entries = [e async for e in audit.entries(conn, tenant)]
+                entries = [e async for e in audit_trail.entries(conn, tenant)]
             assert verify_chain(tenant, entries).ok, tenant
         print("\nevery benchmarked chain verifies")
     finally:

@@ -5,7 +5,7 @@ snapshots a run writes (verdicts, intents, results). Then, alternating round by 
 
 - SELECT: one query fetching every column of the tenant's entries in seq order, through
           the application role inside the tenant's transaction
-- verify: what the CLI does for a tenant (`charter.audit.verification.verify_tenants`): stream the entries and
+- verify: what the CLI does for a tenant (`charter.services.audit_verification.verify_tenants`): stream the entries and
           recompute every hash with the verifier's own encoder
 
 PostgreSQL: CHARTER_BENCH_DATABASE_URL or CHARTER_TEST_DATABASE_URL (an admin DSN), else an
@@ -32,10 +32,10 @@ import asyncpg  # noqa: E402
 
 from bench.measures import Measure, write  # noqa: E402
 from charter.audit.chain import verify_chain  # noqa: E402
-from charter.audit.verification import verify_tenants  # noqa: E402
-from charter.runtime.config import app_dsn  # noqa: E402
-from charter.storage import Database, audit  # noqa: E402
-from charter.storage.audit import AuditEvent  # noqa: E402
+from charter.config.settings import app_dsn  # noqa: E402
+from charter.services.audit_verification import verify_tenants  # noqa: E402
+from charter.storage import Database, audit_trail  # noqa: E402
+from charter.storage.audit_trail import AuditEvent  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 TENANT = "bench-verify"
@@ -92,12 +92,12 @@ async def fill(db: Database, count: int) -> None:
     written = 0
     while written < count:
         batch: list[AuditEvent] = []
-        while len(batch) < min(audit.MAX_BATCH, count - written):
+        while len(batch) < min(audit_trail.MAX_BATCH, count - written):
             batch.extend(events(run))
             run += 1
-        batch = batch[: min(audit.MAX_BATCH, count - written)]
+        batch = batch[: min(audit_trail.MAX_BATCH, count - written)]
         async with db.tenant(TENANT) as conn:
-            await audit.append_many(conn, TENANT, batch)
+            await audit_trail.append_many(conn, TENANT, batch)
         written += len(batch)
 
 
@@ -125,7 +125,7 @@ async def breakdown(db: Database, count: int) -> str:
     await select_all(db)
     selected = time.process_time()
     async with db.tenant(TENANT) as conn:
-        entries = [e async for e in audit.readable_entries(conn, TENANT)]
+        entries = [e async for e in audit_trail.readable_entries(conn, TENANT)]
     read = time.process_time()
     report = verify_chain(TENANT, entries)
     hashed = time.process_time()

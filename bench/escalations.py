@@ -38,9 +38,9 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench import agent_loop  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
+from charter.config.settings import app_dsn  # noqa: E402
 from charter.demo.seed import enroll_members, seed  # noqa: E402
-from charter.runtime.config import app_dsn  # noqa: E402
-from charter.runtime.embedded import temporal_binary  # noqa: E402
+from charter.stack.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
 from charter.temporal import search_attributes  # noqa: E402
 from charter.temporal.plugin import CharterPlugin  # noqa: E402

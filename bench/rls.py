@@ -33,10 +33,10 @@ if str(ROOT) not in sys.path:  # `python bench/rls.py` puts bench/ first, not th
 import asyncpg  # noqa: E402
 
 from bench.measures import Measure, write  # noqa: E402
+from charter.config.settings import app_dsn  # noqa: E402
 from charter.connectors.demo import DemoBooksReader  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
-from charter.runtime.config import app_dsn  # noqa: E402
-from charter.storage import Database, audit, constitutions, members, runs  # noqa: E402
+from charter.storage import Database, audit_trail, constitution_versions, roster, runs  # noqa: E402
 from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 
@@ -50,14 +50,14 @@ class BooksReader(DemoBooksReader):
 
 async def hot_queries(db: Database, tenant: str) -> None:
     async with db.tenant(tenant) as conn:
-        await constitutions.get(conn, tenant)
-        await members.approvers(conn, tenant)
-        await members.approver_roles(conn, tenant)
+        await constitution_versions.get(conn, tenant)
+        await roster.approvers(conn, tenant)
+        await roster.approver_roles(conn, tenant)
     async with db.tenant(tenant) as conn:
         await BooksReader(conn, tenant, {}).snapshot("payables", [])
     async with db.tenant(tenant) as conn:
         await runs.get_proposal(conn, tenant, "bench-wf", "p1")
-        await audit.head(conn, tenant)
+        await audit_trail.head(conn, tenant)
 
 
 async def one_set(db: Database, tenants: list[str], i: int) -> float:

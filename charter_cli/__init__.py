@@ -15,8 +15,8 @@ from importlib import metadata
 
 from rich.markup import escape
 
+from charter.config.settings import Settings
 from charter.runtime import logs, telemetry
-from charter.runtime.config import Settings
 from charter.runtime.failures import configuration_failure
 from charter.runtime.process import exit_now
 from charter_cli import (

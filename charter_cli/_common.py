@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from temporalio.client import Client
 
-from charter.runtime.config import Settings
-from charter.runtime.embedded import Stack, ensure_stack
+from charter.config.settings import Settings
+from charter.stack.embedded import Stack, ensure_stack
 from charter.storage import Database
 from charter.temporal.connection import connect
 

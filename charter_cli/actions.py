@@ -6,8 +6,8 @@ import argparse
 
 from rich.table import Table
 
-from charter.connectors.reconcile import reconcile_tenant
-from charter.storage.credentials import CredentialVault
+from charter.services.reconcile import reconcile_tenant
+from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._common import (
     CliError,

@@ -21,15 +21,15 @@ from temporalio.client import Client
 from charter.audit.chain import Anchor, AuditEntry, ChainReport, MalformedEntry, verify_chain
 from charter.audit.checkpoints import CheckpointError, load_signing_key
 from charter.audit.sinks import CheckpointSink, SinkLocationInvalid, SinkUnavailable, sink_for
-from charter.audit.verification import (
+from charter.config.settings import Settings
+from charter.services import proofs
+from charter.services.audit_verification import (
     SigningKeySource,
     anchors_from,
     checkpoint,
     verify_tenants,
 )
-from charter.governance import proofs
-from charter.runtime.config import Settings
-from charter.storage import Database, audit
+from charter.storage import Database, audit_trail
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._common import (
     CliError,
@@ -263,7 +263,7 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
     problems: list[str] = []
     for tenant in tenants:
         async with db.tenant(tenant) as conn:
-            entries = [(e.seq, e.kind, e.snapshot) async for e in audit.entries(conn, tenant)]
+            entries = [(e.seq, e.kind, e.snapshot) async for e in audit_trail.entries(conn, tenant)]
             problems += await proofs.audit_problems(conn, tenant, entries)
     return problems
 
@@ -312,7 +312,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
         async with session(settings, stack, temporal=False) as s:
             for tenant in tenants or await s.db.tenant_ids():
                 async with s.db.tenant(tenant) as conn:
-                    async for entry in audit.entries(conn, tenant):
+                    async for entry in audit_trail.entries(conn, tenant):
                         out.write(entry.model_dump_json() + "\n")
                         count += 1
     finally:

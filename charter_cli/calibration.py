@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from charter.governance import calibration
-from charter.storage import calibration as stored
+from charter.storage import calibration_outcomes as stored
 from charter_cli._common import (
     CliError,
     add_json,

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import signal
 
+from charter.config.settings import Settings
 from charter.crypto.codec import default_payload_keyring
-from charter.runtime.config import Settings
 from charter.temporal import codec_server
 from charter_cli._common import console
 

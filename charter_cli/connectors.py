@@ -14,9 +14,9 @@ from rich.table import Table
 
 from charter.connectors import ConnectorError, registry
 from charter.crypto.envelope import Scope
-from charter.storage import audit
-from charter.storage import connectors as config
-from charter.storage import credentials as creds
+from charter.storage import audit_trail
+from charter.storage import connector_config as config
+from charter.storage import credential_vault as creds
 from charter_cli._common import (
     CliError,
     add_json,
@@ -96,7 +96,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
                     settings=settings,
                     created_by=args.actor,
                 )
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     args.tenant,
                     "connector_configured",
@@ -181,7 +181,7 @@ async def cmd_remove(args: argparse.Namespace) -> int:
     ):
         removed = await config.remove(conn, args.tenant, args.capability)
         if removed is not None:
-            await audit.append(
+            await audit_trail.append(
                 conn,
                 args.tenant,
                 "connector_removed",

@@ -9,11 +9,11 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from charter.governance.adoption import NotAnOwner, adopt, run_backtest
 from charter.governance.constitution import ConstitutionError
 from charter.governance.constitution_diff import diff
 from charter.presentation.report import money
-from charter.storage import constitutions
+from charter.services.adoption import NotAnOwner, adopt, run_backtest
+from charter.storage import constitution_versions
 from charter_cli._common import (
     CliError,
     add_json,
@@ -133,8 +133,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         try:
-            c = await constitutions.get(conn, args.tenant, args.version)
-        except constitutions.ConstitutionNotFound as exc:
+            c = await constitution_versions.get(conn, args.tenant, args.version)
+        except constitution_versions.ConstitutionNotFound as exc:
             raise CliError(str(exc)) from None
     if args.json:
         print_json(
@@ -166,7 +166,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
 async def cmd_history(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
-        versions = await constitutions.history(conn, args.tenant)
+        versions = await constitution_versions.history(conn, args.tenant)
     if not versions:
         raise CliError(f"tenant {args.tenant!r} has no constitution")
     if args.json:
@@ -192,9 +192,9 @@ async def cmd_diff(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         try:
-            a = await constitutions.get(conn, args.tenant, args.a)
-            b = await constitutions.get(conn, args.tenant, args.b)
-        except constitutions.ConstitutionNotFound as exc:
+            a = await constitution_versions.get(conn, args.tenant, args.a)
+            b = await constitution_versions.get(conn, args.tenant, args.b)
+        except constitution_versions.ConstitutionNotFound as exc:
             raise CliError(str(exc)) from None
     changes = diff(a.document, b.document)
     if args.json:

@@ -14,8 +14,8 @@ import sys
 from pydantic import ValidationError
 from rich.table import Table
 
-from charter.storage import audit
-from charter.storage import credentials as creds
+from charter.storage import audit_trail
+from charter.storage import credential_vault as creds
 from charter_cli._common import (
     CliError,
     add_json,
@@ -106,7 +106,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
                     label=args.label,
                     created_by=args.actor,
                 )
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     args.tenant,
                     "credential_added",
@@ -168,7 +168,7 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
         try:
             async with s.db.tenant(args.tenant) as conn:
                 info = await creds.revoke(conn, args.tenant, args.credential_id)
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     args.tenant,
                     "credential_revoked",

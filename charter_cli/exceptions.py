@@ -13,7 +13,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from charter.crypto import CryptoError
-from charter.governance import proofs
 from charter.presentation.inert import plain
 from charter.presentation.report import (
     CAUSE_WORDS,
@@ -21,6 +20,7 @@ from charter.presentation.report import (
     money,
     reasoning_failure_title,
 )
+from charter.services import proofs
 from charter.storage import Database, runs
 from charter_cli._common import (
     CliError,

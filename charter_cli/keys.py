@@ -7,12 +7,12 @@ import asyncio
 
 from rich.table import Table
 
+from charter.config.settings import Settings
 from charter.crypto import CryptoError
 from charter.crypto.codec import default_payload_keyring
 from charter.crypto.keyring import keyring_file
-from charter.runtime.config import Settings
-from charter.storage import Database, audit
-from charter.storage import credentials as creds
+from charter.storage import Database, audit_trail
+from charter.storage import credential_vault as creds
 from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
 
 
@@ -61,7 +61,7 @@ async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, l
         async with db.tenant(tenant) as conn:
             report = await creds.rewrap_tenant(conn, vault.keys, tenant)
             if report.rewrapped:
-                await audit.append(
+                await audit_trail.append(
                     conn,
                     tenant,
                     "credentials_rewrapped",

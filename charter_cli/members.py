@@ -16,9 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from charter.crypto.statements import front_door_key, key_dir
-from charter.governance import proofs
 from charter.governance.approvals import APPROVER_ROLES
-from charter.storage import audit, member_keys, members
+from charter.services import proofs
+from charter.storage import audit_trail, member_keys, roster
 from charter.storage.member_keys import owner_tenant
 from charter_cli._common import CliError, add_json, add_tenant, console, print_json, stack_for
 
@@ -122,7 +122,7 @@ async def _admin_dsn(args: argparse.Namespace) -> str:
 async def cmd_add(args: argparse.Namespace) -> int:
     roles = _roles(args.roles)
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await members.add(
+        if not await roster.add(
             conn,
             args.tenant,
             args.member_id,
@@ -131,7 +131,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
             slack_user_id=args.slack,
         ):
             raise CliError(f"{args.member_id!r} is already an active member of {args.tenant!r}")
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "member_added",
@@ -144,7 +144,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 async def cmd_list(args: argparse.Namespace) -> int:
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        rows = await members.listing(conn, args.tenant)
+        rows = await roster.listing(conn, args.tenant)
         keys = await member_keys.listed(conn, args.tenant)
     if args.json:
         print_json(_listing_json(rows, keys))
@@ -212,9 +212,9 @@ def _listing_json(rows: Sequence[Mapping[str, Any]], keys: list[member_keys.Memb
 async def cmd_roles(args: argparse.Namespace) -> int:
     roles = _roles(args.roles)
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await members.set_roles(conn, args.tenant, args.member_id, roles):
+        if not await roster.set_roles(conn, args.tenant, args.member_id, roles):
             raise CliError(f"no member {args.member_id!r} in {args.tenant!r}")
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "member_roles_set",
@@ -228,9 +228,9 @@ async def cmd_roles(args: argparse.Namespace) -> int:
 async def cmd_set_slack(args: argparse.Namespace) -> int:
     slack_id = args.slack_user_id.strip() or None
     async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await members.set_slack(conn, args.tenant, args.member_id, slack_id):
+        if not await roster.set_slack(conn, args.tenant, args.member_id, slack_id):
             raise CliError(f"no member {args.member_id!r} in {args.tenant!r}")
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "member_slack_set",
@@ -256,12 +256,12 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
         deactivated = (
             args.member_id is not None
             and not args.keys_only
-            and await members.deactivate(conn, args.tenant, args.member_id)
+            and await roster.deactivate(conn, args.tenant, args.member_id)
         )
         if not revoked and not deactivated:
             who = args.member_id or args.key
             raise CliError(f"no active member or key {who!r} in {args.tenant!r}")
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "member_revoked",
@@ -291,7 +291,7 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "member_key_registered",
@@ -313,7 +313,7 @@ async def cmd_front_door(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        await audit.append(
+        await audit_trail.append(
             conn,
             args.tenant,
             "front_door_key_registered",

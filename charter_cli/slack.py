@@ -15,7 +15,7 @@ from charter.governance import approvals
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
-from charter.storage import slack as store
+from charter.storage import slack_cards as store
 from charter_cli._common import CliError, add_tenant, console, session, stack_for
 
 

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import signal
 
-from charter.runtime.config import ConfigurationError, Settings, redact_dsn
-from charter.runtime.embedded import _port_open, stop_stack
+from charter.config.settings import ConfigurationError, Settings, redact_dsn
+from charter.stack.embedded import _port_open, stop_stack
 from charter.storage import migrate
 from charter.temporal.connection import configured_address
 from charter_cli._common import add_json, console, print_json, stack_for

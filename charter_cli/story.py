@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import Deps
 from charter.audit.chain import ChainReport
-from charter.audit.verification import verify_tenants
+from charter.config.settings import Settings
 from charter.demo.seed import (
     CAP_INVOICE,
     LATE_INVOICE,
@@ -31,8 +31,8 @@ from charter.demo.seed import (
 )
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
-from charter.runtime.config import Settings
-from charter.runtime.embedded import Stack
+from charter.services.audit_verification import verify_tenants
+from charter.stack.embedded import Stack
 from charter.storage import Database, runs
 from charter.temporal.connection import connect
 from charter_cli.audit import reports_table

@@ -9,7 +9,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from charter.runtime.config import ConfigurationError, Settings
+from charter.config.settings import ConfigurationError, Settings
 from charter.temporal import search_attributes
 from charter.temporal.connection import connect
 from charter.temporal.namespace import ensure_namespace

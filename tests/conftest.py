@@ -21,11 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import Deps
+from charter.config.settings import app_dsn
 from charter.crypto.keyring import EnvKeyProvider
 from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
-from charter.runtime.config import app_dsn
-from charter.runtime.embedded import temporal_binary
+from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin

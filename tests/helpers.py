@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from charter.audit.chain import verify_chain
-from charter.storage import Database, audit
+from charter.storage import Database, audit_trail
 from schemas import AgentRunInput, AgentRunResult, RunState
 from starter import start_run
 from tests.support.polling import eventually
@@ -51,14 +51,16 @@ async def until_sent_back(handle: WorkflowHandle[Any, Any], first: str | None) -
 async def chain_ok(db: Database, tenant: str) -> int:
     """Verify the tenant's audit chain; return its number of entries."""
     async with db.tenant(tenant) as conn:
-        report = verify_chain(tenant, [e async for e in audit.entries(conn, tenant)])
+        report = verify_chain(tenant, [e async for e in audit_trail.entries(conn, tenant)])
     assert report.ok, report
     return report.entries
 
 
 async def audit_kinds(db: Database, tenant: str, workflow_id: str) -> list[str]:
     async with db.tenant(tenant) as conn:
-        return [e.kind async for e in audit.entries(conn, tenant) if e.workflow_id == workflow_id]
+        return [
+            e.kind async for e in audit_trail.entries(conn, tenant) if e.workflow_id == workflow_id
+        ]
 
 
 async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:

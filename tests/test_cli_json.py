@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from charter.runtime.config import redact_dsn
+from charter.config.settings import redact_dsn
 from charter.storage import Database
-from charter.storage import credentials as creds
+from charter.storage import credential_vault as creds
 from charter_cli import build_parser
 from tests.production.processes import clean_env, run
 from tests.support.queues import TASK_QUEUE

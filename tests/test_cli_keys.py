@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from charter.audit.chain import verify_chain
+from charter.config.settings import app_dsn
 from charter.crypto.keyring import KeyringFile, LocalKeyProvider
 from charter.demo.seed import seed
-from charter.runtime.config import app_dsn
-from charter.storage import Database, audit
-from charter.storage import credentials as creds
+from charter.storage import Database, audit_trail
+from charter.storage import credential_vault as creds
 from charter_cli import main
 from tests.support.scratch import migrated_database
 
@@ -72,7 +72,7 @@ async def test_rotate_rewrap_retire(
                     conn, "acme", info.credential_id
                 )
                 assert got.secret.values()
-            entries = [e async for e in audit.entries(conn, "acme")]
+            entries = [e async for e in audit_trail.entries(conn, "acme")]
         assert any(e.kind == "credentials_rewrapped" for e in entries)
         assert verify_chain("acme", entries).ok
 

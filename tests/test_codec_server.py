@@ -17,7 +17,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from charter.crypto.codec import default_payload_keyring
-from charter.runtime.embedded import (
+from charter.stack.embedded import (
     start_codec_server,
     start_temporal,
     stop_codec_server,

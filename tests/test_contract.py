@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from charter.runtime.config import Settings
+from charter.config.settings import Settings
 from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, workflow_id_for
 from schemas.errors import catalogue

@@ -21,13 +21,13 @@ from temporalio.testing import ActivityEnvironment
 from activities import Deps
 from activities.act import ActActivities
 from activities.read import ReadActivities
+from charter.config import redaction
 from charter.connectors.demo_auth import ADS, BANK
 from charter.crypto import DecryptionFailed, KeyVersionUnavailable
 from charter.crypto.keyring import KeyringFile, LocalKeyProvider
 from charter.reasoners import OfflineReasoner
-from charter.runtime import redaction
 from charter.storage import Database
-from charter.storage import credentials as creds
+from charter.storage import credential_vault as creds
 from schemas import ObserveInput, RunRef
 
 SENTINEL_KEY = "demo_bank_rk_SENTINEL0c0ffee0c0ffee0c0ffee00"

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities import DecisionActivities, Deps
 from charter.governance.constitution import parse_document
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, constitutions, runs
+from charter.storage import Database, constitution_versions, runs
 from schemas import (
     ActInput,
     AmendmentRequest,
@@ -293,7 +293,7 @@ async def test_amendment_racing_a_new_version_keeps_that_version(
 
         await eventually(waiting)
         # Meanwhile the owner adopts a version with a new deny rule.
-        latest = await constitutions.get(held, tenant)
+        latest = await constitution_versions.get(held, tenant)
         raw = latest.document.model_dump(mode="json", exclude_none=True)
         raw["rules"].append(
             {
@@ -304,13 +304,13 @@ async def test_amendment_racing_a_new_version_keeps_that_version(
                 "effect": "deny",
             }
         )
-        owners = await constitutions.save(
+        owners = await constitution_versions.save(
             held, tenant, parse_document(raw), source="test", created_by="maya"
         )
     receipt: DecisionReceipt = await task
     assert receipt.amendment_version == owners.version + 1
     async with db.tenant(tenant) as conn:
-        amended = await constitutions.get(conn, tenant)
+        amended = await constitution_versions.get(conn, tenant)
     ids = [r.id for r in amended.document.rules]
     assert amended.version == receipt.amendment_version
     assert "deny-owner-new-rule" in ids and ids[-1] == f"amend-{ps.exception_id}"

@@ -14,8 +14,8 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from charter.runtime.config import Settings
-from charter.runtime.embedded import ensure_stack, stop_stack
+from charter.config.settings import Settings
+from charter.stack.embedded import ensure_stack, stop_stack
 from charter.storage import Database
 from charter.temporal import search_attributes as sa
 from charter.temporal.plugin import CharterPlugin

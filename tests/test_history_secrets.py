@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.crypto.codec import ENCODING, KEY_ID
 from charter.storage import Database
-from charter.storage import credentials as creds
+from charter.storage import credential_vault as creds
 from schemas import AgentRunInput, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.history_scan import failures, history_bytes, is_never_encoded, payloads

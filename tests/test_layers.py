@@ -1,7 +1,8 @@
 """The layers point one way: the import-linter contracts in pyproject.toml hold, and bite.
 
 contract (schemas) <- domain (charter) <- activities <- workflows <- worker.py, starter.py <-
-the CLI (charter_cli). docs/architecture.md explains why each arrow points the way it does.
+the CLI (charter_cli); inside charter/, floors from configuration up to the development
+stack, and the law pure by folder. docs/architecture.md explains why each arrow points the way it does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -48,18 +51,58 @@ def test_every_contract_is_kept() -> None:
     assert f"Contracts: {len(names)} kept, 0 broken." in done.stdout
 
 
-def test_a_backwards_import_breaks_the_layers(tmp_path: Path) -> None:
-    """The contracts are not vacuous: the domain importing the workflows is caught."""
+def copy_of_the_packages(into: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package in LAYERED:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=ignore)
+        shutil.copytree(ROOT / package, into / package, ignore=ignore)
     for name in ENTRY_POINTS:
-        shutil.copy(ROOT / name, tmp_path / name)
-    process = tmp_path / "charter" / "runtime" / "process.py"
-    process.write_text(process.read_text() + "\nimport workflows  # noqa: E402, F401\n")
+        shutil.copy(ROOT / name, into / name)
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract", "arrow"),
+    [
+        # The domain importing the workflows.
+        (
+            "charter/runtime/process.py",
+            "import workflows",
+            "contract <- domain",
+            "charter.runtime.process -> workflows",
+        ),
+        # Storage climbing back up to the services that use it.
+        (
+            "charter/storage/ledger.py",
+            "import charter.services.proofs",
+            "inside charter/",
+            "charter.storage.ledger -> charter.services.proofs",
+        ),
+        # Configuration at the bottom importing the runtime above it.
+        (
+            "charter/config/settings.py",
+            "import charter.runtime.telemetry",
+            "inside charter/",
+            "charter.config.settings -> charter.runtime.telemetry",
+        ),
+        # A new module of the law, listed nowhere, reaching the database.
+        (
+            "charter/governance/lookup.py",
+            "import asyncpg",
+            "charter.governance does no I/O",
+            "charter.governance.lookup -> asyncpg",
+        ),
+    ],
+)
+def test_a_backwards_import_breaks_a_contract(
+    tmp_path: Path, module: str, line: str, contract: str, arrow: str
+) -> None:
+    """The contracts are not vacuous: each kind of backwards import is caught."""
+    copy_of_the_packages(tmp_path)
+    path = tmp_path / module
+    before = path.read_text() if path.exists() else ""
+    path.write_text(before + f"\n{line}  # noqa: E402, F401\n")
 
     done = lint_imports(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    layers = contract_names()[0]
-    assert f"{layers} BROKEN" in done.stdout, done.stdout
-    assert "charter.runtime.process -> workflows" in done.stdout, done.stdout
+    broken = next(name for name in contract_names() if name.startswith(contract))
+    assert f"{broken} BROKEN" in done.stdout, done.stdout
+    assert arrow in done.stdout, done.stdout

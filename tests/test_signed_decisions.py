@@ -21,7 +21,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter.crypto import statements
-from charter.governance import proofs
+from charter.services import proofs
 from charter.storage import Database, member_keys, runs
 from charter.storage.member_keys import owner_tenant
 from charter_cli import build_parser

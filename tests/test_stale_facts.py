@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from charter.governance.constitution import parse_document
-from charter.storage import Database, constitutions, runs
+from charter.storage import Database, constitution_versions, runs
 from schemas import Decision, ProposedAction
 from tests.held_reasoner import HeldReasoner
 from tests.helpers import record_history, start, until_sent_back, until_stage
@@ -103,12 +103,12 @@ async def pay_elsewhere(db: Database, tenant: str) -> None:
 
 async def stricter_law(db: Database, tenant: str) -> None:
     async with db.tenant(tenant) as conn:
-        latest = await constitutions.get(conn, tenant)
+        latest = await constitution_versions.get(conn, tenant)
         raw = latest.document.model_dump(mode="json", exclude_none=True)
         for rule in raw["rules"]:
             if rule["id"] == "allow-verified-vendor-bills":
                 rule["when"] = rule["when"].replace("5000.0", "1000.0")
-        await constitutions.save(
+        await constitution_versions.save(
             conn, tenant, parse_document(raw), source="test", created_by="maya"
         )
 

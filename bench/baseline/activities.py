@@ -17,8 +17,8 @@ from bench.baseline.models import BareActInput, BareReasonInput, BareRunInput
 from charter.connectors.demo import DemoBooksReader, DemoBooksWriter
 from charter.connectors.demo_auth import READ_CONNECTORS, WRITE_CONNECTOR, obtain
 from charter.reasoners import Reasoner, reason_with
-from charter.storage import Database, constitutions, runs
-from charter.storage.credentials import CredentialVault
+from charter.storage import Database, constitution_versions, runs
+from charter.storage.credential_vault import CredentialVault
 from schemas import Observation, Proposal
 
 
@@ -44,7 +44,7 @@ class BareActivities:
     async def reason(self, req: BareReasonInput) -> list[Proposal]:
         # The reasoner is shown the constitution in Charter too; reading it is part of the work.
         async with self._db.tenant(req.tenant_id) as conn:
-            constitution = await constitutions.get(conn, req.tenant_id)
+            constitution = await constitution_versions.get(conn, req.tenant_id)
         reasoning = await reason_with(self._reasoner, req.observation, constitution)
         return [
             Proposal(proposal_id=f"p{n}", **proposed.model_dump())

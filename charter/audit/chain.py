@@ -6,7 +6,7 @@ needs nothing but the entries (and optionally anchors: heads recorded outside Po
 so an auditor can re-run it on an export without trusting PostgreSQL.
 
 This module deliberately shares no encoding or hashing code with the writer
-(`charter.storage.audit` encodes, PostgreSQL hashes): a bug in one is caught by the other.
+(`charter.storage.audit_trail` encodes, PostgreSQL hashes): a bug in one is caught by the other.
 It uses only the standard library and pydantic.
 """
 

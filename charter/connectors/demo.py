@@ -23,7 +23,7 @@ from charter.connectors.demo_auth import (
     ConnectorAuthError,
     authenticate,
 )
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 from schemas import (
     AdCampaign,
     BankAccount,

@@ -16,7 +16,7 @@ import asyncpg
 
 from charter.connectors.base import ConnectorAuthError, ConnectorError
 from charter.crypto.envelope import Scope
-from charter.storage.credentials import (
+from charter.storage.credential_vault import (
     Credential,
     CredentialError,
     CredentialSecret,

@@ -42,9 +42,9 @@ from charter.connectors.plaid import PlaidBank, PlaidSettings
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
-from charter.storage import connectors as config
-from charter.storage.connectors import DEFAULT_PROVIDER, Capability, ConnectorConfig
-from charter.storage.credentials import Credential, CredentialError, ScopedCredentials
+from charter.storage import connector_config as config
+from charter.storage.connector_config import DEFAULT_PROVIDER, Capability, ConnectorConfig
+from charter.storage.credential_vault import Credential, CredentialError, ScopedCredentials
 from schemas import Observation
 
 #: What each provider can serve. The demo books stand in for all of them.

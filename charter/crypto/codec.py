@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from charter.config.settings import Settings
 from charter.crypto import aead
 from charter.crypto.errors import DecryptionFailed, KeyVersionUnavailable
 from charter.crypto.keyring import keyring_file, parse_key_list
-from charter.runtime.config import Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from charter.config.settings import Settings
 from charter.crypto import aead
 from charter.crypto.errors import DecryptionFailed, KeyringError, KeyVersionUnavailable
 from charter.crypto.kek import KeyVersionInfo, WrappedKey
-from charter.runtime.config import Settings
 
 FORMAT = "charter-keyring/1"
 FILE_NAME = "keyring.json"

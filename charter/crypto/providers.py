@@ -15,10 +15,10 @@ context, `rewrap` = ReEncrypt, `rotate` = create a key version, `retire` = disab
 
 from __future__ import annotations
 
+from charter.config.settings import Settings
 from charter.crypto.kek import KeyProvider, KeyVersionInfo, WrappedKey
 from charter.crypto.keyring import EnvKeyProvider, LocalKeyProvider, keyring_file
 from charter.crypto.vault import VaultTransitProvider
-from charter.runtime.config import Settings
 
 __all__ = ["KeyProvider", "KeyVersionInfo", "WrappedKey", "default_key_provider"]
 

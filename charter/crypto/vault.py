@@ -16,9 +16,9 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
+from charter.config.settings import Settings
 from charter.crypto.errors import DecryptionFailed, KeyringError, KeyVersionUnavailable
 from charter.crypto.kek import KeyVersionInfo, WrappedKey
-from charter.runtime.config import Settings
 
 _VERSION = re.compile(r"^vault:v(\d+):")
 

@@ -15,11 +15,11 @@ from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.crypto import CryptoError, statements
 from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider, default_key_provider
-from charter.governance import proofs
 from charter.governance.approvals import is_approver
 from charter.governance.constitution import load_yaml
-from charter.storage import Database, audit, constitutions, member_keys
-from charter.storage import credentials as creds
+from charter.services import proofs
+from charter.storage import Database, audit_trail, constitution_versions, member_keys
+from charter.storage import credential_vault as creds
 
 D = Decimal
 
@@ -229,7 +229,7 @@ async def seed(
             [(tenant_id, *c) for c in data["campaigns"]],
         )
         source = constitution_source(template)
-        saved = await constitutions.save(
+        saved = await constitution_versions.save(
             conn,
             tenant_id,
             load_yaml(source),
@@ -239,7 +239,9 @@ async def seed(
             if_changed=True,
         )
         # After the constitution: one lock order (constitution, then audit head) everywhere.
-        await audit.append(conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor)
+        await audit_trail.append(
+            conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
+        )
     await seed_credentials(db, tenant_id, keys or default_key_provider(), actor=actor)
     return saved.version
 

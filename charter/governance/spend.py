@@ -1,7 +1,7 @@
 """Rolling-window spend and declared limits: pure, shared by the gate and the act activity.
 
 The sums come from Charter's ledger of executed actions and live reservations
-(`charter.storage.spend`), never from the model or the connector. In a condition they read
+(`charter.storage.ledger`), never from the model or the connector. In a condition they read
 as `spend.<dimension>("<window>")`: the dimension picks which sum applies to the proposal
 being judged (its payee, its agent, its action type, autonomous executions, everything),
 the window how far back it looks.

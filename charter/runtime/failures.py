@@ -12,8 +12,8 @@ import socket
 import asyncpg
 from pydantic import ValidationError
 
-from charter.runtime.config import ConfigurationError
-from charter.storage.server import UnsafeServer
+from charter.config.settings import ConfigurationError
+from charter.storage.server_checks import UnsafeServer
 
 #: PostgreSQL refusing the connection itself: wrong password, unknown role or database.
 _REFUSED = (

@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
-from charter.runtime import redaction
+from charter.config import redaction
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.slack.app import web_client
 from charter.slack.config import SlackSettings
-from charter.slack.notifier import SlackNotifier
+from charter.slack.notices import SlackNotifier
 from charter.storage import Database
 
 __all__ = ["SlackSettings", "notifier_for"]

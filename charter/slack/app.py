@@ -26,14 +26,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from charter.crypto import CryptoError, statements
-from charter.governance import approvals, proofs
+from charter.governance import approvals
+from charter.services import proofs
 from charter.slack import cards
 from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
-from charter.slack.verification import SignedRequests
+from charter.slack.signatures import SignedRequests
 from charter.storage import Database
-from charter.storage import slack as store
-from charter.storage.slack import CardState, Member
+from charter.storage import slack_cards as store
+from charter.storage.slack_cards import CardState, Member
 from schemas import AmendmentRequest, Decision, DecisionReceipt
 from schemas.errors import ErrorType
 

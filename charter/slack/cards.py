@@ -19,7 +19,7 @@ from charter.governance import approvals
 from charter.governance.amendments import AMENDABLE_CAUSES
 from charter.presentation.inert import inert
 from charter.presentation.report import CAUSE_WORDS, money
-from charter.storage.slack import CardState
+from charter.storage.slack_cards import CardState
 from schemas import Verdict
 
 APPROVE, REJECT, AMEND = "charter_approve", "charter_reject", "charter_amend"

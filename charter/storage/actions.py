@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from charter.storage import audit
+from charter.storage import audit_trail
 from schemas import Proposal
 
 
@@ -93,7 +93,7 @@ async def record_result(
     )
     if inserted is None:
         return False
-    await audit.append(
+    await audit_trail.append(
         conn,
         tenant_id,
         "action_result",

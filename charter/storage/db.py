@@ -14,7 +14,7 @@ from typing import TypeVar
 import asyncpg
 
 from charter.storage.migrate import pending_migrations
-from charter.storage.server import check_application_role, check_server
+from charter.storage.server_checks import check_application_role, check_server
 
 K = TypeVar("K")
 

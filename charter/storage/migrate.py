@@ -13,7 +13,7 @@ from importlib import resources
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from charter.storage.server import check_server
+from charter.storage.server_checks import check_server
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from charter.audit.canonical import canonical_json, sha256_hex
-from charter.storage import audit, members
+from charter.storage import audit_trail, roster
 from schemas import Proposal, Verdict
 
 
@@ -164,10 +164,10 @@ async def dismiss_reply_exception(
         )
     if row["status"] != "open":
         raise NotDismissable(f"{exception_id} is {row['status']}, not open")
-    if not await members.is_approver(conn, tenant_id, member):
+    if not await roster.is_approver(conn, tenant_id, member):
         raise NotDismissable(f"{member!r} is not an authorised approver of {tenant_id!r}")
     await close_exception(conn, tenant_id, exception_id, "rejected")
-    await audit.append(
+    await audit_trail.append(
         conn,
         tenant_id,
         "exception_dismissed",

@@ -23,9 +23,9 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from charter.config.settings import Settings
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring
 from charter.crypto.errors import CryptoError
-from charter.runtime.config import Settings
 from charter.runtime.http_server import serve_app
 
 log = logging.getLogger(__name__)

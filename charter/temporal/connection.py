@@ -17,7 +17,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 
-from charter.runtime.config import ConfigurationError, Settings
+from charter.config.settings import ConfigurationError, Settings
 from charter.runtime.telemetry import metrics_runtime
 from charter.temporal.plugin import CharterPlugin
 

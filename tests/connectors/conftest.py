@@ -9,8 +9,8 @@ import pytest
 from charter.connectors.modern_treasury import PROVIDER
 from charter.demo.seed import TENANTS
 from charter.storage import Database
-from charter.storage import connectors as config
-from charter.storage import credentials as creds
+from charter.storage import connector_config as config
+from charter.storage import credential_vault as creds
 from tests.connectors.modern_treasury_standin import ModernTreasuryStandIn
 from tests.connectors.standin_server import serving
 from tests.storage.test_audit_cli import cli_env  # noqa: F401  (the CLI tests' environment)

@@ -6,7 +6,7 @@ import pytest
 
 from charter.connectors.modern_treasury import PROVIDER
 from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIELD
-from charter.storage import Database, actions, audit
+from charter.storage import Database, actions, audit_trail
 from charter_cli._common import CliError
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import ModernTreasuryStandIn
@@ -50,13 +50,13 @@ async def test_connectors_add_list_remove(
     with pytest.raises(CliError, match="no connector configured"):
         await charter("connectors", "remove", "--tenant", tenant, "--capability", "payments")
     async with db.tenant(tenant) as conn:
-        kinds = [e.kind async for e in audit.entries(conn, tenant)]
+        kinds = [e.kind async for e in audit_trail.entries(conn, tenant)]
     assert kinds[-2:] == ["connector_configured", "connector_removed"]
 
 
 async def _intent(db: Database, tenant: str, key: str, workflow_id: str) -> None:
     async with db.tenant(tenant) as conn:
-        await audit.append(
+        await audit_trail.append(
             conn,
             tenant,
             "action_intent",

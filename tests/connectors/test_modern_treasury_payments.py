@@ -18,11 +18,10 @@ from activities import Deps
 from charter.audit.chain import pending_actions
 from charter.connectors.modern_treasury import PROVIDER
 from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIELD
-from charter.governance import execution
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, audit
-from charter.storage import credentials as creds
-from charter.storage import spend as ledger
+from charter.services import execution
+from charter.storage import Database, audit_trail, ledger
+from charter.storage import credential_vault as creds
 from schemas import Decision
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
@@ -34,7 +33,7 @@ from worker import build_worker
 
 async def pending(db: Database, tenant: str) -> list[str]:
     async with db.tenant(tenant) as conn:
-        return pending_actions([e async for e in audit.entries(conn, tenant)])
+        return pending_actions([e async for e in audit_trail.entries(conn, tenant)])
 
 
 async def _run_figma(client: Client, db: Database, tenant: str) -> tuple[str, str]:
@@ -165,7 +164,7 @@ async def test_a_payment_the_provider_made_is_recorded_though_a_retry_would_judg
     assert ps.status == "executed", ps.failure
     assert ps.action is not None and ps.action.connector_reference == order["id"]
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant) if e.workflow_id == handle.id]
+        entries = [e async for e in audit_trail.entries(conn, tenant) if e.workflow_id == handle.id]
         spent = await ledger.entries(conn, tenant)
     kinds = [e.kind for e in entries]
     assert "exception_opened" not in kinds and "action_refused" not in kinds

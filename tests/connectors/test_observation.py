@@ -24,8 +24,8 @@ from charter.demo.seed import constitution_source, seed
 from charter.governance import gate
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
-from charter.storage import connectors as config
-from charter.storage import credentials as creds
+from charter.storage import connector_config as config
+from charter.storage import credential_vault as creds
 from schemas import Observation, ObserveInput, RunRef
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import ModernTreasuryStandIn

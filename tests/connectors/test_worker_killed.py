@@ -21,10 +21,10 @@ from pathlib import Path
 from temporalio.client import Client
 
 from charter.audit.chain import AuditEntry
-from charter.audit.verification import verify_tenants
+from charter.config.settings import app_dsn
 from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
-from charter.runtime.config import app_dsn
-from charter.storage import Database, audit
+from charter.services.audit_verification import verify_tenants
+from charter.storage import Database, audit_trail
 from tests.connectors.conftest import pay_through
 from tests.connectors.modern_treasury_standin import Fault, ModernTreasuryStandIn
 from tests.connectors.test_modern_treasury_payments import pending
@@ -61,7 +61,7 @@ async def worker_process(
 
 async def entries(db: Database, tenant: str) -> list[AuditEntry]:
     async with db.tenant(tenant) as conn:
-        return [e async for e in audit.entries(conn, tenant)]
+        return [e async for e in audit_trail.entries(conn, tenant)]
 
 
 async def test_a_worker_killed_after_the_provider_accepted_pays_once(

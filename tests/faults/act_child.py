@@ -19,8 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from activities import ActActivities, Deps
 from activities import act as act_module
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database
-from charter.storage import spend as ledger
+from charter.storage import Database, ledger
 from schemas import ActInput
 
 

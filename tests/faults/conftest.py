@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from charter.runtime.config import app_dsn
+from charter.config.settings import app_dsn
 from charter.storage import Database
 from tests.faults.proxy import Proxy
 from tests.faults.stack import Postgres, Temporal

@@ -25,8 +25,8 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
+from charter.config.settings import app_dsn
 from charter.demo.seed import enroll_members, seed
-from charter.runtime.config import app_dsn
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charter.runtime.embedded import temporal_binary
+from charter.stack.embedded import temporal_binary
 from charter.temporal import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]

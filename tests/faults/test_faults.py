@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from charter.audit.verification import verify_tenants
 from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
+from charter.services.audit_verification import verify_tenants
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState

@@ -21,12 +21,11 @@ from pathlib import Path
 import pytest
 
 from activities import ActActivities, Deps
-from charter.audit.verification import verify_tenants
-from charter.governance.execution import RESERVATION_TTL
+from charter.config.settings import app_dsn
 from charter.reasoners import OfflineReasoner
-from charter.runtime.config import app_dsn
-from charter.storage import Database
-from charter.storage import spend as ledger
+from charter.services.audit_verification import verify_tenants
+from charter.services.execution import RESERVATION_TTL
+from charter.storage import Database, ledger
 from tests.storage.test_spend_limits import (
     DAILY_CAP,
     add_vendor_invoices,

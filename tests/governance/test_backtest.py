@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from charter.demo.seed import constitution_source
-from charter.governance.adoption import run_backtest
+from charter.services.adoption import run_backtest
 from charter.storage import Database
 from schemas import Decision
 from tests.helpers import start, until_stage

@@ -8,9 +8,9 @@ import pytest
 from temporalio.client import Client
 
 from charter.demo.seed import constitution_source
-from charter.governance.adoption import NotAnOwner, adopt
 from charter.governance.constitution import ConstitutionError, content_hash, load_yaml
-from charter.storage import Database, audit, constitutions
+from charter.services.adoption import NotAnOwner, adopt
+from charter.storage import Database, audit_trail, constitution_versions
 from charter_cli import build_parser
 from charter_cli._common import CliError
 
@@ -19,12 +19,12 @@ STRICTER = constitution_source("acme").replace("amount <= 5000.0", "amount <= 30
 
 async def _versions(db: Database, tenant: str) -> list[int]:
     async with db.tenant(tenant) as conn:
-        return [v.version for v in await constitutions.history(conn, tenant)]
+        return [v.version for v in await constitution_versions.history(conn, tenant)]
 
 
 async def _head(db: Database, tenant: str) -> int:
     async with db.tenant(tenant) as conn:
-        return (await audit.head(conn, tenant)).seq
+        return (await audit_trail.head(conn, tenant)).seq
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from charter.config.settings import Settings
 from charter.governance.freshness import too_old
-from charter.runtime.config import Settings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

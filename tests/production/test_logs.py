@@ -11,7 +11,8 @@ import pytest
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-from charter.runtime import logs, redaction
+from charter.config import redaction
+from charter.runtime import logs
 from schemas import workflow_id_for
 
 

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
 from charter.reasoners import OfflineReasoner
-from charter.runtime.embedded import temporal_binary
+from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes as sa
 from charter.temporal.namespace import ensure_namespace

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from charter.runtime.config import app_dsn
-from charter.storage import Database, audit
+from charter.config.settings import app_dsn
+from charter.storage import Database, audit_trail
 from schemas import AgentRunInput
 from starter import start_run
 from tests.production.processes import clean_env, worker_py
@@ -80,7 +80,7 @@ async def test_two_workers_serve_each_run_exactly_once(
 
     # Exactly once: each run observed the books once and finished once, in the audit trail.
     async with db.tenant(tenant) as conn:
-        kinds = Counter([(e.workflow_id, e.kind) async for e in audit.entries(conn, tenant)])
+        kinds = Counter([(e.workflow_id, e.kind) async for e in audit_trail.entries(conn, tenant)])
     for handle in handles:
         assert kinds[(handle.id, "observed")] == 1, handle.id
     assert len({h.id for h in handles}) == RUNS

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from charter.runtime.config import app_dsn
+from charter.config.settings import app_dsn
 from tests.production.processes import clean_env, free_port, run, worker_py
 from tests.support.scratch import with_database
 

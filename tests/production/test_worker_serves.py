@@ -15,8 +15,8 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from temporalio.testing import WorkflowEnvironment
 
+from charter.config.settings import app_dsn
 from charter.runtime import open_exceptions
-from charter.runtime.config import app_dsn
 from charter.runtime.http_server import serve_app
 from charter.storage import Database
 from schemas import Decision

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from charter.demo.seed import constitution_source
 from charter.governance.constitution import load_yaml
 from charter.reasoners.prompt import TOOL_NAME, tool_definition
-from charter.storage import Database, audit, constitutions, runs
+from charter.storage import Database, audit_trail, constitution_versions, runs
 from schemas import AgentRunResult
 from tests.helpers import record_history
 from tests.reasoners.conftest import TEST_API_KEY, charter_cli, start
@@ -46,7 +46,7 @@ def pay(reference: str, amount: str, counterparty: str, confidence: float = 0.93
 
 async def entries(db: Database, tenant: str, kind: str) -> list[dict[str, Any]]:
     async with db.tenant(tenant) as conn:
-        return [e.snapshot async for e in audit.entries(conn, tenant) if e.kind == kind]
+        return [e.snapshot async for e in audit_trail.entries(conn, tenant) if e.kind == kind]
 
 
 async def action_count(db: Database, tenant: str) -> int:
@@ -149,7 +149,7 @@ async def test_constitution_prefix_is_cached_across_runs(
         }
     )
     async with db.tenant(tenant) as conn:
-        await constitutions.save(conn, tenant, unique, source="test", created_by="test")
+        await constitution_versions.save(conn, tenant, unique, source="test", created_by="test")
 
     for _ in range(2):
         await (await start(client, tenant, "payables", focus=["INV-1042"])).result()

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from charter.config.settings import Settings
 from charter.demo.seed import constitution_source
 from charter.governance.constitution import load_yaml
 from charter.reasoners import OfflineReasoner, ReasonerUnavailable
@@ -21,7 +22,6 @@ from charter.reasoners.prompt import (
     system_blocks,
     tool_definition,
 )
-from charter.runtime.config import Settings
 from schemas import Constitution, Invoice, Observation
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from worker import default_reasoner

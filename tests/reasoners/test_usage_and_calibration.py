@@ -11,8 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from charter.governance import calibration
-from charter.storage import Database, audit, usage
-from charter.storage import calibration as stored
+from charter.storage import Database, audit_trail, usage
+from charter.storage import calibration_outcomes as stored
 from tests.reasoners.conftest import charter_cli, start
 from tests.reasoners.fake_messages_api import FakeMessagesApi, tool_reply
 from tests.reasoners.test_claude_reasoner import pay
@@ -36,7 +36,9 @@ async def test_usage_is_recorded_per_run_and_summarised(
         await (await start(client, tenant, "payables", focus=["INV-1042"])).result()
     async with db.tenant(tenant) as conn:
         logged = [
-            e.snapshot["usage"] async for e in audit.entries(conn, tenant) if e.kind == "proposed"
+            e.snapshot["usage"]
+            async for e in audit_trail.entries(conn, tenant)
+            if e.kind == "proposed"
         ]
         [summary] = await usage.summarise(conn, tenant)
     assert len(logged) == 2

@@ -27,10 +27,10 @@ from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.slack.app import build_app, web_client
 from charter.slack.config import SlackSettings
-from charter.slack.notifier import SlackNotifier
+from charter.slack.notices import SlackNotifier
 from charter.slack.server import http_app
 from charter.storage import Database
-from charter.storage import slack as store
+from charter.storage import slack_cards as store
 from tests.slack.fake_slack import BOT_TOKEN, TEAM, Call, FakeSlack
 from tests.support.polling import eventually
 from worker import build_worker

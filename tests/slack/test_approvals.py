@@ -14,8 +14,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from charter.notify.notifier import ExceptionNotice
-from charter.storage import Database, constitutions
-from charter.storage import slack as store
+from charter.storage import Database, constitution_versions
+from charter.storage import slack_cards as store
 from schemas import Decision, ProposalEdit, RunState
 from tests.helpers import chain_ok, start, until_stage
 from tests.slack.conftest import (
@@ -227,7 +227,7 @@ async def test_approve_with_amendment(
     result = await handle.result()
     assert result.proposals[0].status == "executed"
     async with db.tenant(slack_tenant.tenant_id) as conn:
-        latest = await constitutions.get(conn, slack_tenant.tenant_id)
+        latest = await constitution_versions.get(conn, slack_tenant.tenant_id)
     assert latest.version == 2
     rule = latest.document.rules[-1]
     assert rule.amendment is not None and rule.amendment.approved_by == "maya"

@@ -29,7 +29,7 @@ from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.replay import ReplayGuard
 from charter.slack.server import socket_mode_handler
 from charter.storage import Database
-from charter.storage import slack as store
+from charter.storage import slack_cards as store
 from charter_cli import build_parser
 from charter_cli._common import CliError
 from tests.helpers import start, until_stage

@@ -16,7 +16,7 @@ from activities import Deps
 from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
-from charter.storage import slack as store
+from charter.storage import slack_cards as store
 from schemas import Decision, RunState
 from tests.helpers import start, until_stage
 from tests.slack.conftest import buttons, card_for, configure, notifier

@@ -11,11 +11,11 @@ import json
 import asyncpg
 
 from charter.audit.chain import AuditEntry, entry_hash
-from charter.storage import audit
+from charter.storage import audit_trail
 
 
 async def chain(admin: asyncpg.Connection, tenant: str) -> list[AuditEntry]:
-    return [e async for e in audit.entries(admin, tenant)]
+    return [e async for e in audit_trail.entries(admin, tenant)]
 
 
 async def _untriggered(admin: asyncpg.Connection, sql: str, *args: object) -> None:

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from charter.audit.chain import verify_chain
-from charter.storage import Database, audit
+from charter.storage import Database, audit_trail
 
 pytestmark = pytest.mark.db
 
@@ -106,7 +106,7 @@ async def test_owner_has_no_policy_to_rewrite(
 async def test_append_refuses_another_tenant(db: Database, tenant: str) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="outside that tenant"):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, "someone-else", "observed", {}, actor="test")
+            await audit_trail.append(conn, "someone-else", "observed", {}, actor="test")
 
 
 async def test_concurrent_appends_of_one_tenant_form_one_chain(db: Database, tenant: str) -> None:
@@ -114,13 +114,13 @@ async def test_concurrent_appends_of_one_tenant_form_one_chain(db: Database, ten
 
     async def one(i: int) -> int:
         async with db.tenant(tenant) as conn:
-            return (await audit.append(conn, tenant, "observed", {"i": i}, actor="test")).seq
+            return (await audit_trail.append(conn, tenant, "observed", {"i": i}, actor="test")).seq
 
     seqs = await asyncio.gather(*(one(i) for i in range(40)))
     assert len(set(seqs)) == 40
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant)]
-        head = await audit.head(conn, tenant)
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
+        head = await audit_trail.head(conn, tenant)
     report = verify_chain(tenant, entries)
     assert report.ok, report
     assert report.head_seq == head.seq and report.head_hash == head.hash
@@ -130,10 +130,10 @@ async def test_concurrent_appends_of_one_tenant_form_one_chain(db: Database, ten
 async def test_rolled_back_append_leaves_no_gap(db: Database, tenant: str) -> None:
     with pytest.raises(RuntimeError):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", {"doomed": True}, actor="test")
+            await audit_trail.append(conn, tenant, "observed", {"doomed": True}, actor="test")
             raise RuntimeError("the caller's work failed")
     async with db.tenant(tenant) as conn:
-        await audit.append(conn, tenant, "observed", {"kept": True}, actor="test")
-        entries = [e async for e in audit.entries(conn, tenant)]
+        await audit_trail.append(conn, tenant, "observed", {"kept": True}, actor="test")
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
     assert verify_chain(tenant, entries).ok
     assert not any(e.snapshot.get("doomed") for e in entries)

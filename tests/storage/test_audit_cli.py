@@ -14,8 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter.audit.checkpoints import Checkpoint
-from charter.audit.verification import verify_tenants
-from charter.storage import Database, audit
+from charter.services.audit_verification import verify_tenants
+from charter.storage import Database, audit_trail
 from charter_cli import build_parser
 from charter_cli._common import CliError
 from charter_cli.audit import temporal_anchors
@@ -48,7 +48,7 @@ async def charter(*argv: str) -> int:
 async def grow(db: Database, tenant: str, n: int) -> None:
     for i in range(n):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+            await audit_trail.append(conn, tenant, "observed", {"i": i}, actor="test")
 
 
 async def test_checkpoint_verify_export(

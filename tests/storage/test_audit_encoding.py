@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.audit.chain import entry_hash, verify_chain
-from charter.storage import Database, audit
-from charter.storage.audit import as_stored, encoded_pieces
+from charter.storage import Database, audit_trail
+from charter.storage.audit_trail import as_stored, encoded_pieces
 
 pytestmark = pytest.mark.db
 
@@ -67,8 +67,8 @@ async def test_database_hash_matches_independent_verifier(
     db: Database, tenant: str, snapshot: dict[str, Any]
 ) -> None:
     async with db.tenant(tenant) as conn:
-        head = await audit.append(conn, tenant, "observed", snapshot, actor="agent:é")
-        entries = [e async for e in audit.entries(conn, tenant)]
+        head = await audit_trail.append(conn, tenant, "observed", snapshot, actor="agent:é")
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
     last = entries[-1]
     assert (last.seq, last.hash) == (head.seq, head.hash)
     assert entry_hash(**last.model_dump(exclude={"hash"})) == head.hash
@@ -81,4 +81,4 @@ async def test_unstorable_snapshot_is_refused_loudly(
 ) -> None:
     with pytest.raises(ValueError):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", bad, actor="test")
+            await audit_trail.append(conn, tenant, "observed", bad, actor="test")

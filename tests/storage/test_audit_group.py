@@ -8,15 +8,15 @@ import asyncpg
 import pytest
 
 from charter.audit.chain import verify_chain
-from charter.storage import Database, audit
-from charter.storage.audit_group import GroupCommitter
+from charter.storage import Database, audit_trail
+from charter.storage.group_commit import GroupCommitter
 
 pytestmark = pytest.mark.db
 
 
-async def chain(db: Database, tenant: str) -> list[audit.AuditEntry]:
+async def chain(db: Database, tenant: str) -> list[audit_trail.AuditEntry]:
     async with db.tenant(tenant) as conn:
-        return [e async for e in audit.entries(conn, tenant)]
+        return [e async for e in audit_trail.entries(conn, tenant)]
 
 
 async def test_concurrent_appends_are_batched_into_one_chain(db: Database, tenant: str) -> None:

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.audit.chain import Anchor, ChainReport, verify_chain
 from charter.audit.checkpoints import sign, verified_anchor
-from charter.audit.verification import verify_tenants
-from charter.storage import Database, audit
+from charter.services.audit_verification import verify_tenants
+from charter.storage import Database, audit_trail
 from tests.storage import tamper
 
 pytestmark = pytest.mark.db
@@ -22,7 +22,9 @@ KEY = Ed25519PrivateKey.generate()
 async def grow(db: Database, tenant: str, n: int = 8) -> None:
     for i in range(n):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", {"i": i, "note": "é ✓"}, actor="test")
+            await audit_trail.append(
+                conn, tenant, "observed", {"i": i, "note": "é ✓"}, actor="test"
+            )
 
 
 async def checkpoint(db: Database, tenant: str) -> Anchor:
@@ -99,6 +101,6 @@ async def test_verifier_needs_no_database(db: Database, tenant: str) -> None:
     """An export verifies on its own: same report as from the database."""
     await grow(db, tenant)
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant)]
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
     exported = [type(e).model_validate_json(e.model_dump_json()) for e in entries]
     assert verify_chain(tenant, exported) == await verify(db, tenant)

@@ -29,10 +29,10 @@ from activities import Deps
 from activities.checkpoint import CheckpointActivities
 from charter.audit.checkpoints import Checkpoint, sign, verified_anchor
 from charter.audit.sinks import S3Sink, SinkUnavailable, sink_for
-from charter.audit.verification import SigningKeySource
 from charter.crypto.codec import EncryptionCodec, default_payload_keyring
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, audit
+from charter.services.audit_verification import SigningKeySource
+from charter.storage import Database, audit_trail
 from charter_cli import build_parser
 from schemas import (
     AuditCheckpointInput,
@@ -83,7 +83,7 @@ async def queue(
 async def grow(db: Database, tenant: str, n: int) -> None:
     for i in range(n):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+            await audit_trail.append(conn, tenant, "observed", {"i": i}, actor="test")
 
 
 async def head_seq(db: Database, tenant: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from charter.runtime.config import app_dsn
+from charter.config.settings import app_dsn
 from charter.storage import Database
 from tests.storage.catalog import app_tables
 from tests.storage.conftest import TenantPair

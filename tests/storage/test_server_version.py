@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from charter.storage import UnsafeServer
-from charter.storage.server import check_server, check_version
+from charter.storage.server_checks import check_server, check_version
 
 
 @pytest.mark.parametrize("version_num", [150014, 150020, 160010, 170006, 180000, 190003, 130022])

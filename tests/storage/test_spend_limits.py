@@ -23,17 +23,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import ActActivities, Deps
-from charter.audit.verification import verify_tenants
+from charter.config.settings import app_dsn
 from charter.connectors import ActionRefusedByBooks
 from charter.connectors.demo import DemoBooksWriter
 from charter.demo.seed import seed
 from charter.governance import spend
 from charter.governance.constitution import parse_document
-from charter.governance.execution import reserve_within_limits
 from charter.reasoners import OfflineReasoner
-from charter.runtime.config import app_dsn
-from charter.storage import Database, constitutions, runs
-from charter.storage import spend as ledger
+from charter.services.audit_verification import verify_tenants
+from charter.services.execution import reserve_within_limits
+from charter.storage import Database, constitution_versions, ledger, runs
 from schemas import ActInput, Constitution, Proposal, RunRef, Verdict
 
 pytestmark = pytest.mark.db
@@ -50,10 +49,10 @@ DAILY_CAP = {
 async def with_limits(db: Database, tenant: str, *limits: dict[str, Any]) -> Constitution:
     """The tenant's law plus `limits`, saved as a new version by the owner."""
     async with db.tenant(tenant) as conn:
-        latest = await constitutions.get(conn, tenant)
+        latest = await constitution_versions.get(conn, tenant)
         raw = latest.document.model_dump(mode="json", exclude_none=True)
         raw["limits"] = list(limits)
-        return await constitutions.save(
+        return await constitution_versions.save(
             conn, tenant, parse_document(raw), source="test", created_by="maya"
         )
 

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from charter.audit.chain import GENESIS, AuditEntry, entry_hash, verify_chain
-from charter.audit.verification import verify_tenants
-from charter.storage import Database, audit
+from charter.services.audit_verification import verify_tenants
+from charter.storage import Database, audit_trail
 from charter_cli.audit import verify_export
 from tests.storage import tamper
 from tests.storage.conftest import TenantPair
@@ -31,7 +31,7 @@ async def test_a_snapshot_that_is_not_an_object_is_reported_not_raised(
     for tenant in (broken, fine):
         for i in range(3):
             async with db.tenant(tenant) as conn:
-                await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+                await audit_trail.append(conn, tenant, "observed", {"i": i}, actor="test")
     await tamper._untriggered(
         admin,
         "UPDATE charter.audit_entries SET snapshot = $2::jsonb WHERE tenant_id = $1 AND seq = 2",
@@ -103,12 +103,14 @@ async def test_a_reader_that_stops_early_leaves_the_connection_usable(
     tenant = pair.a
     for i in range(5):
         async with db.tenant(tenant) as conn:
-            await audit.append(conn, tenant, "observed", {"i": i}, actor="test")
+            await audit_trail.append(conn, tenant, "observed", {"i": i}, actor="test")
     async with db.tenant(tenant) as conn:
-        async with contextlib.aclosing(audit.readable_entries(conn, tenant, batch=2)) as entries:
+        async with contextlib.aclosing(
+            audit_trail.readable_entries(conn, tenant, batch=2)
+        ) as entries:
             async for entry in entries:
                 assert entry.seq == 1
                 break
-        assert (await audit.head(conn, tenant)).seq >= 5
-        seqs = [e.seq async for e in audit.readable_entries(conn, tenant, batch=2)]
+        assert (await audit_trail.head(conn, tenant)).seq >= 5
+        seqs = [e.seq async for e in audit_trail.readable_entries(conn, tenant, batch=2)]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 5

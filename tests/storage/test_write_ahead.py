@@ -19,7 +19,7 @@ from activities.act import ActActivities
 from charter.audit.chain import verify_chain
 from charter.connectors.demo import DemoBooksWriter
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database, audit, runs
+from charter.storage import Database, audit_trail, runs
 from schemas import ActInput, Proposal, RunRef, Verdict
 
 pytestmark = pytest.mark.db
@@ -87,7 +87,7 @@ async def test_crash_between_intent_and_result_leaves_the_action_pending(
     with pytest.raises(ConnectionResetError):
         await ActivityEnvironment().run(activity.act, req)
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant)]
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
     report = verify_chain(tenant, entries)
     assert report.ok, report
     key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
@@ -100,7 +100,7 @@ async def test_crash_between_intent_and_result_leaves_the_action_pending(
     result = await ActivityEnvironment().run(activity.act, req)
     assert result.status == "executed"
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant)]
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
     report = verify_chain(tenant, entries)
     assert report.ok and report.pending_actions == []
     assert [e.kind for e in entries[-3:]] == ["action_intent", "action_intent", "action_result"]
@@ -112,7 +112,7 @@ async def test_failed_intent_write_means_no_action(
 ) -> None:
     req = await authorised_payment(db, tenant)
     activity = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
-    real_append = audit.append
+    real_append = audit_trail.append
     called: list[str] = []
 
     async def failing_append(
@@ -134,6 +134,6 @@ async def test_failed_intent_write_means_no_action(
     assert called == []
     assert await payments_for(db, tenant) == 0
     async with db.tenant(tenant) as conn:
-        entries = [e async for e in audit.entries(conn, tenant)]
+        entries = [e async for e in audit_trail.entries(conn, tenant)]
         assert await conn.fetchval("SELECT count(*) FROM charter.actions") == 0
     assert not any(e.kind.startswith("action_") for e in entries)

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 
 from charter.crypto import CryptoError, statements
-from charter.governance import proofs
+from charter.services import proofs
 from charter.storage.runs import proposal_digest
 from schemas import Decision, DecisionReceipt, ProposalState, RunRef, RunState
 from workflows import AgentLoop

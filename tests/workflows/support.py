@@ -10,8 +10,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities import ActActivities, Deps
 from charter.demo.seed import constitution_source
-from charter.governance.adoption import adopt
 from charter.reasoners import OfflineReasoner
+from charter.services.adoption import adopt
 from charter.storage import Database
 from schemas import RunRef
 from tests.support.signing import decide

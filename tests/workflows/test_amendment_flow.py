@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from charter.demo.seed import LATE_INVOICE, add_invoice
-from charter.storage import Database, constitutions
+from charter.storage import Database, constitution_versions
 from schemas import AmendmentRequest, Decision, DecisionReceipt
 from tests.helpers import chain_ok, start, until_stage
 from tests.support.signing import decide
@@ -56,8 +56,8 @@ async def test_amendment_executes_the_next_identical_case(
     await second.terminate("test done")
 
     async with db.tenant(tenant) as conn:
-        history = await constitutions.history(conn, tenant)
-        amended = await constitutions.get(conn, tenant, 2)
+        history = await constitution_versions.history(conn, tenant)
+        amended = await constitution_versions.get(conn, tenant, 2)
     assert [v.version for v in history] == [1, 2]
     assert history[1].created_by == "maya" and history[1].source.startswith("amendment from ex-")
     assert amended.document.rules[-1].amendment is not None

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from charter.storage import Database, audit
+from charter.storage import Database, audit_trail
 from schemas import ActInput, Decision, ProposalEdit, RunState
 from tests.helpers import chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
@@ -62,7 +62,7 @@ async def test_approve_with_a_lower_amount(
             "SELECT amount FROM charter.payments WHERE tenant_id = $1 AND invoice_id = 'INV-1043'",
             tenant,
         )
-        entries = [e async for e in audit.entries(conn, tenant) if e.workflow_id == handle.id]
+        entries = [e async for e in audit_trail.entries(conn, tenant) if e.workflow_id == handle.id]
     assert paid == Decimal("2000.00")
     decision = next(e for e in entries if e.kind == "decision").snapshot
     assert decision["proposed"]["amount"] == "2300.00"

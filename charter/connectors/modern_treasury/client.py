@@ -21,7 +21,7 @@ from charter.connectors.base import (
     OutcomeUnknown,
     ProviderUnavailable,
 )
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 
 PROVIDER = "modern-treasury"
 #: Name of the credential records (read and write scope) in the encrypted store.

@@ -12,7 +12,7 @@ from modern_treasury import AsyncModernTreasury
 from modern_treasury.types import Counterparty
 
 from charter.connectors.modern_treasury.client import ModernTreasurySettings, client, translated
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 
 
 def verified_account(counterparty: Counterparty) -> str | None:

@@ -21,7 +21,7 @@ from charter.connectors.modern_treasury.client import (
     translated,
 )
 from charter.connectors.modern_treasury.counterparties import named, verified_account
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 from schemas import Proposal
 
 #: Metadata keys Charter puts on every payment order it creates.

@@ -22,7 +22,7 @@ from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from pydantic import BaseModel, ConfigDict, Field
 
 from charter.connectors.base import ConnectorAuthError, ConnectorError, ProviderUnavailable
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 from schemas import BankAccount
 
 PROVIDER = "plaid"

@@ -16,7 +16,7 @@ from requests import RequestException
 
 from charter.connectors.base import ConnectorAuthError, ConnectorError, ProviderUnavailable
 from charter.connectors.quickbooks.client import QuickBooksSettings, auth_client
-from charter.storage.credentials import Credential
+from charter.storage.credential_vault import Credential
 
 _PAGE = 100
 #: Intuit's error code for a throttled request (HTTP 429, ThrottleExceeded).

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from requests import RequestException
 
 from charter.connectors.base import ConnectorAuthError, ProviderUnavailable
-from charter.storage.credentials import Credential, CredentialSecret, ScopedCredentials
+from charter.storage.credential_vault import Credential, CredentialSecret, ScopedCredentials
 
 PROVIDER = "quickbooks"
 APP_CREDENTIAL = "quickbooks-app"

@@ -9,7 +9,7 @@ whole batch. No timer: a lone append is flushed at once; batches form only under
 Use it only for an entry that needs no other write in the same transaction (an
 observation, a proposal, a reminder, the end of a run). An entry that must commit or roll
 back together with other work (a verdict with its proposal row, an action result with the
-action row) uses `audit.append` in that transaction. Every caller waits for its own commit:
+action row) uses `audit_trail.append` in that transaction. Every caller waits for its own commit:
 a failed batch fails every append in it, and nothing is acknowledged before it is durable.
 """
 
@@ -19,8 +19,8 @@ import asyncio
 import weakref
 from typing import Any
 
-from charter.storage import audit
-from charter.storage.audit import MAX_BATCH, AuditEvent
+from charter.storage import audit_trail
+from charter.storage.audit_trail import MAX_BATCH, AuditEvent
 from charter.storage.db import Database, valid_tenant
 from schemas import AuditHead
 
@@ -49,7 +49,7 @@ class GroupCommitter:
         # Bad input fails here, for this caller alone, never for the batch it would join.
         event = AuditEvent(
             kind=kind,
-            snapshot=audit.storable(snapshot),
+            snapshot=audit_trail.storable(snapshot),
             actor=actor,
             workflow_id=workflow_id,
             run_id=run_id,
@@ -75,7 +75,9 @@ class GroupCommitter:
             while batch := self._take(tenant_id):
                 try:
                     async with self._db.tenant(tenant_id) as conn:
-                        heads = await audit.append_many(conn, tenant_id, [e for e, _ in batch])
+                        heads = await audit_trail.append_many(
+                            conn, tenant_id, [e for e, _ in batch]
+                        )
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
@@ -95,7 +97,7 @@ class GroupCommitter:
             del self._flushers[tenant_id]
             for _, future in self._pending.pop(tenant_id, []):
                 if not future.done():
-                    future.set_exception(audit.AuditWriteRefused("group commit interrupted"))
+                    future.set_exception(audit_trail.AuditWriteRefused("group commit interrupted"))
 
 
 _committers: weakref.WeakKeyDictionary[Database, GroupCommitter] = weakref.WeakKeyDictionary()

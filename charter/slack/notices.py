@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from charter.notify.notifier import ExceptionNotice
 from charter.slack.cards import approvals_required, card_blocks, card_text, when
 from charter.storage import Database
-from charter.storage import slack as store
-from charter.storage.slack import Card, CardState, SlackTenantConfig
+from charter.storage import slack_cards as store
+from charter.storage.slack_cards import Card, CardState, SlackTenantConfig
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from charter.governance.backtest import backtest
 from charter.governance.constitution import content_hash, load_yaml
-from charter.storage import Database, audit, constitutions, members
+from charter.storage import Database, audit_trail, constitution_versions, roster
 from schemas import Constitution
 from schemas.backtest import BacktestReport
 
@@ -32,7 +32,7 @@ class Adopted(BaseModel):
 async def adopt(db: Database, tenant_id: str, text: str, *, by: str, note: str = "") -> Adopted:
     document = load_yaml(text)  # raises ConstitutionError naming every problem; nothing stored
     async with db.tenant(tenant_id) as conn:
-        if not await members.is_owner(conn, tenant_id, by):
+        if not await roster.is_owner(conn, tenant_id, by):
             raise NotAnOwner(
                 f"{by!r} is not an active owner of tenant {tenant_id!r}; only an owner can "
                 "apply a constitution"
@@ -40,7 +40,7 @@ async def adopt(db: Database, tenant_id: str, text: str, *, by: str, note: str =
         latest = await conn.fetchval(
             "SELECT max(version) FROM charter.constitutions WHERE tenant_id = $1", tenant_id
         )
-        saved = await constitutions.save(
+        saved = await constitution_versions.save(
             conn,
             tenant_id,
             document,
@@ -72,5 +72,5 @@ async def run_backtest(
 ) -> BacktestReport:
     proposed = await candidate(db, tenant_id, text)
     async with db.tenant(tenant_id) as conn:
-        entries = [e async for e in audit.entries(conn, tenant_id)]
+        entries = [e async for e in audit_trail.entries(conn, tenant_id)]
     return backtest(proposed, entries, since=since)

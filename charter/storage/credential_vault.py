@@ -22,10 +22,10 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
+from charter.config import redaction
 from charter.crypto.envelope import Scope, Sealed, credential_aad, open_sealed, rewrap, seal
 from charter.crypto.errors import CryptoError
 from charter.crypto.providers import KeyProvider, default_key_provider
-from charter.runtime import redaction
 
 Kind = Literal["api_key", "oauth"]
 

@@ -20,9 +20,9 @@ from pydantic import SecretStr
 
 from charter.audit.chain import Anchor, ChainEntry, ChainReport, ChainVerifier
 from charter.audit.checkpoints import Checkpoint, load_signing_key, sign, verified_anchor
-from charter.audit.ledger import Ledger, add_to_ledger, differences
+from charter.audit.ledger_replay import Ledger, add_to_ledger, differences
 from charter.audit.sinks import CheckpointSink
-from charter.storage import Database, audit, spend
+from charter.storage import Database, audit_trail, ledger
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,13 @@ async def verify_tenants(
             # Each entry is checked as it arrives, the next batch on its way meanwhile; the
             # event loop (an activity's heartbeat) runs between batches. The first entry that
             # does not fit ends the chain's report, as in `verify_chain`.
-            async with contextlib.aclosing(audit.readable_entries(conn, tenant)) as entries:
+            async with contextlib.aclosing(audit_trail.readable_entries(conn, tenant)) as entries:
                 async for entry in entries:
                     if (broken := verifier.add(entry)) is not None:
                         break
                     if isinstance(entry, ChainEntry):
                         add_to_ledger(rebuilt, entry)
-            stored = await spend.entries(conn, tenant)
+            stored = await ledger.entries(conn, tenant)
         report = broken or verifier.finish()
         # The spend ledger must be what the trail says it is: limits are enforced against it.
         problems = differences(rebuilt, stored)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from charter.runtime.config import ConfigurationError, Settings, app_dsn
+from charter.config.settings import ConfigurationError, Settings, app_dsn
 from charter.storage import migrate
 from charter.temporal import search_attributes
 from charter.temporal.codec_server import codec_token

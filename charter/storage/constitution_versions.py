@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 from charter.governance.constitution import content_hash
-from charter.storage import audit
+from charter.storage import audit_trail
 from schemas import Constitution, ConstitutionDocument
 
 
@@ -116,7 +116,7 @@ async def save(
         created_by,
         note,
     )
-    await audit.append(
+    await audit_trail.append(
         conn,
         tenant_id,
         "constitution_version",

@@ -19,8 +19,7 @@ from charter.connectors.demo import facts_at_execution
 from charter.governance import spend
 from charter.governance.freshness import too_old
 from charter.governance.rejudge import rejudge
-from charter.storage import constitutions
-from charter.storage import spend as ledger
+from charter.storage import constitution_versions, ledger
 from schemas import (
     ConstitutionDocument,
     LimitBreach,
@@ -77,8 +76,8 @@ async def check_and_reserve(
     `observed_at`, `max_age`: when the run's observation was read, and how old it may be
     for an autonomous execution (`freshness`)."""
     tenant = run.tenant_id
-    pinned = await constitutions.get(conn, tenant, verdict.constitution_version)
-    current = await constitutions.get(conn, tenant)
+    pinned = await constitution_versions.get(conn, tenant, verdict.constitution_version)
+    current = await constitution_versions.get(conn, tenant)
     documents = [pinned.document, current.document]
     spends = any(proposal.action in spend.spending_actions(d) for d in documents)
     if spends:

@@ -17,9 +17,8 @@ from pydantic import BaseModel
 from charter.audit.chain import AuditEntry, pending_actions
 from charter.connectors import registry
 from charter.connectors.base import ConnectorError
-from charter.storage import Database, actions, audit
-from charter.storage import spend as ledger
-from charter.storage.credentials import ScopedCredentials
+from charter.storage import Database, actions, audit_trail, ledger
+from charter.storage.credential_vault import ScopedCredentials
 from schemas import Proposal
 
 Outcome = Literal["recorded", "absent", "unreachable"]
@@ -40,7 +39,7 @@ async def reconcile_tenant(
     if readers.scope != "read":
         raise ValueError("reconciliation holds read credentials only")
     async with db.tenant(tenant_id) as conn:
-        entries = [e async for e in audit.entries(conn, tenant_id)]
+        entries = [e async for e in audit_trail.entries(conn, tenant_id)]
     intents = {
         e.snapshot["idempotency_key"]: e
         for e in entries
