@@ -126,7 +126,7 @@ async def test_failed_intent_write_means_no_action(
         called.append("execute")
         return "never"
 
-    monkeypatch.setattr(act_module.audit, "append", failing_append)
+    monkeypatch.setattr(act_module.audit_trail, "append", failing_append)
     monkeypatch.setattr(DemoBooksWriter, "execute", spy)
     # Not an ApplicationError marked non-retryable: Temporal retries the activity.
     with pytest.raises(asyncpg.SerializationError):
