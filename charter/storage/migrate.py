@@ -8,11 +8,11 @@ by an advisory lock, so two processes starting together do not race.
 from __future__ import annotations
 
 import logging
-from importlib import resources
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from charter.storage.migration_versions import RENUMBERED, migration_files
 from charter.storage.server_checks import check_server
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,38 @@ $$;
 """
 
 
-def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("charter.storage") / "migrations"
-    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
-    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+# Where an older release's versions were recorded again beside the new ones (to run it), the
+# new ones stay; every other old version becomes its new one, keeping when it was applied.
+_DROP_OLD_BESIDE_NEW = """
+DELETE FROM charter_meta.schema_migrations AS m
+USING unnest($1::text[], $2::text[]) AS r(old, new)
+WHERE m.version = r.old
+  AND EXISTS (SELECT FROM charter_meta.schema_migrations WHERE version = r.new)
+"""
+_RENAME = """
+UPDATE charter_meta.schema_migrations AS m SET version = r.new
+FROM unnest($1::text[], $2::text[]) AS r(old, new)
+WHERE m.version = r.old
+RETURNING r.old, r.new
+"""
+
+
+async def _record_current_versions(conn: asyncpg.Connection) -> None:
+    """Give every old version in the ledger its file's current one (see `RENUMBERED`)."""
+    old, new = list(RENUMBERED), list(RENUMBERED.values())
+    await conn.execute(_DROP_OLD_BESIDE_NEW, old, new)
+    for row in await conn.fetch(_RENAME, old, new):
+        log.info("migration %s is now recorded as %s", row["old"], row["new"])
+
+
+async def _applied_versions(conn: asyncpg.Connection) -> set[str]:
+    async with conn.transaction():
+        # Read as the owner: the ledger's policy admits no one else (an administrator
+        # without BYPASSRLS would otherwise see no row and re-apply everything).
+        await conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
+        await _record_current_versions(conn)
+        rows = await conn.fetch("SELECT version FROM charter_meta.schema_migrations")
+    return {r["version"] for r in rows}
 
 
 async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[str]:
@@ -81,14 +109,7 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
                         f"ALTER ROLE {APP_ROLE} PASSWORD "
                         + await conn.fetchval("SELECT quote_literal($1::text)", app_password)
                     )
-            async with conn.transaction():
-                # Read as the owner: the ledger's policy admits no one else (an administrator
-                # without BYPASSRLS would otherwise see no row and re-apply everything).
-                await conn.execute(f"SET LOCAL ROLE {OWNER_ROLE}")
-                done = {
-                    r["version"]
-                    for r in await conn.fetch("SELECT version FROM charter_meta.schema_migrations")
-                }
+            done = await _applied_versions(conn)
             for version, sql in migration_files():
                 if version in done:
                     continue
@@ -110,9 +131,12 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
 
 async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
     """The migrations this code needs that the database lacks, as the application role sees
-    it (through `charter.applied_migrations()`; before that function existed, all of them)."""
+    it (through `charter.applied_migrations()`; before that function existed, all of them).
+    A version recorded under its old number counts as its file's, so a worker of this code
+    starts on a database migrated before the renumbering, as before."""
     try:
-        applied = {r[0] for r in await conn.fetch("SELECT charter.applied_migrations()")}
+        recorded = await conn.fetch("SELECT charter.applied_migrations()")
     except (asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError):
-        applied = set()
+        recorded = []
+    applied = {RENUMBERED.get(r[0], r[0]) for r in recorded}
     return [version for version, _ in migration_files() if version not in applied]

@@ -1,4 +1,4 @@
-"""Slack configuration per tenant and the card posted per exception (migration 006)."""
+"""Slack configuration per tenant and the card posted per exception (migration 005_slack)."""
 
 from __future__ import annotations
 

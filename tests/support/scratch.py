@@ -50,6 +50,14 @@ def postgres_server(configured: str | None, *, prefix: str) -> Iterator[str]:
 @asynccontextmanager
 async def migrated_database(server_dsn: str, *, prefix: str) -> AsyncIterator[str]:
     """A new database with Charter's migrations applied; dropped on exit. Yields its DSN."""
+    async with empty_database(server_dsn, prefix=prefix) as dsn:
+        await migrate(dsn)
+        yield dsn
+
+
+@asynccontextmanager
+async def empty_database(server_dsn: str, *, prefix: str) -> AsyncIterator[str]:
+    """A new database with nothing in it; dropped on exit. Yields its DSN."""
     name = f"{prefix}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(server_dsn)
     try:
@@ -57,9 +65,7 @@ async def migrated_database(server_dsn: str, *, prefix: str) -> AsyncIterator[st
     finally:
         await conn.close()
     try:
-        dsn = with_database(server_dsn, name)
-        await migrate(dsn)
-        yield dsn
+        yield with_database(server_dsn, name)
     finally:
         conn = await asyncpg.connect(server_dsn)
         try:
