@@ -215,23 +215,56 @@ async def card_state(
     )
     if row is None:
         return None
-    decisions = await conn.fetch(
+    fields = dict(row)
+    fields["context"] = json.loads(fields["context"])
+    proposal = (tenant_id, row["workflow_id"], row["proposal_id"])
+    return CardState(
+        tenant_id=tenant_id,
+        decisions=await _decisions(conn, *proposal),
+        executed_reference=await _executed_reference(conn, *proposal),
+        edit=await _approved_edit(conn, *proposal),
+        # A reasoning failure (`kind: reasoning_failure`) has no proposal, so no verdict and
+        # no pinned version to read titles from.
+        rule_titles=await _rule_titles(
+            conn, tenant_id, (fields["context"].get("verdict") or {}).get("constitution_version")
+        ),
+        **fields,
+    )
+
+
+async def _decisions(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> list[DecisionRow]:
+    rows = await conn.fetch(
         "SELECT d.approver, coalesce(m.display_name, d.approver) AS display_name, d.outcome, "
         "d.reason, d.amendment_version, d.decided_at FROM charter.decisions d LEFT JOIN "
         "charter.members m ON m.tenant_id = d.tenant_id AND m.member_id = d.approver "
         "WHERE d.tenant_id = $1 AND d.workflow_id = $2 AND d.proposal_id = $3 "
         "ORDER BY d.decided_at, d.approver",
         tenant_id,
-        row["workflow_id"],
-        row["proposal_id"],
+        workflow_id,
+        proposal_id,
     )
-    reference = await conn.fetchval(
+    return [DecisionRow(**dict(d)) for d in rows]
+
+
+async def _executed_reference(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> str | None:
+    reference: str | None = await conn.fetchval(
         "SELECT connector_reference FROM charter.actions WHERE tenant_id = $1 AND "
         "workflow_id = $2 AND proposal_id = $3 LIMIT 1",
         tenant_id,
-        row["workflow_id"],
-        row["proposal_id"],
+        workflow_id,
+        proposal_id,
     )
+    return reference
+
+
+async def _approved_edit(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> dict[str, Any] | None:
+    """The edited proposal and the gate's verdict on it, if an approval is bound to them."""
     edit = await conn.fetchrow(
         "SELECT e.proposal::text AS proposal, e.verdict::text AS verdict FROM "
         "charter.proposal_edits e WHERE e.tenant_id = $1 AND e.workflow_id = $2 AND "
@@ -239,30 +272,22 @@ async def card_state(
         "charter.decisions d WHERE d.tenant_id = $1 AND d.workflow_id = $2 AND "
         "d.proposal_id = $3 AND d.outcome = 'approve') LIMIT 1",
         tenant_id,
-        row["workflow_id"],
-        row["proposal_id"],
+        workflow_id,
+        proposal_id,
     )
-    fields = dict(row)
-    fields["context"] = json.loads(fields["context"])
-    # A reasoning failure (`kind: reasoning_failure`) has no proposal, so no verdict and no
-    # pinned version to read titles from.
-    version = (fields["context"].get("verdict") or {}).get("constitution_version")
-    document = (
-        await conn.fetchval(
-            "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND "
-            "version = $2",
-            tenant_id,
-            version,
-        )
-        if version is not None
-        else None
+    return {k: json.loads(edit[k]) for k in ("proposal", "verdict")} if edit else None
+
+
+async def _rule_titles(
+    conn: asyncpg.Connection, tenant_id: str, version: int | None
+) -> dict[str, str]:
+    """The titles of the rules of a constitution version, by id (none without a version)."""
+    if version is None:
+        return {}
+    document = await conn.fetchval(
+        "SELECT document::text FROM charter.constitutions WHERE tenant_id = $1 AND version = $2",
+        tenant_id,
+        version,
     )
     rules = json.loads(document)["rules"] if document else []
-    return CardState(
-        tenant_id=tenant_id,
-        decisions=[DecisionRow(**dict(d)) for d in decisions],
-        executed_reference=reference,
-        rule_titles={r["id"]: r["title"] for r in rules},
-        edit={k: json.loads(edit[k]) for k in ("proposal", "verdict")} if edit else None,
-        **fields,
-    )
+    return {r["id"]: r["title"] for r in rules}
