@@ -6,8 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,16 @@ console = Console(
 
 class CliError(Exception):
     """A user-facing error: printed without a traceback, exit code 2."""
+
+
+@contextmanager
+def as_cli_errors(*refusals: type[Exception]) -> Iterator[None]:
+    """Within: a refusal of these types (a service's, a parser's) is the command's one-line
+    error, its message as it is."""
+    try:
+        yield
+    except refusals as exc:
+        raise CliError(str(exc)) from None
 
 
 async def stack_for(args: argparse.Namespace) -> tuple[Settings, Stack]:
@@ -57,10 +67,13 @@ async def session(
         await db.close()
 
 
-def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON instead of tables (for scripts)"
-    )
+@asynccontextmanager
+async def connected(args: argparse.Namespace, *, temporal: bool = True) -> AsyncIterator[Session]:
+    """`session` for one command: the stack it talks to (the embedded one started if need
+    be), its database, and Temporal unless `temporal=False`."""
+    settings, stack = await stack_for(args)
+    async with session(settings, stack, temporal=temporal) as s:
+        yield s
 
 
 def print_json(value: Any) -> None:
@@ -75,9 +88,3 @@ def print_json(value: Any) -> None:
         return str(item)
 
     print(json.dumps(value, default=encode, indent=2))
-
-
-def add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument(
-        "--tenant", "-t", required=required, help="tenant id (every query is scoped to one)"
-    )

@@ -9,20 +9,12 @@ from rich.table import Table
 from charter.services.reconcile import reconcile_tenant
 from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
-)
+from charter_cli._common import as_cli_errors, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("actions", help="settle actions whose outcome is unknown")
-    actions = group.add_subparsers(dest="actions_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    actions = command_group(sub, "actions", help="settle actions whose outcome is unknown")
     reconcile = actions.add_parser(
         "reconcile",
         help="ask the providers about every intent without a result, and record what they hold",
@@ -37,13 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def cmd_reconcile(args: argparse.Namespace) -> int:
-    try:
+    with as_cli_errors(TenantRequired):
         tenants = [valid_tenant(args.tenant)] if args.tenant else None
-    except TenantRequired as exc:
-        raise CliError(str(exc)) from None
-    settings, stack = await stack_for(args)
-    readers = CredentialVault().scoped("read")
-    async with session(settings, stack, temporal=False) as s:
+    async with connected(args, temporal=False) as s:
+        readers = CredentialVault().scoped("read")
         settled = []
         for tenant in tenants or await s.db.tenant_ids():
             settled.extend(await reconcile_tenant(s.db, tenant, readers))

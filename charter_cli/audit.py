@@ -33,19 +33,19 @@ from charter.storage import Database, audit_trail
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._common import (
     CliError,
-    add_json,
-    add_tenant,
+    as_cli_errors,
+    connected,
     console,
     print_json,
     session,
     stack_for,
 )
+from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
 from schemas import AgentRunResult
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("audit", help="the append-only, hash-chained audit trail")
-    group_sub = group.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    group_sub = command_group(sub, "audit", help="the append-only, hash-chained audit trail")
 
     verify = group_sub.add_parser(
         "verify",
@@ -101,30 +101,24 @@ def _tenants(args: argparse.Namespace) -> list[str] | None:
     """The --tenant given, validated before anything touches the database; None for all."""
     if args.tenant is None:
         return None
-    try:
+    with as_cli_errors(TenantRequired):
         return [valid_tenant(args.tenant)]
-    except TenantRequired as exc:
-        raise CliError(str(exc)) from None
 
 
 # -- anchors ------------------------------------------------------------------------------
 
 
 def checkpoint_sink(settings: Settings, location: str | None) -> CheckpointSink:
-    try:
+    with as_cli_errors(SinkLocationInvalid):
         return sink_for(location or settings.audit_checkpoints_location)
-    except SinkLocationInvalid as exc:
-        raise CliError(str(exc)) from None
 
 
 def checkpoint_anchors(
     settings: Settings, sink: CheckpointSink, tenants: list[str] | None
 ) -> dict[str, list[Anchor]]:
     """Every checkpoint in the sink, signature-checked; a bad one is an error, not skipped."""
-    try:
+    with as_cli_errors(SinkUnavailable):
         checkpoints = sink.prior(tenants)
-    except SinkUnavailable as exc:
-        raise CliError(str(exc)) from None
     if not checkpoints:
         return {}
     key = load_signing_key(
@@ -239,8 +233,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
             raise CliError(f"cannot read {args.export}: {exc.strerror}") from None
         reports = verify_export(lines, tenants, anchors)
     else:
-        settings, stack = await stack_for(args)
-        async with session(settings, stack, temporal=args.temporal) as s:
+        async with connected(args, temporal=args.temporal) as s:
             tenants = tenants or await s.db.tenant_ids()
             if s.client is not None:
                 for tenant in tenants:
@@ -280,10 +273,8 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
         settings.audit_signing_key, settings.audit_signing_key_file, create=True
     )
     async with session(settings, stack, temporal=False) as s:
-        try:
+        with as_cli_errors(CheckpointError, SinkUnavailable):
             run = await checkpoint(s.db, sink, keys, tenants)
-        except (CheckpointError, SinkUnavailable) as exc:
-            raise CliError(str(exc)) from None
     if args.json:
         print_json({"checkpoints": sink.location, "signed": run.signed, "broken": run.broken})
         return 1 if run.broken else 0

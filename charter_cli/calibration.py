@@ -9,18 +9,11 @@ from rich.table import Table
 
 from charter.governance import calibration
 from charter.storage import calibration_outcomes as stored
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
-)
+from charter_cli._common import CliError, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, add_tenant
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "calibration",
         help="stated confidence vs. the rate humans agreed, per agent and action type",
@@ -96,8 +89,7 @@ async def cmd_calibration(args: argparse.Namespace) -> int:
         raise CliError("--target must be in (0, 1]")
     if args.min_decisions < 1:
         raise CliError("--min-decisions must be at least 1")
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await stored.outcomes(conn, args.tenant, args.agent)
     result = calibration.report(
         args.tenant, rows, target=args.target, min_decisions=args.min_decisions

@@ -10,9 +10,10 @@ from charter.config.settings import Settings
 from charter.crypto.codec import default_payload_keyring
 from charter.temporal import codec_server
 from charter_cli._common import console
+from charter_cli._registration import Subcommands
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     server = sub.add_parser(
         "codec-server",
         help="serve the payload codec to the Temporal UI (token-protected, CORS for the UI only)",

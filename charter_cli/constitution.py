@@ -14,24 +14,17 @@ from charter.governance.constitution_diff import diff
 from charter.presentation.report import money
 from charter.services.adoption import NotAnOwner, adopt, run_backtest
 from charter.storage import constitution_versions
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
-)
+from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser(
+def register(sub: Subcommands) -> None:
+    group_sub = command_group(
+        sub,
         "constitution",
         help="apply, inspect, compare and backtest a tenant's constitution",
         description="A constitution is versioned law: every apply stores a new, immutable version.",
     )
-    group_sub = group.add_subparsers(dest="constitution_command", required=True, metavar="ACTION")
 
     apply = group_sub.add_parser(
         "apply",
@@ -101,12 +94,9 @@ def _since(value: str | None) -> datetime | None:
 
 async def cmd_apply(args: argparse.Namespace) -> int:
     text = _read(args.file)
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
-        try:
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(ConstitutionError, NotAnOwner):
             adopted = await adopt(s.db, args.tenant, text, by=args.member, note=args.note)
-        except (ConstitutionError, NotAnOwner) as exc:
-            raise CliError(str(exc)) from None
     c = adopted.constitution
     if args.json:
         print_json(
@@ -130,12 +120,9 @@ async def cmd_apply(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
-        try:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        with as_cli_errors(constitution_versions.ConstitutionNotFound):
             c = await constitution_versions.get(conn, args.tenant, args.version)
-        except constitution_versions.ConstitutionNotFound as exc:
-            raise CliError(str(exc)) from None
     if args.json:
         print_json(
             {
@@ -164,8 +151,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         versions = await constitution_versions.history(conn, args.tenant)
     if not versions:
         raise CliError(f"tenant {args.tenant!r} has no constitution")
@@ -189,13 +175,10 @@ async def cmd_history(args: argparse.Namespace) -> int:
 
 
 async def cmd_diff(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
-        try:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        with as_cli_errors(constitution_versions.ConstitutionNotFound):
             a = await constitution_versions.get(conn, args.tenant, args.a)
             b = await constitution_versions.get(conn, args.tenant, args.b)
-        except constitution_versions.ConstitutionNotFound as exc:
-            raise CliError(str(exc)) from None
     changes = diff(a.document, b.document)
     if args.json:
         print_json({"tenant_id": args.tenant, "a": a.version, "b": b.version, "changes": changes})
@@ -217,12 +200,9 @@ async def cmd_diff(args: argparse.Namespace) -> int:
 async def cmd_backtest(args: argparse.Namespace) -> int:
     text = _read(args.file)
     since = _since(args.since)
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
-        try:
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(ConstitutionError):
             report = await run_backtest(s.db, args.tenant, text, since=since)
-        except ConstitutionError as exc:
-            raise CliError(str(exc)) from None
     if args.json:
         cases = [c for c in report.cases if c.changed or args.all]
         print_json(

@@ -14,22 +14,14 @@ import sys
 from pydantic import ValidationError
 from rich.table import Table
 
-from charter.storage import audit_trail
+from charter.services import credentials
 from charter.storage import credential_vault as creds
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
-)
+from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
+from charter_cli._registration import Subcommands, add_actor, add_json, add_tenant, command_group
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("credentials", help="add, list and revoke connector credentials")
-    actions = group.add_subparsers(dest="credentials_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    actions = command_group(sub, "credentials", help="add, list and revoke connector credentials")
 
     add = actions.add_parser(
         "add",
@@ -44,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--scope", required=True, choices=["read", "write"])
     add.add_argument("--kind", default="api_key", choices=["api_key", "oauth"])
     add.add_argument("--label", default="", help="a human description (not secret)")
-    add.add_argument("--as", dest="actor", default="cli", help="who is adding it (audited)")
+    add_actor(add, "adding it")
     add.set_defaults(func=cmd_add)
 
     lst = actions.add_parser(
@@ -62,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_tenant(revoke)
     revoke.add_argument("credential_id")
-    revoke.add_argument("--as", dest="actor", default="cli", help="who is revoking it (audited)")
+    add_actor(revoke, "revoking it")
     revoke.set_defaults(func=cmd_revoke)
 
 
@@ -91,44 +83,18 @@ def read_secret(kind: str) -> creds.CredentialSecret:
 
 async def cmd_add(args: argparse.Namespace) -> int:
     secret = read_secret(args.kind)
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
-        vault = creds.CredentialVault()
-        try:
-            async with s.db.tenant(args.tenant) as conn:
-                info = await creds.add(
-                    conn,
-                    vault.keys,
-                    tenant_id=args.tenant,
-                    connector=args.connector,
-                    scope=args.scope,
-                    secret=secret,
-                    label=args.label,
-                    created_by=args.actor,
-                )
-                await audit_trail.append(
-                    conn,
-                    args.tenant,
-                    "credential_added",
-                    info.model_dump(
-                        mode="json",
-                        include={
-                            "credential_id",
-                            "connector",
-                            "scope",
-                            "kind",
-                            "label",
-                            "kek_version",
-                        },
-                    ),
-                    actor=f"member:{args.actor}",
-                )
-        except Exception as exc:
-            if type(exc).__name__ in ("CheckViolationError", "ForeignKeyViolationError"):
-                raise CliError(
-                    f"refused: unknown tenant {args.tenant!r} or invalid connector name"
-                ) from None
-            raise
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(credentials.UnknownTenantOrConnector):
+            info = await credentials.add(
+                s.db,
+                creds.CredentialVault(),
+                tenant_id=args.tenant,
+                connector=args.connector,
+                scope=args.scope,
+                secret=secret,
+                label=args.label,
+                member=args.actor,
+            )
     console.print(
         f"added {info.credential_id} ({info.connector}, {info.scope}, {info.kind}) "
         f"under key version {info.kek_version}"
@@ -137,8 +103,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await creds.list_credentials(conn, args.tenant, include_revoked=args.all)
     if args.json:
         # CredentialInfo holds no secret: ids, connector, scope, kind, label, key version, dates.
@@ -163,23 +128,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_revoke(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
-        try:
-            async with s.db.tenant(args.tenant) as conn:
-                info = await creds.revoke(conn, args.tenant, args.credential_id)
-                await audit_trail.append(
-                    conn,
-                    args.tenant,
-                    "credential_revoked",
-                    {
-                        "credential_id": info.credential_id,
-                        "connector": info.connector,
-                        "scope": info.scope,
-                    },
-                    actor=f"member:{args.actor}",
-                )
-        except creds.CredentialError as exc:
-            raise CliError(str(exc)) from None
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(creds.CredentialError):
+            info = await credentials.revoke(
+                s.db, args.tenant, args.credential_id, member=args.actor
+            )
     console.print(f"revoked {info.credential_id}; its encrypted secret is erased")
     return 0

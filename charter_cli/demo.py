@@ -6,10 +6,11 @@ import argparse
 import time
 
 from charter_cli._common import console, stack_for
+from charter_cli._registration import Subcommands
 from charter_cli.story import run_demo
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     demo = sub.add_parser(
         "demo",
         help="run the demo: two companies, their agents, exceptions, an amendment, the audit",

@@ -8,11 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
 from rich.table import Table
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
-from charter.crypto import CryptoError
 from charter.presentation.inert import plain
 from charter.presentation.report import (
     CAUSE_WORDS,
@@ -20,24 +16,21 @@ from charter.presentation.report import (
     money,
     reasoning_failure_title,
 )
-from charter.services import proofs
-from charter.storage import Database, runs
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
+from charter.services import deciding
+from charter.storage import runs
+from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
+from schemas import AmendmentRequest, Decision, DecisionReceipt, Proposal, ProposalEdit
+
+#: What `charter decide` adds to a refusal that leaves nothing to decide.
+_NOTHING_TO_DECIDE = (
+    " Read it with `charter exceptions show`, re-run the agent, and close it with "
+    "`charter exceptions dismiss`."
 )
-from schemas import AmendmentRequest, Decision, Proposal, ProposalEdit
-from workflows import AgentLoop
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    exc = sub.add_parser("exceptions", help="list and show exceptions awaiting a human")
-    exc_sub = exc.add_subparsers(dest="exceptions_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    exc_sub = command_group(sub, "exceptions", help="list and show exceptions awaiting a human")
     ls = exc_sub.add_parser("list", help="list open exceptions of a tenant")
     add_tenant(ls)
     ls.add_argument("--all", action="store_true", help="include decided and expired ones")
@@ -59,7 +52,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dismiss.add_argument("--as", dest="approver", required=True, metavar="MEMBER")
     dismiss.add_argument("--reason", default="", help="why, for the audit trail")
     dismiss.set_defaults(func=cmd_dismiss)
+    _register_decide(sub)
 
+
+def _register_decide(sub: Subcommands) -> None:
     decide = sub.add_parser(
         "decide",
         help="approve or reject an exception",
@@ -95,17 +91,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     decide.set_defaults(func=cmd_decide)
 
 
-async def _get(db: Database, tenant: str, exception_id: str) -> dict[str, object]:
-    async with db.tenant(tenant) as conn:
-        row = await runs.get_exception(conn, tenant, exception_id)
-    if row is None:
-        raise CliError(f"no exception {exception_id!r} for tenant {tenant!r}")
-    return row
-
-
 async def cmd_list(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await runs.list_exceptions(conn, args.tenant, status=None if args.all else "open")
     if args.json:
         print_json(rows)
@@ -143,9 +130,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
-        row = await _get(s.db, args.tenant, args.exception_id)
+    async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
+        row = await runs.get_exception(conn, args.tenant, args.exception_id)
+    if row is None:
+        raise CliError(f"no exception {args.exception_id!r} for tenant {args.tenant!r}")
     if args.json:
         print_json(row)
         return 0
@@ -161,14 +149,11 @@ def _decimal(flag: str, value: str | None) -> Decimal | None:
 
 
 async def cmd_dismiss(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
-        try:
-            await runs.dismiss_reply_exception(
-                conn, args.tenant, args.exception_id, member=args.approver, reason=args.reason
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(runs.NotDismissable):
+            await deciding.dismiss(
+                s.db, args.tenant, args.exception_id, member=args.approver, reason=args.reason
             )
-        except runs.NotDismissable as exc:
-            raise CliError(str(exc)) from None
     console.print(f"[green]dismissed[/] {args.exception_id} as {args.approver}; nothing executed")
     return 0
 
@@ -205,38 +190,27 @@ def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
 
 
 async def cmd_decide(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack) as s:
-        row = await _get(s.db, args.tenant, args.exception_id)
-        if row["status"] != "open":
-            raise CliError(f"{args.exception_id} is {row['status']}, not open")
-        context = row["context"]
-        if isinstance(context, dict) and context.get("kind") == "reasoning_failure":
-            raise CliError(
-                f"{args.exception_id} holds an unreadable reasoner reply: there is no proposal "
-                "to approve or reject. Read it with `charter exceptions show`, re-run the agent, "
-                "and close it with `charter exceptions dismiss`."
-            )
-        decision = build_decision(args, str(row["proposal_id"]))
-        # Signed with the local key of `--as`: the workflow and the database accept only a
-        # statement that member's registered key signed.
-        try:
-            async with s.db.tenant(args.tenant) as conn:
-                decision = await proofs.sign_as_member(
-                    conn, args.tenant, str(row["workflow_id"]), decision, datetime.now(UTC)
-                )
-        except CryptoError as exc:
-            raise CliError(str(exc)) from None
+    async with connected(args) as s:
         assert s.client is not None
-        handle = s.client.get_workflow_handle(str(row["workflow_id"]))
         try:
-            receipt = await handle.execute_update(AgentLoop.decide, decision)
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise CliError(f"decision refused: {message}") from None
-        except RPCError as exc:
-            raise CliError(f"could not reach run {row['workflow_id']}: {exc.message}") from None
+            pending = await deciding.awaiting(s.db, args.tenant, args.exception_id)
+            decision = build_decision(args, pending.proposal_id)
+            # Signed with the local key of `--as`: the workflow and the database accept only
+            # a statement that member's registered key signed.
+            receipt = await deciding.decide(
+                s.db, s.client, args.tenant, pending.workflow_id, decision
+            )
+        except deciding.NothingToDecide as exc:
+            raise CliError(f"{exc}{_NOTHING_TO_DECIDE}") from None
+        except deciding.DecisionRefused as exc:
+            raise CliError(f"decision refused: {exc}") from None
+        except deciding.DecisionNotSent as exc:
+            raise CliError(str(exc)) from None
+    console.print(_receipt_line(args.exception_id, receipt))
+    return 0
+
+
+def _receipt_line(exception_id: str, receipt: DecisionReceipt) -> str:
     note = (
         f"; constitution amended to v{receipt.amendment_version}"
         if receipt.amendment_version
@@ -244,7 +218,5 @@ async def cmd_decide(args: argparse.Namespace) -> int:
     )
     if receipt.status == "awaiting_decision":
         note += f"; {receipt.approvals} of {receipt.approvals_required} approvals, still waiting"
-    console.print(
-        f"[green]{ {'approve': 'approved', 'reject': 'rejected'}[receipt.outcome] }[/] {args.exception_id} as {receipt.approver}{note}"
-    )
-    return 0
+    done = {"approve": "approved", "reject": "rejected"}[receipt.outcome]
+    return f"[green]{done}[/] {exception_id} as {receipt.approver}{note}"

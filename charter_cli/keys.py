@@ -11,14 +11,14 @@ from charter.config.settings import Settings
 from charter.crypto import CryptoError
 from charter.crypto.codec import default_payload_keyring
 from charter.crypto.keyring import keyring_file
-from charter.storage import Database, audit_trail
+from charter.services.credentials import kek_usage, rewrap_all
 from charter.storage import credential_vault as creds
-from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
+from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, command_group
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("keys", help="rotate, retire and list encryption keys")
-    actions = group.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    actions = command_group(sub, "keys", help="rotate, retire and list encryption keys")
 
     rotate = actions.add_parser(
         "rotate",
@@ -49,34 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lst.set_defaults(func=cmd_list)
 
 
-async def usage(db: Database) -> dict[int, int]:
-    """Credentials per KEK version, over every tenant."""
-    return await db.summed_over_tenants(creds.kek_versions_in_use)
-
-
-async def rewrap_all(db: Database, vault: creds.CredentialVault) -> tuple[int, list[str]]:
-    """Rewrap every tenant's data keys; return how many moved and which failed."""
-    done, failed = 0, []
-    for tenant in await db.tenant_ids():
-        async with db.tenant(tenant) as conn:
-            report = await creds.rewrap_tenant(conn, vault.keys, tenant)
-            if report.rewrapped:
-                await audit_trail.append(
-                    conn,
-                    tenant,
-                    "credentials_rewrapped",
-                    {
-                        "credential_ids": report.rewrapped,
-                        "kek_version": vault.keys.current_version(),
-                        "failed": report.failed,
-                    },
-                    actor="operator:cli",
-                )
-        done += len(report.rewrapped)
-        failed += [f"{tenant}/{cid}" for cid in report.failed]
-    return done, failed
-
-
 async def cmd_rotate(args: argparse.Namespace) -> int:
     if args.payload:
         settings = Settings()
@@ -85,16 +57,13 @@ async def cmd_rotate(args: argparse.Namespace) -> int:
         new_id = keyring_file(settings).rotate_payload_key()
         console.print(f"payload key {new_id} is now current; restart workers to encrypt with it")
         return 0
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
+    async with connected(args, temporal=False) as s:
         vault = creds.CredentialVault()
-        try:
+        with as_cli_errors(CryptoError):
             if not args.rewrap_only:
                 version = await asyncio.to_thread(vault.keys.rotate)
                 console.print(f"key-encryption key version {version} is now current")
             rewrapped, failed = await rewrap_all(s.db, vault)
-        except CryptoError as exc:
-            raise CliError(str(exc)) from None
     console.print(f"rewrapped {rewrapped} data keys under version {vault.keys.current_version()}")
     if failed:
         raise CliError(
@@ -106,39 +75,33 @@ async def cmd_rotate(args: argparse.Namespace) -> int:
 
 async def cmd_retire(args: argparse.Namespace) -> int:
     if args.payload:
-        try:
+        with as_cli_errors(CryptoError):
             keyring_file(Settings()).retire_payload_key(args.version)
-        except CryptoError as exc:
-            raise CliError(str(exc)) from None
         console.print(f"payload key {args.version} retired: payloads it encrypted no longer decode")
         return 0
     try:
         version = int(args.version)
     except ValueError:
         raise CliError("a key-encryption key version is a number") from None
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
+    async with connected(args, temporal=False) as s:
         vault = creds.CredentialVault()
-        in_use = (await usage(s.db)).get(version, 0)
+        in_use = (await kek_usage(s.db)).get(version, 0)
         if in_use:
             raise CliError(
                 f"version {version} still wraps {in_use} data keys: run `charter keys rotate` first"
             )
-        try:
+        with as_cli_errors(CryptoError):
             await asyncio.to_thread(vault.keys.retire, version)
-        except CryptoError as exc:
-            raise CliError(str(exc)) from None
     console.print(f"key-encryption key version {version} retired")
     return 0
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s:
+    async with connected(args, temporal=False) as s:
         vault = creds.CredentialVault()
-        used = await usage(s.db)
+        used = await kek_usage(s.db)
         versions = await asyncio.to_thread(vault.keys.versions)
-    keyring = default_payload_keyring(settings)
+    keyring = default_payload_keyring(s.settings)
     if args.json:
         # Versions and ids only: no key material.
         print_json(

@@ -2,14 +2,14 @@
 
 Membership and keys are administration: every command here runs as the owner role on the
 administrator connection, never as the application role (which can read public keys, never
-write one). `enroll` keeps the private key on this machine, readable by its owner only.
+write one), through `charter.services.membership` and `charter.services.key_enrolment`.
+`enroll` keeps the private key on this machine, readable by its owner only.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -17,19 +17,22 @@ from rich.text import Text
 
 from charter.crypto.statements import front_door_key, key_dir
 from charter.governance.approvals import APPROVER_ROLES
-from charter.services import proofs
-from charter.storage import audit_trail, member_keys, roster
-from charter.storage.member_keys import owner_tenant
-from charter_cli._common import CliError, add_json, add_tenant, console, print_json, stack_for
+from charter.services import key_enrolment, membership
+from charter.storage.member_keys import MemberKey
+from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
+from charter_cli._registration import Subcommands, add_actor, add_json, add_tenant, command_group
 
 #: A role is a name the constitution's rules may ask for; these two may decide at all.
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = sub.add_parser("members", help="add, list and revoke members; enrol signing keys")
-    actions = group.add_subparsers(dest="members_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    actions = command_group(sub, "members", help="add, list and revoke members; enrol signing keys")
+    _register_roster(actions)
+    _register_keys(actions)
 
+
+def _register_roster(actions: Subcommands) -> None:
     add = actions.add_parser("add", help="add a member of a tenant")
     add_tenant(add)
     add.add_argument("member_id")
@@ -40,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="comma-separated (approver, owner, viewer, or a role the constitution names)",
     )
     add.add_argument("--slack", default=None, help="the member's Slack user id")
-    add.add_argument("--as", dest="actor", default="cli", help="who is adding (audited)")
+    add_actor(add, "adding")
     add.set_defaults(func=cmd_add)
 
     lst = actions.add_parser("list", help="members, roles, Slack ids and keys")
@@ -52,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_tenant(roles)
     roles.add_argument("member_id")
     roles.add_argument("roles", help="comma-separated")
-    roles.add_argument("--as", dest="actor", default="cli", help="who is changing it (audited)")
+    add_actor(roles, "changing it")
     roles.set_defaults(func=cmd_roles)
 
     revoke = actions.add_parser(
@@ -67,16 +70,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke.add_argument("--for-cause", action="store_true")
     revoke.add_argument("--keys-only", action="store_true", help="keep the membership")
     revoke.add_argument("--reason", default="")
-    revoke.add_argument("--as", dest="actor", default="cli", help="who is revoking (audited)")
+    add_actor(revoke, "revoking")
     revoke.set_defaults(func=cmd_revoke)
 
     slack = actions.add_parser("set-slack", help="set (or clear with '') a member's Slack id")
     add_tenant(slack)
     slack.add_argument("member_id")
     slack.add_argument("slack_user_id")
-    slack.add_argument("--as", dest="actor", default="cli", help="who is changing it (audited)")
+    add_actor(slack, "changing it")
     slack.set_defaults(func=cmd_set_slack)
 
+
+def _register_keys(actions: Subcommands) -> None:
     enroll = actions.add_parser(
         "enroll",
         help="create a signing key pair for a member on this machine",
@@ -86,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_tenant(enroll)
     enroll.add_argument("member_id")
-    enroll.add_argument("--as", dest="actor", default="cli", help="who is enrolling (audited)")
+    add_actor(enroll, "enrolling")
     enroll.set_defaults(func=cmd_enroll)
 
     door = actions.add_parser(
@@ -97,7 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_tenant(door)
     door.add_argument("name", choices=["slack"])
-    door.add_argument("--as", dest="actor", default="cli", help="who is registering (audited)")
+    add_actor(door, "registering")
     door.set_defaults(func=cmd_front_door)
 
 
@@ -119,35 +124,32 @@ async def _admin_dsn(args: argparse.Namespace) -> str:
     return stack.admin_dsn
 
 
+def _actor(args: argparse.Namespace) -> str:
+    """Who changed the roster, as the audit trail records it."""
+    return f"cli:{args.actor}"
+
+
 async def cmd_add(args: argparse.Namespace) -> int:
     roles = _roles(args.roles)
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await roster.add(
-            conn,
+    with as_cli_errors(membership.MembershipRefused):
+        await membership.add(
+            await _admin_dsn(args),
             args.tenant,
             args.member_id,
             display_name=args.name,
             roles=roles,
             slack_user_id=args.slack,
-        ):
-            raise CliError(f"{args.member_id!r} is already an active member of {args.tenant!r}")
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "member_added",
-            {"member_id": args.member_id, "roles": roles, "slack_user_id": args.slack},
-            actor=f"cli:{args.actor}",
+            actor=_actor(args),
         )
     console.print(f"added {args.member_id} ({', '.join(roles)}) to {args.tenant}")
     return 0
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        rows = await roster.listing(conn, args.tenant)
-        keys = await member_keys.listed(conn, args.tenant)
+    listed = await membership.listing(await _admin_dsn(args), args.tenant)
+    rows, keys = listed.members, listed.keys
     if args.json:
-        print_json(_listing_json(rows, keys))
+        print_json(_listing_json(listed))
         return 0
     table = Table("member", "name", "roles", "slack", "active", "keys")
     for r in rows:
@@ -156,7 +158,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
             for k in keys
             if k.member_id == r["member_id"]
         ]
-        roles = list(r["roles"])  # type: ignore[call-overload]
+        roles = list(r["roles"])
         # Text, not markup: names are typed by people and shown verbatim.
         table.add_row(
             *(
@@ -179,7 +181,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_json(key: member_keys.MemberKey) -> dict[str, Any]:
+def _key_json(key: MemberKey) -> dict[str, Any]:
     # Public keys only ever, and the ids that name them.
     return {
         "key_id": key.key_id,
@@ -190,7 +192,8 @@ def _key_json(key: member_keys.MemberKey) -> dict[str, Any]:
     }
 
 
-def _listing_json(rows: Sequence[Mapping[str, Any]], keys: list[member_keys.MemberKey]) -> Any:
+def _listing_json(listed: membership.Roster) -> Any:
+    rows, keys = listed.members, listed.keys
     return {
         "members": [
             {
@@ -211,15 +214,9 @@ def _listing_json(rows: Sequence[Mapping[str, Any]], keys: list[member_keys.Memb
 
 async def cmd_roles(args: argparse.Namespace) -> int:
     roles = _roles(args.roles)
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await roster.set_roles(conn, args.tenant, args.member_id, roles):
-            raise CliError(f"no member {args.member_id!r} in {args.tenant!r}")
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "member_roles_set",
-            {"member_id": args.member_id, "roles": roles},
-            actor=f"cli:{args.actor}",
+    with as_cli_errors(membership.MembershipRefused):
+        await membership.set_roles(
+            await _admin_dsn(args), args.tenant, args.member_id, roles, actor=_actor(args)
         )
     console.print(f"{args.member_id}: {', '.join(roles)}")
     return 0
@@ -227,15 +224,9 @@ async def cmd_roles(args: argparse.Namespace) -> int:
 
 async def cmd_set_slack(args: argparse.Namespace) -> int:
     slack_id = args.slack_user_id.strip() or None
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        if not await roster.set_slack(conn, args.tenant, args.member_id, slack_id):
-            raise CliError(f"no member {args.member_id!r} in {args.tenant!r}")
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "member_slack_set",
-            {"member_id": args.member_id, "slack_user_id": slack_id},
-            actor=f"cli:{args.actor}",
+    with as_cli_errors(membership.MembershipRefused):
+        await membership.set_slack(
+            await _admin_dsn(args), args.tenant, args.member_id, slack_id, actor=_actor(args)
         )
     console.print(f"{args.member_id}: Slack id {slack_id or '(none)'}")
     return 0
@@ -244,59 +235,30 @@ async def cmd_set_slack(args: argparse.Namespace) -> int:
 async def cmd_revoke(args: argparse.Namespace) -> int:
     if (args.member_id is None) == (args.key is None):
         raise CliError("name a member, or a key with --key")
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        revoked = await member_keys.revoke(
-            conn,
+    with as_cli_errors(membership.MembershipRefused):
+        revoked = await membership.revoke(
+            await _admin_dsn(args),
             args.tenant,
             member_id=args.member_id,
             key_id=args.key,
             for_cause=args.for_cause,
+            keys_only=args.keys_only,
             reason=args.reason,
-        )
-        deactivated = (
-            args.member_id is not None
-            and not args.keys_only
-            and await roster.deactivate(conn, args.tenant, args.member_id)
-        )
-        if not revoked and not deactivated:
-            who = args.member_id or args.key
-            raise CliError(f"no active member or key {who!r} in {args.tenant!r}")
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "member_revoked",
-            {
-                "member_id": args.member_id,
-                "keys": revoked,
-                "for_cause": args.for_cause,
-                "deactivated": deactivated,
-                "reason": args.reason,
-            },
-            actor=f"cli:{args.actor}",
+            actor=_actor(args),
         )
     cause = " for cause" if args.for_cause else ""
     console.print(
         f"revoked{cause}: {args.member_id or args.key}"
         + (" (membership kept)" if args.keys_only else "")
-        + (f"; keys {', '.join(revoked)}" if revoked else "; no active key")
+        + (f"; keys {', '.join(revoked.keys)}" if revoked.keys else "; no active key")
     )
     return 0
 
 
 async def cmd_enroll(args: argparse.Namespace) -> int:
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        try:
-            key_id = await proofs.enroll(
-                conn, args.tenant, args.member_id, registered_by=f"cli:{args.actor}"
-            )
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "member_key_registered",
-            {"member_id": args.member_id, "key_id": key_id},
-            actor=f"cli:{args.actor}",
+    with as_cli_errors(key_enrolment.EnrolmentRefused):
+        key_id = await key_enrolment.enrol_member(
+            await _admin_dsn(args), args.tenant, args.member_id, actor=_actor(args)
         )
     console.print(
         f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {key_dir()}"
@@ -306,19 +268,9 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
 
 async def cmd_front_door(args: argparse.Namespace) -> int:
     key = front_door_key(args.name)
-    async with owner_tenant(await _admin_dsn(args), args.tenant) as conn:
-        try:
-            key_id = await proofs.enroll_front_door(
-                conn, args.tenant, args.name, key, registered_by=f"cli:{args.actor}"
-            )
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-        await audit_trail.append(
-            conn,
-            args.tenant,
-            "front_door_key_registered",
-            {"front_door": args.name, "key_id": key_id},
-            actor=f"cli:{args.actor}",
+    with as_cli_errors(key_enrolment.EnrolmentRefused):
+        key_id = await key_enrolment.register_front_door(
+            await _admin_dsn(args), args.tenant, args.name, key, actor=_actor(args)
         )
     console.print(f"registered the {args.name} front door for {args.tenant}: key {key_id}")
     return 0

@@ -11,13 +11,14 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charter.presentation.report import run_table
-from charter_cli._common import CliError, add_json, console, print_json, session, stack_for
+from charter_cli._common import CliError, as_cli_errors, console, print_json, session, stack_for
+from charter_cli._registration import Subcommands, add_json
 from schemas import AgentRunInput, RunState, workflow_id_for
 from starter import start_run
 from workflows import AgentLoop
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     run = sub.add_parser(
         "run",
         help="start an agent run for a tenant",
@@ -92,7 +93,7 @@ async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> Ru
 async def cmd_run(args: argparse.Namespace) -> int:
     settings, stack = await stack_for(args)
     trigger = args.trigger or "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    try:
+    with as_cli_errors(ValueError):
         run = AgentRunInput(
             tenant_id=args.tenant,
             agent=args.agent,
@@ -102,8 +103,6 @@ async def cmd_run(args: argparse.Namespace) -> int:
             decision_timeout=settings.decision_timeout,
             reminder_interval=settings.reminder_interval,
         )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
     async with session(settings, stack) as s:
         assert s.client is not None
         try:

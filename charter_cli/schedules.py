@@ -39,7 +39,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from charter.audit.sinks import FileSink, SinkLocationInvalid, sink_for
 from charter.temporal.connection import connect
-from charter_cli._common import CliError, add_json, console, print_json, stack_for
+from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
+from charter_cli._registration import Subcommands, add_json, command_group
 from schemas import (
     AgentRunInput,
     AuditCheckpointInput,
@@ -73,9 +74,8 @@ def schedule_name(text: str) -> str:
     return text
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    schedule = sub.add_parser("schedule", help="run an agent on a Temporal Schedule")
-    ssub = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    ssub = command_group(sub, "schedule", help="run an agent on a Temporal Schedule")
 
     create = ssub.add_parser(
         "create",
@@ -94,11 +94,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.set_defaults(func=cmd_list)
     _changes(ssub, _target)
 
-    checkpoint = ssub.add_parser(
+    csub = command_group(
+        ssub,
         "checkpoint",
         help="verify the audit chains and sign their heads into a sink, on a schedule",
     )
-    csub = checkpoint.add_subparsers(dest="checkpoint_command", required=True, metavar="ACTION")
     ccreate = csub.add_parser(
         "create",
         help="checkpoint every tenant's chain (or --tenant's) every interval or on a cron "
@@ -140,7 +140,7 @@ def _when(parser: argparse.ArgumentParser) -> None:
 
 
 def _changes(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: Subcommands,
     target: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     for action, text in (
@@ -218,10 +218,8 @@ def build_schedule(args: argparse.Namespace, task_queue: str) -> Schedule:
 def sink_location(text: str) -> str:
     """The sink as the worker will see it: a relative path would be relative to the worker's
     directory, not this shell's, so a path is made absolute here."""
-    try:
+    with as_cli_errors(SinkLocationInvalid):
         sink = sink_for(text)
-    except SinkLocationInvalid as exc:
-        raise CliError(str(exc)) from None
     if isinstance(sink, FileSink):
         return str(sink.path.absolute())
     return sink.location

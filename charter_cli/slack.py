@@ -11,15 +11,16 @@ from importlib import resources
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from charter.governance import approvals
+from charter.services import slack_setup
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
 from charter.storage import slack_cards as store
-from charter_cli._common import CliError, add_tenant, console, session, stack_for
+from charter_cli._common import CliError, as_cli_errors, connected, console, session, stack_for
+from charter_cli._registration import Subcommands, add_tenant
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     slack = sub.add_parser(
         "slack",
         help="run the Slack app (exception cards and decisions), or configure a tenant",
@@ -95,15 +96,9 @@ async def cmd_configure(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         error = exc.errors()[0]
         raise CliError(f"invalid {error['loc'][0]}: {error['msg']}") from None
-    settings, stack = await stack_for(args)
-    async with session(settings, stack, temporal=False) as s, s.db.tenant(args.tenant) as conn:
-        if config.backup_member_id is not None:
-            backup = await store.member(conn, args.tenant, config.backup_member_id)
-            if backup is None or not backup.active or not approvals.is_approver(backup.roles):
-                raise CliError(f"{args.backup!r} is not an active approver of {args.tenant!r}")
-            if backup.slack_user_id is None:
-                raise CliError(f"{args.backup!r} has no Slack user id")
-        await store.save_config(conn, config)
+    async with connected(args, temporal=False) as s:
+        with as_cli_errors(slack_setup.BackupRefused):
+            await slack_setup.configure(s.db, config)
     console.print(f"[green]{args.tenant}[/]: exception cards go to {config.channel_id}")
     return 0
 
@@ -111,10 +106,8 @@ async def cmd_configure(args: argparse.Namespace) -> int:
 async def cmd_serve(args: argparse.Namespace) -> int:
 
     slack = SlackSettings()
-    try:
+    with as_cli_errors(SlackConfigError):
         slack.check_for_app()
-    except SlackConfigError as exc:
-        raise CliError(str(exc)) from None
     settings, stack = await stack_for(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,11 +10,12 @@ from charter.config.settings import ConfigurationError, Settings, redact_dsn
 from charter.stack.embedded import _port_open, stop_stack
 from charter.storage import migrate
 from charter.temporal.connection import configured_address
-from charter_cli._common import add_json, console, print_json, stack_for
+from charter_cli._common import console, print_json, stack_for
+from charter_cli._registration import Subcommands, add_json, command_group
 from worker import run_worker
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     up = sub.add_parser(
         "up",
         help="start the embedded stack and a worker, and keep them up (Ctrl-C stops the worker)",
@@ -23,8 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up.set_defaults(func=cmd_up)
 
-    stack = sub.add_parser("stack", help="manage the embedded PostgreSQL and Temporal servers")
-    stack_sub = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    stack_sub = command_group(
+        sub, "stack", help="manage the embedded PostgreSQL and Temporal servers"
+    )
     start = stack_sub.add_parser("start", help="start the embedded servers in the background")
     start.set_defaults(func=cmd_stack_start)
     stop = stack_sub.add_parser("stop", help="stop the embedded servers")

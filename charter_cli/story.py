@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.rule import Rule
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowHandle
 
 from activities import Deps
 from charter.audit.chain import ChainReport
@@ -31,6 +30,7 @@ from charter.demo.seed import (
 )
 from charter.presentation.report import exception_panel, run_table
 from charter.reasoners import OfflineReasoner
+from charter.services import deciding
 from charter.services.audit_verification import verify_tenants
 from charter.stack.embedded import Stack
 from charter.storage import Database, runs
@@ -180,16 +180,14 @@ async def _story(
     console.print(Rule("Isolation: Initech's CEO cannot decide Acme's exception"))
     acme_payables = client.get_workflow_handle(bluebird["workflow_id"])
     try:
-        await acme_payables.execute_update(
-            AgentLoop.decide,
+        await deciding.send(
+            client,
+            bluebird["workflow_id"],
             Decision(proposal_id=bluebird["proposal_id"], approver="ivy", outcome="approve"),
         )
         raise RuntimeError("isolation failure: a foreign approver was accepted")
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        console.print(
-            f"refused by the workflow's validator: [red]{cause.message if isinstance(cause, ApplicationError) else cause}[/]"
-        )
+    except deciding.DecisionRefused as exc:
+        console.print(f"refused by the workflow's validator: [red]{exc}[/]")
     async with db.tenant("initech") as conn:
         visible = await runs.get_exception(conn, "initech", bluebird["exception_id"])
     console.print(

@@ -14,15 +14,15 @@ from charter.temporal import search_attributes
 from charter.temporal.connection import connect
 from charter.temporal.namespace import ensure_namespace
 from charter_cli._common import console
+from charter_cli._registration import Subcommands, command_group
 
 #: A namespace created a moment ago becomes usable when the server's namespace cache
 #: refreshes (seconds on the dev server); adding attributes waits for it, within a bound.
 NEW_NAMESPACE_WAIT = 30.0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    temporal = sub.add_parser("temporal", help="prepare a Temporal server for Charter")
-    temporal_sub = temporal.add_subparsers(dest="temporal_command", required=True, metavar="ACTION")
+def register(sub: Subcommands) -> None:
+    temporal_sub = command_group(sub, "temporal", help="prepare a Temporal server for Charter")
     setup = temporal_sub.add_parser(
         "setup",
         help="register Charter's search attributes (and create the namespace where allowed)",

@@ -8,18 +8,11 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from charter.storage import usage
-from charter_cli._common import (
-    CliError,
-    add_json,
-    add_tenant,
-    console,
-    print_json,
-    session,
-    stack_for,
-)
+from charter_cli._common import CliError, connected, console, print_json
+from charter_cli._registration import Subcommands, add_json, add_tenant
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "usage",
         help="token usage of the reasoners (input, cached, output) per tenant and agent",
@@ -68,9 +61,8 @@ def usage_table(rows: list[usage.UsageSummary]) -> Table:
 
 async def cmd_usage(args: argparse.Namespace) -> int:
     since = _since(args.since)
-    settings, stack = await stack_for(args)
     rows: list[usage.UsageSummary] = []
-    async with session(settings, stack, temporal=False) as s:
+    async with connected(args, temporal=False) as s:
         for tenant in [args.tenant] if args.tenant else await s.db.tenant_ids():
             async with s.db.tenant(tenant) as conn:
                 rows += await usage.summarise(conn, tenant, since)

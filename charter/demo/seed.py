@@ -17,7 +17,7 @@ from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider, default_key_provider
 from charter.governance.approvals import is_approver
 from charter.governance.constitution import load_yaml
-from charter.services import proofs
+from charter.services import key_enrolment
 from charter.storage import Database, audit_trail, constitution_versions, member_keys
 from charter.storage import credential_vault as creds
 
@@ -260,10 +260,10 @@ async def enroll_members(
                 await member_keys.revoke(
                     owner, tenant_id, member_id=member_id, for_cause=False, reason="demo reset"
                 )
-                await proofs.enroll(owner, tenant_id, member_id, registered_by=actor)
+                await key_enrolment.enroll(owner, tenant_id, member_id, registered_by=actor)
                 enrolled.append(member_id)
         # The Slack app's front-door key on this machine, for `charter slack` in the demo.
-        await proofs.enroll_front_door(
+        await key_enrolment.enroll_front_door(
             owner, tenant_id, "slack", statements.front_door_key("slack"), registered_by=actor
         )
     return enrolled

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
@@ -283,77 +282,3 @@ def sign_decision(
     )
     text, signature = statements.sign(key, statement)
     return decision.model_copy(update={"statement": text, "signature": signature})
-
-
-async def enroll(
-    owner: asyncpg.Connection,
-    tenant_id: str,
-    member_id: str,
-    *,
-    registered_by: str,
-    folder: Path | None = None,
-) -> str:
-    """A new key pair for an active member on this machine: the private key in the member's
-    local key file, the public key registered (by the owner). Returns the key id."""
-    active = await owner.fetchval(
-        "SELECT active FROM charter.members WHERE tenant_id = $1 AND member_id = $2",
-        tenant_id,
-        member_id,
-    )
-    if not active:
-        raise ValueError(f"{member_id!r} is not an active member of tenant {tenant_id!r}")
-    key = statements.create_key(tenant_id, member_id, folder)
-    public = statements.public_hex(key)
-    key_id = statements.key_id_for(public)
-    await member_keys.register(
-        owner,
-        tenant_id,
-        key_id=key_id,
-        public_key=public,
-        registered_by=registered_by,
-        member_id=member_id,
-    )
-    return key_id
-
-
-async def enroll_front_door(
-    owner: asyncpg.Connection,
-    tenant_id: str,
-    front_door: str,
-    key: Ed25519PrivateKey,
-    *,
-    registered_by: str,
-) -> str:
-    """Register a front door's public key (the front door keeps its private key); again is a
-    no-op, but a key once revoked stays revoked (ValueError: make the front door a new one)."""
-    public = statements.public_hex(key)
-    key_id = statements.key_id_for(public)
-    existing = await member_keys.get(owner, tenant_id, key_id)
-    if existing is not None and existing.revoked_at is not None:
-        raise ValueError(f"front-door key {key_id} was revoked; it cannot be registered again")
-    await member_keys.register(
-        owner,
-        tenant_id,
-        key_id=key_id,
-        public_key=public,
-        registered_by=registered_by,
-        front_door=front_door,
-    )
-    return key_id
-
-
-async def sign_as_member(
-    conn: asyncpg.Connection,
-    tenant_id: str,
-    workflow_id: str,
-    decision: Decision,
-    now: datetime,
-    *,
-    folder: Path | None = None,
-) -> Decision:
-    """`decision` signed with its approver's local key (NoLocalKey if there is none here)."""
-    key = statements.load_key(tenant_id, decision.approver, folder)
-    binding = await binding_for(conn, tenant_id, workflow_id, decision.proposal_id, decision.edit)
-    if binding is None:
-        raise StatementInvalid(f"no proposal {decision.proposal_id} recorded for {workflow_id}")
-    return sign_decision(decision, key, binding, now)

@@ -1,19 +1,17 @@
 """The bolt app: buttons on an exception card open a modal; its submission is a `decide` update.
 
 Slack wants an answer within three seconds. Every listener acknowledges first (bolt sends
-the HTTP response at `ack()`) and only then talks to Temporal. The Slack user is mapped to a
-member of the card's tenant (`members.slack_user_id`) and must hold an approver role; the
-workflow's validator and the `record_decision` activity check again. Refusals go to the
-clicking user only: an ephemeral message, or an error inside their own modal.
+the HTTP response at `ack()`) and only then talks to Temporal. Who may click is
+`authorisation`'s to say, what the modal says is `submission`'s to read, and the decision is
+signed and sent through the one front door for decisions (`charter.services.deciding`).
+Refusals go to the clicking user only: an ephemeral message, or an error inside their own
+modal.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,36 +19,22 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
-from charter.crypto import CryptoError, statements
-from charter.governance import approvals
-from charter.services import proofs
-from charter.slack import cards
+from charter.crypto import statements
+from charter.services import deciding
+from charter.slack import cards, submission
+from charter.slack.authorisation import Authorised, Refusal, authorise
 from charter.slack.config import SlackSettings
 from charter.slack.replay import ReplayGuard
 from charter.slack.signatures import SignedRequests
 from charter.storage import Database
-from charter.storage import slack_cards as store
-from charter.storage.slack_cards import CardState, Member
-from schemas import AmendmentRequest, Decision, DecisionReceipt
-from schemas.errors import ErrorType
+from charter.storage.slack_cards import CardState
+from schemas import Decision, DecisionReceipt
 
 log = logging.getLogger(__name__)
 
 _BUTTONS = re.compile(r"^charter_(approve|reject|amend)$")
-
-
-class Refusal(Exception):
-    """Why this Slack user may not decide this exception; shown to them alone."""
-
-
-@dataclass(frozen=True)
-class Authorised:
-    member: Member
-    state: CardState
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
@@ -78,76 +62,6 @@ class Approvals:
         # registered Slack id.
         self._front_door = front_door or statements.front_door_key("slack")
 
-    async def authorise(
-        self,
-        ref: cards.ButtonValue,
-        *,
-        slack_user: str,
-        team: str | None,
-        channel: str | None,
-        ts: str | None,
-    ) -> Authorised:
-        async with self._db.tenant(ref.t) as conn:
-            config = await store.get_config(conn, ref.t)
-            card = await store.get_card(conn, ref.t, ref.e)
-            state = await store.card_state(conn, ref.t, ref.e)
-            member = await store.member_by_slack_user(conn, ref.t, slack_user)
-        if config is None or card is None or state is None:
-            raise Refusal("This exception is not known here.")
-        if config.team_id is not None and team != config.team_id:
-            raise Refusal("This card belongs to another Slack workspace.")
-        # The click must come from the card Charter posted, in the tenant's channel.
-        if channel != card.channel_id or ts != card.message_ts:
-            raise Refusal("Decide from the exception's card in its channel.")
-        if member is None or not member.active:
-            raise Refusal(
-                f"You are not a member of {state.tenant_name} in Charter, so you cannot decide."
-            )
-        if not approvals.is_approver(member.roles):
-            raise Refusal(
-                f"Only approvers of {state.tenant_name} can decide; {member.display_name} is not one."
-            )
-        if cards.is_reasoning_failure(state):
-            # The reasoner's reply could not be read: there is no proposal to decide on.
-            raise Refusal(
-                f"{state.exception_id} has no proposal to approve or reject: the reasoner's "
-                "reply could not be read. Review the run instead."
-            )
-        # The rule book, over what the card's tenant transaction read. Self-approval is left
-        # to the workflow, which knows who requested the run; it and the `record_decision`
-        # activity ask the rule book again, this refuses before the modal opens.
-        refusal = self._judge(state, member)
-        if refusal is None:
-            return Authorised(member=member, state=state)
-        if refusal.type == ErrorType.NOT_AWAITING_DECISION:
-            raise Refusal(f"{state.exception_id} is already {state.status}.")
-        if refusal.type == ErrorType.DUPLICATE_APPROVAL:
-            raise Refusal(f"You have already decided on {state.exception_id}.")
-        if refusal.type == ErrorType.UNAUTHORISED_APPROVER:
-            raise Refusal(
-                f"{state.exception_id} needs an approver with the role "
-                f"{cards.roles_text(cards.role_requirements(state))}; {member.display_name} has "
-                f"{', '.join(member.roles) or 'no role'}."
-            )
-        raise Refusal(refusal.message)
-
-    @staticmethod
-    def _judge(state: CardState, member: Member) -> approvals.Refusal | None:
-        verdict, edited = cards.verdicts(state)
-        case = approvals.Case(
-            tenant_id=state.tenant_id,
-            proposal_id=state.proposal_id,
-            status=approvals.AWAITING if state.status == "open" else state.status,
-            verdict=verdict,
-            approved_verdict=edited,
-            decisions=cards.ballots(state),
-            approvers=frozenset({member.member_id}),
-            roles={member.member_id: member.roles},
-        )
-        # Which button was pressed does not change who may decide: ask as an approval.
-        ask = Decision(proposal_id=state.proposal_id, approver=member.member_id, outcome="approve")
-        return approvals.judge(case, ask)
-
     # -- listeners ------------------------------------------------------------------------
 
     async def on_button(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -160,7 +74,8 @@ class Approvals:
             action = body["actions"][0]
             ref = cards.ButtonValue.model_validate_json(action["value"])
             ts = body.get("message", {}).get("ts") or body.get("container", {}).get("message_ts")
-            authorised = await self.authorise(
+            authorised = await authorise(
+                self._db,
                 ref,
                 slack_user=user,
                 team=body.get("team", {}).get("id"),
@@ -200,97 +115,38 @@ class Approvals:
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         user = body.get("user", {}).get("id", "")
+        team = body.get("team", {}).get("id")
         try:
             meta = cards.ModalMetadata.model_validate_json(view["private_metadata"])
         except (KeyError, ValidationError):
             await ack(response_action="errors", errors={cards.REASON: "This form is not valid."})
             return
-        values = view.get("state", {}).get("values", {})
-
-        def field(block: str) -> str:
-            return str((values.get(block, {}).get(block, {}) or {}).get("value") or "").strip()
-
         try:
-            authorised = await self.authorise(
-                meta,
-                slack_user=user,
-                team=body.get("team", {}).get("id"),
-                channel=meta.c,
-                ts=meta.m,
+            authorised = await self._submitted_by(meta, user, team)
+            decision = submission.decision(
+                authorised, meta, view.get("state", {}).get("values", {})
             )
-            # Everything the click checked, checked again: the submission is a request of its
-            # own, and its metadata could have been forged.
-            if meta.a and (meta.o != "approve" or not cards.amendable(authorised.state)):
-                raise Refusal("This exception cannot be turned into an amendment.")
         except Refusal as refusal:
             log.warning("slack submission refused for user %s: %s", user, refusal)
             await ack(response_action="errors", errors={cards.REASON: str(refusal)})
             return
-        errors: dict[str, str] = {}
-        reason = field(cards.REASON)
-        if not reason:
-            errors[cards.REASON] = "Say why: the reason goes into the audit trail."
-        # After an edit, the approval is for the edited amount: that is what to confirm.
-        proposal = cards.approved_proposal(authorised.state)
-        if meta.o == "approve" and cards.is_irreversible(authorised.state):
-            typed = cards.parse_amount(field(cards.CONFIRM))
-            expected = Decimal(str(proposal.get("amount") or 0))
-            if typed is None or typed != expected:
-                errors[cards.CONFIRM] = (
-                    f"Type {cards.plain_amount(expected)} to confirm this irreversible action."
-                )
-        amendment = None
-        if meta.a:
-            raw = field(cards.MAX_AMOUNT)
-            bound = cards.parse_amount(raw) if raw else None
-            if raw and (bound is None or bound <= 0):
-                errors[cards.MAX_AMOUNT] = "A positive amount, or leave it empty."
-            else:
-                amendment = AmendmentRequest(max_amount=bound)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        try:
-            decision = Decision(
-                proposal_id=authorised.state.proposal_id,
-                approver=authorised.member.member_id,
-                outcome=meta.o,
-                reason=reason,
-                amendment=amendment,
-            )
-        except ValidationError as exc:
-            await ack(response_action="errors", errors={cards.REASON: exc.errors()[0]["msg"][:150]})
+        except submission.FormErrors as invalid:
+            await ack(response_action="errors", errors=invalid.errors)
             return
         await ack()  # closes the modal within Slack's 3 seconds; the decision follows
-        try:
-            decision = await self.sign(
-                authorised.state, decision, slack_user=user, team=body.get("team", {}).get("id")
-            )
-        except CryptoError as exc:
-            log.warning("slack decision not signed: %s", exc)
-            await self._tell(client, meta.c, user, f"Your decision was not sent: {exc}")
-            return
-        await self.decide(client, authorised.state, decision, channel=meta.c, user=user)
+        await self.decide(client, authorised.state, decision, channel=meta.c, user=user, team=team)
 
-    async def sign(
-        self, state: CardState, decision: Decision, *, slack_user: str, team: str | None
-    ) -> Decision:
-        """The decision, signed by the front door on behalf of the member Slack verified."""
-        async with self._db.tenant(state.tenant_id) as conn:
-            binding = await proofs.binding_for(
-                conn, state.tenant_id, state.workflow_id, state.proposal_id, decision.edit
-            )
-        if binding is None:
-            raise statements.StatementInvalid(f"{state.exception_id} has no recorded proposal")
-        return proofs.sign_decision(
-            decision,
-            self._front_door,
-            binding,
-            datetime.now(UTC),
-            via="slack",
-            slack_user_id=slack_user,
-            slack_team_id=team,
+    async def _submitted_by(
+        self, meta: cards.ModalMetadata, user: str, team: str | None
+    ) -> Authorised:
+        authorised = await authorise(
+            self._db, meta, slack_user=user, team=team, channel=meta.c, ts=meta.m
         )
+        # Everything the click checked, checked again: the submission is a request of its
+        # own, and its metadata could have been forged.
+        if meta.a and (meta.o != "approve" or not cards.amendable(authorised.state)):
+            raise Refusal("This exception cannot be turned into an amendment.")
+        return authorised
 
     async def decide(
         self,
@@ -300,23 +156,29 @@ class Approvals:
         *,
         channel: str,
         user: str,
+        team: str | None,
     ) -> DecisionReceipt | None:
-        """Send the `decide` update. The card is updated by the activity that records it."""
-        handle = self._temporal.get_workflow_handle(state.workflow_id)
+        """Sign on behalf of the member Slack verified, and send the `decide` update; a
+        refusal goes to them alone. The card is updated by the activity that records it."""
+        door = deciding.FrontDoor(self._front_door, "slack", user, team)
         try:
-            receipt: DecisionReceipt = await handle.execute_update(
-                "decide", decision, result_type=DecisionReceipt
+            return await deciding.decide(
+                self._db,
+                self._temporal,
+                state.tenant_id,
+                state.workflow_id,
+                decision,
+                front_door=door,
             )
-            return receipt
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            await self._tell(client, channel, user, f"Your decision was refused: {message}")
-        except RPCError as exc:
+        except deciding.DecisionUnsigned as exc:
+            log.warning("slack decision not signed: %s", exc)
+            text = f"Your decision was not sent: {exc}"
+        except deciding.DecisionRefused as exc:
+            text = f"Your decision was refused: {exc}"
+        except deciding.RunUnreachable as exc:
             log.warning("decide on %s failed: %s", state.workflow_id, exc.status)
-            await self._tell(
-                client, channel, user, "Charter could not reach the run; nothing was decided."
-            )
+            text = "Charter could not reach the run; nothing was decided."
+        await self._tell(client, channel, user, text)
         return None
 
     @staticmethod

@@ -1,0 +1,197 @@
+"""One front door for decisions: the statement signed, the `decide` update sent, a refusal
+told in one line.
+
+`charter decide` and the Slack app both decide through here. The CLI signs with the member's
+own key on this machine; the Slack app signs with its front-door key on behalf of the member
+Slack verified (`FrontDoor`), which `record_decision` accepts only for that member's
+registered Slack id. The front doors parse and show; what a decision is bound to, how it is
+sent and what a refusal says are decided here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from charter.crypto import CryptoError, statements
+from charter.services import proofs
+from charter.storage import Database, runs
+from schemas import Decision, DecisionReceipt
+from schemas.errors import ErrorType
+
+#: The update every AgentLoop run answers (the workflow sits above charter/: by its name).
+DECIDE = "decide"
+
+
+class DecisionNotSent(Exception):
+    """A decision that did not reach the run, or that the run refused; the message is one
+    line, fit to show the person deciding."""
+
+
+class NoSuchException(DecisionNotSent):
+    pass
+
+
+class NotOpen(DecisionNotSent):
+    """The exception is decided, expired or dismissed already."""
+
+
+class NothingToDecide(DecisionNotSent):
+    """The exception holds an unreadable reasoner reply: there is no proposal to decide."""
+
+
+class DecisionUnsigned(DecisionNotSent):
+    """No statement could be signed: no key on this machine, or no recorded proposal."""
+
+
+class DecisionRefused(DecisionNotSent):
+    """The run refused the decision: its validator, or the activity that records it."""
+
+    def __init__(self, message: str, type: ErrorType | None = None) -> None:
+        super().__init__(message)
+        self.type = type
+
+
+class RunUnreachable(DecisionNotSent):
+    """Temporal could not be reached, or does not know the run: nothing was decided."""
+
+    def __init__(self, workflow_id: str, error: RPCError) -> None:
+        super().__init__(f"could not reach run {workflow_id}: {error.message}")
+        self.workflow_id = workflow_id
+        self.status: RPCStatusCode = error.status
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """An open exception with a proposal to decide, and the run waiting on it."""
+
+    tenant_id: str
+    exception_id: str
+    workflow_id: str
+    proposal_id: str
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """A registered front door deciding on behalf of the member it verified."""
+
+    key: Ed25519PrivateKey
+    via: Literal["slack"]
+    slack_user_id: str
+    slack_team_id: str | None
+
+
+async def awaiting(db: Database, tenant_id: str, exception_id: str) -> Awaiting:
+    """The exception, if it is open and holds a proposal; a DecisionNotSent otherwise."""
+    async with db.tenant(tenant_id) as conn:
+        row = await runs.get_exception(conn, tenant_id, exception_id)
+    if row is None:
+        raise NoSuchException(f"no exception {exception_id!r} for tenant {tenant_id!r}")
+    if row["status"] != "open":
+        raise NotOpen(f"{exception_id} is {row['status']}, not open")
+    context = row["context"]
+    if isinstance(context, dict) and context.get("kind") == "reasoning_failure":
+        raise NothingToDecide(
+            f"{exception_id} holds an unreadable reasoner reply: there is no proposal "
+            "to approve or reject."
+        )
+    return Awaiting(tenant_id, exception_id, str(row["workflow_id"]), str(row["proposal_id"]))
+
+
+async def sign(
+    db: Database,
+    tenant_id: str,
+    workflow_id: str,
+    decision: Decision,
+    *,
+    front_door: FrontDoor | None = None,
+    folder: Path | None = None,
+) -> Decision:
+    """`decision` carrying a statement of itself, bound to the run, the proposal and the
+    parameters approved: signed with the approver's own key on this machine, or by
+    `front_door` on their behalf."""
+    try:
+        key = (
+            front_door.key
+            if front_door
+            else statements.load_key(tenant_id, decision.approver, folder)
+        )
+        async with db.tenant(tenant_id) as conn:
+            binding = await proofs.binding_for(
+                conn, tenant_id, workflow_id, decision.proposal_id, decision.edit
+            )
+        if binding is None:
+            raise statements.StatementInvalid(
+                f"no proposal {decision.proposal_id} recorded for {workflow_id}"
+            )
+    except CryptoError as exc:
+        raise DecisionUnsigned(str(exc)) from exc
+    now = datetime.now(UTC)
+    if front_door is None:
+        return proofs.sign_decision(decision, key, binding, now)
+    return proofs.sign_decision(
+        decision,
+        key,
+        binding,
+        now,
+        via=front_door.via,
+        slack_user_id=front_door.slack_user_id,
+        slack_team_id=front_door.slack_team_id,
+    )
+
+
+def refusal(error: WorkflowUpdateFailedError) -> DecisionRefused:
+    """What the run said, in one line, with its error type when it gave one."""
+    cause = error.cause
+    if not isinstance(cause, ApplicationError):
+        return DecisionRefused(str(cause))
+    # None: a failure of another kind than the run's refusals.
+    kind = next((t for t in ErrorType if t.value == cause.type), None)
+    return DecisionRefused(cause.message, kind)
+
+
+async def send(client: Client, workflow_id: str, decision: Decision) -> DecisionReceipt:
+    """The `decide` update: the run's receipt, or DecisionRefused / RunUnreachable."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        receipt: DecisionReceipt = await handle.execute_update(
+            DECIDE, decision, result_type=DecisionReceipt
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise refusal(exc) from exc
+    except RPCError as exc:
+        raise RunUnreachable(workflow_id, exc) from exc
+    return receipt
+
+
+async def decide(
+    db: Database,
+    client: Client,
+    tenant_id: str,
+    workflow_id: str,
+    decision: Decision,
+    *,
+    front_door: FrontDoor | None = None,
+    folder: Path | None = None,
+) -> DecisionReceipt:
+    """Sign `decision` (see `sign`) and send it to the run waiting on it."""
+    signed = await sign(db, tenant_id, workflow_id, decision, front_door=front_door, folder=folder)
+    return await send(client, workflow_id, signed)
+
+
+async def dismiss(
+    db: Database, tenant_id: str, exception_id: str, *, member: str, reason: str
+) -> None:
+    """Close an exception holding an unreadable reasoner reply (runs.NotDismissable for any
+    other): nothing executes, and the dismissal is audited in the same transaction."""
+    async with db.tenant(tenant_id) as conn:
+        await runs.dismiss_reply_exception(
+            conn, tenant_id, exception_id, member=member, reason=reason
+        )
