@@ -45,6 +45,15 @@ class BooksReader(Protocol):
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation: ...
 
+    async def facts_at_execution(self, agent: str, proposal: Proposal) -> Observation:
+        """The records the proposal's rules look at, as they are at the moment it executes.
+
+        Asked by the act activity in the transaction of its write intent, once it holds the
+        tenant's spend lock: books kept in Charter's database are re-read under row locks
+        held until that transaction ends; a provider's books, which no transaction here can
+        lock, are read afresh."""
+        ...
+
 
 class WriteLookup(Protocol):
     """Finds a write made under an idempotency key, with a read credential."""

@@ -249,6 +249,29 @@ def reader(
     )
 
 
+async def credentials_at_execution(
+    holder: ScopedCredentials, conn: asyncpg.Connection, tenant_id: str, route: ReadRoute
+) -> dict[str, Credential]:
+    """The read credentials `reader_at_execution` needs: none for the demo books alone."""
+    if not route.composed:
+        return {}
+    return await read_credentials(holder, conn, tenant_id, route)
+
+
+def reader_at_execution(
+    route: ReadRoute,
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    credentials: dict[str, Credential],
+) -> BooksReader:
+    """The reader an act re-reads its proposal's facts with (`facts_at_execution`), in the
+    transaction `conn` of its write intent. The demo books alone need no read credential for
+    it: they re-read the tenant's own rows in that transaction."""
+    if not route.composed:
+        return DemoBooksReader(conn, tenant_id, credentials)
+    return reader(route, conn, tenant_id, credentials)
+
+
 async def obtain(
     holder: ScopedCredentials, conn: asyncpg.Connection, tenant_id: str, connector: str
 ) -> Credential:
