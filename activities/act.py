@@ -44,14 +44,21 @@ from charter.connectors import (
     UnsupportedAction,
     registry,
 )
-from charter.connectors.registry import ReadRoute, WriteRoute
+from charter.connectors.registry import WriteRoute
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
 from charter.storage import actions, ledger, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
-from schemas import ActInput, ActionResult, ApprovalAuthorisation, Authorisation, GateAuthorisation
+from schemas import (
+    ActInput,
+    ActionResult,
+    ApprovalAuthorisation,
+    Authorisation,
+    GateAuthorisation,
+    Observation,
+)
 from schemas.errors import ErrorType
 
 
@@ -84,14 +91,6 @@ class Intent:
 
     authorisation: Authorisation
     check: ExecutionCheck
-
-
-@dataclass(frozen=True)
-class ReadAccess:
-    """Who serves the facts an act re-reads, and the read credentials that takes."""
-
-    route: ReadRoute
-    credentials: dict[str, Credential]
 
 
 class ActActivities:
@@ -183,10 +182,10 @@ class ActActivities:
         exception committed, then `BackToHumans` raised); one that may not execute is
         refused (`RefusedAtExecution`, nothing committed)."""
         run = req.run
-        access = await self._read_access(req)
+        read_before = await self._facts_from_providers(req)
         async with self._db.tenant(run.tenant_id) as conn:
             authorisation = await _authorise(conn, req)
-            check = await self._judge_and_reserve(conn, req, key, authorisation, access)
+            check = await self._judge_and_reserve(conn, req, key, authorisation, read_before)
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
             intent = Intent(authorisation, check)
@@ -200,19 +199,17 @@ class ActActivities:
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         return intent
 
-    async def _read_access(self, req: ActInput) -> ReadAccess:
-        """Read-scoped, as the read activity uses, in their own transaction: a refreshed
-        OAuth token is kept whatever happens next."""
+    async def _facts_from_providers(self, req: ActInput) -> Observation | None:
+        """The proposal's records as the tenant's providers show them now, read before the
+        intent's transaction opens (no provider call while it holds the spend lock); None
+        when the demo books hold them."""
         run = req.run
         try:
-            async with self._db.tenant(run.tenant_id) as conn:
-                route = await registry.read_route(conn, run.tenant_id, run.agent)
-                credentials = await registry.credentials_at_execution(
-                    self._readers, conn, run.tenant_id, route
-                )
+            return await registry.facts_from_providers(
+                self._readers, self._db, run.tenant_id, run.agent, req.proposal
+            )
         except ConnectorError as exc:
             raise activity_error(exc) from None
-        return ReadAccess(route, credentials)
 
     async def _judge_and_reserve(
         self,
@@ -220,12 +217,12 @@ class ActActivities:
         req: ActInput,
         key: str,
         authorisation: Authorisation,
-        access: ReadAccess,
+        read_before: Observation | None,
     ) -> ExecutionCheck:
         """The facts and the law of this moment, and the limits, in the intent's transaction."""
         run = req.run
         autonomous = isinstance(authorisation, GateAuthorisation)
-        reader = registry.reader_at_execution(access.route, conn, run.tenant_id, access.credentials)
+        reader = registry.reader_at_execution(conn, run.tenant_id, read_before)
         try:
             return await check_and_reserve(
                 conn,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from charter.connectors.base import BooksReader
+from charter.connectors.base import FactsAtExecution
 from charter.governance import spend
 from charter.governance.freshness import too_old
 from charter.governance.rejudge import rejudge
@@ -66,7 +66,7 @@ async def check_and_reserve(
     verdict: Verdict,
     shown: dict[str, Any] | None,
     now: datetime,
-    reader: BooksReader,
+    reader: FactsAtExecution,
     observed_at: datetime | None = None,
     max_age: timedelta | None = None,
 ) -> ExecutionCheck:
@@ -120,7 +120,7 @@ async def lock_and_read(
     conn: asyncpg.Connection,
     run: RunRef,
     proposal: Proposal,
-    reader: BooksReader,
+    reader: FactsAtExecution,
     *,
     spends: bool,
     now: datetime,
