@@ -4,32 +4,35 @@ which activity saw it."""
 
 from __future__ import annotations
 
-from temporalio.exceptions import ApplicationError
-
 from charter.connectors import (
     ConnectorAuthError,
     ConnectorError,
     ProviderUnavailable,
     UnsupportedAction,
 )
+from charter.temporal.errors import CatalogueError
 from schemas.errors import ErrorType
 
 
-class CredentialUnavailable(ApplicationError):
+class CredentialUnavailable(CatalogueError):
     """The connector refused or no credential of the right scope exists. Ids only."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, type=ErrorType.CREDENTIAL_UNAVAILABLE, non_retryable=True)
+        super().__init__(ErrorType.CREDENTIAL_UNAVAILABLE, message)
 
 
-def activity_error(exc: ConnectorError) -> ApplicationError:
-    if isinstance(exc, ProviderUnavailable):
-        # Turned away before anything was applied (a rate limit): later may work.
-        return ApplicationError(str(exc), type=ErrorType.PROVIDER_UNAVAILABLE)
+def activity_error(exc: ConnectorError) -> CatalogueError:
     if isinstance(exc, ConnectorAuthError):
         return CredentialUnavailable(str(exc))
+    return CatalogueError(_error_type(exc), str(exc))
+
+
+def _error_type(exc: ConnectorError) -> ErrorType:
+    if isinstance(exc, ProviderUnavailable):
+        # Turned away before anything was applied (a rate limit): later may work.
+        return ErrorType.PROVIDER_UNAVAILABLE
     if isinstance(exc, UnsupportedAction):
-        return ApplicationError(str(exc), type=ErrorType.UNSUPPORTED_ACTION, non_retryable=True)
+        return ErrorType.UNSUPPORTED_ACTION
     # The connector refused the request itself, or the provider answered, and not with
     # data: retrying cannot change that.
-    return ApplicationError(str(exc), type=ErrorType.CONNECTOR_ERROR, non_retryable=True)
+    return ErrorType.CONNECTOR_ERROR

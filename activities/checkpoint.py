@@ -8,12 +8,12 @@ and the tenant; the key comes from the worker (`Deps.audit_signing`).
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.audit.checkpoints import CheckpointError
 from charter.audit.sinks import SinkLocationInvalid, SinkUnavailable, sink_for
 from charter.services.audit_verification import checkpoint, describe_broken
+from charter.temporal.errors import CatalogueError
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
 
@@ -28,32 +28,26 @@ class CheckpointActivities:
         try:
             sink = sink_for(req.sink)
         except SinkLocationInvalid as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.INVALID_ACTIVITY_INPUT, non_retryable=True
-            ) from None
+            raise CatalogueError(ErrorType.INVALID_ACTIVITY_INPUT, str(exc)) from None
         if self._keys is None:
-            raise ApplicationError(
+            raise CatalogueError(
+                ErrorType.AUDIT_CHECKPOINT_INVALID,
                 "this worker has no audit signing key configured",
-                type=ErrorType.AUDIT_CHECKPOINT_INVALID,
-                non_retryable=True,
             )
         tenants = [req.tenant_id] if req.tenant_id else None
         try:
             run = await checkpoint(self._db, sink, self._keys, tenants)
         except CheckpointError as exc:
-            raise ApplicationError(
-                str(exc), type=ErrorType.AUDIT_CHECKPOINT_INVALID, non_retryable=True
-            ) from None
+            raise CatalogueError(ErrorType.AUDIT_CHECKPOINT_INVALID, str(exc)) from None
         except SinkUnavailable as exc:
-            raise ApplicationError(str(exc), type=ErrorType.AUDIT_SINK_UNAVAILABLE) from None
+            raise CatalogueError(ErrorType.AUDIT_SINK_UNAVAILABLE, str(exc)) from None
         if run.broken:
             # The chains that verify are signed already; the broken ones fail the run so that
             # someone looks, and no retry can make them verify.
-            raise ApplicationError(
+            raise CatalogueError(
+                ErrorType.AUDIT_CHAIN_BROKEN,
                 f"audit chain broken: {describe_broken(run.broken)}",
                 *[(r.tenant_id, r.first_bad_seq) for r in run.broken],
-                type=ErrorType.AUDIT_CHAIN_BROKEN,
-                non_retryable=True,
             )
         return AuditCheckpointResult(
             sink=sink.location,

@@ -8,12 +8,13 @@ from typing import Any
 
 import asyncpg
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities._audit import record
 from activities._deps import Deps
+from activities._notices import notify
 from charter.governance.facts import facts_for
-from charter.notify.notifier import ExceptionNotice, NoticeKind, deliver
-from charter.storage import audit_trail, runs
+from charter.storage import runs
+from charter.temporal.errors import CatalogueError
 from schemas import (
     ExceptionEventInput,
     Observation,
@@ -33,7 +34,7 @@ async def open_exception(
     run: RunRef,
     proposal: Proposal,
     observation: Observation,
-    verdict: dict[str, Any],
+    verdict: Verdict,
     *,
     expires_at: datetime,
     actor: str,
@@ -52,7 +53,7 @@ async def open_exception(
         "observed": facts,
         "observed_at": observation.observed_at.isoformat(),
         "proposal": proposal.model_dump(mode="json"),
-        "verdict": verdict,
+        "verdict": verdict.model_dump(mode="json"),
         **extra,
     }
     await runs.open_exception(
@@ -65,15 +66,8 @@ async def open_exception(
         context=context,
         expires_at=expires_at,
     )
-    await audit_trail.append(
-        conn,
-        run.tenant_id,
-        "exception_opened",
-        {"exception_id": exception_id, "expires_at": expires_at.isoformat(), **context},
-        actor=actor,
-        workflow_id=run.workflow_id,
-        run_id=run.run_id,
-    )
+    opened = {"exception_id": exception_id, "expires_at": expires_at.isoformat(), **context}
+    await record(conn, run, "exception_opened", opened, actor=actor)
     return exception_id
 
 
@@ -81,18 +75,6 @@ class ExceptionActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
         self._notifier = deps.notifier
-
-    async def _notify(self, kind: NoticeKind, run: RunRef, exception_id: str) -> None:
-        """After the transaction committed: a card, a reminder, an expiry in the chat."""
-        notice = ExceptionNotice(
-            kind=kind,
-            tenant_id=run.tenant_id,
-            exception_id=exception_id,
-            workflow_id=run.workflow_id,
-            run_id=run.run_id,
-            at=activity.info().current_attempt_scheduled_time,
-        )
-        await deliver(self._notifier, notice)
 
     async def _record_verdict(
         self,
@@ -114,32 +96,21 @@ class ExceptionActivities:
             proposal=proposal,
             verdict=verdict,
         )
-        await audit_trail.append(
-            conn,
-            run.tenant_id,
-            "gate_verdict",
-            {
-                "proposal": proposal.model_dump(mode="json"),
-                "verdict": verdict.model_dump(mode="json"),
-            },
-            actor="gate",
-            workflow_id=run.workflow_id,
-            run_id=run.run_id,
-        )
+        judged = {
+            "proposal": proposal.model_dump(mode="json"),
+            "verdict": verdict.model_dump(mode="json"),
+        }
+        await record(conn, run, "gate_verdict", judged, actor="gate")
         if verdict.outcome != "escalate":
             return None
         if expires_at is None:
-            raise ApplicationError(
-                "an escalation needs an expiry",
-                type=ErrorType.INVALID_ACTIVITY_INPUT,
-                non_retryable=True,
-            )
+            raise CatalogueError(ErrorType.INVALID_ACTIVITY_INPUT, "an escalation needs an expiry")
         return await open_exception(
             conn,
             run,
             proposal,
             observation,
-            verdict.model_dump(mode="json"),
+            verdict,
             expires_at=expires_at,
             actor="gate",
         )
@@ -153,7 +124,7 @@ class ExceptionActivities:
                 conn, run, req.proposal, req.verdict, req.observation, req.expires_at
             )
         if exception_id is not None:
-            await self._notify("opened", run, exception_id)
+            await notify(self._notifier, "opened", run, exception_id)
         return VerdictRecord(exception_id=exception_id)
 
     @activity.defn(name="record_verdicts")
@@ -183,36 +154,32 @@ class ExceptionActivities:
                 ]
         # The cards go out once everything they point at has committed; side by side, so
         # a slow chat costs one delivery timeout, not one per exception.
-        await asyncio.gather(*(self._notify("opened", run, e) for e in opened if e is not None))
+        await asyncio.gather(
+            *(notify(self._notifier, "opened", run, e) for e in opened if e is not None)
+        )
         return VerdictRecords(records=[VerdictRecord(exception_id=e) for e in opened])
 
     @activity.defn(name="record_exception_event")
     async def record_exception_event(self, req: ExceptionEventInput) -> None:
         run = req.run
         if req.event not in ("reminder", "expired"):
-            raise ApplicationError(
-                f"unknown exception event {req.event!r}",
-                type=ErrorType.INVALID_ACTIVITY_INPUT,
-                non_retryable=True,
+            raise CatalogueError(
+                ErrorType.INVALID_ACTIVITY_INPUT, f"unknown exception event {req.event!r}"
             )
         async with self._db.tenant(run.tenant_id) as conn:
             if req.event == "expired":
                 await runs.close_exception(conn, run.tenant_id, req.exception_id, "expired")
-            await audit_trail.append(
-                conn,
-                run.tenant_id,
-                "exception_" + req.event,
-                {
-                    "exception_id": req.exception_id,
-                    "proposal_id": req.proposal_id,
-                    "note": "Expired without a decision: nothing was executed."
-                    if req.event == "expired"
-                    else "Still awaiting a decision.",
-                },
-                actor="workflow",
-                workflow_id=run.workflow_id,
-                run_id=run.run_id,
-            )
-        await self._notify(
-            "expired" if req.event == "expired" else "reminder", run, req.exception_id
+            event = {
+                "exception_id": req.exception_id,
+                "proposal_id": req.proposal_id,
+                "note": "Expired without a decision: nothing was executed."
+                if req.event == "expired"
+                else "Still awaiting a decision.",
+            }
+            await record(conn, run, "exception_" + req.event, event, actor="workflow")
+        await notify(
+            self._notifier,
+            "expired" if req.event == "expired" else "reminder",
+            run,
+            req.exception_id,
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.notify.notifier import ExceptionNotice, deliver
@@ -31,6 +30,7 @@ from charter.reasoners import (
 from charter.runtime.faults import crash_point
 from charter.storage import audit_trail, runs
 from charter.storage.group_commit import group_for
+from charter.temporal.errors import CatalogueError
 from charter.temporal.heartbeats import progress
 from schemas import (
     MAX_PROPOSALS,
@@ -92,12 +92,11 @@ class ReasonActivities:
                 "reasoning_failed",
                 {"reasoner": name, "error": str(exc), "status": exc.status},
             )
-            raise ApplicationError(
-                str(exc),
-                type=ErrorType.REASONER_AUTHENTICATION_FAILED
+            raise CatalogueError(
+                ErrorType.REASONER_AUTHENTICATION_FAILED
                 if exc.authentication
                 else ErrorType.REASONER_REQUEST_REJECTED,
-                non_retryable=True,
+                str(exc),
             ) from None
         except ReasonerUnavailable as exc:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
@@ -107,8 +106,8 @@ class ReasonActivities:
                 failure = ReasoningFailure(kind="model_unavailable", message=message)
                 return ReasonOutput(reasoner=name, proposals=[], failure=failure)
             activity.logger.warning("reasoner unavailable (attempt %d): %s", attempt, exc)
-            raise ApplicationError(
-                str(exc), type=ErrorType.REASONER_UNAVAILABLE, next_retry_delay=delay
+            raise CatalogueError(
+                ErrorType.REASONER_UNAVAILABLE, str(exc), next_retry_delay=delay
             ) from None
         if len(reasoning.proposals) > MAX_PROPOSALS:
             # Gating some and dropping the rest would act on part of what the model asked

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities._deps import Deps
 from charter.storage import audit_trail, constitution_versions, roster
 from charter.storage.group_commit import group_for
+from charter.temporal.errors import CatalogueError
 from schemas import AuditHead, FinishRunInput, RunContext, StartRunInput
 from schemas.errors import ErrorType
 
@@ -26,9 +26,7 @@ class RunActivities:
                 )
             except constitution_versions.ConstitutionNotFound as exc:
                 # Retrying cannot create a constitution: fail the run with a clear message.
-                raise ApplicationError(
-                    str(exc), type=ErrorType.CONSTITUTION_NOT_FOUND, non_retryable=True
-                ) from None
+                raise CatalogueError(ErrorType.CONSTITUTION_NOT_FOUND, str(exc)) from None
             approvers = await roster.approvers(conn, run.tenant_id)
             approver_roles = await roster.approver_roles(conn, run.tenant_id)
             await audit_trail.append(

@@ -11,6 +11,12 @@ from schemas.audit import (
     audit_schedule_scope,
     audit_scheduled_workflow_id_prefix,
 )
+from schemas.authorisation import (
+    ApprovalAuthorisation,
+    Authorisation,
+    GateAuthorisation,
+    parse_authorisation,
+)
 from schemas.books import (
     AdCampaign,
     BankAccount,
@@ -80,9 +86,11 @@ __all__ = [
     "AgentRunResult",
     "AmendmentOrigin",
     "AmendmentRequest",
+    "ApprovalAuthorisation",
     "AuditCheckpointInput",
     "AuditCheckpointResult",
     "AuditHead",
+    "Authorisation",
     "BankAccount",
     "CheckpointedHead",
     "CitationCheck",
@@ -94,6 +102,7 @@ __all__ = [
     "Defaults",
     "Effect",
     "EscalationCause",
+    "GateAuthorisation",
     "Invoice",
     "Limit",
     "LimitBreach",
@@ -122,6 +131,7 @@ __all__ = [
     "audit_schedule_scope",
     "audit_scheduled_workflow_id_prefix",
     "legacy_workflow_id_for",
+    "parse_authorisation",
     "schedule_id_for",
     "scheduled_workflow_id_prefix",
     "workflow_id_for",

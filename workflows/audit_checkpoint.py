@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.checkpoint import CheckpointActivities
+    from charter.temporal.errors import run_failure
     from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
     from schemas import AuditCheckpointInput, AuditCheckpointResult
     from schemas.errors import NON_RETRYABLE
@@ -52,7 +53,5 @@ class AuditCheckpoint:
         except ActivityError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError):
-                raise ApplicationError(
-                    cause.message, *cause.details, type=cause.type, non_retryable=True
-                ) from err
+                raise run_failure(cause) from err
             raise

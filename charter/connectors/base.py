@@ -7,6 +7,7 @@ recorded approval have been checked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from schemas import Observation, Proposal
@@ -40,10 +41,31 @@ class ActionRefusedByBooks(ConnectorError):
     Retrying cannot help; nothing was written."""
 
 
-class BooksReader(Protocol):
+class FactsAtExecution(Protocol):
+    async def facts_at_execution(self, agent: str, proposal: Proposal) -> Observation:
+        """The records the proposal's rules look at, as they are at the moment it executes.
+
+        Books kept in Charter's database are re-read under row locks held until the caller's
+        transaction (the act's write intent) ends. A provider's books, which no transaction
+        here can lock, are read afresh just before that transaction opens, so no provider
+        call is ever made while it holds the tenant's spend lock (`FactsReadBefore`)."""
+        ...
+
+
+class BooksReader(FactsAtExecution, Protocol):
     name: str
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation: ...
+
+
+@dataclass(frozen=True)
+class FactsReadBefore:
+    """A reader of facts a provider gave just before the act's transaction opened."""
+
+    observation: Observation
+
+    async def facts_at_execution(self, agent: str, proposal: Proposal) -> Observation:
+        return self.observation
 
 
 class WriteLookup(Protocol):

@@ -146,52 +146,54 @@ class DemoBooksReader:
             tenant_id=t, agent=agent, observed_at=datetime.now(UTC), source=self.name, **found
         )
 
-
-async def facts_at_execution(
-    conn: asyncpg.Connection, tenant_id: str, agent: str, proposal: Proposal
-) -> Observation:
-    """The records a proposal's rules look at, re-read now under row locks held until the
-    caller's transaction ends: the invoice and its vendor (or the vendors of its name), the
-    vendor's other invoices, the campaign, the payroll run, the bank accounts. What an act
-    re-judges the proposal on."""
-    scope = _scope(agent)
-    c, t, ref = conn, tenant_id, proposal.reference or ""
-    found: dict[str, Any] = {}
-    if "bank_accounts" in scope:
-        found["bank_accounts"] = await _records(
-            c, BankAccount, _ACCOUNTS + "ORDER BY account_id FOR UPDATE", t
+    async def facts_at_execution(self, agent: str, proposal: Proposal) -> Observation:
+        """The records a proposal's rules look at, re-read now under row locks held until the
+        caller's transaction ends: the invoice and its vendor (or the vendors of its name), the
+        vendor's other invoices, the campaign, the payroll run, the bank accounts. What an act
+        re-judges the proposal on; the act holds its authorisation, so no read credential is
+        asked for."""
+        scope = _scope(agent)
+        c, t, ref = self._conn, self._tenant_id, proposal.reference or ""
+        found: dict[str, Any] = {}
+        if "bank_accounts" in scope:
+            found["bank_accounts"] = await _records(
+                c, BankAccount, _ACCOUNTS + "ORDER BY account_id FOR UPDATE", t
+            )
+        if "invoices" in scope:
+            locked = await c.fetchrow(
+                "SELECT vendor_id FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
+                "FOR UPDATE",
+                t,
+                ref,
+            )
+            vendor_ids = [locked["vendor_id"]] if locked else []
+            found["vendors"] = await _records(
+                c,
+                Vendor,
+                _VENDORS + "AND (vendor_id = ANY($2) OR name = $3) ORDER BY vendor_id FOR UPDATE",
+                t,
+                vendor_ids,
+                proposal.counterparty or "",
+            )
+            # The vendor's other invoices too: a look-alike duplicate is a decisive fact.
+            found["invoices"] = await _records(
+                c,
+                Invoice,
+                _INVOICES + "AND i.vendor_id = ANY($2) ORDER BY i.invoice_id",
+                t,
+                vendor_ids,
+            )
+        if "payroll_runs" in scope:
+            found["payroll_runs"] = await _records(
+                c, PayrollRun, _PAYROLL + "AND payroll_run_id = $2 FOR UPDATE", t, ref
+            )
+        if "campaigns" in scope:
+            found["campaigns"] = await _records(
+                c, AdCampaign, _CAMPAIGNS + "AND campaign_id = $2 FOR UPDATE", t, ref
+            )
+        return Observation(
+            tenant_id=t, agent=agent, observed_at=datetime.now(UTC), source=self.name, **found
         )
-    if "invoices" in scope:
-        locked = await c.fetchrow(
-            "SELECT vendor_id FROM charter.invoices WHERE tenant_id = $1 AND invoice_id = $2 "
-            "FOR UPDATE",
-            t,
-            ref,
-        )
-        vendor_ids = [locked["vendor_id"]] if locked else []
-        found["vendors"] = await _records(
-            c,
-            Vendor,
-            _VENDORS + "AND (vendor_id = ANY($2) OR name = $3) ORDER BY vendor_id FOR UPDATE",
-            t,
-            vendor_ids,
-            proposal.counterparty or "",
-        )
-        # The vendor's other invoices too: a look-alike duplicate is a decisive fact.
-        found["invoices"] = await _records(
-            c, Invoice, _INVOICES + "AND i.vendor_id = ANY($2) ORDER BY i.invoice_id", t, vendor_ids
-        )
-    if "payroll_runs" in scope:
-        found["payroll_runs"] = await _records(
-            c, PayrollRun, _PAYROLL + "AND payroll_run_id = $2 FOR UPDATE", t, ref
-        )
-    if "campaigns" in scope:
-        found["campaigns"] = await _records(
-            c, AdCampaign, _CAMPAIGNS + "AND campaign_id = $2 FOR UPDATE", t, ref
-        )
-    return Observation(
-        tenant_id=t, agent=agent, observed_at=datetime.now(UTC), source="demo-books", **found
-    )
 
 
 class DemoBooksWriter:

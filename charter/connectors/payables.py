@@ -23,7 +23,7 @@ from decimal import Decimal
 from charter.connectors.demo import DemoBooksReader
 from charter.connectors.plaid import BankTransaction, PlaidBank
 from charter.connectors.quickbooks import Bill, QuickBooksBills
-from schemas import Invoice, Observation, Vendor
+from schemas import Invoice, Observation, Proposal, Vendor
 
 
 def bank_paid(transactions: list[BankTransaction], number: str, currency: str) -> Decimal:
@@ -72,6 +72,11 @@ class PayablesReader:
         self._verified_payees = verified_payees
         parts = [p.name for p in (bank, bills) if p is not None]
         self.name = "+".join([*parts, *(["demo-books"] if demo else [])])
+
+    async def facts_at_execution(self, agent: str, proposal: Proposal) -> Observation:
+        """Everything afresh, not only the proposal's bill: the vendor's other bills are facts
+        too (a look-alike duplicate)."""
+        return await self.snapshot(agent, [])
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation:
         demo = await self._demo.snapshot(agent, focus) if self._demo else None

@@ -20,6 +20,8 @@ from charter.connectors.base import (
     BooksWriter,
     ConnectorAuthError,
     ConnectorError,
+    FactsAtExecution,
+    FactsReadBefore,
     UnsupportedAction,
     WriteLookup,
 )
@@ -42,10 +44,11 @@ from charter.connectors.plaid import PlaidBank, PlaidSettings
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
+from charter.storage import Database
 from charter.storage import connector_config as config
 from charter.storage.connector_config import DEFAULT_PROVIDER, Capability, ConnectorConfig
 from charter.storage.credential_vault import Credential, CredentialError, ScopedCredentials
-from schemas import Observation
+from schemas import Observation, Proposal
 
 #: What each provider can serve. The demo books stand in for all of them.
 PROVIDERS: dict[str, frozenset[Capability]] = {
@@ -247,6 +250,33 @@ def reader(
         else None,
         verified_payees=verified,
     )
+
+
+async def facts_from_providers(
+    holder: ScopedCredentials, db: Database, tenant_id: str, agent: str, proposal: Proposal
+) -> Observation | None:
+    """The proposal's records as the tenant's providers show them now, read with read-scoped
+    credentials before the act's transaction opens; None when the demo books hold them (those
+    are re-read under row locks inside that transaction: `reader_at_execution`). Credentials
+    are read and refreshed in a transaction of their own, so a refreshed token is kept."""
+    async with db.tenant(tenant_id) as conn:
+        route = await read_route(conn, tenant_id, agent)
+        if not route.composed:
+            return None
+        credentials = await read_credentials(holder, conn, tenant_id, route)
+    async with db.tenant(tenant_id) as conn:
+        return await reader(route, conn, tenant_id, credentials).facts_at_execution(agent, proposal)
+
+
+def reader_at_execution(
+    conn: asyncpg.Connection, tenant_id: str, read_before: Observation | None
+) -> FactsAtExecution:
+    """The reader an act re-reads its proposal's facts with, in the transaction `conn` of its
+    write intent: the provider's facts read just before it (`facts_from_providers`), or the
+    demo books' rows, locked in that transaction (they need no read credential)."""
+    if read_before is not None:
+        return FactsReadBefore(read_before)
+    return DemoBooksReader(conn, tenant_id, {})
 
 
 async def obtain(

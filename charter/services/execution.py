@@ -1,10 +1,11 @@
 """The act activity's last check, in the transaction of the write intent.
 
-Under a per-tenant spend lock and the books' row locks: re-read the facts the rules depend
-on, re-judge the proposal under the pinned and the current version (`rejudge`), then reserve
-its amount against every applicable limit of either version. Whatever the outcome, the
-caller commits it with the intent (proceed) or with a new exception (decide), so that no
-interleaving of runs, workers or retries can carry spend past a limit.
+Under a per-tenant spend lock and the books' row locks (`lock_and_read`, which takes them in
+that order): re-read the facts the rules depend on through the connector's reader, re-judge
+the proposal under the pinned and the current version (`rejudge`), then reserve its amount
+against every applicable limit of either version. Whatever the outcome, the caller commits
+it with the intent (proceed) or with a new exception (decide), so that no interleaving of
+runs, workers or retries can carry spend past a limit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from charter.connectors.demo import facts_at_execution
+from charter.connectors.base import FactsAtExecution
 from charter.governance import spend
 from charter.governance.freshness import too_old
 from charter.governance.rejudge import rejudge
@@ -65,14 +66,13 @@ async def check_and_reserve(
     verdict: Verdict,
     shown: dict[str, Any] | None,
     now: datetime,
-    read: Observation | None = None,
+    reader: FactsAtExecution,
     observed_at: datetime | None = None,
     max_age: timedelta | None = None,
 ) -> ExecutionCheck:
     """`shown`: the facts an approval was given on; None for an autonomous execution.
     `now`: the worker's clock, replaced by the database's once the spend lock is held.
-    `read`: the facts as the tenant's providers show them now, read by the caller (they
-    cannot be locked in this transaction); None re-reads the demo books under row locks.
+    `reader`: re-reads the facts at execution, in this transaction (`facts_at_execution`).
     `observed_at`, `max_age`: when the run's observation was read, and how old it may be
     for an autonomous execution (`freshness`)."""
     tenant = run.tenant_id
@@ -80,22 +80,13 @@ async def check_and_reserve(
     current = await constitution_versions.get(conn, tenant)
     documents = [pinned.document, current.document]
     spends = any(proposal.action in spend.spending_actions(d) for d in documents)
-    if spends:
-        # Before any books row: every act of a tenant takes the locks in the same order.
-        now = await ledger.lock(conn, tenant)
-    fresh = (
-        read if read is not None else await facts_at_execution(conn, tenant, run.agent, proposal)
-    )
+    fresh, now = await lock_and_read(conn, run, proposal, reader, spends=spends, now=now)
     snapshot = await ledger.snapshot(conn, tenant, now, exclude_key=key)
     fresh = fresh.model_copy(update={"spend": snapshot})
     judgement = rejudge(pinned, current, proposal, fresh, judged=verdict, shown=shown)
     if judgement.outcome != "proceed":
         return ExecutionCheck(judgement.outcome, judgement.reason, fresh, changed=judgement.changed)
-    stale = (
-        too_old(observed_at, now, max_age)
-        if shown is None and observed_at is not None and max_age is not None
-        else None
-    )
+    stale = _stale(observed_at, now, max_age) if shown is None else None
     if stale is not None:
         aged = {"observed_at": observed_at.isoformat() if observed_at else None}
         return ExecutionCheck("decide", stale, fresh, changed=aged)
@@ -116,6 +107,32 @@ async def check_and_reserve(
     return ExecutionCheck(
         limited.outcome, limited.reason, fresh, breaches=limited.breaches, reserved=limited.reserved
     )
+
+
+def _stale(observed_at: datetime | None, now: datetime, max_age: timedelta | None) -> str | None:
+    """Why the run's observation is too old for an autonomous execution, if it is."""
+    if observed_at is None or max_age is None:
+        return None
+    return too_old(observed_at, now, max_age)
+
+
+async def lock_and_read(
+    conn: asyncpg.Connection,
+    run: RunRef,
+    proposal: Proposal,
+    reader: FactsAtExecution,
+    *,
+    spends: bool,
+    now: datetime,
+) -> tuple[Observation, datetime]:
+    """Take an act's locks in the one order every act of a tenant takes them, and read the
+    facts under them: the tenant's spend lock first when the action spends, then the books'
+    rows, which the reader locks as it re-reads them. No two acts of a tenant then each hold
+    a lock the other waits for. Returns the facts and the clock, the database's once the
+    spend lock is held (reservations are stamped with it, in the order they were made)."""
+    if spends:
+        now = await ledger.lock(conn, run.tenant_id)
+    return await reader.facts_at_execution(run.agent, proposal), now
 
 
 @dataclass(frozen=True)

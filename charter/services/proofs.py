@@ -20,7 +20,7 @@ from charter.crypto import statements
 from charter.crypto.statements import StatementInvalid
 from charter.storage import member_keys, runs
 from charter.storage.member_keys import MemberKey
-from schemas import Decision, DecisionStatement, Proposal, ProposalEdit
+from schemas import Decision, DecisionStatement, Proposal, ProposalEdit, RunRef
 from schemas.errors import ErrorType
 
 
@@ -40,6 +40,11 @@ class Binding:
     run_id: str
     proposal_id: str
     digest: str
+
+    @classmethod
+    def of_run(cls, run: RunRef, proposal_id: str, digest: str) -> Binding:
+        """The parameters (their digest) of one proposal of `run`."""
+        return cls(run.tenant_id, run.workflow_id, run.run_id, proposal_id, digest)
 
 
 def approved_parameters(proposal: Proposal, edit: ProposalEdit | None) -> Proposal:

@@ -19,7 +19,7 @@ from charter.connectors import registry
 from charter.connectors.base import ConnectorError
 from charter.storage import Database, actions, audit_trail, ledger
 from charter.storage.credential_vault import ScopedCredentials
-from schemas import Proposal
+from schemas import Proposal, parse_authorisation
 
 Outcome = Literal["recorded", "absent", "unreachable"]
 
@@ -71,6 +71,7 @@ async def _settle(
         )
 
     proposal = Proposal.model_validate(intent.snapshot["proposal"])
+    authorisation = parse_authorisation(intent.snapshot["authorisation"])
     try:
         async with db.tenant(tenant_id) as conn:
             route = await registry.write_route(conn, tenant_id, proposal.action)
@@ -95,7 +96,7 @@ async def _settle(
                 workflow_id=workflow_id or "",
                 run_id=intent.run_id,
                 proposal=proposal,
-                authorisation=intent.snapshot.get("authorisation", {}),
+                authorisation=authorisation,
                 reference=reference,
                 executed_at=datetime.now(UTC),
                 actor="reconcile",

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from charter.storage import audit_trail
-from schemas import Proposal
+from schemas import Authorisation, Proposal, parse_authorisation
 
 
 async def take_turn(
@@ -40,7 +40,7 @@ async def executed(
 
 async def intended_authorisation(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, idempotency_key: str
-) -> dict[str, Any] | None:
+) -> Authorisation | None:
     """The authorisation of the latest `action_intent` committed under the key, or None when
     no attempt got as far as its intent (so none can have reached the provider)."""
     raw = await conn.fetchval(
@@ -53,8 +53,7 @@ async def intended_authorisation(
     )
     if raw is None:
         return None
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    return value if isinstance(value, dict) else {}
+    return parse_authorisation(json.loads(raw) if isinstance(raw, str) else raw)
 
 
 async def record_result(
@@ -65,7 +64,7 @@ async def record_result(
     workflow_id: str,
     run_id: str | None,
     proposal: Proposal,
-    authorisation: dict[str, Any],
+    authorisation: Authorisation,
     reference: str,
     executed_at: datetime,
     actor: str,
@@ -87,7 +86,7 @@ async def record_result(
         proposal.proposal_id,
         proposal.action,
         proposal.model_dump_json(),
-        json.dumps(authorisation),
+        json.dumps(authorisation.model_dump(mode="json")),
         reference,
         executed_at,
     )

@@ -14,7 +14,6 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities import Deps
-from activities import act as act_module
 from activities.act import ActActivities
 from charter.audit.chain import verify_chain
 from charter.connectors.demo import DemoBooksWriter
@@ -126,7 +125,7 @@ async def test_failed_intent_write_means_no_action(
         called.append("execute")
         return "never"
 
-    monkeypatch.setattr(act_module.audit_trail, "append", failing_append)
+    monkeypatch.setattr(audit_trail, "append", failing_append)
     monkeypatch.setattr(DemoBooksWriter, "execute", spy)
     # Not an ApplicationError marked non-retryable: Temporal retries the activity.
     with pytest.raises(asyncpg.SerializationError):
