@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,25 +74,22 @@ if "--memory-worker" not in sys.argv:
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.plugin import SimplePlugin  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities import Deps  # noqa: E402
+from bench import scratch  # noqa: E402
 from bench.baseline import BareLoop  # noqa: E402
 from bench.baseline.activities import BareActivities  # noqa: E402
 from bench.baseline.models import BareRunInput  # noqa: E402
+from bench.harness import arguments, parse, quantile, rotated, spread  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
-from charter.config.settings import app_dsn  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
-from charter.stack.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
-from charter.temporal import search_attributes  # noqa: E402
 from charter.temporal.plugin import CharterPlugin, workflow_runner  # noqa: E402
 from schemas import AgentRunInput, RecordVerdictInput  # noqa: E402
 from starter import start_run  # noqa: E402
-from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS, build_worker  # noqa: E402
 from workflows import AgentLoop  # noqa: E402
 
@@ -103,11 +100,6 @@ AUTO = ["INV-1041", "INV-1042"]  # verified vendors under the bound: both auto-e
 PARK = ["INV-1043"]  # an unverified vendor: escalates and waits for a human
 
 Run = Callable[[], Awaitable[str]]  # returns the workflow id
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class TenantPool:
@@ -232,8 +224,7 @@ async def latency(
     seen: dict[str, list[float]] = {v.label: [] for v in variants}
     last: dict[str, str] = {}
     for i in range(runs):
-        order = variants[i % len(variants) :] + variants[: i % len(variants)]
-        for v in order:
+        for v in rotated(variants, i):
             start = time.perf_counter()
             last[v.label] = await v.run()
             seen[v.label].append(time.perf_counter() - start)
@@ -340,7 +331,7 @@ async def history_report(client: Client, db: Database, queue: str, extras: list[
 # -- parked runs: a worker in a process of its own -------------------------------------------
 
 
-def _rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -366,6 +357,40 @@ async def memory_worker(address: str, dsn: str, queue: str, cache: int, kind: st
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     await db.close()
+
+
+@contextlib.asynccontextmanager
+async def worker_process(
+    address: str, dsn: str, queue: str, cache: int, kind: str
+) -> AsyncIterator[int]:
+    """A `memory_worker` in a process of its own, once it polls; yields its pid. On exit its
+    stdin is closed, which stops it (killed if it has not stopped within 30 s)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--memory-worker",
+        address,
+        dsn,
+        queue,
+        str(cache),
+        kind,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        line = await child.stdout.readline()
+        if line.strip() != b"ready":
+            raise RuntimeError(f"worker process did not start: {line!r}")
+        yield child.pid
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            await asyncio.wait_for(child.wait(), 30)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
 
 
 async def park(client: Client, kind: str, tenant: str, queue: str, count: int) -> None:
@@ -414,39 +439,15 @@ async def parked_memory(
     tenant = f"bench-park-{uuid.uuid4().hex[:8]}"
     await seed(db, tenant, template="acme", actor="bench")
     queue = f"bench-park-{kind}-{cache}-{uuid.uuid4().hex[:6]}"
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--memory-worker",
-        address,
-        dsn,
-        queue,
-        str(cache),
-        kind,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert child.stdout is not None
-        line = await child.stdout.readline()
-        if line.strip() != b"ready":
-            raise RuntimeError(f"worker process did not start: {line!r}")
+    async with worker_process(address, dsn, queue, cache, kind) as pid:
         await park(client, kind, tenant, queue, WARM)
         await until_parked(client, tenant, WARM)
-        curve = [(0, _rss_kib(child.pid))]
+        curve = [(0, rss_kib(pid))]
         for target in points:
             await park(client, kind, tenant, queue, target - curve[-1][0])
             await until_parked(client, tenant, WARM + target)
-            curve.append((target, _rss_kib(child.pid)))
+            curve.append((target, rss_kib(pid)))
         return curve
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        try:
-            await asyncio.wait_for(child.wait(), 30)
-        except TimeoutError:
-            child.kill()
-            await child.wait()
 
 
 def _slope(curve: list[tuple[int, int]], lo: int, hi: int) -> float:
@@ -504,22 +505,8 @@ def _ratios(values: dict[str, float], base: str) -> str:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
-        "CHARTER_TEST_DATABASE_URL"
-    )
-    with postgres_server(configured, prefix="charter-bench-pg-") as server:
-        async with migrated_database(server, prefix="charter_bench") as admin:
-            dsn = app_dsn(admin)
-            db = await Database.connect(dsn)
-            try:
-                async with await WorkflowEnvironment.start_local(
-                    dev_server_existing_path=temporal_binary(),
-                    search_attributes=search_attributes.ALL,
-                    plugins=[CharterPlugin()],
-                ) as env:
-                    write(args.json, await run_all(args, env.client, db, dsn))
-            finally:
-                await db.close()
+    async with scratch.stack() as stack:
+        write(args.json, await run_all(args, stack.client, stack.db, stack.dsn))
 
 
 def _stage_text(charter: dict[str, float], bare: dict[str, float]) -> str:
@@ -580,7 +567,7 @@ async def run_all(
         print(f"\n1. latency, one run at a time, {args.latency_runs} runs each, interleaved")
         print(f"{'variant':<14} {'p50 ms':>8} {'p95 ms':>8}")
         p50 = {k: statistics.median(v) for k, v in lat.items()}
-        p95 = {k: _quantile(v, 0.95) for k, v in lat.items()}
+        p95 = {k: quantile(v, 0.95) for k, v in lat.items()}
         for k in lat:
             print(f"{k:<14} {p50[k] * 1000:>8.0f} {p95[k] * 1000:>8.0f}")
         print(f"p50: {_ratios(p50, 'bare')}")
@@ -617,22 +604,19 @@ async def run_all(
         rates: dict[str, list[float]] = {v.label: [] for v in variants}
         per_round: list[dict[str, float]] = []
         for r in range(args.rounds):
-            order = variants[r % len(variants) :] + variants[: r % len(variants)]
-            this = {v.label: await throughput(v, args.runs, args.concurrency) for v in order}
+            this = {
+                v.label: await throughput(v, args.runs, args.concurrency)
+                for v in rotated(variants, r)
+            }
             per_round.append(this)
             for k, rate in this.items():
                 rates[k].append(rate)
         print(f"{'variant':<14} {'runs/s':>8}  per round")
         for k, each in rates.items():
-            spread = " ".join(f"{x:.1f}" for x in each)
-            print(f"{k:<14} {statistics.median(each):>8.1f}  {spread}")
+            print(f"{k:<14} {statistics.median(each):>8.1f}  {spread(each, digits=1)}")
         ratios = {k: [rd[k] / rd["bare"] for rd in per_round] for k in rates if k != "bare"}
         for k, each in ratios.items():
-            print(
-                f"{k}/bare {statistics.median(each):.2f}x  (per round "
-                + " ".join(f"{x:.2f}" for x in each)
-                + ")"
-            )
+            print(f"{k}/bare {statistics.median(each):.2f}x  (per round {spread(each)})")
         each = ratios["charter"]
         measures.append(
             Measure(
@@ -641,8 +625,7 @@ async def run_all(
                 target=0.8,
                 better="higher",
                 detail=f"{statistics.median(rates['charter']):.1f} vs "
-                f"{statistics.median(rates['bare']):.1f} runs/s; per round "
-                + " ".join(f"{x:.2f}" for x in each),
+                f"{statistics.median(rates['bare']):.1f} runs/s; per round {spread(each)}",
             )
         )
         if args.codec:
@@ -667,9 +650,7 @@ def main() -> None:
         address, dsn, queue, cache, kind = sys.argv[2:7]
         asyncio.run(memory_worker(address, dsn, queue, int(cache), kind))
         return
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--latency-runs", type=int, default=16, help="runs per variant")
     parser.add_argument("--runs", type=int, default=20, help="runs per throughput round")
     parser.add_argument("--concurrency", type=int, default=10, help="runs in flight")
@@ -689,8 +670,7 @@ def main() -> None:
     parser.add_argument(
         "--codec", action="store_true", help="add the charter-plain variant (no payload codec)"
     )
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    asyncio.run(bench(parser.parse_args()))
+    asyncio.run(bench(parse(parser)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -39,12 +38,13 @@ if str(ROOT) not in sys.path:  # `python bench/audit_append.py` puts bench/ firs
 
 import asyncpg  # noqa: E402
 
+from bench import scratch  # noqa: E402
+from bench.harness import arguments, parse, spread, turns  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.audit.chain import GENESIS, entry_hash, verify_chain  # noqa: E402
 from charter.config.settings import app_dsn  # noqa: E402
 from charter.storage import Database, audit_trail  # noqa: E402
 from charter.storage.group_commit import group_for  # noqa: E402
-from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 SNAPSHOT = {
     "proposal": {"action": "schedule_payment", "amount": "3412.18", "counterparty": "aws"},
@@ -192,9 +192,7 @@ async def _run(db: Database, op: Op, tenants: list[str], ops: int, workers: int)
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--ops", type=int, default=1000, help="operations per measurement")
     parser.add_argument("--workers", type=int, default=8, help="concurrent transactions")
     parser.add_argument(
@@ -202,17 +200,11 @@ async def main() -> None:
     )
     parser.add_argument("--tenants", type=int, default=64, help="tenants of the widest scenario")
     parser.add_argument("--slice", type=int, default=100, help="operations per alternating slice")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
-
-    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
-        "CHARTER_TEST_DATABASE_URL"
-    )
+    args = parse(parser)
     many = [f"bench-{i}" for i in range(max(args.workers, args.tenants))]
-    with postgres_server(configured, prefix="charter-bench-pg-") as server:
-        async with migrated_database(server, prefix="charter_bench") as admin:
-            await _prepare(admin, many)
-            write(args.json, await _measure(args, admin, many))
+    async with scratch.postgres() as admin:
+        await _prepare(admin, many)
+        write(args.json, await _measure(args, admin, many))
 
 
 async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> list[Measure]:
@@ -237,11 +229,9 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> lis
                 # Short slices of each method in turn, the order rotating slice by slice:
                 # every method sees the same drifting load on a shared machine.
                 spent = {label: 0.0 for label, _ in METHODS}
-                for n in range(slices):
-                    order = METHODS[n % len(METHODS) :] + METHODS[: n % len(METHODS)]
-                    for label, op in order:
-                        rate = await _run(db, op, tenants, args.slice, args.workers)
-                        spent[label] += args.slice / rate
+                for _, (label, op) in turns(METHODS, slices):
+                    rate = await _run(db, op, tenants, args.slice, args.workers)
+                    spent[label] += args.slice / rate
                 for label, seconds in spent.items():
                     rates.setdefault((scenario, label), []).append(slices * args.slice / seconds)
                     ratios.setdefault((scenario, label), []).append(spent["plain INSERT"] / seconds)
@@ -250,9 +240,9 @@ async def _measure(args: argparse.Namespace, admin: str, many: list[str]) -> lis
             for label, _ in METHODS:
                 rate = statistics.median(rates[(scenario, label)])
                 each = ratios[(scenario, label)]
-                spread = " ".join(f"{r:.2f}" for r in each)
                 print(
-                    f"{scenario:<12} {label:<14} {rate:>8.0f} {statistics.median(each):>8.2f}x  {spread}"
+                    f"{scenario:<12} {label:<14} {rate:>8.0f} "
+                    f"{statistics.median(each):>8.2f}x  {spread(each)}"
                 )
         for tenant in many:
             async with db.tenant(tenant) as conn:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -30,13 +29,14 @@ if str(ROOT) not in sys.path:  # `python bench/audit_verify.py` puts bench/ firs
 
 import asyncpg  # noqa: E402
 
+from bench import scratch  # noqa: E402
+from bench.harness import arguments, parse, rotated, spread  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.audit.chain import verify_chain  # noqa: E402
 from charter.config.settings import app_dsn  # noqa: E402
 from charter.services.audit_verification import verify_tenants  # noqa: E402
 from charter.storage import Database, audit_trail  # noqa: E402
 from charter.storage.audit_trail import AuditEvent  # noqa: E402
-from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 TENANT = "bench-verify"
 
@@ -151,7 +151,7 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
         seconds: dict[str, list[float]] = {"SELECT": [], "verify": []}
         ratios = []
         for r in range(args.rounds):
-            order = ["SELECT", "verify"][r % 2 :] + ["SELECT", "verify"][: r % 2]
+            order = rotated(["SELECT", "verify"], r)
             this = {
                 k: await (select_all(db) if k == "SELECT" else verify(db, args.entries))
                 for k in order
@@ -164,9 +164,7 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
         ratio = statistics.median(ratios)
         print(f"SELECT of {args.entries} entries  {sel:6.2f}s")
         print(f"verify of {args.entries} entries  {ver:6.2f}s")
-        print(
-            f"verify/SELECT {ratio:.2f}x (per round " + " ".join(f"{x:.2f}" for x in ratios) + ")"
-        )
+        print(f"verify/SELECT {ratio:.2f}x (per round {spread(ratios)})")
         print("where verify's time goes (CPU seconds of this process): " + stages)
     finally:
         await db.close()
@@ -185,19 +183,12 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--entries", type=int, default=100_000, help="entries in the chain")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
-    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
-        "CHARTER_TEST_DATABASE_URL"
-    )
-    with postgres_server(configured, prefix="charter-bench-pg-") as server:
-        async with migrated_database(server, prefix="charter_bench") as admin:
-            await measure(args, admin)
+    args = parse(parser)
+    async with scratch.postgres() as admin:
+        await measure(args, admin)
 
 
 if __name__ == "__main__":

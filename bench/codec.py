@@ -9,7 +9,6 @@ of the per-round ratios.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -25,6 +24,7 @@ from decimal import Decimal  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.converter import DataConverter  # noqa: E402
 
+from bench.harness import arguments, parse, spread, turns  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.crypto.codec import PayloadKeyring  # noqa: E402
 from charter.temporal.plugin import data_converter  # noqa: E402
@@ -77,14 +77,11 @@ async def cpu_seconds(converter: DataConverter, value: Observation, ops: int) ->
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--ops", type=int, default=50, help="round trips per slice")
     parser.add_argument("--slices", type=int, default=20, help="alternating slices per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (median)")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
+    args = parse(parser)
     value = observation()
     converters = {
         "plain": pydantic_data_converter,
@@ -98,10 +95,8 @@ async def main() -> None:
     ratios = []
     for _ in range(args.rounds):
         spent = dict.fromkeys(converters, 0.0)
-        for s in range(args.slices):
-            names = list(converters)[s % 2 :] + list(converters)[: s % 2]
-            for k in names:
-                spent[k] += await cpu_seconds(converters[k], value, args.ops)
+        for _, k in turns(list(converters), args.slices):
+            spent[k] += await cpu_seconds(converters[k], value, args.ops)
         for k, seconds in spent.items():
             rates[k].append(args.ops * args.slices / seconds)
         ratios.append(spent["plain"] / spent["encrypted"])
@@ -110,11 +105,7 @@ async def main() -> None:
     print(f"payload {size} bytes, CPU time, median of {args.rounds} rounds of alternating slices")
     print(f"pydantic converter:            {plain:8.0f} encode+decode/s")
     print(f"pydantic converter + AES-GCM:  {encrypted:8.0f} encode+decode/s")
-    print(
-        f"ratio (encrypted / plain):     {ratio:8.2f}  (per round "
-        + " ".join(f"{x:.2f}" for x in ratios)
-        + ")"
-    )
+    print(f"ratio (encrypted / plain):     {ratio:8.2f}  (per round {spread(ratios)})")
     write(
         args.json,
         [

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -34,19 +33,14 @@ if str(ROOT) not in sys.path:  # `python bench/escalations.py` puts bench/ first
 
 # Sets this run's keys and state directory before anything reads Settings.
 from temporalio.client import Client  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from bench import agent_loop  # noqa: E402
+from bench import agent_loop, scratch  # noqa: E402
+from bench.harness import arguments, parse, quantile  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
-from charter.config.settings import app_dsn  # noqa: E402
 from charter.demo.seed import enroll_members, seed  # noqa: E402
-from charter.stack.embedded import temporal_binary  # noqa: E402
 from charter.storage import Database  # noqa: E402
-from charter.temporal import search_attributes  # noqa: E402
-from charter.temporal.plugin import CharterPlugin  # noqa: E402
 from schemas import AgentRunInput, Decision  # noqa: E402
 from starter import start_run  # noqa: E402
-from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 from tests.support.signing import signed  # noqa: E402
 from worker import MAX_CACHED_WORKFLOWS  # noqa: E402
 from workflows import AgentLoop  # noqa: E402
@@ -113,49 +107,28 @@ async def decide(client: Client, workflow_id: str) -> float:
     return spent
 
 
-async def measure(args: argparse.Namespace, client: Client, db: Database, admin: str) -> Measure:
+async def measure(args: argparse.Namespace, stack: scratch.Stack) -> Measure:
+    client = stack.client
     tenants = [f"bench-esc-{i}" for i in range(args.tenants)]
     per_tenant = -(-args.parked // len(tenants))
-    await books(db, admin, tenants, per_tenant)
-    dsn = app_dsn(admin)
+    await books(stack.db, stack.admin, tenants, per_tenant)
     queue = f"bench-escalations-{uuid.uuid4().hex[:6]}"
     address = client.service_client.config.target_host
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        agent_loop.__file__,
-        "--memory-worker",
-        address,
-        dsn,
-        queue,
-        str(MAX_CACHED_WORKFLOWS),
-        "charter",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert child.stdout is not None
-        if (await child.stdout.readline()).strip() != b"ready":
-            raise RuntimeError("the worker process did not start")
+    async with agent_loop.worker_process(
+        address, stack.dsn, queue, MAX_CACHED_WORKFLOWS, "charter"
+    ) as pid:
         started = time.perf_counter()
         ids = await park_all(client, queue, tenants, per_tenant, args.parked)
         parking = time.perf_counter() - started
-        rss = agent_loop._rss_kib(child.pid)
+        rss = agent_loop.rss_kib(pid)
         print(
             f"{len(ids)} runs parked on one worker in {parking:.0f}s "
             f"(cache bound {MAX_CACHED_WORKFLOWS}); worker RSS {rss / 1024:.0f} MiB"
         )
         picked = random.Random(7).sample(ids, min(args.decisions, len(ids)))
         seconds = [await decide(client, workflow_id) for workflow_id in picked]
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        try:
-            await asyncio.wait_for(child.wait(), 30)
-        except TimeoutError:
-            child.kill()
-            await child.wait()
     p50 = statistics.median(seconds) * 1000
-    p95 = agent_loop._quantile(seconds, 0.95) * 1000
+    p95 = quantile(seconds, 0.95) * 1000
     print(
         f"decision-to-execution over {len(seconds)} decisions: p50 {p50:.0f} ms, p95 {p95:.0f} ms"
     )
@@ -174,30 +147,13 @@ async def measure(args: argparse.Namespace, client: Client, db: Database, admin:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--parked", type=int, default=400, help="parked runs on one worker")
     parser.add_argument("--decisions", type=int, default=40, help="decisions timed")
     parser.add_argument("--tenants", type=int, default=8, help="tenants the runs spread over")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
-    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
-        "CHARTER_TEST_DATABASE_URL"
-    )
-    with postgres_server(configured, prefix="charter-bench-pg-") as server:
-        async with migrated_database(server, prefix="charter_bench") as admin:
-            dsn = app_dsn(admin)
-            db = await Database.connect(dsn)
-            try:
-                async with await WorkflowEnvironment.start_local(
-                    dev_server_existing_path=temporal_binary(),
-                    search_attributes=search_attributes.ALL,
-                    plugins=[CharterPlugin()],
-                ) as env:
-                    write(args.json, [await measure(args, env.client, db, admin)])
-            finally:
-                await db.close()
+    args = parse(parser)
+    async with scratch.stack() as stack:
+        write(args.json, [await measure(args, stack)])
 
 
 if __name__ == "__main__":

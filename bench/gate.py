@@ -15,7 +15,6 @@ gated before it.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ if str(ROOT) not in sys.path:  # `python bench/gate.py` puts bench/ first, not t
 import cel  # noqa: E402
 
 from bench.codec import observation  # noqa: E402
+from bench.harness import arguments, parse, spread, turns  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.demo.seed import constitution_source  # noqa: E402
 from charter.governance import gate, spend  # noqa: E402
@@ -125,14 +125,11 @@ def cpu_seconds(fn: Callable[[], None], runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--runs", type=int, default=40, help="gated runs per slice")
     parser.add_argument("--slices", type=int, default=20, help="alternating slices per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (median)")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
+    args = parse(parser)
     constitution, seen = acme(), books()
     run = proposals(seen)
     outcomes = []
@@ -152,10 +149,8 @@ def main() -> None:
     rates: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(args.rounds):
         spent = dict.fromkeys(variants, 0.0)
-        for i in range(args.slices):
-            names = list(variants)[i % 2 :] + list(variants)[: i % 2]
-            for k in names:
-                spent[k] += cpu_seconds(variants[k], args.runs)
+        for _, k in turns(list(variants), args.slices):
+            spent[k] += cpu_seconds(variants[k], args.runs)
         for k, seconds in spent.items():
             rates[k].append(args.runs * args.slices * len(run) / seconds)
         ratios.append(spent["raw CEL"] / spent["gate"])
@@ -167,7 +162,7 @@ def main() -> None:
     for k, each in rates.items():
         print(f"{k:<8} {statistics.median(each):>9.0f} proposals/s")
     ratio = statistics.median(ratios)
-    print(f"gate/raw CEL {ratio:.2f}x (per round " + " ".join(f"{x:.2f}" for x in ratios) + ")")
+    print(f"gate/raw CEL {ratio:.2f}x (per round {spread(ratios)})")
     write(
         args.json,
         [

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -32,12 +31,13 @@ if str(ROOT) not in sys.path:  # `python bench/rls.py` puts bench/ first, not th
 
 import asyncpg  # noqa: E402
 
+from bench import scratch  # noqa: E402
+from bench.harness import arguments, parse, spread, turns  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
 from charter.config.settings import app_dsn  # noqa: E402
 from charter.connectors.demo import DemoBooksReader  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.storage import Database, audit_trail, constitution_versions, roster, runs  # noqa: E402
-from tests.support.scratch import migrated_database, postgres_server  # noqa: E402
 
 
 class BooksReader(DemoBooksReader):
@@ -89,10 +89,8 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
         ratios = []
         for _ in range(args.rounds):
             spent = dict.fromkeys(sides, 0.0)
-            for i in range(args.sets):
-                names = list(sides)[i % 2 :] + list(sides)[: i % 2]
-                for k in names:
-                    spent[k] += await one_set(sides[k], tenants, i)
+            for i, k in turns(list(sides), args.sets):
+                spent[k] += await one_set(sides[k], tenants, i)
             for k, v in spent.items():
                 seconds[k].append(v / args.sets)
             ratios.append(spent["RLS"] / spent["no RLS"])
@@ -100,7 +98,7 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
         ratio = statistics.median(ratios)
         print(f"{'RLS':<7} {rls:6.2f} ms per set of hot queries")
         print(f"{'no RLS':<7} {plain:6.2f} ms per set of hot queries")
-        print(f"RLS/no RLS {ratio:.2f}x (per round " + " ".join(f"{x:.2f}" for x in ratios) + ")")
+        print(f"RLS/no RLS {ratio:.2f}x (per round {spread(ratios)})")
     finally:
         await app.close()
         await bypass.close()
@@ -119,20 +117,13 @@ async def measure(args: argparse.Namespace, admin: str) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--tenants", type=int, default=20, help="seeded tenants")
     parser.add_argument("--sets", type=int, default=1000, help="query sets per side per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (median)")
-    parser.add_argument("--json", help="append the measures to this JSON-lines file")
-    args = parser.parse_args()
-    configured = os.environ.get("CHARTER_BENCH_DATABASE_URL") or os.environ.get(
-        "CHARTER_TEST_DATABASE_URL"
-    )
-    with postgres_server(configured, prefix="charter-bench-pg-") as server:
-        async with migrated_database(server, prefix="charter_bench") as admin:
-            await measure(args, admin)
+    args = parse(parser)
+    async with scratch.postgres() as admin:
+        await measure(args, admin)
 
 
 if __name__ == "__main__":
