@@ -8,35 +8,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from schemas.books import Observation
 from schemas.constitution import Constitution
 from schemas.decision import Decision
+from schemas.frozen import FrozenModel
 from schemas.proposal import Proposal, ProposedAction
 from schemas.reasoning import ReasoningFailure, TokenUsage
 from schemas.verdict import Verdict
 
 
-class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RunRef(_Msg):
+class RunRef(FrozenModel):
     tenant_id: str
     agent: str
     workflow_id: str
     run_id: str
 
 
-class StartRunInput(_Msg):
+class StartRunInput(FrozenModel):
     run: RunRef
     trigger: str
     requested_by: str | None
     constitution_version: int | None
 
 
-class RunContext(_Msg):
+class RunContext(FrozenModel):
     constitution: Constitution
     approvers: list[str]
     """Members allowed to decide, as of the start of the run (re-checked before acting)."""
@@ -44,18 +39,18 @@ class RunContext(_Msg):
     """Each approver's roles, for rules that name the roles allowed to approve."""
 
 
-class ObserveInput(_Msg):
+class ObserveInput(FrozenModel):
     run: RunRef
     focus: list[str] = []
 
 
-class ReasonInput(_Msg):
+class ReasonInput(FrozenModel):
     run: RunRef
     observation: Observation
     constitution: Constitution
 
 
-class ReasonOutput(_Msg):
+class ReasonOutput(FrozenModel):
     reasoner: str
     proposals: list[ProposedAction]
     # Added with the Claude reasoner; defaults keep older histories' payloads valid.
@@ -64,13 +59,13 @@ class ReasonOutput(_Msg):
     """Set when the reply could not be read as proposals: `proposals` is then empty."""
 
 
-class ReasoningFailureInput(_Msg):
+class ReasoningFailureInput(FrozenModel):
     run: RunRef
     failure: ReasoningFailure
     expires_at: datetime
 
 
-class RecordVerdictInput(_Msg):
+class RecordVerdictInput(FrozenModel):
     run: RunRef
     proposal: Proposal
     verdict: Verdict
@@ -78,11 +73,11 @@ class RecordVerdictInput(_Msg):
     expires_at: datetime | None
 
 
-class VerdictRecord(_Msg):
+class VerdictRecord(FrozenModel):
     exception_id: str | None
 
 
-class GatedProposal(_Msg):
+class GatedProposal(FrozenModel):
     """One proposal of a run and the gate's verdict on it, as `record_verdicts` records it."""
 
     proposal: Proposal
@@ -90,7 +85,7 @@ class GatedProposal(_Msg):
     expires_at: datetime | None
 
 
-class RecordVerdictsInput(_Msg):
+class RecordVerdictsInput(FrozenModel):
     """Every verdict of a run, in gating order: recorded in one transaction."""
 
     run: RunRef
@@ -99,12 +94,12 @@ class RecordVerdictsInput(_Msg):
     """Whole when a verdict escalates (an exception shows the facts), else its header only."""
 
 
-class VerdictRecords(_Msg):
+class VerdictRecords(FrozenModel):
     records: list[VerdictRecord]
     """One per gated proposal, in the same order."""
 
 
-class RecordDecisionInput(_Msg):
+class RecordDecisionInput(FrozenModel):
     run: RunRef
     proposal: Proposal
     verdict: Verdict
@@ -116,7 +111,7 @@ class RecordDecisionInput(_Msg):
     """With an edit: the gate's verdict on the edited parameters."""
 
 
-class ActInput(_Msg):
+class ActInput(FrozenModel):
     run: RunRef
     proposal: Proposal
     decision_deadline: datetime | None = None
@@ -124,7 +119,7 @@ class ActInput(_Msg):
     for a human; the run's own decision deadline."""
 
 
-class ExceptionEventInput(_Msg):
+class ExceptionEventInput(FrozenModel):
     run: RunRef
     proposal_id: str
     exception_id: str
@@ -132,6 +127,6 @@ class ExceptionEventInput(_Msg):
     """`reminder` or `expired`."""
 
 
-class FinishRunInput(_Msg):
+class FinishRunInput(FrozenModel):
     run: RunRef
     summary: dict[str, str]

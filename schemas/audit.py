@@ -6,14 +6,13 @@ location; the signing key stays in the worker's configuration and never enters h
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from schemas.frozen import FrozenModel
 from schemas.run import SLUG
 
 
-class AuditCheckpointInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuditCheckpointInput(FrozenModel):
     sink: str = Field(
         min_length=1,
         max_length=1024,
@@ -27,10 +26,8 @@ class AuditCheckpointInput(BaseModel):
     )
 
 
-class CheckpointedHead(BaseModel):
+class CheckpointedHead(FrozenModel):
     """One chain head verified and signed: what an auditor compares with the database."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: str
     seq: int
@@ -39,9 +36,7 @@ class CheckpointedHead(BaseModel):
     key_id: str
 
 
-class AuditCheckpointResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuditCheckpointResult(FrozenModel):
     sink: str
     checkpoints: list[CheckpointedHead]
     """Tenants with an empty chain have nothing to sign and are not listed."""

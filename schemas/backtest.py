@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from schemas.frozen import FrozenModel
 from schemas.verdict import EscalationCause, Outcome
 
 Behaviour = Literal["auto", "escalated", "denied"]
@@ -15,10 +14,8 @@ Behaviour = Literal["auto", "escalated", "denied"]
 BEHAVIOUR: dict[Outcome, Behaviour] = {"execute": "auto", "escalate": "escalated", "deny": "denied"}
 
 
-class BacktestCase(BaseModel):
+class BacktestCase(FrozenModel):
     """One recorded proposal: what the gate said then, what the candidate says now."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     workflow_id: str
     proposal_id: str
@@ -46,9 +43,7 @@ class BacktestCase(BaseModel):
         return f"{self.recorded} → {self.candidate}" if self.changed else "unchanged"
 
 
-class BacktestReport(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BacktestReport(FrozenModel):
     tenant_id: str
     candidate_hash: str
     since: str | None

@@ -11,30 +11,27 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from schemas.frozen import FrozenModel
 from schemas.spend import SpendSnapshot
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BankAccount(_Record):
+class BankAccount(FrozenModel):
     account_id: str
     name: str
     currency: str = "USD"
     balance: Decimal
 
 
-class Vendor(_Record):
+class Vendor(FrozenModel):
     vendor_id: str
     name: str
     verified: bool = Field(description="Bank details confirmed out of band by a human.")
     monthly_spend_limit: Decimal | None = None
 
 
-class Invoice(_Record):
+class Invoice(FrozenModel):
     invoice_id: str
     vendor_id: str
     vendor_name: str
@@ -49,7 +46,7 @@ class Invoice(_Record):
     )
 
 
-class PayrollRun(_Record):
+class PayrollRun(FrozenModel):
     payroll_run_id: str
     period: str
     employee_count: int
@@ -59,7 +56,7 @@ class PayrollRun(_Record):
     currency: str = "USD"
 
 
-class AdCampaign(_Record):
+class AdCampaign(FrozenModel):
     campaign_id: str
     name: str
     platform: str
@@ -78,7 +75,7 @@ class AdCampaign(_Record):
         return float(self.revenue_7d / self.spend_7d) if self.spend_7d else 0.0
 
 
-class Observation(_Record):
+class Observation(FrozenModel):
     """A full snapshot of what one agent read, taken by the read activity."""
 
     tenant_id: str

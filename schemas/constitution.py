@@ -10,16 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.frozen import FrozenModel
 
 Effect = Literal["allow", "escalate", "deny"]
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ActionType(_Doc):
+class ActionType(FrozenModel):
     reversible: bool
     description: str = ""
     # None (not False) so that documents written before spend limits keep their content hash.
@@ -38,7 +36,7 @@ LimitScope = Literal["autonomous", "counterparty", "agent", "action", "total"]
 SpendWindow = Literal["P1D", "P7D", "P30D"]
 
 
-class Limit(_Doc):
+class Limit(FrozenModel):
     """A cap on what may be spent within a rolling window, enforced at execution."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -56,7 +54,7 @@ class Limit(_Doc):
     )
 
 
-class Rule(_Doc):
+class Rule(FrozenModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")
     title: str = Field(min_length=1, max_length=300)
     applies_to: list[str] = Field(min_length=1)
@@ -81,7 +79,7 @@ class Rule(_Doc):
     amendment: AmendmentOrigin | None = None
 
 
-class AmendmentOrigin(_Doc):
+class AmendmentOrigin(FrozenModel):
     """Where an amendment rule came from: the human decision that created it."""
 
     approved_by: str
@@ -89,7 +87,7 @@ class AmendmentOrigin(_Doc):
     from_version: int
 
 
-class Defaults(_Doc):
+class Defaults(FrozenModel):
     min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
     # None (not 1) so that documents written before quorums existed keep their content hash.
     approvals_required: int | None = Field(
@@ -97,7 +95,7 @@ class Defaults(_Doc):
     )
 
 
-class ConstitutionDocument(_Doc):
+class ConstitutionDocument(FrozenModel):
     defaults: Defaults = Defaults()
     action_types: dict[str, ActionType]
     rules: list[Rule]
@@ -105,7 +103,7 @@ class ConstitutionDocument(_Doc):
     limits: list[Limit] | None = None
 
 
-class Constitution(_Doc):
+class Constitution(FrozenModel):
     """A stored version: the document plus its identity."""
 
     tenant_id: str

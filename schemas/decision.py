@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.frozen import FrozenModel
 
-class AmendmentRequest(BaseModel):
+
+class AmendmentRequest(FrozenModel):
     """Ask for a narrowly scoped allow rule so this class of exception stops escalating."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_amount: Decimal | None = Field(
         default=None, gt=0, description="Upper bound for the new rule; defaults to the amount."
@@ -22,10 +22,8 @@ class AmendmentRequest(BaseModel):
     )
 
 
-class ProposalEdit(BaseModel):
+class ProposalEdit(FrozenModel):
     """Approve-with-edit: the parameters an approver changes. The edit is gated again."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     amount: Decimal = Field(ge=0, max_digits=16, decimal_places=2)
 
@@ -34,12 +32,10 @@ class ProposalEdit(BaseModel):
 MAX_VALIDITY_MINUTES = 15
 
 
-class DecisionStatement(BaseModel):
+class DecisionStatement(FrozenModel):
     """What a member signs: exactly this decision, on exactly these parameters, of exactly
     this run, once, soon. Encoded as canonical JSON (sorted keys, no whitespace, UTF-8) and
     signed with Ed25519; `Decision.statement` carries those exact bytes as text."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: str
     workflow_id: str
@@ -87,9 +83,7 @@ class Decision(BaseModel):
     )
 
 
-class DecisionReceipt(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DecisionReceipt(FrozenModel):
     proposal_id: str
     outcome: Literal["approve", "reject"]
     approver: str

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.frozen import FrozenModel
 
 
-class ProposedAction(BaseModel):
+class ProposedAction(FrozenModel):
     """The reasoner's output, before the workflow gives it an id.
 
     This is also the schema of the tool a model is forced to call, so field descriptions
     are written for the model.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: str = Field(
         min_length=1,

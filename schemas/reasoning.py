@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.frozen import FrozenModel
 
 #: The proposal id of the exception that holds an unreadable reply: it has no proposal, and
 #: real proposals are numbered from p1.
@@ -22,10 +24,8 @@ REASONING_FAILURE_PROPOSAL_ID: Final = "p0"
 MAX_PROPOSALS: Final = 999
 
 
-class TokenUsage(BaseModel):
+class TokenUsage(FrozenModel):
     """Tokens a model call consumed, as the provider reported them (summed over requests)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str
     requests: int = Field(default=0, ge=0)
@@ -50,11 +50,9 @@ class TokenUsage(BaseModel):
         )
 
 
-class ReasoningFailure(BaseModel):
+class ReasoningFailure(FrozenModel):
     """The reasoner answered, but not with proposals Charter can read, or the model stayed
     unavailable past its retry budget. Never executed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["unparseable_reply", "model_unavailable"] = "unparseable_reply"
     message: str

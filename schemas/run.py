@@ -9,6 +9,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decision import Decision
+from schemas.frozen import FrozenModel
 from schemas.proposal import Proposal
 from schemas.reasoning import ReasoningFailure
 from schemas.verdict import Verdict
@@ -36,9 +37,7 @@ MAX_DECISION_TIMEOUT: Final = timedelta(days=30)
 MIN_REMINDER_INTERVAL: Final = timedelta(minutes=1)
 
 
-class AgentRunInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AgentRunInput(FrozenModel):
     tenant_id: str = Field(pattern=SLUG)
     agent: str = Field(pattern=SLUG)
     trigger: str = Field(
@@ -101,16 +100,12 @@ def scheduled_workflow_id_prefix(tenant_id: str, agent: str, name: str) -> str:
     return f"charter/{tenant_id}/{agent}/schedule-{name}"
 
 
-class AuditHead(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuditHead(FrozenModel):
     seq: int
     hash: str
 
 
-class ActionResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ActionResult(FrozenModel):
     proposal_id: str
     idempotency_key: str
     status: Literal["executed", "already_executed"]
@@ -154,9 +149,7 @@ class RunState(BaseModel):
     """The reasoner's reply could not be read: the run escalated it and executed nothing."""
 
 
-class AgentRunResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AgentRunResult(FrozenModel):
     tenant_id: str
     agent: str
     constitution_version: int

@@ -9,13 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from schemas.frozen import FrozenModel
 
 
-class SpendTotals(BaseModel):
+class SpendTotals(FrozenModel):
     """Sums over one rolling window, in the ledger's currency."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     total: Decimal = Decimal(0)
     autonomous: Decimal = Decimal(0)
@@ -25,10 +23,8 @@ class SpendTotals(BaseModel):
     action: dict[str, Decimal] = {}
 
 
-class SpendSnapshot(BaseModel):
+class SpendSnapshot(FrozenModel):
     """The ledger's sums per window at `as_of`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     as_of: datetime
     currency: str = "USD"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from schemas.constitution import Effect
+from schemas.frozen import FrozenModel
 
 Outcome = Literal["execute", "escalate", "deny"]
 
@@ -25,9 +24,7 @@ EscalationCause = Literal[
 ]
 
 
-class RuleMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RuleMatch(FrozenModel):
     rule_id: str
     title: str
     effect: Effect
@@ -39,10 +36,8 @@ class RuleMatch(BaseModel):
     """The observed values the condition looked at, e.g. `amount=2300.0, vendor.verified=false`."""
 
 
-class CitationCheck(BaseModel):
+class CitationCheck(FrozenModel):
     """The reasoner's citations against the pinned version: advisory, but checked."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cited: list[str] = []
     unknown: list[str] = []
@@ -57,18 +52,14 @@ class CitationCheck(BaseModel):
         return bool(self.unknown or self.missing or self.inapplicable)
 
 
-class RuleError(BaseModel):
+class RuleError(FrozenModel):
     """A rule whose condition could not be evaluated. Fails closed: it escalates."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     rule_id: str
     error: str
 
 
-class Verdict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Verdict(FrozenModel):
     proposal_id: str
     outcome: Outcome
     constitution_version: int
@@ -92,10 +83,8 @@ class Verdict(BaseModel):
     """Declared limits the proposal would carry spend past, with the spend seen."""
 
 
-class LimitBreach(BaseModel):
+class LimitBreach(FrozenModel):
     """One limit a proposal does not fit under: what a human is shown."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit_id: str
     scope: str

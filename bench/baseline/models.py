@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from schemas import Observation, Proposal
+from schemas.frozen import FrozenModel
 
 
-class BareRunInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BareRunInput(FrozenModel):
     tenant_id: str
     agent: str = "payables"
     focus: list[str] = []
@@ -17,16 +14,12 @@ class BareRunInput(BaseModel):
     """Wait for a signal after reasoning (the parked baseline) instead of acting."""
 
 
-class BareReasonInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BareReasonInput(FrozenModel):
     tenant_id: str
     observation: Observation
 
 
-class BareActInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BareActInput(FrozenModel):
     tenant_id: str
     workflow_id: str
     proposal: Proposal
