@@ -72,6 +72,13 @@ async def proposal_recorded(
     )
 
 
+def _proposal_and_verdict(row: asyncpg.Record) -> tuple[Proposal, Verdict]:
+    return (
+        Proposal.model_validate_json(row["proposal"]),
+        Verdict.model_validate_json(row["verdict"]),
+    )
+
+
 async def get_proposal(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
 ) -> tuple[Proposal, Verdict] | None:
@@ -82,12 +89,7 @@ async def get_proposal(
         workflow_id,
         proposal_id,
     )
-    if row is None:
-        return None
-    return (
-        Proposal.model_validate_json(row["proposal"]),
-        Verdict.model_validate_json(row["verdict"]),
-    )
+    return _proposal_and_verdict(row) if row is not None else None
 
 
 async def open_exception(
@@ -177,30 +179,38 @@ async def dismiss_reply_exception(
     )
 
 
+_SELECT_EXCEPTIONS = (
+    "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
+    "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 "
+)
+
+
+def _exception(row: asyncpg.Record) -> dict[str, Any]:
+    """An exception's row, its context decoded."""
+    return {**dict(row), "context": json.loads(row["context"])}
+
+
 async def list_exceptions(
     conn: asyncpg.Connection, tenant_id: str, *, status: str | None = "open"
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
-        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
-        "($2::text IS NULL OR status = $2) ORDER BY opened_at, exception_id",
+        _SELECT_EXCEPTIONS
+        + "AND ($2::text IS NULL OR status = $2) ORDER BY opened_at, exception_id",
         tenant_id,
         status,
     )
-    return [{**dict(r), "context": json.loads(r["context"])} for r in rows]
+    return [_exception(r) for r in rows]
 
 
 async def get_exception(
     conn: asyncpg.Connection, tenant_id: str, exception_id: str
 ) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
-        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
-        "exception_id = $2",
+        _SELECT_EXCEPTIONS + "AND exception_id = $2",
         tenant_id,
         exception_id,
     )
-    return {**dict(row), "context": json.loads(row["context"])} if row else None
+    return _exception(row) if row else None
 
 
 async def lock_exception(
@@ -332,12 +342,7 @@ async def get_edit(
         proposal_id,
         digest,
     )
-    if row is None:
-        return None
-    return (
-        Proposal.model_validate_json(row["proposal"]),
-        Verdict.model_validate_json(row["verdict"]),
-    )
+    return _proposal_and_verdict(row) if row is not None else None
 
 
 async def get_decision(
@@ -378,15 +383,13 @@ async def latest_exception(
     """The exception a proposal's decision is asked on now: the last one opened for it (an
     act sends a proposal back with a new one when what was approved no longer holds)."""
     row = await conn.fetchrow(
-        "SELECT exception_id, workflow_id, proposal_id, agent, status, context::text AS context, "
-        "opened_at, expires_at, closed_at FROM charter.exceptions WHERE tenant_id = $1 AND "
-        "workflow_id = $2 AND proposal_id = $3 ORDER BY opened_at DESC, exception_id DESC "
-        "LIMIT 1",
+        _SELECT_EXCEPTIONS + "AND workflow_id = $2 AND proposal_id = $3 "
+        "ORDER BY opened_at DESC, exception_id DESC LIMIT 1",
         tenant_id,
         workflow_id,
         proposal_id,
     )
-    return {**dict(row), "context": json.loads(row["context"])} if row else None
+    return _exception(row) if row else None
 
 
 async def count_exceptions(

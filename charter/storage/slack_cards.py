@@ -103,26 +103,27 @@ async def save_config(conn: asyncpg.Connection, config: SlackTenantConfig) -> No
     )
 
 
+_SELECT_MEMBER = (
+    "SELECT member_id, display_name, slack_user_id, roles, active FROM charter.members "
+    "WHERE tenant_id = $1 AND "
+)
+
+
+async def _member_where(
+    conn: asyncpg.Connection, tenant_id: str, condition: str, value: str
+) -> Member | None:
+    row = await conn.fetchrow(_SELECT_MEMBER + condition, tenant_id, value)
+    return Member(**dict(row)) if row else None
+
+
 async def member_by_slack_user(
     conn: asyncpg.Connection, tenant_id: str, slack_user_id: str
 ) -> Member | None:
-    row = await conn.fetchrow(
-        "SELECT member_id, display_name, slack_user_id, roles, active FROM charter.members "
-        "WHERE tenant_id = $1 AND slack_user_id = $2",
-        tenant_id,
-        slack_user_id,
-    )
-    return Member(**dict(row)) if row else None
+    return await _member_where(conn, tenant_id, "slack_user_id = $2", slack_user_id)
 
 
 async def member(conn: asyncpg.Connection, tenant_id: str, member_id: str) -> Member | None:
-    row = await conn.fetchrow(
-        "SELECT member_id, display_name, slack_user_id, roles, active FROM charter.members "
-        "WHERE tenant_id = $1 AND member_id = $2",
-        tenant_id,
-        member_id,
-    )
-    return Member(**dict(row)) if row else None
+    return await _member_where(conn, tenant_id, "member_id = $2", member_id)
 
 
 def _card(row: asyncpg.Record) -> Card:
