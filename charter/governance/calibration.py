@@ -136,6 +136,13 @@ def _bins(rows: list[ProposalOutcome]) -> list[CalibrationBin]:
     return out
 
 
+def _no_threshold(decisions: int, note: str) -> ThresholdSuggestion:
+    """No threshold to suggest, and why."""
+    return ThresholdSuggestion(
+        min_confidence=None, decisions=decisions, agreement=None, lower_bound=None, note=note
+    )
+
+
 def suggest_threshold(
     rows: list[ProposalOutcome], target: float, min_decisions: int
 ) -> ThresholdSuggestion:
@@ -143,12 +150,8 @@ def suggest_threshold(
         (r for r in rows if r.outcome in AGREED | DISAGREED), key=lambda r: r.confidence
     )
     if len(decided) < min_decisions:
-        return ThresholdSuggestion(
-            min_confidence=None,
-            decisions=len(decided),
-            agreement=None,
-            lower_bound=None,
-            note=f"not enough human decisions ({len(decided)} < {min_decisions})",
+        return _no_threshold(
+            len(decided), f"not enough human decisions ({len(decided)} < {min_decisions})"
         )
     for candidate in sorted({r.confidence for r in decided}):
         above = [r for r in decided if r.confidence >= candidate]
@@ -163,12 +166,9 @@ def suggest_threshold(
                 lower_bound=wilson_lower_bound(agreed, len(above)),
                 note=f"humans approved {agreed} of {len(above)} at or above {candidate:.2f}",
             )
-    return ThresholdSuggestion(
-        min_confidence=None,
-        decisions=len(decided),
-        agreement=None,
-        lower_bound=None,
-        note=f"no confidence level reaches {target:.0%} agreement over {min_decisions}+ decisions",
+    return _no_threshold(
+        len(decided),
+        f"no confidence level reaches {target:.0%} agreement over {min_decisions}+ decisions",
     )
 
 

@@ -27,45 +27,38 @@ def _fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[An
     }
 
 
+def _compared(
+    subject: str, before: BaseModel | None, after: BaseModel | None, *, exclude_none: bool
+) -> Change | None:
+    """How one action type or rule changed between the versions; None if it did not."""
+    if before is None:
+        return Change(kind="added", subject=subject)
+    if after is None:
+        return Change(kind="removed", subject=subject)
+    if before == after:
+        return None
+    return Change(
+        kind="changed",
+        subject=subject,
+        fields=_fields(
+            before.model_dump(mode="json", exclude_none=exclude_none),
+            after.model_dump(mode="json", exclude_none=exclude_none),
+        ),
+    )
+
+
 def diff(a: ConstitutionDocument, b: ConstitutionDocument) -> list[Change]:
-    changes: list[Change] = []
+    changes: list[Change | None] = []
     da = a.defaults.model_dump(mode="json", exclude_none=True)
     db = b.defaults.model_dump(mode="json", exclude_none=True)
     if da != db:
         changes.append(Change(kind="changed", subject="defaults", fields=_fields(da, db)))
     for name in sorted(set(a.action_types) | set(b.action_types)):
         before, after = a.action_types.get(name), b.action_types.get(name)
-        subject = f"action type {name}"
-        if before is None:
-            changes.append(Change(kind="added", subject=subject))
-        elif after is None:
-            changes.append(Change(kind="removed", subject=subject))
-        elif before != after:
-            changes.append(
-                Change(
-                    kind="changed",
-                    subject=subject,
-                    fields=_fields(before.model_dump(mode="json"), after.model_dump(mode="json")),
-                )
-            )
+        changes.append(_compared(f"action type {name}", before, after, exclude_none=False))
     ra = {r.id: r for r in a.rules}
     rb = {r.id: r for r in b.rules}
     for rule_id in [*ra, *(r for r in rb if r not in ra)]:
         before_rule, after_rule = ra.get(rule_id), rb.get(rule_id)
-        subject = f"rule {rule_id}"
-        if before_rule is None:
-            changes.append(Change(kind="added", subject=subject))
-        elif after_rule is None:
-            changes.append(Change(kind="removed", subject=subject))
-        elif before_rule != after_rule:
-            changes.append(
-                Change(
-                    kind="changed",
-                    subject=subject,
-                    fields=_fields(
-                        before_rule.model_dump(mode="json", exclude_none=True),
-                        after_rule.model_dump(mode="json", exclude_none=True),
-                    ),
-                )
-            )
-    return changes
+        changes.append(_compared(f"rule {rule_id}", before_rule, after_rule, exclude_none=True))
+    return [c for c in changes if c is not None]
