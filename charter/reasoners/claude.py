@@ -206,6 +206,25 @@ def _correction(reply: Reply, problems: list[str], call_id: str | None) -> list[
     return [*turns, {"role": "user", "content": [{"type": "text", "text": text}]}]
 
 
+def _request_failure(
+    exc: anthropic.APIConnectionError | anthropic.APIStatusError, timeout: timedelta
+) -> ReasonerUnavailable | ReasonerRejected:
+    """What a failed Messages API request means for the run: a refusal of the request itself
+    (not retried), or the model unavailable for now (retried, then a human decides)."""
+    if isinstance(exc, anthropic.APIStatusError):
+        kind, detail = _error_detail(exc)
+        text = f"Messages API answered {exc.status_code} {kind}: {detail}"
+        if exc.status_code in _REFUSED:
+            return ReasonerRejected(text, status=exc.status_code, error_type=kind)
+        wait = retry_after(exc.response.headers.get("retry-after"))
+        return ReasonerUnavailable(text, status=exc.status_code, retry_after=wait)
+    if isinstance(exc, anthropic.APITimeoutError):
+        text = f"the Messages API did not answer within {timeout.total_seconds():g}s"
+    else:
+        text = f"could not reach the Messages API: {type(exc.__cause__ or exc).__name__}"
+    return ReasonerUnavailable(text, status=None, retry_after=None)
+
+
 class ClaudeReasoner:
     name = "claude"
 
@@ -243,28 +262,8 @@ class ClaudeReasoner:
                 timeout=self.timeout.total_seconds(),
             )
             body: bytes = await response.read()
-        except anthropic.APITimeoutError:
-            raise ReasonerUnavailable(
-                f"the Messages API did not answer within {self.timeout.total_seconds():g}s",
-                status=None,
-                retry_after=None,
-            ) from None
-        except anthropic.APIConnectionError as exc:
-            raise ReasonerUnavailable(
-                f"could not reach the Messages API: {type(exc.__cause__ or exc).__name__}",
-                status=None,
-                retry_after=None,
-            ) from None
-        except anthropic.APIStatusError as exc:
-            kind, detail = _error_detail(exc)
-            text = f"Messages API answered {exc.status_code} {kind}: {detail}"
-            if exc.status_code in _REFUSED:
-                raise ReasonerRejected(text, status=exc.status_code, error_type=kind) from None
-            raise ReasonerUnavailable(
-                text,
-                status=exc.status_code,
-                retry_after=retry_after(exc.response.headers.get("retry-after")),
-            ) from None
+        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            raise _request_failure(exc, self.timeout) from None
         return parse_reply(body)
 
     async def reason(self, observation: Observation, constitution: Constitution) -> Reasoning:
