@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -19,18 +18,12 @@ with workflow.unsafe.imports_passed_through():
     from charter.temporal.errors import run_failure
     from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
     from schemas import AuditCheckpointInput, AuditCheckpointResult
-    from schemas.errors import NON_RETRYABLE
+    from workflows.retries import bounded_retry
 
 #: Nothing retries forever: eight attempts span about four minutes of backoff, enough for a
 #: storage endpoint to come back; after them the run fails and the schedule's next tick
 #: starts afresh.
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
-    non_retryable_error_types=NON_RETRYABLE,
-)
+RETRY = bounded_retry(first=timedelta(seconds=2), longest=timedelta(minutes=1), attempts=8)
 
 #: Recomputing every hash of a long chain takes a while; the heartbeat still notices a dead
 #: worker within seconds.

@@ -16,6 +16,7 @@ through `temporalio.workflow`. The replay tests hold it to the first.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -66,7 +67,8 @@ with workflow.unsafe.imports_passed_through():
         StartRunInput,
         Verdict,
     )
-    from schemas.errors import NON_RETRYABLE, ErrorType
+    from schemas.errors import ErrorType
+    from workflows.retries import bounded_retry
     from workflows.summaries import activity_summary
 
 SelfT = TypeVar("SelfT")
@@ -76,24 +78,11 @@ ResultT = TypeVar("ResultT")
 #: Nothing retries forever: 20 attempts span about eight minutes of backoff, enough to ride
 #: out a database or Temporal restart; after them the failure reaches the workflow, which
 #: fails the proposal concerned (act) or the run (nothing executed yet).
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=20,
-    # From the catalogue: what a retry cannot help (a refusal, a rejected model request).
-    non_retryable_error_types=NON_RETRYABLE,
-)
+_RETRY = bounded_retry(first=timedelta(seconds=1), longest=timedelta(seconds=30), attempts=20)
 
 #: The reason activity stops retrying an unavailable model itself, within the worker's
 #: configured budget (at most 50 attempts), and escalates; this bound is only a backstop.
-_REASON_RETRY = RetryPolicy(
-    initial_interval=_RETRY.initial_interval,
-    backoff_coefficient=_RETRY.backoff_coefficient,
-    maximum_interval=_RETRY.maximum_interval,
-    maximum_attempts=60,
-    non_retryable_error_types=_RETRY.non_retryable_error_types,
-)
+_REASON_RETRY = dataclasses.replace(_RETRY, maximum_attempts=60)
 
 #: A model call may take a while, and the reason activity may make two (one corrective);
 #: the reasoner's own per-request timeout is at most two minutes.
@@ -104,12 +93,8 @@ _REASON_TIMEOUT = timedelta(minutes=5)
 #: a decision is in flight, so its retries are bounded: after them the decision is refused
 #: (the exception stays open) instead of blocking the run forever. Eight attempts ride out
 #: about 25 s of database outage (a restart, a network cut) before refusing.
-_DECISION_RETRY = RetryPolicy(
-    initial_interval=_RETRY.initial_interval,
-    backoff_coefficient=_RETRY.backoff_coefficient,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=8,
-    non_retryable_error_types=_RETRY.non_retryable_error_types,
+_DECISION_RETRY = dataclasses.replace(
+    _RETRY, maximum_interval=timedelta(seconds=5), maximum_attempts=8
 )
 
 
