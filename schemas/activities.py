@@ -65,10 +65,15 @@ class ReasoningFailureInput(FrozenModel):
     expires_at: datetime
 
 
-class RecordVerdictInput(FrozenModel):
+class _JudgedProposal(FrozenModel):
+    """A proposal of a run and the gate's verdict on it, for an activity that records it."""
+
     run: RunRef
     proposal: Proposal
     verdict: Verdict
+
+
+class RecordVerdictInput(_JudgedProposal):
     observation: Observation
     expires_at: datetime | None
 
@@ -99,10 +104,7 @@ class VerdictRecords(FrozenModel):
     """One per gated proposal, in the same order."""
 
 
-class RecordDecisionInput(FrozenModel):
-    run: RunRef
-    proposal: Proposal
-    verdict: Verdict
+class RecordDecisionInput(_JudgedProposal):
     exception_id: str
     decision: Decision
     approved: Proposal | None = None
