@@ -22,6 +22,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from charter.config.settings import Settings
 from charter.connectors.demo import AGENT_SCOPES
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
@@ -81,7 +82,7 @@ async def main() -> None:
         config["target_host"] = args.address
     if args.namespace:
         config["namespace"] = args.namespace
-    client = await Client.connect(**config, plugins=[CharterPlugin()])
+    client = await Client.connect(**config, plugins=[CharterPlugin.from_settings(Settings())])
     run = AgentRunInput(
         tenant_id=args.tenant, agent=args.agent, trigger=args.trigger, focus=args.focus
     )

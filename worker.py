@@ -44,6 +44,7 @@ from charter.runtime.process import exit_now
 from charter.services.audit_verification import SigningKeySource
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
+from charter.storage.credential_vault import CredentialVault
 from charter.temporal.connection import configured_address, connect
 from workflows import AgentLoop, AuditCheckpoint
 
@@ -82,9 +83,8 @@ def build_worker(
     )
 
 
-def default_reasoner(settings: Settings | None = None) -> Reasoner:
+def default_reasoner(settings: Settings) -> Reasoner:
     """Claude when `ANTHROPIC_API_KEY` is set; the deterministic offline reasoner otherwise."""
-    settings = settings or Settings()
     if settings.anthropic_api_key is None:
         return OfflineReasoner()
 
@@ -159,6 +159,8 @@ async def run_worker(
             reasoner=default_reasoner(settings),
             reasoner_budget=budget,
             notifier=notifier,
+            # The KEK provider this worker's configuration names, resolved on first use.
+            credentials=CredentialVault(settings=settings),
             max_observation_age=settings.max_observation_age,
             # The worker signs with the key it is given and never makes one of its own: a key
             # created in a container's state directory would vanish with the container.

@@ -83,6 +83,7 @@ from bench.baseline.activities import BareActivities  # noqa: E402
 from bench.baseline.models import BareRunInput  # noqa: E402
 from bench.harness import arguments, parse, quantile, rotated, spread  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
+from charter.config.settings import Settings  # noqa: E402
 from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
@@ -341,7 +342,7 @@ def rss_kib(pid: int) -> int:
 async def memory_worker(address: str, dsn: str, queue: str, cache: int, kind: str) -> None:
     """Child mode: a production worker (or the bare one) with the given cache bound, until
     stdin closes."""
-    client = await Client.connect(address, plugins=[CharterPlugin()])
+    client = await Client.connect(address, plugins=[CharterPlugin.from_settings(Settings())])
     db = await Database.connect(dsn)
     if kind == "bare":
         w = Worker(

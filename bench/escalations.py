@@ -37,6 +37,7 @@ from temporalio.client import Client  # noqa: E402
 from bench import agent_loop, scratch  # noqa: E402
 from bench.harness import arguments, parse, quantile  # noqa: E402
 from bench.measures import Measure, write  # noqa: E402
+from charter.config.settings import Settings  # noqa: E402
 from charter.demo.seed import enroll_members, seed  # noqa: E402
 from charter.storage import Database  # noqa: E402
 from schemas import AgentRunInput, Decision  # noqa: E402
@@ -53,7 +54,9 @@ async def books(db: Database, admin: str, tenants: list[str], per_tenant: int) -
     approvers' signing keys enrolled."""
     for tenant in tenants:
         await seed(db, tenant, template="acme", actor="bench")
-        await enroll_members(admin, tenant, template="acme", actor="bench")
+        await enroll_members(
+            admin, tenant, template="acme", actor="bench", folder=Settings().member_key_folder
+        )
         async with db.tenant(tenant) as conn:
             await conn.executemany(
                 "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, "

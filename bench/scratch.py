@@ -16,7 +16,7 @@ from typing import NamedTuple
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from charter.config.settings import app_dsn
+from charter.config.settings import Settings, app_dsn
 from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
@@ -58,7 +58,7 @@ async def stack() -> AsyncIterator[Stack]:
             async with await WorkflowEnvironment.start_local(
                 dev_server_existing_path=temporal_binary(),
                 search_attributes=search_attributes.ALL,
-                plugins=[CharterPlugin()],
+                plugins=[CharterPlugin.from_settings(Settings())],
             ) as env:
                 yield Stack(admin, db, env.client)
         finally:

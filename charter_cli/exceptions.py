@@ -198,7 +198,12 @@ async def cmd_decide(args: argparse.Namespace) -> int:
             # Signed with the local key of `--as`: the workflow and the database accept only
             # a statement that member's registered key signed.
             receipt = await deciding.decide(
-                s.db, s.client, args.tenant, pending.workflow_id, decision
+                s.db,
+                s.client,
+                args.tenant,
+                pending.workflow_id,
+                decision,
+                folder=s.settings.member_key_folder,
             )
         except deciding.NothingToDecide as exc:
             raise CliError(f"{exc}{_NOTHING_TO_DECIDE}") from None

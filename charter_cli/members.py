@@ -15,7 +15,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from charter.crypto.statements import front_door_key, key_dir
+from charter.config.settings import Settings
+from charter.crypto.statements import front_door_key
 from charter.governance.approvals import APPROVER_ROLES
 from charter.services import key_enrolment, membership
 from charter.storage.member_keys import MemberKey
@@ -256,18 +257,19 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 async def cmd_enroll(args: argparse.Namespace) -> int:
+    folder = Settings().member_key_folder
     with as_cli_errors(key_enrolment.EnrolmentRefused):
         key_id = await key_enrolment.enrol_member(
-            await _admin_dsn(args), args.tenant, args.member_id, actor=_actor(args)
+            await _admin_dsn(args), args.tenant, args.member_id, actor=_actor(args), folder=folder
         )
     console.print(
-        f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {key_dir()}"
+        f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {folder}"
     )
     return 0
 
 
 async def cmd_front_door(args: argparse.Namespace) -> int:
-    key = front_door_key(args.name)
+    key = front_door_key(args.name, Settings().member_key_folder)
     with as_cli_errors(key_enrolment.EnrolmentRefused):
         key_id = await key_enrolment.register_front_door(
             await _admin_dsn(args), args.tenant, args.name, key, actor=_actor(args)

@@ -11,6 +11,7 @@ from importlib import resources
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from charter.crypto import statements
 from charter.services import slack_setup
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
@@ -115,7 +116,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with session(settings, stack) as s:
         assert s.client is not None
-        bolt = build_app(slack, s.db, s.client)
+        front_door = statements.front_door_key("slack", settings.member_key_folder)
+        bolt = build_app(slack, s.db, s.client, front_door=front_door)
         where = (
             "Socket Mode"
             if slack.mode == "socket"

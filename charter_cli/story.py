@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from activities import Deps
 from charter.audit.chain import ChainReport
 from charter.config.settings import Settings
+from charter.crypto.providers import default_key_provider
 from charter.demo.seed import (
     CAP_INVOICE,
     LATE_INVOICE,
@@ -134,8 +135,8 @@ async def _story(
     if stack.admin_dsn is None:
         raise RuntimeError("the demo enrolls its members' keys: it needs the administrator DSN")
     for tenant in TENANTS:
-        version = await seed(db, tenant)
-        await enroll_members(stack.admin_dsn, tenant)
+        version = await seed(db, tenant, keys=default_key_provider(settings))
+        await enroll_members(stack.admin_dsn, tenant, folder=settings.member_key_folder)
         console.print(
             f"Seeded [bold]{TENANTS[tenant]['name']}[/] ({tenant}): books reset, "
             f"constitution v{version} in force"

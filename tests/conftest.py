@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import Deps
-from charter.config.settings import app_dsn
+from charter.config.settings import Settings, app_dsn
 from charter.crypto.keyring import EnvKeyProvider
 from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
@@ -34,9 +34,10 @@ from tests.support.queues import TASK_QUEUE
 from tests.support.scratch import migrated_database, postgres_server
 from worker import build_worker
 
-# Every client, worker and replayer the tests build with `CharterPlugin()` encrypts with the
-# committed test payload key (the recorded histories need it); credentials get a KEK of their
-# own per session. Set before any Settings() is read, overriding a developer's environment.
+# Every client, worker and replayer the tests build with `CharterPlugin.from_settings(Settings())`
+# encrypts with the committed test payload key (the recorded histories need it); credentials get
+# a KEK of their own per session. Set before any Settings() is read, overriding a developer's
+# environment.
 os.environ["CHARTER_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 os.environ.pop("CHARTER_PAYLOAD_KEY_ID", None)
 os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
@@ -71,7 +72,9 @@ async def tenant(db: Database, admin_dsn: str) -> str:
     """A fresh tenant seeded from the Acme demo company, its approvers' keys enrolled."""
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
-    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
+    await enroll_members(
+        admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
+    )
     return tenant_id
 
 
@@ -80,7 +83,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         search_attributes=search_attributes.ALL,
-        plugins=[CharterPlugin()],
+        plugins=[CharterPlugin.from_settings(Settings())],
     ) as environment:
         yield environment
 
@@ -90,7 +93,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server (days pass in seconds), one per test module."""
     binary = Path(sys.executable).parent / "temporal-test-server"
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(binary), plugins=[CharterPlugin()]
+        test_server_existing_path=str(binary), plugins=[CharterPlugin.from_settings(Settings())]
     ) as environment:
         # The test server starts without Charter's custom search attributes: register them.
         await environment.client.operator_service.add_search_attributes(

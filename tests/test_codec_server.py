@@ -16,6 +16,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from charter.config.settings import Settings
 from charter.crypto.codec import default_payload_keyring
 from charter.stack.embedded import (
     start_codec_server,
@@ -57,7 +58,7 @@ async def history_input(client: Client, tenant: str) -> Payload:
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    runner, port = await codec_server.start(default_payload_keyring(), TOKEN, [UI])
+    runner, port = await codec_server.start(default_payload_keyring(Settings()), TOKEN, [UI])
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
@@ -188,7 +189,7 @@ async def test_embedded_ui_decodes_through_the_codec_server(tmp_path: Path) -> N
 
             ui_settings = await eventually(settings, timeout=30)
         assert ui_settings["Codec"]["Endpoint"] == codec_url  # type: ignore[index]
-        client = await Client.connect(address, plugins=[CharterPlugin()])
+        client = await Client.connect(address, plugins=[CharterPlugin.from_settings(Settings())])
         payload = await history_input(client, "initech")
         token = (state / codec_server.TOKEN_FILE).read_text().strip()
         assert oct((state / codec_server.TOKEN_FILE).stat().st_mode & 0o777) == "0o600"

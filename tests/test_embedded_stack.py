@@ -55,7 +55,9 @@ async def test_embedded_stack_starts_migrates_and_stops(tmp_path: Path) -> None:
         finally:
             await conn.close()
         # Temporal: the dev server knows Charter's search attributes.
-        client = await Client.connect(stack.temporal_address, plugins=[CharterPlugin()])
+        client = await Client.connect(
+            stack.temporal_address, plugins=[CharterPlugin.from_settings(Settings())]
+        )
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace="default")
         )

@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from charter.config.settings import Settings
 from charter.temporal.plugin import CharterPlugin
 from workflows import AgentLoop, AuditCheckpoint
 
@@ -60,6 +61,8 @@ def test_histories_are_committed() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240
-    replayer = Replayer(workflows=[AgentLoop, AuditCheckpoint], plugins=[CharterPlugin()])
+    replayer = Replayer(
+        workflows=[AgentLoop, AuditCheckpoint], plugins=[CharterPlugin.from_settings(Settings())]
+    )
     # Raises on any nondeterminism.
     await replayer.replay_workflow(history)

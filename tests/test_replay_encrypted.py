@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
+from charter.config.settings import Settings
 from charter.crypto import KeyVersionUnavailable
 from charter.crypto.codec import ENCODING, PayloadKeyring
 from charter.temporal.plugin import CharterPlugin
@@ -93,7 +94,7 @@ async def test_encrypting_a_plaintext_history_keeps_it_replayable() -> None:
     from tests.histories.encrypt import encrypt_history
 
     history = load(RECORDED)
-    codec = EncryptionCodec(default_payload_keyring())
+    codec = EncryptionCodec(default_payload_keyring(Settings()))
     for path, payload in list(payloads(history)):
         if not is_never_encoded(path):
             payload.CopyFrom(codec.decrypt(payload))  # what a pre-codec recording held

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from charter.config.settings import Settings
 from charter.crypto import statements
 from charter.services import proofs
 from charter.storage import Database, member_keys, runs
@@ -68,7 +69,7 @@ def _binding(ref: RunRef, ps: ProposalState, **change: str) -> proofs.Binding:
 def _signed(
     decision: Decision, tenant: str, binding: proofs.Binding, *, key_of: str = "", **kw: Any
 ) -> Decision:
-    key = statements.load_key(tenant, key_of or decision.approver)
+    key = statements.load_key(tenant, key_of or decision.approver, Settings().member_key_folder)
     return proofs.sign_decision(decision, key, binding, kw.pop("now", datetime.now(UTC)), **kw)
 
 
@@ -130,7 +131,7 @@ async def test_every_unproven_decision_is_refused_and_the_proven_one_executes(
     # The Slack front door speaking for maya with sam's Slack id.
     front_door = proofs.sign_decision(
         APPROVE,
-        statements.front_door_key("slack"),
+        statements.front_door_key("slack", Settings().member_key_folder),
         _binding(ref, ps),
         datetime.now(UTC),
         via="slack",

@@ -148,6 +148,17 @@ class Settings(BaseSettings):
         default=None, description="bearer token of the codec server; default: a file in state_dir"
     )
 
+    # -- members' signing keys (see charter/crypto/statements.py) ---------------------------
+    # Strings, not Paths: an empty variable means unset, as it always has.
+    member_key_dir: str | None = Field(
+        default=None,
+        description="where members' private signing keys live on this machine; default: "
+        "the user's config directory, never the repository",
+    )
+    xdg_config_home: str | None = Field(
+        default=None, validation_alias=AliasChoices("XDG_CONFIG_HOME")
+    )
+
     @property
     def audit_signing_key_file(self) -> Path:
         return self.state_dir / "audit-signing.key"
@@ -163,6 +174,14 @@ class Settings(BaseSettings):
     @property
     def codec_server_url(self) -> str:
         return f"http://localhost:{self.codec_server_port}"
+
+    @property
+    def member_key_folder(self) -> Path:
+        """CHARTER_MEMBER_KEY_DIR, else `charter/member-keys` in the user's config directory."""
+        if self.member_key_dir:
+            return Path(self.member_key_dir)
+        base = self.xdg_config_home or str(Path.home() / ".config")
+        return Path(base) / "charter" / "member-keys"
 
 
 def app_dsn(admin_dsn: str, password: SecretStr | None = None) -> str:

@@ -180,11 +180,10 @@ class EncryptionCodec(PayloadCodec):
         return [self.decrypt(p) for p in payloads]
 
 
-def default_payload_keyring(settings: Settings | None = None) -> PayloadKeyring:
+def default_payload_keyring(settings: Settings) -> PayloadKeyring:
     """`CHARTER_PAYLOAD_KEYS` (`id:<base64>,...`, current = `CHARTER_PAYLOAD_KEY_ID` or the
     last listed) if set, else the local keyring file under the state directory."""
 
-    settings = settings or Settings()
     if settings.payload_keys is not None:
         keys = parse_key_list(settings.payload_keys.get_secret_value(), what="CHARTER_PAYLOAD_KEYS")
         current = settings.payload_key_id or list(keys)[-1]

@@ -40,8 +40,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def keyring_file(settings: Settings | None = None) -> KeyringFile:
-    settings = settings or Settings()
+def keyring_file(settings: Settings) -> KeyringFile:
+    """The keyring file of the configured state directory."""
     return KeyringFile(settings.state_dir / FILE_NAME)
 
 

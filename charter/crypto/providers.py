@@ -23,11 +23,10 @@ from charter.crypto.vault import VaultTransitProvider
 __all__ = ["KeyProvider", "KeyVersionInfo", "WrappedKey", "default_key_provider"]
 
 
-def default_key_provider(settings: Settings | None = None) -> KeyProvider:
+def default_key_provider(settings: Settings) -> KeyProvider:
     """The provider the configuration names (`CHARTER_KEY_PROVIDER`), else a sensible one:
     `env` when `CHARTER_KEK` is set, else the local keyring file."""
 
-    settings = settings or Settings()
     kind = settings.key_provider or ("env" if settings.kek else "local")
     if kind == "env":
         if settings.kek is None:

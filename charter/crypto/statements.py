@@ -91,22 +91,15 @@ def check_window(statement: DecisionStatement, now: datetime) -> None:
 
 
 # -- the member's local key file ---------------------------------------------------------
+# `folder` is where this machine keeps members' keys: `Settings.member_key_folder`, which
+# the entry points (the CLI, the Slack server, the demo) read from their configuration.
 
 
-def key_dir() -> Path:
-    """CHARTER_MEMBER_KEY_DIR, else the user's config directory; never the repository."""
-    explicit = os.environ.get("CHARTER_MEMBER_KEY_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "charter" / "member-keys"
+def key_path(tenant_id: str, member_id: str, folder: Path) -> Path:
+    return folder / f"{tenant_id}.{member_id}.ed25519"
 
 
-def key_path(tenant_id: str, member_id: str, folder: Path | None = None) -> Path:
-    return (folder or key_dir()) / f"{tenant_id}.{member_id}.ed25519"
-
-
-def create_key(tenant_id: str, member_id: str, folder: Path | None = None) -> Ed25519PrivateKey:
+def create_key(tenant_id: str, member_id: str, folder: Path) -> Ed25519PrivateKey:
     """A new key pair; the private key written readable by its owner only (0600), replacing
     any earlier key of this member on this machine."""
     path = key_path(tenant_id, member_id, folder)
@@ -121,7 +114,7 @@ def create_key(tenant_id: str, member_id: str, folder: Path | None = None) -> Ed
     return key
 
 
-def load_key(tenant_id: str, member_id: str, folder: Path | None = None) -> Ed25519PrivateKey:
+def load_key(tenant_id: str, member_id: str, folder: Path) -> Ed25519PrivateKey:
     path = key_path(tenant_id, member_id, folder)
     try:
         text = path.read_text(encoding="ascii").strip()
@@ -139,7 +132,7 @@ def load_key(tenant_id: str, member_id: str, folder: Path | None = None) -> Ed25
         raise NoLocalKey(f"{path} does not hold an Ed25519 private key") from None
 
 
-def front_door_key(name: str, folder: Path | None = None) -> Ed25519PrivateKey:
+def front_door_key(name: str, folder: Path) -> Ed25519PrivateKey:
     """This machine's key for a front door (`slack`): created on first use, 0600. Its public
     key is registered per tenant; it signs only for members whose id there matches."""
     # Tenant ids never start with "_", so this file cannot be taken for a member's.

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.crypto import CryptoError, statements
 from charter.crypto.envelope import Scope
-from charter.crypto.providers import KeyProvider, default_key_provider
+from charter.crypto.providers import KeyProvider
 from charter.governance.approvals import is_approver
 from charter.governance.constitution import load_yaml
 from charter.services import key_enrolment
@@ -172,7 +173,8 @@ async def seed(
     """Reset one demo tenant's books and make sure its baseline constitution is current.
 
     `template` picks the demo company to copy (default: the one named `tenant_id`), so tests
-    can create any number of isolated tenants. Returns the constitution version in force.
+    can create any number of isolated tenants. `keys` seal the demo credentials (default: the
+    credential vault's, from the environment). Returns the constitution version in force.
     """
     template = template or tenant_id
     data = TENANTS[template]
@@ -242,15 +244,21 @@ async def seed(
         await audit_trail.append(
             conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
         )
-    await seed_credentials(db, tenant_id, keys or default_key_provider(), actor=actor)
+    await seed_credentials(db, tenant_id, keys or creds.CredentialVault().keys, actor=actor)
     return saved.version
 
 
 async def enroll_members(
-    admin_dsn: str, tenant_id: str, *, template: str | None = None, actor: str = "demo-seed"
+    admin_dsn: str,
+    tenant_id: str,
+    *,
+    folder: Path,
+    template: str | None = None,
+    actor: str = "demo-seed",
 ) -> list[str]:
-    """Give every demo member who may decide a signing key on this machine (registered as the
-    owner, on the administrator connection), so that their decisions carry proofs."""
+    """Give every demo member who may decide a signing key on this machine, in `folder`
+    (`Settings.member_key_folder`), registered as the owner on the administrator connection,
+    so that their decisions carry proofs."""
     data = TENANTS[template or tenant_id]
     enrolled = []
     async with member_keys.owner_tenant(admin_dsn, tenant_id) as owner:
@@ -260,10 +268,16 @@ async def enroll_members(
                 await member_keys.revoke(
                     owner, tenant_id, member_id=member_id, for_cause=False, reason="demo reset"
                 )
-                await key_enrolment.enroll(owner, tenant_id, member_id, registered_by=actor)
+                await key_enrolment.enroll(
+                    owner, tenant_id, member_id, registered_by=actor, folder=folder
+                )
                 enrolled.append(member_id)
         # The Slack app's front-door key on this machine, for `charter slack` in the demo.
         await key_enrolment.enroll_front_door(
-            owner, tenant_id, "slack", statements.front_door_key("slack"), registered_by=actor
+            owner,
+            tenant_id,
+            "slack",
+            statements.front_door_key("slack", folder),
+            registered_by=actor,
         )
     return enrolled

@@ -115,14 +115,15 @@ async def sign(
     folder: Path | None = None,
 ) -> Decision:
     """`decision` carrying a statement of itself, bound to the run, the proposal and the
-    parameters approved: signed with the approver's own key on this machine, or by
-    `front_door` on their behalf."""
+    parameters approved: signed with the approver's own key on this machine (in `folder`,
+    `Settings.member_key_folder`), or by `front_door` on their behalf."""
     try:
-        key = (
-            front_door.key
-            if front_door
-            else statements.load_key(tenant_id, decision.approver, folder)
-        )
+        if front_door is not None:
+            key = front_door.key
+        elif folder is not None:
+            key = statements.load_key(tenant_id, decision.approver, folder)
+        else:
+            raise TypeError("a member signs with their own key: pass the folder it is in")
         async with db.tenant(tenant_id) as conn:
             binding = await proofs.binding_for(
                 conn, tenant_id, workflow_id, decision.proposal_id, decision.edit

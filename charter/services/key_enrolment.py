@@ -61,7 +61,7 @@ async def enroll(
     member_id: str,
     *,
     registered_by: str,
-    folder: Path | None = None,
+    folder: Path,
 ) -> str:
     """A new key pair for an active member on this machine: the private key in the member's
     local key file, the public key registered (by the owner). Returns the key id."""
@@ -110,7 +110,7 @@ async def _audited(
 
 
 async def enrol_member(
-    admin_dsn: str, tenant_id: str, member_id: str, *, actor: str, folder: Path | None = None
+    admin_dsn: str, tenant_id: str, member_id: str, *, actor: str, folder: Path
 ) -> str:
     """Enrol a member's new key: `member_key_registered`."""
 

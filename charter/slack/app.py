@@ -21,7 +21,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
-from charter.crypto import statements
 from charter.services import deciding
 from charter.slack import cards, submission
 from charter.slack.authorisation import Authorised, Refusal, authorise
@@ -52,15 +51,13 @@ def web_client(settings: SlackSettings) -> AsyncWebClient:
 class Approvals:
     """The listeners, with what they need: the database and the Temporal client."""
 
-    def __init__(
-        self, db: Database, temporal: Client, front_door: Ed25519PrivateKey | None = None
-    ) -> None:
+    def __init__(self, db: Database, temporal: Client, front_door: Ed25519PrivateKey) -> None:
         self._db = db
         self._temporal = temporal
         # The Slack front door's key: it signs a decision on behalf of the member Slack's
         # verified request maps to; `record_decision` accepts it only for that member's
         # registered Slack id.
-        self._front_door = front_door or statements.front_door_key("slack")
+        self._front_door = front_door
 
     # -- listeners ------------------------------------------------------------------------
 
@@ -193,10 +190,12 @@ def build_app(
     db: Database,
     temporal: Client,
     *,
+    front_door: Ed25519PrivateKey,
     client: AsyncWebClient | None = None,
     replay_guard: ReplayGuard | None = None,
 ) -> AsyncApp:
-    """The bolt app for either transport: the same listeners for HTTP and Socket Mode."""
+    """The bolt app for either transport: the same listeners for HTTP and Socket Mode.
+    `front_door` is this machine's Slack front-door key (`statements.front_door_key`)."""
     settings.check_for_app()
     http = settings.mode == "http"
     assert settings.signing_secret is not None or not http
@@ -219,7 +218,7 @@ def build_app(
         at = next((i + 1 for i, m in enumerate(chain) if type(m).__name__ == "AsyncSslCheck"), 0)
         chain.insert(at, SignedRequests(settings.signing_secret.get_secret_value()))
         app.middleware((replay_guard or ReplayGuard(db=db)).middleware)
-    approvals = Approvals(db, temporal)
+    approvals = Approvals(db, temporal, front_door)
     app.action(_BUTTONS)(approvals.on_button)
     app.view(cards.MODAL)(approvals.on_submit)
     return app

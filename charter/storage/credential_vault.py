@@ -23,6 +23,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from charter.config import redaction
+from charter.config.settings import Settings
 from charter.crypto.envelope import Scope, Sealed, credential_aad, open_sealed, rewrap, seal
 from charter.crypto.errors import CryptoError
 from charter.crypto.providers import KeyProvider, default_key_provider
@@ -367,15 +368,20 @@ class ScopedCredentials:
 
 
 class CredentialVault:
-    """Hands out scoped holders. The KEK provider is resolved on first use."""
+    """Hands out scoped holders. The KEK provider is resolved on first use, from `settings`
+    (an entry point's), else from the environment."""
 
-    def __init__(self, keys: KeyProvider | None = None) -> None:
+    def __init__(
+        self, keys: KeyProvider | None = None, *, settings: Settings | None = None
+    ) -> None:
         self._keys = keys
+        self._settings = settings
 
     @property
     def keys(self) -> KeyProvider:
         if self._keys is None:
-            self._keys = default_key_provider()
+            settings = self._settings if self._settings is not None else Settings()
+            self._keys = default_key_provider(settings)
         return self._keys
 
     def scoped(self, scope: Scope) -> ScopedCredentials:

@@ -60,7 +60,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
     if settings.metrics_address:
         options["runtime"] = metrics_runtime(settings.metrics_address)
     try:
-        return await Client.connect(**options, plugins=[CharterPlugin()])
+        return await Client.connect(**options, plugins=[CharterPlugin.from_settings(settings)])
     except RuntimeError as exc:
         raise ConfigurationError(
             f"cannot reach Temporal at {options['target_host']} "

@@ -17,6 +17,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.plugin import SimplePlugin
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from charter.config.settings import Settings
 from charter.crypto.codec import EncryptionCodec, PayloadKeyring, default_payload_keyring
 from charter.temporal.heartbeats import Heartbeats
 from charter.temporal.stages import StageInterceptor
@@ -41,18 +42,17 @@ def data_converter(keyring: PayloadKeyring) -> DataConverter:
 
 
 class CharterPlugin(SimplePlugin):
-    """`payload_keys` defaults to `default_payload_keyring()`: `CHARTER_PAYLOAD_KEYS`, else
-    the keyring file under the state directory (generated on first use).
+    """`payload_keys` encrypt every payload; `CharterPlugin.from_settings(settings)` takes the
+    configured ones (`default_payload_keyring`: `CHARTER_PAYLOAD_KEYS`, else the keyring file
+    under the state directory, generated on first use).
 
     Tracing: Temporal's `TracingInterceptor` propagates the trace context from the client
     through the workflow to its activities, and `StageInterceptor` adds a span per stage.
     `tracer` defaults to the global tracer provider's (`charter.runtime.telemetry` sets it up
     from the `OTEL_*` variables; without them spans go nowhere)."""
 
-    def __init__(
-        self, payload_keys: PayloadKeyring | None = None, tracer: trace.Tracer | None = None
-    ) -> None:
-        self.payload_keys = payload_keys or default_payload_keyring()
+    def __init__(self, payload_keys: PayloadKeyring, tracer: trace.Tracer | None = None) -> None:
+        self.payload_keys = payload_keys
         super().__init__(
             "charter",
             data_converter=data_converter(self.payload_keys),
@@ -60,3 +60,8 @@ class CharterPlugin(SimplePlugin):
             # Workers beat for every activity; the workflow relies on it (heartbeat timeouts).
             interceptors=[TracingInterceptor(tracer), StageInterceptor(tracer), Heartbeats()],
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, tracer: trace.Tracer | None = None) -> CharterPlugin:
+        """The plugin with the configured payload keys."""
+        return cls(default_payload_keyring(settings), tracer)

@@ -13,6 +13,7 @@ import sys
 from temporalio.client import Client
 
 from activities import Deps
+from charter.config.settings import Settings
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
@@ -20,7 +21,7 @@ from worker import build_worker
 
 
 async def serve(target: str, dsn: str, task_queue: str) -> None:
-    client = await Client.connect(target, plugins=[CharterPlugin()])
+    client = await Client.connect(target, plugins=[CharterPlugin.from_settings(Settings())])
     db = await Database.connect(dsn)
     try:
         async with build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), task_queue):

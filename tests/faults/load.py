@@ -25,7 +25,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
-from charter.config.settings import app_dsn
+from charter.config.settings import Settings, app_dsn
 from charter.demo.seed import enroll_members, seed
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
@@ -139,7 +139,9 @@ async def run_load(
     plan: list[tuple[str, str]] = []  # (tenant, invoice), one per run
     for t, tenant in enumerate(names):
         await seed(db, tenant, template="acme", actor="load")
-        await enroll_members(admin_dsn, tenant, template="acme", actor="load")
+        await enroll_members(
+            admin_dsn, tenant, template="acme", actor="load", folder=Settings().member_key_folder
+        )
         mine = [f"LD-{n:05d}" for n in range(runs) if n % tenants == t]
         await _books(db, tenant, mine)
         plan += [(tenant, i) for i in mine]
@@ -241,7 +243,9 @@ async def main() -> None:
     try:
         async with migrated_database(pg.admin_dsn, prefix="charter_load") as dsn:
             db = await Database.connect(app_dsn(dsn))
-            client = await Client.connect(temporal.address, plugins=[CharterPlugin()])
+            client = await Client.connect(
+                temporal.address, plugins=[CharterPlugin.from_settings(Settings())]
+            )
             env = {
                 **os.environ,
                 "DATABASE_URL": dsn,

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from charter.config.settings import Settings
 from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
 from charter.services.audit_verification import verify_tenants
@@ -40,7 +41,7 @@ APPROVE = Decision(proposal_id="p2", approver="maya", outcome="approve", reason=
 
 
 async def connect(temporal: Temporal) -> Client:
-    return await Client.connect(temporal.address, plugins=[CharterPlugin()])
+    return await Client.connect(temporal.address, plugins=[CharterPlugin.from_settings(Settings())])
 
 
 @pytest.fixture
@@ -67,7 +68,9 @@ async def worker(
 async def ftenant(fdb: Database, dsn: str) -> str:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
     await seed(fdb, tenant, template="acme", actor="test")
-    await enroll_members(dsn, tenant, template="acme", actor="test")
+    await enroll_members(
+        dsn, tenant, template="acme", actor="test", folder=Settings().member_key_folder
+    )
     return tenant
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from charter.config.settings import Settings
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from tests.faults.load import QUEUE, run_load
@@ -26,7 +27,9 @@ async def test_small_load_loses_and_doubles_nothing(
         "CHARTER_STATE_DIR": str(tmp_path / "state"),
     }
     env.pop("ANTHROPIC_API_KEY", None)
-    client = await Client.connect(temporal.address, plugins=[CharterPlugin()])
+    client = await Client.connect(
+        temporal.address, plugins=[CharterPlugin.from_settings(Settings())]
+    )
     report = await run_load(
         runs=40,
         tenants=4,

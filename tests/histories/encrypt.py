@@ -19,6 +19,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.client import WorkflowHistory
 from temporalio.converter import default
 
+from charter.config.settings import Settings
 from charter.crypto.codec import ENCODING, EncryptionCodec, PayloadKeyring, default_payload_keyring
 from tests.history_scan import is_never_encoded, walk
 
@@ -42,7 +43,7 @@ def encrypt_history(history: WorkflowHistory, keyring: PayloadKeyring) -> Workfl
 
 
 def main(paths: list[str]) -> None:
-    keyring = default_payload_keyring()
+    keyring = default_payload_keyring(Settings())
     for name in paths:
         path = Path(name)
         history = WorkflowHistory.from_json("encrypt", path.read_text(encoding="utf-8"))

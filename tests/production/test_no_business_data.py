@@ -13,6 +13,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from charter.config.settings import Settings
 from charter.crypto.codec import default_payload_keyring
 from charter.storage import Database
 from charter.temporal import codec_server
@@ -82,7 +83,9 @@ async def test_ids_search_attributes_and_history_carry_no_business_data(
         )
         and e.user_metadata.HasField("summary")
     ]
-    runner, port = await codec_server.start(default_payload_keyring(), TOKEN, ["http://ui"])
+    runner, port = await codec_server.start(
+        default_payload_keyring(Settings()), TOKEN, ["http://ui"]
+    )
     try:
         async with (
             aiohttp.ClientSession() as http,

@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
+from charter.config.settings import Settings
 from charter.reasoners import OfflineReasoner
 from charter.stack.embedded import temporal_binary
 from charter.storage import Database
@@ -35,7 +36,8 @@ from worker import build_worker
 async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server as a cluster operator would hand it over: no `--search-attribute` flags."""
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(), plugins=[CharterPlugin()]
+        dev_server_existing_path=temporal_binary(),
+        plugins=[CharterPlugin.from_settings(Settings())],
     ) as environment:
         yield environment
 
@@ -60,7 +62,9 @@ async def test_setup_creates_the_namespace_and_makes_search_attributes_work(
     assert f"created namespace {namespace}" in out
     assert "registered search attributes" in out and "CharterTenant" in out
 
-    client = await Client.connect(address, namespace=namespace, plugins=[CharterPlugin()])
+    client = await Client.connect(
+        address, namespace=namespace, plugins=[CharterPlugin.from_settings(Settings())]
+    )
     assert {key.name for key in sa.ALL} <= set(await _custom_attributes(client))
 
     code, out, err = await run(env, *setup, cwd=tmp_path)  # again: nothing to do

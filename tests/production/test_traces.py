@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
+from charter.config.settings import Settings
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import telemetry
 from charter.storage import Database
@@ -63,7 +64,9 @@ async def test_span_tree_of_an_escalated_approved_run(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("charter-test")
     address = env.client.service_client.config.target_host
-    client = await Client.connect(address, plugins=[CharterPlugin(tracer=tracer)])
+    client = await Client.connect(
+        address, plugins=[CharterPlugin.from_settings(Settings(), tracer=tracer)]
+    )
     queue = f"traces-{uuid.uuid4().hex[:8]}"
     # The real Anthropic SDK (httpx) against a local Messages API, so that the model call is an
     # outbound request in the trace.

@@ -8,6 +8,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from charter.config.settings import Settings
 from charter.crypto import statements
 from charter.services import deciding
 from charter.storage import Database
@@ -50,7 +51,9 @@ async def test_deciding_as_a_member_and_through_the_front_door(
     # Leo has no signing key on this machine: nothing is sent.
     leo = Decision(proposal_id=proposal_id, approver="leo", outcome="approve")
     with pytest.raises(deciding.DecisionUnsigned, match="'leo' has no signing key"):
-        await deciding.decide(db, client, tenant, handle.id, leo)
+        await deciding.decide(
+            db, client, tenant, handle.id, leo, folder=Settings().member_key_folder
+        )
     # Another tenant's approver, unsigned: the run's validator refuses, with its type.
     ivy = Decision(proposal_id=proposal_id, approver="ivy", outcome="approve")
     with pytest.raises(deciding.DecisionRefused) as refused:
@@ -60,7 +63,9 @@ async def test_deciding_as_a_member_and_through_the_front_door(
         await deciding.send(client, "charter/nobody/none/none", ivy)
 
     # Maya through the Slack front door, on her registered Slack id.
-    door = deciding.FrontDoor(statements.front_door_key("slack"), "slack", "U0MAYA", None)
+    door = deciding.FrontDoor(
+        statements.front_door_key("slack", Settings().member_key_folder), "slack", "U0MAYA", None
+    )
     maya = Decision(proposal_id=proposal_id, approver="maya", outcome="reject", reason="not now")
     receipt = await deciding.decide(db, client, tenant, handle.id, maya, front_door=door)
     assert receipt.outcome == "reject" and receipt.approver == "maya"

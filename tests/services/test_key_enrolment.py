@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from charter.config.settings import Settings
 from charter.services import key_enrolment, membership
 from charter.storage import Database, member_keys
 from tests.support.audited import AppendRefused, RefusingAuditTrail, entries_of
@@ -16,7 +17,9 @@ async def test_enrolment_registers_the_key_with_its_entry(
     db: Database, admin_dsn: str, tenant: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CHARTER_MEMBER_KEY_DIR", str(tmp_path))
-    key_id = await key_enrolment.enrol_member(admin_dsn, tenant, "leo", actor="cli:maya")
+    key_id = await key_enrolment.enrol_member(
+        admin_dsn, tenant, "leo", actor="cli:maya", folder=Settings().member_key_folder
+    )
     (entry,) = await entries_of(db, tenant, "member_key_registered")
     assert entry.snapshot == {"member_id": "leo", "key_id": key_id} and entry.actor == "cli:maya"
     async with db.tenant(tenant) as conn:
@@ -24,7 +27,9 @@ async def test_enrolment_registers_the_key_with_its_entry(
     assert key is not None and key.member_id == "leo" and key.kind == "member"
 
     with pytest.raises(key_enrolment.NotAnActiveMember, match="'nobody' is not an active member"):
-        await key_enrolment.enrol_member(admin_dsn, tenant, "nobody", actor="cli:maya")
+        await key_enrolment.enrol_member(
+            admin_dsn, tenant, "nobody", actor="cli:maya", folder=Settings().member_key_folder
+        )
     assert len(await entries_of(db, tenant, "member_key_registered")) == 1
 
 
@@ -36,7 +41,9 @@ async def test_an_enrolment_whose_entry_fails_registers_no_key(
         before = await member_keys.listed(conn, tenant)
     monkeypatch.setattr(key_enrolment, "audit_trail", RefusingAuditTrail())
     with pytest.raises(AppendRefused):
-        await key_enrolment.enrol_member(admin_dsn, tenant, "maya", actor="cli:x")
+        await key_enrolment.enrol_member(
+            admin_dsn, tenant, "maya", actor="cli:x", folder=Settings().member_key_folder
+        )
     async with db.tenant(tenant) as conn:
         assert await member_keys.listed(conn, tenant) == before
 

@@ -23,6 +23,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Deps
+from charter.config.settings import Settings
+from charter.crypto import statements
 from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.slack.app import build_app, web_client
@@ -125,7 +127,12 @@ class SlackApp:
 
 @pytest.fixture(scope="session")
 async def slack_app(client: Client, db: Database, fake_slack: FakeSlack) -> AsyncIterator[SlackApp]:
-    bolt = build_app(slack_settings(fake_slack.base_url), db, client)
+    bolt = build_app(
+        slack_settings(fake_slack.base_url),
+        db,
+        client,
+        front_door=statements.front_door_key("slack", Settings().member_key_folder),
+    )
     runner, port = await serve(http_app(bolt))
     async with aiohttp.ClientSession() as http:
         yield SlackApp(f"http://127.0.0.1:{port}/slack/events", http)
@@ -166,7 +173,9 @@ async def slack_tenant(db: Database, admin_dsn: str) -> SlackTenant:
     the Slack front door's keys enrolled."""
     tenant_id = f"s-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
-    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
+    await enroll_members(
+        admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
+    )
     return await configure(db, tenant_id)
 
 

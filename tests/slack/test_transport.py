@@ -23,6 +23,8 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from charter.config.settings import Settings
+from charter.crypto import statements
 from charter.demo.seed import seed
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
@@ -63,8 +65,18 @@ async def test_socket_mode_is_selected_by_configuration_with_the_same_listeners(
     slack_tenant: SlackTenant,
 ) -> None:
     socket_settings = _socket_settings(fake_slack.base_url)
-    socket_app = build_app(socket_settings, db, client)
-    http_app = build_app(slack_settings(fake_slack.base_url), db, client)
+    socket_app = build_app(
+        socket_settings,
+        db,
+        client,
+        front_door=statements.front_door_key("slack", Settings().member_key_folder),
+    )
+    http_app = build_app(
+        slack_settings(fake_slack.base_url),
+        db,
+        client,
+        front_door=statements.front_door_key("slack", Settings().member_key_folder),
+    )
     assert _listeners(socket_app) == _listeners(http_app) == ["on_button", "on_submit"]
     # Signed HTTP requests are verified and replay-guarded; a websocket has no signatures.
     chain = _middleware(http_app)

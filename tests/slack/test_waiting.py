@@ -13,6 +13,7 @@ from datetime import timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from activities import Deps
+from charter.config.settings import Settings
 from charter.demo.seed import enroll_members, seed
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
@@ -30,7 +31,9 @@ QUEUE = "charter-slack-time-skipping"
 async def _tenant(db: Database, admin_dsn: str) -> str:
     tenant_id = f"w-{uuid.uuid4().hex[:10]}"
     await seed(db, tenant_id, template="acme", actor="test")
-    await enroll_members(admin_dsn, tenant_id, template="acme", actor="test")
+    await enroll_members(
+        admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
+    )
     return tenant_id
 
 

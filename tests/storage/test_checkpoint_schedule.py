@@ -29,6 +29,7 @@ from activities import Deps
 from activities.checkpoint import CheckpointActivities
 from charter.audit.checkpoints import Checkpoint, sign, verified_anchor
 from charter.audit.sinks import S3Sink, SinkUnavailable, sink_for
+from charter.config.settings import Settings
 from charter.crypto.codec import EncryptionCodec, default_payload_keyring
 from charter.reasoners import OfflineReasoner
 from charter.services.audit_verification import SigningKeySource
@@ -92,7 +93,7 @@ async def head_seq(db: Database, tenant: str) -> int:
 
 async def plaintext_of(handle: WorkflowHandle[AuditCheckpoint, AuditCheckpointResult]) -> str:
     """Every payload of the run's history, decrypted: what the codec's key holder can read."""
-    codec = EncryptionCodec(default_payload_keyring())
+    codec = EncryptionCodec(default_payload_keyring(Settings()))
     history = await handle.fetch_history()
     found = [codec.decrypt(p).data for where, p in payloads(history) if not is_never_encoded(where)]
     return b"".join(found).decode("utf-8", "replace")

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 
+from charter.config.settings import Settings
 from charter.crypto import CryptoError, statements
 from charter.services import proofs
 from charter.storage.runs import proposal_digest
@@ -31,7 +32,7 @@ async def signed(handle: WorkflowHandle[Any, Any], decision: Any) -> Any:
     if ps is None:
         return decision
     try:
-        key = statements.load_key(state.tenant_id, decision.approver)
+        key = statements.load_key(state.tenant_id, decision.approver, Settings().member_key_folder)
     except CryptoError:
         return decision
     desc = await handle.describe()
@@ -62,7 +63,7 @@ def sign_for(ref: RunRef, ps: ProposalState, decision: Decision) -> Decision:
     """For a direct call of `record_decision`: the decision signed for the run `ref` names,
     or unchanged when its member has no key here."""
     try:
-        key = statements.load_key(ref.tenant_id, decision.approver)
+        key = statements.load_key(ref.tenant_id, decision.approver, Settings().member_key_folder)
     except CryptoError:
         return decision
     binding = proofs.Binding(
