@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -25,6 +26,11 @@ DEFAULT_MAX_OBSERVATION_AGE = timedelta(minutes=5)
 class ConfigurationError(RuntimeError):
     """Charter cannot run with this configuration. Its message is one line for the operator;
     entry points print it without a traceback and exit with code 2."""
+
+
+def _period(default: timedelta, description: str, *, at_most: timedelta | None = None) -> Any:
+    """A setting that is a positive length of time, at most `at_most` when given."""
+    return Field(default=default, gt=timedelta(0), le=at_most, description=description)
 
 
 class Settings(BaseSettings):
@@ -71,10 +77,9 @@ class Settings(BaseSettings):
         default=None,
         description="host:port of the Prometheus endpoint (Temporal's series and Charter's)",
     )
-    open_exceptions_interval: timedelta = Field(
-        default=timedelta(seconds=30),
-        gt=timedelta(0),
-        description="how often the worker recounts open exceptions for the metrics endpoint",
+    open_exceptions_interval: timedelta = _period(
+        timedelta(seconds=30),
+        "how often the worker recounts open exceptions for the metrics endpoint",
     )
 
     state_dir: Path = Path(".charter")
@@ -104,25 +109,22 @@ class Settings(BaseSettings):
     )
     model: str = Field(default="claude-sonnet-4-6", min_length=1)
     max_tokens: int = Field(default=4096, ge=256, le=64000)
-    reasoner_timeout: timedelta = Field(
-        default=timedelta(seconds=120),
-        gt=timedelta(0),
-        le=timedelta(minutes=2),
-        description="Per model request; the reason activity allows two requests (one corrective).",
+    reasoner_timeout: timedelta = _period(
+        timedelta(seconds=120),
+        "Per model request; the reason activity allows two requests (one corrective).",
+        at_most=timedelta(minutes=2),
     )
     reasoner_max_attempts: int = Field(
         default=8, ge=1, le=50, description="Attempts at an unavailable model before escalating."
     )
-    reasoner_retry_budget: timedelta = Field(
-        default=timedelta(minutes=15),
-        gt=timedelta(0),
-        le=timedelta(hours=2),
-        description="Time spent retrying an unavailable model before escalating.",
+    reasoner_retry_budget: timedelta = _period(
+        timedelta(minutes=15),
+        "Time spent retrying an unavailable model before escalating.",
+        at_most=timedelta(hours=2),
     )
-    max_observation_age: timedelta = Field(
-        default=DEFAULT_MAX_OBSERVATION_AGE,
-        gt=timedelta(0),
-        description="An autonomous action whose observation (and so verdict) is older than "
+    max_observation_age: timedelta = _period(
+        DEFAULT_MAX_OBSERVATION_AGE,
+        "An autonomous action whose observation (and so verdict) is older than "
         "this when it would execute goes to a human instead, with the facts re-read.",
     )
 

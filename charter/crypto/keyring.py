@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import threading
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,29 @@ def _unwrap_with(kek: bytes, wrapped: WrappedKey, aad: bytes) -> bytes:
     return aead.decrypt(kek, nonce, ct, tag, _WRAP_CONTEXT + aad)
 
 
-class LocalKeyProvider:
+class _KeksInProcess(ABC):
+    """Wrapping with KEKs this process holds itself (the keyring file's, the variable's):
+    AES-256-GCM under the KEK, bound to the associated data. A provider says which KEK a
+    version is (`_kek`) and which version is current."""
+
+    @abstractmethod
+    def _kek(self, version: int) -> bytes: ...
+
+    @abstractmethod
+    def current_version(self) -> int: ...
+
+    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
+        version = self.current_version()
+        return _wrap_with(self._kek(version), version, data_key, aad)
+
+    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
+        return _unwrap_with(self._kek(wrapped.kek_version), wrapped, aad)
+
+    def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
+        return self.wrap(self.unwrap(wrapped, aad), aad)
+
+
+class LocalKeyProvider(_KeksInProcess):
     """KEKs from the keyring file. Retiring a version deletes its key material."""
 
     name = "local"
@@ -182,16 +205,6 @@ class LocalKeyProvider:
 
     def current_version(self) -> int:
         return int(self.file.data()["kek"]["current"])
-
-    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
-        version = self.current_version()
-        return _wrap_with(self._kek(version), version, data_key, aad)
-
-    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        return _unwrap_with(self._kek(wrapped.kek_version), wrapped, aad)
-
-    def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
-        return self.wrap(self.unwrap(wrapped, aad), aad)
 
     def rotate(self) -> int:
         def change(data: dict[str, Any]) -> None:
@@ -249,7 +262,7 @@ def parse_key_list(text: str, *, what: str) -> dict[str, bytes]:
     return keys
 
 
-class EnvKeyProvider:
+class EnvKeyProvider(_KeksInProcess):
     """KEK versions from `CHARTER_KEK=1:<base64>,2:<base64>`; the highest is current.
 
     Rotation and retirement happen where the variable is managed (add a version, re-run
@@ -282,16 +295,6 @@ class EnvKeyProvider:
         if key is None:
             raise KeyVersionUnavailable(f"key-encryption key version {version} is not available")
         return key
-
-    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
-        version = self.current_version()
-        return _wrap_with(self._kek(version), version, data_key, aad)
-
-    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        return _unwrap_with(self._kek(wrapped.kek_version), wrapped, aad)
-
-    def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
-        return self.wrap(self.unwrap(wrapped, aad), aad)
 
     def rotate(self) -> int:
         raise KeyringError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from typing import Any
 
 import hvac
@@ -80,14 +81,8 @@ class VaultTransitProvider:
         return WrappedKey(kek_version=int(match.group(1)), blob=ciphertext.encode())
 
     def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        self._check_prefix(wrapped)
         try:
-            resp = self._transit.decrypt_data(
-                name=self._key,
-                ciphertext=wrapped.blob.decode(),
-                context=_b64(aad),
-                mount_point=self._mount,
-            )
+            resp = self._on_wrapped(self._transit.decrypt_data, wrapped, aad)
         except hvac.exceptions.InvalidRequest as exc:
             # Vault says "ciphertext or signature version is disallowed by policy (too old)"
             # for a retired version, and "cipher: message authentication failed" otherwise.
@@ -97,6 +92,20 @@ class VaultTransitProvider:
                 ) from None
             raise DecryptionFailed("authentication failed") from None
         return base64.b64decode(resp["data"]["plaintext"])
+
+    def _on_wrapped(
+        self, operation: Callable[..., Any], wrapped: WrappedKey, aad: bytes
+    ) -> dict[str, Any]:
+        """A transit operation (`decrypt_data`, `rewrap_data`) on a wrapped key whose
+        ciphertext names the version it is recorded under, with `aad` as its context."""
+        self._check_prefix(wrapped)
+        response: dict[str, Any] = operation(
+            name=self._key,
+            ciphertext=wrapped.blob.decode(),
+            context=_b64(aad),
+            mount_point=self._mount,
+        )
+        return response
 
     def _check_prefix(self, wrapped: WrappedKey) -> None:
         try:
@@ -108,14 +117,8 @@ class VaultTransitProvider:
             raise DecryptionFailed("wrapped key does not match its recorded version")
 
     def rewrap(self, wrapped: WrappedKey, aad: bytes) -> WrappedKey:
-        self._check_prefix(wrapped)
         try:
-            resp = self._transit.rewrap_data(
-                name=self._key,
-                ciphertext=wrapped.blob.decode(),
-                context=_b64(aad),
-                mount_point=self._mount,
-            )
+            resp = self._on_wrapped(self._transit.rewrap_data, wrapped, aad)
         except hvac.exceptions.InvalidRequest:
             raise DecryptionFailed("Vault refused to rewrap the data key") from None
         return self._wrapped(resp["data"]["ciphertext"])
