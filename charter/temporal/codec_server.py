@@ -16,10 +16,11 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
@@ -35,7 +36,12 @@ COOKIE = "charter_codec"
 _ALLOW_HEADERS = "Authorization, Content-Type, X-Namespace"
 _MAX_BODY = 8 * 1024 * 1024
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: What anyone may call: the health check, and the form that exchanges the token for a cookie.
+_OPEN_PATHS = ("/healthz", "/login")
+_LOGIN_FORM = (
+    '<form method="post"><label>Codec token <input name="token" '
+    'type="password" autofocus></label> <button>Sign in</button></form>'
+)
 
 
 def codec_token(settings: Settings) -> str:
@@ -62,25 +68,34 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def create_app(
-    keyring: PayloadKeyring, token: str, allowed_origins: Collection[str]
-) -> web.Application:
-    if len(token) < 16:
-        raise ValueError("the codec server token must be at least 16 characters")
-    codec = EncryptionCodec(keyring)
-    origins = frozenset(allowed_origins)
+def _offered_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else request.cookies.get(COOKIE, "")
 
-    def authorised(request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        offered = header[7:] if header.startswith("Bearer ") else request.cookies.get(COOKIE, "")
-        return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
 
-    def cors(response: web.StreamResponse, origin: str | None) -> web.StreamResponse:
-        if origin is not None:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Vary"] = "Origin"
-        return response
+def _is_token(offered: str, token: str) -> bool:
+    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+def _cors(response: web.StreamResponse, origin: str | None) -> web.StreamResponse:
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _preflight(origin: str | None) -> web.StreamResponse:
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = _ALLOW_HEADERS
+    response.headers["Access-Control-Max-Age"] = "600"
+    return _cors(response, origin)
+
+
+def _guard(token: str, origins: frozenset[str]) -> Middleware:
+    """Every request: from an allowed origin (or none), and with the token unless it is the
+    health check or the login form; CORS headers on whatever is answered to a browser."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -88,16 +103,18 @@ def create_app(
         if origin is not None and origin not in origins:
             return _error(403, "origin not allowed")
         if request.method == "OPTIONS":
-            response = web.Response(status=204)
-            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = _ALLOW_HEADERS
-            response.headers["Access-Control-Max-Age"] = "600"
-            return cors(response, origin)
-        if request.path not in ("/healthz", "/login") and not authorised(request):
-            return cors(_error(401, "missing or wrong codec token"), origin)
-        return cors(await handler(request), origin)
+            return _preflight(origin)
+        if request.path not in _OPEN_PATHS and not _is_token(_offered_token(request), token):
+            return _cors(_error(401, "missing or wrong codec token"), origin)
+        return _cors(await handler(request), origin)
 
-    async def transform(request: web.Request, decode: bool) -> web.Response:
+    return guard
+
+
+def _transform(codec: EncryptionCodec, *, decode: bool) -> Handler:
+    """`POST /decode` or `POST /encode`: a JSON `Payloads` message in, the same out."""
+
+    async def transform(request: web.Request) -> web.StreamResponse:
         try:
             payloads = json_format.Parse(await request.text(), Payloads())
         except (json_format.ParseError, UnicodeDecodeError):
@@ -110,38 +127,44 @@ def create_app(
         body = json_format.MessageToJson(Payloads(payloads=out))
         return web.Response(text=body, content_type="application/json")
 
-    async def decode(request: web.Request) -> web.Response:
-        return await transform(request, decode=True)
+    return transform
 
-    async def encode(request: web.Request) -> web.Response:
-        return await transform(request, decode=False)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"ok": True})
 
-    async def login(request: web.Request) -> web.Response:
-        """Exchange the token for an HttpOnly cookie, for a UI set to send credentials."""
+
+def _login(token: str) -> Handler:
+    """Exchange the token for an HttpOnly cookie, for a UI set to send credentials."""
+
+    async def login(request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
-            return web.Response(
-                text='<form method="post"><label>Codec token <input name="token" '
-                'type="password" autofocus></label> <button>Sign in</button></form>',
-                content_type="text/html",
-            )
+            return web.Response(text=_LOGIN_FORM, content_type="text/html")
         form = await request.post()
-        offered = str(form.get("token", ""))
-        if not offered or not hmac.compare_digest(offered.encode(), token.encode()):
+        if not _is_token(str(form.get("token", "")), token):
             return _error(401, "wrong codec token")
         response = web.Response(text="signed in: the Temporal UI can now decode payloads")
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=12 * 3600)
         return response
 
-    app = web.Application(middlewares=[guard], client_max_size=_MAX_BODY)
-    app.router.add_post("/decode", decode)
-    app.router.add_post("/encode", encode)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_route("*", "/login", login)
+    return login
+
+
+def create_app(
+    keyring: PayloadKeyring, token: str, allowed_origins: Collection[str]
+) -> web.Application:
+    if len(token) < 16:
+        raise ValueError("the codec server token must be at least 16 characters")
+    codec = EncryptionCodec(keyring)
+    app = web.Application(
+        middlewares=[_guard(token, frozenset(allowed_origins))], client_max_size=_MAX_BODY
+    )
+    app.router.add_post("/decode", _transform(codec, decode=True))
+    app.router.add_post("/encode", _transform(codec, decode=False))
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_route("*", "/login", _login(token))
     # aiohttp answers OPTIONS only for registered routes; the guard handles the preflight.
-    app.router.add_route("OPTIONS", "/{tail:.*}", healthz)
+    app.router.add_route("OPTIONS", "/{tail:.*}", _healthz)
     return app
 
 
