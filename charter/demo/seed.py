@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from charter.connectors.demo_auth import ADS, BANK, demo_secret
 from charter.crypto import CryptoError, statements
 from charter.crypto.envelope import Scope
@@ -105,20 +107,20 @@ def constitution_source(tenant_id: str) -> str:
     return (resources.files("charter.demo") / f"{tenant_id}.yaml").read_text(encoding="utf-8")
 
 
-async def add_invoice(db: Database, tenant_id: str, invoice: tuple[Any, ...]) -> None:
+_INSERT_INVOICE = (
+    "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, due_date, "
+    "status, memo) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+)
+
+
+def _invoice_row(tenant_id: str, invoice: tuple[Any, ...]) -> tuple[Any, ...]:
     invoice_id, vendor_id, amount, due_in, status, memo = invoice
+    return (tenant_id, invoice_id, vendor_id, amount, _due(due_in), status, memo)
+
+
+async def add_invoice(db: Database, tenant_id: str, invoice: tuple[Any, ...]) -> None:
     async with db.tenant(tenant_id) as conn:
-        await conn.execute(
-            "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, due_date, "
-            "status, memo) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            tenant_id,
-            invoice_id,
-            vendor_id,
-            amount,
-            _due(due_in),
-            status,
-            memo,
-        )
+        await conn.execute(_INSERT_INVOICE, *_invoice_row(tenant_id, invoice))
 
 
 #: The demo connectors' credentials: separate read and write records per connector.
@@ -162,6 +164,86 @@ async def seed_credentials(
     return added
 
 
+#: The books a reset empties, in an order the foreign keys allow.
+_BOOKS = (
+    "payments",
+    "invoices",
+    "vendors",
+    "payroll_runs",
+    "ad_campaigns",
+    "bank_accounts",
+    "members",
+)
+
+
+def _book_rows(tenant_id: str, data: dict[str, Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Each table of a demo company's books, as its INSERT and its rows, parents first."""
+    return [
+        (
+            "INSERT INTO charter.members (tenant_id, member_id, display_name, roles, slack_user_id) "
+            "VALUES ($1,$2,$3,$4,$5)",
+            [(tenant_id, *m) for m in data["members"]],
+        ),
+        (
+            "INSERT INTO charter.bank_accounts (tenant_id, account_id, name, balance) "
+            "VALUES ($1,$2,$3,$4)",
+            [(tenant_id, *a) for a in data["accounts"]],
+        ),
+        (
+            "INSERT INTO charter.vendors (tenant_id, vendor_id, name, verified, monthly_spend_limit) "
+            "VALUES ($1,$2,$3,$4,$5)",
+            [(tenant_id, *v) for v in data["vendors"]],
+        ),
+        (_INSERT_INVOICE, [_invoice_row(tenant_id, i) for i in data["invoices"]]),
+        (
+            "INSERT INTO charter.payments (tenant_id, payment_id, account_id, invoice_id, "
+            "counterparty, amount, status, value_date) VALUES ($1,$2,$3,$4,$5,$6,'settled',$7)",
+            [(tenant_id, *p, _due(-2)) for p in data["payments"]],
+        ),
+        (
+            "INSERT INTO charter.payroll_runs (tenant_id, payroll_run_id, period, employee_count, "
+            "total, pay_date, status) VALUES ($1,$2,$3,$4,$5,$6,'draft')",
+            [(tenant_id, r[0], r[1], r[2], r[3], _due(r[4])) for r in data["payroll"]],
+        ),
+        (
+            "INSERT INTO charter.ad_campaigns (tenant_id, campaign_id, name, platform, daily_budget, "
+            "spend_7d, revenue_7d, status) VALUES ($1,$2,$3,$4,$5,$6,$7,'active')",
+            [(tenant_id, *c) for c in data["campaigns"]],
+        ),
+    ]
+
+
+async def _reset_books(conn: asyncpg.Connection, tenant_id: str, data: dict[str, Any]) -> None:
+    """The tenant, and its books replaced by the demo company's."""
+    await conn.execute(
+        "INSERT INTO charter.tenants (tenant_id, name) VALUES ($1, $2) "
+        "ON CONFLICT (tenant_id) DO NOTHING",
+        tenant_id,
+        data["name"],
+    )
+    for table in _BOOKS:
+        await conn.execute(f"DELETE FROM charter.{table} WHERE tenant_id = $1", tenant_id)
+    for insert, rows in _book_rows(tenant_id, data):
+        await conn.executemany(insert, rows)
+
+
+async def _baseline_constitution(
+    conn: asyncpg.Connection, tenant_id: str, template: str, actor: str
+) -> int:
+    """The demo company's constitution in force (a new version only if it changed)."""
+    source = constitution_source(template)
+    saved = await constitution_versions.save(
+        conn,
+        tenant_id,
+        load_yaml(source),
+        source=source,
+        created_by=actor,
+        note="baseline demo constitution",
+        if_changed=True,
+    )
+    return saved.version
+
+
 async def seed(
     db: Database,
     tenant_id: str,
@@ -179,73 +261,14 @@ async def seed(
     template = template or tenant_id
     data = TENANTS[template]
     async with db.tenant(tenant_id) as conn:
-        await conn.execute(
-            "INSERT INTO charter.tenants (tenant_id, name) VALUES ($1, $2) "
-            "ON CONFLICT (tenant_id) DO NOTHING",
-            tenant_id,
-            data["name"],
-        )
-        for table in (
-            "payments",
-            "invoices",
-            "vendors",
-            "payroll_runs",
-            "ad_campaigns",
-            "bank_accounts",
-            "members",
-        ):
-            await conn.execute(f"DELETE FROM charter.{table} WHERE tenant_id = $1", tenant_id)
-        await conn.executemany(
-            "INSERT INTO charter.members (tenant_id, member_id, display_name, roles, slack_user_id) "
-            "VALUES ($1,$2,$3,$4,$5)",
-            [(tenant_id, *m) for m in data["members"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.bank_accounts (tenant_id, account_id, name, balance) "
-            "VALUES ($1,$2,$3,$4)",
-            [(tenant_id, *a) for a in data["accounts"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.vendors (tenant_id, vendor_id, name, verified, monthly_spend_limit) "
-            "VALUES ($1,$2,$3,$4,$5)",
-            [(tenant_id, *v) for v in data["vendors"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.invoices (tenant_id, invoice_id, vendor_id, amount, due_date, "
-            "status, memo) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            [(tenant_id, i[0], i[1], i[2], _due(i[3]), i[4], i[5]) for i in data["invoices"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.payments (tenant_id, payment_id, account_id, invoice_id, "
-            "counterparty, amount, status, value_date) VALUES ($1,$2,$3,$4,$5,$6,'settled',$7)",
-            [(tenant_id, *p, _due(-2)) for p in data["payments"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.payroll_runs (tenant_id, payroll_run_id, period, employee_count, "
-            "total, pay_date, status) VALUES ($1,$2,$3,$4,$5,$6,'draft')",
-            [(tenant_id, r[0], r[1], r[2], r[3], _due(r[4])) for r in data["payroll"]],
-        )
-        await conn.executemany(
-            "INSERT INTO charter.ad_campaigns (tenant_id, campaign_id, name, platform, daily_budget, "
-            "spend_7d, revenue_7d, status) VALUES ($1,$2,$3,$4,$5,$6,$7,'active')",
-            [(tenant_id, *c) for c in data["campaigns"]],
-        )
-        source = constitution_source(template)
-        saved = await constitution_versions.save(
-            conn,
-            tenant_id,
-            load_yaml(source),
-            source=source,
-            created_by=actor,
-            note="baseline demo constitution",
-            if_changed=True,
-        )
+        await _reset_books(conn, tenant_id, data)
+        version = await _baseline_constitution(conn, tenant_id, template, actor)
         # After the constitution: one lock order (constitution, then audit head) everywhere.
         await audit_trail.append(
             conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
         )
     await seed_credentials(db, tenant_id, keys or creds.CredentialVault().keys, actor=actor)
-    return saved.version
+    return version
 
 
 async def enroll_members(
