@@ -17,6 +17,7 @@ import json.encoder
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from charter.governance.facts import facts_for
 from schemas import (
     CitationCheck,
     Constitution,
+    ConstitutionDocument,
     EscalationCause,
     LimitBreach,
     Observation,
@@ -219,6 +221,32 @@ def _citation_note(check: CitationCheck) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    """What the live rules said about one proposal: the matches by effect, the errors, and
+    the confidence threshold that applies."""
+
+    matched: list[RuleMatch]
+    errors: list[RuleError]
+    deny_rules: list[str]
+    escalations: list[RuleMatch]
+    escalate_rules: list[str]
+    allows: list[RuleMatch]
+    #: Errors of deny and escalate rules: they might have matched, so they escalate.
+    blocking_errors: list[RuleError]
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    outcome: Outcome
+    causes: list[EscalationCause]
+    citations: CitationCheck
+    limits: list[LimitBreach]
+    approvals_required: int = 1
+    approver_roles: list[list[str]] = field(default_factory=list)
+
+
 def evaluate(
     constitution: Constitution,
     proposal: Proposal,
@@ -236,50 +264,116 @@ def evaluate(
     activity enforces limits itself, by reservation).
     """
     document = constitution.document
-    at = now or observation.observed_at
     action_type = document.action_types.get(proposal.action)
-    base = {
+    if action_type is None:
+        return _denied_before_rules(
+            constitution,
+            proposal,
+            "unknown_action",
+            f"Denied: action type {proposal.action!r} is not declared by "
+            f"constitution v{constitution.version}.",
+        )
+    refusal = _refuse_money(proposal, observation)
+    if refusal is not None:
+        cause, why = refusal
+        return _denied_before_rules(constitution, proposal, cause, f"Denied: {why}.")
+    at = now or observation.observed_at
+    evaluated, expired, live = _live_rules(document.rules, proposal.action, at)
+    found = _findings(constitution, live, proposal, observation, earlier)
+    limits = _limit_breaches(constitution, proposal, observation, earlier) if with_limits else []
+    judged = _judge(constitution, proposal, action_type.reversible, found, limits)
+    return Verdict(
+        **_identity(constitution, proposal),
+        outcome=judged.outcome,
+        evaluated=evaluated,
+        matched=found.matched,
+        errors=found.errors,
+        causes=judged.causes,
+        threshold=found.threshold,
+        explanation=_explanation(proposal, found, judged),
+        approvals_required=judged.approvals_required,
+        approver_roles=judged.approver_roles,
+        expired=expired,
+        citations=judged.citations,
+        limits=judged.limits,
+    )
+
+
+def _identity(constitution: Constitution, proposal: Proposal) -> dict[str, Any]:
+    """What every verdict names: the proposal, the version and hash it was judged by."""
+    return {
         "proposal_id": proposal.proposal_id,
         "constitution_version": constitution.version,
         "constitution_hash": constitution.content_hash,
         "confidence": proposal.confidence,
     }
-    if action_type is None:
-        return Verdict(
-            **base,
-            outcome="deny",
-            evaluated=[],
-            matched=[],
-            causes=["unknown_action"],
-            citations=check_citations(constitution, proposal, []),
-            explanation=f"Denied: action type {proposal.action!r} is not declared by "
-            f"constitution v{constitution.version}.",
-        )
 
-    refusal = _refuse_money(proposal, observation)
-    if refusal is not None:
-        cause, why = refusal
-        return Verdict(
-            **base,
-            outcome="deny",
-            evaluated=[],
-            matched=[],
-            causes=[cause],
-            citations=check_citations(constitution, proposal, []),
-            explanation=f"Denied: {why}.",
-        )
 
+def _denied_before_rules(
+    constitution: Constitution, proposal: Proposal, cause: EscalationCause, explanation: str
+) -> Verdict:
+    """A proposal no rule may judge (an undeclared action, money the books cannot hold)."""
+    return Verdict(
+        **_identity(constitution, proposal),
+        outcome="deny",
+        evaluated=[],
+        matched=[],
+        causes=[cause],
+        citations=check_citations(constitution, proposal, []),
+        explanation=explanation,
+    )
+
+
+def _live_rules(
+    rules: Sequence[Rule], action: str, at: datetime
+) -> tuple[list[str], list[str], list[Rule]]:
+    """The rules of this action type, as (evaluated ids, expired ids, live rules)."""
     evaluated: list[str] = []
     expired: list[str] = []
     live: list[Rule] = []
-    for rule in document.rules:
-        if proposal.action not in rule.applies_to and "*" not in rule.applies_to:
+    for rule in rules:
+        if action not in rule.applies_to and "*" not in rule.applies_to:
             continue
         if rule.expires_at is not None and rule.expires_at <= at:
             expired.append(rule.id)
             continue
         evaluated.append(rule.id)
         live.append(rule)
+    return evaluated, expired, live
+
+
+def _findings(
+    constitution: Constitution,
+    live: list[Rule],
+    proposal: Proposal,
+    observation: Observation,
+    earlier: Sequence[Proposal],
+) -> _Findings:
+    document = constitution.document
+    matched, errors = _run_rules(live, proposal, observation, earlier)
+    escalations = [m for m in matched if m.effect == "escalate"]
+    allows = [m for m in matched if m.effect == "allow"]
+    # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
+    # that failed might have matched, so it escalates.
+    effects = {rule.id: rule.effect for rule in document.rules} if errors else {}
+    default = document.defaults.min_confidence
+    return _Findings(
+        matched=matched,
+        errors=errors,
+        deny_rules=[m.rule_id for m in matched if m.effect == "deny"],
+        escalations=escalations,
+        escalate_rules=[m.rule_id for m in escalations],
+        allows=allows,
+        blocking_errors=[e for e in errors if effects[e.rule_id] != "allow"],
+        threshold=min((m.min_confidence or default for m in allows), default=default),
+    )
+
+
+def _run_rules(
+    live: list[Rule], proposal: Proposal, observation: Observation, earlier: Sequence[Proposal]
+) -> tuple[list[RuleMatch], list[RuleError]]:
+    """Each live rule's condition on the facts: the rules that matched, and those that could
+    not be evaluated."""
     reads = _reads_of(live)
     # Only the facts the live rules read: nothing else of them reaches the verdict.
     facts = facts_for(proposal, observation, earlier, only=reads)
@@ -295,100 +389,105 @@ def evaluate(
         if result is not True and result is not False:
             errors.append(RuleError(rule_id=rule.id, error="condition is not a boolean"))
         elif result:
-            matched.append(
-                RuleMatch(
-                    rule_id=rule.id,
-                    title=rule.title,
-                    effect=rule.effect,
-                    condition=rule.when,
-                    min_confidence=rule.min_confidence,
-                    approvals_required=rule.approvals_required,
-                    approvers=rule.approvers,
-                    why=_why(rule, facts),
-                )
-            )
+            matched.append(_match(rule, facts))
+    return matched, errors
 
-    deny_rules = [m.rule_id for m in matched if m.effect == "deny"]
-    escalations = [m for m in matched if m.effect == "escalate"]
-    escalate_rules = [m.rule_id for m in escalations]
-    allows = [m for m in matched if m.effect == "allow"]
-    # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
-    # that failed might have matched, so it escalates.
-    effects = {rule.id: rule.effect for rule in document.rules} if errors else {}
-    blocking_errors = [e for e in errors if effects[e.rule_id] != "allow"]
 
-    default = document.defaults.min_confidence
-    threshold = min((m.min_confidence or default for m in allows), default=default)
+def _match(rule: Rule, facts: dict[str, Any]) -> RuleMatch:
+    return RuleMatch(
+        rule_id=rule.id,
+        title=rule.title,
+        effect=rule.effect,
+        condition=rule.when,
+        min_confidence=rule.min_confidence,
+        approvals_required=rule.approvals_required,
+        approvers=rule.approvers,
+        why=_why(rule, facts),
+    )
 
-    outcome: Outcome
-    causes: list[EscalationCause] = []
-    approvals_required = 1
-    approver_roles: list[list[str]] = []
-    limits = _limit_breaches(constitution, proposal, observation, earlier) if with_limits else []
-    if not deny_rules and any(b.on_exceed == "deny" and b.scope != "autonomous" for b in limits):
-        outcome = "deny"
-        causes.append("limit_exceeded")
-        citations = check_citations(constitution, proposal, [])
-    elif deny_rules:
+
+def _judge(
+    constitution: Constitution,
+    proposal: Proposal,
+    reversible: bool,
+    found: _Findings,
+    limits: list[LimitBreach],
+) -> _Judgement:
+    """Precedence: a limit that denies, then deny rules, then whatever escalates."""
+    if not found.deny_rules and any(
+        b.on_exceed == "deny" and b.scope != "autonomous" for b in limits
+    ):
+        return _Judgement(
+            "deny", ["limit_exceeded"], check_citations(constitution, proposal, []), limits
+        )
+    if found.deny_rules:
         # Deny is final for this proposal: no human approval lifts it, only a new version.
-        outcome = "deny"
-        citations = check_citations(constitution, proposal, deny_rules)
-    else:
-        if blocking_errors:
-            causes.append("rule_error")
-        if escalate_rules:
-            causes.append("escalation_rule")
-        if not allows:
-            causes.append("outside_bounds")
-        elif proposal.confidence < threshold:
-            causes.append("below_confidence")
-        if not action_type.reversible:
-            causes.append("irreversible")
-        decisive = escalate_rules or [m.rule_id for m in allows]
-        citations = check_citations(constitution, proposal, decisive, any_of=not escalate_rules)
-        if citations.mismatch:
-            causes.append("citation_mismatch")
-        # An autonomous limit binds only what would execute without a human.
-        if causes:
-            limits = [b for b in limits if b.scope != "autonomous"]
-        if any(b.on_exceed == "deny" for b in limits):
-            outcome = "deny"
-            causes = ["limit_exceeded"]
-        else:
-            if limits:
-                causes.append("limit_exceeded")
-            outcome = "escalate" if causes else "execute"
-        if outcome == "escalate":
-            approvals_required = max(
-                [m.approvals_required or 1 for m in escalations]
-                + [document.defaults.approvals_required or 1]
-            )
-            approver_roles = [sorted(m.approvers) for m in escalations if m.approvers]
+        return _Judgement(
+            "deny", [], check_citations(constitution, proposal, found.deny_rules), limits
+        )
+    causes = _escalation_causes(proposal, reversible, found)
+    decisive = found.escalate_rules or [m.rule_id for m in found.allows]
+    citations = check_citations(constitution, proposal, decisive, any_of=not found.escalate_rules)
+    if citations.mismatch:
+        causes.append("citation_mismatch")
+    return _with_limits(constitution.document, found, causes, citations, limits)
 
-    ctx = {
-        "deny_rules": deny_rules,
-        "escalate_rules": escalate_rules,
-        "allow_rules": [m.rule_id for m in allows],
-        "confidence": proposal.confidence,
-        "threshold": threshold,
-        "citation_note": _citation_note(citations),
-        "approvals_required": approvals_required,
-        "limits": limits,
-    }
-    return Verdict(
-        **base,
-        outcome=outcome,
-        evaluated=evaluated,
-        matched=matched,
-        errors=errors,
-        causes=causes,
-        threshold=threshold,
-        explanation=_explain(outcome, causes, **ctx),
-        approvals_required=approvals_required,
-        approver_roles=approver_roles,
-        expired=expired,
-        citations=citations,
-        limits=limits,
+
+def _with_limits(
+    document: ConstitutionDocument,
+    found: _Findings,
+    causes: list[EscalationCause],
+    citations: CitationCheck,
+    limits: list[LimitBreach],
+) -> _Judgement:
+    """No deny rule matched: a deny limit still denies; else execute, or escalate with every
+    cause and the quorum the matched rules ask for."""
+    # An autonomous limit binds only what would execute without a human.
+    if causes:
+        limits = [b for b in limits if b.scope != "autonomous"]
+    if any(b.on_exceed == "deny" for b in limits):
+        return _Judgement("deny", ["limit_exceeded"], citations, limits)
+    if limits:
+        causes.append("limit_exceeded")
+    if not causes:
+        return _Judgement("execute", causes, citations, limits)
+    required = max(
+        [m.approvals_required or 1 for m in found.escalations]
+        + [document.defaults.approvals_required or 1]
+    )
+    roles = [sorted(m.approvers) for m in found.escalations if m.approvers]
+    return _Judgement("escalate", causes, citations, limits, required, roles)
+
+
+def _escalation_causes(
+    proposal: Proposal, reversible: bool, found: _Findings
+) -> list[EscalationCause]:
+    causes: list[EscalationCause] = []
+    if found.blocking_errors:
+        causes.append("rule_error")
+    if found.escalate_rules:
+        causes.append("escalation_rule")
+    if not found.allows:
+        causes.append("outside_bounds")
+    elif proposal.confidence < found.threshold:
+        causes.append("below_confidence")
+    if not reversible:
+        causes.append("irreversible")
+    return causes
+
+
+def _explanation(proposal: Proposal, found: _Findings, judged: _Judgement) -> str:
+    return _explain(
+        judged.outcome,
+        judged.causes,
+        deny_rules=found.deny_rules,
+        escalate_rules=found.escalate_rules,
+        allow_rules=[m.rule_id for m in found.allows],
+        confidence=proposal.confidence,
+        threshold=found.threshold,
+        citation_note=_citation_note(judged.citations),
+        approvals_required=judged.approvals_required,
+        limits=judged.limits,
     )
 
 
