@@ -7,7 +7,8 @@ import asyncio
 import signal
 
 from charter.config.settings import ConfigurationError, Settings, redact_dsn
-from charter.stack.embedded import _port_open, stop_stack
+from charter.stack.background import port_open
+from charter.stack.embedded import stop_stack
 from charter.storage import migrate
 from charter.temporal.connection import configured_address
 from charter_cli._common import console, print_json, stack_for
@@ -92,7 +93,7 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     configured = configured_address(settings)
     temporal = configured or f"127.0.0.1:{settings.temporal_port}"
     embedded_pg = (settings.state_dir / "pgdata" / "postmaster.pid").exists()
-    up = configured is not None or _port_open(settings.temporal_port)
+    up = configured is not None or port_open(settings.temporal_port)
     if args.json:
         # The DSN without its password, like the text.
         print_json(

