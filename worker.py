@@ -137,6 +137,38 @@ def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
     return {"temporal": temporal, "postgres": postgres}
 
 
+def production_deps(settings: Settings, db: Database) -> Deps:
+    """What the activities get from this worker's configuration."""
+    notifier = notifier_for(
+        SlackSettings(),
+        db,
+        ui_url=settings.temporal_ui_url,
+        namespace=settings.temporal_namespace,
+    )
+    return Deps(
+        db=db,
+        reasoner=default_reasoner(settings),
+        reasoner_budget=RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget),
+        notifier=notifier,
+        # The KEK provider this worker's configuration names, resolved on first use.
+        credentials=CredentialVault(settings=settings),
+        max_observation_age=settings.max_observation_age,
+        # The worker signs with the key it is given and never makes one of its own: a key
+        # created in a container's state directory would vanish with the container.
+        audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),
+    )
+
+
+def count_open_exceptions(settings: Settings, db: Database) -> asyncio.Task[None] | None:
+    """The open-exceptions gauge, recounted in the background, when metrics are served."""
+    if not settings.metrics_address:
+        return None
+    gauge = OpenExceptionsGauge(telemetry.metrics_runtime(settings.metrics_address).metric_meter)
+    return asyncio.create_task(
+        gauge.publish(db, settings.open_exceptions_interval), name="open-exceptions"
+    )
+
+
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
@@ -147,37 +179,13 @@ async def run_worker(
     counting: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
-        notifier = notifier_for(
-            SlackSettings(),
-            db,
-            ui_url=settings.temporal_ui_url,
-            namespace=settings.temporal_namespace,
-        )
-        budget = RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget)
-        deps = Deps(
-            db=db,
-            reasoner=default_reasoner(settings),
-            reasoner_budget=budget,
-            notifier=notifier,
-            # The KEK provider this worker's configuration names, resolved on first use.
-            credentials=CredentialVault(settings=settings),
-            max_observation_age=settings.max_observation_age,
-            # The worker signs with the key it is given and never makes one of its own: a key
-            # created in a container's state directory would vanish with the container.
-            audit_signing=SigningKeySource(
-                settings.audit_signing_key, settings.audit_signing_key_file
-            ),
-        )
         worker = build_worker(
-            client, deps, settings.task_queue, graceful_shutdown=settings.shutdown_grace
+            client,
+            production_deps(settings, db),
+            settings.task_queue,
+            graceful_shutdown=settings.shutdown_grace,
         )
-        if settings.metrics_address:
-            gauge = OpenExceptionsGauge(
-                telemetry.metrics_runtime(settings.metrics_address).metric_meter
-            )
-            counting = asyncio.create_task(
-                gauge.publish(db, settings.open_exceptions_interval), name="open-exceptions"
-            )
+        counting = count_open_exceptions(settings, db)
         if settings.health_port is not None:
             health_server, port = await health.serve(
                 readiness_checks(client, db), settings.health_host, settings.health_port
