@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from temporalio import workflow
 
+from charter.config.settings import Settings
 from charter.temporal.plugin import CharterPlugin
 from tests.support.replaying import load, replay_failures
 from workflows import AgentLoop, AuditCheckpoint
@@ -106,6 +107,8 @@ async def test_deprecating_a_patch_refuses_exactly_the_histories_needing_its_old
     # sandbox), so the replayer's runs see the replacement.
     monkeypatch.setattr(workflow, "patched", deprecated(patch, workflow.patched))
     refused = await replay_failures(
-        [load(path) for path in HISTORIES], [AgentLoop, AuditCheckpoint], [CharterPlugin()]
+        [load(path) for path in HISTORIES],
+        [AgentLoop, AuditCheckpoint],
+        [CharterPlugin.from_settings(Settings())],
     )
     assert set(refused) == OLD_BRANCH_NEEDED_BY[patch], sorted(refused)

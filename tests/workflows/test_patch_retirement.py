@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.workflow import NondeterminismError
 
+from charter.config.settings import Settings
 from charter.temporal.plugin import CharterPlugin
 from tests.support.patch_generations import ACTIVITIES, GENERATIONS, PATCH, WORKFLOW_TYPE
 from tests.support.replaying import load, patch_markers, replay_failures
@@ -73,6 +74,8 @@ async def test_each_generation_replays_its_neighbours_and_refuses_the_rest(
     generation: str,
 ) -> None:
     histories = [load(HISTORIES / f"{name}.json") for name in GENERATIONS]
-    refused = await replay_failures(histories, [GENERATIONS[generation]], [CharterPlugin()])
+    refused = await replay_failures(
+        histories, [GENERATIONS[generation]], [CharterPlugin.from_settings(Settings())]
+    )
     assert set(GENERATIONS) - set(refused) == REPLAYS[generation]
     assert all(isinstance(failure, NondeterminismError) for failure in refused.values())
