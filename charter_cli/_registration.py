@@ -1,16 +1,26 @@
-"""What every command module's `register(sub)` shares: the group, and who acts (`--as`).
+"""How every command module's `register(sub)` declares its commands: a group, and each
+command with the function that runs it, whose docstring is its help.
 
-Each command still names its own arguments where it registers them; this holds only what is
-the same for all of them.
+Each command still names its own arguments where it registers them (the shared ones are in
+`charter_cli._arguments`); this holds only what is the same for all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+from collections.abc import Callable
 from typing import TypeAlias
 
 #: What `register(sub)` of every command module gets: `charter`'s subcommands.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+#: What runs a command: `args` in, an exit code (or a coroutine giving one) out.
+Command: TypeAlias = Callable[[argparse.Namespace], object]
+
+
+class UndocumentedCommand(Exception):
+    """A command function without a docstring: it would have no `--help`."""
 
 
 def command_group(
@@ -22,18 +32,20 @@ def command_group(
     return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
 
-def add_actor(parser: argparse.ArgumentParser, doing: str) -> None:
-    """`--as`: who is doing it, recorded in the audit trail (`args.actor`)."""
-    parser.add_argument("--as", dest="actor", default="cli", help=f"who is {doing} (audited)")
-
-
-def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON instead of tables (for scripts)"
-    )
-
-
-def add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument(
-        "--tenant", "-t", required=required, help="tenant id (every query is scoped to one)"
-    )
+def command(
+    sub: Subcommands, name: str, func: Command, *, help: str | None = None, **defaults: object
+) -> argparse.ArgumentParser:
+    """`NAME`, run by `func`. Its help is the first paragraph of `func`'s docstring and its
+    description the rest (none when there is no more); a function that serves several
+    commands is given each one's `help` instead. `defaults` go into `args` as they are."""
+    description = None
+    if help is None:
+        doc = inspect.getdoc(func)
+        if doc is None:
+            raise UndocumentedCommand(f"{name}: {func.__qualname__} has no docstring")
+        first, _, rest = doc.partition("\n\n")
+        # One line each, as argparse would fold them anyway.
+        help, description = " ".join(first.split()), " ".join(rest.split()) or None
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=func, **defaults)
+    return parser

@@ -9,26 +9,25 @@ from rich.table import Table
 from charter.services.reconcile import reconcile_tenant
 from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 
 def register(sub: Subcommands) -> None:
     actions = command_group(sub, "actions", help="settle actions whose outcome is unknown")
-    reconcile = actions.add_parser(
-        "reconcile",
-        help="ask the providers about every intent without a result, and record what they hold",
-        description="For every action intent without a recorded result (a worker killed, a "
-        "request timed out), ask the provider, with a read credential, for a write made under "
-        "the intent's idempotency key; record it if found. Exits 1 while any intent stays "
-        "unsettled.",
-    )
+    reconcile = command(actions, "reconcile", cmd_reconcile)
     add_tenant(reconcile, required=False)
     add_json(reconcile)
-    reconcile.set_defaults(func=cmd_reconcile)
 
 
 async def cmd_reconcile(args: argparse.Namespace) -> int:
+    """ask the providers about every intent without a result, and record what they hold
+
+    For every action intent without a recorded result (a worker killed, a request timed out),
+    ask the provider, with a read credential, for a write made under the intent's idempotency
+    key; record it if found. Exits 1 while any intent stays unsettled.
+    """
     with as_cli_errors(TenantRequired):
         tenants = [valid_tenant(args.tenant)] if args.tenant else None
     async with connected(args, temporal=False) as s:

@@ -31,6 +31,7 @@ from charter.services.audit_verification import (
 )
 from charter.storage import Database, audit_trail
 from charter.storage.db import TenantRequired, valid_tenant
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import (
     CliError,
     as_cli_errors,
@@ -40,18 +41,14 @@ from charter_cli._common import (
     session,
     stack_for,
 )
-from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 from schemas import AgentRunResult
 
 
 def register(sub: Subcommands) -> None:
     group_sub = command_group(sub, "audit", help="the append-only, hash-chained audit trail")
 
-    verify = group_sub.add_parser(
-        "verify",
-        help="recompute the hash chain of one tenant (or all), check it against signed "
-        "checkpoints, and name the first bad entry",
-    )
+    verify = command(group_sub, "verify", cmd_verify)
     add_tenant(verify, required=False)
     verify.add_argument(
         "--checkpoints",
@@ -71,13 +68,8 @@ def register(sub: Subcommands) -> None:
         help="verify a JSON Lines export instead of the database (no database needed)",
     )
     add_json(verify)
-    verify.set_defaults(func=cmd_verify)
 
-    checkpoint = group_sub.add_parser(
-        "checkpoint",
-        help="verify each chain, then append a signed checkpoint of its head to the "
-        "checkpoints file (the key is never stored in the database)",
-    )
+    checkpoint = command(group_sub, "checkpoint", cmd_checkpoint)
     add_tenant(checkpoint, required=False)
     checkpoint.add_argument(
         "--checkpoints",
@@ -87,14 +79,10 @@ def register(sub: Subcommands) -> None:
         "runs this on a schedule",
     )
     add_json(checkpoint)
-    checkpoint.set_defaults(func=cmd_checkpoint)
 
-    export = group_sub.add_parser(
-        "export", help="write every entry (one tenant or all) as JSON Lines for an auditor"
-    )
+    export = command(group_sub, "export", cmd_export)
     add_tenant(export, required=False)
     export.add_argument("--out", "-o", type=Path, help="output file (default: stdout)")
-    export.set_defaults(func=cmd_export)
 
 
 def _tenants(args: argparse.Namespace) -> list[str] | None:
@@ -212,6 +200,8 @@ def reports_table(reports: list[ChainReport]) -> Group:
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
+    """recompute the hash chain of one tenant (or all), check it against signed checkpoints,
+    and name the first bad entry"""
     settings = Settings()
     tenants = _tenants(args)
     try:
@@ -265,6 +255,8 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
 
 
 async def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """verify each chain, then append a signed checkpoint of its head to the checkpoints file
+    (the key is never stored in the database)"""
     tenants = _tenants(args)
     # A location that names no sink is one line, before any stack starts.
     sink = checkpoint_sink(Settings(), args.checkpoints)
@@ -295,6 +287,7 @@ async def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
+    """write every entry (one tenant or all) as JSON Lines for an auditor"""
     tenants = _tenants(args)
     settings, stack = await stack_for(args)
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout

@@ -9,21 +9,13 @@ from rich.table import Table
 
 from charter.governance import calibration
 from charter.storage import calibration_outcomes as stored
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import CliError, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, add_tenant
+from charter_cli._registration import Subcommands, command
 
 
 def register(sub: Subcommands) -> None:
-    parser = sub.add_parser(
-        "calibration",
-        help="stated confidence vs. the rate humans agreed, per agent and action type",
-        description=(
-            "Set each proposal's stated confidence beside its outcome (auto-executed, "
-            "approved, rejected, ...), print per agent and action type how often humans "
-            "agreed at each confidence level and the thresholds the data suggests, and write "
-            "the same as a PNG reliability plot."
-        ),
-    )
+    parser = command(sub, "calibration", cmd_calibration)
     add_tenant(parser)
     parser.add_argument("--agent", help="only this agent")
     parser.add_argument(
@@ -45,7 +37,6 @@ def register(sub: Subcommands) -> None:
         help="human decisions needed before a threshold is suggested (default: 5)",
     )
     add_json(parser)
-    parser.set_defaults(func=cmd_calibration)
 
 
 def _pct(value: float | None) -> str:
@@ -85,6 +76,13 @@ def _suggestion(s: calibration.ThresholdSuggestion) -> str:
 
 
 async def cmd_calibration(args: argparse.Namespace) -> int:
+    """stated confidence vs. the rate humans agreed, per agent and action type
+
+    Set each proposal's stated confidence beside its outcome (auto-executed, approved,
+    rejected, ...), print per agent and action type how often humans agreed at each
+    confidence level and the thresholds the data suggests, and write the same as a PNG
+    reliability plot.
+    """
     if not 0 < args.target <= 1:
         raise CliError("--target must be in (0, 1]")
     if args.min_decisions < 1:

@@ -10,18 +10,11 @@ from charter.config.settings import Settings
 from charter.crypto.codec import default_payload_keyring
 from charter.temporal import codec_server
 from charter_cli._common import console
-from charter_cli._registration import Subcommands
+from charter_cli._registration import Subcommands, command
 
 
 def register(sub: Subcommands) -> None:
-    server = sub.add_parser(
-        "codec-server",
-        help="serve the payload codec to the Temporal UI (token-protected, CORS for the UI only)",
-        description="Runs Temporal's remote-codec endpoints (POST /decode, /encode) with "
-        "Charter's payload keys. Requests need the token (Authorization: Bearer <token>, or "
-        "the cookie set by POST /login); browsers are allowed only from the UI's origin. "
-        "The token is CHARTER_CODEC_SERVER_TOKEN or the file codec-token in the state dir.",
-    )
+    server = command(sub, "codec-server", cmd_codec_server)
     server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     server.add_argument("--port", type=int, default=None, help="default: CHARTER_CODEC_SERVER_PORT")
     server.add_argument(
@@ -33,11 +26,16 @@ def register(sub: Subcommands) -> None:
         default=[],
         help="an allowed browser origin, e.g. https://temporal.example.com (repeatable)",
     )
-    server.set_defaults(func=cmd_codec_server)
 
 
 async def cmd_codec_server(args: argparse.Namespace) -> int:
+    """serve the payload codec to the Temporal UI (token-protected, CORS for the UI only)
 
+    Runs Temporal's remote-codec endpoints (POST /decode, /encode) with Charter's payload
+    keys. Requests need the token (Authorization: Bearer <token>, or the cookie set by POST
+    /login); browsers are allowed only from the UI's origin. The token is
+    CHARTER_CODEC_SERVER_TOKEN or the file codec-token in the state dir.
+    """
     settings = Settings()
     port = args.port or settings.codec_server_port
     origins = args.ui_origin or codec_server.ui_origins(args.ui_port or settings.temporal_ui_port)

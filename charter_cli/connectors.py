@@ -15,8 +15,9 @@ from charter.connectors import ConnectorError, registry
 from charter.services import connector_setup
 from charter.services.connector_setup import Served
 from charter.storage import connector_config as config
+from charter_cli._arguments import add_actor, add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_actor, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 
 def register(sub: Subcommands) -> None:
@@ -24,12 +25,11 @@ def register(sub: Subcommands) -> None:
         sub, "connectors", help="configure which provider serves each capability"
     )
 
-    add = actions.add_parser(
-        "add",
-        help="serve a capability with a provider (replaces the one configured)",
-        description="Serve a capability (bank, bills, payments) with a provider. Providers: "
+    add = command(actions, "add", cmd_add)
+    add.description = (
+        f"{add.description} Providers: "
         + ", ".join(f"{p} ({', '.join(sorted(c))})" for p, c in sorted(registry.PROVIDERS.items()))
-        + ". Credentials are added separately with `charter credentials add`.",
+        + ". Credentials are added separately with `charter credentials add`."
     )
     add_tenant(add)
     add.add_argument("--capability", required=True, choices=config.CAPABILITIES)
@@ -43,20 +43,15 @@ def register(sub: Subcommands) -> None:
         help="a provider setting, e.g. organization_id=... (repeatable; never a secret)",
     )
     add_actor(add, "configuring it")
-    add.set_defaults(func=cmd_add)
 
-    lst = actions.add_parser("list", help="the provider of each capability, and its credentials")
+    lst = command(actions, "list", cmd_list)
     add_tenant(lst)
     add_json(lst)
-    lst.set_defaults(func=cmd_list)
 
-    remove = actions.add_parser(
-        "remove", help="hand a capability back to the demo books (the default)"
-    )
+    remove = command(actions, "remove", cmd_remove)
     add_tenant(remove)
     remove.add_argument("--capability", required=True, choices=config.CAPABILITIES)
     add_actor(remove, "removing it")
-    remove.set_defaults(func=cmd_remove)
 
 
 def _settings(pairs: list[str]) -> dict[str, str]:
@@ -70,6 +65,10 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 
 async def cmd_add(args: argparse.Namespace) -> int:
+    """serve a capability with a provider (replaces the one configured)
+
+    Serve a capability (bank, bills, payments) with a provider.
+    """
     with as_cli_errors(ConnectorError):
         settings = registry.validated_settings(
             args.provider, args.capability, _settings(args.settings)
@@ -120,6 +119,7 @@ def _row(served: Served) -> tuple[str, ...]:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """the provider of each capability, and its credentials"""
     async with connected(args, temporal=False) as s:
         served = await connector_setup.serving(s.db, args.tenant)
     if args.json:
@@ -135,6 +135,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_remove(args: argparse.Namespace) -> int:
+    """hand a capability back to the demo books (the default)"""
     async with connected(args, temporal=False) as s:
         with as_cli_errors(connector_setup.NotConfigured):
             removed = await connector_setup.remove(

@@ -14,8 +14,9 @@ from charter.governance.constitution_diff import diff
 from charter.presentation.report import money
 from charter.services.adoption import NotAnOwner, adopt, run_backtest
 from charter.storage import constitution_versions
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 
 def register(sub: Subcommands) -> None:
@@ -26,10 +27,7 @@ def register(sub: Subcommands) -> None:
         description="A constitution is versioned law: every apply stores a new, immutable version.",
     )
 
-    apply = group_sub.add_parser(
-        "apply",
-        help="validate a YAML constitution and store it as the next version (owners only)",
-    )
+    apply = command(group_sub, "apply", cmd_apply)
     apply.add_argument("file", type=Path, help="the constitution, YAML")
     add_tenant(apply)
     apply.add_argument(
@@ -41,30 +39,23 @@ def register(sub: Subcommands) -> None:
     )
     apply.add_argument("--note", default="", help="why, for the version history")
     add_json(apply)
-    apply.set_defaults(func=cmd_apply)
 
-    show = group_sub.add_parser("show", help="print a version as YAML (default: the latest)")
+    show = command(group_sub, "show", cmd_show)
     show.add_argument("version", nargs="?", type=int, help="version number")
     add_tenant(show)
     add_json(show)
-    show.set_defaults(func=cmd_show)
 
-    history = group_sub.add_parser("history", help="list every version with who made it and why")
+    history = command(group_sub, "history", cmd_history)
     add_tenant(history)
     add_json(history)
-    history.set_defaults(func=cmd_history)
 
-    compare = group_sub.add_parser("diff", help="what changed between two versions, rule by rule")
+    compare = command(group_sub, "diff", cmd_diff)
     compare.add_argument("a", type=int, help="the older version")
     compare.add_argument("b", type=int, help="the newer version")
     add_tenant(compare)
     add_json(compare)
-    compare.set_defaults(func=cmd_diff)
 
-    bt = group_sub.add_parser(
-        "backtest",
-        help="replay recorded proposals through a candidate constitution, without adopting it",
-    )
+    bt = command(group_sub, "backtest", cmd_backtest)
     bt.add_argument("file", type=Path, help="the candidate constitution, YAML")
     add_tenant(bt)
     bt.add_argument(
@@ -72,7 +63,6 @@ def register(sub: Subcommands) -> None:
     )
     bt.add_argument("--all", action="store_true", help="also list unchanged decisions")
     add_json(bt)
-    bt.set_defaults(func=cmd_backtest)
 
 
 def _read(path: Path) -> str:
@@ -93,6 +83,7 @@ def _since(value: str | None) -> datetime | None:
 
 
 async def cmd_apply(args: argparse.Namespace) -> int:
+    """validate a YAML constitution and store it as the next version (owners only)"""
     text = _read(args.file)
     async with connected(args, temporal=False) as s:
         with as_cli_errors(ConstitutionError, NotAnOwner):
@@ -120,6 +111,7 @@ async def cmd_apply(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
+    """print a version as YAML (default: the latest)"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         with as_cli_errors(constitution_versions.ConstitutionNotFound):
             c = await constitution_versions.get(conn, args.tenant, args.version)
@@ -151,6 +143,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
+    """list every version with who made it and why"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         versions = await constitution_versions.history(conn, args.tenant)
     if not versions:
@@ -175,6 +168,7 @@ async def cmd_history(args: argparse.Namespace) -> int:
 
 
 async def cmd_diff(args: argparse.Namespace) -> int:
+    """what changed between two versions, rule by rule"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         with as_cli_errors(constitution_versions.ConstitutionNotFound):
             a = await constitution_versions.get(conn, args.tenant, args.a)
@@ -198,6 +192,7 @@ async def cmd_diff(args: argparse.Namespace) -> int:
 
 
 async def cmd_backtest(args: argparse.Namespace) -> int:
+    """replay recorded proposals through a candidate constitution, without adopting it"""
     text = _read(args.file)
     since = _since(args.since)
     async with connected(args, temporal=False) as s:

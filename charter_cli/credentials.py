@@ -16,46 +16,31 @@ from rich.table import Table
 
 from charter.services import credentials
 from charter.storage import credential_vault as creds
+from charter_cli._arguments import add_actor, add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_actor, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 
 def register(sub: Subcommands) -> None:
     actions = command_group(sub, "credentials", help="add, list and revoke connector credentials")
 
-    add = actions.add_parser(
-        "add",
-        help="store a credential (secret from stdin or a hidden prompt)",
-        description="Store a connector credential, envelope-encrypted. An API key is read as "
-        "one line; an OAuth credential as JSON "
-        '{"access_token": ..., "refresh_token": ..., "expires_at": "<ISO 8601>"}. '
-        "Read and write credentials are separate records.",
-    )
+    add = command(actions, "add", cmd_add)
     add_tenant(add)
     add.add_argument("--connector", required=True, help="e.g. demo-bank, demo-ads")
     add.add_argument("--scope", required=True, choices=["read", "write"])
     add.add_argument("--kind", default="api_key", choices=["api_key", "oauth"])
     add.add_argument("--label", default="", help="a human description (not secret)")
     add_actor(add, "adding it")
-    add.set_defaults(func=cmd_add)
 
-    lst = actions.add_parser(
-        "list", help="list credentials (never their values)", description="Secrets are not shown."
-    )
+    lst = command(actions, "list", cmd_list)
     add_tenant(lst)
     lst.add_argument("--all", action="store_true", help="include revoked credentials")
     add_json(lst)
-    lst.set_defaults(func=cmd_list)
 
-    revoke = actions.add_parser(
-        "revoke",
-        help="revoke a credential and erase its ciphertext",
-        description="Marks the credential revoked and erases its encrypted secret for good.",
-    )
+    revoke = command(actions, "revoke", cmd_revoke)
     add_tenant(revoke)
     revoke.add_argument("credential_id")
     add_actor(revoke, "revoking it")
-    revoke.set_defaults(func=cmd_revoke)
 
 
 def read_secret(kind: str) -> creds.CredentialSecret:
@@ -82,6 +67,12 @@ def read_secret(kind: str) -> creds.CredentialSecret:
 
 
 async def cmd_add(args: argparse.Namespace) -> int:
+    """store a credential (secret from stdin or a hidden prompt)
+
+    Store a connector credential, envelope-encrypted. An API key is read as one line; an
+    OAuth credential as JSON {"access_token": ..., "refresh_token": ..., "expires_at":
+    "<ISO 8601>"}. Read and write credentials are separate records.
+    """
     secret = read_secret(args.kind)
     async with connected(args, temporal=False) as s:
         with as_cli_errors(credentials.UnknownTenantOrConnector):
@@ -103,6 +94,10 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """list credentials (never their values)
+
+    Secrets are not shown.
+    """
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await creds.list_credentials(conn, args.tenant, include_revoked=args.all)
     if args.json:
@@ -128,6 +123,10 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_revoke(args: argparse.Namespace) -> int:
+    """revoke a credential and erase its ciphertext
+
+    Marks the credential revoked and erases its encrypted secret for good.
+    """
     async with connected(args, temporal=False) as s:
         with as_cli_errors(creds.CredentialError):
             info = await credentials.revoke(

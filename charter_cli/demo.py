@@ -6,21 +6,20 @@ import argparse
 import time
 
 from charter_cli._common import console, stack_for
-from charter_cli._registration import Subcommands
+from charter_cli._registration import Subcommands, command
 from charter_cli.story import run_demo
 
 
 def register(sub: Subcommands) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help="run the demo: two companies, their agents, exceptions, an amendment, the audit",
-        description="Starts the embedded stack if needed (it keeps running afterwards so the "
-        "Temporal UI stays inspectable), resets the demo companies' books and runs the story.",
-    )
-    demo.set_defaults(func=cmd_demo)
+    command(sub, "demo", cmd_demo)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    """run the demo: two companies, their agents, exceptions, an amendment, the audit
+
+    Starts the embedded stack if needed (it keeps running afterwards so the Temporal UI stays
+    inspectable), resets the demo companies' books and runs the story.
+    """
 
     settings, stack = await stack_for(args)
     started = time.monotonic()

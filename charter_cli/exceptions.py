@@ -18,8 +18,9 @@ from charter.presentation.report import (
 )
 from charter.services import deciding
 from charter.storage import runs
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 from schemas import AmendmentRequest, Decision, DecisionReceipt, Proposal, ProposalEdit
 
 #: What `charter decide` adds to a refusal that leaves nothing to decide.
@@ -31,36 +32,24 @@ _NOTHING_TO_DECIDE = (
 
 def register(sub: Subcommands) -> None:
     exc_sub = command_group(sub, "exceptions", help="list and show exceptions awaiting a human")
-    ls = exc_sub.add_parser("list", help="list open exceptions of a tenant")
+    ls = command(exc_sub, "list", cmd_list)
     add_tenant(ls)
     ls.add_argument("--all", action="store_true", help="include decided and expired ones")
     add_json(ls)
-    ls.set_defaults(func=cmd_list)
-    show = exc_sub.add_parser("show", help="show one exception with its full context")
+    show = command(exc_sub, "show", cmd_show)
     show.add_argument("exception_id")
     add_tenant(show)
     add_json(show)
-    show.set_defaults(func=cmd_show)
-    dismiss = exc_sub.add_parser(
-        "dismiss",
-        help="close an exception that holds an unreadable reasoner reply (no proposal)",
-        description="An unreadable reply escalates as an exception with no proposal to approve; "
-        "once read, an approver closes it here. Nothing executes; the dismissal is audited.",
-    )
+    dismiss = command(exc_sub, "dismiss", cmd_dismiss)
     dismiss.add_argument("exception_id")
     add_tenant(dismiss)
     dismiss.add_argument("--as", dest="approver", required=True, metavar="MEMBER")
     dismiss.add_argument("--reason", default="", help="why, for the audit trail")
-    dismiss.set_defaults(func=cmd_dismiss)
     _register_decide(sub)
 
 
 def _register_decide(sub: Subcommands) -> None:
-    decide = sub.add_parser(
-        "decide",
-        help="approve or reject an exception",
-        description="Send a decision to the waiting run (Temporal update `decide`).",
-    )
+    decide = command(sub, "decide", cmd_decide)
     decide.add_argument("exception_id")
     decide.add_argument("outcome", choices=["approve", "reject"])
     add_tenant(decide)
@@ -88,10 +77,10 @@ def _register_decide(sub: Subcommands) -> None:
         "--amount",
         help="approve with an edit: the amount to approve instead (gated again before it runs)",
     )
-    decide.set_defaults(func=cmd_decide)
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """list open exceptions of a tenant"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         rows = await runs.list_exceptions(conn, args.tenant, status=None if args.all else "open")
     if args.json:
@@ -130,6 +119,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
+    """show one exception with its full context"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         row = await runs.get_exception(conn, args.tenant, args.exception_id)
     if row is None:
@@ -149,6 +139,11 @@ def _decimal(flag: str, value: str | None) -> Decimal | None:
 
 
 async def cmd_dismiss(args: argparse.Namespace) -> int:
+    """close an exception that holds an unreadable reasoner reply (no proposal)
+
+    An unreadable reply escalates as an exception with no proposal to approve; once read, an
+    approver closes it here. Nothing executes; the dismissal is audited.
+    """
     async with connected(args, temporal=False) as s:
         with as_cli_errors(runs.NotDismissable):
             await deciding.dismiss(
@@ -190,6 +185,10 @@ def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
 
 
 async def cmd_decide(args: argparse.Namespace) -> int:
+    """approve or reject an exception
+
+    Send a decision to the waiting run (Temporal update `decide`).
+    """
     async with connected(args) as s:
         assert s.client is not None
         try:

@@ -13,43 +13,36 @@ from charter.crypto.codec import default_payload_keyring
 from charter.crypto.keyring import keyring_file
 from charter.services.credentials import kek_usage, rewrap_all
 from charter.storage import credential_vault as creds
+from charter_cli._arguments import add_json
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 
 def register(sub: Subcommands) -> None:
     actions = command_group(sub, "keys", help="rotate, retire and list encryption keys")
 
-    rotate = actions.add_parser(
-        "rotate",
-        help="new key version; rewrap every credential's data key under it",
-        description="Creates a new key-encryption key version and rewraps every data key "
-        "under it (ciphertexts are not touched and no secret is exposed). With --payload, "
-        "creates a new payload-codec key instead; older ones keep decoding old payloads.",
-    )
+    rotate = command(actions, "rotate", cmd_rotate)
     rotate.add_argument("--payload", action="store_true", help="rotate the payload-codec key")
     rotate.add_argument(
         "--rewrap-only",
         action="store_true",
         help="only rewrap under the current version (e.g. after adding one to CHARTER_KEK)",
     )
-    rotate.set_defaults(func=cmd_rotate)
 
-    retire = actions.add_parser(
-        "retire",
-        help="destroy an old key version once nothing uses it",
-        description="Refuses while any credential's data key is still wrapped by the version.",
-    )
+    retire = command(actions, "retire", cmd_retire)
     retire.add_argument("version", help="KEK version number, or payload key id with --payload")
     retire.add_argument("--payload", action="store_true", help="retire a payload-codec key")
-    retire.set_defaults(func=cmd_retire)
 
-    lst = actions.add_parser("list", help="key versions, their status and use")
-    add_json(lst)
-    lst.set_defaults(func=cmd_list)
+    add_json(command(actions, "list", cmd_list))
 
 
 async def cmd_rotate(args: argparse.Namespace) -> int:
+    """new key version; rewrap every credential's data key under it
+
+    Creates a new key-encryption key version and rewraps every data key under it
+    (ciphertexts are not touched and no secret is exposed). With --payload, creates a new
+    payload-codec key instead; older ones keep decoding old payloads.
+    """
     if args.payload:
         settings = Settings()
         if settings.payload_keys is not None:
@@ -74,6 +67,10 @@ async def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 async def cmd_retire(args: argparse.Namespace) -> int:
+    """destroy an old key version once nothing uses it
+
+    Refuses while any credential's data key is still wrapped by the version.
+    """
     if args.payload:
         with as_cli_errors(CryptoError):
             keyring_file(Settings()).retire_payload_key(args.version)
@@ -97,6 +94,7 @@ async def cmd_retire(args: argparse.Namespace) -> int:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """key versions, their status and use"""
     async with connected(args, temporal=False) as s:
         vault = creds.CredentialVault()
         used = await kek_usage(s.db)

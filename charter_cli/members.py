@@ -20,8 +20,9 @@ from charter.crypto.statements import front_door_key
 from charter.governance.approvals import APPROVER_ROLES
 from charter.services import key_enrolment, membership
 from charter.storage.member_keys import MemberKey
+from charter_cli._arguments import add_actor, add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
-from charter_cli._registration import Subcommands, add_actor, add_json, add_tenant, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 #: A role is a name the constitution's rules may ask for; these two may decide at all.
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -34,7 +35,7 @@ def register(sub: Subcommands) -> None:
 
 
 def _register_roster(actions: Subcommands) -> None:
-    add = actions.add_parser("add", help="add a member of a tenant")
+    add = command(actions, "add", cmd_add)
     add_tenant(add)
     add.add_argument("member_id")
     add.add_argument("--name", required=True, help="display name")
@@ -45,26 +46,18 @@ def _register_roster(actions: Subcommands) -> None:
     )
     add.add_argument("--slack", default=None, help="the member's Slack user id")
     add_actor(add, "adding")
-    add.set_defaults(func=cmd_add)
 
-    lst = actions.add_parser("list", help="members, roles, Slack ids and keys")
+    lst = command(actions, "list", cmd_list)
     add_tenant(lst)
     add_json(lst)
-    lst.set_defaults(func=cmd_list)
 
-    roles = actions.add_parser("roles", help="replace a member's roles")
+    roles = command(actions, "roles", cmd_roles)
     add_tenant(roles)
     roles.add_argument("member_id")
     roles.add_argument("roles", help="comma-separated")
     add_actor(roles, "changing it")
-    roles.set_defaults(func=cmd_roles)
 
-    revoke = actions.add_parser(
-        "revoke",
-        help="deactivate a member and revoke their keys",
-        description="With --for-cause (a lost or stolen key), nothing the member's keys ever "
-        "signed counts any more; without it, statements signed before now still verify.",
-    )
+    revoke = command(actions, "revoke", cmd_revoke)
     add_tenant(revoke)
     revoke.add_argument("member_id", nargs="?", help="the member (omit with --key)")
     revoke.add_argument("--key", metavar="KEY_ID", help="revoke one key (a front door's too)")
@@ -72,39 +65,24 @@ def _register_roster(actions: Subcommands) -> None:
     revoke.add_argument("--keys-only", action="store_true", help="keep the membership")
     revoke.add_argument("--reason", default="")
     add_actor(revoke, "revoking")
-    revoke.set_defaults(func=cmd_revoke)
 
-    slack = actions.add_parser("set-slack", help="set (or clear with '') a member's Slack id")
+    slack = command(actions, "set-slack", cmd_set_slack)
     add_tenant(slack)
     slack.add_argument("member_id")
     slack.add_argument("slack_user_id")
     add_actor(slack, "changing it")
-    slack.set_defaults(func=cmd_set_slack)
 
 
 def _register_keys(actions: Subcommands) -> None:
-    enroll = actions.add_parser(
-        "enroll",
-        help="create a signing key pair for a member on this machine",
-        description="Writes the private key (mode 0600) under CHARTER_MEMBER_KEY_DIR or the "
-        "user's config directory and registers the public key. `charter decide --as` signs "
-        "with it.",
-    )
+    enroll = command(actions, "enroll", cmd_enroll)
     add_tenant(enroll)
     enroll.add_argument("member_id")
     add_actor(enroll, "enrolling")
-    enroll.set_defaults(func=cmd_enroll)
 
-    door = actions.add_parser(
-        "front-door",
-        help="register this machine's front-door key (the Slack app's) for a tenant",
-        description="The front door signs decisions on behalf of the member its user maps to; "
-        "they count only for a member whose registered id there matches.",
-    )
+    door = command(actions, "front-door", cmd_front_door)
     add_tenant(door)
     door.add_argument("name", choices=["slack"])
     add_actor(door, "registering")
-    door.set_defaults(func=cmd_front_door)
 
 
 def _roles(text: str) -> list[str]:
@@ -131,6 +109,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 async def cmd_add(args: argparse.Namespace) -> int:
+    """add a member of a tenant"""
     roles = _roles(args.roles)
     with as_cli_errors(membership.MembershipRefused):
         await membership.add(
@@ -147,6 +126,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """members, roles, Slack ids and keys"""
     listed = await membership.listing(await _admin_dsn(args), args.tenant)
     rows, keys = listed.members, listed.keys
     if args.json:
@@ -214,6 +194,7 @@ def _listing_json(listed: membership.Roster) -> Any:
 
 
 async def cmd_roles(args: argparse.Namespace) -> int:
+    """replace a member's roles"""
     roles = _roles(args.roles)
     with as_cli_errors(membership.MembershipRefused):
         await membership.set_roles(
@@ -224,6 +205,7 @@ async def cmd_roles(args: argparse.Namespace) -> int:
 
 
 async def cmd_set_slack(args: argparse.Namespace) -> int:
+    """set (or clear with '') a member's Slack id"""
     slack_id = args.slack_user_id.strip() or None
     with as_cli_errors(membership.MembershipRefused):
         await membership.set_slack(
@@ -234,6 +216,11 @@ async def cmd_set_slack(args: argparse.Namespace) -> int:
 
 
 async def cmd_revoke(args: argparse.Namespace) -> int:
+    """deactivate a member and revoke their keys
+
+    With --for-cause (a lost or stolen key), nothing the member's keys ever signed counts any
+    more; without it, statements signed before now still verify.
+    """
     if (args.member_id is None) == (args.key is None):
         raise CliError("name a member, or a key with --key")
     with as_cli_errors(membership.MembershipRefused):
@@ -257,6 +244,11 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 async def cmd_enroll(args: argparse.Namespace) -> int:
+    """create a signing key pair for a member on this machine
+
+    Writes the private key (mode 0600) under CHARTER_MEMBER_KEY_DIR or the user's config
+    directory and registers the public key. `charter decide --as` signs with it.
+    """
     folder = Settings().member_key_folder
     with as_cli_errors(key_enrolment.EnrolmentRefused):
         key_id = await key_enrolment.enrol_member(
@@ -269,6 +261,11 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 async def cmd_front_door(args: argparse.Namespace) -> int:
+    """register this machine's front-door key (the Slack app's) for a tenant
+
+    The front door signs decisions on behalf of the member its user maps to; they count only
+    for a member whose registered id there matches.
+    """
     key = front_door_key(args.name, Settings().member_key_folder)
     with as_cli_errors(key_enrolment.EnrolmentRefused):
         key_id = await key_enrolment.register_front_door(

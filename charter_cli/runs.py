@@ -11,19 +11,16 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charter.presentation.report import run_table
+from charter_cli._arguments import add_json
 from charter_cli._common import CliError, as_cli_errors, console, print_json, session, stack_for
-from charter_cli._registration import Subcommands, add_json
+from charter_cli._registration import Subcommands, command
 from schemas import AgentRunInput, RunState, workflow_id_for
 from starter import start_run
 from workflows import AgentLoop
 
 
 def register(sub: Subcommands) -> None:
-    run = sub.add_parser(
-        "run",
-        help="start an agent run for a tenant",
-        description="Start AgentLoop for TENANT and AGENT. The same --trigger never runs twice.",
-    )
+    run = command(sub, "run", cmd_run)
     run.add_argument("tenant")
     run.add_argument("agent", help="payables, marketing or payroll")
     run.add_argument("--trigger", help="what started the run (default: manual-<timestamp>)")
@@ -46,7 +43,6 @@ def register(sub: Subcommands) -> None:
         help="return at once instead of waiting for the gate's verdicts",
     )
     add_json(run)
-    run.set_defaults(func=cmd_run)
 
 
 def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
@@ -91,6 +87,10 @@ async def wait_for_verdicts(handle: WorkflowHandle, timeout: float = 60.0) -> Ru
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    """start an agent run for a tenant
+
+    Start AgentLoop for TENANT and AGENT. The same --trigger never runs twice.
+    """
     settings, stack = await stack_for(args)
     trigger = args.trigger or "manual-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     with as_cli_errors(ValueError):

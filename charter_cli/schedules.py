@@ -39,8 +39,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from charter.audit.sinks import FileSink, SinkLocationInvalid, sink_for
 from charter.temporal.connection import connect
+from charter_cli._arguments import add_json
 from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
-from charter_cli._registration import Subcommands, add_json, command_group
+from charter_cli._registration import Subcommands, command, command_group
 from schemas import (
     AgentRunInput,
     AuditCheckpointInput,
@@ -77,21 +78,14 @@ def schedule_name(text: str) -> str:
 def register(sub: Subcommands) -> None:
     ssub = command_group(sub, "schedule", help="run an agent on a Temporal Schedule")
 
-    create = ssub.add_parser(
-        "create",
-        help="run AGENT for TENANT every interval or on a cron expression",
-        description="Overlapping ticks are skipped; missed ticks are caught up only within "
-        "--catchup-window.",
-    )
+    create = command(ssub, "create", cmd_create)
     _target(create)
     _when(create)
     create.add_argument("--focus", action="append", default=[], metavar="ID")
-    create.set_defaults(func=cmd_create)
 
-    ls = ssub.add_parser("list", help="list Charter's schedules (agents and checkpoints)")
+    ls = command(ssub, "list", cmd_list)
     ls.add_argument("--tenant", "-t", help="only this tenant's")
     add_json(ls)
-    ls.set_defaults(func=cmd_list)
     _changes(ssub, _target)
 
     csub = command_group(
@@ -99,16 +93,7 @@ def register(sub: Subcommands) -> None:
         "checkpoint",
         help="verify the audit chains and sign their heads into a sink, on a schedule",
     )
-    ccreate = csub.add_parser(
-        "create",
-        help="checkpoint every tenant's chain (or --tenant's) every interval or on a cron "
-        "expression",
-        description="Each tick verifies the chains against the checkpoints already at --to "
-        "and appends a signed checkpoint of each head that verifies; a broken chain fails "
-        "the run with AuditChainBroken. The worker signs with its own key "
-        "(CHARTER_AUDIT_SIGNING_KEY), which never enters the database or Temporal. Put --to "
-        "where the database's administrators cannot write.",
-    )
+    ccreate = command(csub, "create", cmd_create_checkpoint)
     _checkpoint_target(ccreate)
     ccreate.add_argument(
         "--to",
@@ -118,10 +103,10 @@ def register(sub: Subcommands) -> None:
         "or s3://bucket/prefix (one immutable object per checkpoint)",
     )
     _when(ccreate)
-    ccreate.set_defaults(func=cmd_create_checkpoint)
-    cls = csub.add_parser("list", help="list the checkpoint schedules")
-    add_json(cls)
-    cls.set_defaults(func=cmd_list, tenant=None, kind=CHECKPOINT)
+    listing = command(
+        csub, "list", cmd_list, help="list the checkpoint schedules", tenant=None, kind=CHECKPOINT
+    )
+    add_json(listing)
     _changes(csub, _checkpoint_target)
 
 
@@ -149,11 +134,10 @@ def _changes(
         ("trigger", "start one run now (skipped if one is still running)"),
         ("delete", "delete the schedule (runs it started are not touched)"),
     ):
-        parser = sub.add_parser(action, help=text)
+        parser = command(sub, action, cmd_change, help=text, action=action)
         target(parser)
         if action in ("pause", "unpause"):
             parser.add_argument("--note", default="", help="why, recorded on the schedule")
-        parser.set_defaults(func=cmd_change, action=action)
 
 
 def _name(parser: argparse.ArgumentParser) -> None:
@@ -254,12 +238,24 @@ async def _client(args: argparse.Namespace) -> tuple[Client, str]:
 
 
 async def cmd_create(args: argparse.Namespace) -> int:
+    """run AGENT for TENANT every interval or on a cron expression
+
+    Overlapping ticks are skipped; missed ticks are caught up only within --catchup-window.
+    """
     client, task_queue = await _client(args)
     await _create(client, schedule_id(args), build_schedule(args, task_queue), args.paused)
     return 0
 
 
 async def cmd_create_checkpoint(args: argparse.Namespace) -> int:
+    """checkpoint every tenant's chain (or --tenant's) every interval or on a cron expression
+
+    Each tick verifies the chains against the checkpoints already at --to and appends a
+    signed checkpoint of each head that verifies; a broken chain fails the run with
+    AuditChainBroken. The worker signs with its own key (CHARTER_AUDIT_SIGNING_KEY), which
+    never enters the database or Temporal. Put --to where the database's administrators
+    cannot write.
+    """
     # Checked before connecting: a bad location or tenant is one line, with nothing created.
     checkpoint = checkpoint_input(args)
     client, task_queue = await _client(args)
@@ -317,6 +313,7 @@ async def _checkpoint_sink(client: Client, described: ScheduleDescription) -> st
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    """list Charter's schedules (agents and checkpoints)"""
     client, _ = await _client(args)
     only = getattr(args, "kind", None)
     rows: list[dict[str, Any]] = []

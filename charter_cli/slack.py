@@ -17,11 +17,13 @@ from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
 from charter.storage import slack_cards as store
+from charter_cli._arguments import add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, session, stack_for
-from charter_cli._registration import Subcommands, add_tenant
+from charter_cli._registration import Subcommands, command
 
 
 def register(sub: Subcommands) -> None:
+    # The one group whose action may be left out: `charter slack` alone serves.
     slack = sub.add_parser(
         "slack",
         help="run the Slack app (exception cards and decisions), or configure a tenant",
@@ -30,14 +32,8 @@ def register(sub: Subcommands) -> None:
     )
     slack.set_defaults(func=cmd_serve)
     slack_sub = slack.add_subparsers(dest="slack_command", metavar="ACTION")
-    serve = slack_sub.add_parser("serve", help="start the Slack app (the default)")
-    serve.set_defaults(func=cmd_serve)
-    configure = slack_sub.add_parser(
-        "configure",
-        help="set a tenant's Slack channel and backup approver",
-        description="Where the tenant's exception cards go, and who is called in when "
-        "nobody decides within --backup-after.",
-    )
+    command(slack_sub, "serve", cmd_serve)
+    configure = command(slack_sub, "configure", cmd_configure)
     add_tenant(configure)
     configure.add_argument("--channel", required=True, help="channel id, e.g. C0123ABCD")
     configure.add_argument("--team", help="Slack workspace id (T…); clicks from others are refused")
@@ -47,20 +43,17 @@ def register(sub: Subcommands) -> None:
         metavar="DURATION",
         help="ISO 8601 duration (PT4H, P1D) before the backup approver is called in",
     )
-    configure.set_defaults(func=cmd_configure)
-    manifest = slack_sub.add_parser(
-        "manifest",
-        help="print the Slack app manifest (paste it into api.slack.com/apps)",
-        description="The app manifest in charter/slack/manifest.yaml, with your request URL "
-        "or switched to Socket Mode.",
-    )
-    where = manifest.add_mutually_exclusive_group()
+    where = command(slack_sub, "manifest", cmd_manifest).add_mutually_exclusive_group()
     where.add_argument("--url", help="public HTTPS URL of the Slack endpoint (…/slack/events)")
     where.add_argument("--socket", action="store_true", help="Socket Mode: no public URL")
-    manifest.set_defaults(func=cmd_manifest)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
+    """print the Slack app manifest (paste it into api.slack.com/apps)
+
+    The app manifest in charter/slack/manifest.yaml, with your request URL or switched to
+    Socket Mode.
+    """
     document = yaml.safe_load(
         (resources.files("charter.slack") / "manifest.yaml").read_text(encoding="utf-8")
     )
@@ -84,6 +77,11 @@ def _duration(text: str) -> timedelta:
 
 
 async def cmd_configure(args: argparse.Namespace) -> int:
+    """set a tenant's Slack channel and backup approver
+
+    Where the tenant's exception cards go, and who is called in when nobody decides within
+    --backup-after.
+    """
     if (args.backup is None) != (args.backup_after is None):
         raise CliError("--backup and --backup-after go together")
     try:
@@ -105,7 +103,7 @@ async def cmd_configure(args: argparse.Namespace) -> int:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-
+    """start the Slack app (the default)"""
     slack = SlackSettings()
     with as_cli_errors(SlackConfigError):
         slack.check_for_app()

@@ -11,39 +11,21 @@ from charter.stack.background import port_open
 from charter.stack.embedded import stop_stack
 from charter.storage import migrate
 from charter.temporal.connection import configured_address
+from charter_cli._arguments import add_json
 from charter_cli._common import console, print_json, stack_for
-from charter_cli._registration import Subcommands, add_json, command_group
+from charter_cli._registration import Subcommands, command, command_group
 from worker import run_worker
 
 
 def register(sub: Subcommands) -> None:
-    up = sub.add_parser(
-        "up",
-        help="start the embedded stack and a worker, and keep them up (Ctrl-C stops the worker)",
-        description="Start PostgreSQL and Temporal (unless configured elsewhere), apply "
-        "migrations, and run a worker in the foreground.",
-    )
-    up.set_defaults(func=cmd_up)
-
+    command(sub, "up", cmd_up)
     stack_sub = command_group(
         sub, "stack", help="manage the embedded PostgreSQL and Temporal servers"
     )
-    start = stack_sub.add_parser("start", help="start the embedded servers in the background")
-    start.set_defaults(func=cmd_stack_start)
-    stop = stack_sub.add_parser("stop", help="stop the embedded servers")
-    stop.set_defaults(func=cmd_stack_stop)
-    status = stack_sub.add_parser("status", help="show where the services are")
-    add_json(status)
-    status.set_defaults(func=cmd_stack_status)
-
-    migrate = sub.add_parser(
-        "migrate",
-        help="apply database migrations with the administrator's DATABASE_URL (idempotent)",
-        description="The only way migrations reach a configured database: workers connect as "
-        "the application role and refuse to start on a database that lacks a migration. "
-        "CHARTER_APP_DB_PASSWORD, when set, becomes charter_app's password.",
-    )
-    migrate.set_defaults(func=cmd_migrate)
+    command(stack_sub, "start", cmd_stack_start)
+    command(stack_sub, "stop", cmd_stack_stop)
+    add_json(command(stack_sub, "status", cmd_stack_status))
+    command(sub, "migrate", cmd_migrate)
 
 
 def _describe(settings: Settings, temporal: str, admin_dsn: str | None, ui_url: str) -> None:
@@ -57,6 +39,7 @@ def _describe(settings: Settings, temporal: str, admin_dsn: str | None, ui_url: 
 
 
 async def cmd_stack_start(args: argparse.Namespace) -> int:
+    """start the embedded servers in the background"""
     settings, stack = await stack_for(args)
     _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
     console.print("[green]stack is up; migrations applied[/]")
@@ -64,6 +47,12 @@ async def cmd_stack_start(args: argparse.Namespace) -> int:
 
 
 async def cmd_migrate(args: argparse.Namespace) -> int:
+    """apply database migrations with the administrator's DATABASE_URL (idempotent)
+
+    The only way migrations reach a configured database: workers connect as the application
+    role and refuse to start on a database that lacks a migration. CHARTER_APP_DB_PASSWORD,
+    when set, becomes charter_app's password.
+    """
     settings = Settings()
     if settings.database_url is None:
         raise ConfigurationError(
@@ -83,12 +72,14 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_stop(args: argparse.Namespace) -> int:
+    """stop the embedded servers"""
     stopped = stop_stack(Settings().state_dir)
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
+    """show where the services are"""
     settings = Settings()
     configured = configured_address(settings)
     temporal = configured or f"127.0.0.1:{settings.temporal_port}"
@@ -118,7 +109,11 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
+    """start the embedded stack and a worker, and keep them up (Ctrl-C stops the worker)
 
+    Start PostgreSQL and Temporal (unless configured elsewhere), apply migrations, and run a
+    worker in the foreground.
+    """
     settings, stack = await stack_for(args)
     _describe(settings, stack.temporal_address, stack.admin_dsn, stack.ui_url)
     stop = asyncio.Event()

@@ -14,7 +14,7 @@ from charter.temporal import search_attributes
 from charter.temporal.connection import connect
 from charter.temporal.namespace import ensure_namespace
 from charter_cli._common import console
-from charter_cli._registration import Subcommands, command_group
+from charter_cli._registration import Subcommands, command, command_group
 
 #: A namespace created a moment ago becomes usable when the server's namespace cache
 #: refreshes (seconds on the dev server); adding attributes waits for it, within a bound.
@@ -23,13 +23,7 @@ NEW_NAMESPACE_WAIT = 30.0
 
 def register(sub: Subcommands) -> None:
     temporal_sub = command_group(sub, "temporal", help="prepare a Temporal server for Charter")
-    setup = temporal_sub.add_parser(
-        "setup",
-        help="register Charter's search attributes (and create the namespace where allowed)",
-        description="Connects with the standard Temporal configuration (TEMPORAL_ADDRESS, "
-        "TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, profiles) and adds the search "
-        "attributes Charter's runs set. Safe to run on every deploy: what exists is kept.",
-    )
+    setup = command(temporal_sub, "setup", cmd_temporal_setup)
     setup.add_argument(
         "--create-namespace",
         action="store_true",
@@ -41,7 +35,6 @@ def register(sub: Subcommands) -> None:
         default=30,
         help="history retention of a namespace created now (default 30)",
     )
-    setup.set_defaults(func=cmd_temporal_setup)
 
 
 async def _register_attributes(client: Client, *, wait: float) -> list[str]:
@@ -59,6 +52,12 @@ async def _register_attributes(client: Client, *, wait: float) -> list[str]:
 
 
 async def cmd_temporal_setup(args: argparse.Namespace) -> int:
+    """register Charter's search attributes (and create the namespace where allowed)
+
+    Connects with the standard Temporal configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+    TEMPORAL_API_KEY, TEMPORAL_TLS_*, profiles) and adds the search attributes Charter's runs
+    set. Safe to run on every deploy: what exists is kept.
+    """
     settings = Settings()
     client = await connect(settings)
     try:

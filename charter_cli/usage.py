@@ -8,22 +8,18 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from charter.storage import usage
+from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import CliError, connected, console, print_json
-from charter_cli._registration import Subcommands, add_json, add_tenant
+from charter_cli._registration import Subcommands, command
 
 
 def register(sub: Subcommands) -> None:
-    parser = sub.add_parser(
-        "usage",
-        help="token usage of the reasoners (input, cached, output) per tenant and agent",
-        description="Summarise the token usage recorded in the audit trail for every run.",
-    )
+    parser = command(sub, "usage", cmd_usage)
     add_tenant(parser, required=False)
     parser.add_argument(
         "--since", metavar="DATE", help="only runs on or after this date (YYYY-MM-DD, UTC)"
     )
     add_json(parser)
-    parser.set_defaults(func=cmd_usage)
 
 
 def _since(value: str | None) -> datetime | None:
@@ -60,6 +56,10 @@ def usage_table(rows: list[usage.UsageSummary]) -> Table:
 
 
 async def cmd_usage(args: argparse.Namespace) -> int:
+    """token usage of the reasoners (input, cached, output) per tenant and agent
+
+    Summarise the token usage recorded in the audit trail for every run.
+    """
     since = _since(args.since)
     rows: list[usage.UsageSummary] = []
     async with connected(args, temporal=False) as s:
