@@ -14,7 +14,7 @@ from charter.governance.constitution_diff import diff
 from charter.presentation.report import money
 from charter.services.adoption import NotAnOwner, adopt, run_backtest
 from charter.storage import constitution_versions
-from charter_cli._arguments import add_json, add_tenant
+from charter_cli._arguments import add_json, add_member, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
 from charter_cli._registration import Subcommands, command, command_group
 
@@ -30,13 +30,7 @@ def register(sub: Subcommands) -> None:
     apply = command(group_sub, "apply", cmd_apply)
     apply.add_argument("file", type=Path, help="the constitution, YAML")
     add_tenant(apply)
-    apply.add_argument(
-        "--as",
-        dest="member",
-        required=True,
-        metavar="MEMBER",
-        help="the member applying it: must be an active owner of the tenant",
-    )
+    add_member(apply, "member", "the member applying it: must be an active owner of the tenant")
     apply.add_argument("--note", default="", help="why, for the version history")
     add_json(apply)
 

@@ -18,7 +18,7 @@ from charter.presentation.report import (
 )
 from charter.services import deciding
 from charter.storage import runs
-from charter_cli._arguments import add_json, add_tenant
+from charter_cli._arguments import add_json, add_member, add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, print_json
 from charter_cli._registration import Subcommands, command, command_group
 from schemas import AmendmentRequest, Decision, DecisionReceipt, Proposal, ProposalEdit
@@ -43,7 +43,7 @@ def register(sub: Subcommands) -> None:
     dismiss = command(exc_sub, "dismiss", cmd_dismiss)
     dismiss.add_argument("exception_id")
     add_tenant(dismiss)
-    dismiss.add_argument("--as", dest="approver", required=True, metavar="MEMBER")
+    add_member(dismiss, "approver")
     dismiss.add_argument("--reason", default="", help="why, for the audit trail")
     _register_decide(sub)
 
@@ -53,13 +53,7 @@ def _register_decide(sub: Subcommands) -> None:
     decide.add_argument("exception_id")
     decide.add_argument("outcome", choices=["approve", "reject"])
     add_tenant(decide)
-    decide.add_argument(
-        "--as",
-        dest="approver",
-        required=True,
-        metavar="MEMBER",
-        help="the approver (a member of the tenant with an approver role)",
-    )
+    add_member(decide, "approver", "the approver (a member of the tenant with an approver role)")
     decide.add_argument("--reason", default="", help="why, for the audit trail")
     decide.add_argument(
         "--amend",

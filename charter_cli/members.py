@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from rich.table import Table
 from rich.text import Text
@@ -23,6 +24,8 @@ from charter.storage.member_keys import MemberKey
 from charter_cli._arguments import add_actor, add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
 from charter_cli._registration import Subcommands, command, command_group
+
+T = TypeVar("T")
 
 #: A role is a name the constitution's rules may ask for; these two may decide at all.
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -108,19 +111,28 @@ def _actor(args: argparse.Namespace) -> str:
     return f"cli:{args.actor}"
 
 
+async def _as_owner(
+    args: argparse.Namespace, change: Callable[..., Awaitable[T]], *values: Any, **options: Any
+) -> T:
+    """`change(admin_dsn, tenant, *values, actor=..., **options)`: a roster or key change
+    made on the administrator connection for `--tenant` by `--as`; what the membership and
+    key services refuse is the command's one-line error."""
+    dsn = await _admin_dsn(args)
+    with as_cli_errors(membership.MembershipRefused, key_enrolment.EnrolmentRefused):
+        return await change(dsn, args.tenant, *values, actor=_actor(args), **options)
+
+
 async def cmd_add(args: argparse.Namespace) -> int:
     """add a member of a tenant"""
     roles = _roles(args.roles)
-    with as_cli_errors(membership.MembershipRefused):
-        await membership.add(
-            await _admin_dsn(args),
-            args.tenant,
-            args.member_id,
-            display_name=args.name,
-            roles=roles,
-            slack_user_id=args.slack,
-            actor=_actor(args),
-        )
+    await _as_owner(
+        args,
+        membership.add,
+        args.member_id,
+        display_name=args.name,
+        roles=roles,
+        slack_user_id=args.slack,
+    )
     console.print(f"added {args.member_id} ({', '.join(roles)}) to {args.tenant}")
     return 0
 
@@ -196,10 +208,7 @@ def _listing_json(listed: membership.Roster) -> Any:
 async def cmd_roles(args: argparse.Namespace) -> int:
     """replace a member's roles"""
     roles = _roles(args.roles)
-    with as_cli_errors(membership.MembershipRefused):
-        await membership.set_roles(
-            await _admin_dsn(args), args.tenant, args.member_id, roles, actor=_actor(args)
-        )
+    await _as_owner(args, membership.set_roles, args.member_id, roles)
     console.print(f"{args.member_id}: {', '.join(roles)}")
     return 0
 
@@ -207,10 +216,7 @@ async def cmd_roles(args: argparse.Namespace) -> int:
 async def cmd_set_slack(args: argparse.Namespace) -> int:
     """set (or clear with '') a member's Slack id"""
     slack_id = args.slack_user_id.strip() or None
-    with as_cli_errors(membership.MembershipRefused):
-        await membership.set_slack(
-            await _admin_dsn(args), args.tenant, args.member_id, slack_id, actor=_actor(args)
-        )
+    await _as_owner(args, membership.set_slack, args.member_id, slack_id)
     console.print(f"{args.member_id}: Slack id {slack_id or '(none)'}")
     return 0
 
@@ -223,17 +229,15 @@ async def cmd_revoke(args: argparse.Namespace) -> int:
     """
     if (args.member_id is None) == (args.key is None):
         raise CliError("name a member, or a key with --key")
-    with as_cli_errors(membership.MembershipRefused):
-        revoked = await membership.revoke(
-            await _admin_dsn(args),
-            args.tenant,
-            member_id=args.member_id,
-            key_id=args.key,
-            for_cause=args.for_cause,
-            keys_only=args.keys_only,
-            reason=args.reason,
-            actor=_actor(args),
-        )
+    revoked = await _as_owner(
+        args,
+        membership.revoke,
+        member_id=args.member_id,
+        key_id=args.key,
+        for_cause=args.for_cause,
+        keys_only=args.keys_only,
+        reason=args.reason,
+    )
     cause = " for cause" if args.for_cause else ""
     console.print(
         f"revoked{cause}: {args.member_id or args.key}"
@@ -250,10 +254,7 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
     directory and registers the public key. `charter decide --as` signs with it.
     """
     folder = Settings().member_key_folder
-    with as_cli_errors(key_enrolment.EnrolmentRefused):
-        key_id = await key_enrolment.enrol_member(
-            await _admin_dsn(args), args.tenant, args.member_id, actor=_actor(args), folder=folder
-        )
+    key_id = await _as_owner(args, key_enrolment.enrol_member, args.member_id, folder=folder)
     console.print(
         f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {folder}"
     )
@@ -267,9 +268,6 @@ async def cmd_front_door(args: argparse.Namespace) -> int:
     for a member whose registered id there matches.
     """
     key = front_door_key(args.name, Settings().member_key_folder)
-    with as_cli_errors(key_enrolment.EnrolmentRefused):
-        key_id = await key_enrolment.register_front_door(
-            await _admin_dsn(args), args.tenant, args.name, key, actor=_actor(args)
-        )
+    key_id = await _as_owner(args, key_enrolment.register_front_door, args.name, key)
     console.print(f"registered the {args.name} front door for {args.tenant}: key {key_id}")
     return 0

@@ -69,6 +69,18 @@ async def _start(
     return await start_run(client, run, task_queue=settings.task_queue)
 
 
+async def _payables_run(
+    shown: tuple[Any, Client, Settings, str], tenant: str, invoice: str, suffix: str, caption: str
+) -> None:
+    """A payables run of `tenant` on one invoice, waited for and shown with the constitution
+    version it ran under; `shown` is the story's console, client, settings and tag."""
+    console, client, settings, tag = shown
+    handle = await _start(client, settings, tag, tenant, "payables", [invoice], suffix)
+    state = await wait_for_verdicts(handle)
+    title = f"{tenant.capitalize()} · payables · constitution v{state.constitution_version}"
+    console.print(run_table(title, state.proposals, caption=caption))
+
+
 async def _cli(console: Any, *argv: str) -> str:
     """Run a `charter` CLI command in a child process, exactly as a user would.
 
@@ -239,37 +251,32 @@ async def _story(
     # -- Run 2 -----------------------------------------------------------------------------
     console.print(Rule("Run 2: Bluebird sends its next invoice"))
     await add_invoice(db, "acme", LATE_INVOICE)
-    handle2 = await _start(client, settings, tag, "acme", "payables", [LATE_INVOICE[0]], "-run2")
-    state2 = await wait_for_verdicts(handle2)
-    console.print(
-        run_table(
-            f"Acme · payables · constitution v{state2.constitution_version}",
-            state2.proposals,
-            caption="Same vendor class, within the amendment's bound: no exception this time.",
-        )
+    shown = (console, client, settings, tag)
+    await _payables_run(
+        shown,
+        "acme",
+        LATE_INVOICE[0],
+        "-run2",
+        "Same vendor class, within the amendment's bound: no exception this time.",
     )
-    handle3 = await _start(client, settings, tag, "initech", "payables", ["INV-78"], "-run2")
-    state3 = await wait_for_verdicts(handle3)
-    console.print(
-        run_table(
-            f"Initech · payables · constitution v{state3.constitution_version}",
-            state3.proposals,
-            caption="Acme's amendment is Acme's law only: Initech's Bluebird invoice still escalates.",
-        )
+    await _payables_run(
+        shown,
+        "initech",
+        "INV-78",
+        "-run2",
+        "Acme's amendment is Acme's law only: Initech's Bluebird invoice still escalates.",
     )
 
     # -- Run 3 -----------------------------------------------------------------------------
     console.print(Rule("Run 3: the day's autonomous cap"))
     await add_invoice(db, "acme", CAP_INVOICE)
-    handle4 = await _start(client, settings, tag, "acme", "payables", [CAP_INVOICE[0]], "-run3")
-    state4 = await wait_for_verdicts(handle4)
-    console.print(
-        run_table(
-            f"Acme · payables · constitution v{state4.constitution_version}",
-            state4.proposals,
-            caption="Figma is verified and $1,200 is within its rule, but today's payments "
-            "without a human would pass the day's $7,000 cap: a human decides.",
-        )
+    await _payables_run(
+        shown,
+        "acme",
+        CAP_INVOICE[0],
+        "-run3",
+        "Figma is verified and $1,200 is within its rule, but today's payments "
+        "without a human would pass the day's $7,000 cap: a human decides.",
     )
 
     # -- Audit -----------------------------------------------------------------------------
