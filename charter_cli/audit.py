@@ -49,13 +49,7 @@ def register(sub: Subcommands) -> None:
     group_sub = command_group(sub, "audit", help="the append-only, hash-chained audit trail")
 
     verify = command(group_sub, "verify", cmd_verify)
-    add_tenant(verify, required=False)
-    verify.add_argument(
-        "--checkpoints",
-        metavar="PATH_OR_URL",
-        help="signed checkpoints: a file or s3://bucket/prefix (default: "
-        "CHARTER_AUDIT_CHECKPOINTS or the state dir's file)",
-    )
+    _chains_and_checkpoints(verify, "signed checkpoints")
     verify.add_argument(
         "--temporal",
         action="store_true",
@@ -70,19 +64,26 @@ def register(sub: Subcommands) -> None:
     add_json(verify)
 
     checkpoint = command(group_sub, "checkpoint", cmd_checkpoint)
-    add_tenant(checkpoint, required=False)
-    checkpoint.add_argument(
-        "--checkpoints",
-        metavar="PATH_OR_URL",
-        help="where to append: a file or s3://bucket/prefix (default: "
-        "CHARTER_AUDIT_CHECKPOINTS or the state dir's file); `charter schedule checkpoint` "
-        "runs this on a schedule",
+    _chains_and_checkpoints(
+        checkpoint, "where to append", "; `charter schedule checkpoint` runs this on a schedule"
     )
     add_json(checkpoint)
 
     export = command(group_sub, "export", cmd_export)
     add_tenant(export, required=False)
     export.add_argument("--out", "-o", type=Path, help="output file (default: stdout)")
+
+
+def _chains_and_checkpoints(parser: argparse.ArgumentParser, what: str, more: str = "") -> None:
+    """`--tenant` (every tenant's chain without it) and `--checkpoints`, the sink of signed
+    checkpoints."""
+    add_tenant(parser, required=False)
+    parser.add_argument(
+        "--checkpoints",
+        metavar="PATH_OR_URL",
+        help=f"{what}: a file or s3://bucket/prefix (default: CHARTER_AUDIT_CHECKPOINTS or the "
+        f"state dir's file){more}",
+    )
 
 
 def _tenants(args: argparse.Namespace) -> list[str] | None:
