@@ -34,7 +34,7 @@ RUNS ?= 500
 TENANTS ?= 20
 WORKERS ?= 1
 load: $(STAMP)
-	$(BIN)/python -m tests.faults.load --runs $(RUNS) --tenants $(TENANTS) --workers $(WORKERS)
+	$(BIN)/python -m tests.support.faults.load --runs $(RUNS) --tenants $(TENANTS) --workers $(WORKERS)
 
 ## The same suite against the machine's PostgreSQL 15 (or PG_URL).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -76,7 +76,7 @@ compose-check:
 ## own COPY and pip lines (runtime dependencies only), then every compose service's command
 ## run with that interpreter from outside the repository.
 image-check: $(STAMP)
-	$(BIN)/python -m tests.production.image --venv .image-venv
+	$(BIN)/python -m tests.support.image --venv .image-venv
 	CHARTER_IMAGE_PYTHON=$(CURDIR)/.image-venv/bin/python $(BIN)/python -m pytest -q tests/production/test_compose_services.py
 
 ## Export the JSON Schemas of the public contract to schemas/json/.

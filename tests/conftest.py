@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -29,9 +30,13 @@ from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
-from tests.keys import TEST_PAYLOAD_KEYS
+from tests.support.payload_keys import TEST_PAYLOAD_KEYS
+from tests.support.payments import acme_payments_provider
 from tests.support.queues import TASK_QUEUE
 from tests.support.scratch import migrated_database, postgres_server
+from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+from tests.support.standins.serving import serving
+from tests.support.tenants import TenantPair, new_tenant
 from worker import build_worker
 
 # Every client, worker and replayer the tests build with `CharterPlugin.from_settings(Settings())`
@@ -117,3 +122,35 @@ async def worker(client: Client, db: Database) -> AsyncIterator[Worker]:
     w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), TASK_QUEUE)
     async with w:
         yield w
+
+
+@pytest.fixture
+async def admin(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the session database (bypasses RLS; tests only)."""
+    conn = await asyncpg.connect(admin_dsn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def pair(db: Database, admin: asyncpg.Connection) -> TenantPair:
+    return TenantPair(await new_tenant(db, admin), await new_tenant(db, admin))
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment
+) -> Path:
+    monkeypatch.setenv("DATABASE_URL", admin_dsn)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARTER_AUDIT_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("CHARTER_AUDIT_CHECKPOINTS", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+async def mt() -> AsyncIterator[ModernTreasuryStandIn]:
+    """A Modern Treasury stand-in for one test, every Acme vendor a verified counterparty."""
+    async with serving(acme_payments_provider()) as standin:
+        yield standin

@@ -10,8 +10,8 @@ import pytest
 
 from charter.config.settings import app_dsn
 from charter.storage import Database
-from tests.faults.proxy import Proxy
-from tests.faults.stack import Postgres, Temporal
+from tests.support.faults.proxy import Proxy
+from tests.support.faults.stack import Postgres, Temporal
 from tests.support.scratch import migrated_database
 
 

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from charter.config.settings import Settings
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
-from tests.faults.load import QUEUE, run_load
-from tests.faults.stack import Temporal
+from tests.support.faults.load import QUEUE, run_load
+from tests.support.faults.stack import Temporal
 
 
 async def test_small_load_loses_and_doubles_nothing(

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter_cli import version
-from tests.production.processes import REPO, clean_env, free_port, run
+from tests.support.processes import REPO, clean_env, free_port, run
 from tests.support.queues import TASK_QUEUE
 
 

@@ -4,7 +4,7 @@ SIGTERM. The containers' host names and ports are swapped for the test servers';
 commands and environment are the compose file's own.
 
 `make image-check` runs this module with `CHARTER_IMAGE_PYTHON` naming the interpreter of
-the image's environment, built from the Dockerfile (`tests/production/image.py`): then the
+the image's environment, built from the Dockerfile (`tests/support/image.py`): then the
 commands run with exactly the packages the image holds, from a directory outside the
 repository, as in the container's working directory."""
 
@@ -25,8 +25,8 @@ import aiohttp
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
-from tests.production.processes import REPO, clean_env, free_port, run
 from tests.support.polling import eventually
+from tests.support.processes import REPO, clean_env, free_port, run
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 EXAMPLE_ENV = dict(

@@ -14,8 +14,8 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
 from schemas import Constitution, Observation, ProposedAction
-from tests.helpers import start
 from tests.support.polling import eventually
+from tests.support.runs import start
 from worker import build_worker
 
 

@@ -19,10 +19,10 @@ from charter.storage import Database
 from charter.temporal import codec_server
 from schemas import AgentRunInput, Decision, workflow_id_for
 from starter import start_run
-from tests.helpers import until_stage
+from tests.support.codec import TOKEN, as_json
 from tests.support.queues import TASK_QUEUE
+from tests.support.runs import until_stage
 from tests.support.signing import signed
-from tests.test_codec_server import TOKEN, as_json
 from workflows import AgentLoop
 
 #: INV-1043: Bluebird Design Studio (unverified), 2300.00: it escalates, is approved, is paid.

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from schemas import schedule_id_for, scheduled_workflow_id_prefix
-from tests.production.processes import REPO, clean_env, run
 from tests.support.polling import eventually
+from tests.support.processes import REPO, clean_env, run
 from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 

@@ -27,8 +27,8 @@ from charter.storage import Database
 from charter.temporal import search_attributes as sa
 from charter.temporal.namespace import ensure_namespace
 from charter.temporal.plugin import CharterPlugin
-from tests.helpers import start
-from tests.production.processes import clean_env, run
+from tests.support.processes import clean_env, run
+from tests.support.runs import start
 from worker import build_worker
 
 

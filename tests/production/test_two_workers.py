@@ -16,7 +16,7 @@ from charter.config.settings import app_dsn
 from charter.storage import Database, audit_trail
 from schemas import AgentRunInput
 from starter import start_run
-from tests.production.processes import clean_env, worker_py
+from tests.support.processes import clean_env, worker_py
 
 RUNS = 200
 

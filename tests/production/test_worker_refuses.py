@@ -12,7 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from charter.config.settings import app_dsn
-from tests.production.processes import clean_env, free_port, run, worker_py
+from tests.support.processes import clean_env, free_port, run, worker_py
 from tests.support.scratch import with_database
 
 

@@ -20,9 +20,9 @@ from charter.runtime import open_exceptions
 from charter.runtime.http_server import serve_app
 from charter.storage import Database
 from schemas import Decision
-from tests.helpers import start, until_stage
-from tests.production.processes import clean_env, free_port, worker_py
 from tests.support.polling import eventually
+from tests.support.processes import clean_env, free_port, worker_py
+from tests.support.runs import start, until_stage
 from tests.support.signing import signed
 from workflows import AgentLoop
 

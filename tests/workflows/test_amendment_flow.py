@@ -11,9 +11,9 @@ from temporalio.worker import Worker
 from charter.demo.seed import LATE_INVOICE, add_invoice
 from charter.storage import Database, constitution_versions
 from schemas import AmendmentRequest, Decision, DecisionReceipt
-from tests.helpers import chain_ok, start, until_stage
+from tests.support.decisions import update_error
+from tests.support.runs import chain_ok, start, until_stage
 from tests.support.signing import decide
-from tests.workflows.support import update_error
 
 
 async def test_amendment_executes_the_next_identical_case(

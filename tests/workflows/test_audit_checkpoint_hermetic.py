@@ -3,7 +3,7 @@
 The real workflow runs against a stub registered under the real activity's name: what it
 returns, how a broken chain fails the run (once, with the activity's own error type) and how
 an unreachable sink is retried a bounded number of times before the run fails. The real
-activity (database, signing, sinks) is covered by tests/storage/test_checkpoint_schedule.py.
+activity (database, signing, sinks) is covered by tests/workflows/test_audit_checkpoint_schedule.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
-from tests.helpers import record_history
+from tests.support.runs import record_history
 from workflows import AuditCheckpoint
 from workflows.audit_checkpoint import RETRY
 

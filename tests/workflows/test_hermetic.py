@@ -43,7 +43,7 @@ from schemas import (
     ReasoningFailure,
     RunState,
 )
-from tests.governance.fixtures import constitution, observation
+from tests.support.constitutions import constitution, observation
 from tests.support.polling import eventually
 from tests.support.stub_activities import ACTIVITY_NAMES, STUB_HEAD, Script, StubActivities
 from workflows import AgentLoop

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-WORKFLOWS = sorted((Path(__file__).parents[2] / "workflows").glob("*.py"))
+from tests.support.paths import REPO
+
+WORKFLOWS = sorted((REPO / "workflows").glob("*.py"))
 
 #: Modules whose use in workflow code is nondeterministic or does I/O.
 FORBIDDEN_MODULES = {

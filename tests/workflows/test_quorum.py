@@ -12,15 +12,15 @@ from temporalio.worker import Worker
 
 from charter.storage import Database, runs
 from schemas import ActInput, Decision, DecisionReceipt, RunState
-from tests.helpers import audit_kinds, chain_ok, record_history, start, until_stage
-from tests.support.signing import decide
-from tests.workflows.support import (
+from tests.support.decisions import (
     act_activities,
     actions,
     adopt_variant,
     run_ref,
     update_error,
 )
+from tests.support.runs import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.signing import decide
 from workflows import AgentLoop
 
 LARGE = "    when: amount > 10000.0\n    effect: escalate\n"

@@ -1,0 +1,294 @@
+"""The payables observation from Plaid, QuickBooks Online and Modern Treasury stand-ins.
+
+Each provider is reached through its official SDK; the read activity runs as it does in a
+worker (Temporal's activity environment), holding read-scoped credentials only. The gate
+then judges proposals against that observation under Acme's constitution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
+
+from activities import Deps
+from activities.read import ReadActivities
+from charter.demo.seed import constitution_source, seed
+from charter.governance import gate
+from charter.reasoners import OfflineReasoner
+from charter.storage import Database
+from charter.storage import connector_config as config
+from charter.storage import credential_vault as creds
+from schemas import Observation, ObserveInput, RunRef
+from tests.support.constitutions import constitution, proposal
+from tests.support.payments import pay_through
+from tests.support.runs import start
+from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+from tests.support.standins.plaid import PlaidStandIn
+from tests.support.standins.quickbooks import QuickBooksStandIn
+from tests.support.standins.serving import serving
+
+
+@pytest.fixture
+async def qbo(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[QuickBooksStandIn]:
+    # The stand-in speaks plain HTTP on loopback; requests-oauthlib refuses that unless told.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    standin = QuickBooksStandIn()
+    figma = standin.add_vendor("Figma")
+    bluebird = standin.add_vendor("Bluebird Design Studio")
+    stranger = standin.add_vendor("Stranger Supplies")
+    atelier = standin.add_vendor("Atelier Lumière")
+    standin.add_bill("QB-1", figma, "1440.00", memo="Annual seats")
+    standin.add_bill("QB-2", figma, "800.00", balance="0")  # paid, as QuickBooks shows
+    standin.add_bill("QB-3", figma, "500.00")  # paid, as only the bank shows
+    standin.add_bill("QB-4", bluebird, "900.00")
+    standin.add_bill("QB-5", stranger, "300.00")
+    standin.add_bill("QB-6", atelier, "1000.00", currency="EUR")
+    async with serving(standin):
+        yield standin
+
+
+@pytest.fixture
+async def plaid() -> AsyncIterator[PlaidStandIn]:
+    standin = PlaidStandIn()
+    operating = standin.add_account("Operating ••4021", "182450.00")
+    standin.add_account("Reserve ••7710", "600000.00")
+    standin.add_outflow(operating, "500.00", "ACH DEBIT FIGMA INC QB-3")
+    standin.add_outflow(operating, "42.17", "COFFEE")
+    standin.add_outflow(operating, "1200.00", "AWS")
+    async with serving(standin):
+        yield standin
+
+
+async def _add(db: Database, tenant: str, connector: str, secret: creds.CredentialSecret) -> None:
+    async with db.tenant(tenant) as conn:
+        await creds.add(
+            conn,
+            creds.CredentialVault().keys,
+            tenant_id=tenant,
+            connector=connector,
+            scope="read",
+            secret=secret,
+            created_by="test",
+        )
+
+
+async def real_books(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt: ModernTreasuryStandIn,
+    *,
+    expired: bool = False,
+) -> None:
+    """Bank from Plaid, bills from QuickBooks, payments (and verification) from Modern Treasury."""
+    async with db.tenant(tenant) as conn:
+        for capability, provider, settings in (
+            ("bank", "plaid", {"client_id": plaid.client_id, "host": plaid.base_url}),
+            (
+                "bills",
+                "quickbooks",
+                {
+                    "realm_id": qbo.realm_id,
+                    "client_id": qbo.client_id,
+                    "environment": qbo.discovery_url,
+                    "api_url": qbo.base_url,
+                },
+            ),
+        ):
+            await config.configure(
+                conn,
+                tenant_id=tenant,
+                capability=capability,  # type: ignore[arg-type]
+                provider=provider,
+                settings=settings,
+                created_by="test",
+            )
+    await _add(db, tenant, "plaid", creds.CredentialSecret(api_key=plaid.secret))
+    await _add(db, tenant, "plaid-item", creds.CredentialSecret(api_key=plaid.link()))
+    await _add(db, tenant, "quickbooks-app", creds.CredentialSecret(api_key=qbo.client_secret))
+    await _add(
+        db, tenant, "quickbooks", creds.CredentialSecret.model_validate(qbo.grant(expired=expired))
+    )
+    await pay_through(db, tenant, mt)
+
+
+async def observe(db: Database, tenant: str, focus: list[str] | None = None) -> Observation:
+    activities = ReadActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    run = RunRef(tenant_id=tenant, agent="payables", workflow_id=f"wf-{tenant}", run_id="r1")
+    result: Observation = await ActivityEnvironment().run(
+        activities.observe, ObserveInput(run=run, focus=focus or [])
+    )
+    return result
+
+
+@pytest.fixture
+def mt_verifies(mt: ModernTreasuryStandIn) -> ModernTreasuryStandIn:
+    """At the payments provider: Figma and Atelier verified, Bluebird pending, no Stranger."""
+    mt.counterparties.clear()
+    mt.add_counterparty("Figma")
+    mt.add_counterparty("Atelier Lumière")
+    mt.add_counterparty("Bluebird Design Studio", verification="pending_verification")
+    return mt
+
+
+async def test_two_tenants_with_different_connectors_read_their_own_books(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    await seed(db, other, template="initech", actor="test")
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+
+    real = await observe(db, tenant)
+    demo = await observe(db, other)
+
+    assert real.source == "plaid+quickbooks" and demo.source == "demo-books"
+    assert [(a.name, a.balance) for a in real.bank_accounts] == [
+        ("Operating ••4021", Decimal("182450.00")),
+        ("Reserve ••7710", Decimal("600000.00")),
+    ]
+    assert [i.invoice_id for i in real.invoices] == ["QB-1", "QB-2", "QB-3", "QB-4", "QB-5", "QB-6"]
+    assert {v.name: v.verified for v in real.vendors} == {
+        "Figma": True,
+        "Bluebird Design Studio": False,
+        "Stranger Supplies": False,
+        "Atelier Lumière": True,
+    }
+    assert [i.invoice_id for i in demo.invoices] == ["INV-77", "INV-78"]
+    assert {a.account_id for a in demo.bank_accounts} == {"operating"}
+    # Decimal amounts in each bill's own currency; paid as QuickBooks or the bank show it.
+    by_id = {i.invoice_id: i for i in real.invoices}
+    assert by_id["QB-6"].currency == "EUR" and by_id["QB-6"].amount == Decimal("1000.00")
+    assert (by_id["QB-2"].status, by_id["QB-2"].amount_paid) == ("paid", Decimal("800.00"))
+    assert (by_id["QB-3"].status, by_id["QB-3"].amount_paid) == ("open", Decimal("500.00"))
+    assert by_id["QB-1"].amount_paid == Decimal("0")
+    # Paged: Plaid answered /transactions/sync two transactions at a time.
+    assert len(plaid.transactions) > plaid.page_size
+
+
+CASES = [
+    # (what, proposal fields, outcome, rule that decides)
+    ("open bill of a verified vendor", {"reference": "QB-1", "counterparty": "Figma", "amount": "1440.00"}, "execute", "allow-verified-vendor-bills"),
+    ("paid in QuickBooks", {"reference": "QB-2", "counterparty": "Figma", "amount": "800.00"}, "deny", "deny-already-paid"),
+    ("paid per the bank", {"reference": "QB-3", "counterparty": "Figma", "amount": "500.00"}, "deny", "deny-already-paid"),
+    ("vendor without a verified account", {"reference": "QB-4", "counterparty": "Bluebird Design Studio", "amount": "900.00"}, "escalate", None),
+    ("vendor unknown to the payments provider", {"reference": "QB-5", "counterparty": "Stranger Supplies", "amount": "300.00"}, "escalate", None),
+    ("bill unknown to the books", {"reference": "QB-99", "counterparty": "Figma", "amount": "300.00"}, "deny", "deny-unknown-or-overpaid-invoice"),
+    ("currency mismatch", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "USD"}, "deny", "currency_mismatch"),
+    ("in the bill's currency", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "EUR"}, "escalate", None),  # acme's daily cap counts USD only
+]  # fmt: skip
+
+
+async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    observation = await observe(db, tenant)
+    law = constitution(constitution_source("acme"))
+    for what, fields, outcome, rule in CASES:
+        p = proposal(law, **{**fields, "amount": Decimal(fields["amount"])})
+        verdict = gate.evaluate(law, p, observation)
+        assert verdict.outcome == outcome, (what, verdict.explanation)
+        if rule is not None:
+            # A rule of the constitution, or a check the gate makes before any rule.
+            decided_by = [m.rule_id for m in verdict.matched] + [str(c) for c in verdict.causes]
+            assert rule in decided_by, (what, decided_by)
+
+
+async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_activity(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
+    async with db.tenant(tenant) as conn:
+        before = await creds.CredentialVault().scoped("read").obtain_for(conn, tenant, "quickbooks")
+    assert (await observe(db, tenant, ["QB-1"])).invoices[0].invoice_id == "QB-1"
+    assert qbo.refreshes == 1
+    async with db.tenant(tenant) as conn:
+        after = await creds.CredentialVault().scoped("read").obtain_for(conn, tenant, "quickbooks")
+    # The rotated refresh token is the one stored (the old one no longer works).
+    assert after.secret.refresh_token != before.secret.refresh_token
+    assert after.secret.refresh_token is not None
+    assert after.secret.refresh_token.get_secret_value() in qbo.refresh_tokens
+    await observe(db, tenant, ["QB-1"])
+    assert qbo.refreshes == 1, "a fresh token is used as it is"
+
+
+async def test_revoked_credentials_fail_the_read_with_a_clear_error(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
+    qbo.revoke_all()
+    with pytest.raises(Exception, match="QuickBooks refused to refresh credential cred-") as raised:
+        await observe(db, tenant)
+    assert type(raised.value).__name__ == "CredentialUnavailable"
+
+    # QuickBooks reconnected; now the bank connection needs its user again.
+    await _add(db, tenant, "quickbooks", creds.CredentialSecret.model_validate(qbo.grant()))
+    plaid.login_required = True
+    with pytest.raises(Exception, match="Plaid: ITEM_LOGIN_REQUIRED") as raised:
+        await observe(db, tenant)
+    assert type(raised.value).__name__ == "CredentialUnavailable"
+
+
+async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pays_nothing(
+    client: Client,
+    worker: Worker,
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    handle = await start(client, tenant, "payables", focus=["QB-1"])
+    (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
+    assert ps.status == "executed" and ps.action is not None
+    (order,) = mt_verifies.payment_orders
+    assert order["id"] == ps.action.connector_reference and order["amount"] == 144000
+
+    qbo.revoke_all()
+    failed = await start(client, tenant, "payables", focus=["QB-1"])
+    with pytest.raises(WorkflowFailureError) as raised:
+        await asyncio.wait_for(failed.result(), timeout=60)
+    cause = str(raised.value.cause.cause)  # type: ignore[union-attr]
+    assert cause.startswith("CredentialUnavailable: QuickBooks rejected credential")
+    assert len(mt_verifies.payment_orders) == 1
+
+
+async def test_a_throttled_quickbooks_read_is_retryable_then_reads(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    qbo.throttle = 1
+    with pytest.raises(ApplicationError, match="ThrottleExceeded") as raised:
+        await observe(db, tenant)
+    assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+    assert [i.invoice_id for i in (await observe(db, tenant, ["QB-4"])).invoices] == ["QB-4"]

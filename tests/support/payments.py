@@ -1,0 +1,60 @@
+"""Paying through Modern Treasury in tests: its stand-in set up for Acme, tenants configured
+to pay through it, and the actions still pending in a tenant's trail."""
+
+from __future__ import annotations
+
+from charter.audit.chain import pending_actions
+from charter.connectors.modern_treasury import PROVIDER
+from charter.demo.seed import TENANTS
+from charter.storage import Database, audit_trail
+from charter.storage import connector_config as config
+from charter.storage import credential_vault as creds
+from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+
+
+def acme_payments_provider() -> ModernTreasuryStandIn:
+    """A Modern Treasury stand-in with an operating account and every Acme vendor."""
+    standin = ModernTreasuryStandIn()
+    standin.add_internal_account("Operating")
+    # Every Acme vendor has a verified account at the payments provider.
+    for _, name, _, _ in TENANTS["acme"]["vendors"]:
+        standin.add_counterparty(name)
+    return standin
+
+
+async def pay_through(
+    db: Database, tenant: str, standin: ModernTreasuryStandIn, **settings: str
+) -> None:
+    """Configure `tenant` to pay bills through the stand-in, with a read and a write key."""
+    keys = creds.CredentialVault().keys
+    async with db.tenant(tenant) as conn:
+        await config.configure(
+            conn,
+            tenant_id=tenant,
+            capability="payments",
+            provider=PROVIDER,
+            settings={
+                "organization_id": standin.organization_id,
+                "originating_account_id": standin.internal_accounts[0]["id"],
+                "base_url": standin.base_url,
+                "timeout": "5",
+                "max_retries": "2",
+                **settings,
+            },
+            created_by="test",
+        )
+        for scope in ("read", "write"):
+            await creds.add(
+                conn,
+                keys,
+                tenant_id=tenant,
+                connector=PROVIDER,
+                scope=scope,  # type: ignore[arg-type]
+                secret=creds.CredentialSecret(api_key=standin.add_key(scope)),
+                created_by="test",
+            )
+
+
+async def pending(db: Database, tenant: str) -> list[str]:
+    async with db.tenant(tenant) as conn:
+        return pending_actions([e async for e in audit_trail.entries(conn, tenant)])
