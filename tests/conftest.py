@@ -30,8 +30,8 @@ from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
+from tests.support.paying import acme_payments_provider
 from tests.support.payload_keys import TEST_PAYLOAD_KEYS
-from tests.support.payments import acme_payments_provider
 from tests.support.queues import TASK_QUEUE
 from tests.support.scratch import migrated_database, postgres_server
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn

@@ -16,7 +16,7 @@ from activities import ActActivities, Deps
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import ActInput, Proposal, RunRef, RunState
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import decide
 
 

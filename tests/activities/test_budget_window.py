@@ -19,7 +19,7 @@ from activities import Deps
 from charter.storage import Database
 from schemas import ProposedAction
 from tests.support.held_reasoner import HeldReasoner
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from worker import build_worker
 
 QUEUE = "charter-budget-window"

@@ -33,9 +33,9 @@ from schemas import (
     RunRef,
     RunState,
 )
-from tests.support.decisions import act_activities, actions, run_ref, update_error
+from tests.support.decided_runs import act_activities, actions, run_ref, update_error
 from tests.support.polling import eventually
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import decide, sign_for
 
 

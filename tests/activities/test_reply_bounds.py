@@ -17,7 +17,7 @@ from schemas import (
     Observation,
     ProposedAction,
 )
-from tests.support.runs import audit_kinds, start
+from tests.support.running import audit_kinds, start
 from worker import build_worker
 
 

@@ -27,8 +27,8 @@ from charter.storage import Database, member_keys, runs
 from charter.storage.member_keys import owner_tenant
 from charter_cli import build_parser
 from schemas import ActInput, Decision, ProposalEdit, ProposalState, RunRef, RunState
-from tests.support.decisions import act_activities, actions, run_ref
-from tests.support.runs import start, until_stage
+from tests.support.decided_runs import act_activities, actions, run_ref
+from tests.support.running import start, until_stage
 from tests.support.signing import decide, sign_for
 from workflows import AgentLoop
 

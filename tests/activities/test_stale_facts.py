@@ -26,7 +26,7 @@ from charter.governance.constitution import parse_document
 from charter.storage import Database, constitution_versions, runs
 from schemas import Decision, ProposedAction
 from tests.support.held_reasoner import HeldReasoner
-from tests.support.runs import record_history, start, until_sent_back, until_stage
+from tests.support.running import record_history, start, until_sent_back, until_stage
 from tests.support.signing import signed
 from tests.support.spend_limits import DAILY_CAP, with_limits
 from worker import build_worker

@@ -21,7 +21,7 @@ from charter.storage import Database
 from charter_cli import GROUPS, build_parser
 from schemas import RunState
 from tests.support.queues import TASK_QUEUE
-from tests.support.runs import chain_ok, start, until_stage
+from tests.support.running import chain_ok, start, until_stage
 from workflows import AgentLoop
 
 

@@ -9,7 +9,7 @@ from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIE
 from charter.storage import Database, actions, audit_trail
 from charter_cli._common import CliError
 from tests.support.cli import charter
-from tests.support.payments import pay_through, pending
+from tests.support.paying import pay_through, pending
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 
 

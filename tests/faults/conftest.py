@@ -11,7 +11,7 @@ import pytest
 from charter.config.settings import app_dsn
 from charter.storage import Database
 from tests.support.faults.proxy import Proxy
-from tests.support.faults.stack import Postgres, Temporal
+from tests.support.faults.servers import Postgres, Temporal
 from tests.support.scratch import migrated_database
 
 

@@ -32,7 +32,7 @@ from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
 from starter import start_run
 from tests.support.faults.proxy import Proxy
-from tests.support.faults.stack import ROOT, Postgres, Temporal, WorkerProcess
+from tests.support.faults.servers import ROOT, Postgres, Temporal, WorkerProcess
 from tests.support.signing import signed
 from workflows import AgentLoop
 

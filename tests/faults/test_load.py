@@ -13,7 +13,7 @@ from charter.config.settings import Settings
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from tests.support.faults.load import QUEUE, run_load
-from tests.support.faults.stack import Temporal
+from tests.support.faults.servers import Temporal
 
 
 async def test_small_load_loses_and_doubles_nothing(

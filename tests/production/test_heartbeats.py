@@ -15,7 +15,7 @@ from charter.storage import Database
 from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
 from schemas import Constitution, Observation, ProposedAction
 from tests.support.polling import eventually
-from tests.support.runs import start
+from tests.support.running import start
 from worker import build_worker
 
 

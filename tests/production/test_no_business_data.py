@@ -19,9 +19,9 @@ from charter.storage import Database
 from charter.temporal import codec_server
 from schemas import AgentRunInput, Decision, workflow_id_for
 from starter import start_run
-from tests.support.codec import TOKEN, as_json
+from tests.support.codec_requests import TOKEN, as_json
 from tests.support.queues import TASK_QUEUE
-from tests.support.runs import until_stage
+from tests.support.running import until_stage
 from tests.support.signing import signed
 from workflows import AgentLoop
 

@@ -28,7 +28,7 @@ from charter.temporal import search_attributes as sa
 from charter.temporal.namespace import ensure_namespace
 from charter.temporal.plugin import CharterPlugin
 from tests.support.processes import clean_env, run
-from tests.support.runs import start
+from tests.support.running import start
 from worker import build_worker
 
 

@@ -27,9 +27,9 @@ from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision
 from starter import start_run
-from tests.support.fake_messages_api import FakeMessagesApi, tool_reply
-from tests.support.runs import until_stage
+from tests.support.running import until_stage
 from tests.support.signing import signed
+from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
 from worker import build_worker
 from workflows import AgentLoop
 

@@ -22,7 +22,7 @@ from charter.storage import Database
 from schemas import Decision
 from tests.support.polling import eventually
 from tests.support.processes import clean_env, free_port, worker_py
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import signed
 from workflows import AgentLoop
 

@@ -13,7 +13,7 @@ from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, Decision, RunState, legacy_workflow_id_for
 from starter import start_run
 from tests.support.queues import TASK_QUEUE
-from tests.support.runs import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide, decide_by_signal
 from workflows import AgentLoop
 

@@ -11,8 +11,8 @@ from temporalio.worker import Worker
 from charter.demo.seed import LATE_INVOICE, add_invoice
 from charter.storage import Database, constitution_versions
 from schemas import AmendmentRequest, Decision, DecisionReceipt
-from tests.support.decisions import update_error
-from tests.support.runs import chain_ok, start, until_stage
+from tests.support.decided_runs import update_error
+from tests.support.running import chain_ok, start, until_stage
 from tests.support.signing import decide
 
 

@@ -25,7 +25,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
-from tests.support.runs import record_history
+from tests.support.running import record_history
 from workflows import AuditCheckpoint
 from workflows.audit_checkpoint import RETRY
 

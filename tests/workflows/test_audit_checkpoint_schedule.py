@@ -46,7 +46,7 @@ from tests.support import tamper
 from tests.support.history_scan import is_never_encoded, payloads
 from tests.support.polling import eventually
 from tests.support.processes import REPO, clean_env, free_port, run
-from tests.support.runs import chain_ok, record_history
+from tests.support.running import chain_ok, record_history
 from tests.support.tenants import new_tenant
 from worker import build_worker
 from workflows import AuditCheckpoint

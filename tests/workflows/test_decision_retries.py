@@ -16,7 +16,7 @@ from activities import Deps, all_activities
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import Decision, DecisionReceipt, RecordDecisionInput, RunState
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import decide
 from workflows import AgentLoop
 

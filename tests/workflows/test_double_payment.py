@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 
 from charter.storage import Database
 from schemas import Decision, RunState
-from tests.support.runs import start, until_sent_back, until_stage
+from tests.support.running import start, until_sent_back, until_stage
 from tests.support.signing import decide
 
 

@@ -15,7 +15,7 @@ from activities import Deps
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, runs
 from schemas import Decision, RunState
-from tests.support.runs import audit_kinds, chain_ok, record_history, start
+from tests.support.running import audit_kinds, chain_ok, record_history, start
 from tests.support.signing import decide
 from worker import build_worker
 from workflows import AgentLoop

@@ -9,7 +9,7 @@ from activities import Deps
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas.run import MAX_DECISION_TIMEOUT, MIN_REMINDER_INTERVAL
-from tests.support.runs import audit_kinds, chain_ok, start
+from tests.support.running import audit_kinds, chain_ok, start
 from worker import build_worker
 from workflows.agent_loop import MAX_REMINDERS
 

@@ -12,14 +12,14 @@ from temporalio.worker import Worker
 
 from charter.storage import Database, runs
 from schemas import ActInput, Decision, DecisionReceipt, RunState
-from tests.support.decisions import (
+from tests.support.decided_runs import (
     act_activities,
     actions,
     adopt_variant,
     run_ref,
     update_error,
 )
-from tests.support.runs import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
 from workflows import AgentLoop
 

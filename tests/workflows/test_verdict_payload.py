@@ -29,7 +29,7 @@ from schemas import (
     RunRef,
     RunState,
 )
-from tests.support.runs import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
 
 #: The marker Temporal's core SDK records for a local activity's result.

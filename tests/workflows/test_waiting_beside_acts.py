@@ -21,7 +21,7 @@ from activities import ActActivities, Deps, all_activities
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas import ActInput, ActionResult, Decision
-from tests.support.runs import audit_kinds, chain_ok, record_history, start, until_stage
+from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import signed
 from workflows import AgentLoop
 

@@ -22,9 +22,9 @@ from charter.services import execution
 from charter.storage import Database, audit_trail, ledger
 from charter.storage import credential_vault as creds
 from schemas import Decision
-from tests.support.payments import pay_through, pending
+from tests.support.paying import pay_through, pending
 from tests.support.queues import TASK_QUEUE
-from tests.support.runs import audit_kinds, start, until_stage
+from tests.support.running import audit_kinds, start, until_stage
 from tests.support.signing import decide
 from tests.support.standins.modern_treasury import Fault, ModernTreasuryStandIn
 from worker import build_worker

@@ -28,8 +28,8 @@ from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
 from schemas import Observation, ObserveInput, RunRef
 from tests.support.constitutions import constitution, proposal
-from tests.support.payments import pay_through
-from tests.support.runs import start
+from tests.support.paying import pay_through
+from tests.support.running import start
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 from tests.support.standins.plaid import PlaidStandIn
 from tests.support.standins.quickbooks import QuickBooksStandIn

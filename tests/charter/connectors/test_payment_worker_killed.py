@@ -27,8 +27,8 @@ from charter.services.audit_verification import verify_tenants
 from charter.storage import Database, audit_trail
 from tests.support.cli import charter
 from tests.support.paths import REPO
-from tests.support.payments import pay_through, pending
-from tests.support.runs import audit_kinds, start
+from tests.support.paying import pay_through, pending
+from tests.support.running import audit_kinds, start
 from tests.support.standins.modern_treasury import Fault, ModernTreasuryStandIn
 
 ROOT = REPO

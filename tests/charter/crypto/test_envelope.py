@@ -15,7 +15,7 @@ from charter.crypto.envelope import Sealed, credential_aad, open_sealed, rewrap,
 from charter.crypto.keyring import EnvKeyProvider, KeyringFile, LocalKeyProvider
 from charter.crypto.providers import KeyProvider
 from charter.crypto.vault import VaultTransitProvider
-from tests.support.fake_vault import fake_vault
+from tests.support.standins.vault_transit import fake_vault
 
 SECRET = b'{"api_key":"demo_bank_rk_0123456789abcdef0123456789abcdef"}'
 AAD = credential_aad("acme", "cred-0001", "read")

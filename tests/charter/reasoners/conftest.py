@@ -14,8 +14,8 @@ from temporalio.worker import Worker
 from activities import Deps
 from charter.reasoners.claude import ClaudeReasoner
 from charter.storage import Database
-from tests.support.claude import CLAUDE_QUEUE, TEST_API_KEY
-from tests.support.fake_messages_api import FakeMessagesApi
+from tests.support.claude_runs import CLAUDE_QUEUE, TEST_API_KEY
+from tests.support.standins.messages_api import FakeMessagesApi
 from worker import build_worker
 
 

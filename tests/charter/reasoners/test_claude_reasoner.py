@@ -20,7 +20,7 @@ from charter.governance.constitution import load_yaml
 from charter.reasoners.prompt import TOOL_NAME, tool_definition
 from charter.storage import Database, constitution_versions, runs
 from schemas import AgentRunResult
-from tests.support.claude import (
+from tests.support.claude_runs import (
     TEST_API_KEY,
     action_count,
     charter_cli,
@@ -29,13 +29,13 @@ from tests.support.claude import (
     reason_attempts,
     start,
 )
-from tests.support.fake_messages_api import (
+from tests.support.running import record_history
+from tests.support.standins.messages_api import (
     FakeMessagesApi,
     error_reply,
     text_reply,
     tool_reply,
 )
-from tests.support.runs import record_history
 
 
 def _decoded_history(history_json: dict[str, Any]) -> str:

@@ -13,13 +13,13 @@ from temporalio.worker import Worker
 from charter.storage import Database
 from schemas import AgentRunInput, Decision, RunState, workflow_id_for
 from starter import start_run
-from tests.support.claude import reason_attempts
-from tests.support.claude import start as start_claude
-from tests.support.fake_messages_api import FakeMessagesApi, tool_reply
+from tests.support.claude_runs import reason_attempts
+from tests.support.claude_runs import start as start_claude
 from tests.support.polling import eventually
 from tests.support.queues import TASK_QUEUE
-from tests.support.runs import audit_kinds, chain_ok
+from tests.support.running import audit_kinds, chain_ok
 from tests.support.signing import signed
+from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
 from workflows import AgentLoop
 
 

@@ -16,11 +16,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from charter.storage import Database
-from tests.support.claude import settled, start
-from tests.support.fake_messages_api import FakeMessagesApi, tool_reply
+from tests.support.claude_runs import settled, start
 from tests.support.hostile_corpus import CORPUS, SPLIT_ACROSS_RUNS, HostileCase
-from tests.support.runs import record_history
+from tests.support.running import record_history
 from tests.support.spend_limits import with_limits
+from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
 
 
 async def add_books(db: Database, tenant: str, case: HostileCase) -> None:

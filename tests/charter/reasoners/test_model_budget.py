@@ -26,9 +26,16 @@ from schemas import (
     RunRef,
 )
 from starter import start_run
-from tests.support.claude import CLAUDE_QUEUE, acme, action_count, entries, pay, reason_attempts
-from tests.support.fake_messages_api import FakeMessagesApi, error_reply, raw_reply, tool_reply
-from tests.support.runs import chain_ok
+from tests.support.claude_runs import (
+    CLAUDE_QUEUE,
+    acme,
+    action_count,
+    entries,
+    pay,
+    reason_attempts,
+)
+from tests.support.running import chain_ok
+from tests.support.standins.messages_api import FakeMessagesApi, error_reply, raw_reply, tool_reply
 from worker import build_worker
 
 

@@ -21,8 +21,8 @@ from charter.reasoners.prompt import (
     tool_definition,
 )
 from schemas import Invoice, Observation
-from tests.support.claude import acme
-from tests.support.fake_messages_api import FakeMessagesApi, tool_reply
+from tests.support.claude_runs import acme
+from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
 from worker import default_reasoner
 
 

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from charter.reasoners import UnparseableReply
 from charter.reasoners.claude import MAX_REPLY_BYTES, RAW_REPLY_LIMIT, ClaudeReasoner, retry_after
 from schemas import Observation
-from tests.support.claude import acme, pay
-from tests.support.fake_messages_api import (
+from tests.support.claude_runs import acme, pay
+from tests.support.standins.messages_api import (
     FakeMessagesApi,
     Reply,
     message_reply,

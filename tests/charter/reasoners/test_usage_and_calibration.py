@@ -13,8 +13,8 @@ from temporalio.worker import Worker
 from charter.governance import calibration
 from charter.storage import Database, audit_trail, usage
 from charter.storage import calibration_outcomes as stored
-from tests.support.claude import charter_cli, pay, start
-from tests.support.fake_messages_api import FakeMessagesApi, tool_reply
+from tests.support.claude_runs import charter_cli, pay, start
+from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
 
 
 async def test_usage_is_recorded_per_run_and_summarised(

@@ -11,7 +11,7 @@ from charter.demo.seed import constitution_source
 from charter.services.adoption import run_backtest
 from charter.storage import Database
 from schemas import Decision
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import decide
 
 BLUEBIRD_RULE = """

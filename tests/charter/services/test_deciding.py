@@ -16,7 +16,7 @@ from schemas import Decision
 from schemas.errors import ErrorType
 from tests.support.audited import entries_of
 from tests.support.polling import eventually
-from tests.support.runs import chain_ok, start, until_stage
+from tests.support.running import chain_ok, start, until_stage
 
 
 def test_a_refusal_keeps_the_runs_words_and_type() -> None:

@@ -19,8 +19,7 @@ from charter.reasoners import OfflineReasoner
 from charter.slack.app import build_app
 from charter.slack.server import http_app
 from charter.storage import Database
-from tests.support.fake_slack import FakeSlack
-from tests.support.slack import (
+from tests.support.slack_requests import (
     SLACK_QUEUE,
     SlackApp,
     SlackTenant,
@@ -29,6 +28,7 @@ from tests.support.slack import (
     serve,
     slack_settings,
 )
+from tests.support.standins.slack_web_api import FakeSlack
 from worker import build_worker
 
 

@@ -22,13 +22,11 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.slack.cards import ButtonValue
 from charter.storage import Database, runs
 from schemas import AgentRunResult, RunState
-from tests.support.claude import TEST_API_KEY
-from tests.support.decisions import actions
-from tests.support.fake_messages_api import FakeMessagesApi, text_reply, tool_reply
-from tests.support.fake_slack import Call, FakeSlack
+from tests.support.claude_runs import TEST_API_KEY
+from tests.support.decided_runs import actions
 from tests.support.polling import eventually
-from tests.support.runs import start, until_stage
-from tests.support.slack import (
+from tests.support.running import start, until_stage
+from tests.support.slack_requests import (
     UI_URL,
     USERS,
     SlackApp,
@@ -38,6 +36,8 @@ from tests.support.slack import (
     click,
     notifier,
 )
+from tests.support.standins.messages_api import FakeMessagesApi, text_reply, tool_reply
+from tests.support.standins.slack_web_api import Call, FakeSlack
 from worker import build_worker
 
 QUEUE = "charter-slack-claude-test"

@@ -17,12 +17,11 @@ from charter.notify.notifier import ExceptionNotice
 from charter.storage import Database, constitution_versions
 from charter.storage import slack_cards as store
 from schemas import Decision, ProposalEdit, RunState
-from tests.support.decisions import actions, adopt_variant
-from tests.support.fake_slack import Call, FakeSlack
+from tests.support.decided_runs import actions, adopt_variant
 from tests.support.polling import eventually
-from tests.support.runs import chain_ok, start, until_stage
+from tests.support.running import chain_ok, start, until_stage
 from tests.support.signing import decide
-from tests.support.slack import (
+from tests.support.slack_requests import (
     SLACK_QUEUE,
     UI_URL,
     USERS,
@@ -34,6 +33,7 @@ from tests.support.slack import (
     notifier,
     submission,
 )
+from tests.support.standins.slack_web_api import Call, FakeSlack
 from workflows import AgentLoop
 
 #: The Acme rule escalating large payments (INV-1044 is above it), as the constitution has it.
@@ -344,7 +344,7 @@ async def test_forged_stale_and_replayed_requests_are_refused(
     import time
     from urllib.parse import urlencode
 
-    from tests.support.slack import sign
+    from tests.support.slack_requests import sign
 
     caplog.set_level(logging.WARNING, logger="charter.slack")
 

@@ -34,10 +34,10 @@ from charter.storage import Database
 from charter.storage import slack_cards as store
 from charter_cli import build_parser
 from charter_cli._common import CliError
-from tests.support.fake_slack import BOT_TOKEN, FakeSlack
 from tests.support.polling import eventually
-from tests.support.runs import start, until_stage
-from tests.support.slack import SLACK_QUEUE, SlackTenant, card_for, click, slack_settings
+from tests.support.running import start, until_stage
+from tests.support.slack_requests import SLACK_QUEUE, SlackTenant, card_for, click, slack_settings
+from tests.support.standins.slack_web_api import BOT_TOKEN, FakeSlack
 
 
 def _socket_settings(api_url: str) -> SlackSettings:

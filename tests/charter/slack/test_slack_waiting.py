@@ -19,10 +19,10 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.storage import slack_cards as store
 from schemas import Decision, RunState
-from tests.support.fake_slack import FakeSlack
-from tests.support.runs import start, until_stage
+from tests.support.running import start, until_stage
 from tests.support.signing import decide
-from tests.support.slack import buttons, card_for, configure, notifier
+from tests.support.slack_requests import buttons, card_for, configure, notifier
+from tests.support.standins.slack_web_api import FakeSlack
 from worker import build_worker
 
 QUEUE = "charter-slack-time-skipping"

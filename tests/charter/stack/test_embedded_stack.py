@@ -21,7 +21,7 @@ from charter.temporal import search_attributes as sa
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunResult, workflow_id_for
 from tests.support.paths import REPO
-from tests.support.runs import chain_ok
+from tests.support.running import chain_ok
 
 
 def _free_port() -> int:

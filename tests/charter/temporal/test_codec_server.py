@@ -28,7 +28,7 @@ from charter.temporal import codec_server
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput
 from starter import start_run
-from tests.support.codec import TOKEN, as_json
+from tests.support.codec_requests import TOKEN, as_json
 from tests.support.polling import eventually
 
 UI = "http://localhost:8233"

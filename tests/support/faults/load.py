@@ -31,7 +31,7 @@ from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision
 from starter import start_run
-from tests.support.faults.stack import Postgres, Temporal, WorkerProcess
+from tests.support.faults.servers import Postgres, Temporal, WorkerProcess
 from tests.support.scratch import migrated_database
 from tests.support.signing import signed
 from workflows import AgentLoop

@@ -22,8 +22,8 @@ from charter.slack.config import SlackSettings
 from charter.slack.notices import SlackNotifier
 from charter.storage import Database
 from charter.storage import slack_cards as store
-from tests.support.fake_slack import BOT_TOKEN, TEAM, Call, FakeSlack
 from tests.support.polling import eventually
+from tests.support.standins.slack_web_api import BOT_TOKEN, TEAM, Call, FakeSlack
 
 SLACK_QUEUE = "charter-slack-test"
 
