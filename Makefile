@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/charter demo
 
-## The whole suite on an embedded PostgreSQL and a Temporal dev server of its own.
+## The whole suite, modules side by side in TEST_WORKERS processes (default: one per core),
+## each on an embedded PostgreSQL and a Temporal dev server of its own.
+TEST_WORKERS ?= auto
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PARALLEL)
 
 ## Fault injection with real processes: workers killed at each boundary, Temporal and
 ## PostgreSQL restarted, connections cut (a few minutes).
@@ -36,10 +39,11 @@ WORKERS ?= 1
 load: $(STAMP)
 	$(BIN)/python -m tests.support.faults.load --runs $(RUNS) --tenants $(TENANTS) --workers $(WORKERS)
 
-## The same suite against the machine's PostgreSQL 15 (or PG_URL).
+## The same suite against the machine's PostgreSQL 15 (or PG_URL): each worker migrates a
+## database of its own there.
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 test-pg15: $(STAMP)
-	CHARTER_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q
+	CHARTER_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q $(PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -30,6 +30,7 @@ from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
+from tests.support import leftovers
 from tests.support.paying import acme_payments_provider
 from tests.support.payload_keys import TEST_PAYLOAD_KEYS
 from tests.support.queues import TASK_QUEUE
@@ -47,8 +48,37 @@ os.environ["CHARTER_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 os.environ.pop("CHARTER_PAYLOAD_KEY_ID", None)
 os.environ["CHARTER_KEK"] = EnvKeyProvider.generate(1)
 os.environ.pop("CHARTER_KEY_PROVIDER", None)
-# Members' signing keys live in a directory of this session's own, never the developer's.
-os.environ["CHARTER_MEMBER_KEY_DIR"] = tempfile.mkdtemp(prefix="charter-member-keys-")
+# The CLI's console takes its width from COLUMNS when `charter_cli` is imported, and a pytest-
+# xdist worker starts with COLUMNS=80: every process of the session gets the 120 columns
+# piped output has, so the tables a test reads are the same in a worker as in one process.
+os.environ["COLUMNS"] = "120"
+# Every process the session starts carries this mark: what still runs with it at the end was
+# left behind by a test (`nothing_left_behind`).
+SESSION_MARK = leftovers.mark_this_session()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Fail the run if a test left a process running (a server on 7233, 8233 or 8234 above
+    all, where the next `make demo` would reuse it); end what it left. Set up before, so
+    torn down after, every other session fixture."""
+    yield
+    found = leftovers.leftovers(SESSION_MARK)
+    if not found:
+        return
+    leftovers.stop(found)
+    lines = "\n".join(f"  {one}" for one in found)
+    default = "on a default port, " if leftovers.on_default_ports(found) else ""
+    pytest.fail(f"the tests left processes running ({default}now stopped):\n{lines}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def member_key_dir() -> Iterator[Path]:
+    """Members' signing keys live in a directory of this session's own, never the
+    developer's, removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="charter-member-keys-") as path:
+        os.environ["CHARTER_MEMBER_KEY_DIR"] = path
+        yield Path(path)
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.polling import eventually
-from tests.support.processes import REPO, clean_env, free_port, run
+from tests.support.processes import REPO, child, clean_env, free_port, run
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 EXAMPLE_ENV = dict(
@@ -110,19 +110,13 @@ async def _serving(
     argv: list[str], env: dict[str, str], cwd: Path, ready: Callable[[], Awaitable[Any]]
 ) -> str:
     """Start a long-running service, wait until `ready`, SIGTERM it; return its output."""
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        *argv,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        await eventually(ready, timeout=60, interval=0.3)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    pipes = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.STDOUT}
+    async with child(env, *argv, cwd=cwd, python=PYTHON, **pipes) as proc:
+        try:
+            await eventually(ready, timeout=60, interval=0.3)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, out.decode()
     return out.decode()
 
@@ -152,33 +146,34 @@ async def test_every_charter_service_command_runs_outside_docker(
     def command(name: str) -> tuple[list[str], dict[str, str]]:
         return service_command(name, admin_dsn, temporal, tmp_path, ports)
 
-    for one_shot, expected in (
-        ("migrate", "is up to date"),
-        ("temporal-setup", "search attributes already present"),
-        ("cli", "Governed AI agents"),
-    ):
-        argv, child = command(one_shot)
-        code, out, err = await run(child, *argv, cwd=tmp_path, python=PYTHON)
-        assert code == 0, (one_shot, out, err)
-        assert expected in out, (one_shot, out)
-
-    argv, child = command("worker")
+    async def one_shot(name: str, expected: str) -> None:
+        argv, env = command(name)
+        code, out, err = await run(env, *argv, cwd=tmp_path, python=PYTHON)
+        assert code == 0, (name, out, err)
+        assert expected in out, (name, out)
 
     async def worker_ready() -> bool:
         return await _status(f"http://127.0.0.1:{health}/readyz") == 200
 
-    await _serving(argv, child, tmp_path, worker_ready)
-
-    argv, child = command("codec-server")
-
     async def codec_refuses_without_token() -> bool:
         return await _status(f"http://127.0.0.1:{codec}/decode", "POST") == 401
-
-    await _serving(argv, child, tmp_path, codec_refuses_without_token)
-
-    argv, child = command("slack")
 
     async def slack_listening() -> bool:
         return await _status(f"http://127.0.0.1:{slack}/slack/events", "POST") is not None
 
-    await _serving(argv, child, tmp_path, slack_listening)
+    async def serving(name: str, ready: Callable[[], Awaitable[Any]]) -> None:
+        argv, env = command(name)
+        await _serving(argv, env, tmp_path, ready)
+
+    # The one-shots first (the servers need the migrations), each group side by side: every
+    # command is a fresh interpreter, and they do not depend on one another.
+    await asyncio.gather(
+        one_shot("migrate", "is up to date"),
+        one_shot("temporal-setup", "search attributes already present"),
+        one_shot("cli", "Governed AI agents"),
+    )
+    await asyncio.gather(
+        serving("worker", worker_ready),
+        serving("codec-server", codec_refuses_without_token),
+        serving("slack", slack_listening),
+    )

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from schemas import schedule_id_for, scheduled_workflow_id_prefix
+from tests.support.cli import run_main
 from tests.support.polling import eventually
-from tests.support.processes import REPO, clean_env, run
 from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
@@ -26,18 +26,19 @@ async def test_schedule_lifecycle_and_overlap_skip(
     worker: Worker,
     tenant: str,
 ) -> None:
-    child = clean_env(
-        tmp_path,
-        DATABASE_URL=admin_dsn,
-        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
-        CHARTER_TASK_QUEUE=TASK_QUEUE,
-        CHARTER_STATE_DIR=str(tmp_path / "state"),
-    )
+    settings = {
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "CHARTER_TASK_QUEUE": TASK_QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
 
     async def charter(*argv: str) -> tuple[int, str]:
-        code, out, err = await run(child, "-m", "charter_cli", "schedule", *argv, cwd=REPO)
-        assert err == "", err
-        return code, out
+        # In this process, as the CLI's `main` runs it: a child per command (and `list` is
+        # polled) cost seconds of imports each.
+        ran = await run_main("schedule", *argv, env=settings)
+        assert ran.err == "", ran.err
+        return ran.code, ran.out
 
     target = (tenant, "payables", "--name", "nightly")
     schedule_id = schedule_id_for(tenant, "payables", "nightly")
@@ -90,17 +91,7 @@ async def test_schedule_lifecycle_and_overlap_skip(
     await handle.terminate("test over")
 
 
-async def test_bad_schedule_arguments_are_one_line(tmp_path: Path) -> None:
-    code, _, err = await run(
-        clean_env(tmp_path),
-        "-m",
-        "charter_cli",
-        "schedule",
-        "create",
-        "acme",
-        "payables",
-        "--every",
-        "soon",
-        cwd=REPO,
-    )
-    assert code == 2 and "is not a duration like 30s" in err and "Traceback" not in err
+async def test_bad_schedule_arguments_are_one_line() -> None:
+    ran = await run_main("schedule", "create", "acme", "payables", "--every", "soon")
+    assert ran.code == 2 and "is not a duration like 30s" in ran.err
+    assert "Traceback" not in ran.err

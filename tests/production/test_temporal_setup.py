@@ -1,5 +1,6 @@
 """`charter temporal setup` prepares a server started with no Charter flags at all: after
-it, a run's search attributes work. Run twice, it changes nothing."""
+it, a run's search attributes work. Run twice, it changes nothing. (Through the CLI's `main`
+in this process, with the environment a child would get.)"""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from charter.storage import Database
 from charter.temporal import search_attributes as sa
 from charter.temporal.namespace import ensure_namespace
 from charter.temporal.plugin import CharterPlugin
-from tests.support.processes import clean_env, run
+from tests.support.cli import operator_env, run_main
 from tests.support.running import start
 from worker import build_worker
 
@@ -54,22 +55,22 @@ async def test_setup_creates_the_namespace_and_makes_search_attributes_work(
 ) -> None:
     address = bare_server.client.service_client.config.target_host
     namespace = f"charter-{uuid.uuid4().hex[:8]}"
-    env = clean_env(tmp_path, TEMPORAL_ADDRESS=address, TEMPORAL_NAMESPACE=namespace)
-    setup = ("-m", "charter_cli", "temporal", "setup", "--create-namespace")
+    env = operator_env(tmp_path, TEMPORAL_ADDRESS=address, TEMPORAL_NAMESPACE=namespace)
+    setup = ("temporal", "setup", "--create-namespace")
 
-    code, out, err = await run(env, *setup, cwd=tmp_path)
-    assert code == 0, out + err
-    assert f"created namespace {namespace}" in out
-    assert "registered search attributes" in out and "CharterTenant" in out
+    ran = await run_main(*setup, env=env)
+    assert ran.code == 0, ran.output
+    assert f"created namespace {namespace}" in ran.out
+    assert "registered search attributes" in ran.out and "CharterTenant" in ran.out
 
     client = await Client.connect(
         address, namespace=namespace, plugins=[CharterPlugin.from_settings(Settings())]
     )
     assert {key.name for key in sa.ALL} <= set(await _custom_attributes(client))
 
-    code, out, err = await run(env, *setup, cwd=tmp_path)  # again: nothing to do
-    assert code == 0, out + err
-    assert "already present" in out and "created" not in out
+    ran = await run_main(*setup, env=env)  # again: nothing to do
+    assert ran.code == 0, ran.output
+    assert "already present" in ran.out and "created" not in ran.out
 
     queue = f"setup-{tenant}"
     worker = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), queue)
@@ -107,9 +108,9 @@ async def test_setup_refuses_a_conflicting_type(
             break
         except RPCError:
             await asyncio.sleep(0.2)
-    env = clean_env(tmp_path, TEMPORAL_ADDRESS=address, TEMPORAL_NAMESPACE=namespace)
-    code, out, _ = await run(env, "-m", "charter_cli", "temporal", "setup", cwd=tmp_path)
-    assert code == 2
-    assert "CharterStage exists in namespace" in out and "INDEXED_VALUE_TYPE_INT" in out
+    env = operator_env(tmp_path, TEMPORAL_ADDRESS=address, TEMPORAL_NAMESPACE=namespace)
+    ran = await run_main("temporal", "setup", env=env)
+    assert ran.code == 2
+    assert "CharterStage exists in namespace" in ran.out and "INDEXED_VALUE_TYPE_INT" in ran.out
     # Nothing was added next to the conflict.
     assert "CharterTenant" not in await _custom_attributes(client)

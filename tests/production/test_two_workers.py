@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,7 +16,7 @@ from charter.config.settings import app_dsn
 from charter.storage import Database, audit_trail
 from schemas import AgentRunInput
 from starter import start_run
-from tests.support.processes import clean_env, worker_py
+from tests.support.processes import child, clean_env, worker_py
 
 RUNS = 200
 
@@ -26,46 +26,47 @@ async def test_two_workers_serve_each_run_exactly_once(
     tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str
 ) -> None:
     queue = f"pair-{uuid.uuid4().hex[:8]}"
-    child = clean_env(
+    env_of_workers = clean_env(
         tmp_path,
         TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
         CHARTER_APP_DATABASE_URL=app_dsn(admin_dsn),
         CHARTER_TASK_QUEUE=queue,
         CHARTER_STATE_DIR=str(tmp_path / "state"),
     )
-    workers = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            worker_py(),
-            env=child,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    try:
-        # Runs that read, reason and finish: an invoice nobody sent proposes nothing.
-        handles = await asyncio.gather(
-            *(
-                start_run(
-                    env.client,
-                    AgentRunInput(
-                        tenant_id=tenant, agent="payables", trigger=f"load-{n}", focus=["INV-0000"]
-                    ),
-                    task_queue=queue,
-                )
-                for n in range(RUNS)
+    pipes = {"stdout": asyncio.subprocess.DEVNULL, "stderr": asyncio.subprocess.PIPE}
+    # Killed at the end of the block if a SIGTERM did not stop them.
+    async with contextlib.AsyncExitStack() as running:
+        workers = [
+            await running.enter_async_context(
+                child(env_of_workers, worker_py(), cwd=tmp_path, **pipes)
             )
-        )
-        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 480)
-        assert len(results) == RUNS and all(r.proposals == [] for r in results)
+            for _ in range(2)
+        ]
+        try:
+            # Runs that read, reason and finish: an invoice nobody sent proposes nothing.
+            handles = await asyncio.gather(
+                *(
+                    start_run(
+                        env.client,
+                        AgentRunInput(
+                            tenant_id=tenant,
+                            agent="payables",
+                            trigger=f"load-{n}",
+                            focus=["INV-0000"],
+                        ),
+                        task_queue=queue,
+                    )
+                    for n in range(RUNS)
+                )
+            )
+            results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 480)
+            assert len(results) == RUNS and all(r.proposals == [] for r in results)
 
-        histories = await asyncio.gather(*(h.fetch_history() for h in handles))
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(w.wait(), 30) for w in workers]
+            histories = await asyncio.gather(*(h.fetch_history() for h in handles))
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(w.wait(), 30) for w in workers]
     assert codes == [0, 0]
 
     # Both processes took part: workflow tasks were completed by two worker identities.

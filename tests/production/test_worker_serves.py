@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from charter.runtime.http_server import serve_app
 from charter.storage import Database
 from schemas import Decision
 from tests.support.polling import eventually
-from tests.support.processes import clean_env, free_port, worker_py
+from tests.support.processes import clean_env, free_port, stopped, worker_py
 from tests.support.running import start, until_stage
 from tests.support.signing import signed
 from workflows import AgentLoop
@@ -179,8 +178,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         ), metrics
         assert any('stage="read"' in line for line in charter_series), metrics
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        _, err = await stopped(proc)
         await runner.cleanup()
     assert proc.returncode == 0, err.decode()
     lines = [json.loads(line) for line in err.decode().splitlines() if line.strip()]

@@ -3,9 +3,6 @@ Messages API gives, and what a run left behind."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from charter.governance.constitution import load_yaml
 from charter.storage import Database, audit_trail
 from schemas import AgentRunInput, Constitution, RunState
 from starter import start_run
+from tests.support.cli import run_main
 from tests.support.polling import eventually
 from workflows import AgentLoop
 
@@ -49,26 +47,17 @@ async def settled(handle: WorkflowHandle) -> RunState:  # type: ignore[type-arg]
 async def charter_cli(
     admin_dsn: str, client: Client, tmp_path: Path, *args: str
 ) -> tuple[int, str]:
-    """Run the `charter` CLI as a separate process against the test database."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": admin_dsn,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "CHARTER_STATE_DIR": str(tmp_path / "state"),
-        "COLUMNS": "200",
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "charter_cli",
+    """Run the `charter` CLI against the test database, through its `main` in this process."""
+    ran = await run_main(
         *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        env={
+            "DATABASE_URL": admin_dsn,
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "CHARTER_STATE_DIR": str(tmp_path / "state"),
+            "ANTHROPIC_API_KEY": None,
+        },
     )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return ran.code, ran.output
 
 
 def pay(reference: str, amount: str, counterparty: str, confidence: float = 0.93) -> dict[str, Any]:

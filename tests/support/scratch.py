@@ -47,11 +47,36 @@ def postgres_server(configured: str | None, *, prefix: str) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Held on the server's own database while a new database is migrated: the roles
+#: the migrations create and alter belong to the whole server, so sessions sharing one (the
+#: workers of `make test-pg15`) must not bootstrap them at the same moment.
+_MIGRATING = 0x43485453  # "CHTS"
+
+
+async def _execute(server_dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def _one_session_at_a_time(server_dsn: str) -> AsyncIterator[None]:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATING)
+        yield
+    finally:
+        await conn.close()  # and with it the lock
+
+
 @asynccontextmanager
 async def migrated_database(server_dsn: str, *, prefix: str) -> AsyncIterator[str]:
     """A new database with Charter's migrations applied; dropped on exit. Yields its DSN."""
     async with empty_database(server_dsn, prefix=prefix) as dsn:
-        await migrate(dsn)
+        async with _one_session_at_a_time(server_dsn):
+            await migrate(dsn)
         yield dsn
 
 
@@ -59,16 +84,8 @@ async def migrated_database(server_dsn: str, *, prefix: str) -> AsyncIterator[st
 async def empty_database(server_dsn: str, *, prefix: str) -> AsyncIterator[str]:
     """A new database with nothing in it; dropped on exit. Yields its DSN."""
     name = f"{prefix}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await _execute(server_dsn, f'CREATE DATABASE "{name}"')
     try:
         yield with_database(server_dsn, name)
     finally:
-        conn = await asyncpg.connect(server_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _execute(server_dsn, f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
 
 from charter.slack.app import web_client
@@ -45,15 +44,6 @@ def slack_settings(api_url: str, **kw: Any) -> SlackSettings:
         temporal_ui_url=UI_URL,
         **kw,
     )
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, port
 
 
 def notifier(db: Database, fake: FakeSlack) -> SlackNotifier:

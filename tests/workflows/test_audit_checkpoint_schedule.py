@@ -43,9 +43,10 @@ from schemas import (
 )
 from schemas.errors import ErrorType
 from tests.support import tamper
+from tests.support.cli import run_main
 from tests.support.history_scan import is_never_encoded, payloads
 from tests.support.polling import eventually
-from tests.support.processes import REPO, clean_env, free_port, run
+from tests.support.processes import free_port
 from tests.support.running import chain_ok, record_history
 from tests.support.tenants import new_tenant
 from worker import build_worker
@@ -112,18 +113,18 @@ async def test_a_checkpoint_schedule_signs_verified_heads_into_a_file(
 ) -> None:
     await grow(db, tenant, 3)
     sink = tmp_path / "outside-the-db" / "checkpoints.jsonl"
-    child = clean_env(
-        tmp_path,
-        DATABASE_URL=admin_dsn,
-        TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
-        CHARTER_TASK_QUEUE=queue,
-        CHARTER_STATE_DIR=str(tmp_path / "state"),
-    )
+    child: dict[str, str | None] = {
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "CHARTER_TASK_QUEUE": queue,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+        "CHARTER_AUDIT_SIGNING_KEY": None,
+        "CHARTER_AUDIT_CHECKPOINTS": None,
+    }
 
-    async def charter(*argv: str, environ: dict[str, str] = child) -> tuple[int, str]:
-        code, out, err = await run(environ, "-m", "charter_cli", *argv, cwd=REPO)
-        assert "Traceback" not in err, err
-        return code, out + err
+    async def charter(*argv: str, environ: dict[str, str | None] = child) -> tuple[int, str]:
+        ran = await run_main(*argv, env=environ)  # as `main` runs it, in this process
+        return ran.code, ran.output
 
     target = ("--tenant", tenant, "--name", "hourly")
     schedule_id = audit_schedule_id_for(tenant, "hourly")
@@ -210,23 +211,20 @@ async def test_a_checkpoint_schedule_signs_verified_heads_into_a_file(
 
 
 async def test_bad_checkpoint_schedules_are_one_line(tmp_path: Path) -> None:
+    # No database and no Temporal configured: each is refused before either is needed.
+    nowhere: dict[str, str | None] = {
+        "DATABASE_URL": None,
+        "TEMPORAL_ADDRESS": None,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
     for argv, said in (
         (["--to", "ftp://host/x", "--every", "1h"], "file path, file:// or s3://"),
         (["--to", "s3://AKIA:secret@bucket/x", "--every", "1h"], "carries no credentials"),
         (["--to", "/x", "--every", "1h", "--tenant", "Not A Tenant"], "invalid schedule"),
         (["--every", "1h"], "--to"),
     ):
-        code, out, err = await run(
-            clean_env(tmp_path),
-            "-m",
-            "charter_cli",
-            "schedule",
-            "checkpoint",
-            "create",
-            *argv,
-            cwd=REPO,
-        )
-        assert code == 2 and said in out + err and "Traceback" not in err, (argv, out, err)
+        ran = await run_main("schedule", "checkpoint", "create", *argv, env=nowhere)
+        assert ran.code == 2 and said in ran.output, (argv, ran)
 
 
 # -- the object store ---------------------------------------------------------------------
@@ -247,7 +245,11 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -317,10 +319,12 @@ async def test_an_object_store_gets_one_immutable_object_per_checkpoint(
     (newest,) = await asyncio.to_thread(sink_for(location).prior, None)
     assert (newest.tenant_id, newest.seq) == (tenant, second.checkpoints[0].seq)
 
-    # The CLI verifies the database against the object store, with the same key.
+    # The CLI verifies the database against the object store, with the same key (and this
+    # session's Temporal: without an address it would start a stack of its own).
     monkeypatch.setenv("CHARTER_AUDIT_SIGNING_KEY", key_b64(key))
     monkeypatch.setenv("CHARTER_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", admin_dsn)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
     args = build_parser().parse_args(
         ["audit", "verify", "--tenant", tenant, "--checkpoints", location]
     )

@@ -1,4 +1,4 @@
-"""`charter usage` and `charter calibration`, from the library and as a real CLI process."""
+"""`charter usage` and `charter calibration`, from the library and through the CLI's `main`."""
 
 from __future__ import annotations
 

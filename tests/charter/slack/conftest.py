@@ -25,9 +25,9 @@ from tests.support.slack_requests import (
     SlackTenant,
     configure,
     notifier,
-    serve,
     slack_settings,
 )
+from tests.support.standins.serving import serve
 from tests.support.standins.slack_web_api import FakeSlack
 from worker import build_worker
 

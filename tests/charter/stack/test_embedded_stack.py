@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -21,18 +22,22 @@ from charter.temporal import search_attributes as sa
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunResult, workflow_id_for
 from tests.support.paths import REPO
+from tests.support.processes import child, free_port, run
 from tests.support.running import chain_ok
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def state() -> Iterator[Path]:
+    """A state directory outside pytest's: the embedded PostgreSQL runs as a user of its own,
+    which must traverse every directory above its data, and a pytest session starting on
+    this machine (another xdist worker) makes /tmp/pytest-of-<user> private again."""
+    with tempfile.TemporaryDirectory(prefix="charter-stack-") as path:
+        os.chmod(path, 0o755)
+        yield Path(path) / "state"
 
 
-async def test_embedded_stack_starts_migrates_and_stops(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    port, ui_port, codec_port = _free_port(), _free_port(), _free_port()
+async def test_embedded_stack_starts_migrates_and_stops(state: Path) -> None:
+    port, ui_port, codec_port = free_port(), free_port(), free_port()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         state_dir=state,
@@ -72,7 +77,7 @@ async def test_embedded_stack_starts_migrates_and_stops(tmp_path: Path) -> None:
 
 
 async def test_charter_up_serves_runs_started_by_starter_py(
-    admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str
+    admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str, tmp_path: Path
 ) -> None:
     address = env.client.service_client.config.target_host
     queue = f"charter-up-{tenant}"
@@ -81,44 +86,37 @@ async def test_charter_up_serves_runs_started_by_starter_py(
         "DATABASE_URL": admin_dsn,
         "TEMPORAL_ADDRESS": address,
         "CHARTER_TASK_QUEUE": queue,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
     }
-    up = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "charter_cli",
-        "up",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=child_env,
-    )
-    try:
-        starter = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "starter.py",
-            tenant,
-            "payables",
-            "webhook-INV-1041",
-            "--focus",
-            "INV-1041",
-            "--address",
-            address,
-            "--task-queue",
-            queue,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=REPO,
-        )
-        out, _ = await asyncio.wait_for(starter.communicate(), 60)
-        assert starter.returncode == 0, out.decode()
-        assert b"started charter/" in out
-        handle = env.client.get_workflow_handle(
-            workflow_id_for(tenant, "payables", "webhook-INV-1041"), result_type=AgentRunResult
-        )
-        result = await asyncio.wait_for(handle.result(), 60)
-        assert result.proposals[0].status == "executed"
-        await chain_ok(db, tenant)
-    finally:
-        up.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(up.communicate(), 30)
-    assert up.returncode == 0, out.decode()
-    assert b"worker running" in out
+    output = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.STDOUT}
+    async with child(child_env, "-m", "charter_cli", "up", cwd=tmp_path, **output) as up:
+        try:
+            code, out, err = await run(
+                child_env,
+                "starter.py",
+                tenant,
+                "payables",
+                "webhook-INV-1041",
+                "--focus",
+                "INV-1041",
+                "--address",
+                address,
+                "--task-queue",
+                queue,
+                cwd=REPO,
+                timeout=60,
+            )
+            assert code == 0, out + err
+            assert "started charter/" in out
+            handle = env.client.get_workflow_handle(
+                workflow_id_for(tenant, "payables", "webhook-INV-1041"),
+                result_type=AgentRunResult,
+            )
+            result = await asyncio.wait_for(handle.result(), 60)
+            assert result.proposals[0].status == "executed"
+            await chain_ok(db, tenant)
+        finally:
+            up.send_signal(signal.SIGINT)
+            said, _ = await asyncio.wait_for(up.communicate(), 30)
+    assert up.returncode == 0, said.decode()
+    assert b"worker running" in said

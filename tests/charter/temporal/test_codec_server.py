@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from schemas import AgentRunInput
 from starter import start_run
 from tests.support.codec_requests import TOKEN, as_json
 from tests.support.polling import eventually
+from tests.support.processes import free_port
 
 UI = "http://localhost:8233"
 
@@ -150,12 +150,6 @@ async def test_login_cookie_for_the_browser(server: str, client: Client) -> None
 def temporal_cmdline(state: Path) -> list[bytes]:
     pid = int((state / "temporal.pid").read_text())
     return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_embedded_ui_decodes_through_the_codec_server(tmp_path: Path) -> None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+
 from charter.demo.seed import constitution_source
 from charter.governance.constitution import load_yaml
 from charter.temporal import shared
 from charter.temporal.shared import shared_constitution
-from schemas import Constitution
+from schemas import Constitution, ConstitutionDocument
+
+
+@functools.cache
+def _acme() -> ConstitutionDocument:
+    return load_yaml(constitution_source("acme"))  # parsed once: hundreds of copies follow
 
 
 def _constitution(version: int = 1, content_hash: str = "ab" * 32) -> Constitution:
-    document = load_yaml(constitution_source("acme"))
     return Constitution(
-        tenant_id="acme", version=version, content_hash=content_hash, document=document
+        tenant_id="acme", version=version, content_hash=content_hash, document=_acme()
     )
 
 

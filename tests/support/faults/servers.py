@@ -19,15 +19,9 @@ from pathlib import Path
 from charter.stack.embedded import temporal_binary
 from charter.temporal import search_attributes
 from tests.support.paths import REPO
+from tests.support.processes import free_port
 
 ROOT = REPO
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _listening(port: int) -> bool:

@@ -18,16 +18,22 @@ class StandIn(Protocol):
 S = TypeVar("S", bound=StandIn)
 
 
-@asynccontextmanager
-async def serving(standin: S) -> AsyncIterator[S]:
-    """Serve on a free loopback port; `standin.base_url` says where."""
-    runner = web.AppRunner(standin.app(), shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+async def serve(app: web.Application, **runner: float) -> tuple[web.AppRunner, int]:
+    """Serve `app` on a free loopback port; return its runner (to clean up) and the port."""
+    app_runner = web.AppRunner(app, **runner)
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, "127.0.0.1", 0)
     await site.start()
     server = site._server
     assert server is not None
     port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return app_runner, int(port)
+
+
+@asynccontextmanager
+async def serving(standin: S) -> AsyncIterator[S]:
+    """Serve on a free loopback port; `standin.base_url` says where."""
+    runner, port = await serve(standin.app(), shutdown_timeout=0.5)
     standin.base_url = f"http://127.0.0.1:{port}"
     try:
         yield standin
