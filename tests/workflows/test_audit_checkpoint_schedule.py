@@ -21,7 +21,7 @@ import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowExecution, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -139,15 +139,17 @@ async def test_a_checkpoint_schedule_signs_verified_heads_into_a_file(
 
     prefix = audit_scheduled_workflow_id_prefix(tenant, "hourly")
 
-    async def started(n: int) -> list[str] | None:
+    # Runs, not ids: the id ends in the scheduled second, and two triggers within one second
+    # start two runs under one id.
+    async def started(n: int) -> list[WorkflowExecution] | None:
         query = f"WorkflowId STARTS_WITH '{prefix}'"
-        ids = sorted([w.id async for w in client.list_workflows(query)])
-        return ids if len(ids) >= n else None
+        runs = [w async for w in client.list_workflows(query)]
+        return runs if len(runs) >= n else None
 
     assert (await charter("schedule", "checkpoint", "trigger", *target))[0] == 0
     (first,) = await eventually(lambda: started(1), timeout=30)
-    assert re.fullmatch(re.escape(prefix) + r"-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first), first
-    handle = client.get_workflow_handle_for(AuditCheckpoint.run, first)
+    assert re.fullmatch(re.escape(prefix) + r"-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first.id), first
+    handle = client.get_workflow_handle_for(AuditCheckpoint.run, first.id, run_id=first.run_id)
     result = await handle.result()
     await record_history(handle, "audit_checkpoint_scheduled")
 
@@ -192,10 +194,12 @@ async def test_a_checkpoint_schedule_signs_verified_heads_into_a_file(
     # the chain is consistent again, but not with the checkpoint outside their reach.
     await tamper.rewrite_and_recompute(admin, tenant, 2)
     assert (await charter("schedule", "checkpoint", "trigger", *target))[0] == 0
-    ids = await eventually(lambda: started(2), timeout=30)
-    second = next(i for i in ids if i != first)
+    runs = await eventually(lambda: started(2), timeout=30)
+    second = next(r for r in runs if r.run_id != first.run_id)
     with pytest.raises(WorkflowFailureError) as exc:
-        await client.get_workflow_handle_for(AuditCheckpoint.run, second).result()
+        await client.get_workflow_handle_for(
+            AuditCheckpoint.run, second.id, run_id=second.run_id
+        ).result()
     cause = exc.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == ErrorType.AUDIT_CHAIN_BROKEN
     assert tenant in cause.message and cause.non_retryable
