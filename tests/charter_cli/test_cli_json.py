@@ -15,7 +15,7 @@ from charter.config.settings import redact_dsn
 from charter.storage import Database
 from charter.storage import credential_vault as creds
 from charter_cli import build_parser
-from tests.support.processes import clean_env, run
+from tests.support.cli import operator_env, run_main
 from tests.support.queues import TASK_QUEUE
 
 SECRET = "sk-live-" + "s3cr3t" * 6
@@ -51,7 +51,6 @@ async def test_every_list_and_show_command_prints_json(
         monkeypatch.setenv(name, value)
     for name in ("CHARTER_AUDIT_SIGNING_KEY", "CHARTER_AUDIT_CHECKPOINTS"):
         monkeypatch.delenv(name, raising=False)
-    child = clean_env(tmp_path, **settings)
 
     async def charter(*argv: str, code: int = 0) -> Any:
         # In this process, as the CLI's `main` runs a command: a child process per command
@@ -101,11 +100,12 @@ async def test_every_list_and_show_command_prints_json(
         "changes": [],
     }
     # The shown text is a constitution again: backtested against itself, nothing changes.
-    status, text, err = await run(
-        child, "-m", "charter_cli", "constitution", "show", "-t", tenant, cwd=tmp_path
+    # Through `main`, as a user's shell would redirect it: the text, with nothing around it.
+    ran = await run_main(
+        "constitution", "show", "-t", tenant, env=operator_env(tmp_path, **settings)
     )
-    assert status == 0, err
-    (tmp_path / "same.yaml").write_text(text, encoding="utf-8")
+    assert ran.code == 0, ran.err
+    (tmp_path / "same.yaml").write_text(ran.out, encoding="utf-8")
     backtest = await charter("constitution", "backtest", str(tmp_path / "same.yaml"), "-t", tenant)
     assert backtest["tenant_id"] == tenant and backtest["cases"] == []
     assert backtest["candidate_hash"] == shown["content_hash"]
