@@ -17,12 +17,13 @@ from charter.storage.credential_vault import CredentialVault
 class Deps:
     db: Database
     reasoner: Reasoner
+    #: Decrypts connector credentials; each activity takes only the scope it may use. Built
+    #: by the entry point from its settings (the KEK provider they name).
+    credentials: CredentialVault
     #: When an unavailable model stops being retried and the run escalates instead.
     reasoner_budget: RetryBudget = field(default_factory=RetryBudget)
     notifier: Notifier = field(default_factory=NullNotifier)
     """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""
-    #: Decrypts connector credentials; each activity takes only the scope it may use.
-    credentials: CredentialVault = field(default_factory=CredentialVault)
     #: The oldest observation an autonomous action may still execute on (`Settings`).
     max_observation_age: timedelta = DEFAULT_MAX_OBSERVATION_AGE
     #: Signs audit checkpoints (`AuditCheckpoint`): the worker's key from its environment or

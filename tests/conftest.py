@@ -38,6 +38,7 @@ from tests.support.scratch import migrated_database, postgres_server
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 from tests.support.standins.serving import serving
 from tests.support.tenants import TenantPair, new_tenant
+from tests.support.vault import session_vault
 from worker import build_worker
 
 # Every client, worker and replayer the tests build with `CharterPlugin.from_settings(Settings())`
@@ -106,7 +107,7 @@ async def db(admin_dsn: str) -> AsyncIterator[Database]:
 async def tenant(db: Database, admin_dsn: str) -> str:
     """A fresh tenant seeded from the Acme demo company, its approvers' keys enrolled."""
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test")
+    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )
@@ -149,7 +150,9 @@ async def client(env: WorkflowEnvironment) -> Client:
 
 @pytest.fixture(scope="session")
 async def worker(client: Client, db: Database) -> AsyncIterator[Worker]:
-    w = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), TASK_QUEUE)
+    w = build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), TASK_QUEUE
+    )
     async with w:
         yield w
 

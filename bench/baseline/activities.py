@@ -14,6 +14,7 @@ from typing import Any
 from temporalio import activity
 
 from bench.baseline.models import BareActInput, BareReasonInput, BareRunInput
+from charter.config.settings import Settings
 from charter.connectors.demo import DemoBooksReader, DemoBooksWriter
 from charter.connectors.demo_auth import READ_CONNECTORS, WRITE_CONNECTOR, obtain
 from charter.reasoners import Reasoner, reason_with
@@ -26,7 +27,7 @@ class BareActivities:
     def __init__(self, db: Database, reasoner: Reasoner) -> None:
         self._db = db
         self._reasoner = reasoner
-        vault = CredentialVault()
+        vault = CredentialVault(Settings())
         self._read, self._write = vault.scoped("read"), vault.scoped("write")
 
     @activity.defn(name="bare_observe")

@@ -249,14 +249,14 @@ async def seed(
     tenant_id: str,
     *,
     template: str | None = None,
+    keys: KeyProvider,
     actor: str = "demo-seed",
-    keys: KeyProvider | None = None,
 ) -> int:
     """Reset one demo tenant's books and make sure its baseline constitution is current.
 
     `template` picks the demo company to copy (default: the one named `tenant_id`), so tests
-    can create any number of isolated tenants. `keys` seal the demo credentials (default: the
-    credential vault's, from the environment). Returns the constitution version in force.
+    can create any number of isolated tenants. `keys` seal the demo credentials (the entry point's
+    KEK provider). Returns the constitution version in force.
     """
     template = template or tenant_id
     data = TENANTS[template]
@@ -267,7 +267,7 @@ async def seed(
         await audit_trail.append(
             conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
         )
-    await seed_credentials(db, tenant_id, keys or creds.CredentialVault().keys, actor=actor)
+    await seed_credentials(db, tenant_id, keys, actor=actor)
     return version
 
 

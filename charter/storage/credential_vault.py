@@ -368,20 +368,23 @@ class ScopedCredentials:
 
 
 class CredentialVault:
-    """Hands out scoped holders. The KEK provider is resolved on first use, from `settings`
-    (an entry point's), else from the environment."""
+    """Hands out scoped holders. The KEK provider is the one given, or resolved on first use
+    from the entry point's `settings` (so a misconfigured provider is refused when a
+    credential is first needed, as the worker's start-up checks expect)."""
 
     def __init__(
-        self, keys: KeyProvider | None = None, *, settings: Settings | None = None
+        self, settings: Settings | None = None, *, keys: KeyProvider | None = None
     ) -> None:
+        if (settings is None) == (keys is None):
+            raise TypeError("CredentialVault takes the entry point's settings or a key provider")
         self._keys = keys
         self._settings = settings
 
     @property
     def keys(self) -> KeyProvider:
         if self._keys is None:
-            settings = self._settings if self._settings is not None else Settings()
-            self._keys = default_key_provider(settings)
+            assert self._settings is not None
+            self._keys = default_key_provider(self._settings)
         return self._keys
 
     def scoped(self, scope: Scope) -> ScopedCredentials:

@@ -18,10 +18,11 @@ from charter.storage import Database
 from schemas import ActInput, Proposal, RunRef, RunState
 from tests.support.running import start, until_stage
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 
 
 def _act(db: Database) -> ActActivities:
-    return ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    return ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
 
 
 async def _books(db: Database, tenant: str) -> tuple[Any, ...]:

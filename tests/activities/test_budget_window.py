@@ -20,6 +20,7 @@ from charter.storage import Database
 from schemas import ProposedAction
 from tests.support.held_reasoner import HeldReasoner
 from tests.support.running import start, until_stage
+from tests.support.vault import session_vault
 from worker import build_worker
 
 QUEUE = "charter-budget-window"
@@ -32,7 +33,9 @@ def held() -> HeldReasoner:
 
 @pytest.fixture(scope="module")
 async def budget_worker(client: Client, db: Database, held: HeldReasoner) -> AsyncIterator[Worker]:
-    async with build_worker(client, Deps(db=db, reasoner=held), QUEUE) as w:
+    async with build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=held), QUEUE
+    ) as w:
         yield w
 
 

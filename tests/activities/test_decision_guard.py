@@ -37,10 +37,11 @@ from tests.support.decided_runs import act_activities, actions, run_ref, update_
 from tests.support.polling import eventually
 from tests.support.running import start, until_stage
 from tests.support.signing import decide, sign_for
+from tests.support.vault import session_vault
 
 
 def _decisions(db: Database) -> DecisionActivities:
-    return DecisionActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    return DecisionActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
 
 
 def _record(ref: RunRef, ps: ProposalState, decision: Decision) -> RecordDecisionInput:

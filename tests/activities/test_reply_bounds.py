@@ -18,6 +18,7 @@ from schemas import (
     ProposedAction,
 )
 from tests.support.running import audit_kinds, start
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -49,7 +50,9 @@ async def test_too_many_proposals_escalate_as_unreadable(
     client: Client, db: Database, tenant: str
 ) -> None:
     queue = f"flood-{uuid.uuid4().hex[:6]}"
-    worker: Worker = build_worker(client, Deps(db=db, reasoner=FloodingReasoner()), queue)
+    worker: Worker = build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=FloodingReasoner()), queue
+    )
     async with worker:
         handle = await start(client, tenant, "payables", task_queue=queue)
         result: AgentRunResult = await handle.result()

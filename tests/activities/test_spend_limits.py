@@ -40,6 +40,7 @@ from tests.support.spend_limits import (
     outcome,
     with_limits,
 )
+from tests.support.vault import session_vault
 
 pytestmark = pytest.mark.db
 
@@ -53,7 +54,10 @@ async def test_fifty_concurrent_runs_cannot_exceed_the_daily_autonomous_cap(
     # Three workers, each with its own pool: the lock is in the database, not in a process.
     pools = [await Database.connect(app_dsn(admin_dsn)) for _ in range(3)]
     try:
-        workers = [ActActivities(Deps(db=p, reasoner=OfflineReasoner())) for p in pools]
+        workers = [
+            ActActivities(Deps(credentials=session_vault(), db=p, reasoner=OfflineReasoner()))
+            for p in pools
+        ]
         tasks = [
             asyncio.ensure_future(outcome(workers[n % 3], req)) for n, req in enumerate(requests)
         ]
@@ -126,7 +130,7 @@ async def test_a_refused_action_releases_its_reservation_once(
         raise ActionRefusedByBooks("the invoice was voided a moment ago")
 
     monkeypatch.setattr(DemoBooksWriter, "execute", refuse)
-    act = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    act = ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
     assert await outcome(act, req) == "ActionRefusedByBooks"
     async with db.tenant(tenant) as conn:
         assert (await ledger.entries(conn, tenant))[key] == ("released", Decimal("900.00"))
@@ -173,7 +177,7 @@ async def test_no_interleaving_carries_autonomous_spend_past_a_limit(
     db: Database, ops: list[tuple[str, Any]]
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant, template="acme", actor="test")
+    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys)
     document = parse_document(
         {
             "action_types": {"schedule_payment": {"reversible": True, "spends": True}},

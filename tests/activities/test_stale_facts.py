@@ -29,6 +29,7 @@ from tests.support.held_reasoner import HeldReasoner
 from tests.support.running import record_history, start, until_sent_back, until_stage
 from tests.support.signing import signed
 from tests.support.spend_limits import DAILY_CAP, with_limits
+from tests.support.vault import session_vault
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -44,7 +45,9 @@ def held() -> HeldReasoner:
 
 @pytest.fixture(scope="module")
 async def held_worker(client: Client, db: Database, held: HeldReasoner) -> AsyncIterator[Worker]:
-    async with build_worker(client, Deps(db=db, reasoner=held), QUEUE) as w:
+    async with build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=held), QUEUE
+    ) as w:
         yield w
 
 
@@ -52,7 +55,9 @@ async def held_worker(client: Client, db: Database, held: HeldReasoner) -> Async
 async def impatient_worker(
     client: Client, db: Database, held: HeldReasoner
 ) -> AsyncIterator[Worker]:
-    deps = Deps(db=db, reasoner=held, max_observation_age=timedelta(seconds=1))
+    deps = Deps(
+        credentials=session_vault(), db=db, reasoner=held, max_observation_age=timedelta(seconds=1)
+    )
     async with build_worker(client, deps, IMPATIENT_QUEUE) as w:
         yield w
 

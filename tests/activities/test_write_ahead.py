@@ -20,6 +20,7 @@ from charter.connectors.demo import DemoBooksWriter
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, audit_trail, runs
 from schemas import ActInput, Proposal, RunRef, Verdict
+from tests.support.vault import session_vault
 
 pytestmark = pytest.mark.db
 
@@ -77,7 +78,7 @@ async def test_crash_between_intent_and_result_leaves_the_action_pending(
     db: Database, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     req = await authorised_payment(db, tenant)
-    activity = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    activity = ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
 
     async def crash(self: DemoBooksWriter, *_: object) -> str:
         raise ConnectionResetError("worker lost the connector mid-call")
@@ -110,7 +111,7 @@ async def test_failed_intent_write_means_no_action(
     db: Database, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     req = await authorised_payment(db, tenant)
-    activity = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    activity = ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
     real_append = audit_trail.append
     called: list[str] = []
 

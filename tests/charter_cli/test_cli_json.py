@@ -17,6 +17,7 @@ from charter.storage import credential_vault as creds
 from charter_cli import build_parser
 from tests.support.cli import operator_env, run_main
 from tests.support.queues import TASK_QUEUE
+from tests.support.vault import session_vault
 
 SECRET = "sk-live-" + "s3cr3t" * 6
 
@@ -33,7 +34,7 @@ async def test_every_list_and_show_command_prints_json(
     async with db.tenant(tenant) as conn:
         credential = await creds.add(
             conn,
-            creds.CredentialVault().keys,
+            session_vault().keys,
             tenant_id=tenant,
             connector="demo-bank",
             scope="read",

@@ -18,6 +18,7 @@ from charter.storage import Database, audit_trail
 from charter.storage import credential_vault as creds
 from charter_cli import main
 from tests.support.scratch import migrated_database
+from tests.support.vault import session_vault
 
 
 @pytest.fixture
@@ -46,7 +47,9 @@ async def test_rotate_rewrap_retire(
     monkeypatch.delenv("CHARTER_PAYLOAD_KEYS", raising=False)
     db = await Database.connect(app_dsn(own_dsn))
     try:
-        await seed(db, "acme")  # four demo credentials under local KEK v1, keyring generated
+        await seed(
+            db, "acme", keys=session_vault().keys
+        )  # four demo credentials under local KEK v1, keyring generated
         keyring = state / "keyring.json"
         assert stat.S_IMODE(keyring.stat().st_mode) == 0o600
 

@@ -34,6 +34,7 @@ from starter import start_run
 from tests.support.faults.proxy import Proxy
 from tests.support.faults.servers import ROOT, Postgres, Temporal, WorkerProcess
 from tests.support.signing import signed
+from tests.support.vault import session_vault
 from workflows import AgentLoop
 
 QUEUE = "charter-faults"
@@ -67,7 +68,7 @@ async def worker(
 @pytest.fixture
 async def ftenant(fdb: Database, dsn: str) -> str:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(fdb, tenant, template="acme", actor="test")
+    await seed(fdb, tenant, template="acme", actor="test", keys=session_vault().keys)
     await enroll_members(
         dsn, tenant, template="acme", actor="test", folder=Settings().member_key_folder
     )

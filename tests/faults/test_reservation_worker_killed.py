@@ -34,6 +34,7 @@ from tests.support.spend_limits import (
     outcome,
     with_limits,
 )
+from tests.support.vault import session_vault
 
 ROOT = REPO
 
@@ -71,7 +72,7 @@ async def test_a_worker_killed_mid_reservation_never_carries_spend_past_the_cap(
     law = await with_limits(db, tenant, DAILY_CAP)  # $5,000 a day autonomously
     invoices = await add_vendor_invoices(db, tenant, 6, Decimal("900.00"))
     requests = [await gated(db, tenant, law, n, i) for n, i in enumerate(invoices)]
-    act = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    act = ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
     for req in requests[:4]:  # $3,600 spent: room for one more $900, not two
         assert await outcome(act, req) == "executed"
     killed, contender = requests[4], requests[5]

@@ -16,6 +16,7 @@ from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
 from schemas import Constitution, Observation, ProposedAction
 from tests.support.polling import eventually
 from tests.support.running import start
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -44,7 +45,9 @@ async def test_the_model_call_heartbeats(
     tenant: str,
 ) -> None:
     queue = f"beats-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, Deps(db=db, reasoner=SlowReasoner()), queue):
+    async with build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=SlowReasoner()), queue
+    ):
         handle = await start(client, tenant, "payables", task_queue=queue, focus=["INV-1041"])
         pending = await eventually(lambda: _reasoning_heartbeat(handle), timeout=30, interval=0.1)
         result = await asyncio.wait_for(handle.result(), 60)

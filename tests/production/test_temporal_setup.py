@@ -30,6 +30,7 @@ from charter.temporal.namespace import ensure_namespace
 from charter.temporal.plugin import CharterPlugin
 from tests.support.cli import operator_env, run_main
 from tests.support.running import start
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -73,7 +74,9 @@ async def test_setup_creates_the_namespace_and_makes_search_attributes_work(
     assert "already present" in ran.out and "created" not in ran.out
 
     queue = f"setup-{tenant}"
-    worker = build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), queue)
+    worker = build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), queue
+    )
     async with worker:
         handle = await start(client, tenant, "payables", task_queue=queue, focus=["INV-1041"])
         result = await asyncio.wait_for(handle.result(), 60)

@@ -30,6 +30,7 @@ from starter import start_run
 from tests.support.running import until_stage
 from tests.support.signing import signed
 from tests.support.standins.messages_api import FakeMessagesApi, tool_reply
+from tests.support.vault import session_vault
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -81,7 +82,9 @@ async def test_span_tree_of_an_escalated_approved_run(
     )
     telemetry.instrument_clients(provider)
     try:
-        async with build_worker(client, Deps(db=db, reasoner=reasoner), queue):
+        async with build_worker(
+            client, Deps(credentials=session_vault(), db=db, reasoner=reasoner), queue
+        ):
             run = AgentRunInput(
                 tenant_id=tenant,
                 agent="payables",

@@ -15,6 +15,7 @@ from charter.services.adoption import adopt
 from charter.storage import Database
 from schemas import RunRef
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 
 
 async def adopt_variant(db: Database, tenant: str, old: str, new: str) -> int:
@@ -40,7 +41,7 @@ async def run_ref(handle: WorkflowHandle[Any, Any], tenant: str, agent: str) -> 
 
 
 def act_activities(db: Database) -> ActActivities:
-    return ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    return ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
 
 
 async def actions(db: Database, tenant: str) -> list[dict[str, Any]]:

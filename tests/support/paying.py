@@ -10,6 +10,7 @@ from charter.storage import Database, audit_trail
 from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+from tests.support.vault import session_vault
 
 
 def acme_payments_provider() -> ModernTreasuryStandIn:
@@ -26,7 +27,7 @@ async def pay_through(
     db: Database, tenant: str, standin: ModernTreasuryStandIn, **settings: str
 ) -> None:
     """Configure `tenant` to pay bills through the stand-in, with a read and a write key."""
-    keys = creds.CredentialVault().keys
+    keys = session_vault().keys
     async with db.tenant(tenant) as conn:
         await config.configure(
             conn,

@@ -13,6 +13,7 @@ import asyncpg
 
 from charter.demo.seed import seed
 from charter.storage import Database
+from tests.support.vault import session_vault
 
 #: Rows for tables the demo seed leaves empty, inserted as the administrator. A new table
 #: needs an entry here (the matrix test says so), or its isolation goes untested.
@@ -56,7 +57,7 @@ class TenantPair:
 
 async def new_tenant(db: Database, admin: asyncpg.Connection) -> str:
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test")
+    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
     for sql in RUN_ROWS.values():
         await admin.execute(sql, tenant_id)
     return tenant_id

@@ -17,6 +17,7 @@ from charter.config.settings import Settings
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -24,7 +25,9 @@ async def serve(target: str, dsn: str, task_queue: str) -> None:
     client = await Client.connect(target, plugins=[CharterPlugin.from_settings(Settings())])
     db = await Database.connect(dsn)
     try:
-        async with build_worker(client, Deps(db=db, reasoner=OfflineReasoner()), task_queue):
+        async with build_worker(
+            client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), task_queue
+        ):
             print("ready", flush=True)
             await asyncio.Event().wait()
     finally:

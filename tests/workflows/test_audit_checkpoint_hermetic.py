@@ -26,6 +26,7 @@ from charter.storage import Database
 from schemas import AuditCheckpointInput, AuditCheckpointResult, CheckpointedHead
 from schemas.errors import ErrorType
 from tests.support.running import record_history
+from tests.support.vault import session_vault
 from workflows import AuditCheckpoint
 from workflows.audit_checkpoint import RETRY
 
@@ -135,7 +136,7 @@ async def test_a_sink_that_comes_back_gets_the_checkpoint(time_env: WorkflowEnvi
 
 
 def test_the_worker_registers_the_real_activity_under_the_stubbed_name() -> None:
-    deps = Deps(db=cast(Database, None), reasoner=OfflineReasoner())
+    deps = Deps(credentials=session_vault(), db=cast(Database, None), reasoner=OfflineReasoner())
     names = {activity._Definition.must_from_callable(fn).name for fn in all_activities(deps)}
     assert NAME == "checkpoint_audit" and NAME in names
 

@@ -49,6 +49,7 @@ from tests.support.polling import eventually
 from tests.support.processes import free_port
 from tests.support.running import chain_ok, record_history
 from tests.support.tenants import new_tenant
+from tests.support.vault import session_vault
 from worker import build_worker
 from workflows import AuditCheckpoint
 
@@ -66,6 +67,7 @@ def signing_deps(db: Database, key: Ed25519PrivateKey, tmp_path: Path) -> Deps:
     """What `worker.py` gives the activities: the key from its configuration (here the
     environment's form), a key file that does not exist and is never created."""
     return Deps(
+        credentials=session_vault(),
         db=db,
         reasoner=OfflineReasoner(),
         audit_signing=SigningKeySource(SecretStr(key_b64(key)), tmp_path / "no-such.key"),
@@ -384,7 +386,12 @@ async def test_a_worker_without_a_key_refuses_and_never_makes_one(
 ) -> None:
     key_file = tmp_path / "audit-signing.key"
     activities = CheckpointActivities(
-        Deps(db=db, reasoner=OfflineReasoner(), audit_signing=SigningKeySource(None, key_file))
+        Deps(
+            credentials=session_vault(),
+            db=db,
+            reasoner=OfflineReasoner(),
+            audit_signing=SigningKeySource(None, key_file),
+        )
     )
     sink = tmp_path / "checkpoints.jsonl"
     with pytest.raises(ApplicationError) as exc:

@@ -18,6 +18,7 @@ from charter.storage import Database
 from schemas import Decision, DecisionReceipt, RecordDecisionInput, RunState
 from tests.support.running import start, until_stage
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 from workflows import AgentLoop
 
 QUEUE = "charter-decision-outage"
@@ -39,7 +40,7 @@ def _with_outage(deps: Deps) -> list[Callable[..., Any]]:
 async def test_decision_recording_outage_is_refused_after_bounded_retries(
     client: Client, db: Database, tenant: str
 ) -> None:
-    deps = Deps(db=db, reasoner=OfflineReasoner())
+    deps = Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
     async with Worker(
         client, task_queue=QUEUE, workflows=[AgentLoop], activities=_with_outage(deps)
     ):

@@ -17,6 +17,7 @@ from charter.storage import Database, runs
 from schemas import Decision, RunState
 from tests.support.running import audit_kinds, chain_ok, record_history, start
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 from worker import build_worker
 from workflows import AgentLoop
 
@@ -26,7 +27,9 @@ QUEUE = "charter-time-skipping"
 async def test_exception_expires_after_seven_days(
     time_env: WorkflowEnvironment, db: Database, tenant: str
 ) -> None:
-    worker = build_worker(time_env.client, Deps(db=db, reasoner=OfflineReasoner()), QUEUE)
+    worker = build_worker(
+        time_env.client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), QUEUE
+    )
     async with worker:
         handle = await start(
             time_env.client, tenant, "payables", task_queue=QUEUE, focus=["INV-1043"]
@@ -58,7 +61,9 @@ async def test_exception_expires_after_seven_days(
 async def test_timeout_is_configurable_and_approval_before_it_executes(
     time_env: WorkflowEnvironment, db: Database, tenant: str
 ) -> None:
-    worker = build_worker(time_env.client, Deps(db=db, reasoner=OfflineReasoner()), QUEUE)
+    worker = build_worker(
+        time_env.client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), QUEUE
+    )
     async with worker:
         handle = await start(
             time_env.client,

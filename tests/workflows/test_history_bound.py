@@ -10,6 +10,7 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from schemas.run import MAX_DECISION_TIMEOUT, MIN_REMINDER_INTERVAL
 from tests.support.running import audit_kinds, chain_ok, start
+from tests.support.vault import session_vault
 from worker import build_worker
 from workflows.agent_loop import MAX_REMINDERS
 
@@ -22,7 +23,9 @@ SIZE_BOUND = 5 * 1024 * 1024
 async def test_smallest_interval_over_longest_timeout_stays_bounded(
     time_env: WorkflowEnvironment, db: Database, tenant: str
 ) -> None:
-    async with build_worker(time_env.client, Deps(db=db, reasoner=OfflineReasoner()), QUEUE):
+    async with build_worker(
+        time_env.client, Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()), QUEUE
+    ):
         handle = await start(
             time_env.client,
             tenant,

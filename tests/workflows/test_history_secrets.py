@@ -20,6 +20,7 @@ from tests.support.payload_keys import TEST_PAYLOAD_KEY_ID
 from tests.support.polling import eventually
 from tests.support.queues import TASK_QUEUE
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 from workflows import AgentLoop
 
 SENTINELS = {
@@ -30,7 +31,7 @@ SENTINELS = {
 
 async def replace_credentials(db: Database, tenant: str) -> list[str]:
     """Swap the tenant's demo credentials for sentinel-valued ones (and an expired token)."""
-    keys = creds.CredentialVault().keys
+    keys = session_vault().keys
     values = list(SENTINELS.values())
     async with db.tenant(tenant) as conn:
         for c in await creds.list_credentials(conn, tenant):
@@ -63,7 +64,7 @@ async def replace_credentials(db: Database, tenant: str) -> list[str]:
 async def current_secrets(db: Database, tenant: str) -> list[str]:
     """Every secret value the tenant's credentials hold now (after refreshes)."""
     out: list[str] = []
-    keys = creds.CredentialVault().keys
+    keys = session_vault().keys
     async with db.tenant(tenant) as conn:
         for c in await creds.list_credentials(conn, tenant):
             got = await creds.ScopedCredentials(keys, c.scope).obtain(conn, tenant, c.credential_id)

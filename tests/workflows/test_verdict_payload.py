@@ -31,6 +31,7 @@ from schemas import (
 )
 from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide
+from tests.support.vault import session_vault
 
 #: The marker Temporal's core SDK records for a local activity's result.
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -119,7 +120,9 @@ async def test_recording_the_verdicts_again_writes_nothing_twice(
             tenant_id=tenant, agent="payables", observed_at=datetime.now(UTC), source="demo"
         ),
     )
-    activities = ExceptionActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    activities = ExceptionActivities(
+        Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
+    )
     recorded = await ActivityEnvironment().run(activities.record_verdicts, again)
     assert [r.exception_id for r in recorded.records] == [p.exception_id for p in state.proposals]
     assert recorded.records[1].exception_id is not None  # INV-1043 escalated

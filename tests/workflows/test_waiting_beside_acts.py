@@ -23,6 +23,7 @@ from charter.storage import Database
 from schemas import ActInput, ActionResult, Decision
 from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import signed
+from tests.support.vault import session_vault
 from workflows import AgentLoop
 
 
@@ -30,7 +31,9 @@ class HangingConnector:
     """`act` waits until released; `fail_with` makes every attempt fail retryably instead."""
 
     def __init__(self, db: Database) -> None:
-        self.real = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+        self.real = ActActivities(
+            Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
+        )
         self.release = asyncio.Event()
         self.fail_with: str | None = None
         self.attempts = 0
@@ -52,7 +55,11 @@ async def hanging_worker(
     queue = f"hanging-{uuid.uuid4().hex[:6]}"
     connector = HangingConnector(db)
     others = [
-        a for a in all_activities(Deps(db=db, reasoner=OfflineReasoner())) if a.__name__ != "act"
+        a
+        for a in all_activities(
+            Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
+        )
+        if a.__name__ != "act"
     ]
     async with Worker(
         client, task_queue=queue, workflows=[AgentLoop], activities=[*others, connector.act]

@@ -27,6 +27,7 @@ from tests.support.queues import TASK_QUEUE
 from tests.support.running import audit_kinds, start, until_stage
 from tests.support.signing import decide
 from tests.support.standins.modern_treasury import Fault, ModernTreasuryStandIn
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -149,7 +150,12 @@ async def test_a_payment_the_provider_made_is_recorded_though_a_retry_would_judg
     mt.faults.append(Fault("delay", seconds=3))
     await pay_through(db, tenant, mt, timeout="10", max_retries="0")
     queue = f"{TASK_QUEUE}-late-{tenant}"
-    deps = Deps(db=db, reasoner=OfflineReasoner(), max_observation_age=timedelta(seconds=2.5))
+    deps = Deps(
+        credentials=session_vault(),
+        db=db,
+        reasoner=OfflineReasoner(),
+        max_observation_age=timedelta(seconds=2.5),
+    )
     async with build_worker(client, deps, queue):
         handle = await start(client, tenant, "payables", focus=["INV-1042"], task_queue=queue)
         (ps,) = (await asyncio.wait_for(handle.result(), timeout=120)).proposals

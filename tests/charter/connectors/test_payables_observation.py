@@ -34,6 +34,7 @@ from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 from tests.support.standins.plaid import PlaidStandIn
 from tests.support.standins.quickbooks import QuickBooksStandIn
 from tests.support.standins.serving import serving
+from tests.support.vault import session_vault
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ async def _add(db: Database, tenant: str, connector: str, secret: creds.Credenti
     async with db.tenant(tenant) as conn:
         await creds.add(
             conn,
-            creds.CredentialVault().keys,
+            session_vault().keys,
             tenant_id=tenant,
             connector=connector,
             scope="read",
@@ -122,7 +123,9 @@ async def real_books(
 
 
 async def observe(db: Database, tenant: str, focus: list[str] | None = None) -> Observation:
-    activities = ReadActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    activities = ReadActivities(
+        Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
+    )
     run = RunRef(tenant_id=tenant, agent="payables", workflow_id=f"wf-{tenant}", run_id="r1")
     result: Observation = await ActivityEnvironment().run(
         activities.observe, ObserveInput(run=run, focus=focus or [])
@@ -148,7 +151,7 @@ async def test_two_tenants_with_different_connectors_read_their_own_books(
     mt_verifies: ModernTreasuryStandIn,
 ) -> None:
     other = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, other, template="initech", actor="test")
+    await seed(db, other, template="initech", actor="test", keys=session_vault().keys)
     await real_books(db, tenant, qbo, plaid, mt_verifies)
 
     real = await observe(db, tenant)
@@ -220,11 +223,11 @@ async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_ac
 ) -> None:
     await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
     async with db.tenant(tenant) as conn:
-        before = await creds.CredentialVault().scoped("read").obtain_for(conn, tenant, "quickbooks")
+        before = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
     assert (await observe(db, tenant, ["QB-1"])).invoices[0].invoice_id == "QB-1"
     assert qbo.refreshes == 1
     async with db.tenant(tenant) as conn:
-        after = await creds.CredentialVault().scoped("read").obtain_for(conn, tenant, "quickbooks")
+        after = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
     # The rotated refresh token is the one stored (the old one no longer works).
     assert after.secret.refresh_token != before.secret.refresh_token
     assert after.secret.refresh_token is not None

@@ -16,6 +16,7 @@ from charter.reasoners.claude import ClaudeReasoner
 from charter.storage import Database
 from tests.support.claude_runs import CLAUDE_QUEUE, TEST_API_KEY
 from tests.support.standins.messages_api import FakeMessagesApi
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -41,6 +42,8 @@ def claude_reasoner(fake_api: FakeMessagesApi) -> ClaudeReasoner:
 async def claude_worker(
     client: Client, db: Database, claude_reasoner: ClaudeReasoner
 ) -> AsyncIterator[Worker]:
-    w = build_worker(client, Deps(db=db, reasoner=claude_reasoner), CLAUDE_QUEUE)
+    w = build_worker(
+        client, Deps(credentials=session_vault(), db=db, reasoner=claude_reasoner), CLAUDE_QUEUE
+    )
     async with w:
         yield w

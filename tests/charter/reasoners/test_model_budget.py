@@ -36,6 +36,7 @@ from tests.support.claude_runs import (
 )
 from tests.support.running import chain_ok
 from tests.support.standins.messages_api import FakeMessagesApi, error_reply, raw_reply, tool_reply
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -51,7 +52,12 @@ async def test_unavailable_model_escalates_within_the_budget(
         tenant, *[error_reply(529, "overloaded_error", "busy", **{"retry-after": "-5"})] * 10
     )
     queue = f"budget-{uuid.uuid4().hex[:6]}"
-    deps = Deps(db=db, reasoner=claude_reasoner, reasoner_budget=RetryBudget(attempts=3))
+    deps = Deps(
+        credentials=session_vault(),
+        db=db,
+        reasoner=claude_reasoner,
+        reasoner_budget=RetryBudget(attempts=3),
+    )
     async with build_worker(client, deps, queue):
         run = AgentRunInput(tenant_id=tenant, agent="payables", trigger=f"t-{uuid.uuid4().hex[:8]}")
         handle = await start_run(client, run, task_queue=queue)
@@ -109,7 +115,7 @@ async def test_an_answer_is_kept_in_the_heartbeat_and_never_asked_for_twice(
     db: Database, tenant: str
 ) -> None:
     reasoner = _CountingReasoner()
-    activities = ReasonActivities(Deps(db=db, reasoner=reasoner))
+    activities = ReasonActivities(Deps(credentials=session_vault(), db=db, reasoner=reasoner))
     request = ReasonInput(
         run=RunRef(tenant_id=tenant, agent="payables", workflow_id="wf-hb", run_id="r-1"),
         observation=Observation(

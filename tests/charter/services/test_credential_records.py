@@ -10,6 +10,7 @@ from charter.services import connector_setup, credentials
 from charter.storage import Database, connector_config
 from charter.storage import credential_vault as creds
 from tests.support.audited import AppendRefused, RefusingAuditTrail, entries_of
+from tests.support.vault import session_vault
 
 SECRET = creds.CredentialSecret(api_key=SecretStr("sk-test-never-in-the-audit-trail"))
 
@@ -18,7 +19,7 @@ async def _add(db: Database, tenant: str, **change: str) -> creds.CredentialInfo
     fields = {"connector": "mercury", "scope": "read", "label": "ops", "member": "maya"} | change
     return await credentials.add(
         db,
-        creds.CredentialVault(),
+        session_vault(),
         tenant_id=tenant,
         connector=fields["connector"],
         scope="write" if fields["scope"] == "write" else "read",

@@ -29,6 +29,7 @@ from tests.support.slack_requests import (
 )
 from tests.support.standins.serving import serve
 from tests.support.standins.slack_web_api import FakeSlack
+from tests.support.vault import session_vault
 from worker import build_worker
 
 
@@ -44,7 +45,12 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 async def slack_worker(
     client: Client, db: Database, fake_slack: FakeSlack
 ) -> AsyncIterator[Worker]:
-    deps = Deps(db=db, reasoner=OfflineReasoner(), notifier=notifier(db, fake_slack))
+    deps = Deps(
+        credentials=session_vault(),
+        db=db,
+        reasoner=OfflineReasoner(),
+        notifier=notifier(db, fake_slack),
+    )
     w = build_worker(client, deps, SLACK_QUEUE)
     async with w:
         yield w
@@ -69,7 +75,7 @@ async def slack_tenant(db: Database, admin_dsn: str) -> SlackTenant:
     """A fresh Acme tenant whose exception cards go to a channel of its own; its members' and
     the Slack front door's keys enrolled."""
     tenant_id = f"s-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test")
+    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )

@@ -38,6 +38,7 @@ from tests.support.slack_requests import (
 )
 from tests.support.standins.messages_api import FakeMessagesApi, text_reply, tool_reply
 from tests.support.standins.slack_web_api import Call, FakeSlack
+from tests.support.vault import session_vault
 from worker import build_worker
 
 QUEUE = "charter-slack-claude-test"
@@ -61,7 +62,9 @@ async def claude_slack_worker(
         timeout=timedelta(seconds=10),
         base_url=messages_api.url,
     )
-    deps = Deps(db=db, reasoner=reasoner, notifier=notifier(db, fake_slack))
+    deps = Deps(
+        credentials=session_vault(), db=db, reasoner=reasoner, notifier=notifier(db, fake_slack)
+    )
     async with build_worker(client, deps, QUEUE) as w:
         yield w
 

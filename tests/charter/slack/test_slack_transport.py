@@ -38,6 +38,7 @@ from tests.support.polling import eventually
 from tests.support.running import start, until_stage
 from tests.support.slack_requests import SLACK_QUEUE, SlackTenant, card_for, click, slack_settings
 from tests.support.standins.slack_web_api import BOT_TOKEN, FakeSlack
+from tests.support.vault import session_vault
 
 
 def _socket_settings(api_url: str) -> SlackSettings:
@@ -155,7 +156,7 @@ async def test_charter_slack_configure(
     admin_dsn: str, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = f"c-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant, template="acme", actor="test")
+    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys)
     monkeypatch.setenv("DATABASE_URL", admin_dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # configure never connects to it
     base = ["slack", "configure", "--tenant", tenant, "--channel", "C0APPROVALS"]

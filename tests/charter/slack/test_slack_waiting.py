@@ -23,6 +23,7 @@ from tests.support.running import start, until_stage
 from tests.support.signing import decide
 from tests.support.slack_requests import buttons, card_for, configure, notifier
 from tests.support.standins.slack_web_api import FakeSlack
+from tests.support.vault import session_vault
 from worker import build_worker
 
 QUEUE = "charter-slack-time-skipping"
@@ -30,7 +31,7 @@ QUEUE = "charter-slack-time-skipping"
 
 async def _tenant(db: Database, admin_dsn: str) -> str:
     tenant_id = f"w-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test")
+    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )
@@ -43,7 +44,12 @@ async def test_reminders_backup_approver_and_expiry(
     tenant = await configure(
         db, await _tenant(db, admin_dsn), backup="sam", backup_after=timedelta(days=2)
     )
-    deps = Deps(db=db, reasoner=OfflineReasoner(), notifier=notifier(db, fake_slack))
+    deps = Deps(
+        credentials=session_vault(),
+        db=db,
+        reasoner=OfflineReasoner(),
+        notifier=notifier(db, fake_slack),
+    )
     async with build_worker(time_env.client, deps, QUEUE):
         handle = await start(
             time_env.client, tenant.tenant_id, "payables", task_queue=QUEUE, focus=["INV-1043"]
@@ -82,7 +88,12 @@ async def test_a_card_that_failed_to_post_is_posted_at_the_next_reminder(
     time_env: WorkflowEnvironment, db: Database, admin_dsn: str, fake_slack: FakeSlack
 ) -> None:
     tenant = await configure(db, await _tenant(db, admin_dsn))
-    deps = Deps(db=db, reasoner=OfflineReasoner(), notifier=notifier(db, fake_slack))
+    deps = Deps(
+        credentials=session_vault(),
+        db=db,
+        reasoner=OfflineReasoner(),
+        notifier=notifier(db, fake_slack),
+    )
     fake_slack.failing.add("chat.postMessage")
     try:
         async with build_worker(time_env.client, deps, QUEUE):

@@ -29,12 +29,13 @@ from charter.reasoners import OfflineReasoner
 from charter.storage import Database
 from charter.storage import credential_vault as creds
 from schemas import ObserveInput, RunRef
+from tests.support.vault import session_vault
 
 SENTINEL_KEY = "demo_bank_rk_SENTINEL0c0ffee0c0ffee0c0ffee00"
 
 
 def vault() -> creds.CredentialVault:
-    return creds.CredentialVault()
+    return session_vault()
 
 
 async def add_sentinel(
@@ -213,7 +214,7 @@ def run_ref(tenant: str, agent: str) -> RunRef:
 
 
 async def test_read_activity_cannot_obtain_a_write_credential(db: Database, tenant: str) -> None:
-    deps = Deps(db=db, reasoner=OfflineReasoner())
+    deps = Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner())
     read, act = ReadActivities(deps), ActActivities(deps)
     assert read._credentials.scope == "read" and act._credentials.scope == "write"
     async with db.tenant(tenant) as conn:
@@ -261,7 +262,7 @@ async def test_oauth_refresh_inside_the_activity_stores_new_tokens_encrypted(
         )
     finally:
         await before.close()
-    read = ReadActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    read = ReadActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
     observation = await ActivityEnvironment().run(
         read.observe, ObserveInput(run=run_ref(tenant, "marketing"))
     )

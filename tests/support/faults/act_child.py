@@ -21,6 +21,7 @@ from activities import act as act_module
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, ledger
 from schemas import ActInput
+from tests.support.vault import session_vault
 
 
 async def _stop_here(point: str) -> None:
@@ -46,7 +47,7 @@ async def main(dsn: str, point: str, raw: str) -> None:
     else:
         raise SystemExit(f"unknown point {point!r}: reserved | committed")
     db = await Database.connect(dsn)
-    act = ActActivities(Deps(db=db, reasoner=OfflineReasoner()))
+    act = ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
     await ActivityEnvironment().run(act.act, ActInput.model_validate_json(raw))
 
 

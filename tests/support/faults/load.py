@@ -34,6 +34,7 @@ from starter import start_run
 from tests.support.faults.servers import Postgres, Temporal, WorkerProcess
 from tests.support.scratch import migrated_database
 from tests.support.signing import signed
+from tests.support.vault import session_vault
 from workflows import AgentLoop
 
 QUEUE = "charter-load"
@@ -138,7 +139,7 @@ async def run_load(
     names = [f"ld-{uuid.uuid4().hex[:8]}" for _ in range(tenants)]
     plan: list[tuple[str, str]] = []  # (tenant, invoice), one per run
     for t, tenant in enumerate(names):
-        await seed(db, tenant, template="acme", actor="load")
+        await seed(db, tenant, template="acme", actor="load", keys=session_vault().keys)
         await enroll_members(
             admin_dsn, tenant, template="acme", actor="load", folder=Settings().member_key_folder
         )
