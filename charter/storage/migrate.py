@@ -7,6 +7,7 @@ by an advisory lock, so two processes starting together do not race.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import asyncpg
@@ -30,10 +31,18 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
         CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
     END IF;
+    -- Roles are the server's, not this database's: altered only when they are wrong, so
+    -- databases of one server migrating side by side do not update the same role row.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{OWNER_ROLE}'
+               AND (rolcanlogin OR rolsuper OR rolbypassrls)) THEN
+        ALTER ROLE {OWNER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}'
+               AND (rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole)) THEN
+        ALTER ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+    END IF;
 END;
 $$;
-ALTER ROLE {OWNER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
-ALTER ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
 CREATE SCHEMA IF NOT EXISTS charter_meta AUTHORIZATION {OWNER_ROLE};
 CREATE SCHEMA IF NOT EXISTS charter AUTHORIZATION {OWNER_ROLE};
 REVOKE ALL ON SCHEMA charter_meta FROM PUBLIC;
@@ -92,6 +101,23 @@ async def _applied_versions(conn: asyncpg.Connection) -> set[str]:
     return {r["version"] for r in rows}
 
 
+#: The advisory lock serialises migrations of one database; roles are shared by every
+#: database of the server, so two databases migrating at once can still race on a role row
+#: ("tuple concurrently updated"). The bootstrap is idempotent: it is tried again, briefly.
+_BOOTSTRAP_ATTEMPTS = 5
+
+
+async def _bootstrap(conn: asyncpg.Connection) -> None:
+    for attempt in range(1, _BOOTSTRAP_ATTEMPTS + 1):
+        try:
+            await conn.execute(_BOOTSTRAP)
+            return
+        except asyncpg.InternalServerError as exc:
+            if "concurrently" not in str(exc) or attempt == _BOOTSTRAP_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.05 * attempt)
+
+
 async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[str]:
     """Apply pending migrations; return the versions applied now."""
     conn = await asyncpg.connect(admin_dsn)
@@ -100,7 +126,7 @@ async def migrate(admin_dsn: str, *, app_password: str | None = None) -> list[st
         await check_server(conn)
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
-            await conn.execute(_BOOTSTRAP)
+            await _bootstrap(conn)
             if app_password:
                 # Quoted by PostgreSQL itself; the password never appears in a log line, nor
                 # in a span (the statement instrumentation records statements' text).
