@@ -405,22 +405,7 @@ class AgentLoopBody:
         self._upsert_changes_only = workflow.patched("search-attributes-on-change")
         self._local_records = workflow.patched("local-run-records")
         self._upsert(sa.TENANT.value_set(input.tenant_id), sa.AGENT.value_set(input.agent))
-        context = await self._record(
-            RunActivities.start_run,
-            StartRunInput(
-                run=ref,
-                trigger=input.trigger,
-                requested_by=input.requested_by,
-                constitution_version=input.constitution_version,
-            ),
-        )
-        # A cached run holds its constitution until it ends: the worker's shared copy.
-        constitution = shared_constitution(context.constitution)
-        self._approvers = frozenset(context.approvers)
-        self._approver_roles = dict(context.approver_roles)
-        del context
-        self._constitution = constitution
-        self._state.constitution_version = constitution.version
+        constitution = await self._start(input, ref)
 
         self._stage("reading")
         observation = await _call(ReadActivities.observe, ObserveInput(run=ref, focus=input.focus))
@@ -476,6 +461,30 @@ class AgentLoopBody:
                     await self._act(ps)
             await self._await_decisions(input, deadline)
 
+        return await self._finish(input, ref, constitution.version)
+
+    async def _start(self, input: AgentRunInput, ref: RunRef) -> Constitution:
+        """Pin the constitution and the tenant's approvers as of now (`start_run`)."""
+        context = await self._record(
+            RunActivities.start_run,
+            StartRunInput(
+                run=ref,
+                trigger=input.trigger,
+                requested_by=input.requested_by,
+                constitution_version=input.constitution_version,
+            ),
+        )
+        # A cached run holds its constitution until it ends: the worker's shared copy.
+        constitution = shared_constitution(context.constitution)
+        self._approvers = frozenset(context.approvers)
+        self._approver_roles = dict(context.approver_roles)
+        del context
+        self._constitution = constitution
+        self._state.constitution_version = constitution.version
+        return constitution
+
+    async def _finish(self, input: AgentRunInput, ref: RunRef, version: int) -> AgentRunResult:
+        """Once every handler is done: record the end of the run and return its audit head."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         head = await self._record(
             RunActivities.finish_run,
@@ -489,7 +498,7 @@ class AgentLoopBody:
         return AgentRunResult(
             tenant_id=input.tenant_id,
             agent=input.agent,
-            constitution_version=constitution.version,
+            constitution_version=version,
             proposals=self._state.proposals,
             audit_head=head,
         )
