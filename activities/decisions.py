@@ -220,6 +220,7 @@ async def _amend(conn: asyncpg.Connection, req: RecordDecisionInput, required: i
         source=f"amendment from {req.exception_id}",
         created_by=decision.approver,
         note=f"Amendment approved by {decision.approver}: {decision.reason}",
+        amendment=True,
     )
     return saved.version
 

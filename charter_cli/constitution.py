@@ -80,8 +80,13 @@ async def cmd_apply(args: argparse.Namespace) -> int:
     """validate a YAML constitution and store it as the next version (owners only)"""
     text = _read(args.file)
     async with connected(args, temporal=False) as s:
+        if s.stack.admin_dsn is None:
+            # The law is the owner's to write, never the application role's.
+            raise CliError("constitution apply needs the administrator's DATABASE_URL")
         with as_cli_errors(ConstitutionError, NotAnOwner):
-            adopted = await adopt(s.db, args.tenant, text, by=args.member, note=args.note)
+            adopted = await adopt(
+                s.stack.admin_dsn, args.tenant, text, by=args.member, note=args.note
+            )
     c = adopted.constitution
     if args.json:
         print_json(

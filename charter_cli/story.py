@@ -152,7 +152,9 @@ async def _story(
     if stack.admin_dsn is None:
         raise RuntimeError("the demo enrolls its members' keys: it needs the administrator DSN")
     for tenant in TENANTS:
-        version = await seed(db, tenant, keys=default_key_provider(settings))
+        version = await seed(
+            db, tenant, keys=default_key_provider(settings), admin_dsn=stack.admin_dsn
+        )
         await enroll_members(stack.admin_dsn, tenant, folder=settings.member_key_folder)
         console.print(
             f"Seeded [bold]{TENANTS[tenant]['name']}[/] ({tenant}): books reset, "

@@ -30,7 +30,7 @@ from charter.stack.embedded import temporal_binary
 from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
-from tests.support import leftovers
+from tests.support import leftovers, owner
 from tests.support.paying import acme_payments_provider
 from tests.support.payload_keys import TEST_PAYLOAD_KEYS
 from tests.support.queues import TASK_QUEUE
@@ -99,6 +99,7 @@ async def admin_dsn(pg_server: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def db(admin_dsn: str) -> AsyncIterator[Database]:
     database = await Database.connect(app_dsn(admin_dsn))
+    owner.remember(database, admin_dsn)
     yield database
     await database.close()
 
@@ -107,7 +108,9 @@ async def db(admin_dsn: str) -> AsyncIterator[Database]:
 async def tenant(db: Database, admin_dsn: str) -> str:
     """A fresh tenant seeded from the Acme demo company, its approvers' keys enrolled."""
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant_id, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )
@@ -166,8 +169,10 @@ async def admin(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def pair(db: Database, admin: asyncpg.Connection) -> TenantPair:
-    return TenantPair(await new_tenant(db, admin), await new_tenant(db, admin))
+async def pair(db: Database, admin: asyncpg.Connection, admin_dsn: str) -> TenantPair:
+    return TenantPair(
+        await new_tenant(db, admin, admin_dsn), await new_tenant(db, admin, admin_dsn)
+    )
 
 
 @pytest.fixture

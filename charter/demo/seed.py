@@ -1,7 +1,9 @@
 """Seed (or reset) the demo tenants' books, members and constitutions.
 
-Runs as the application role inside tenant transactions, like everything else. The audit
-trail and past runs are never touched: a reset only replaces the books.
+The books are the application role's, inside tenant transactions like everything else; the
+roster and the law are the owner's, written on the administrator connection (the application
+role only reads them). The audit trail and past runs are never touched: a reset only
+replaces the books and the roster.
 """
 
 from __future__ import annotations
@@ -172,18 +174,12 @@ _BOOKS = (
     "payroll_runs",
     "ad_campaigns",
     "bank_accounts",
-    "members",
 )
 
 
 def _book_rows(tenant_id: str, data: dict[str, Any]) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """Each table of a demo company's books, as its INSERT and its rows, parents first."""
     return [
-        (
-            "INSERT INTO charter.members (tenant_id, member_id, display_name, roles, slack_user_id) "
-            "VALUES ($1,$2,$3,$4,$5)",
-            [(tenant_id, *m) for m in data["members"]],
-        ),
         (
             "INSERT INTO charter.bank_accounts (tenant_id, account_id, name, balance) "
             "VALUES ($1,$2,$3,$4)",
@@ -227,6 +223,16 @@ async def _reset_books(conn: asyncpg.Connection, tenant_id: str, data: dict[str,
         await conn.executemany(insert, rows)
 
 
+async def _reset_members(owner: asyncpg.Connection, tenant_id: str, data: dict[str, Any]) -> None:
+    """The demo company's members, replacing the roster (as the owner role)."""
+    await owner.execute("DELETE FROM charter.members WHERE tenant_id = $1", tenant_id)
+    await owner.executemany(
+        "INSERT INTO charter.members (tenant_id, member_id, display_name, roles, slack_user_id) "
+        "VALUES ($1,$2,$3,$4,$5)",
+        [(tenant_id, *m) for m in data["members"]],
+    )
+
+
 async def _baseline_constitution(
     conn: asyncpg.Connection, tenant_id: str, template: str, actor: str
 ) -> int:
@@ -250,9 +256,11 @@ async def seed(
     *,
     template: str | None = None,
     keys: KeyProvider,
+    admin_dsn: str,
     actor: str = "demo-seed",
 ) -> int:
-    """Reset one demo tenant's books and make sure its baseline constitution is current.
+    """Reset one demo tenant's books and roster, and make sure its baseline constitution is
+    current (the roster and the law as the owner role, on `admin_dsn`).
 
     `template` picks the demo company to copy (default: the one named `tenant_id`), so tests
     can create any number of isolated tenants. `keys` seal the demo credentials (the entry point's
@@ -262,11 +270,12 @@ async def seed(
     data = TENANTS[template]
     async with db.tenant(tenant_id) as conn:
         await _reset_books(conn, tenant_id, data)
-        version = await _baseline_constitution(conn, tenant_id, template, actor)
-        # After the constitution: one lock order (constitution, then audit head) everywhere.
         await audit_trail.append(
             conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
         )
+    async with member_keys.owner_tenant(admin_dsn, tenant_id) as owner:
+        await _reset_members(owner, tenant_id, data)
+        version = await _baseline_constitution(owner, tenant_id, template, actor)
     await seed_credentials(db, tenant_id, keys, actor=actor)
     return version
 

@@ -1,7 +1,7 @@
 """Adopting a constitution: validate the YAML, check the owner, store a new version.
 
 Only an owner can make law: a deny rule is lifted by a new version applied by an owner,
-never by an approval. Applying a document identical to the latest version creates nothing.
+never by an approval, and written as the owner database role. Applying a document identical to the latest version creates nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from charter.governance.backtest import backtest
 from charter.governance.constitution import content_hash, load_yaml
 from charter.storage import Database, audit_trail, constitution_versions, roster
+from charter.storage.member_keys import owner_tenant
 from schemas import Constitution
 from schemas.backtest import BacktestReport
 
@@ -29,9 +30,11 @@ class Adopted(BaseModel):
     """False when the document was identical to the latest version."""
 
 
-async def adopt(db: Database, tenant_id: str, text: str, *, by: str, note: str = "") -> Adopted:
+async def adopt(admin_dsn: str, tenant_id: str, text: str, *, by: str, note: str = "") -> Adopted:
+    """Store `text` as the next version, as the owner role on the administrator connection:
+    the application role reads the law, it never writes it."""
     document = load_yaml(text)  # raises ConstitutionError naming every problem; nothing stored
-    async with db.tenant(tenant_id) as conn:
+    async with owner_tenant(admin_dsn, tenant_id) as conn:
         if not await roster.is_owner(conn, tenant_id, by):
             raise NotAnOwner(
                 f"{by!r} is not an active owner of tenant {tenant_id!r}; only an owner can "

@@ -91,8 +91,13 @@ async def save(
     created_by: str,
     note: str = "",
     if_changed: bool = False,
+    amendment: bool = False,
 ) -> Constitution:
-    """Store a new version (the next number). With `if_changed`, reuse an identical latest."""
+    """Store a new version (the next number). With `if_changed`, reuse an identical latest.
+
+    `conn` is the owner role's (`member_keys.owner_tenant`) for a version an owner makes;
+    with `amendment`, the application role's, for the version an approval's amendment makes.
+    """
     # Serialise version numbering per tenant; the audit head lock does the same job for
     # the entry we append below, so take it first to keep one lock order everywhere.
     await lock_versions(conn, tenant_id)
@@ -105,9 +110,16 @@ async def save(
     if if_changed and latest is not None and latest["content_hash"] == digest:
         return await get(conn, tenant_id, latest["version"])
     version = (latest["version"] if latest else 0) + 1
+    # The owner inserts; the application role may only add an amendment, through the
+    # definer function that marks the version as one (act verifies it against its decision).
+    insert = (
+        "SELECT charter.save_amendment_version($1, $2, $3, $4::jsonb, $5, $6, $7)"
+        if amendment
+        else "INSERT INTO charter.constitutions (tenant_id, version, content_hash, document, "
+        "source, created_by, note) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)"
+    )
     await conn.execute(
-        "INSERT INTO charter.constitutions (tenant_id, version, content_hash, document, source, "
-        "created_by, note) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+        insert,
         tenant_id,
         version,
         digest,

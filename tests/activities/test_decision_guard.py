@@ -34,6 +34,7 @@ from schemas import (
     RunState,
 )
 from tests.support.decided_runs import act_activities, actions, run_ref, update_error
+from tests.support.owner import as_owner
 from tests.support.polling import eventually
 from tests.support.running import start, until_stage
 from tests.support.signing import decide, sign_for
@@ -279,7 +280,7 @@ async def test_amendment_racing_a_new_version_keeps_that_version(
         reason="known studio",
         amendment=AmendmentRequest(),
     )
-    async with db.tenant(tenant) as held:
+    async with as_owner(db, tenant) as held:
         await held.execute("SELECT pg_advisory_xact_lock(hashtext('constitution:' || $1))", tenant)
         task = asyncio.ensure_future(
             ActivityEnvironment().run(_decisions(db).record_decision, _record(ref, ps, decision))

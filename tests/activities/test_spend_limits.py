@@ -174,10 +174,12 @@ LIMIT = {**DAILY_CAP, "amount": "1000"}
 )
 @given(ops=OPS)
 async def test_no_interleaving_carries_autonomous_spend_past_a_limit(
-    db: Database, ops: list[tuple[str, Any]]
+    db: Database, admin_dsn: str, ops: list[tuple[str, Any]]
 ) -> None:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     document = parse_document(
         {
             "action_types": {"schedule_payment": {"reversible": True, "spends": True}},

@@ -26,6 +26,7 @@ from charter.governance.constitution import parse_document
 from charter.storage import Database, constitution_versions, runs
 from schemas import Decision, ProposedAction
 from tests.support.held_reasoner import HeldReasoner
+from tests.support.owner import as_owner
 from tests.support.running import record_history, start, until_sent_back, until_stage
 from tests.support.signing import signed
 from tests.support.spend_limits import DAILY_CAP, with_limits
@@ -107,7 +108,7 @@ async def pay_elsewhere(db: Database, tenant: str) -> None:
 
 
 async def stricter_law(db: Database, tenant: str) -> None:
-    async with db.tenant(tenant) as conn:
+    async with as_owner(db, tenant) as conn:
         latest = await constitution_versions.get(conn, tenant)
         raw = latest.document.model_dump(mode="json", exclude_none=True)
         for rule in raw["rules"]:

@@ -13,6 +13,7 @@ from charter.services.adoption import NotAnOwner, adopt
 from charter.storage import Database, audit_trail, constitution_versions
 from charter_cli import build_parser
 from charter_cli._common import CliError
+from tests.support.owner import as_owner
 
 STRICTER = constitution_source("acme").replace("amount <= 5000.0", "amount <= 3000.0")
 
@@ -32,36 +33,40 @@ async def _head(db: Database, tenant: str) -> int:
     ["sam", "leo", "ivy", "nobody"],
     ids=["approver", "viewer", "other-tenant-owner", "unknown"],
 )
-async def test_only_an_owner_can_apply(db: Database, tenant: str, member: str) -> None:
+async def test_only_an_owner_can_apply(
+    db: Database, admin_dsn: str, tenant: str, member: str
+) -> None:
     before = await _head(db, tenant)
     with pytest.raises(NotAnOwner):
-        await adopt(db, tenant, STRICTER, by=member)
+        await adopt(admin_dsn, tenant, STRICTER, by=member)
     assert await _versions(db, tenant) == [1]
     assert await _head(db, tenant) == before
 
 
-async def test_an_inactive_owner_cannot_apply(db: Database, tenant: str) -> None:
-    async with db.tenant(tenant) as conn:
+async def test_an_inactive_owner_cannot_apply(db: Database, admin_dsn: str, tenant: str) -> None:
+    async with as_owner(db, tenant) as conn:
         await conn.execute(
             "UPDATE charter.members SET active = false WHERE tenant_id = $1 AND member_id = 'maya'",
             tenant,
         )
     with pytest.raises(NotAnOwner):
-        await adopt(db, tenant, STRICTER, by="maya")
+        await adopt(admin_dsn, tenant, STRICTER, by="maya")
     assert await _versions(db, tenant) == [1]
 
 
-async def test_invalid_document_changes_nothing(db: Database, tenant: str) -> None:
+async def test_invalid_document_changes_nothing(db: Database, admin_dsn: str, tenant: str) -> None:
     before = await _head(db, tenant)
     with pytest.raises(ConstitutionError):
-        await adopt(db, tenant, STRICTER.replace("effect: deny", "effect: forbid"), by="maya")
+        await adopt(
+            admin_dsn, tenant, STRICTER.replace("effect: deny", "effect: forbid"), by="maya"
+        )
     assert await _versions(db, tenant) == [1]
     assert await _head(db, tenant) == before
 
 
-async def test_versions_are_immutable_and_hashed(db: Database, tenant: str) -> None:
-    first = await adopt(db, tenant, STRICTER, by="maya")
-    again = await adopt(db, tenant, STRICTER, by="maya")
+async def test_versions_are_immutable_and_hashed(db: Database, admin_dsn: str, tenant: str) -> None:
+    first = await adopt(admin_dsn, tenant, STRICTER, by="maya")
+    again = await adopt(admin_dsn, tenant, STRICTER, by="maya")
     assert first.created and not again.created
     assert again.constitution.version == first.constitution.version == 2
     async with db.tenant(tenant) as conn:

@@ -48,7 +48,7 @@ async def test_rotate_rewrap_retire(
     db = await Database.connect(app_dsn(own_dsn))
     try:
         await seed(
-            db, "acme", keys=session_vault().keys
+            db, "acme", keys=session_vault().keys, admin_dsn=own_dsn
         )  # four demo credentials under local KEK v1, keyring generated
         keyring = state / "keyring.json"
         assert stat.S_IMODE(keyring.stat().st_mode) == 0o600

@@ -10,6 +10,7 @@ import pytest
 
 from charter.config.settings import app_dsn
 from charter.storage import Database
+from tests.support import owner
 from tests.support.faults.proxy import Proxy
 from tests.support.faults.servers import Postgres, Temporal
 from tests.support.scratch import migrated_database
@@ -58,5 +59,6 @@ def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Temporal]:
 @pytest.fixture(scope="module")
 async def fdb(dsn: str) -> AsyncIterator[Database]:
     db = await Database.connect(app_dsn(dsn))
+    owner.remember(db, dsn)
     yield db
     await db.close()

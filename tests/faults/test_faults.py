@@ -68,7 +68,7 @@ async def worker(
 @pytest.fixture
 async def ftenant(fdb: Database, dsn: str) -> str:
     tenant = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(fdb, tenant, template="acme", actor="test", keys=session_vault().keys)
+    await seed(fdb, tenant, template="acme", actor="test", keys=session_vault().keys, admin_dsn=dsn)
     await enroll_members(
         dsn, tenant, template="acme", actor="test", folder=Settings().member_key_folder
     )

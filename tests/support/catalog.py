@@ -192,9 +192,41 @@ async def routine_and_view_problems(conn: asyncpg.Connection) -> list[str]:
     return problems
 
 
+#: Tables the application only reads: the audit trail, and the authority behind every
+#: payment (the law, the roster and members' keys), which only the owner role writes.
+READ_ONLY = (
+    "charter.audit_entries",
+    "charter.audit_heads",
+    "charter.member_keys",
+    "charter.members",
+    "charter.constitutions",
+)
+
+
+async def app_privileges(conn: asyncpg.Connection, table: str) -> list[str]:
+    """Every privilege the application role holds on `table`, on the table or any column."""
+    held = []
+    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
+        if await conn.fetchval(
+            "SELECT has_table_privilege($1, $2::regclass, $3)", APP_ROLE, table, privilege
+        ) or (
+            privilege in ("SELECT", "INSERT", "UPDATE", "REFERENCES")
+            and await conn.fetchval(
+                "SELECT has_any_column_privilege($1, $2::regclass, $3)", APP_ROLE, table, privilege
+            )
+        ):
+            held.append(privilege)
+    return held
+
+
 async def audit_problems(conn: asyncpg.Connection) -> list[str]:
     problems = []
-    for table in ("charter.audit_entries", "charter.audit_heads", "charter.member_keys"):
+    for table in READ_ONLY:
+        problems += [
+            f"{table}: {APP_ROLE} holds {p}"
+            for p in await app_privileges(conn, table)
+            if p != "SELECT"
+        ]
         owner = await conn.fetchval(
             "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = $1::regclass", table
         )

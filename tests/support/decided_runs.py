@@ -18,11 +18,11 @@ from tests.support.signing import decide
 from tests.support.vault import session_vault
 
 
-async def adopt_variant(db: Database, tenant: str, old: str, new: str) -> int:
+async def adopt_variant(admin_dsn: str, tenant: str, old: str, new: str) -> int:
     """Apply the Acme constitution with one text replacement, as the owner maya."""
     text = constitution_source("acme")
     assert old in text
-    adopted = await adopt(db, tenant, text.replace(old, new), by="maya", note="test variant")
+    adopted = await adopt(admin_dsn, tenant, text.replace(old, new), by="maya", note="test variant")
     assert adopted.created
     return adopted.constitution.version
 

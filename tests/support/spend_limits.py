@@ -16,6 +16,7 @@ from activities import ActActivities
 from charter.governance.constitution import parse_document
 from charter.storage import Database, constitution_versions, runs
 from schemas import ActInput, Constitution, Proposal, RunRef, Verdict
+from tests.support.owner import as_owner
 
 DAILY_CAP = {
     "id": "autonomous-daily",
@@ -28,7 +29,7 @@ DAILY_CAP = {
 
 async def with_limits(db: Database, tenant: str, *limits: dict[str, Any]) -> Constitution:
     """The tenant's law plus `limits`, saved as a new version by the owner."""
-    async with db.tenant(tenant) as conn:
+    async with as_owner(db, tenant) as conn:
         latest = await constitution_versions.get(conn, tenant)
         raw = latest.document.model_dump(mode="json", exclude_none=True)
         raw["limits"] = list(limits)

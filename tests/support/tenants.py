@@ -55,9 +55,11 @@ class TenantPair:
     b: str
 
 
-async def new_tenant(db: Database, admin: asyncpg.Connection) -> str:
+async def new_tenant(db: Database, admin: asyncpg.Connection, admin_dsn: str) -> str:
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant_id, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     for sql in RUN_ROWS.values():
         await admin.execute(sql, tenant_id)
     return tenant_id

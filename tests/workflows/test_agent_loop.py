@@ -12,6 +12,7 @@ from charter.storage import Database, runs
 from charter.temporal import search_attributes as sa
 from schemas import AgentRunInput, Decision, RunState, legacy_workflow_id_for
 from starter import start_run
+from tests.support.owner import as_owner
 from tests.support.queues import TASK_QUEUE
 from tests.support.running import audit_kinds, chain_ok, record_history, start, until_stage
 from tests.support.signing import decide, decide_by_signal
@@ -208,7 +209,7 @@ async def test_approver_revoked_after_start_is_refused_by_the_database(
 ) -> None:
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     state = await until_stage(handle, "awaiting_decision")
-    async with db.tenant(tenant) as conn:
+    async with as_owner(db, tenant) as conn:
         await conn.execute(
             "UPDATE charter.members SET active = false WHERE tenant_id = $1 AND member_id = 'sam'",
             tenant,

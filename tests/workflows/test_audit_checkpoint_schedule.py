@@ -404,11 +404,12 @@ async def test_a_worker_without_a_key_refuses_and_never_makes_one(
 async def test_every_tenant_a_broken_one_fails_the_run_and_the_others_are_signed(
     db: Database,
     admin: asyncpg.Connection,
+    admin_dsn: str,
     tenant: str,
     key: Ed25519PrivateKey,
     tmp_path: Path,
 ) -> None:
-    broken = await new_tenant(db, admin)
+    broken = await new_tenant(db, admin, admin_dsn)
     await grow(db, broken, 3)
     bad = len(await tamper.chain(admin, broken))  # one of ours: {"i": 2}
     await tamper.flip_byte(admin, broken, bad)

@@ -106,10 +106,10 @@ async def test_an_edit_the_gate_denies_is_refused(
 
 
 async def test_an_edit_inside_bounds_still_needs_the_quorum(
-    client: Client, worker: Worker, db: Database, tenant: str
+    admin_dsn: str, client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
     large = "    when: amount > 10000.0\n    effect: escalate\n"
-    await adopt_variant(db, tenant, large, large + "    approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, large, large + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"])
     await until_stage(handle, "awaiting_decision")
     # 4,800 to a verified vendor is under the $5,000 limit, but the exception asked for two

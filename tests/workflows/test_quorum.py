@@ -27,9 +27,9 @@ LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
 
 
 async def test_quorum_of_two_distinct_approvers(
-    client: Client, worker: Worker, db: Database, tenant: str
+    admin_dsn: str, client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
-    version = await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    version = await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"], requested_by="leo")
     state = await until_stage(handle, "awaiting_decision")
     ps = state.proposals[0]
@@ -93,9 +93,9 @@ async def test_quorum_of_two_distinct_approvers(
 
 
 async def test_a_reject_by_any_approver_rejects(
-    client: Client, worker: Worker, db: Database, tenant: str
+    admin_dsn: str, client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"])
     await until_stage(handle, "awaiting_decision")
     await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
@@ -111,9 +111,9 @@ async def test_a_reject_by_any_approver_rejects(
 
 
 async def test_requester_cannot_count_towards_the_quorum(
-    client: Client, worker: Worker, db: Database, tenant: str
+    admin_dsn: str, client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"], requested_by="sam")
     await until_stage(handle, "awaiting_decision")
     await decide(handle, Decision(proposal_id="p1", approver="maya", outcome="approve"))
@@ -127,9 +127,9 @@ async def test_requester_cannot_count_towards_the_quorum(
 
 
 async def test_rule_names_the_roles_that_may_approve(
-    client: Client, worker: Worker, db: Database, tenant: str
+    admin_dsn: str, client: Client, worker: Worker, db: Database, tenant: str
 ) -> None:
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvers: [owner]\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvers: [owner]\n")
     handle = await start(client, tenant, "payables", focus=["INV-1044"])
     state = await until_stage(handle, "awaiting_decision")
     assert state.proposals[0].verdict is not None

@@ -83,6 +83,7 @@ async def _add(db: Database, tenant: str, connector: str, secret: creds.Credenti
 
 async def real_books(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -145,13 +146,16 @@ def mt_verifies(mt: ModernTreasuryStandIn) -> ModernTreasuryStandIn:
 
 async def test_two_tenants_with_different_connectors_read_their_own_books(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
     mt_verifies: ModernTreasuryStandIn,
 ) -> None:
     other = f"t-{uuid.uuid4().hex[:10]}"
-    await seed(db, other, template="initech", actor="test", keys=session_vault().keys)
+    await seed(
+        db, other, template="initech", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     await real_books(db, tenant, qbo, plaid, mt_verifies)
 
     real = await observe(db, tenant)
@@ -196,6 +200,7 @@ CASES = [
 
 async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -216,6 +221,7 @@ async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
 
 async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_activity(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -238,6 +244,7 @@ async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_ac
 
 async def test_revoked_credentials_fail_the_read_with_a_clear_error(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -261,6 +268,7 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
     client: Client,
     worker: Worker,
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -284,6 +292,7 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
 
 async def test_a_throttled_quickbooks_read_is_retryable_then_reads(
     db: Database,
+    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,

@@ -29,6 +29,7 @@ from tests.support.claude_runs import (
     reason_attempts,
     start,
 )
+from tests.support.owner import as_owner
 from tests.support.running import record_history
 from tests.support.standins.messages_api import (
     FakeMessagesApi,
@@ -114,7 +115,7 @@ async def test_constitution_prefix_is_cached_across_runs(
             )
         }
     )
-    async with db.tenant(tenant) as conn:
+    async with as_owner(db, tenant) as conn:
         await constitution_versions.save(conn, tenant, unique, source="test", created_by="test")
 
     for _ in range(2):

@@ -75,7 +75,9 @@ async def slack_tenant(db: Database, admin_dsn: str) -> SlackTenant:
     """A fresh Acme tenant whose exception cards go to a channel of its own; its members' and
     the Slack front door's keys enrolled."""
     tenant_id = f"s-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant_id, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )

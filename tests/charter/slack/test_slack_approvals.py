@@ -390,6 +390,7 @@ async def _update_events(handle: WorkflowHandle[Any, Any]) -> int:
 
 
 async def test_quorum_of_two_distinct_slack_approvers(
+    admin_dsn: str,
     client: Client,
     slack_worker: Worker,
     slack_app: SlackApp,
@@ -399,7 +400,7 @@ async def test_quorum_of_two_distinct_slack_approvers(
 ) -> None:
     """A rule with `approvals_required: 2`, decided in Slack by two different people."""
     tenant = slack_tenant.tenant_id
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
     card = await card_for(fake_slack, slack_tenant.channel)
     text = card.text()
@@ -454,6 +455,7 @@ async def test_quorum_of_two_distinct_slack_approvers(
 
 
 async def test_no_amendment_is_offered_where_a_quorum_is_needed(
+    admin_dsn: str,
     client: Client,
     slack_worker: Worker,
     slack_app: SlackApp,
@@ -464,7 +466,7 @@ async def test_no_amendment_is_offered_where_a_quorum_is_needed(
     """Outside bounds would be amendable, but a default quorum of two cannot be amended away."""
     tenant = slack_tenant.tenant_id
     default = "defaults:\n  min_confidence: 0.80\n"
-    await adopt_variant(db, tenant, default, default + "  approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, default, default + "  approvals_required: 2\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1043")
     card = await card_for(fake_slack, slack_tenant.channel)
     assert "*Approvals: 0 of 2* (nobody yet)" in card.text()
@@ -498,6 +500,7 @@ async def test_no_amendment_is_offered_where_a_quorum_is_needed(
 
 
 async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
+    admin_dsn: str,
     client: Client,
     slack_worker: Worker,
     slack_app: SlackApp,
@@ -507,7 +510,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
 ) -> None:
     """Maya approves with a lower amount (CLI); the card and sam's modal show what he approves."""
     tenant = slack_tenant.tenant_id
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
     card = await card_for(fake_slack, slack_tenant.channel)
     edit = Decision(
@@ -542,6 +545,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
 
 
 async def test_rule_approver_roles_are_enforced_in_slack(
+    admin_dsn: str,
     client: Client,
     slack_worker: Worker,
     slack_app: SlackApp,
@@ -551,7 +555,7 @@ async def test_rule_approver_roles_are_enforced_in_slack(
 ) -> None:
     """`approvers: [owner]` on the rule: sam (an approver, not an owner) is refused."""
     tenant = slack_tenant.tenant_id
-    await adopt_variant(db, tenant, LARGE, LARGE + "    approvers: [owner]\n")
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvers: [owner]\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1044")
     card = await card_for(fake_slack, slack_tenant.channel)
     assert "*Who may approve:* members with the role owner" in card.text()

@@ -156,7 +156,9 @@ async def test_charter_slack_configure(
     admin_dsn: str, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = f"c-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     monkeypatch.setenv("DATABASE_URL", admin_dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # configure never connects to it
     base = ["slack", "configure", "--tenant", tenant, "--channel", "C0APPROVALS"]

@@ -31,7 +31,9 @@ QUEUE = "charter-slack-time-skipping"
 
 async def _tenant(db: Database, admin_dsn: str) -> str:
     tenant_id = f"w-{uuid.uuid4().hex[:10]}"
-    await seed(db, tenant_id, template="acme", actor="test", keys=session_vault().keys)
+    await seed(
+        db, tenant_id, template="acme", actor="test", keys=session_vault().keys, admin_dsn=admin_dsn
+    )
     await enroll_members(
         admin_dsn, tenant_id, template="acme", actor="test", folder=Settings().member_key_folder
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.support.catalog import app_tables, catalog_problems, owned_tables
+from tests.support.catalog import app_privileges, app_tables, catalog_problems, owned_tables
 
 pytestmark = pytest.mark.db
 
@@ -72,3 +72,25 @@ async def test_catalog_covers_every_schema_charter_creates(admin: asyncpg.Connec
         await tx.rollback()
     assert "charter_meta.schema_migrations: row-level security is not forced" in problems
     assert "charter.member_keys: charter_app holds INSERT" in problems
+
+
+async def test_the_application_only_reads_the_law_the_roster_and_the_keys(
+    admin: asyncpg.Connection,
+) -> None:
+    """A stolen worker cannot write a constitution, a member or a key: SELECT is all the
+    application role holds on them, on the table or any column."""
+    for table in ("charter.members", "charter.member_keys", "charter.constitutions"):
+        assert await app_privileges(admin, table) == ["SELECT"], table
+
+
+async def test_catalog_check_catches_a_column_grant_on_the_roster(
+    admin: asyncpg.Connection,
+) -> None:
+    tx = admin.transaction()
+    await tx.start()
+    try:
+        await admin.execute("GRANT UPDATE (slack_user_id) ON charter.members TO charter_app")
+        problems = await catalog_problems(admin)
+    finally:
+        await tx.rollback()
+    assert "charter.members: charter_app holds UPDATE" in problems

@@ -34,7 +34,7 @@ names = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
 async def tenants(db: Database, admin_dsn: str) -> list[str]:
     admin = await asyncpg.connect(admin_dsn)
     try:
-        return [await new_tenant(db, admin) for _ in range(3)]
+        return [await new_tenant(db, admin, admin_dsn) for _ in range(3)]
     finally:
         await admin.close()
 

@@ -139,7 +139,14 @@ async def run_load(
     names = [f"ld-{uuid.uuid4().hex[:8]}" for _ in range(tenants)]
     plan: list[tuple[str, str]] = []  # (tenant, invoice), one per run
     for t, tenant in enumerate(names):
-        await seed(db, tenant, template="acme", actor="load", keys=session_vault().keys)
+        await seed(
+            db,
+            tenant,
+            template="acme",
+            actor="load",
+            keys=session_vault().keys,
+            admin_dsn=admin_dsn,
+        )
         await enroll_members(
             admin_dsn, tenant, template="acme", actor="load", folder=Settings().member_key_folder
         )
