@@ -18,17 +18,25 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import Client
 
-from charter.audit.chain import Anchor, AuditEntry, ChainReport, MalformedEntry, verify_chain
+from charter.audit.chain import (
+    Anchor,
+    AuditEntry,
+    ChainEntry,
+    ChainReport,
+    MalformedEntry,
+    verify_chain,
+)
 from charter.audit.checkpoints import CheckpointError, load_signing_key
 from charter.audit.sinks import CheckpointSink, SinkLocationInvalid, SinkUnavailable, sink_for
 from charter.config.settings import Settings
-from charter.services import proofs
+from charter.services import proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
     anchors_from,
     checkpoint,
     verify_tenants,
 )
+from charter.services.proof_audit import TrailEntry
 from charter.storage import Database, audit_trail
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._arguments import add_json, add_tenant
@@ -247,8 +255,13 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
     problems: list[str] = []
     for tenant in tenants:
         async with db.tenant(tenant) as conn:
-            entries = [(e.seq, e.kind, e.snapshot) async for e in audit_trail.entries(conn, tenant)]
-            problems += await proofs.audit_problems(conn, tenant, entries)
+            # An entry that cannot be read is the chain report's to name (tenant and seq).
+            entries = [
+                TrailEntry(e.seq, e.kind, e.occurred_at, e.snapshot)
+                async for e in audit_trail.readable_entries(conn, tenant)
+                if isinstance(e, ChainEntry)
+            ]
+            problems += await proof_audit.audit_problems(conn, tenant, entries)
     return problems
 
 

@@ -233,6 +233,16 @@ async def _reset_members(owner: asyncpg.Connection, tenant_id: str, data: dict[s
     )
 
 
+def _members_snapshot(data: dict[str, Any]) -> dict[str, Any]:
+    """The roster as seeded, for the trail: who holds which roles and Slack id from now on."""
+    return {
+        "members": [
+            {"member_id": m, "roles": roles, "slack_user_id": slack}
+            for m, _, roles, slack in data["members"]
+        ]
+    }
+
+
 async def _baseline_constitution(
     conn: asyncpg.Connection, tenant_id: str, template: str, actor: str
 ) -> int:
@@ -274,8 +284,12 @@ async def seed(
             conn, tenant_id, "books_seeded", {"tenant": data["name"]}, actor=actor
         )
     async with member_keys.owner_tenant(admin_dsn, tenant_id) as owner:
-        await _reset_members(owner, tenant_id, data)
         version = await _baseline_constitution(owner, tenant_id, template, actor)
+        # After the constitution: one lock order (constitution, then audit head) everywhere.
+        await _reset_members(owner, tenant_id, data)
+        await audit_trail.append(
+            owner, tenant_id, "members_seeded", _members_snapshot(data), actor=actor
+        )
     await seed_credentials(db, tenant_id, keys, actor=actor)
     return version
 

@@ -100,7 +100,12 @@ async def _proven_approvers(
     """The approvers of exactly these parameters whose stored statements verify: a decision
     row written with the application role's credentials alone proves nothing."""
     approvers = await runs.approvals(conn, run.tenant_id, run.workflow_id, proposal_id, digest)
-    proven = await proofs.proven_approvers(conn, proofs.Binding.of_run(run, proposal_id, digest))
+    exception = await runs.latest_exception(conn, run.tenant_id, run.workflow_id, proposal_id)
+    if exception is None:
+        return []
+    # Approvals count for the exception they were given on: the last one opened.
+    binding = proofs.Binding.of_run(run, proposal_id, digest)
+    proven = await proofs.proven_approvers(conn, binding, exception["opened_at"])
     return [a for a in approvers if a in proven]
 
 

@@ -8,10 +8,10 @@ anyone holding only the application role's credentials counts for nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -64,11 +64,47 @@ async def member_slack_id(conn: asyncpg.Connection, tenant_id: str, member_id: s
     return str(value) if value is not None else None
 
 
+SlackIdOf = Callable[[str], Awaitable[str | None]]
+"""A member's registered Slack id, as of the statement being checked (by member id)."""
+
+KeyCheck = Callable[[DecisionStatement, MemberKey, SlackIdOf], Awaitable[None]]
+"""What a key of one kind may sign: raises StatementInvalid if not this statement."""
+
+
+async def _member_key_signs(statement: DecisionStatement, key: MemberKey, _: SlackIdOf) -> None:
+    if statement.via != "member" or key.member_id != statement.member_id:
+        raise StatementInvalid(f"key {key.key_id} is not {statement.member_id!r}'s key")
+
+
+async def _front_door_signs(
+    statement: DecisionStatement, key: MemberKey, slack_id_of: SlackIdOf
+) -> None:
+    # A front door signs on a member's behalf only for the member whose registered id at
+    # that front door is the one it verified.
+    if key.front_door != statement.via:
+        raise StatementInvalid(f"key {key.key_id} is not the {statement.via} front door's")
+    registered = await slack_id_of(statement.member_id)
+    if registered is None or registered != statement.slack_user_id:
+        raise StatementInvalid(
+            f"{statement.member_id!r}'s registered Slack id does not match the statement's"
+        )
+
+
+#: What each kind of registered key may sign; a new kind of signer (a passkey, say) adds
+#: its own check here.
+KEY_CHECKS: dict[str, KeyCheck] = {"member": _member_key_signs, "front_door": _front_door_signs}
+
+
 async def _verified(
-    conn: asyncpg.Connection, tenant_id: str, text: str, signature: str
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    text: str,
+    signature: str,
+    slack_id_of: SlackIdOf | None = None,
 ) -> tuple[DecisionStatement, MemberKey]:
     """The statement and the key that signed it, if the signature verifies and the key may
-    sign for the member it names; StatementInvalid otherwise."""
+    sign for the member it names; StatementInvalid otherwise. `slack_id_of` gives members'
+    Slack ids as of the statement (the roster's now, by default)."""
     claimed = statements.parse(text)
     key = await member_keys.get(conn, tenant_id, claimed.key_id)
     if key is None:
@@ -76,19 +112,14 @@ async def _verified(
     statement = statements.verify(text, signature, key.public_key)
     if not key.valid_at(statement.issued_at):
         raise StatementInvalid(f"key {key.key_id} was not valid when the statement was issued")
-    if key.kind == "member":
-        if statement.via != "member" or key.member_id != statement.member_id:
-            raise StatementInvalid(f"key {key.key_id} is not {statement.member_id!r}'s key")
-    else:
-        # A front door signs on a member's behalf only for the member whose registered id at
-        # that front door is the one it verified.
-        if key.front_door != statement.via:
-            raise StatementInvalid(f"key {key.key_id} is not the {statement.via} front door's")
-        registered = await member_slack_id(conn, tenant_id, statement.member_id)
-        if registered is None or registered != statement.slack_user_id:
-            raise StatementInvalid(
-                f"{statement.member_id!r}'s registered Slack id does not match the statement's"
-            )
+    check = KEY_CHECKS.get(key.kind)
+    if check is None:
+        raise StatementInvalid(f"key {key.key_id} is of a kind that signs no decisions")
+
+    async def current(member_id: str) -> str | None:
+        return await member_slack_id(conn, tenant_id, member_id)
+
+    await check(statement, key, slack_id_of or current)
     return statement, key
 
 
@@ -137,13 +168,76 @@ async def check_new(
     return statement
 
 
-async def proven_approvers(conn: asyncpg.Connection, binding: Binding) -> list[str]:
-    """Distinct members whose approval of exactly `binding` is recorded with a statement that
-    verifies against a key valid when it was signed. Rows without one count for nothing."""
+@dataclass(frozen=True)
+class Recorded:
+    """A decision as it was recorded (its row, or its audit entry), with the time the
+    database recorded it: what a statement is re-checked against when money moves."""
+
+    approver: str
+    outcome: str
+    statement: str | None
+    signature: str | None
+    recorded_at: datetime
+    nonce: str | None = None
+    """The row's nonce (an audit entry has none of its own)."""
+
+
+async def check_recorded(
+    conn: asyncpg.Connection,
+    binding: Binding,
+    recorded: Recorded,
+    opened_at: datetime,
+    slack_id_of: SlackIdOf | None = None,
+) -> DecisionStatement:
+    """The statement of a recorded decision, re-checked in full: its signature and key, the
+    key valid when it was signed and when it was recorded (and never revoked for cause),
+    bound to exactly `binding`, by the member and with the outcome recorded, recorded within
+    its validity window, and signed for the exception opened at `opened_at` (not an earlier
+    one of the same proposal). StatementInvalid says what fails."""
+    if recorded.statement is None or recorded.signature is None:
+        raise StatementInvalid("no signed statement")
+    statement, key = await _verified(
+        conn, binding.tenant_id, recorded.statement, recorded.signature, slack_id_of
+    )
+    _check_binding(statement, binding)
+    if statement.member_id != recorded.approver or statement.outcome != recorded.outcome:
+        raise StatementInvalid(
+            f"the statement says {statement.member_id!r} {statement.outcome}s, the record "
+            f"{recorded.approver!r} {recorded.outcome}s"
+        )
+    if recorded.nonce is not None and recorded.nonce != statement.nonce:
+        raise StatementInvalid("the record's nonce is not the statement's")
+    try:
+        statements.check_window(statement, recorded.recorded_at)
+    except StatementInvalid as exc:
+        raise StatementInvalid(f"recorded outside its validity window: {exc}") from None
+    if not key.valid_at(recorded.recorded_at):
+        raise StatementInvalid(f"key {key.key_id} was revoked before the decision was recorded")
+    if statement.issued_at + statements.SKEW < opened_at or recorded.recorded_at < opened_at:
+        raise StatementInvalid("the statement was signed before this exception was opened")
+    return statement
+
+
+async def _nonce_used_once(conn: asyncpg.Connection, tenant_id: str, nonce: str) -> bool:
+    count = await conn.fetchval(
+        "SELECT count(*) FROM charter.decisions WHERE tenant_id = $1 AND nonce = $2",
+        tenant_id,
+        nonce,
+    )
+    return bool(count == 1)
+
+
+async def proven_approvers(
+    conn: asyncpg.Connection, binding: Binding, opened_at: datetime
+) -> list[str]:
+    """Distinct members whose approval of exactly `binding`, in force (not superseded), is
+    recorded with a statement that passes `check_recorded` for the exception opened at
+    `opened_at`, its nonce used once. Rows without one count for nothing."""
     rows = await conn.fetch(
-        "SELECT approver, statement, signature FROM charter.decisions WHERE tenant_id = $1 "
-        "AND workflow_id = $2 AND proposal_id = $3 AND proposal_digest = $4 "
-        "AND outcome = 'approve' ORDER BY decided_at, approver",
+        "SELECT approver, outcome, statement, signature, nonce, decided_at FROM "
+        "charter.decisions WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 "
+        "AND proposal_digest = $4 AND outcome = 'approve' AND superseded_by IS NULL "
+        "ORDER BY decided_at, approver",
         binding.tenant_id,
         binding.workflow_id,
         binding.proposal_id,
@@ -151,66 +245,25 @@ async def proven_approvers(conn: asyncpg.Connection, binding: Binding) -> list[s
     )
     proven: list[str] = []
     for row in rows:
-        if row["statement"] is None or row["signature"] is None:
+        if row["nonce"] is None or not await _nonce_used_once(
+            conn, binding.tenant_id, row["nonce"]
+        ):
             continue
+        recorded = Recorded(
+            row["approver"],
+            row["outcome"],
+            row["statement"],
+            row["signature"],
+            row["decided_at"],
+            row["nonce"],
+        )
         try:
-            statement, _ = await _verified(
-                conn, binding.tenant_id, row["statement"], row["signature"]
-            )
-            _check_binding(statement, binding)
+            await check_recorded(conn, binding, recorded, opened_at)
         except StatementInvalid:
             continue
-        if (
-            statement.outcome == "approve"
-            and statement.member_id == row["approver"]
-            and row["approver"] not in proven
-        ):
+        if row["approver"] not in proven:
             proven.append(row["approver"])
     return proven
-
-
-async def audit_problems(
-    conn: asyncpg.Connection, tenant_id: str, entries: Sequence[tuple[int, str, Mapping[str, Any]]]
-) -> list[str]:
-    """What the audit trail cannot prove, given its entries as (seq, kind, snapshot): each
-    `decision` entry whose signed statement does not verify, and each approved exception or
-    action executed on an approval with no verified `decision` entry behind it."""
-    problems: list[str] = []
-    proven: set[str] = set()
-    for seq, kind, snapshot in entries:
-        if kind != "decision":
-            continue
-        text, signature = snapshot.get("statement"), snapshot.get("signature")
-        if not isinstance(text, str) or not isinstance(signature, str):
-            problems.append(f"{tenant_id} seq {seq}: decision without a signed statement")
-            continue
-        try:
-            await _verified(conn, tenant_id, text, signature)
-        except StatementInvalid as exc:
-            problems.append(f"{tenant_id} seq {seq}: decision statement does not verify: {exc}")
-            continue
-        proven.add(str(snapshot.get("exception_id")))
-    for row in await conn.fetch(
-        "SELECT exception_id FROM charter.exceptions WHERE tenant_id = $1 AND status = 'approved' "
-        "ORDER BY exception_id",
-        tenant_id,
-    ):
-        if row["exception_id"] not in proven:
-            problems.append(
-                f"{tenant_id}: exception {row['exception_id']} is approved but no verified "
-                "decision entry records an approval"
-            )
-    for row in await conn.fetch(
-        "SELECT idempotency_key, workflow_id, proposal_id FROM charter.actions WHERE "
-        "tenant_id = $1 AND authorisation->>'kind' = 'approval' ORDER BY executed_at",
-        tenant_id,
-    ):
-        if runs.exception_id_for(row["workflow_id"], row["proposal_id"]) not in proven:
-            problems.append(
-                f"{tenant_id}: action {row['idempotency_key']} executed on an approval that no "
-                "verified decision entry records"
-            )
-    return problems
 
 
 async def binding_for(

@@ -116,10 +116,13 @@ async def revoke(
     for_cause: bool,
     reason: str,
 ) -> list[str]:
-    """Revoke a member's active keys (or one key); the ids revoked."""
+    """Revoke a member's active keys (or one key); the ids revoked. For cause, a key revoked
+    routinely before is raised to revoked for cause (its revocation time kept): nothing it
+    ever signed counts any more."""
     rows = await owner.fetch(
-        "UPDATE charter.member_keys SET revoked_at = now(), revoked_for_cause = $4, "
-        "revoke_reason = $5 WHERE tenant_id = $1 AND revoked_at IS NULL "
+        "UPDATE charter.member_keys SET revoked_at = coalesce(revoked_at, now()), "
+        "revoked_for_cause = revoked_for_cause OR $4, revoke_reason = $5 WHERE tenant_id = $1 "
+        "AND (revoked_at IS NULL OR ($4 AND NOT revoked_for_cause)) "
         "AND ($2::text IS NULL OR member_id = $2) AND ($3::text IS NULL OR key_id = $3) "
         "RETURNING key_id",
         tenant_id,
