@@ -29,7 +29,7 @@ from charter.audit.chain import (
 from charter.audit.checkpoints import CheckpointError, load_signing_key
 from charter.audit.sinks import CheckpointSink, SinkLocationInvalid, SinkUnavailable, sink_for
 from charter.config.settings import Settings
-from charter.services import proof_audit
+from charter.services import law_proofs, proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
     anchors_from,
@@ -251,7 +251,8 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 
 
 async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
-    """Decisions without a valid signed statement, and approvals claimed without one."""
+    """Decisions without a valid signed statement, approvals claimed without one, and
+    constitution versions nothing proves."""
     problems: list[str] = []
     for tenant in tenants:
         async with db.tenant(tenant) as conn:
@@ -262,6 +263,7 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
                 if isinstance(e, ChainEntry)
             ]
             problems += await proof_audit.audit_problems(conn, tenant, entries)
+            problems += await law_proofs.unproven_versions(conn, tenant)
     return problems
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncpg
 
 from charter.governance import approvals
-from charter.services import proofs
+from charter.services import law_proofs, proofs
 from charter.storage import roster, runs
 from schemas import (
     ApprovalAuthorisation,
@@ -37,6 +37,7 @@ async def authorise(conn: asyncpg.Connection, run: RunRef, proposal: Proposal) -
             f"act refused: no gate verdict recorded for {run.workflow_id}/{proposal.proposal_id}"
         )
     recorded, verdict = stored
+    await _check_law(conn, run, verdict)
     digest = runs.proposal_digest(proposal)
     edited_verdict = None
     if runs.proposal_digest(recorded) != digest:
@@ -46,6 +47,20 @@ async def authorise(conn: asyncpg.Connection, run: RunRef, proposal: Proposal) -
     if verdict.outcome == "deny":
         raise AuthorisationRefused("act refused: the gate denied this proposal")
     return await _approval(conn, run, proposal.proposal_id, digest, verdict, edited_verdict)
+
+
+async def _check_law(conn: asyncpg.Connection, run: RunRef, verdict: Verdict) -> None:
+    """The version the verdict was judged under and the one in force must both be law:
+    the owner's, or an amendment its signed decision proves."""
+    current = await conn.fetchval(
+        "SELECT max(version) FROM charter.constitutions WHERE tenant_id = $1", run.tenant_id
+    )
+    try:
+        await law_proofs.check_law(
+            conn, run.tenant_id, sorted({verdict.constitution_version, current or 0} - {0})
+        )
+    except law_proofs.LawUnproven as exc:
+        raise AuthorisationRefused(f"act refused: {exc}") from None
 
 
 async def _edited_verdict(

@@ -95,7 +95,7 @@ async def _front_door_signs(
 KEY_CHECKS: dict[str, KeyCheck] = {"member": _member_key_signs, "front_door": _front_door_signs}
 
 
-async def _verified(
+async def verified(
     conn: asyncpg.Connection,
     tenant_id: str,
     text: str,
@@ -143,7 +143,7 @@ async def check_new(
     try:
         # Fresh first: a stale statement is refused whatever else it says.
         statements.check_window(statements.parse(decision.statement), now)
-        statement, key = await _verified(
+        statement, key = await verified(
             conn, binding.tenant_id, decision.statement, decision.signature
         )
         if key.revoked_at is not None:
@@ -196,7 +196,7 @@ async def check_recorded(
     one of the same proposal). StatementInvalid says what fails."""
     if recorded.statement is None or recorded.signature is None:
         raise StatementInvalid("no signed statement")
-    statement, key = await _verified(
+    statement, key = await verified(
         conn, binding.tenant_id, recorded.statement, recorded.signature, slack_id_of
     )
     _check_binding(statement, binding)

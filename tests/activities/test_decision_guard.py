@@ -19,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from activities import DecisionActivities, Deps
+from charter.crypto import statements
 from charter.governance.constitution import parse_document
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, constitution_versions, runs
@@ -85,7 +86,7 @@ async def _slip_in_approval(db: Database, ref: RunRef, ps: ProposalState, approv
             amendment_version=None,
             statement=decision.statement,
             signature=decision.signature,
-            nonce=f"slipped-{approver}",
+            nonce=statements.parse(decision.statement).nonce if decision.statement else None,
         )
 
 

@@ -28,7 +28,13 @@ async def flip_byte(admin: asyncpg.Connection, tenant: str, seq: int) -> None:
     """Change one character of one entry's snapshot."""
     entry = next(e for e in await chain(admin, tenant) if e.seq == seq)
     text = json.dumps(entry.snapshot)
-    i = text.index(":") + 2  # first character of the first value
+    # A digit of the first number, or the first character inside the first string.
+    i = next(
+        at + 2 + (text[at + 2] == '"')
+        for at in range(len(text))
+        if text.startswith(": ", at)
+        and (text[at + 2].isdigit() or (text[at + 2] == '"' and text[at + 3] not in '"\\'))
+    )
     flipped = text[:i] + ("1" if text[i] != "1" else "2") + text[i + 1 :]
     await _untriggered(
         admin,
