@@ -27,7 +27,13 @@ from charter.audit.chain import (
     verify_chain,
 )
 from charter.audit.checkpoints import CheckpointError, load_signing_key
-from charter.audit.sinks import CheckpointSink, SinkLocationInvalid, SinkUnavailable, sink_for
+from charter.audit.sinks import (
+    CheckpointSink,
+    FileSink,
+    SinkLocationInvalid,
+    SinkUnavailable,
+    sink_for,
+)
 from charter.config.settings import Settings
 from charter.services import law_proofs, proof_audit
 from charter.services.audit_verification import (
@@ -213,8 +219,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     and name the first bad entry"""
     settings = Settings()
     tenants = _tenants(args)
+    sink = checkpoint_sink(settings, args.checkpoints)
+    if args.checkpoints and isinstance(sink, FileSink) and not sink.path.exists():
+        # Named, so expected: a missing file would otherwise verify against nothing.
+        raise CliError(f"no checkpoints file at {sink.path}")
     try:
-        anchors = checkpoint_anchors(settings, checkpoint_sink(settings, args.checkpoints), tenants)
+        anchors = checkpoint_anchors(settings, sink, tenants)
     except CheckpointError as exc:
         if args.json:
             print_json({"ok": False, "problem": f"checkpoints do not verify: {exc}", "chains": []})

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pydantic import ValidationError
 from rich.table import Table
 
-from charter.presentation.inert import plain
+from charter.presentation.inert import inert, plain
 from charter.presentation.report import (
     CAUSE_WORDS,
     exception_panel,
@@ -188,6 +188,11 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         try:
             pending = await deciding.awaiting(s.db, args.tenant, args.exception_id)
             decision = build_decision(args, pending.proposal_id)
+            signing = await deciding.to_be_signed(s.db, args.tenant, pending.workflow_id, decision)
+            if signing is not None:
+                # What is signed is what is shown: these parameters, edits included, and
+                # nothing else (an edit recorded meanwhile refuses the signature).
+                console.print(plain(f"{decision.outcome}s: {_parameters_line(signing)}"))
             # Signed with the local key of `--as`: the workflow and the database accept only
             # a statement that member's registered key signed.
             receipt = await deciding.decide(
@@ -197,6 +202,7 @@ async def cmd_decide(args: argparse.Namespace) -> int:
                 pending.workflow_id,
                 decision,
                 folder=s.settings.member_key_folder,
+                shown=deciding.shown_digest(signing) if signing is not None else None,
             )
         except deciding.NothingToDecide as exc:
             raise CliError(f"{exc}{_NOTHING_TO_DECIDE}") from None
@@ -206,6 +212,14 @@ async def cmd_decide(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
     console.print(_receipt_line(args.exception_id, receipt))
     return 0
+
+
+def _parameters_line(p: Proposal) -> str:
+    """The parameters signed, inertly: action, amount, counterparty and reference."""
+    amount = money(p.amount, p.currency) if p.amount is not None else ""
+    target = f" to {inert(p.counterparty)}" if p.counterparty else ""
+    ref = f" (ref {inert(p.reference)})" if p.reference else ""
+    return f"{p.action} {amount}{target}{ref}".replace("  ", " ")
 
 
 def _receipt_line(exception_id: str, receipt: DecisionReceipt) -> str:

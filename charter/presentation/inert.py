@@ -20,9 +20,13 @@ _ESCAPES = re.compile(
     r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c)"
     r"|\x1b[@-Z\\-_]"
 )
-# Controls except newline and tab, DEL, C1 controls, and the bidirectional overrides that
-# reorder what is displayed.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls except newline and tab, DEL, C1 controls, the bidirectional marks and overrides
+# that reorder what is displayed (the Arabic letter mark too), and the invisible characters
+# that hide in a name (zero-width spaces and joiners, word joiners, the byte-order mark).
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    r"\u2066-\u2069\ufeff]"
+)
 
 
 def inert(value: object) -> str:

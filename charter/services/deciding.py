@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from charter.crypto import CryptoError, statements
 from charter.services import proofs
 from charter.storage import Database, runs
-from schemas import Decision, DecisionReceipt
+from schemas import Decision, DecisionReceipt, Proposal
 from schemas.errors import ErrorType
 
 #: The update every AgentLoop run answers (the workflow sits above charter/: by its name).
@@ -105,6 +105,28 @@ async def awaiting(db: Database, tenant_id: str, exception_id: str) -> Awaiting:
     return Awaiting(tenant_id, exception_id, str(row["workflow_id"]), str(row["proposal_id"]))
 
 
+class ShownParametersChanged(DecisionRefused):
+    """The parameters a decision would sign are not the ones the member was shown (an edit
+    landed in between): nothing is signed."""
+
+
+async def to_be_signed(
+    db: Database, tenant_id: str, workflow_id: str, decision: Decision
+) -> Proposal | None:
+    """Exactly the parameters a decision on the proposal would sign (edits included): what a
+    front door shows before the member decides. None if no such proposal is recorded."""
+    async with db.tenant(tenant_id) as conn:
+        found = await proofs.approved_for(
+            conn, tenant_id, workflow_id, decision.proposal_id, decision.edit
+        )
+    return found[1] if found is not None else None
+
+
+def shown_digest(parameters: Proposal) -> str:
+    """The digest of the parameters shown, for `sign(shown=...)`."""
+    return runs.proposal_digest(parameters)
+
+
 async def sign(
     db: Database,
     tenant_id: str,
@@ -113,10 +135,13 @@ async def sign(
     *,
     front_door: FrontDoor | None = None,
     folder: Path | None = None,
+    shown: str | None = None,
 ) -> Decision:
     """`decision` carrying a statement of itself, bound to the run, the proposal and the
     parameters approved: signed with the approver's own key on this machine (in `folder`,
-    `Settings.member_key_folder`), or by `front_door` on their behalf."""
+    `Settings.member_key_folder`), or by `front_door` on their behalf. With `shown` (the
+    digest of the parameters the member was shown), ShownParametersChanged unless they are
+    exactly the ones signed."""
     try:
         if front_door is not None:
             key = front_door.key
@@ -134,6 +159,12 @@ async def sign(
             )
     except CryptoError as exc:
         raise DecisionUnsigned(str(exc)) from exc
+    if shown is not None and binding.digest != shown:
+        raise ShownParametersChanged(
+            "the parameters changed after they were shown (an edit was recorded); look at "
+            "the exception again before deciding",
+            ErrorType.INVALID_STATEMENT,
+        )
     now = datetime.now(UTC)
     if front_door is None:
         return proofs.sign_decision(decision, key, binding, now)
@@ -181,9 +212,12 @@ async def decide(
     *,
     front_door: FrontDoor | None = None,
     folder: Path | None = None,
+    shown: str | None = None,
 ) -> DecisionReceipt:
     """Sign `decision` (see `sign`) and send it to the run waiting on it."""
-    signed = await sign(db, tenant_id, workflow_id, decision, front_door=front_door, folder=folder)
+    signed = await sign(
+        db, tenant_id, workflow_id, decision, front_door=front_door, folder=folder, shown=shown
+    )
     return await send(client, workflow_id, signed)
 
 

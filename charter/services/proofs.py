@@ -275,6 +275,19 @@ async def binding_for(
 ) -> Binding | None:
     """What a decision on a recorded proposal binds to, as a signer computes it: the run that
     proposed it and the digest of the parameters approved (edited, with an edit)."""
+    found = await approved_for(conn, tenant_id, workflow_id, proposal_id, edit)
+    return found[0] if found is not None else None
+
+
+async def approved_for(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    workflow_id: str,
+    proposal_id: str,
+    edit: ProposalEdit | None,
+) -> tuple[Binding, Proposal] | None:
+    """The binding, and exactly the parameters whose digest it carries: what a front door
+    shows the member before they sign."""
     row = await conn.fetchrow(
         "SELECT run_id, proposal FROM charter.proposals WHERE tenant_id = $1 AND "
         "workflow_id = $2 AND proposal_id = $3",
@@ -297,13 +310,14 @@ async def binding_for(
         if edited is not None:
             proposal = Proposal.model_validate_json(edited)
     approved = approved_parameters(proposal, edit)
-    return Binding(
+    binding = Binding(
         tenant_id=tenant_id,
         workflow_id=workflow_id,
         run_id=row["run_id"],
         proposal_id=proposal_id,
         digest=runs.proposal_digest(approved),
     )
+    return binding, approved
 
 
 def sign_decision(

@@ -89,6 +89,7 @@ class Approvals:
                 a=amend,
                 c=str(channel),
                 m=str(ts),
+                d=cards.shown_digest(authorised.state),
             )
         except Refusal as refusal:
             # Who and why, never tokens, signatures or request bodies.
@@ -131,7 +132,9 @@ class Approvals:
             await ack(response_action="errors", errors=invalid.errors)
             return
         await ack()  # closes the modal within Slack's 3 seconds; the decision follows
-        await self.decide(client, authorised.state, decision, channel=meta.c, user=user, team=team)
+        await self.decide(
+            client, authorised.state, decision, channel=meta.c, user=user, team=team, shown=meta.d
+        )
 
     async def _submitted_by(
         self, meta: cards.ModalMetadata, user: str, team: str | None
@@ -154,9 +157,11 @@ class Approvals:
         channel: str,
         user: str,
         team: str | None,
+        shown: str | None = None,
     ) -> DecisionReceipt | None:
         """Sign on behalf of the member Slack verified, and send the `decide` update; a
-        refusal goes to them alone. The card is updated by the activity that records it."""
+        refusal goes to them alone. The card is updated by the activity that records it.
+        `shown`: the digest of the parameters the modal showed; anything else is refused."""
         door = deciding.FrontDoor(self._front_door, "slack", user, team)
         try:
             return await deciding.decide(
@@ -166,6 +171,7 @@ class Approvals:
                 state.workflow_id,
                 decision,
                 front_door=door,
+                shown=shown,
             )
         except deciding.DecisionUnsigned as exc:
             log.warning("slack decision not signed: %s", exc)

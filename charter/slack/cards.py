@@ -19,8 +19,9 @@ from charter.governance import approvals
 from charter.governance.amendments import AMENDABLE_CAUSES
 from charter.presentation.inert import inert
 from charter.presentation.report import CAUSE_WORDS, money
+from charter.storage.runs import proposal_digest
 from charter.storage.slack_cards import CardState
-from schemas import Verdict
+from schemas import Proposal, Verdict
 
 APPROVE, REJECT, AMEND = "charter_approve", "charter_reject", "charter_amend"
 ACTIONS = (APPROVE, REJECT, AMEND)
@@ -46,11 +47,16 @@ class ModalMetadata(ButtonValue):
     a: bool = Field(description="with an amendment")
     c: str = Field(max_length=40, description="channel of the card")
     m: str = Field(max_length=40, description="ts of the card")
+    d: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="digest of the parameters the modal showed: what the decision must sign",
+    )
 
 
 #: mrkdwn's formatting marks in untrusted text, replaced by look-alikes that format nothing
 #: (a backtick would also close the code span a reference is shown in).
-_MARKS = str.maketrans({"`": "\u02cb", "*": "\u2217", "~": "\u223c"})
+_MARKS = str.maketrans({"`": "\u02cb", "*": "\u2217", "~": "\u223c", "_": "\u02cd"})
 
 
 def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
@@ -61,7 +67,9 @@ def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_MARKS)
-    return re.sub(r"(?i)([a-z][a-z0-9+.-]*):(?=//)", "\\1:\u200b", s)
+    s = re.sub(r"(?i)([a-z][a-z0-9+.-]*):(?=//)", "\\1:\u200b", s)
+    # A bare domain (`www.evil.example`) is linked too: break each of its dots.
+    return re.sub(r"(?i)(?<=[a-z0-9])\.(?=[a-z])", ".\u200b", s)
 
 
 def when(at: datetime) -> str:
@@ -113,6 +121,11 @@ def approved_proposal(state: CardState) -> dict[str, Any]:
         state.edit["proposal"] if state.edit is not None else state.context["proposal"]
     )
     return chosen
+
+
+def shown_digest(state: CardState) -> str:
+    """The digest of the parameters the modal shows (`approved_proposal`)."""
+    return proposal_digest(Proposal.model_validate(approved_proposal(state)))
 
 
 def verdicts(state: CardState) -> tuple[Verdict | None, Verdict | None]:

@@ -109,3 +109,28 @@ async def test_temporal_results_anchor_the_chain(
     (report,) = await verify_tenants(db, [tenant], {tenant: await temporal_anchors(client, tenant)})
     assert not report.ok and report.first_bad_seq == result.audit_head.seq
     assert "Temporal result of" in (report.problem or "")
+
+
+async def test_verify_refuses_a_named_checkpoints_file_that_is_missing(
+    cli_env: Path, db: Database, tenant: str
+) -> None:
+    await grow(db, tenant, 2)
+    missing = cli_env / "nowhere" / "checkpoints.jsonl"
+    with pytest.raises(CliError, match="no checkpoints file at"):
+        await charter("audit", "verify", "--tenant", tenant, "--checkpoints", str(missing))
+
+
+async def test_a_snapshot_that_is_not_an_object_is_named_with_its_tenant_and_seq(
+    cli_env: Path,
+    db: Database,
+    admin: asyncpg.Connection,
+    tenant: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await grow(db, tenant, 2)
+    seq = max(e.seq for e in await tamper.chain(admin, tenant))
+    await tamper.set_snapshot(admin, tenant, seq, "[1, 2]")
+    capsys.readouterr()
+    assert await charter("audit", "verify", "--tenant", tenant) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert tenant in out and str(seq) in out

@@ -45,6 +45,17 @@ async def flip_byte(admin: asyncpg.Connection, tenant: str, seq: int) -> None:
     )
 
 
+async def set_snapshot(admin: asyncpg.Connection, tenant: str, seq: int, snapshot: str) -> None:
+    """Replace one entry's snapshot with `snapshot` (JSON text, any JSON value)."""
+    await _untriggered(
+        admin,
+        "UPDATE charter.audit_entries SET snapshot = $3::jsonb WHERE tenant_id = $1 AND seq = $2",
+        tenant,
+        seq,
+        snapshot,
+    )
+
+
 async def delete_entry(admin: asyncpg.Connection, tenant: str, seq: int) -> None:
     await _untriggered(
         admin, "DELETE FROM charter.audit_entries WHERE tenant_id = $1 AND seq = $2", tenant, seq

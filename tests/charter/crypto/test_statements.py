@@ -79,3 +79,18 @@ def test_untrusted_text_is_inert_for_a_terminal() -> None:
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
     assert shown == "$12.00 link \\u202eevil\\u0007"
     assert inert("[bold]x[/]\nline two\ttab") == "[bold]x[/]\nline two\ttab"
+
+
+@pytest.mark.parametrize(
+    ("hidden", "code"),
+    [
+        ("\u200b", "\\u200b"),
+        ("\u200d", "\\u200d"),
+        ("\u2060", "\\u2060"),
+        ("\ufeff", "\\ufeff"),
+        ("\u061c", "\\u061c"),
+    ],
+    ids=["zero-width-space", "zero-width-joiner", "word-joiner", "bom", "arabic-letter-mark"],
+)
+def test_invisible_characters_are_shown_not_passed_through(hidden: str, code: str) -> None:
+    assert inert(f"Fig{hidden}ma") == f"Fig{code}ma"
