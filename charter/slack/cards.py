@@ -56,7 +56,10 @@ class ModalMetadata(ButtonValue):
 
 #: mrkdwn's formatting marks in untrusted text, replaced by look-alikes that format nothing
 #: (a backtick would also close the code span a reference is shown in).
-_MARKS = str.maketrans({"`": "\u02cb", "*": "\u2217", "~": "\u223c", "_": "\u02cd"})
+_MARKS = str.maketrans({"`": "\u02cb", "*": "\u2217", "~": "\u223c"})
+#: An underscore that could open or close italics: one at either edge of a word (inside a
+#: word, as in `schedule_payment`, mrkdwn formats nothing).
+_ITALIC_MARK = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
@@ -67,6 +70,7 @@ def esc(text: Any, limit: int = _SECTION_LIMIT) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_MARKS)
+    s = _ITALIC_MARK.sub("\u02cd", s)
     s = re.sub(r"(?i)([a-z][a-z0-9+.-]*):(?=//)", "\\1:\u200b", s)
     # A bare domain (`www.evil.example`) is linked too: break each of its dots.
     return re.sub(r"(?i)(?<=[a-z0-9])\.(?=[a-z])", ".\u200b", s)

@@ -23,8 +23,8 @@ def test_formatting_marks_format_nothing(marked: str) -> None:
     assert "urgent" in shown
 
 
-def test_an_amount_keeps_its_decimal_point() -> None:
-    assert esc("USD 1,440.00") == "USD 1,440.00"
+def test_amounts_and_identifiers_are_shown_as_they_are() -> None:
+    assert esc("schedule_payment USD 1,440.00") == "schedule_payment USD 1,440.00"
 
 
 def test_invisible_characters_are_visible_on_a_card() -> None:

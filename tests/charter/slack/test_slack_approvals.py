@@ -591,3 +591,42 @@ async def test_rule_approver_roles_are_enforced_in_slack(
     assert (await handle.result()).proposals[0].status == "executed"
     final = await _updated(fake_slack, card, "Approved by *Maya Chen (CEO)*", "Executed")
     assert "Who may approve" not in final.text()
+
+
+async def test_a_modal_opened_before_an_edit_signs_nothing(
+    admin_dsn: str,
+    client: Client,
+    slack_worker: Worker,
+    slack_app: SlackApp,
+    fake_slack: FakeSlack,
+    db: Database,
+    slack_tenant: SlackTenant,
+) -> None:
+    """What is signed is what is shown: sam's modal showed $14,800; maya's edit to $12,000
+    lands before he submits, so his submission signs nothing and he is told why."""
+    tenant = slack_tenant.tenant_id
+    await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
+    handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
+    card = await card_for(fake_slack, slack_tenant.channel)
+    view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "sam")
+    assert "$14,800.00" in view["blocks"][0]["text"]["text"]
+    edit = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        reason="minus the disputed part",
+        edit=ProposalEdit(amount=Decimal("12000.00")),
+    )
+    assert (await decide(handle, edit)).approvals == 1
+    reply = await slack_app.send(submission(view, USERS["sam"], {"reason": "Agreed"}))
+    assert reply.status == 200
+
+    async def told() -> str | None:
+        said = [c.text() for c in fake_slack.of("chat.postEphemeral", slack_tenant.channel)]
+        return next((t for t in said if "changed after they were shown" in t), None)
+
+    assert await eventually(told)
+    state = await handle.query(AgentLoop.state)
+    assert [d.approver for d in state.proposals[0].decisions] == ["maya"]
+    assert await actions(db, tenant) == []
+    await handle.terminate("test over")
