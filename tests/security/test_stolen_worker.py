@@ -13,22 +13,20 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charter.governance.constitution import parse_document
 from charter.services import membership, proofs
 from charter.storage import Database, constitution_versions, member_keys, runs
+from tests.security.conftest import Verify
 from tests.support.decided_runs import actions
 from tests.support.running import start
 from tests.support.stolen_worker import (
     act_directly,
-    audit_verify,
     binding_of,
     escalated,
     signed_by,
@@ -78,12 +76,8 @@ async def test_forged_law_pays_nothing_and_is_named(
     client: Client,
     worker: Worker,
     db: Database,
-    admin_dsn: str,
     tenant: str,
-    env: WorkflowEnvironment,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    verify: Verify,
     origin: str | None,
 ) -> None:
     cited = None
@@ -98,7 +92,7 @@ async def test_forged_law_pays_nothing_and_is_named(
     with contextlib.suppress(WorkflowFailureError):
         await handle.result()
     assert await actions(db, tenant) == []
-    code, out = await audit_verify(tenant, admin_dsn, env, monkeypatch, tmp_path, capsys)
+    code, out = await verify(tenant)
     assert code == 1 and f"constitution v{version}" in out
 
 
@@ -131,12 +125,8 @@ async def test_a_statement_borrowed_from_another_exception_pays_nothing_and_is_n
     client: Client,
     worker: Worker,
     db: Database,
-    admin_dsn: str,
     tenant: str,
-    env: WorkflowEnvironment,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    verify: Verify,
 ) -> None:
     """Maya really signed an approval, of another exception; copied in with a covering
     `decision` entry, it approves nothing here, and verify says so at its seq."""
@@ -146,7 +136,7 @@ async def test_a_statement_borrowed_from_another_exception_pays_nothing_and_is_n
     await slip_in_approval(db, ref, ps, borrowed)
     refused = await act_directly(db, ref, ps)
     assert refused.type == "NotAuthorised"
-    code, out = await audit_verify(tenant, admin_dsn, env, monkeypatch, tmp_path, capsys)
+    code, out = await verify(tenant)
     assert code == 1
     assert "decision statement does not verify: the statement is for another workflow" in out
     assert f"exception {ps.exception_id} is approved but no verified decision" in out

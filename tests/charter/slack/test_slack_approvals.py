@@ -38,6 +38,14 @@ from workflows import AgentLoop
 
 #: The Acme rule escalating large payments (INV-1044 is above it), as the constitution has it.
 LARGE = "    when: amount > 10000.0\n    effect: escalate\n"
+#: Maya's approval of $14,800 with an edit down to $12,000.
+MAYA_EDITS = Decision(
+    proposal_id="p1",
+    approver="maya",
+    outcome="approve",
+    reason="minus the disputed part",
+    edit=ProposalEdit(amount=Decimal("12000.00")),
+)
 
 
 async def _escalate(client: Client, tenant: SlackTenant, agent: str, ref: str, **kw: Any) -> Any:
@@ -513,14 +521,7 @@ async def test_slack_approval_after_an_edit_is_for_the_edited_amount(
     await adopt_variant(admin_dsn, tenant, LARGE, LARGE + "    approvals_required: 2\n")
     handle = await _escalate(client, slack_tenant, "payables", "INV-1044", requested_by="leo")
     card = await card_for(fake_slack, slack_tenant.channel)
-    edit = Decision(
-        proposal_id="p1",
-        approver="maya",
-        outcome="approve",
-        reason="minus the disputed part",
-        edit=ProposalEdit(amount=Decimal("12000.00")),
-    )
-    receipt = await decide(handle, edit)
+    receipt = await decide(handle, MAYA_EDITS)
     assert (receipt.approvals, receipt.approvals_required) == (1, 2)
     update = await _updated(
         fake_slack,
@@ -610,14 +611,7 @@ async def test_a_modal_opened_before_an_edit_signs_nothing(
     card = await card_for(fake_slack, slack_tenant.channel)
     view = await _modal_after_click(slack_app, fake_slack, card, "charter_approve", "sam")
     assert "$14,800.00" in view["blocks"][0]["text"]["text"]
-    edit = Decision(
-        proposal_id="p1",
-        approver="maya",
-        outcome="approve",
-        reason="minus the disputed part",
-        edit=ProposalEdit(amount=Decimal("12000.00")),
-    )
-    assert (await decide(handle, edit)).approvals == 1
+    assert (await decide(handle, MAYA_EDITS)).approvals == 1
     reply = await slack_app.send(submission(view, USERS["sam"], {"reason": "Agreed"}))
     assert reply.status == 200
 
