@@ -8,10 +8,13 @@ from pathlib import Path
 
 import yaml
 from rich.table import Table
+from rich.text import Text
 
 from charter.governance.constitution import ConstitutionError
 from charter.governance.constitution_diff import diff
+from charter.presentation.inert import plain
 from charter.presentation.report import money
+from charter.services import law_proofs
 from charter.services.adoption import NotAnOwner, adopt, run_backtest
 from charter.storage import constitution_versions
 from charter_cli._arguments import add_json, add_member, add_tenant
@@ -145,25 +148,38 @@ async def cmd_history(args: argparse.Namespace) -> int:
     """list every version with who made it and why"""
     async with connected(args, temporal=False) as s, s.db.tenant(args.tenant) as conn:
         versions = await constitution_versions.history(conn, args.tenant)
+        unproven = {
+            v.version: await law_proofs.why_unproven(conn, args.tenant, v.version) for v in versions
+        }
     if not versions:
         raise CliError(f"tenant {args.tenant!r} has no constitution")
     if args.json:
-        print_json(versions)
+        print_json(
+            [{**v.model_dump(mode="json"), "unproven": unproven[v.version]} for v in versions]
+        )
         return 0
     table = Table(title=f"constitution history · {args.tenant}", title_justify="left")
-    for col in ("version", "hash", "rules", "by", "when", "source / note"):
+    for col in ("version", "hash", "rules", "by", "proof", "when", "source / note"):
         table.add_column(col)
     for v in versions:
         table.add_row(
             f"v{v.version}",
             v.content_hash[:12],
             str(v.rules),
-            v.created_by,
+            plain(v.created_by),
+            _proof(v.made_by, unproven[v.version]),
             v.created_at.strftime("%Y-%m-%d %H:%M"),
-            f"{v.source}: {v.note}" if v.note else v.source,
+            plain(f"{v.source}: {v.note}" if v.note else v.source),
         )
     console.print(table)
     return 0
+
+
+def _proof(made_by: str, unproven: str | None) -> Text:
+    """What makes a version law: the owner role wrote it, or its signed decision proves it."""
+    if unproven is not None:
+        return plain(f"UNPROVEN: {unproven}", "bold red")
+    return Text("owner role" if made_by == "owner" else "signed decision")
 
 
 async def cmd_diff(args: argparse.Namespace) -> int:

@@ -53,11 +53,19 @@ async def unproven_versions(conn: asyncpg.Connection, tenant_id: str) -> list[st
     """One line per version of the tenant's constitution that is not law."""
     problems = []
     for info in await constitution_versions.history(conn, tenant_id):
-        try:
-            await _check_version(conn, tenant_id, info.version)
-        except LawUnproven as exc:
-            problems.append(f"{tenant_id}: {exc}")
+        problem = await why_unproven(conn, tenant_id, info.version)
+        if problem is not None:
+            problems.append(f"{tenant_id}: {problem}")
     return problems
+
+
+async def why_unproven(conn: asyncpg.Connection, tenant_id: str, version: int) -> str | None:
+    """Why a version is not law, or None when it is."""
+    try:
+        await _check_version(conn, tenant_id, version)
+    except LawUnproven as exc:
+        return str(exc)
+    return None
 
 
 async def _check_version(conn: asyncpg.Connection, tenant_id: str, version: int) -> None:

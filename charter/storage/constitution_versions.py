@@ -29,11 +29,13 @@ class VersionInfo(BaseModel):
     note: str
     created_at: datetime
     rules: int
+    made_by: str
+    """`owner` (written by the owner role) or `amendment` (from an approval, proven by it)."""
 
 
 async def history(conn: asyncpg.Connection, tenant_id: str) -> list[VersionInfo]:
     rows = await conn.fetch(
-        "SELECT version, content_hash, source, created_by, note, created_at, "
+        "SELECT version, content_hash, source, created_by, note, created_at, made_by, "
         "jsonb_array_length(document->'rules') AS rules FROM charter.constitutions "
         "WHERE tenant_id = $1 ORDER BY version",
         tenant_id,

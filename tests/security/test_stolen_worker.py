@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from charter.governance.constitution import parse_document
 from charter.services import membership, proofs
 from charter.storage import Database, constitution_versions, member_keys, runs
+from charter_cli import build_parser
 from tests.security.conftest import Verify
 from tests.support.decided_runs import actions
 from tests.support.running import start
@@ -78,6 +79,7 @@ async def test_forged_law_pays_nothing_and_is_named(
     db: Database,
     tenant: str,
     verify: Verify,
+    capsys: pytest.CaptureFixture[str],
     origin: str | None,
 ) -> None:
     cited = None
@@ -94,6 +96,13 @@ async def test_forged_law_pays_nothing_and_is_named(
     assert await actions(db, tenant) == []
     code, out = await verify(tenant)
     assert code == 1 and f"constitution v{version}" in out
+    # The history shows it for what it is, whoever it claims made it.
+    args = build_parser().parse_args(["constitution", "history", "-t", tenant, "--json"])
+    capsys.readouterr()
+    assert await args.func(args) == 0
+    history = {v["version"]: v for v in json.loads(capsys.readouterr().out)}
+    assert history[version]["created_by"] == "member:maya" and history[version]["unproven"]
+    assert history[1]["made_by"] == "owner" and history[1]["unproven"] is None
 
 
 async def test_the_roster_is_not_writable(db: Database, tenant: str) -> None:
