@@ -83,7 +83,6 @@ async def _add(db: Database, tenant: str, connector: str, secret: creds.Credenti
 
 async def real_books(
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -200,7 +199,6 @@ CASES = [
 
 async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -221,7 +219,6 @@ async def test_the_gate_judges_provider_facts_as_it_judges_the_demo_books(
 
 async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_activity(
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -244,7 +241,6 @@ async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_ac
 
 async def test_revoked_credentials_fail_the_read_with_a_clear_error(
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -268,7 +264,6 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
     client: Client,
     worker: Worker,
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
@@ -292,7 +287,6 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
 
 async def test_a_throttled_quickbooks_read_is_retryable_then_reads(
     db: Database,
-    admin_dsn: str,
     tenant: str,
     qbo: QuickBooksStandIn,
     plaid: PlaidStandIn,
