@@ -119,6 +119,10 @@ async def test_decide_from_the_cli(
         "2500",
     )
     assert code == 0 and "approved" in out and "amended to v2" in out, out
+    # What it signed, it showed: the parameters, before the receipt.
+    assert "approves: schedule_payment $2,300.00 to Bluebird Design Studio" in " ".join(
+        out.split()
+    ), out
     result = await handle.result()
     assert result.proposals[0].status == "executed"
 
