@@ -113,7 +113,9 @@ class Intent:
 
     authorisation: Authorisation
     check: ExecutionCheck
-    lease: WriteLease
+    #: Only a write that goes out to a provider holds one: the demo books' write commits
+    #: with its result, so no attempt can leave one behind half done.
+    lease: WriteLease | None
 
 
 class ActActivities:
@@ -218,7 +220,7 @@ class ActActivities:
         nothing committed)."""
         run = req.run
         try:
-            await self._provider_closed(req)
+            provider = await self._provider_closed(req)
             read_before = await self._facts_from_providers(req)
         except CircuitOpen as exc:
             raise await self._escalate(req, key, str(exc)) from None
@@ -227,12 +229,13 @@ class ActActivities:
             check = await self._judge_and_reserve(conn, req, key, authorisation, read_before)
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
-            lease = WriteLease(run.tenant_id, _subject(req, key), holder)
+            lease = None if provider is None else WriteLease(run.tenant_id, _subject(req, key), holder)
             sent_back = None
             if check.outcome == "decide":
                 sent_back = await send_back(conn, req, check, authorisation.verdict)
             else:
-                await _claim(conn, lease, key)
+                if lease is not None:
+                    await _claim(conn, lease, key)
                 intent = Intent(authorisation, check, lease)
                 await _record_intent(conn, req, key, intent)
         if sent_back is not None:
@@ -240,18 +243,20 @@ class ActActivities:
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         return intent
 
-    async def _provider_closed(self, req: ActInput) -> None:
-        """Wait, within the bulkhead's bound, for the circuit of the provider that would
-        perform the action to close; `CircuitOpen` if it stays open."""
+    async def _provider_closed(self, req: ActInput) -> str | None:
+        """The provider that would perform the action (None: the demo books), once its
+        circuit is closed, waited for within the bulkhead's bound; `CircuitOpen` if it
+        stays open."""
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
             try:
                 route = await registry.write_route(conn, run.tenant_id, req.proposal.action)
             except ConnectorError:
-                return  # refused, with its reason, where the route is needed
+                return None  # refused, with its reason, where the route is needed
         provider = registry.remote_provider(route)
         if provider is not None:
             await self._bulkheads.closed(provider)
+        return provider
 
     async def _escalate(self, req: ActInput, key: str, reason: str) -> BackToHumans:
         """Send the action back to a human because its provider is not answering: nothing
@@ -349,22 +354,22 @@ class ActActivities:
         """Execute, and record the action row (the idempotency guard) and the result. The
         books' refusal, made before they wrote anything, is committed beside the intent it
         closes, then raised: no retry can change it."""
-        provider = registry.remote_provider(route)
-        if provider is None:
+        provider, lease = registry.remote_provider(route), intent.lease
+        if provider is None or lease is None:
             return await self._perform_in_books(req, key, intent, credential)
         writer = registry.provider_writer(route, credential)
         try:
             reference = await while_leased(
                 self._db,
-                intent.lease,
+                lease,
                 self._call(provider, lambda: perform(writer, req.proposal, key)),
             )
         except ActionRefusedByBooks as exc:
-            await self._record_books_refusal(req, key, intent, str(exc), writer.name)
+            await self._record_books_refusal(req, key, lease, str(exc), writer.name)
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(exc)) from None
         except Exception:
             # The call is over, whatever it did: the next attempt need not wait for the lease.
-            await give_up(self._db, intent.lease)
+            await give_up(self._db, lease)
             raise
         crash_point("connector-wrote")
         execution = Execution(
@@ -372,7 +377,7 @@ class ActActivities:
         )
         async with self._db.tenant(req.run.tenant_id) as conn:
             await actions.take_turn(conn, req.run.tenant_id, req.proposal, key)
-            await record_provider_write(conn, req, key, execution, intent.lease)
+            await record_provider_write(conn, req, key, execution, lease)
         return await self._executed(req, key, execution)
 
     async def _perform_in_books(
@@ -394,21 +399,19 @@ class ActActivities:
             except ActionRefusedByBooks as exc:
                 refused = exc
                 await record_refusal(conn, req, key, {"reason": str(exc)}, actor=actor)
-                await _end_lease(conn, intent.lease, "released")
             else:
                 execution = Execution(intent.authorisation, reference, datetime.now(UTC), actor)
                 await record_executed(conn, req, key, execution)
-                await _end_lease(conn, intent.lease, "done")
         if refused is not None:
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(refused))
         return await self._executed(req, key, execution)
 
     async def _record_books_refusal(
-        self, req: ActInput, key: str, intent: Intent, reason: str, name: str
+        self, req: ActInput, key: str, lease: WriteLease, reason: str, name: str
     ) -> None:
         async with self._db.tenant(req.run.tenant_id) as conn:
             await record_refusal(conn, req, key, {"reason": reason}, actor=f"connector:{name}")
-            await _end_lease(conn, intent.lease, "released")
+            await _end_lease(conn, lease, "released")
 
     async def _executed(self, req: ActInput, key: str, execution: Execution) -> ActionResult:
         authorisation = execution.authorisation
