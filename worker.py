@@ -35,9 +35,11 @@ from temporalio.worker import Worker
 
 from activities import Deps, all_activities
 from charter.config.settings import ConfigurationError, Settings, app_dsn
+from charter.connectors.capacity import capacity
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
+from charter.runtime.bulkheads import Bulkheads
 from charter.runtime.failures import configuration_failure
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
@@ -63,6 +65,7 @@ def build_worker(
     task_queue: str = "charter",
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     graceful_shutdown: timedelta = timedelta(seconds=30),
+    max_concurrent_activities: int = 100,
 ) -> Worker:
     """A worker with every Charter workflow and activity. The plugin comes with the client.
 
@@ -80,6 +83,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(4),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,
+        max_concurrent_activities=max_concurrent_activities,
     )
 
 
@@ -137,7 +141,7 @@ def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
     return {"temporal": temporal, "postgres": postgres}
 
 
-def production_deps(settings: Settings, db: Database) -> Deps:
+def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | None = None) -> Deps:
     """What the activities get from this worker's configuration."""
     notifier = notifier_for(
         SlackSettings(),
@@ -156,6 +160,7 @@ def production_deps(settings: Settings, db: Database) -> Deps:
         # The worker signs with the key it is given and never makes one of its own: a key
         # created in a container's state directory would vanish with the container.
         audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),
+        bulkheads=bulkheads or capacity(settings).bulkheads(),
     )
 
 
@@ -173,17 +178,20 @@ async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
     """Serve until `stop` is set; then stop polling and let running activities finish."""
+    # Before anything is connected: a combination that can starve is refused in one line.
+    sized = capacity(settings)
     client = await connect(settings, temporal_address)
-    db = await Database.connect(app_dsn)
+    db = await Database.connect(app_dsn, max_size=sized.pool_size)
     health_server = None
     counting: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
         worker = build_worker(
             client,
-            production_deps(settings, db),
+            production_deps(settings, db, sized.bulkheads()),
             settings.task_queue,
             graceful_shutdown=settings.shutdown_grace,
+            max_concurrent_activities=sized.max_concurrent_activities,
         )
         counting = count_open_exceptions(settings, db)
         if settings.health_port is not None:

@@ -229,7 +229,9 @@ class ActActivities:
             check = await self._judge_and_reserve(conn, req, key, authorisation, read_before)
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
-            lease = None if provider is None else WriteLease(run.tenant_id, _subject(req, key), holder)
+            lease = (
+                None if provider is None else WriteLease(run.tenant_id, _subject(req, key), holder)
+            )
             sent_back = None
             if check.outcome == "decide":
                 sent_back = await send_back(conn, req, check, authorisation.verdict)
