@@ -18,6 +18,10 @@ Audit checkpoints are signed with `CHARTER_AUDIT_SIGNING_KEY` (or the state dire
 file); an `s3://` sink uses the standard AWS configuration (`AWS_*`).
 `CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
 metrics (open exceptions recounted every `CHARTER_OPEN_EXCEPTIONS_INTERVAL`); the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
+Its capacity is configured together and checked before it connects: the pool
+(`CHARTER_DB_POOL_SIZE`), its concurrent activities (`CHARTER_MAX_CONCURRENT_ACTIVITIES`) and the
+providers' bulkheads (`CHARTER_PROVIDER_*`, `CHARTER_BREAKER_*`); a combination that can starve
+the pool is refused in one line (`charter.connectors.capacity`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import contextlib
 import logging
 import signal
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -75,6 +80,28 @@ def build_worker(
     workflow task) and runs again on replay."""
     if max_cached_workflows < 1:
         raise ValueError("max_cached_workflows must be at least 1: local activities need a cache")
+    with warnings.catch_warnings():
+        # Every Charter activity is async: the thread pool below runs none of them, so its
+        # size says nothing about how many activities run at once.
+        warnings.filterwarnings("ignore", message="Worker max_concurrent_activities is")
+        return _worker(
+            client,
+            deps,
+            task_queue,
+            max_cached_workflows,
+            graceful_shutdown,
+            max_concurrent_activities,
+        )
+
+
+def _worker(
+    client: Client,
+    deps: Deps,
+    task_queue: str,
+    max_cached_workflows: int,
+    graceful_shutdown: timedelta,
+    max_concurrent_activities: int,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,

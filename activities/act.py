@@ -165,6 +165,9 @@ class ActActivities:
         payment, and send back what already happened. An attempt still writing the same
         record (its lease live) is waited for first, within a bound."""
         run = req.run
+        recorded = await self._recorded(req, key)
+        if recorded is not None:
+            return recorded
         if not await ended(self._db, run.tenant_id, _subject(req, key), holder):
             raise CatalogueError(
                 ErrorType.CONCURRENT, "another attempt is still writing this record; retrying"
@@ -179,6 +182,13 @@ class ActActivities:
         if earlier is None:
             return None
         return await self._found_at_provider(req, key, earlier)
+
+    async def _recorded(self, req: ActInput, key: str) -> ActionResult | None:
+        """The result recorded under `key` already (by an earlier attempt, or by
+        `actions reconcile`), if there is one: nothing to wait for then."""
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            existing = await actions.executed(conn, req.run.tenant_id, key)
+        return None if existing is None else already_executed(req.proposal, key, existing)
 
     async def _found_at_provider(
         self, req: ActInput, key: str, authorisation: Authorisation
