@@ -11,7 +11,6 @@ order); none is lost, and no order exists that Charter did not record.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +30,7 @@ from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision, RunState
 from starter import start_run
-from tests.support.faults.servers import Temporal, WorkerProcess
+from tests.support.faults.servers import Temporal, WorkerProcess, worker_env
 from tests.support.paying import acme_payments_provider, pay_through
 from tests.support.signing import signed
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
@@ -84,14 +83,7 @@ async def client(temporal: Temporal) -> Client:
 
 @pytest.fixture
 def one_worker(dsn: str, temporal: Temporal, tmp_path: Path) -> Iterator[WorkerProcess]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "TEMPORAL_ADDRESS": temporal.address,
-        "CHARTER_TASK_QUEUE": QUEUE,
-        "CHARTER_STATE_DIR": str(tmp_path / "state"),
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
+    env = worker_env(dsn, temporal.address, QUEUE, tmp_path / "state")
     process = WorkerProcess(env=env, log=tmp_path / "worker.log").start()
     yield process
     process.stop()
@@ -196,9 +188,12 @@ async def test_a_hung_provider_stalls_no_other_tenant(
     client: Client, one_worker: WorkerProcess, fdb: Database, dsn: str, mt: ModernTreasuryStandIn
 ) -> None:
     figures = Figures()
-    # Warm: the worker's first run pays for imports and caches; then the baseline.
+    # Warm: the worker's first run pays for imports and caches; then the baseline, the
+    # faster of two (a loaded machine makes the comparison stricter, not looser).
     await other_tenants_run(client, fdb, dsn)
-    figures.baseline_run, figures.baseline_decision = await other_tenants_run(client, fdb, dsn)
+    figures.baseline_run, figures.baseline_decision = min(
+        [await other_tenants_run(client, fdb, dsn) for _ in range(2)]
+    )
 
     payer = await new_tenant(fdb, dsn, "payer")
     await pay_through(fdb, payer, mt, timeout="5", max_retries="1")
