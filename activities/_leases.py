@@ -28,8 +28,9 @@ from schemas.errors import ErrorType
 T = TypeVar("T")
 
 #: How long a lease lasts unrenewed: a killed worker's write is taken over this long after
-#: its last renewal. Longer than a renewal's worst delay, short beside an act's retries.
-LEASE_TTL = timedelta(seconds=30)
+#: its last renewal, a few seconds after Temporal has given its attempt up (the heartbeat
+#: timeout). Three renewals long, so one slow renewal does not cost the call.
+LEASE_TTL = timedelta(seconds=15)
 #: Renewed on the heartbeat's cadence.
 RENEW_EVERY = HEARTBEAT_TIMEOUT.total_seconds() / 2
 #: The call is given up this long before the lease would lapse unrenewed.
