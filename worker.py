@@ -18,6 +18,10 @@ Audit checkpoints are signed with `CHARTER_AUDIT_SIGNING_KEY` (or the state dire
 file); an `s3://` sink uses the standard AWS configuration (`AWS_*`).
 `CHARTER_HEALTH_PORT` serves `/healthz` and `/readyz`; `CHARTER_METRICS_ADDRESS` the Prometheus
 metrics (open exceptions recounted every `CHARTER_OPEN_EXCEPTIONS_INTERVAL`); the `OTEL_*` variables send traces to a collector (`charter.runtime.telemetry`).
+Its capacity is configured together and checked before it connects: the pool
+(`CHARTER_DB_POOL_SIZE`), its concurrent activities (`CHARTER_MAX_CONCURRENT_ACTIVITIES`) and the
+providers' bulkheads (`CHARTER_PROVIDER_*`, `CHARTER_BREAKER_*`); a combination that can starve
+the pool is refused in one line (`charter.connectors.capacity`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import contextlib
 import logging
 import signal
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -35,9 +40,11 @@ from temporalio.worker import Worker
 
 from activities import Deps, all_activities
 from charter.config.settings import ConfigurationError, Settings, app_dsn
+from charter.connectors.capacity import capacity
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
+from charter.runtime.bulkheads import Bulkheads
 from charter.runtime.failures import configuration_failure
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
@@ -63,6 +70,7 @@ def build_worker(
     task_queue: str = "charter",
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     graceful_shutdown: timedelta = timedelta(seconds=30),
+    max_concurrent_activities: int = 100,
 ) -> Worker:
     """A worker with every Charter workflow and activity. The plugin comes with the client.
 
@@ -72,6 +80,28 @@ def build_worker(
     workflow task) and runs again on replay."""
     if max_cached_workflows < 1:
         raise ValueError("max_cached_workflows must be at least 1: local activities need a cache")
+    with warnings.catch_warnings():
+        # Every Charter activity is async: the thread pool below runs none of them, so its
+        # size says nothing about how many activities run at once.
+        warnings.filterwarnings("ignore", message="Worker max_concurrent_activities is")
+        return _worker(
+            client,
+            deps,
+            task_queue,
+            max_cached_workflows,
+            graceful_shutdown,
+            max_concurrent_activities,
+        )
+
+
+def _worker(
+    client: Client,
+    deps: Deps,
+    task_queue: str,
+    max_cached_workflows: int,
+    graceful_shutdown: timedelta,
+    max_concurrent_activities: int,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
@@ -80,6 +110,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(4),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,
+        max_concurrent_activities=max_concurrent_activities,
     )
 
 
@@ -137,7 +168,7 @@ def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
     return {"temporal": temporal, "postgres": postgres}
 
 
-def production_deps(settings: Settings, db: Database) -> Deps:
+def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | None = None) -> Deps:
     """What the activities get from this worker's configuration."""
     notifier = notifier_for(
         SlackSettings(),
@@ -156,6 +187,7 @@ def production_deps(settings: Settings, db: Database) -> Deps:
         # The worker signs with the key it is given and never makes one of its own: a key
         # created in a container's state directory would vanish with the container.
         audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),
+        bulkheads=bulkheads or capacity(settings).bulkheads(),
     )
 
 
@@ -173,17 +205,20 @@ async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
     """Serve until `stop` is set; then stop polling and let running activities finish."""
+    # Before anything is connected: a combination that can starve is refused in one line.
+    sized = capacity(settings)
     client = await connect(settings, temporal_address)
-    db = await Database.connect(app_dsn)
+    db = await Database.connect(app_dsn, max_size=sized.pool_size)
     health_server = None
     counting: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
         worker = build_worker(
             client,
-            production_deps(settings, db),
+            production_deps(settings, db, sized.bulkheads()),
             settings.task_queue,
             graceful_shutdown=settings.shutdown_grace,
+            max_concurrent_activities=sized.max_concurrent_activities,
         )
         counting = count_open_exceptions(settings, db)
         if settings.health_port is not None:

@@ -13,7 +13,8 @@ from typing import Any
 import asyncpg
 
 from activities._audit import record
-from charter.storage import actions, ledger
+from activities._leases import WriteLease
+from charter.storage import actions, leases, ledger
 from charter.temporal.errors import CatalogueError
 from schemas import ActInput, ActionResult, Authorisation, Proposal
 from schemas.errors import ErrorType
@@ -41,6 +42,28 @@ async def record_executed(
         # Rolls the write back; the retried attempt reserves (and re-judges) anew.
         raise CatalogueError(ErrorType.RESERVATION_LAPSED, str(exc)) from None
     await record_result(conn, req, key, execution)
+
+
+async def record_provider_write(
+    conn: asyncpg.Connection, req: ActInput, key: str, execution: Execution, lease: WriteLease
+) -> None:
+    """Record a write the provider made under `key`, in a transaction that checks the lease.
+
+    The money moved, whatever happened here meanwhile: a reservation that lapsed while the
+    call was in flight is counted as executed spend all the same, and a lease taken over by
+    another attempt (this one's lapsed) does not stop the record, since the provider holds
+    one write under the key. Whoever records second finds the first's row."""
+    run = req.run
+    held = await leases.locked(conn, run.tenant_id, lease.subject)
+    ours = held is not None and held.holder == lease.holder
+    extra: dict[str, Any] = {} if ours else {"lease_taken_over": True}
+    try:
+        await ledger.mark_executed(conn, run.tenant_id, key)
+    except ledger.ReservationLapsed:
+        await ledger.record_moved(conn, run.tenant_id, key)
+        extra["reservation_lapsed"] = True
+    await record_result(conn, req, key, execution, extra=extra or None)
+    await leases.settle(conn, run.tenant_id, lease.subject, key)
 
 
 async def record_result(

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from charter.config.settings import DEFAULT_MAX_OBSERVATION_AGE
+from charter.connectors.calls import worker_bulkheads
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner, RetryBudget
+from charter.runtime.bulkheads import Bulkheads
 from charter.services.audit_verification import SigningKeySource
 from charter.storage import Database
 from charter.storage.credential_vault import CredentialVault
@@ -29,3 +31,6 @@ class Deps:
     #: Signs audit checkpoints (`AuditCheckpoint`): the worker's key from its environment or
     #: state directory, never the database nor history. None: checkpoints are refused.
     audit_signing: SigningKeySource | None = None
+    #: Per provider, the calls this worker makes at once, their deadline and the circuit
+    #: breaker (`charter.runtime.bulkheads`): one per worker, shared by every activity.
+    bulkheads: Bulkheads = field(default_factory=worker_bulkheads)

@@ -3,21 +3,28 @@
 Defence in depth: this activity does not trust its caller. It refuses unless the database
 holds an auto-execute verdict for exactly this proposal, or approvals of exactly this
 proposal by members who are still authorised, each proven by a signed statement
-(`charter.services.authorisation`). In named steps, each in its own transaction:
+(`charter.services.authorisation`). In named steps, each in its own short transaction,
+and never a provider call inside one:
 
 1. settle what an earlier attempt left: its result, or the write its intent made at the
-   provider (money that moved is recorded as moved before anything is judged again);
-2. authorise, judge and reserve at the moment of execution, and commit the write intent
-   (or send the proposal back to a human, or refuse it);
+   provider (money that moved is recorded as moved before anything is judged again); an
+   earlier attempt still writing (its lease live) is waited for, within a bound;
+2. authorise, judge and reserve at the moment of execution (the spend lock held only
+   there), and commit the write intent with a lease on the record it writes (or send the
+   proposal back to a human, or refuse it); a provider whose circuit is open sends it back;
 3. obtain the write credential, only now that the action is authorised;
-4. perform through the connector, and record the result in the write's transaction.
+4. perform: a provider is called with no transaction and no connection held, through its
+   bulkhead, the lease renewed meanwhile; the result is recorded in a new transaction that
+   checks the lease. The demo books, which live in Charter's database, write in that
+   transaction itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -28,12 +35,22 @@ from activities._action_records import (
     action_result,
     already_executed,
     record_executed,
+    record_provider_write,
     record_refusal,
     record_result,
+    release,
 )
 from activities._audit import record
 from activities._connector_errors import activity_error
 from activities._deps import Deps
+from activities._leases import (
+    LEASE_TTL,
+    WriteLease,
+    ended,
+    give_up,
+    new_holder,
+    while_leased,
+)
 from activities._notices import notify
 from activities._provider_writes import find_earlier, perform
 from activities._send_back import send_back
@@ -44,11 +61,13 @@ from charter.connectors import (
     UnsupportedAction,
     registry,
 )
+from charter.connectors.calls import through
 from charter.connectors.registry import WriteRoute
+from charter.runtime.bulkheads import CallTimedOut, CircuitOpen, Unavailable
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
-from charter.storage import actions, ledger, runs
+from charter.storage import actions, leases, ledger, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
 from schemas import (
@@ -60,6 +79,8 @@ from schemas import (
     Observation,
 )
 from schemas.errors import ErrorType
+
+T = TypeVar("T")
 
 
 class NotAuthorised(CatalogueError):
@@ -87,10 +108,14 @@ _RECORDED_WHERE_MADE = (ErrorType.ACTION_REFUSED_BY_BOOKS, ErrorType.BACK_TO_HUM
 
 @dataclass(frozen=True)
 class Intent:
-    """A committed write intent: what authorised the action, and what it was judged on."""
+    """A committed write intent: what authorised the action, what it was judged on, and
+    the lease on the record it writes."""
 
     authorisation: Authorisation
     check: ExecutionCheck
+    #: Only a write that goes out to a provider holds one: the demo books' write commits
+    #: with its result, so no attempt can leave one behind half done.
+    lease: WriteLease | None
 
 
 class ActActivities:
@@ -98,6 +123,7 @@ class ActActivities:
         self._db = deps.db
         self._notifier = deps.notifier
         self._max_observation_age = deps.max_observation_age
+        self._bulkheads = deps.bulkheads
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
         # Read-scoped ones too, to re-read the facts at the providers before acting.
@@ -106,19 +132,20 @@ class ActActivities:
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
         key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+        holder = new_holder()
         try:
-            return await self._act(req, key)
+            return await self._act(req, key, holder)
         except ApplicationError as exc:
             if exc.non_retryable and exc.type not in _RECORDED_WHERE_MADE:
                 # A final refusal is a step of the run too: audit it.
-                await self._record_refusal(req, key, exc)
+                await self._record_refusal(req, key, exc, holder)
             raise
 
-    async def _act(self, req: ActInput, key: str) -> ActionResult:
-        settled = await self._settle_earlier_attempt(req, key)
+    async def _act(self, req: ActInput, key: str, holder: str) -> ActionResult:
+        settled = await self._settle_earlier_attempt(req, key, holder)
         if settled is not None:
             return settled
-        intent = await self._commit_intent(req, key)
+        intent = await self._commit_intent(req, key, holder)
         crash_point("intent-committed")
         try:
             route, credential = await self._route_and_credential(self._credentials, req)
@@ -126,15 +153,25 @@ class ActActivities:
             raise activity_error(exc) from None
         return await self._perform_and_record(req, key, intent, route, credential)
 
-    async def _settle_earlier_attempt(self, req: ActInput, key: str) -> ActionResult | None:
+    async def _settle_earlier_attempt(
+        self, req: ActInput, key: str, holder: str
+    ) -> ActionResult | None:
         """What an earlier attempt left under `key`: its recorded result, or the write its
         committed intent made at the provider; None when there is nothing to settle.
 
         An attempt cut short after its intent may have reached the provider although nothing
         here says so. Money that moved is recorded as moved before anything is judged again:
         fresh facts would now show the bill paid, or a spend cap reached by this very
-        payment, and send back what already happened."""
+        payment, and send back what already happened. An attempt still writing the same
+        record (its lease live) is waited for first, within a bound."""
         run = req.run
+        recorded = await self._recorded(req, key)
+        if recorded is not None:
+            return recorded
+        if not await ended(self._db, run.tenant_id, _subject(req, key), holder):
+            raise CatalogueError(
+                ErrorType.CONCURRENT, "another attempt is still writing this record; retrying"
+            )
         async with self._db.tenant(run.tenant_id) as conn:
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
@@ -146,12 +183,20 @@ class ActActivities:
             return None
         return await self._found_at_provider(req, key, earlier)
 
+    async def _recorded(self, req: ActInput, key: str) -> ActionResult | None:
+        """The result recorded under `key` already (by an earlier attempt, or by
+        `actions reconcile`), if there is one: nothing to wait for then."""
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            existing = await actions.executed(conn, req.run.tenant_id, key)
+        return None if existing is None else already_executed(req.proposal, key, existing)
+
     async def _found_at_provider(
         self, req: ActInput, key: str, authorisation: Authorisation
     ) -> ActionResult | None:
         """Record an earlier attempt's write that the provider holds under `key`, on the
         authorisation its intent committed; None when the provider holds none (or cannot
-        be asked with a read credential: then the perform step asks before it creates)."""
+        be asked with a read credential: then the perform step asks before it creates).
+        The provider is asked with no transaction open."""
         run, proposal = req.run, req.proposal
         try:
             route, credential = await self._route_and_credential(self._readers, req)
@@ -160,44 +205,85 @@ class ActActivities:
         finder = registry.lookup(route, credential)
         if finder is None:
             return None
+        reference = await self._call(finder.name, lambda: find_earlier(finder, key))
+        if reference is None:
+            return None
         async with self._db.tenant(run.tenant_id) as conn:
             await actions.take_turn(conn, run.tenant_id, proposal, key)
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
                 return already_executed(proposal, key, existing)
-            reference = await find_earlier(finder, key)
-            if reference is None:
-                return None
             execution = Execution(
                 authorisation, reference, datetime.now(UTC), f"connector:{finder.name}"
             )
             await ledger.record_moved(conn, run.tenant_id, key)
             found_after = {"found_after_attempt": activity.info().attempt - 1}
             await record_result(conn, req, key, execution, extra=found_after)
+            await leases.settle(conn, run.tenant_id, _subject(req, key), key)
         return await self._executed(req, key, execution)
 
-    async def _commit_intent(self, req: ActInput, key: str) -> Intent:
-        """Authorise, judge and reserve, and commit the write-ahead intent, in one
-        transaction. An action judged now to need a human is sent back instead (the
-        exception committed, then `BackToHumans` raised); one that may not execute is
-        refused (`RefusedAtExecution`, nothing committed)."""
+    async def _commit_intent(self, req: ActInput, key: str, holder: str) -> Intent:
+        """Authorise, judge and reserve, and commit the write-ahead intent with its lease,
+        in one transaction. An action judged now to need a human is sent back instead (the
+        exception committed, then `BackToHumans` raised), as is one whose provider's
+        circuit stays open; one that may not execute is refused (`RefusedAtExecution`,
+        nothing committed)."""
         run = req.run
-        read_before = await self._facts_from_providers(req)
+        try:
+            provider = await self._provider_closed(req)
+            read_before = await self._facts_from_providers(req)
+        except CircuitOpen as exc:
+            raise await self._escalate(req, key, str(exc)) from None
         async with self._db.tenant(run.tenant_id) as conn:
             authorisation = await _authorise(conn, req)
             check = await self._judge_and_reserve(conn, req, key, authorisation, read_before)
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
-            intent = Intent(authorisation, check)
+            lease = (
+                None if provider is None else WriteLease(run.tenant_id, _subject(req, key), holder)
+            )
             sent_back = None
             if check.outcome == "decide":
                 sent_back = await send_back(conn, req, check, authorisation.verdict)
             else:
+                if lease is not None:
+                    await _claim(conn, lease, key)
+                intent = Intent(authorisation, check, lease)
                 await _record_intent(conn, req, key, intent)
         if sent_back is not None:
             await notify(self._notifier, "opened", run, sent_back)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
         return intent
+
+    async def _provider_closed(self, req: ActInput) -> str | None:
+        """The provider that would perform the action (None: the demo books), once its
+        circuit is closed, waited for within the bulkhead's bound; `CircuitOpen` if it
+        stays open."""
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            try:
+                route = await registry.write_route(conn, run.tenant_id, req.proposal.action)
+            except ConnectorError:
+                return None  # refused, with its reason, where the route is needed
+        provider = registry.remote_provider(route)
+        if provider is not None:
+            await self._bulkheads.closed(provider)
+        return provider
+
+    async def _escalate(self, req: ActInput, key: str, reason: str) -> BackToHumans:
+        """Send the action back to a human because its provider is not answering: nothing
+        was sent, and its reservation (if an earlier attempt made one) is freed."""
+        run = req.run
+        async with self._db.tenant(run.tenant_id) as conn:
+            authorisation = await _authorise(conn, req)
+            observed = await runs.observation(conn, run.tenant_id, run.workflow_id, run.run_id)
+            if observed is None:
+                raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, reason)
+            check = ExecutionCheck("decide", f"provider not answering: {reason}", observed)
+            await release(conn, req, key)
+            sent_back = await send_back(conn, req, check, authorisation.verdict)
+        await notify(self._notifier, "opened", run, sent_back)
+        return BackToHumans(f"sent back to a human: {check.reason}", sent_back)
 
     async def _facts_from_providers(self, req: ActInput) -> Observation | None:
         """The proposal's records as the tenant's providers show them now, read before the
@@ -206,8 +292,12 @@ class ActActivities:
         run = req.run
         try:
             return await registry.facts_from_providers(
-                self._readers, self._db, run.tenant_id, run.agent, req.proposal
+                self._readers, self._db, self._bulkheads, run.tenant_id, run.agent, req.proposal
             )
+        except CircuitOpen:
+            raise
+        except Unavailable as exc:
+            raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, str(exc)) from None
         except ConnectorError as exc:
             raise activity_error(exc) from None
 
@@ -254,6 +344,17 @@ class ActActivities:
             )
         return route, credential
 
+    async def _call(self, provider: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A provider call through its bulkhead; a call not made, or given up, is retried."""
+        try:
+            return await through(self._bulkheads, provider, call)
+        except CallTimedOut as exc:
+            raise CatalogueError(
+                ErrorType.OUTCOME_UNKNOWN, f"{exc}; the next attempt looks the write up first"
+            ) from None
+        except Unavailable as exc:
+            raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, str(exc)) from None
+
     async def _perform_and_record(
         self,
         req: ActInput,
@@ -262,19 +363,50 @@ class ActActivities:
         route: WriteRoute,
         credential: Credential,
     ) -> ActionResult:
-        """Execute, and record the action row (the idempotency guard) and the result, in the
-        write's transaction. The books' refusal, made before they wrote anything, is
-        committed beside the intent it closes, then raised: no retry can change it."""
-        run, proposal = req.run, req.proposal
+        """Execute, and record the action row (the idempotency guard) and the result. The
+        books' refusal, made before they wrote anything, is committed beside the intent it
+        closes, then raised: no retry can change it."""
+        provider, lease = registry.remote_provider(route), intent.lease
+        if provider is None or lease is None:
+            return await self._perform_in_books(req, key, intent, credential)
+        writer = registry.provider_writer(route, credential)
+        try:
+            reference = await while_leased(
+                self._db,
+                lease,
+                self._call(provider, lambda: perform(writer, req.proposal, key)),
+            )
+        except ActionRefusedByBooks as exc:
+            await self._record_books_refusal(req, key, lease, str(exc), writer.name)
+            raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(exc)) from None
+        except Exception:
+            # The call is over, whatever it did: the next attempt need not wait for the lease.
+            await give_up(self._db, lease)
+            raise
+        crash_point("connector-wrote")
+        execution = Execution(
+            intent.authorisation, reference, datetime.now(UTC), f"connector:{writer.name}"
+        )
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            await actions.take_turn(conn, req.run.tenant_id, req.proposal, key)
+            await record_provider_write(conn, req, key, execution, lease)
+        return await self._executed(req, key, execution)
+
+    async def _perform_in_books(
+        self, req: ActInput, key: str, intent: Intent, credential: Credential
+    ) -> ActionResult:
+        """The demo books write in Charter's database: the write and its result commit in
+        one transaction, so no write outlives an unrecorded result."""
+        run = req.run
         refused: ActionRefusedByBooks | None = None
         async with self._db.tenant(run.tenant_id) as conn:
-            await actions.take_turn(conn, run.tenant_id, proposal, key)
-            writer = registry.writer(
-                route, conn, run.tenant_id, credential, judged=intent.check.fresh
+            await actions.take_turn(conn, run.tenant_id, req.proposal, key)
+            writer = registry.books_writer(
+                conn, run.tenant_id, credential, judged=intent.check.fresh
             )
             actor = f"connector:{writer.name}"
             try:
-                reference = await perform(writer, proposal, key)
+                reference = await perform(writer, req.proposal, key)
                 crash_point("connector-wrote")
             except ActionRefusedByBooks as exc:
                 refused = exc
@@ -286,6 +418,13 @@ class ActActivities:
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(refused))
         return await self._executed(req, key, execution)
 
+    async def _record_books_refusal(
+        self, req: ActInput, key: str, lease: WriteLease, reason: str, name: str
+    ) -> None:
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            await record_refusal(conn, req, key, {"reason": reason}, actor=f"connector:{name}")
+            await _end_lease(conn, lease, "released")
+
     async def _executed(self, req: ActInput, key: str, execution: Execution) -> ActionResult:
         authorisation = execution.authorisation
         if isinstance(authorisation, ApprovalAuthorisation):
@@ -293,7 +432,9 @@ class ActActivities:
             await notify(self._notifier, "executed", req.run, authorisation.exception_id)
         return action_result(req, key, execution)
 
-    async def _record_refusal(self, req: ActInput, key: str, exc: ApplicationError) -> None:
+    async def _record_refusal(
+        self, req: ActInput, key: str, exc: ApplicationError, holder: str
+    ) -> None:
         refusal = {
             "error": exc.type,
             "reason": exc.message,
@@ -301,6 +442,27 @@ class ActActivities:
         }
         async with self._db.tenant(req.run.tenant_id) as conn:
             await record_refusal(conn, req, key, refusal, actor="act")
+            lease = WriteLease(req.run.tenant_id, _subject(req, key), holder)
+            await _end_lease(conn, lease, "released")
+
+
+def _subject(req: ActInput, key: str) -> str:
+    proposal = req.proposal
+    return leases.subject_of(proposal.action, proposal.reference, key)
+
+
+async def _claim(conn: asyncpg.Connection, lease: WriteLease, key: str) -> None:
+    """Claim the record's lease in the intent's transaction; another attempt's live lease
+    (it won the race since this one looked) rolls the intent back, to be tried again."""
+    claimed = await leases.claim(conn, lease.tenant_id, lease.subject, key, lease.holder, LEASE_TTL)
+    if claimed is None:
+        raise CatalogueError(
+            ErrorType.CONCURRENT, "another attempt is writing this record; retrying"
+        )
+
+
+async def _end_lease(conn: asyncpg.Connection, lease: WriteLease, state: leases.LeaseState) -> None:
+    await leases.end(conn, lease.tenant_id, lease.subject, lease.holder, state)
 
 
 async def _authorise(conn: asyncpg.Connection, req: ActInput) -> Authorisation:

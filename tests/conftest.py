@@ -31,6 +31,7 @@ from charter.storage import Database
 from charter.temporal import search_attributes
 from charter.temporal.plugin import CharterPlugin
 from tests.support import leftovers, owner
+from tests.support.calls_in_transactions import Calls, watching
 from tests.support.paying import acme_payments_provider
 from tests.support.payload_keys import TEST_PAYLOAD_KEYS
 from tests.support.queues import TASK_QUEUE
@@ -71,6 +72,24 @@ def nothing_left_behind() -> Iterator[None]:
     lines = "\n".join(f"  {one}" for one in found)
     default = "on a default port, " if leftovers.on_default_ports(found) else ""
     pytest.fail(f"the tests left processes running ({default}now stopped):\n{lines}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def http_watched() -> Iterator[Calls]:
+    """Every HTTP request of the session watched (`calls_in_transactions`)."""
+    with watching() as calls:
+        yield calls
+
+
+@pytest.fixture(autouse=True)
+def no_request_inside_a_transaction(http_watched: Calls) -> Iterator[Calls]:
+    """Fail any test during which a request went out from inside a database transaction:
+    a slow provider would hold the connection, and every lock taken in it, meanwhile."""
+    http_watched.clear()
+    yield http_watched
+    inside = list(http_watched.inside)
+    http_watched.clear()
+    assert inside == [], f"sent from inside a database transaction: {inside}"
 
 
 @pytest.fixture(scope="session", autouse=True)

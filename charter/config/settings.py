@@ -128,6 +128,40 @@ class Settings(BaseSettings):
         "this when it would execute goes to a human instead, with the facts re-read.",
     )
 
+    # -- capacity: the pool, the worker's activities and the providers' bulkheads, together
+    db_pool_size: int = Field(
+        default=20, ge=2, le=1000, description="Connections in the worker's PostgreSQL pool."
+    )
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, le=10000, description="Activities the worker runs at once."
+    )
+    provider_in_flight: int = Field(
+        default=4, ge=1, le=1000, description="Calls at once to each provider, per worker."
+    )
+    provider_limits: str | None = Field(
+        default=None,
+        description="Per-provider calls at once overriding `provider_in_flight`: "
+        "`modern-treasury=8,plaid=2`.",
+    )
+    provider_call_timeout: timedelta = _period(
+        timedelta(seconds=20),
+        "One provider call's deadline; past it the call is given up and counted as failed.",
+        at_most=timedelta(minutes=2),
+    )
+    provider_wait: timedelta = _period(
+        timedelta(seconds=15),
+        "How long an activity waits for a provider's free slot or closing circuit.",
+        at_most=timedelta(minutes=5),
+    )
+    breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failed calls in a row that open a circuit."
+    )
+    breaker_open_for: timedelta = _period(
+        timedelta(seconds=30),
+        "How long an open circuit stays open before one trial call.",
+        at_most=timedelta(hours=1),
+    )
+
     # -- secrets (see charter/crypto) ------------------------------------------------------
     key_provider: str | None = Field(
         default=None, description="local | env | vault (default: env if CHARTER_KEK is set)"

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from charter.connectors.demo import DemoBooksReader
 from charter.connectors.plaid import BankTransaction, PlaidBank
 from charter.connectors.quickbooks import Bill, QuickBooksBills
 from schemas import Invoice, Observation, Proposal, Vendor
@@ -54,13 +53,16 @@ def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
 
 
 class PayablesReader:
-    """Read only: every part it holds reads, and none of them has a method that writes."""
+    """Read only: every part it holds reads, and none of them has a method that writes.
+
+    `demo`: what the demo books showed, read beforehand in a transaction of its own, so
+    that the providers are asked with no transaction open."""
 
     def __init__(
         self,
         tenant_id: str,
         *,
-        demo: DemoBooksReader | None,
+        demo: Observation | None,
         bank: PlaidBank | None,
         bills: QuickBooksBills | None,
         verified_payees: Callable[[], Awaitable[set[str]]] | None,
@@ -79,7 +81,7 @@ class PayablesReader:
         return await self.snapshot(agent, [])
 
     async def snapshot(self, agent: str, focus: list[str]) -> Observation:
-        demo = await self._demo.snapshot(agent, focus) if self._demo else None
+        demo = self._demo
         accounts = demo.bank_accounts if demo else []
         transactions: list[BankTransaction] = []
         if self._bank is not None:

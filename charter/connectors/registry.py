@@ -25,6 +25,7 @@ from charter.connectors.base import (
     UnsupportedAction,
     WriteLookup,
 )
+from charter.connectors.calls import through, through_all
 from charter.connectors.demo import DemoBooksReader, DemoBooksWriter
 from charter.connectors.modern_treasury import (
     PROVIDER as MODERN_TREASURY,
@@ -44,10 +45,16 @@ from charter.connectors.plaid import PlaidBank, PlaidSettings
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
+from charter.runtime.bulkheads import Bulkheads
 from charter.storage import Database
 from charter.storage import connector_config as config
 from charter.storage.connector_config import DEFAULT_PROVIDER, Capability, ConnectorConfig
-from charter.storage.credential_vault import Credential, CredentialError, ScopedCredentials
+from charter.storage.credential_vault import (
+    Credential,
+    CredentialError,
+    CredentialSecret,
+    ScopedCredentials,
+)
 from schemas import Observation, Proposal
 
 #: What each provider can serve. The demo books stand in for all of them.
@@ -121,19 +128,30 @@ async def write_route(conn: asyncpg.Connection, tenant_id: str, action: str) -> 
     raise ConnectorError(f"provider {serving.provider!r} has no writer")
 
 
-def writer(
-    route: WriteRoute,
+def remote_provider(route: WriteRoute) -> str | None:
+    """The provider a route's write goes out to over the network; None for the demo books,
+    which write in Charter's own database, in the transaction that records the result."""
+    return None if route.config.provider == DEFAULT_PROVIDER else route.config.provider
+
+
+def provider_writer(route: WriteRoute, credential: Credential) -> BooksWriter:
+    """The write half of a remote provider: it holds no connection, and is called with no
+    transaction open."""
+    if route.config.provider == MODERN_TREASURY:
+        return ModernTreasuryPayments(
+            ModernTreasurySettings.model_validate(route.config.settings), credential
+        )
+    raise ConnectorError(f"provider {route.config.provider!r} has no writer")
+
+
+def books_writer(
     conn: asyncpg.Connection,
     tenant_id: str,
     credential: Credential,
     judged: Observation | None = None,
 ) -> BooksWriter:
-    """The write half. `conn` is the transaction the action's result is recorded in;
-    `judged` the records the action was last judged on (the demo books re-check them)."""
-    if route.config.provider == MODERN_TREASURY:
-        return ModernTreasuryPayments(
-            ModernTreasurySettings.model_validate(route.config.settings), credential
-        )
+    """The demo books' write half. `conn` is the transaction the action's result is recorded
+    in; `judged` the records the action was last judged on (the demo books re-check them)."""
     return DemoBooksWriter(conn, tenant_id, credential, judged=judged)
 
 
@@ -189,38 +207,50 @@ async def read_route(conn: asyncpg.Connection, tenant_id: str, agent: str) -> Re
 
 
 async def read_credentials(
-    holder: ScopedCredentials, conn: asyncpg.Connection, tenant_id: str, route: ReadRoute
+    holder: ScopedCredentials,
+    db: Database,
+    bulkheads: Bulkheads,
+    tenant_id: str,
+    route: ReadRoute,
 ) -> dict[str, Credential]:
-    """Every read credential the route needs, expiring OAuth tokens refreshed and stored."""
-    found = {
-        name: await obtain(holder, conn, tenant_id, name) for name in route.credential_connectors
-    }
+    """Every read credential the route needs, expiring OAuth tokens refreshed and stored:
+    read in a transaction, refreshed at the provider with none open, stored in another."""
+    async with db.tenant(tenant_id) as conn:
+        found = {
+            name: await obtain(holder, conn, tenant_id, name)
+            for name in route.credential_connectors
+        }
     if QUICKBOOKS in found:
-        found[QUICKBOOKS] = await refreshed(
-            holder,
-            conn,
-            QuickBooksSettings.model_validate(route.bills.settings),
-            found[QUICKBOOKS],
-            found[QUICKBOOKS_APP],
+
+        async def store(tokens: Credential, fresh: CredentialSecret) -> Credential:
+            async with db.tenant(tenant_id) as conn:
+                return await holder.replace_secret(conn, tokens, fresh)
+
+        settings = QuickBooksSettings.model_validate(route.bills.settings)
+        tokens, app = found[QUICKBOOKS], found[QUICKBOOKS_APP]
+        found[QUICKBOOKS] = await through(
+            bulkheads, QUICKBOOKS, lambda: refreshed(store, settings, tokens, app)
         )
     return found
 
 
 def reader(
-    route: ReadRoute,
-    conn: asyncpg.Connection,
-    tenant_id: str,
-    credentials: dict[str, Credential],
+    conn: asyncpg.Connection, tenant_id: str, credentials: dict[str, Credential]
 ) -> BooksReader:
-    demo_names = demo_auth.READ_CONNECTORS.get(route.agent, ())
-    demo = (
-        DemoBooksReader(conn, tenant_id, credentials)
-        if all(n in credentials for n in demo_names)
-        else None
-    )
-    if not route.composed:
-        assert demo is not None
-        return demo
+    """The demo books' reader, in the caller's transaction."""
+    return DemoBooksReader(conn, tenant_id, credentials)
+
+
+def _remote_providers(route: ReadRoute) -> list[str]:
+    configured = (route.bank.provider, route.bills.provider, route.payments.provider)
+    return [p for p in configured if p != DEFAULT_PROVIDER]
+
+
+def _provider_reader(
+    route: ReadRoute, tenant_id: str, credentials: dict[str, Credential], demo: Observation | None
+) -> PayablesReader:
+    """The composed payables reader: it holds no connection (`demo`: what the demo books
+    showed, read before)."""
     payments = route.payments
     verified = None
     if payments.provider == MODERN_TREASURY:
@@ -233,7 +263,7 @@ def reader(
         verified = verified_payees
     return PayablesReader(
         tenant_id,
-        demo=demo if DEFAULT_PROVIDER in (route.bank.provider, route.bills.provider) else None,
+        demo=demo,
         bank=PlaidBank(
             PlaidSettings.model_validate(route.bank.settings),
             credentials[PLAID],
@@ -252,20 +282,55 @@ def reader(
     )
 
 
+async def observe(
+    holder: ScopedCredentials,
+    db: Database,
+    bulkheads: Bulkheads,
+    tenant_id: str,
+    agent: str,
+    focus: list[str],
+) -> Observation:
+    """What the agent reads, from the providers the tenant configured (or the demo books).
+    The demo books are read in a transaction; the providers with none open, each through
+    its bulkhead."""
+    async with db.tenant(tenant_id) as conn:
+        route = await read_route(conn, tenant_id, agent)
+    credentials = await read_credentials(holder, db, bulkheads, tenant_id, route)
+    demo = None
+    demo_names = demo_auth.READ_CONNECTORS.get(route.agent, ())
+    reads_demo = not route.composed or DEFAULT_PROVIDER in (
+        route.bank.provider,
+        route.bills.provider,
+    )
+    if reads_demo and all(n in credentials for n in demo_names):
+        async with db.tenant(tenant_id) as conn:
+            demo = await reader(conn, tenant_id, credentials).snapshot(agent, focus)
+    if not route.composed:
+        assert demo is not None
+        return demo
+    composed = _provider_reader(route, tenant_id, credentials, demo)
+    return await through_all(
+        bulkheads, _remote_providers(route), lambda: composed.snapshot(agent, focus)
+    )
+
+
 async def facts_from_providers(
-    holder: ScopedCredentials, db: Database, tenant_id: str, agent: str, proposal: Proposal
+    holder: ScopedCredentials,
+    db: Database,
+    bulkheads: Bulkheads,
+    tenant_id: str,
+    agent: str,
+    proposal: Proposal,
 ) -> Observation | None:
     """The proposal's records as the tenant's providers show them now, read with read-scoped
     credentials before the act's transaction opens; None when the demo books hold them (those
-    are re-read under row locks inside that transaction: `reader_at_execution`). Credentials
-    are read and refreshed in a transaction of their own, so a refreshed token is kept."""
+    are re-read under row locks inside that transaction: `reader_at_execution`). Everything
+    afresh, not only the proposal's bill: the vendor's other bills are facts too."""
     async with db.tenant(tenant_id) as conn:
         route = await read_route(conn, tenant_id, agent)
-        if not route.composed:
-            return None
-        credentials = await read_credentials(holder, conn, tenant_id, route)
-    async with db.tenant(tenant_id) as conn:
-        return await reader(route, conn, tenant_id, credentials).facts_at_execution(agent, proposal)
+    if not route.composed:
+        return None
+    return await observe(holder, db, bulkheads, tenant_id, agent, [])
 
 
 def reader_at_execution(

@@ -79,14 +79,15 @@ async def _settle(
         finder = registry.lookup(route, credential)
         if finder is None:
             return result("absent", detail=f"{route.config.provider} commits writes with results")
+        # Asked with no transaction open: a slow provider holds no connection or lock.
+        reference = await finder.find(key)
+        if reference is None:
+            return result("absent", detail=f"no write under this key at {finder.name}")
         async with db.tenant(tenant_id) as conn:
             await actions.take_turn(conn, tenant_id, proposal, key)
             existing = await actions.executed(conn, tenant_id, key)
             if existing is not None:
                 return result("recorded", existing["connector_reference"], "recorded meanwhile")
-            reference = await finder.find(key)
-            if reference is None:
-                return result("absent", detail=f"no write under this key at {finder.name}")
             # The money moved: the limits count it even if its reservation lapsed meanwhile.
             await ledger.record_moved(conn, tenant_id, key)
             await actions.record_result(

@@ -6,6 +6,7 @@ a pooled connection never carries one tenant's identity into another's transacti
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,18 @@ from charter.storage.server_checks import check_application_role, check_server
 K = TypeVar("K")
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+#: How many of this task's transactions are open: a provider is never called while one is
+#: (a slow provider would hold a pooled connection, and any lock taken in it, meanwhile).
+#: Context-local, so it follows a call into `asyncio.to_thread` and child tasks.
+_open_transactions: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "charter_open_transactions", default=0
+)
+
+
+def in_transaction() -> bool:
+    """Whether the calling task holds a pooled connection inside `Database.tenant`."""
+    return _open_transactions.get() > 0
 
 
 class TenantRequired(ValueError):
@@ -63,10 +76,14 @@ class Database:
     async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
         """A transaction in which row-level security sees exactly one tenant."""
         valid_tenant(tenant_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
-            # The pool hands out a proxy that behaves as a Connection.
-            yield conn  # type: ignore[misc]
+        depth = _open_transactions.set(_open_transactions.get() + 1)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
+                # The pool hands out a proxy that behaves as a Connection.
+                yield conn  # type: ignore[misc]
+        finally:
+            _open_transactions.reset(depth)
 
     async def pending_migrations(self) -> list[str]:
         """Migrations this code needs that `charter migrate` has not applied yet."""

@@ -10,7 +10,7 @@ import asyncpg
 
 from charter.audit.canonical import canonical_json, sha256_hex
 from charter.storage import audit_trail, roster
-from schemas import Proposal, Verdict
+from schemas import Observation, Proposal, Verdict
 
 
 def proposal_digest(proposal: Proposal) -> str:
@@ -409,14 +409,31 @@ async def observed_at(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str
 ) -> datetime | None:
     """When the run's observation was read, as its `observed` audit entry recorded it."""
-    value = await conn.fetchval(
-        "SELECT snapshot->>'observed_at' FROM charter.audit_entries WHERE tenant_id = $1 AND "
-        "workflow_id = $2 AND run_id = $3 AND kind = 'observed' ORDER BY seq DESC LIMIT 1",
+    value = await _observed(conn, "snapshot->>'observed_at'", tenant_id, workflow_id, run_id)
+    return datetime.fromisoformat(value) if value else None
+
+
+async def observation(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str
+) -> Observation | None:
+    """The run's observation, as its `observed` audit entry recorded it."""
+    value = await _observed(conn, "snapshot", tenant_id, workflow_id, run_id)
+    if value is None:
+        return None
+    return Observation.model_validate(json.loads(value) if isinstance(value, str) else value)
+
+
+async def _observed(
+    conn: asyncpg.Connection, column: str, tenant_id: str, workflow_id: str, run_id: str
+) -> Any:
+    """`column` (one of the two above, never input) of the run's latest `observed` entry."""
+    return await conn.fetchval(
+        f"SELECT {column} FROM charter.audit_entries WHERE tenant_id = $1 AND workflow_id = $2 "
+        "AND run_id = $3 AND kind = 'observed' ORDER BY seq DESC LIMIT 1",
         tenant_id,
         workflow_id,
         run_id,
     )
-    return datetime.fromisoformat(value) if value else None
 
 
 async def requested_by(conn: asyncpg.Connection, tenant_id: str, workflow_id: str) -> str | None:

@@ -4,7 +4,6 @@ doubled, every decision accepted. (`make load` runs the full size.)"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from temporalio.client import Client
@@ -13,20 +12,13 @@ from charter.config.settings import Settings
 from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from tests.support.faults.load import QUEUE, run_load
-from tests.support.faults.servers import Temporal
+from tests.support.faults.servers import Temporal, worker_env
 
 
 async def test_small_load_loses_and_doubles_nothing(
     dsn: str, temporal: Temporal, fdb: Database, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "TEMPORAL_ADDRESS": temporal.address,
-        "CHARTER_TASK_QUEUE": QUEUE,
-        "CHARTER_STATE_DIR": str(tmp_path / "state"),
-    }
-    env.pop("ANTHROPIC_API_KEY", None)
+    env = worker_env(dsn, temporal.address, QUEUE, tmp_path / "state")
     client = await Client.connect(
         temporal.address, plugins=[CharterPlugin.from_settings(Settings())]
     )

@@ -101,3 +101,27 @@ async def test_refuses_an_unmigrated_database(
         assert await conn.fetchval("SELECT to_regnamespace('charter')") is None
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"CHARTER_DB_POOL_SIZE": "10"}, "CHARTER_DB_POOL_SIZE=10 can starve"),
+        (
+            {"CHARTER_PROVIDER_LIMITS": "modern-treasury=95", "CHARTER_DB_POOL_SIZE": "200"},
+            "CHARTER_MAX_CONCURRENT_ACTIVITIES=100 can starve",
+        ),
+        ({"CHARTER_PROVIDER_LIMITS": "stripe=2"}, "CHARTER_PROVIDER_LIMITS: 'stripe=2'"),
+    ],
+)
+async def test_refuses_a_capacity_that_can_starve(
+    settings: dict[str, str], named: str, tmp_path: Path, admin_dsn: str
+) -> None:
+    # Refused before anything is reached: the Temporal address here answers nobody.
+    env = clean_env(
+        tmp_path, DATABASE_URL=admin_dsn, TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}", **settings
+    )
+    code, _, err = await run(env, worker_py(), cwd=tmp_path)
+    assert code == 2
+    assert named in _one_line(err)
+    _started_nothing(tmp_path)

@@ -46,6 +46,9 @@ RUN_ROWS: dict[str, str] = {
     "message_ts, opened_at) VALUES ($1, 'ex-1', 'C0FINANCE', '1700000000.000100', now())",
     "connectors": "INSERT INTO charter.connectors (tenant_id, capability, provider, settings, "
     "created_by) VALUES ($1, 'payments', 'modern-treasury', '{}', 'maya')",
+    "write_leases": "INSERT INTO charter.write_leases (tenant_id, subject, idempotency_key, "
+    "holder, state, claimed_at, expires_at) VALUES ($1, 'schedule_payment/INV-1041', 'key-1', "
+    "'attempt-1', 'claimed', now(), now() + interval '30 seconds')",
 }
 
 

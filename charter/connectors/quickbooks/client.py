@@ -12,16 +12,16 @@ rotated on every refresh) and `quickbooks-app` (the app's client secret, as an A
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 from intuitlib.client import AuthClient
 from intuitlib.exceptions import AuthClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from requests import RequestException
 
 from charter.connectors.base import ConnectorAuthError, ProviderUnavailable
-from charter.storage.credential_vault import Credential, CredentialSecret, ScopedCredentials
+from charter.storage.credential_vault import Credential, CredentialSecret
 
 PROVIDER = "quickbooks"
 APP_CREDENTIAL = "quickbooks-app"
@@ -73,8 +73,7 @@ def _refresh(
 
 
 async def refreshed(
-    holder: ScopedCredentials,
-    conn: asyncpg.Connection,
+    store: Callable[[Credential, CredentialSecret], Awaitable[Credential]],
     settings: QuickBooksSettings,
     tokens: Credential,
     app: Credential,
@@ -82,7 +81,8 @@ async def refreshed(
     """The token credential, refreshed first if it expires within minutes.
 
     Intuit rotates the refresh token on every refresh: the new pair is stored, encrypted,
-    before it is used, so a failure afterwards does not lose it.
+    before it is used (`store`, a transaction of its own opened after the token endpoint
+    answered), so a failure afterwards does not lose it.
     """
     secret = tokens.secret
     if secret.kind != "oauth" or secret.refresh_token is None:
@@ -100,4 +100,4 @@ async def refreshed(
         ) from None
     except RequestException as exc:
         raise ProviderUnavailable(f"QuickBooks token endpoint: {type(exc).__name__}") from None
-    return await holder.replace_secret(conn, tokens, fresh)
+    return await store(tokens, fresh)

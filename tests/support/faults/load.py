@@ -31,7 +31,7 @@ from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, Decision
 from starter import start_run
-from tests.support.faults.servers import Postgres, Temporal, WorkerProcess
+from tests.support.faults.servers import Postgres, Temporal, WorkerProcess, worker_env
 from tests.support.scratch import migrated_database
 from tests.support.signing import signed
 from tests.support.vault import session_vault
@@ -254,14 +254,7 @@ async def main() -> None:
             client = await Client.connect(
                 temporal.address, plugins=[CharterPlugin.from_settings(Settings())]
             )
-            env = {
-                **os.environ,
-                "DATABASE_URL": dsn,
-                "TEMPORAL_ADDRESS": temporal.address,
-                "CHARTER_TASK_QUEUE": QUEUE,
-                "CHARTER_STATE_DIR": str(state / "worker"),
-            }
-            env.pop("ANTHROPIC_API_KEY", None)
+            env = worker_env(dsn, temporal.address, QUEUE, state / "worker")
             try:
                 report = await run_load(
                     runs=args.runs,

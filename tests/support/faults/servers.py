@@ -24,6 +24,19 @@ from tests.support.processes import free_port
 ROOT = REPO
 
 
+def worker_env(dsn: str, temporal_address: str, queue: str, state: Path) -> dict[str, str]:
+    """A worker process's environment: this one's, pointed at the suite's servers, offline."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "CHARTER_TASK_QUEUE": queue,
+        "CHARTER_STATE_DIR": str(state),
+    }
+    env.pop("ANTHROPIC_API_KEY", None)
+    return env
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)

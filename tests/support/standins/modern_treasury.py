@@ -14,7 +14,8 @@ The official SDK talks to it through `base_url`. What it keeps to:
   after its idempotency window.
 - Errors as `{"errors": {"code", "message", "parameter"}}`; 429 with Retry-After.
 
-Faults, armed per test, fire on the next matching requests: `reject_429`, `reject_503`
+`stall(seconds)` hangs every request until then. Faults, armed per test, fire on the next
+matching requests: `reject_429`, `reject_503`
 (nothing applied), and after applying the write: `error_500`, `delay` (answer late, so the
 client times out), `hang` (never answer; for killing the client meanwhile) and `reset`
 (drop the connection).
@@ -61,8 +62,16 @@ class ModernTreasuryStandIn:
     """Set each time a payment order is created."""
     _idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     base_url: str = ""
+    stalled_until: float = 0.0
+    """Loop time until which every request hangs unanswered (`stall`); it is then handled."""
 
     # -- fixtures a test sets up ---------------------------------------------------------
+
+    def stall(self, seconds: float) -> None:
+        """Hang every request for `seconds` from now: each is answered (and a write applied)
+        only when the stall ends, long after its client gave up, as an overloaded provider
+        does."""
+        self.stalled_until = asyncio.get_running_loop().time() + seconds
 
     def add_key(self, scope: str) -> str:
         key = f"live-{scope}-{uuid.uuid4().hex}"
@@ -148,6 +157,9 @@ class ModernTreasuryStandIn:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        stalled = self.stalled_until - asyncio.get_running_loop().time()
+        if stalled > 0:
+            await asyncio.sleep(stalled)
         scope = self._authenticate(request)
         if scope is None:
             return _error(401, "unauthorized", "Invalid organization id or API key", None)
