@@ -34,8 +34,9 @@ from activities._action_records import (
 from activities._audit import record
 from activities._connector_errors import activity_error
 from activities._deps import Deps
+from activities._escalations import escalate
 from activities._notices import notify
-from activities._provider_writes import find_earlier, perform
+from activities._provider_writes import Escalation, find_earlier, perform
 from activities._send_back import send_back
 from charter.connectors import (
     ActionRefusedByBooks,
@@ -48,7 +49,8 @@ from charter.connectors.registry import WriteRoute
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
-from charter.storage import actions, ledger, runs
+from charter.services.payment_keys import action_key
+from charter.storage import actions, ledger, provider_writes, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
 from schemas import (
@@ -105,7 +107,7 @@ class ActActivities:
 
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
-        key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+        key = await action_key(self._db, req.run, req.proposal)
         try:
             return await self._act(req, key)
         except ApplicationError as exc:
@@ -165,7 +167,10 @@ class ActActivities:
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
                 return already_executed(proposal, key, existing)
-            reference = await find_earlier(finder, key)
+            earlier = await provider_writes.open_attempts(
+                conn, run.tenant_id, key, workflow_id=run.workflow_id, attempt=0
+            )
+            reference = await find_earlier(finder, key, earlier)
             if reference is None:
                 return None
             execution = Execution(
@@ -267,23 +272,37 @@ class ActActivities:
         committed beside the intent it closes, then raised: no retry can change it."""
         run, proposal = req.run, req.proposal
         refused: ActionRefusedByBooks | None = None
+        escalated: tuple[Escalation, str] | None = None
+        attempt = activity.info().attempt
         async with self._db.tenant(run.tenant_id) as conn:
             await actions.take_turn(conn, run.tenant_id, proposal, key)
+            earlier = await provider_writes.open_attempts(
+                conn, run.tenant_id, key, workflow_id=run.workflow_id, attempt=attempt
+            )
             writer = registry.writer(
                 route, conn, run.tenant_id, credential, judged=intent.check.fresh
             )
             actor = f"connector:{writer.name}"
             try:
-                reference = await perform(writer, proposal, key)
+                reference = await perform(writer, proposal, key, earlier, attempt=attempt)
                 crash_point("connector-wrote")
             except ActionRefusedByBooks as exc:
                 refused = exc
                 await record_refusal(conn, req, key, {"reason": str(exc)}, actor=actor)
+            except Escalation as exc:
+                verdict = intent.authorisation.verdict
+                opened = await escalate(
+                    conn, req, key, intent.check, verdict, exc, earlier, actor=actor
+                )
+                escalated = (exc, opened)
             else:
                 execution = Execution(intent.authorisation, reference, datetime.now(UTC), actor)
                 await record_executed(conn, req, key, execution)
         if refused is not None:
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(refused))
+        if escalated is not None:
+            await notify(self._notifier, "opened", run, escalated[1])
+            raise BackToHumans(f"sent back to a human: {escalated[0]}", escalated[1])
         return await self._executed(req, key, execution)
 
     async def _executed(self, req: ActInput, key: str, execution: Execution) -> ActionResult:

@@ -40,6 +40,8 @@ async def pay_through(
                 "base_url": standin.base_url,
                 "timeout": "5",
                 "max_retries": "2",
+                # The stand-in's lists lag by `standin.list_lag` (0 unless a test says so).
+                "list_lag_seconds": str(max(standin.list_lag, 0.5)),
                 **settings,
             },
             created_by="test",

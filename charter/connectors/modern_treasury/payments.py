@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from modern_treasury import AsyncModernTreasury
 
-from charter.connectors.base import ActionRefusedByBooks, UnsupportedAction
+from charter.connectors.base import ActionRefusedByBooks, KeyLifetime, UnsupportedAction
 from charter.connectors.modern_treasury.client import (
     PROVIDER,
     ModernTreasurySettings,
@@ -53,6 +53,7 @@ class PaymentOrderLookup:
     def __init__(self, settings: ModernTreasurySettings, credential: Credential) -> None:
         self._settings = settings
         self._credential = credential
+        self.key_lifetime: KeyLifetime | None = settings.key_lifetime()
 
     async def find(self, idempotency_key: str) -> str | None:
         live: list[str] = []
@@ -75,6 +76,7 @@ class ModernTreasuryPayments:
         self._settings = settings
         self._credential = credential
         self._lookup = PaymentOrderLookup(settings, credential)
+        self.key_lifetime: KeyLifetime | None = settings.key_lifetime()
 
     async def find(self, idempotency_key: str) -> str | None:
         return await self._lookup.find(idempotency_key)
@@ -85,7 +87,7 @@ class ModernTreasuryPayments:
         if proposal.amount is None or not proposal.reference or not proposal.counterparty:
             raise ActionRefusedByBooks("a payment needs an amount, a bill reference and a payee")
         amount = minor_units(proposal.amount, proposal.currency)
-        async with client(self._settings, self._credential) as mt:
+        async with client(self._settings, self._credential, writing=True) as mt:
             receiving = await self._verified_account(mt, proposal.counterparty)
             # Another run may have paid this bill since the gate judged it; the act activity
             # holds a lock on the bill while this check and the create run.
