@@ -27,6 +27,7 @@ from activities._action_records import (
     Execution,
     action_result,
     already_executed,
+    close_found_executed,
     record_executed,
     record_refusal,
     record_result,
@@ -140,6 +141,7 @@ class ActActivities:
         async with self._db.tenant(run.tenant_id) as conn:
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
+                await close_found_executed(conn, run, key, existing)
                 return already_executed(req.proposal, key, existing)
             earlier = await actions.intended_authorisation(
                 conn, run.tenant_id, run.workflow_id, key
@@ -166,6 +168,7 @@ class ActActivities:
             await actions.take_turn(conn, run.tenant_id, proposal, key)
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
+                await close_found_executed(conn, run, key, existing)
                 return already_executed(proposal, key, existing)
             earlier = await provider_writes.open_attempts(
                 conn, run.tenant_id, key, workflow_id=run.workflow_id, attempt=0

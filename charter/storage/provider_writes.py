@@ -107,3 +107,20 @@ async def advance_sequence(
     snapshot = {"provider": provider, "bill_id": bill_id, "sequence": sequence, "reason": reason}
     await audit_trail.append(conn, tenant_id, SEQUENCE_ADVANCED, snapshot, actor=actor)
     return sequence
+
+
+async def left_open(conn: asyncpg.Connection, tenant_id: str, key: str) -> bool:
+    """Whether an intent under `key` came after the last entry that closed it: another run
+    committed its intent after this payment's result, and found the payment made."""
+    row = await conn.fetchrow(
+        "SELECT max(seq) FILTER (WHERE kind = 'action_intent') AS intent, "
+        "max(seq) FILTER (WHERE kind <> 'action_intent') AS closed "
+        "FROM charter.audit_entries WHERE tenant_id = $1 "
+        "AND kind IN ('action_intent', 'action_result', 'action_refused', 'action_reconciled') "
+        "AND snapshot ->> 'idempotency_key' = $2",
+        tenant_id,
+        key,
+    )
+    return row is not None and row["intent"] is not None and (
+        row["closed"] is None or row["intent"] > row["closed"]
+    )
