@@ -121,6 +121,8 @@ async def left_open(conn: asyncpg.Connection, tenant_id: str, key: str) -> bool:
         tenant_id,
         key,
     )
-    return row is not None and row["intent"] is not None and (
-        row["closed"] is None or row["intent"] > row["closed"]
+    return (
+        row is not None
+        and row["intent"] is not None
+        and (row["closed"] is None or row["intent"] > row["closed"])
     )

@@ -67,9 +67,7 @@ async def test_two_runs_racing_on_one_bill_pay_it_once_though_keys_are_forgotten
     (order,) = mt.orders_with(REFERENCE_FIELD, "INV-1042")
     assert [p.status for p in results] == ["executed", "executed"], [p.failure for p in results]
     assert {p.action.connector_reference for p in results if p.action} == {order["id"]}
-    assert {p.action.idempotency_key for p in results if p.action} == {
-        order["metadata"][KEY_FIELD]
-    }
+    assert {p.action.idempotency_key for p in results if p.action} == {order["metadata"][KEY_FIELD]}
     assert await pending(db, tenant) == []
 
 
