@@ -9,6 +9,7 @@ before every `execute`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from modern_treasury import AsyncModernTreasury
@@ -30,6 +31,20 @@ REFERENCE_FIELD = "charter_reference"
 
 #: Statuses of a payment order that no longer moves money; anything else may or did.
 _DEAD = frozenset({"cancelled", "denied", "failed", "returned", "reversed", "stopped"})
+
+#: Statuses in which Modern Treasury still lets an order be cancelled (`PATCH` to
+#: `cancelled`): before it was sent to the bank.
+_CANCELLABLE = frozenset({"approved", "needs_approval"})
+
+
+@dataclass(frozen=True)
+class OrderAtProvider:
+    order_id: str
+    status: str
+    idempotency_key: str | None
+    moves_money: bool
+    cancellable: bool
+
 
 #: ISO 4217 currencies without minor units; the rest used here have two.
 _ZERO_DECIMAL = frozenset({"JPY", "KRW", "CLP", "ISK", "VND", "XOF", "XAF"})
@@ -65,6 +80,23 @@ class PaymentOrderLookup:
         # Created under one key, there is one order; a dead one still records what was done.
         found = live or dead
         return found[0] if found else None
+
+    async def orders_for_bill(self, reference: str) -> list[OrderAtProvider]:
+        """Every payment order Charter made for the bill, whatever its key or status."""
+        orders: list[OrderAtProvider] = []
+        async with client(self._settings, self._credential) as mt:
+            with translated("listing the payment orders of a bill", writing=False):
+                async for order in mt.payment_orders.list(metadata={REFERENCE_FIELD: reference}):
+                    orders.append(
+                        OrderAtProvider(
+                            order_id=order.id,
+                            status=order.status,
+                            idempotency_key=order.metadata.get(KEY_FIELD),
+                            moves_money=order.status not in _DEAD,
+                            cancellable=order.status in _CANCELLABLE,
+                        )
+                    )
+        return orders
 
 
 class ModernTreasuryPayments:

@@ -145,6 +145,14 @@ class ModernTreasuryStandIn:
     def orders_with(self, key: str, value: str) -> list[dict[str, Any]]:
         return [o for o in self.payment_orders if o["metadata"].get(key) == value]
 
+    def duplicate(self, order_id: str, **metadata: str) -> dict[str, Any]:
+        """A second order like `order_id`, as another client (or a lost retry) made it."""
+        (order,) = [o for o in self.payment_orders if o["id"] == order_id]
+        copy = {**order, "id": str(uuid.uuid4()), "metadata": {**order["metadata"], **metadata}}
+        self.payment_orders.append(copy)
+        self._created[copy["id"]] = _clock()
+        return copy
+
     def expire_keys(self) -> None:
         """The retention has passed for every key saved so far."""
         self._idempotency.clear()
