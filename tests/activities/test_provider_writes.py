@@ -13,10 +13,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIELD
 from charter.storage import Database, audit_trail, runs
 from schemas import AgentRunResult, Decision
-from tests.support.paying import pay_through, pending
+from tests.support.paying import paid_by_one_order, pay_through, pending
 from tests.support.running import start, until_sent_back, until_stage
 from tests.support.signing import decide
 from tests.support.standins.modern_treasury import Fault, ModernTreasuryStandIn
@@ -64,11 +63,7 @@ async def test_two_runs_racing_on_one_bill_pay_it_once_though_keys_are_forgotten
         *(start(client, tenant, "payables", focus=["INV-1042"]) for _ in range(2))
     )
     results = [(await _result(h)).proposals[0] for h in handles]
-    (order,) = mt.orders_with(REFERENCE_FIELD, "INV-1042")
-    assert [p.status for p in results] == ["executed", "executed"], [p.failure for p in results]
-    assert {p.action.connector_reference for p in results if p.action} == {order["id"]}
-    assert {p.action.idempotency_key for p in results if p.action} == {order["metadata"][KEY_FIELD]}
-    assert await pending(db, tenant) == []
+    await paid_by_one_order(db, tenant, mt, "INV-1042", results)
 
 
 async def test_past_the_keys_retention_an_unknown_outcome_goes_to_a_human(

@@ -22,7 +22,7 @@ from charter.services import execution
 from charter.storage import Database, audit_trail, ledger
 from charter.storage import credential_vault as creds
 from schemas import Decision
-from tests.support.paying import pay_through, pending
+from tests.support.paying import paid_by_one_order, pay_through, pending
 from tests.support.queues import TASK_QUEUE
 from tests.support.running import audit_kinds, start, until_stage
 from tests.support.signing import decide
@@ -97,11 +97,7 @@ async def test_two_runs_approving_the_same_bill_make_one_payment(
     await asyncio.gather(decide(first, approve), decide(second, approve))
     results = [(await h.result()).proposals[0] for h in (first, second)]
     # One payment of the bill, one key: the run that comes second finds it made.
-    (order,) = mt.orders_with(REFERENCE_FIELD, "INV-1044")
-    assert [p.status for p in results] == ["executed", "executed"], [p.failure for p in results]
-    assert {p.action.connector_reference for p in results if p.action} == {order["id"]}
-    assert {p.action.idempotency_key for p in results if p.action} == {order["metadata"][KEY_FIELD]}
-    assert await pending(db, tenant) == []
+    await paid_by_one_order(db, tenant, mt, "INV-1044", results)
 
 
 async def test_a_revoked_write_credential_fails_the_proposal_and_pays_nothing(
