@@ -24,7 +24,6 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from charter.config.settings import Settings
-from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
 from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
 from charter.services.audit_verification import verify_tenants
@@ -34,10 +33,7 @@ from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, Ru
 from starter import start_run
 from tests.support.faults.proxy import Proxy
 from tests.support.faults.servers import ROOT, Postgres, Temporal, WorkerProcess
-from tests.support.paying import acme_payments_provider, pay_through, pending
 from tests.support.signing import signed
-from tests.support.standins.modern_treasury import ModernTreasuryStandIn
-from tests.support.standins.serving import serving
 from tests.support.vault import session_vault
 from workflows import AgentLoop
 
@@ -226,51 +222,3 @@ def test_audit_verify_cli_passes_with_nothing_pending(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "BROKEN" not in out.stdout and "verified" in out.stdout
-
-
-#: What each scenario against the payments provider found, printed at the end of the suite.
-PAYMENT_TALLY: list[str] = []
-
-
-async def _paid_once(db: Database, tenant: str, mt: ModernTreasuryStandIn, point: str) -> None:
-    """Every approved bill has exactly one order at the provider, and nothing is pending."""
-    bills = ("INV-1041", "INV-1043")
-    orders = {b: len(mt.orders_with(REFERENCE_FIELD, b)) for b in bills}
-    doubled = sum(n - 1 for n in orders.values() if n > 1)
-    lost = sum(1 for n in orders.values() if n == 0)
-    stuck = await pending(db, tenant)
-    PAYMENT_TALLY.append(
-        f"{point}: approved bills {len(bills)}, orders {sum(orders.values())}, "
-        f"doubled {doubled}, lost {lost}, stuck {len(stuck)}"
-    )
-    print(PAYMENT_TALLY[-1])
-    assert (doubled, lost, stuck) == (0, 0, []), orders
-
-
-@pytest.mark.parametrize("point", ["intent-committed", "connector-wrote", "decision-recorded"])
-async def test_paying_through_a_forgetful_lagging_provider_with_the_worker_killed(
-    point: str, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
-) -> None:
-    """The same story paid through Modern Treasury's stand-in that forgets every key and
-    lags its lists by two seconds, the worker killed at the boundary."""
-    async with serving(acme_payments_provider()) as mt:
-        mt.forget_idempotency_keys = True
-        mt.list_lag = 2.0
-        await pay_through(fdb, ftenant, mt, timeout="3")
-        client = await connect(temporal)
-        worker.start(crash_at=point)
-        handle = await begin(client, ftenant)
-        if point == "decision-recorded":
-            await awaiting(handle)
-            decision = asyncio.create_task(decide(handle))
-            assert await worker.killed() == -9
-            worker.start()
-            await decision
-        else:
-            assert await worker.killed() == -9
-            worker.start()
-            await awaiting(handle)
-            await decide(handle)
-        result = await asyncio.wait_for(handle.result(), timeout=300)
-        assert [p.status for p in result.proposals] == ["executed", "executed"], result.proposals
-        await _paid_once(fdb, ftenant, mt, point)
