@@ -218,6 +218,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     # Proofs are checked against the database's keys and rows; an export is checked as a chain.
     unproven: list[str] = []
+    doubled: list[str] = []
     if args.export is not None:
         if args.temporal:
             raise CliError("--temporal needs the database's tenants; drop --export")
