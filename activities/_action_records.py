@@ -14,9 +14,9 @@ import asyncpg
 
 from activities._audit import record
 from activities._leases import WriteLease
-from charter.storage import actions, leases, ledger
+from charter.storage import actions, leases, ledger, provider_writes
 from charter.temporal.errors import CatalogueError
-from schemas import ActInput, ActionResult, Authorisation, Proposal
+from schemas import ActInput, ActionResult, Authorisation, Proposal, RunRef
 from schemas.errors import ErrorType
 
 
@@ -102,6 +102,20 @@ def action_result(req: ActInput, key: str, execution: Execution) -> ActionResult
         connector_reference=execution.reference,
         executed_at=execution.executed_at,
     )
+
+
+async def close_found_executed(
+    conn: asyncpg.Connection, run: RunRef, key: str, existing: Any
+) -> None:
+    """Close an intent committed after the payment under `key` was recorded (every run
+    paying the bill shares the key): it found the payment made and made nothing."""
+    if await provider_writes.left_open(conn, run.tenant_id, key):
+        snapshot = {
+            "idempotency_key": key,
+            "connector_reference": existing["connector_reference"],
+            "status": "already_executed",
+        }
+        await record(conn, run, "action_reconciled", snapshot, actor="act")
 
 
 def already_executed(proposal: Proposal, key: str, existing: Any) -> ActionResult:

@@ -18,17 +18,22 @@ DEFAULT_DECISION_WINDOW = timedelta(days=3)
 
 
 async def send_back(
-    conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, verdict: Verdict
+    conn: asyncpg.Connection,
+    req: ActInput,
+    check: ExecutionCheck,
+    verdict: Verdict,
+    **context: Any,
 ) -> str:
     """Open the exception a human decides instead, in the act's transaction; its id.
 
     A proposal already put to the humans (what they approved no longer holds) gets a new
-    exception showing what changed, and the decisions on the old one stop counting."""
+    exception showing what changed, and the decisions on the old one stop counting.
+    `context`: more for the human to see (a provider's error, say)."""
     run, proposal = req.run, req.proposal
     earlier = await runs.count_exceptions(
         conn, run.tenant_id, run.workflow_id, proposal.proposal_id
     )
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(context)
     exception_id = None
     if earlier:
         previous = await runs.latest_exception(

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -34,6 +34,7 @@ from activities._action_records import (
     Execution,
     action_result,
     already_executed,
+    close_found_executed,
     record_executed,
     record_provider_write,
     record_refusal,
@@ -43,6 +44,7 @@ from activities._action_records import (
 from activities._audit import record
 from activities._connector_errors import activity_error
 from activities._deps import Deps
+from activities._escalations import escalate
 from activities._leases import (
     LEASE_TTL,
     WriteLease,
@@ -52,7 +54,7 @@ from activities._leases import (
     while_leased,
 )
 from activities._notices import notify
-from activities._provider_writes import find_earlier, perform
+from activities._provider_writes import Escalation, find_earlier, perform
 from activities._send_back import send_back
 from charter.connectors import (
     ActionRefusedByBooks,
@@ -67,7 +69,8 @@ from charter.runtime.bulkheads import CallTimedOut, CircuitOpen, Unavailable
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
-from charter.storage import actions, leases, ledger, runs
+from charter.services.payment_keys import action_key
+from charter.storage import actions, leases, ledger, provider_writes, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
 from schemas import (
@@ -131,7 +134,7 @@ class ActActivities:
 
     @activity.defn(name="act")
     async def act(self, req: ActInput) -> ActionResult:
-        key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+        key = await action_key(self._db, req.run, req.proposal)
         holder = new_holder()
         try:
             return await self._act(req, key, holder)
@@ -175,6 +178,7 @@ class ActActivities:
         async with self._db.tenant(run.tenant_id) as conn:
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
+                await close_found_executed(conn, run, key, existing)
                 return already_executed(req.proposal, key, existing)
             earlier = await actions.intended_authorisation(
                 conn, run.tenant_id, run.workflow_id, key
@@ -205,13 +209,18 @@ class ActActivities:
         finder = registry.lookup(route, credential)
         if finder is None:
             return None
-        reference = await self._call(finder.name, lambda: find_earlier(finder, key))
+        async with self._db.tenant(run.tenant_id) as conn:
+            attempts = await provider_writes.open_attempts(
+                conn, run.tenant_id, key, workflow_id=run.workflow_id, attempt=0
+            )
+        reference = await self._call(finder.name, lambda: find_earlier(finder, key, attempts))
         if reference is None:
             return None
         async with self._db.tenant(run.tenant_id) as conn:
             await actions.take_turn(conn, run.tenant_id, proposal, key)
             existing = await actions.executed(conn, run.tenant_id, key)
             if existing is not None:
+                await close_found_executed(conn, run, key, existing)
                 return already_executed(proposal, key, existing)
             execution = Execution(
                 authorisation, reference, datetime.now(UTC), f"connector:{finder.name}"
@@ -370,15 +379,25 @@ class ActActivities:
         if provider is None or lease is None:
             return await self._perform_in_books(req, key, intent, credential)
         writer = registry.provider_writer(route, credential)
+        attempt = activity.info().attempt
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            earlier = await provider_writes.open_attempts(
+                conn, req.run.tenant_id, key, workflow_id=req.run.workflow_id, attempt=attempt
+            )
         try:
             reference = await while_leased(
                 self._db,
                 lease,
-                self._call(provider, lambda: perform(writer, req.proposal, key)),
+                self._call(
+                    provider,
+                    lambda: perform(writer, req.proposal, key, earlier, attempt=attempt),
+                ),
             )
         except ActionRefusedByBooks as exc:
             await self._record_books_refusal(req, key, lease, str(exc), writer.name)
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(exc)) from None
+        except Escalation as exc:
+            await self._escalate(req, key, intent, exc, earlier, lease, writer.name)
         except Exception:
             # The call is over, whatever it did: the next attempt need not wait for the lease.
             await give_up(self._db, lease)
@@ -399,24 +418,59 @@ class ActActivities:
         one transaction, so no write outlives an unrecorded result."""
         run = req.run
         refused: ActionRefusedByBooks | None = None
+        escalated: tuple[Escalation, str] | None = None
+        attempt = activity.info().attempt
         async with self._db.tenant(run.tenant_id) as conn:
             await actions.take_turn(conn, run.tenant_id, req.proposal, key)
+            earlier = await provider_writes.open_attempts(
+                conn, run.tenant_id, key, workflow_id=run.workflow_id, attempt=attempt
+            )
             writer = registry.books_writer(
                 conn, run.tenant_id, credential, judged=intent.check.fresh
             )
             actor = f"connector:{writer.name}"
             try:
-                reference = await perform(writer, req.proposal, key)
+                reference = await perform(writer, req.proposal, key, earlier, attempt=attempt)
                 crash_point("connector-wrote")
             except ActionRefusedByBooks as exc:
                 refused = exc
                 await record_refusal(conn, req, key, {"reason": str(exc)}, actor=actor)
+            except Escalation as exc:
+                verdict = intent.authorisation.verdict
+                opened = await escalate(
+                    conn, req, key, intent.check, verdict, exc, earlier, actor=actor
+                )
+                escalated = (exc, opened)
             else:
                 execution = Execution(intent.authorisation, reference, datetime.now(UTC), actor)
                 await record_executed(conn, req, key, execution)
         if refused is not None:
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(refused))
+        if escalated is not None:
+            await notify(self._notifier, "opened", run, escalated[1])
+            raise BackToHumans(f"sent back to a human: {escalated[0]}", escalated[1])
         return await self._executed(req, key, execution)
+
+    async def _escalate(
+        self,
+        req: ActInput,
+        key: str,
+        intent: Intent,
+        escalation: Escalation,
+        earlier: provider_writes.OpenAttempts,
+        lease: WriteLease,
+        name: str,
+    ) -> NoReturn:
+        """Put to a human what the provider's answer leaves to them (a refusal, a provider
+        still turning the payment away, an outcome unknown past the key's retention)."""
+        verdict = intent.authorisation.verdict
+        async with self._db.tenant(req.run.tenant_id) as conn:
+            opened = await escalate(
+                conn, req, key, intent.check, verdict, escalation, earlier, actor=f"connector:{name}"
+            )
+            await _end_lease(conn, lease, "released")
+        await notify(self._notifier, "opened", req.run, opened)
+        raise BackToHumans(f"sent back to a human: {escalation}", opened)
 
     async def _record_books_refusal(
         self, req: ActInput, key: str, lease: WriteLease, reason: str, name: str

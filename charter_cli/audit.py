@@ -35,6 +35,7 @@ from charter.audit.sinks import (
     sink_for,
 )
 from charter.config.settings import Settings
+from charter.connectors import ConnectorError
 from charter.services import law_proofs, proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
@@ -42,8 +43,10 @@ from charter.services.audit_verification import (
     checkpoint,
     verify_tenants,
 )
+from charter.services.duplicate_payments import duplicate_detail, duplicate_payments
 from charter.services.proof_audit import TrailEntry
 from charter.storage import Database, audit_trail
+from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._arguments import add_json, add_tenant
 from charter_cli._common import (
@@ -233,6 +236,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         return 1
     # Proofs are checked against the database's keys and rows; an export is checked as a chain.
     unproven: list[str] = []
+    doubled: list[str] = []
     if args.export is not None:
         if args.temporal:
             raise CliError("--temporal needs the database's tenants; drop --export")
@@ -249,15 +253,33 @@ async def cmd_verify(args: argparse.Namespace) -> int:
                     anchors.setdefault(tenant, []).extend(await temporal_anchors(s.client, tenant))
             reports = await verify_tenants(s.db, tenants, anchors)
             unproven = await proof_problems(s.db, tenants)
-    ok = all(r.ok for r in reports) and not unproven
+            doubled = await doubled_payments(s.db, tenants, CredentialVault(s.settings))
+    ok = all(r.ok for r in reports) and not unproven and not doubled
     if args.json:
         # Each chain's report names its first bad entry (`first_bad_seq`) and the problem.
-        print_json({"ok": ok, "chains": reports, "unproven": unproven})
+        print_json({"ok": ok, "chains": reports, "unproven": unproven, "doubled": doubled})
         return 0 if ok else 1
     console.print(reports_table(reports))
     for problem in unproven:
         console.print(Text(f"unproven: {problem}", style="red"))
+    for problem in doubled:
+        console.print(Text(problem, style="bold red"))
     return 0 if ok else 1
+
+
+async def doubled_payments(db: Database, tenants: list[str], vault: CredentialVault) -> list[str]:
+    """Bills with more than one live order at the payments provider (asked with a read
+    credential); a provider that cannot be asked is a problem too, not a pass."""
+    readers = vault.scoped("read")
+    problems: list[str] = []
+    for tenant in tenants:
+        try:
+            found = await duplicate_payments(db, tenant, readers)
+        except ConnectorError as exc:
+            problems.append(f"{tenant}: cannot list the payment orders of each bill: {exc}")
+            continue
+        problems.extend(f"{tenant}: {duplicate_detail(d)}" for d in found)
+    return problems
 
 
 async def proof_problems(db: Database, tenants: list[str]) -> list[str]:

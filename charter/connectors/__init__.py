@@ -6,7 +6,9 @@ from charter.connectors.base import (
     BooksWriter,
     ConnectorAuthError,
     ConnectorError,
+    KeyLifetime,
     OutcomeUnknown,
+    ProviderRefused,
     ProviderUnavailable,
     UnsupportedAction,
 )
@@ -17,7 +19,9 @@ __all__ = [
     "BooksWriter",
     "ConnectorAuthError",
     "ConnectorError",
+    "KeyLifetime",
     "OutcomeUnknown",
+    "ProviderRefused",
     "ProviderUnavailable",
     "UnsupportedAction",
 ]

@@ -8,6 +8,7 @@ recorded approval have been checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from schemas import Observation, Proposal
@@ -34,6 +35,17 @@ class OutcomeUnknown(ConnectorError):
 
 class ProviderUnavailable(ConnectorError):
     """The provider turned the request away before applying it (rate limit); try later."""
+
+
+class ProviderRefused(ConnectorError):
+    """The provider answered a write with a client error (401, 403, 404, 422...): it applied
+    nothing, and sending the same request again cannot change that. The action was
+    authorised, so this is a human's business, with the provider's own words."""
+
+    def __init__(self, message: str, *, status: int, provider_error: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.provider_error = provider_error
 
 
 class ActionRefusedByBooks(ConnectorError):
@@ -68,16 +80,31 @@ class FactsReadBefore:
         return self.observation
 
 
+@dataclass(frozen=True)
+class KeyLifetime:
+    """How long a provider can be relied on about a write made under an idempotency key."""
+
+    retention: timedelta
+    """How long the provider holds a key (less a safety margin): within it, the same
+    request with the same key returns the write already made instead of a second one."""
+    list_lag: timedelta
+    """How long after a request (its timeout included) its write may still be missing from
+    the provider's lists: a lookup that finds nothing proves nothing before then."""
+
+
 class WriteLookup(Protocol):
     """Finds a write made under an idempotency key, with a read credential."""
 
     name: str
+    key_lifetime: KeyLifetime | None
 
     async def find(self, idempotency_key: str) -> str | None: ...
 
 
 class BooksWriter(Protocol):
     name: str
+    key_lifetime: KeyLifetime | None
+    """None where a write is committed with its record (the demo books)."""
 
     async def find(self, idempotency_key: str) -> str | None:
         """The reference of a write already made under this key, if the provider has one.

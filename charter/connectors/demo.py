@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from charter.connectors.base import ActionRefusedByBooks, ConnectorError, UnsupportedAction
+from charter.connectors.base import (
+    ActionRefusedByBooks,
+    ConnectorError,
+    KeyLifetime,
+    UnsupportedAction,
+)
 from charter.connectors.demo_auth import (
     ADS,
     BANK,
@@ -200,6 +205,8 @@ class DemoBooksWriter:
     """Write side of the demo books. Each method changes exactly one thing."""
 
     name = "demo-books"
+    #: A payment and its record commit in one transaction: no outcome is ever unknown.
+    key_lifetime: KeyLifetime | None = None
 
     def __init__(
         self,

@@ -17,11 +17,12 @@ from pydantic import BaseModel
 from charter.audit.chain import AuditEntry, pending_actions
 from charter.connectors import registry
 from charter.connectors.base import ConnectorError
+from charter.services.duplicate_payments import duplicate_detail, duplicate_payments
 from charter.storage import Database, actions, audit_trail, ledger
 from charter.storage.credential_vault import ScopedCredentials
 from schemas import Proposal, parse_authorisation
 
-Outcome = Literal["recorded", "absent", "unreachable"]
+Outcome = Literal["recorded", "absent", "unreachable", "duplicate"]
 
 
 class Reconciliation(BaseModel):
@@ -49,7 +50,37 @@ async def reconcile_tenant(
     for key in pending_actions(entries):
         intent = intents[key]
         done.append(await _settle(db, tenant_id, readers, key, intent.workflow_id, intent))
-    return done
+    return done + await _duplicates(db, tenant_id, readers)
+
+
+async def _duplicates(
+    db: Database, tenant_id: str, readers: ScopedCredentials
+) -> list[Reconciliation]:
+    """A bill with more than one live order at the provider, as a critical finding."""
+    try:
+        found = await duplicate_payments(db, tenant_id, readers)
+    except ConnectorError as exc:
+        detail = f"cannot list the orders of each bill: {exc}"
+        return [
+            Reconciliation(
+                tenant_id=tenant_id,
+                idempotency_key="-",
+                workflow_id=None,
+                outcome="unreachable",
+                detail=detail,
+            )
+        ]
+    return [
+        Reconciliation(
+            tenant_id=tenant_id,
+            idempotency_key=", ".join(o.idempotency_key or "-" for o in d.orders),
+            workflow_id=None,
+            outcome="duplicate",
+            reference=", ".join(o.order_id for o in d.orders),
+            detail=duplicate_detail(d),
+        )
+        for d in found
+    ]
 
 
 async def _settle(

@@ -30,7 +30,8 @@ from charter.governance.constitution import parse_document
 from charter.reasoners import OfflineReasoner
 from charter.services.audit_verification import verify_tenants
 from charter.services.execution import reserve_within_limits
-from charter.storage import Database, ledger, runs
+from charter.services.payment_keys import action_key
+from charter.storage import Database, ledger
 from schemas import Proposal, RunRef
 from tests.support.spend_limits import (
     DAILY_CAP,
@@ -123,7 +124,7 @@ async def test_a_refused_action_releases_its_reservation_once(
     law = await with_limits(db, tenant, DAILY_CAP)
     [invoice] = await add_vendor_invoices(db, tenant, 1, Decimal("900.00"))
     req = await gated(db, tenant, law, 0, invoice)
-    key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+    key = await action_key(db, req.run, req.proposal)
 
     async def refuse(*_: object) -> str:
         # The books refuse after the reservation was committed with the intent.

@@ -18,6 +18,7 @@ from activities.act import ActActivities
 from charter.audit.chain import verify_chain
 from charter.connectors.demo import DemoBooksWriter
 from charter.reasoners import OfflineReasoner
+from charter.services.payment_keys import action_key
 from charter.storage import Database, audit_trail, runs
 from schemas import ActInput, Proposal, RunRef, Verdict
 from tests.support.vault import session_vault
@@ -90,7 +91,7 @@ async def test_crash_between_intent_and_result_leaves_the_action_pending(
         entries = [e async for e in audit_trail.entries(conn, tenant)]
     report = verify_chain(tenant, entries)
     assert report.ok, report
-    key = runs.idempotency_key_for(req.run.workflow_id, req.proposal)
+    key = await action_key(db, req.run, req.proposal)
     assert report.pending_actions == [key]
     assert entries[-1].kind == "action_intent"
     assert await payments_for(db, tenant) == 0

@@ -3,12 +3,16 @@ to pay through it, and the actions still pending in a tenant's trail."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from charter.audit.chain import pending_actions
 from charter.connectors.modern_treasury import PROVIDER
+from charter.connectors.modern_treasury.payments import KEY_FIELD, REFERENCE_FIELD
 from charter.demo.seed import TENANTS
 from charter.storage import Database, audit_trail
 from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
+from schemas import ProposalState
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 from tests.support.vault import session_vault
 
@@ -40,6 +44,8 @@ async def pay_through(
                 "base_url": standin.base_url,
                 "timeout": "5",
                 "max_retries": "2",
+                # The stand-in's lists lag by `standin.list_lag` (0 unless a test says so).
+                "list_lag_seconds": str(max(standin.list_lag, 0.5)),
                 **settings,
             },
             created_by="test",
@@ -59,3 +65,18 @@ async def pay_through(
 async def pending(db: Database, tenant: str) -> list[str]:
     async with db.tenant(tenant) as conn:
         return pending_actions([e async for e in audit_trail.entries(conn, tenant)])
+
+
+async def paid_by_one_order(
+    db: Database,
+    tenant: str,
+    standin: ModernTreasuryStandIn,
+    bill: str,
+    results: Sequence[ProposalState],
+) -> None:
+    """Every run paying `bill` executed, all under its one key, by its one order."""
+    (order,) = standin.orders_with(REFERENCE_FIELD, bill)
+    assert [p.status for p in results] == ["executed"] * len(results), [p.failure for p in results]
+    assert {p.action.connector_reference for p in results if p.action} == {order["id"]}
+    assert {p.action.idempotency_key for p in results if p.action} == {order["metadata"][KEY_FIELD]}
+    assert await pending(db, tenant) == []

@@ -57,17 +57,16 @@ async def test_an_invoice_approved_in_two_runs_is_paid_once(
     assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
 
     await decide(second, approve)
-    # The refusal fails that proposal only; the run completes and says why.
-    refused = (await second.result()).proposals[0]
-    assert refused.status == "failed" and refused.action is None
-    # Re-judged at execution on the invoice as it is now (paid), before any write intent;
-    # the books' own re-check under the row lock stays behind it.
-    assert refused.failure is not None and refused.failure.startswith("RefusedAtExecution")
-    assert "deny-already-paid" in refused.failure
+    # One payment of the bill, one key: the second run finds the payment made under it and
+    # reports that, before judging again; nothing is paid twice and no intent is left open.
+    again = (await second.result()).proposals[0]
+    paid = (await first.result()).proposals[0]
+    assert again.status == "executed" and again.action is not None and paid.action is not None
+    assert again.action.status == "already_executed"
+    assert again.action.connector_reference == paid.action.connector_reference
     assert await _paid(db, tenant, "INV-1043") == Decimal("2300.00")
     kinds = await _audit_kinds(db, tenant, second.id)
-    assert "action_intent" not in kinds
-    assert kinds[-2:] == ["action_refused", "run_completed"]
+    assert "action_intent" not in kinds and "action_result" not in kinds
 
 
 async def test_a_payroll_run_approved_in_two_runs_is_refused_not_retried(

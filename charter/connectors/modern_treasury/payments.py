@@ -9,11 +9,12 @@ before every `execute`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from modern_treasury import AsyncModernTreasury
 
-from charter.connectors.base import ActionRefusedByBooks, UnsupportedAction
+from charter.connectors.base import ActionRefusedByBooks, KeyLifetime, UnsupportedAction
 from charter.connectors.modern_treasury.client import (
     PROVIDER,
     ModernTreasurySettings,
@@ -30,6 +31,20 @@ REFERENCE_FIELD = "charter_reference"
 
 #: Statuses of a payment order that no longer moves money; anything else may or did.
 _DEAD = frozenset({"cancelled", "denied", "failed", "returned", "reversed", "stopped"})
+
+#: Statuses in which Modern Treasury still lets an order be cancelled (`PATCH` to
+#: `cancelled`): before it was sent to the bank.
+_CANCELLABLE = frozenset({"approved", "needs_approval"})
+
+
+@dataclass(frozen=True)
+class OrderAtProvider:
+    order_id: str
+    status: str
+    idempotency_key: str | None
+    moves_money: bool
+    cancellable: bool
+
 
 #: ISO 4217 currencies without minor units; the rest used here have two.
 _ZERO_DECIMAL = frozenset({"JPY", "KRW", "CLP", "ISK", "VND", "XOF", "XAF"})
@@ -53,6 +68,7 @@ class PaymentOrderLookup:
     def __init__(self, settings: ModernTreasurySettings, credential: Credential) -> None:
         self._settings = settings
         self._credential = credential
+        self.key_lifetime: KeyLifetime | None = settings.key_lifetime()
 
     async def find(self, idempotency_key: str) -> str | None:
         live: list[str] = []
@@ -65,6 +81,23 @@ class PaymentOrderLookup:
         found = live or dead
         return found[0] if found else None
 
+    async def orders_for_bill(self, reference: str) -> list[OrderAtProvider]:
+        """Every payment order Charter made for the bill, whatever its key or status."""
+        orders: list[OrderAtProvider] = []
+        async with client(self._settings, self._credential) as mt:
+            with translated("listing the payment orders of a bill", writing=False):
+                async for order in mt.payment_orders.list(metadata={REFERENCE_FIELD: reference}):
+                    orders.append(
+                        OrderAtProvider(
+                            order_id=order.id,
+                            status=order.status,
+                            idempotency_key=order.metadata.get(KEY_FIELD),
+                            moves_money=order.status not in _DEAD,
+                            cancellable=order.status in _CANCELLABLE,
+                        )
+                    )
+        return orders
+
 
 class ModernTreasuryPayments:
     """The write half for Modern Treasury: only `schedule_payment`, to verified accounts."""
@@ -75,6 +108,7 @@ class ModernTreasuryPayments:
         self._settings = settings
         self._credential = credential
         self._lookup = PaymentOrderLookup(settings, credential)
+        self.key_lifetime: KeyLifetime | None = settings.key_lifetime()
 
     async def find(self, idempotency_key: str) -> str | None:
         return await self._lookup.find(idempotency_key)
@@ -85,7 +119,7 @@ class ModernTreasuryPayments:
         if proposal.amount is None or not proposal.reference or not proposal.counterparty:
             raise ActionRefusedByBooks("a payment needs an amount, a bill reference and a payee")
         amount = minor_units(proposal.amount, proposal.currency)
-        async with client(self._settings, self._credential) as mt:
+        async with client(self._settings, self._credential, writing=True) as mt:
             receiving = await self._verified_account(mt, proposal.counterparty)
             # Another run may have paid this bill since the gate judged it; the act activity
             # holds a lock on the bill while this check and the create run.

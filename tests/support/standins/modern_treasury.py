@@ -9,9 +9,14 @@ The official SDK talks to it through `base_url`. What it keeps to:
 - Cursor pagination: `per_page` and `after_cursor` in, `X-After-Cursor` (and `X-Per-Page`)
   out, which is what the SDK's pager follows.
 - `metadata[key]=value` filters on list endpoints.
-- Idempotency-Key on POST: the same key and body return the stored response again; the
-  same key with a different body is a 422. Keys can be "forgotten", as the provider does
-  after its idempotency window.
+- Idempotency-Key on POST, as documented: keys are scoped to the API key; a key's result
+  is saved only once the request has completed (so a request re-sent while the first is
+  still running, or after its connection dropped or it failed with a 500, makes a second
+  order); the same key and body then return the stored response, the same key with a
+  different body is a 422; keys expire after `key_retention` seconds (24 h) and can be
+  "forgotten" at once.
+- Lists are eventually consistent: an order shows in list results only `list_lag` seconds
+  after it was created (retrieving it by id works at once).
 - Errors as `{"errors": {"code", "message", "parameter"}}`; 429 with Retry-After.
 
 `stall(seconds)` hangs every request until then. Faults, armed per test, fire on the next
@@ -27,6 +32,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -57,10 +63,15 @@ class ModernTreasuryStandIn:
     payment_orders: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     forget_idempotency_keys: bool = False
+    key_retention: float = 24 * 3600.0
+    list_lag: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)
     applied: asyncio.Event = field(default_factory=asyncio.Event)
     """Set each time a payment order is created."""
-    _idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    _idempotency: dict[tuple[str, str], tuple[str, int, dict[str, Any], float]] = field(
+        default_factory=dict
+    )
+    _created: dict[str, float] = field(default_factory=dict)
     base_url: str = ""
     stalled_until: float = 0.0
     """Loop time until which every request hangs unanswered (`stall`); it is then handled."""
@@ -143,6 +154,35 @@ class ModernTreasuryStandIn:
     def orders_with(self, key: str, value: str) -> list[dict[str, Any]]:
         return [o for o in self.payment_orders if o["metadata"].get(key) == value]
 
+    def duplicate(self, order_id: str, **metadata: str) -> dict[str, Any]:
+        """A second order like `order_id`, as another client (or a lost retry) made it."""
+        (order,) = [o for o in self.payment_orders if o["id"] == order_id]
+        copy = {**order, "id": str(uuid.uuid4()), "metadata": {**order["metadata"], **metadata}}
+        self.payment_orders.append(copy)
+        self._created[copy["id"]] = _clock()
+        return copy
+
+    def expire_keys(self) -> None:
+        """The retention has passed for every key saved so far."""
+        self._idempotency.clear()
+
+    def _listed(self) -> list[dict[str, Any]]:
+        """The orders a list shows now: those created at least `list_lag` seconds ago."""
+        now = _clock()
+        # An order a test put in the list itself was made long ago.
+        made = self._created
+        return [o for o in self.payment_orders if made.get(o["id"], 0.0) + self.list_lag <= now]
+
+    def _remembered(self, scope: tuple[str, str]) -> tuple[str, int, dict[str, Any]] | None:
+        saved = self._idempotency.get(scope)
+        if saved is None or self.forget_idempotency_keys:
+            return None
+        fingerprint, status, body, at = saved
+        if at + self.key_retention <= _clock():
+            del self._idempotency[scope]
+            return None
+        return fingerprint, status, body
+
     # -- the API -------------------------------------------------------------------------
 
     def app(self) -> web.Application:
@@ -212,7 +252,7 @@ class ModernTreasuryStandIn:
         return _page(request, _by_metadata(request, items))
 
     async def _list_payment_orders(self, request: web.Request) -> web.Response:
-        return _page(request, _by_metadata(request, self.payment_orders))
+        return _page(request, _by_metadata(request, self._listed()))
 
     async def _get_payment_order(self, request: web.Request) -> web.Response:
         for order in self.payment_orders:
@@ -227,9 +267,11 @@ class ModernTreasuryStandIn:
         except ValueError:
             return _error(400, "parameter_invalid", "Request body is not valid JSON", None)
         key = request.headers.get("Idempotency-Key")
+        scope = (request.headers.get("Authorization", ""), key or "")
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        if key and not self.forget_idempotency_keys and key in self._idempotency:
-            stored_fp, status, stored = self._idempotency[key]
+        remembered = self._remembered(scope) if key else None
+        if remembered is not None:
+            stored_fp, status, stored = remembered
             if stored_fp != fingerprint:
                 return _error(
                     422,
@@ -243,11 +285,11 @@ class ModernTreasuryStandIn:
             return _error(422, "parameter_invalid", problem[1], problem[0])
         order = self._order(body)
         self.payment_orders.append(order)
-        if key:
-            self._idempotency[key] = (fingerprint, 201, order)
+        self._created[order["id"]] = _clock()
         self.applied.set()
         fault = self._take_fault(request, ("error_500", "delay", "hang", "reset"))
         if fault is not None:
+            # Each fails the request before it completes: the key's result is not saved.
             if fault.kind == "error_500":
                 return _error(500, "internal_server_error", "Internal server error", None)
             if fault.kind == "delay":
@@ -257,6 +299,8 @@ class ModernTreasuryStandIn:
             elif fault.kind == "reset" and request.transport is not None:
                 request.transport.abort()
                 return web.Response(status=500)
+        if key:
+            self._idempotency[scope] = (fingerprint, 201, order, _clock())
         return web.json_response(order, status=201)
 
     def _invalid(self, body: dict[str, Any]) -> tuple[str, str] | None:
@@ -318,6 +362,10 @@ class ModernTreasuryStandIn:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _clock() -> float:
+    return time.monotonic()
 
 
 def _error(status: int, code: str, message: str, parameter: str | None) -> web.Response:
