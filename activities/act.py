@@ -397,7 +397,7 @@ class ActActivities:
             await self._record_books_refusal(req, key, lease, str(exc), writer.name)
             raise CatalogueError(ErrorType.ACTION_REFUSED_BY_BOOKS, str(exc)) from None
         except Escalation as exc:
-            await self._escalate(req, key, intent, exc, earlier, lease, writer.name)
+            await self._put_to_human(req, key, intent, exc, earlier, lease, writer.name)
         except Exception:
             # The call is over, whatever it did: the next attempt need not wait for the lease.
             await give_up(self._db, lease)
@@ -451,7 +451,7 @@ class ActActivities:
             raise BackToHumans(f"sent back to a human: {escalated[0]}", escalated[1])
         return await self._executed(req, key, execution)
 
-    async def _escalate(
+    async def _put_to_human(
         self,
         req: ActInput,
         key: str,
@@ -466,7 +466,14 @@ class ActActivities:
         verdict = intent.authorisation.verdict
         async with self._db.tenant(req.run.tenant_id) as conn:
             opened = await escalate(
-                conn, req, key, intent.check, verdict, escalation, earlier, actor=f"connector:{name}"
+                conn,
+                req,
+                key,
+                intent.check,
+                verdict,
+                escalation,
+                earlier,
+                actor=f"connector:{name}",
             )
             await _end_lease(conn, lease, "released")
         await notify(self._notifier, "opened", req.run, opened)
