@@ -12,6 +12,7 @@ import socket
 import asyncpg
 from pydantic import ValidationError
 
+from charter.config.secret_files import SecretFileUnreadable
 from charter.config.settings import ConfigurationError
 from charter.storage.server_checks import UnsafeServer
 
@@ -31,7 +32,7 @@ def _first_line(exc: BaseException) -> str:
 
 def configuration_failure(exc: BaseException) -> str | None:
     """The one line to print for a configuration failure, or None for anything else."""
-    if isinstance(exc, ConfigurationError):
+    if isinstance(exc, (ConfigurationError, SecretFileUnreadable)):
         return _first_line(exc)
     if isinstance(exc, UnsafeServer):
         return f"unsafe database configuration: {_first_line(exc)}"
