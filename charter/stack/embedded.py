@@ -163,7 +163,7 @@ def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
         "codec",
         ports=(port,),
         where=url,
-        within=30,
+        within=90,
         poll=0.1,
         env=env,
     )
