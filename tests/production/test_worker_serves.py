@@ -114,7 +114,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
                 return None
             return body if status == 200 else None
 
-        body = await eventually(ready, timeout=60)
+        body = await eventually(ready, timeout=120)
         assert body == {
             "status": "ready",
             "checks": {"accepting": "ok", "temporal": "ok", "postgres": "ok"},
