@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -29,7 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charter.config.settings import Settings
-from charter.runtime.failures import configuration_failure
+from charter.runtime.failures import refuse_in_one_line
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
 from schemas import (
@@ -114,11 +113,7 @@ def entry() -> int:
     try:
         asyncio.run(main())
     except Exception as exc:
-        problem = configuration_failure(exc)
-        if problem is None:
-            raise
-        print(f"starter: {problem}", file=sys.stderr)
-        return 2
+        return refuse_in_one_line(exc, "starter")
     return 0
 
 

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -43,7 +42,7 @@ from charter.crypto.providers import default_key_provider, require_configured_ke
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
-from charter.runtime.failures import configuration_failure
+from charter.runtime.failures import refuse_in_one_line
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
 from charter.services.audit_verification import SigningKeySource
@@ -247,11 +246,7 @@ def main() -> int:
         tracing = telemetry.configure_tracing("charter-worker")
         asyncio.run(serve(settings))
     except Exception as exc:
-        problem = configuration_failure(exc)
-        if problem is None:
-            raise
-        print(f"charter worker: {problem}", file=sys.stderr)
-        return 2
+        return refuse_in_one_line(exc, "charter worker")
     finally:
         if tracing is not None:
             tracing.shutdown()  # flush the spans still batched
