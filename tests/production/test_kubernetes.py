@@ -16,7 +16,7 @@ import yaml
 from tests.support.paths import REPO
 
 OVERLAYS = REPO / "deploy" / "kubernetes" / "overlays"
-SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|_KEYS?$|KEK|DATABASE_URL")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|(?<!TLS)_KEYS?$|KEK|DATABASE_URL")
 
 
 def rendered(overlay: str) -> dict[tuple[str, str], dict[str, Any]]:
