@@ -1,13 +1,17 @@
 # Charter's production image: the worker, the CLI (migrations, Temporal setup, schedules),
-# the codec server and the Slack app, from one wheel. Runtime dependencies only: the embedded
-# servers (`charter[embedded]`), matplotlib (`charter[plots]`) and test tools stay out.
+# the codec server and the Slack app, from one wheel. Runtime dependencies only, installed
+# from requirements.lock with every hash checked: the embedded servers (`charter[embedded]`),
+# matplotlib (`charter[plots]`) and test tools stay out. The Python is the one the tests run
+# (tests/production/test_versions.py holds them equal).
 #
 #   docker build -t charter .
 #   docker run --rm charter charter --version
 
-FROM python:3.12-slim AS build
+FROM python:3.11.7-slim-bookworm AS build
 WORKDIR /src
 RUN python -m venv /opt/charter
+COPY requirements.lock ./
+RUN /opt/charter/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY charter charter
@@ -15,10 +19,13 @@ COPY activities activities
 COPY workflows workflows
 COPY charter_cli charter_cli
 COPY worker.py starter.py ./
-RUN /opt/charter/bin/pip install --no-cache-dir --disable-pip-version-check .
+RUN /opt/charter/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps .
 
-FROM python:3.12-slim
-RUN useradd --system --uid 10001 --create-home --home-dir /home/charter charter
+FROM python:3.11.7-slim-bookworm
+RUN useradd --system --uid 10001 --create-home --home-dir /home/charter charter \
+    && mkdir -p /home/charter/state/member-keys \
+    && chown -R charter:charter /home/charter/state \
+    && chmod 700 /home/charter/state/member-keys
 COPY --from=build /opt/charter /opt/charter
 ENV PATH=/opt/charter/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -29,7 +36,8 @@ ENV PATH=/opt/charter/bin:$PATH \
 USER charter
 WORKDIR /home/charter
 EXPOSE 8080 9464
-# The worker's liveness probe; the other services override the command (see docker-compose.yml).
+# The worker's readiness (503 while draining); the other services override it (see
+# docker-compose.yml).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"
+    CMD ["python", "-m", "charter.runtime.probe", "http://127.0.0.1:8080/readyz"]
 CMD ["python", "-m", "worker"]

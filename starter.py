@@ -8,13 +8,18 @@ converter (through `CharterPlugin`). A duplicate start of the same trigger is re
 
 Temporal is reached as in every Temporal sample: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
 `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*` or a profile of the Temporal config file
-(`temporalio.envconfig`); `--address` / `--namespace` override them.
+(`temporalio.envconfig`); `--address` / `--namespace` override them. The payload keys are the
+workers' (`CHARTER_PAYLOAD_KEYS` or `CHARTER_PAYLOAD_KEYS_FILE`): without them the starter
+refuses in one line (exit code 2) rather than encrypt with a key no worker holds.
+
+Only the contract is imported: `schemas` and `CharterPlugin` — never the workflow code.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -23,24 +28,32 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charter.config.settings import Settings
-from charter.connectors.demo import AGENT_SCOPES
+from charter.runtime.failures import refuse_in_one_line
 from charter.runtime.process import exit_now
 from charter.temporal.plugin import CharterPlugin
-from schemas import AgentRunInput, AgentRunResult, legacy_workflow_id_for, workflow_id_for
-from workflows import AgentLoop
+from schemas import (
+    KNOWN_AGENTS,
+    TASK_QUEUE,
+    WORKFLOW_TYPE,
+    AgentRunInput,
+    AgentRunResult,
+    legacy_workflow_id_for,
+    workflow_id_for,
+)
 
 
 async def start_run(
-    client: Client, run: AgentRunInput, task_queue: str = "charter"
-) -> WorkflowHandle[AgentLoop, AgentRunResult]:
+    client: Client, run: AgentRunInput, task_queue: str = TASK_QUEUE
+) -> WorkflowHandle[Any, AgentRunResult]:
     """Start `AgentLoop` for one trigger. Raises WorkflowAlreadyStartedError on a duplicate,
     ValueError for an agent no connector serves (the run could never read anything)."""
-    if run.agent not in AGENT_SCOPES:
-        raise ValueError(f"unknown agent {run.agent!r}; known: {', '.join(sorted(AGENT_SCOPES))}")
+    if run.agent not in KNOWN_AGENTS:
+        raise ValueError(f"unknown agent {run.agent!r}; known: {', '.join(sorted(KNOWN_AGENTS))}")
     await _reject_legacy_duplicate(client, run)
     return await client.start_workflow(
-        AgentLoop.run,
+        WORKFLOW_TYPE,
         run,
+        result_type=AgentRunResult,
         id=workflow_id_for(run.tenant_id, run.agent, run.trigger),
         task_queue=task_queue,
         # The id names the trigger: once used, never again, even after the run closes.
@@ -66,6 +79,7 @@ async def _reject_legacy_duplicate(client: Client, run: AgentRunInput) -> None:
 
 
 async def main() -> None:
+    """Parse the arguments, connect, start the run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tenant")
     parser.add_argument("agent")
@@ -73,7 +87,7 @@ async def main() -> None:
     parser.add_argument("--focus", action="append", default=[], help="record id to consider")
     parser.add_argument("--address", help="default: TEMPORAL_ADDRESS or the profile's")
     parser.add_argument("--namespace", help="default: TEMPORAL_NAMESPACE or the profile's")
-    parser.add_argument("--task-queue", default="charter")
+    parser.add_argument("--task-queue", default=TASK_QUEUE)
     args = parser.parse_args()
 
     config = ClientConfig.load_client_connect_config()
@@ -94,6 +108,14 @@ async def main() -> None:
     print(f"started {handle.id}; follow it in the Temporal UI")
 
 
+def entry() -> int:
+    """`main()`, a configuration problem (no keys, no server) as one line and exit code 2."""
+    try:
+        asyncio.run(main())
+    except Exception as exc:
+        return refuse_in_one_line(exc, "starter")
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
-    exit_now(0)
+    exit_now(entry())

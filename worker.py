@@ -13,6 +13,9 @@ Temporal is configured the standard way (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE
 `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`, profiles). The database is the application role's DSN
 (`CHARTER_APP_DATABASE_URL`), or `DATABASE_URL` with its user replaced by `charter_app`
 (password `CHARTER_APP_DB_PASSWORD`): the worker never connects as the administrator.
+It refuses, too, without configured payload keys and key-encryption key (`CHARTER_PAYLOAD_KEYS`,
+`CHARTER_KEK` or Vault; each also as a `_FILE`), and when its keys do not open the canary the
+other processes wrote (`charter.storage.key_canaries`): replicas never encrypt differently.
 SIGTERM stops polling and lets running activities finish for `CHARTER_SHUTDOWN_GRACE`.
 Audit checkpoints are signed with `CHARTER_AUDIT_SIGNING_KEY` (or the state directory's key
 file); an `s3://` sink uses the standard AWS configuration (`AWS_*`).
@@ -30,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -41,17 +43,20 @@ from temporalio.worker import Worker
 from activities import Deps, all_activities
 from charter.config.settings import ConfigurationError, Settings, app_dsn
 from charter.connectors.capacity import capacity
+from charter.crypto.codec import default_payload_keyring
+from charter.crypto.providers import default_key_provider, require_configured_keys
 from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
 from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
 from charter.runtime.bulkheads import Bulkheads
-from charter.runtime.failures import configuration_failure
+from charter.runtime.failures import refuse_in_one_line
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
 from charter.services.audit_verification import SigningKeySource
 from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
 from charter.storage.credential_vault import CredentialVault
+from charter.storage.key_canaries import check_key_canaries
 from charter.temporal.connection import configured_address, connect
 from workflows import AgentLoop, AuditCheckpoint
 
@@ -157,7 +162,20 @@ async def require_migrated(db: Database) -> None:
         )
 
 
-def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
+class Draining(RuntimeError):
+    """The worker was told to stop: it finishes what it runs and takes nothing new."""
+
+
+def readiness_checks(
+    client: Client, db: Database, stopping: asyncio.Event | None = None
+) -> dict[str, health.Check]:
+    """Temporal serving, the database migrated, and (once `stopping` is set) not draining:
+    an orchestrator stops routing to a worker that is on its way out."""
+
+    async def accepting() -> None:
+        if stopping is not None and stopping.is_set():
+            raise Draining("draining: finishing running activities before exit")
+
     async def temporal() -> None:
         if not await client.service_client.check_health():
             raise RuntimeError("Temporal reports not serving")
@@ -165,7 +183,7 @@ def readiness_checks(client: Client, db: Database) -> dict[str, health.Check]:
     async def postgres() -> None:
         await require_migrated(db)  # a query, so it also proves the pool can reach the server
 
-    return {"temporal": temporal, "postgres": postgres}
+    return {"accepting": accepting, "temporal": temporal, "postgres": postgres}
 
 
 def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | None = None) -> Deps:
@@ -204,15 +222,20 @@ def count_open_exceptions(settings: Settings, db: Database) -> asyncio.Task[None
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
-    """Serve until `stop` is set; then stop polling and let running activities finish."""
+    """Serve until `stop` is set; then stop polling and let running activities finish
+    (`/readyz` answers 503 from then on)."""
     # Before anything is connected: a combination that can starve is refused in one line.
     sized = capacity(settings)
+    stop = stop or asyncio.Event()
     client = await connect(settings, temporal_address)
     db = await Database.connect(app_dsn, max_size=sized.pool_size)
     health_server = None
     counting: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
+        await check_key_canaries(
+            db, default_payload_keyring(settings), default_key_provider(settings)
+        )
         worker = build_worker(
             client,
             production_deps(settings, db, sized.bulkheads()),
@@ -223,12 +246,12 @@ async def run_worker(
         counting = count_open_exceptions(settings, db)
         if settings.health_port is not None:
             health_server, port = await health.serve(
-                readiness_checks(client, db), settings.health_host, settings.health_port
+                readiness_checks(client, db, stop), settings.health_host, settings.health_port
             )
             log.info("health endpoints on %s:%d", settings.health_host, port)
         async with worker:
             log.info("worker polling task queue %s", settings.task_queue)
-            await (stop or asyncio.Event()).wait()
+            await stop.wait()
             log.info("stopping: no new tasks; running activities get %s", settings.shutdown_grace)
     finally:
         if counting is not None:
@@ -242,6 +265,7 @@ async def run_worker(
 
 async def serve(settings: Settings) -> None:
     address, dsn = production_targets(settings)
+    require_configured_keys(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -257,11 +281,7 @@ def main() -> int:
         tracing = telemetry.configure_tracing("charter-worker")
         asyncio.run(serve(settings))
     except Exception as exc:
-        problem = configuration_failure(exc)
-        if problem is None:
-            raise
-        print(f"charter worker: {problem}", file=sys.stderr)
-        return 2
+        return refuse_in_one_line(exc, "charter worker")
     finally:
         if tracing is not None:
             tracing.shutdown()  # flush the spans still batched

@@ -17,7 +17,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from charter.config.settings import Settings
-from charter.stack.embedded import Stack, ensure_stack
+from charter.stack.embedded import Stack, development, ensure_stack
 from charter.storage import Database
 from charter.temporal.connection import connect
 
@@ -42,8 +42,11 @@ def as_cli_errors(*refusals: type[Exception]) -> Iterator[None]:
 
 
 async def stack_for(args: argparse.Namespace) -> tuple[Settings, Stack]:
+    """The stack a command talks to, and its settings: a development command's (keys kept
+    in the state directory) when it started or found the embedded servers."""
     settings = Settings()
-    return settings, await ensure_stack(settings)
+    stack = await ensure_stack(settings)
+    return (development(settings) if stack.embedded else settings), stack
 
 
 @dataclass

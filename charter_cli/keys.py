@@ -1,15 +1,18 @@
-"""`charter keys rotate|retire|list`: key-encryption keys and payload-codec keys."""
+"""`charter keys rotate|retire|list|generate`: key-encryption keys and payload-codec keys."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from pathlib import Path
 
 from rich.table import Table
 
 from charter.config.settings import Settings
 from charter.crypto import CryptoError
 from charter.crypto.codec import default_payload_keyring
+from charter.crypto.fresh import fresh_secrets
 from charter.crypto.keyring import keyring_file
 from charter.services.credentials import kek_usage, rewrap_all
 from charter.storage import credential_vault as creds
@@ -34,6 +37,13 @@ def register(sub: Subcommands) -> None:
     retire.add_argument("--payload", action="store_true", help="retire a payload-codec key")
 
     add_json(command(actions, "list", cmd_list))
+
+    generate = command(actions, "generate", cmd_generate)
+    generate.add_argument(
+        "--dir", type=Path, default=None, help="write each secret to a file here (mode 0600)"
+    )
+    generate.add_argument("--postgres-host", default="postgres", help="host in the two DSNs")
+    generate.add_argument("--database", default="charter", help="database in the two DSNs")
 
 
 async def cmd_rotate(args: argparse.Namespace) -> int:
@@ -132,3 +142,44 @@ async def cmd_list(args: argparse.Namespace) -> int:
         + ", ".join(f"{k}{' (current)' if k == keyring.current else ''}" for k in keyring.key_ids())
     )
     return 0
+
+
+def _write_new(path: Path, value: str) -> bool:
+    """Write `value` to a new file, mode 0600; False (untouched) if it exists already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return True
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """make a deployment's secrets once: payload keys, KEK, tokens, database passwords
+
+    Every process of a deployment needs the same keys. With --dir, each secret is written to
+    a file of its own (mode 0600; existing files are kept, so running it again changes
+    nothing), ready to mount as Docker or Kubernetes secrets and read through the
+    CHARTER_*_FILE variables. Without, they are printed as variables for an env file.
+    """
+    values = fresh_secrets(args.postgres_host, args.database)
+    if args.dir is None:
+        for name, value in values.items():
+            print(f"{_variable(name)}={value}")
+        return 0
+    args.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    kept = [name for name, value in values.items() if not _write_new(args.dir / name, value)]
+    made = [name for name in values if name not in kept]
+    console.print(f"secrets in {args.dir}: made {', '.join(made) or 'none'}")
+    if kept:
+        console.print(f"kept (already there): {', '.join(kept)}")
+    return 0
+
+
+#: Secrets whose variable is not `CHARTER_<NAME>`.
+_VARIABLES = {"database_url": "DATABASE_URL", "postgres_password": "POSTGRES_PASSWORD"}
+
+
+def _variable(name: str) -> str:
+    return _VARIABLES.get(name, f"CHARTER_{name.upper()}")

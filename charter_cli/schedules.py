@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from temporalio.client import (
     Client,
     Schedule,
@@ -264,9 +264,25 @@ async def cmd_create_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The memo key holding a schedule's cron expressions: the server compiles them into
+#: calendars and describes only those.
+CRON_MEMO = "charter_cron"
+
+
+_ISO_DURATION = TypeAdapter(timedelta)
+
+
+async def _cron_of(described: ScheduleDescription) -> list[str]:
+    """The cron expressions the schedule was created with (kept in its memo)."""
+    cron = (await described.memo()).get(CRON_MEMO)
+    return [str(c) for c in cron] if isinstance(cron, list) else []
+
+
 async def _create(client: Client, schedule_id: str, schedule: Schedule, paused: bool) -> None:
     try:
-        await client.create_schedule(schedule_id, schedule)
+        await client.create_schedule(
+            schedule_id, schedule, memo={CRON_MEMO: list(schedule.spec.cron_expressions)}
+        )
     except ScheduleAlreadyRunningError:
         raise CliError(f"schedule {schedule_id} exists; delete it first to change it") from None
     except RPCError as exc:
@@ -342,8 +358,9 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 "agent": agent,
                 "name": name,
                 "to": await _checkpoint_sink(client, described) if kind == CHECKPOINT else None,
-                "every": [str(i.every) for i in spec.intervals],
-                "cron": list(spec.cron_expressions),
+                # ISO 8601 durations ("PT1H"), as every other duration Charter prints.
+                "every": [_ISO_DURATION.dump_python(i.every, mode="json") for i in spec.intervals],
+                "cron": list(spec.cron_expressions) or await _cron_of(described),
                 "paused": state.paused,
                 "note": state.note,
                 "next": [t.isoformat() for t in described.info.next_action_times[:1]],

@@ -12,11 +12,14 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from charter.crypto import statements
+from charter.crypto.codec import default_payload_keyring
+from charter.crypto.providers import default_key_provider, require_configured_keys
 from charter.services import slack_setup
 from charter.slack.app import build_app
 from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
 from charter.storage import slack_cards as store
+from charter.storage.key_canaries import check_key_canaries
 from charter_cli._arguments import add_tenant
 from charter_cli._common import CliError, as_cli_errors, connected, console, session, stack_for
 from charter_cli._registration import Subcommands, command
@@ -108,12 +111,17 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     with as_cli_errors(SlackConfigError):
         slack.check_for_app()
     settings, stack = await stack_for(args)
+    require_configured_keys(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with session(settings, stack) as s:
         assert s.client is not None
+        # Refuse keys the workers do not share before taking a single decision.
+        await check_key_canaries(
+            s.db, default_payload_keyring(settings), default_key_provider(settings)
+        )
         front_door = statements.front_door_key("slack", settings.member_key_folder)
         bolt = build_app(slack, s.db, s.client, front_door=front_door)
         where = (

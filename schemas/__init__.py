@@ -52,6 +52,9 @@ from schemas.reasoning import (
     TokenUsage,
 )
 from schemas.run import (
+    KNOWN_AGENTS,
+    TASK_QUEUE,
+    WORKFLOW_TYPE,
     ActionResult,
     AgentRunInput,
     AgentRunResult,
@@ -77,8 +80,11 @@ from schemas.verdict import (
 )
 
 __all__ = [
+    "KNOWN_AGENTS",
     "MAX_PROPOSALS",
     "REASONING_FAILURE_PROPOSAL_ID",
+    "TASK_QUEUE",
+    "WORKFLOW_TYPE",
     "ActionResult",
     "ActionType",
     "AdCampaign",

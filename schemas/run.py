@@ -36,6 +36,13 @@ MAX_DECISION_TIMEOUT: Final = timedelta(days=30)
 #: The most often a waiting exception is recalled to its approvers.
 MIN_REMINDER_INTERVAL: Final = timedelta(minutes=1)
 
+#: The agents a run may name (the demo connector serves each of them; a test holds them equal).
+KNOWN_AGENTS: Final = ("marketing", "payables")
+
+#: The workflow type and task queue of the public contract.
+WORKFLOW_TYPE: Final = "AgentLoop"
+TASK_QUEUE: Final = "charter"
+
 
 class AgentRunInput(FrozenModel):
     tenant_id: str = Field(pattern=SLUG)

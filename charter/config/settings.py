@@ -5,8 +5,14 @@ prefixed `CHARTER_`. Temporal's connection (TLS, API key, profiles) is read by
 `charter.temporal.connection` from the standard `TEMPORAL_*` variables and profile file.
 
 Development and production differ on purpose: `make demo`, `charter up` and
-`charter stack start` start an embedded counterpart for what is unset; `python worker.py`
-never does, and refuses to start without both (`ConfigurationError`).
+`charter stack start` start an embedded counterpart for what is unset, and keep development
+keys (payload keys, KEK, members' keys) in the state directory; `python worker.py` never
+does, and refuses to start without both servers and without configured keys
+(`ConfigurationError`).
+
+Every secret setting may be given as a file instead: `CHARTER_KEK_FILE=/run/secrets/kek`
+reads `CHARTER_KEK` from that file (the convention of the official PostgreSQL image), so a
+container orchestrator's mounted secrets need not become environment variables.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from charter.config.secret_files import SettingsWithSecretFiles
 
 #: The model reasoned on the whole observation, not only on the facts the act re-reads.
 DEFAULT_MAX_OBSERVATION_AGE = timedelta(minutes=5)
@@ -33,8 +41,14 @@ def _period(default: timedelta, description: str, *, at_most: timedelta | None =
     return Field(default=default, gt=timedelta(0), le=at_most, description=description)
 
 
-class Settings(BaseSettings):
+class Settings(SettingsWithSecretFiles):
     model_config = SettingsConfigDict(env_prefix="CHARTER_", env_file=".env", extra="ignore")
+
+    development: bool = Field(
+        default=False,
+        description="set by the development commands (`make demo`, `charter up`, `charter "
+        "stack`): keys missing from the configuration are made in the state directory",
+    )
 
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "CHARTER_TEMPORAL_ADDRESS")
@@ -181,18 +195,27 @@ class Settings(BaseSettings):
     vault_transit_mount: str = "transit"
     codec_server_port: int = 8234
     codec_server_token: SecretStr | None = Field(
-        default=None, description="bearer token of the codec server; default: a file in state_dir"
+        default=None,
+        description="bearer token of the codec server; in development a file in state_dir",
     )
+    codec_ui_origins: str | None = Field(
+        default=None, description="comma-separated browser origins of the Temporal UI (CORS)"
+    )
+    codec_jwks_url: str | None = Field(
+        default=None,
+        description="Temporal Cloud mode: accept the UI's access tokens signed by these keys",
+    )
+    codec_jwt_issuer: str | None = None
+    codec_jwt_audience: str | None = None
+    codec_tls_cert: Path | None = Field(default=None, description="PEM chain: serve over HTTPS")
+    codec_tls_key: Path | None = None
 
     # -- members' signing keys (see charter/crypto/statements.py) ---------------------------
     # Strings, not Paths: an empty variable means unset, as it always has.
     member_key_dir: str | None = Field(
         default=None,
         description="where members' private signing keys live on this machine; default: "
-        "the user's config directory, never the repository",
-    )
-    xdg_config_home: str | None = Field(
-        default=None, validation_alias=AliasChoices("XDG_CONFIG_HOME")
+        "`member-keys` in the state directory (mode 0700), never the repository",
     )
 
     @property
@@ -213,11 +236,12 @@ class Settings(BaseSettings):
 
     @property
     def member_key_folder(self) -> Path:
-        """CHARTER_MEMBER_KEY_DIR, else `charter/member-keys` in the user's config directory."""
+        """CHARTER_MEMBER_KEY_DIR, else `member-keys` in the state directory: each checkout's
+        demo keeps its members' keys beside its own database, and a deployment mounts them
+        on the state directory's volume."""
         if self.member_key_dir:
             return Path(self.member_key_dir)
-        base = self.xdg_config_home or str(Path.home() / ".config")
-        return Path(base) / "charter" / "member-keys"
+        return self.state_dir / "member-keys"
 
 
 def app_dsn(admin_dsn: str, password: SecretStr | None = None) -> str:

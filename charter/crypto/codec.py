@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from charter.config.settings import Settings
+from charter.config.settings import ConfigurationError, Settings
 from charter.crypto import aead
-from charter.crypto.errors import DecryptionFailed, KeyVersionUnavailable
+from charter.crypto.errors import DecryptionFailed, KeyringError, KeyVersionUnavailable
 from charter.crypto.keyring import keyring_file, parse_key_list
 
 ENCODING = b"binary/encrypted"
@@ -182,11 +182,21 @@ class EncryptionCodec(PayloadCodec):
 
 def default_payload_keyring(settings: Settings) -> PayloadKeyring:
     """`CHARTER_PAYLOAD_KEYS` (`id:<base64>,...`, current = `CHARTER_PAYLOAD_KEY_ID` or the
-    last listed) if set, else the local keyring file under the state directory."""
+    last listed) if set; in development only, the keyring file under the state directory
+    (made on first use). Anywhere else, unset keys are a ConfigurationError: a key made up
+    on the spot would encrypt what no other process can read."""
 
     if settings.payload_keys is not None:
         keys = parse_key_list(settings.payload_keys.get_secret_value(), what="CHARTER_PAYLOAD_KEYS")
         current = settings.payload_key_id or list(keys)[-1]
+        if current not in keys:
+            raise KeyringError(f"CHARTER_PAYLOAD_KEY_ID {current!r} is not in CHARTER_PAYLOAD_KEYS")
         return PayloadKeyring(current, keys)
+    if not settings.development:
+        raise ConfigurationError(
+            "CHARTER_PAYLOAD_KEYS (or CHARTER_PAYLOAD_KEYS_FILE) is not set: every process "
+            "must encrypt with the same payload keys (make them with `charter keys generate`); "
+            "only `make demo`, `charter up` and `charter stack` make development keys"
+        )
     file = keyring_file(settings)
     return PayloadKeyring(*file.payload_keys(), load=file.payload_keys)

@@ -8,10 +8,12 @@ Anything not recognised here is a bug and keeps its traceback.
 from __future__ import annotations
 
 import socket
+import sys
 
 import asyncpg
 from pydantic import ValidationError
 
+from charter.config.secret_files import SecretFileUnreadable
 from charter.config.settings import ConfigurationError
 from charter.storage.server_checks import UnsafeServer
 
@@ -31,7 +33,7 @@ def _first_line(exc: BaseException) -> str:
 
 def configuration_failure(exc: BaseException) -> str | None:
     """The one line to print for a configuration failure, or None for anything else."""
-    if isinstance(exc, ConfigurationError):
+    if isinstance(exc, (ConfigurationError, SecretFileUnreadable)):
         return _first_line(exc)
     if isinstance(exc, UnsafeServer):
         return f"unsafe database configuration: {_first_line(exc)}"
@@ -46,3 +48,13 @@ def configuration_failure(exc: BaseException) -> str | None:
     if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
         return f"cannot connect: {_first_line(exc)}"
     return None
+
+
+def refuse_in_one_line(exc: BaseException, who: str) -> int:
+    """An entry point's `except`: a configuration failure printed as `who: problem` on
+    stderr, exit code 2; anything else re-raised with its traceback."""
+    problem = configuration_failure(exc)
+    if problem is None:
+        raise exc
+    print(f"{who}: {problem}", file=sys.stderr)
+    return 2

@@ -184,17 +184,31 @@ def uninstrument_clients() -> None:
             instrumentor.uninstrument()
 
 
+#: The `service_name` label of every series, unless `OTEL_SERVICE_NAME` names another.
+METRICS_SERVICE_NAME = "charter-worker"
+
+
+def metrics_service_name() -> str:
+    return os.environ.get("OTEL_SERVICE_NAME") or METRICS_SERVICE_NAME
+
+
 def metrics_runtime(address: str) -> Runtime:
     """The Temporal runtime serving Prometheus metrics on `address` (one per process and
-    address: the runtime owns the listening socket)."""
+    address: the runtime owns the listening socket).
+
+    Counters end in `_total`, as Prometheus names them; every series carries the
+    `service_name` of Charter's worker (not the SDK core's default `temporal-core-sdk`)."""
     if address not in _runtimes:
         _runtimes[address] = Runtime(
             telemetry=TelemetryConfig(
                 metrics=PrometheusConfig(
                     bind_address=address,
+                    counters_total_suffix=True,
                     # Humans decide in minutes to days; the default buckets stop at a minute.
                     histogram_bucket_overrides={"charter_time_to_decision": DECISION_BUCKETS},
-                )
+                ),
+                attach_service_name=False,
+                global_tags={"service_name": metrics_service_name()},
             )
         )
     return _runtimes[address]

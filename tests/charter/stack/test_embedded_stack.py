@@ -112,7 +112,8 @@ async def test_charter_up_serves_runs_started_by_starter_py(
                 workflow_id_for(tenant, "payables", "webhook-INV-1041"),
                 result_type=AgentRunResult,
             )
-            result = await asyncio.wait_for(handle.result(), 60)
+            # `charter up` starts a worker in a fresh interpreter: minutes on a loaded machine.
+            result = await asyncio.wait_for(handle.result(), 180)
             assert result.proposals[0].status == "executed"
             await chain_ok(db, tenant)
         finally:
