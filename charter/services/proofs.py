@@ -73,10 +73,10 @@ async def _verified(
     key = await member_keys.get(conn, tenant_id, claimed.key_id)
     if key is None:
         raise StatementInvalid(f"key {claimed.key_id} is not registered for tenant {tenant_id!r}")
-    statement = statements.verify(text, signature, key.public_key)
+    statement = statements.verify_with(key, text, signature)
     if not key.valid_at(statement.issued_at):
         raise StatementInvalid(f"key {key.key_id} was not valid when the statement was issued")
-    if key.kind == "member":
+    if key.kind in ("member", "webauthn"):
         if statement.via != "member" or key.member_id != statement.member_id:
             raise StatementInvalid(f"key {key.key_id} is not {statement.member_id!r}'s key")
     else:
@@ -222,6 +222,19 @@ async def binding_for(
 ) -> Binding | None:
     """What a decision on a recorded proposal binds to, as a signer computes it: the run that
     proposed it and the digest of the parameters approved (edited, with an edit)."""
+    found = await binding_and_parameters(conn, tenant_id, workflow_id, proposal_id, edit)
+    return found[0] if found is not None else None
+
+
+async def binding_and_parameters(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    workflow_id: str,
+    proposal_id: str,
+    edit: ProposalEdit | None,
+) -> tuple[Binding, Proposal] | None:
+    """`binding_for`, with the parameters approved that its digest is of (what a member is
+    shown before signing)."""
     row = await conn.fetchrow(
         "SELECT run_id, proposal FROM charter.proposals WHERE tenant_id = $1 AND "
         "workflow_id = $2 AND proposal_id = $3",
@@ -244,13 +257,14 @@ async def binding_for(
         if edited is not None:
             proposal = Proposal.model_validate_json(edited)
     approved = approved_parameters(proposal, edit)
-    return Binding(
+    binding = Binding(
         tenant_id=tenant_id,
         workflow_id=workflow_id,
         run_id=row["run_id"],
         proposal_id=proposal_id,
         digest=runs.proposal_digest(approved),
     )
+    return binding, approved
 
 
 def sign_decision(
@@ -266,7 +280,34 @@ def sign_decision(
 ) -> Decision:
     """`decision` carrying a statement of itself signed with `key` (the member's own, or a
     front door's with `via` naming it)."""
-    statement = DecisionStatement(
+    statement = statement_of(
+        decision,
+        binding,
+        statements.key_id_for(statements.public_hex(key)),
+        now,
+        valid_minutes=valid_minutes,
+        via=via,
+        slack_user_id=slack_user_id,
+        slack_team_id=slack_team_id,
+    )
+    text, signature = statements.sign(key, statement)
+    return decision.model_copy(update={"statement": text, "signature": signature})
+
+
+def statement_of(
+    decision: Decision,
+    binding: Binding,
+    key_id: str,
+    now: datetime,
+    *,
+    valid_minutes: int = 5,
+    via: Literal["member", "slack"] = "member",
+    slack_user_id: str | None = None,
+    slack_team_id: str | None = None,
+) -> DecisionStatement:
+    """The statement of `decision` on `binding`, for the key `key_id` to sign (a passkey
+    signs it where the member is, so it is made before it is signed)."""
+    return DecisionStatement(
         tenant_id=binding.tenant_id,
         workflow_id=binding.workflow_id,
         run_id=binding.run_id,
@@ -277,7 +318,7 @@ def sign_decision(
         reason=decision.reason,
         amendment=decision.amendment,
         member_id=decision.approver,
-        key_id=statements.key_id_for(statements.public_hex(key)),
+        key_id=key_id,
         issued_at=now,
         valid_minutes=valid_minutes,
         nonce=statements.nonce(),
@@ -285,5 +326,3 @@ def sign_decision(
         slack_user_id=slack_user_id,
         slack_team_id=slack_team_id,
     )
-    text, signature = statements.sign(key, statement)
-    return decision.model_copy(update={"statement": text, "signature": signature})
