@@ -33,10 +33,6 @@ from webauthn.helpers.structs import (
 
 from charter.crypto.errors import CryptoError
 
-#: An assertion as carried in a decision's `signature`: three base64url parts.
-ASSERTION_PATTERN = r"^[A-Za-z0-9_-]{40,4000}\.[A-Za-z0-9_-]{40,4000}\.[A-Za-z0-9_-]{40,400}$"
-
-
 class PasskeyInvalid(CryptoError):
     """An assertion or a registration that does not verify; the message says why."""
 

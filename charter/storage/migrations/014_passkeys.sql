@@ -11,12 +11,15 @@ ALTER TABLE charter.member_keys
     DROP CONSTRAINT member_keys_kind_check,
     DROP CONSTRAINT member_keys_public_key_check,
     DROP CONSTRAINT member_keys_check,
-    ADD COLUMN credential_id text CHECK (credential_id ~ '^[A-Za-z0-9_-]{16,1366}$'),
-    ADD COLUMN rp_id text CHECK (rp_id ~ '^[a-z0-9.-]{1,253}$'),
+    ADD COLUMN credential_id text CHECK (
+        credential_id ~ '^[A-Za-z0-9_-]+$' AND length(credential_id) BETWEEN 16 AND 1366
+    ),
+    ADD COLUMN rp_id text CHECK (rp_id ~ '^[a-z0-9.-]+$' AND length(rp_id) <= 253),
     ADD COLUMN origin text CHECK (origin ~ '^https?://[a-z0-9.-]+(:[0-9]{1,5})?$'),
     ADD CONSTRAINT member_keys_kind_check CHECK (kind IN ('member', 'front_door', 'webauthn')),
     ADD CONSTRAINT member_keys_public_key_check CHECK (
-        public_key ~ '^[0-9a-f]{64}$' OR (kind = 'webauthn' AND public_key ~ '^[0-9a-f]{2,2048}$')
+        public_key ~ '^[0-9a-f]{64}$'
+        OR (kind = 'webauthn' AND public_key ~ '^[0-9a-f]+$' AND length(public_key) <= 2048)
     ),
     -- A member's own key or passkey belongs to one member.
     ADD CONSTRAINT member_keys_check CHECK ((kind IN ('member', 'webauthn')) = (member_id IS NOT NULL)),
