@@ -33,6 +33,7 @@ from webauthn.helpers.structs import (
 
 from charter.crypto.errors import CryptoError
 
+
 class PasskeyInvalid(CryptoError):
     """An assertion or a registration that does not verify; the message says why."""
 
