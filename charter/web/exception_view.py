@@ -110,6 +110,8 @@ def rules(v: dict[str, Any], titles: dict[str, str]) -> list[Rule]:
         Rule(text(m["rule_id"], 80), f"{m['effect']}, matched", text(m["title"], 300))
         for m in matched
     ]
+    if not any(m["effect"] == "allow" for m in matched):
+        out.append(Rule("", "", "No rule allows this action."))
     seen = {m["rule_id"] for m in matched}
     out += [
         Rule(text(r, 80), "evaluated, did not match", text(titles.get(r, ""), 300))
@@ -130,8 +132,6 @@ def why(p: dict[str, Any], v: dict[str, Any]) -> list[str]:
             )
         if cause == "irreversible":
             words += ": it cannot be undone, so it always needs a human"
-        if cause == "outside_bounds":
-            words += ": no rule of the constitution allows it"
         lines.append(words)
     return lines or [text(v.get("explanation", ""), 500)]
 

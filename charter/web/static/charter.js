@@ -100,7 +100,12 @@ async function pollResult(base) {
     const state = await response.json();
     result.textContent = state.result;
     result.dataset.status = state.status;
-    if (state.executed || ["rejected", "expired", "dismissed"].includes(state.status)) return;
+    // Landed: the page again, with the decisions and the act's result as recorded.
+    if (state.executed || ["rejected", "expired", "dismissed"].includes(state.status)) {
+      sessionStorage.setItem("charter-said", document.getElementById("message").textContent);
+      location.reload();
+      return;
+    }
     await new Promise((done) => setTimeout(done, 1000));
   }
 }
@@ -111,6 +116,7 @@ function decisionForm(form) {
   let pending = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    document.getElementById("message").hidden = true;
     const data = new FormData(form);
     data.set("outcome", event.submitter ? event.submitter.value : "approve");
     try {
@@ -131,8 +137,7 @@ function decisionForm(form) {
         statement: pending.statement, response: assertionOf(credential),
       }), "application/json");
       pending = null;
-      confirm.hidden = true;
-      form.hidden = true;
+      document.getElementById("decide").hidden = true;
       say(answer.message);
       await pollResult(base);
     } catch (error) { say(error.message, true); }
@@ -140,6 +145,8 @@ function decisionForm(form) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const said = sessionStorage.getItem("charter-said");
+  if (said) { sessionStorage.removeItem("charter-said"); say(said); }
   for (const button of document.querySelectorAll("[data-action]")) {
     const run = button.dataset.action === "enrol" ? enrol : signin;
     button.addEventListener("click", () => run(button).catch((error) => say(error.message, true)));
