@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Generator
 
 import uvicorn
 from starlette.applications import Starlette
@@ -12,6 +14,15 @@ from starlette.applications import Starlette
 from charter.web.config import WebConfigError, WebSettings
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handlers: the entry point's (SIGINT, SIGTERM:
+    set the stop event) decide when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 def server(app: Starlette, settings: WebSettings) -> uvicorn.Server:
@@ -27,7 +38,7 @@ def server(app: Starlette, settings: WebSettings) -> uvicorn.Server:
         proxy_headers=False,
         lifespan="off",
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def listening(settings: WebSettings) -> socket.socket:
