@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from charter.crypto import passkeys
 from charter.services import key_enrolment, membership
@@ -20,6 +21,7 @@ from charter.web.app import build_app, templates
 from charter.web.config import WebConfigError, WebSettings
 from charter.web.security import CSP
 from tests.support.passkey_authenticator import SoftAuthenticator
+from tests.support.running import start, until_stage
 from tests.support.tenants import TenantPair
 
 ORIGIN = "http://localhost:8300"
@@ -162,3 +164,61 @@ def test_a_misconfigured_inbox_is_refused_in_one_line(settings: WebSettings, say
     with pytest.raises(WebConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
         settings.check()
     WebSettings(origin="https://inbox.example.com").check()
+
+
+async def _statement(http: httpx.AsyncClient, url: str, csrf: str, **form: str) -> httpx.Response:
+    headers = {"origin": ORIGIN, "x-csrf-token": csrf, "accept": "application/json"}
+    return await http.post(url + "/statement", data=form, headers=headers)
+
+
+async def test_deciding_as_the_rule_book_allows_and_an_amendment_signed_by_a_passkey(
+    web: httpx.AsyncClient, tenant: str, admin_dsn: str, client: Client, worker: Worker
+) -> None:
+    handle = await start(client, tenant, "payables", focus=["INV-1043"])
+    state = await until_stage(handle, "awaiting_decision")
+    exception_id = state.proposals[0].exception_id
+    device, _ = await signed_in(web, admin_dsn, tenant)
+    url = f"/t/{tenant}/exceptions/{exception_id}"
+    page = await web.get(url)
+    assert "Approve and always allow this" in page.text and "Bluebird Design Studio" in page.text
+    csrf = csrf_of(page.text)
+
+    refusals = [
+        ({"outcome": "approve"}, "say why"),
+        ({"outcome": "reject", "reason": "no", "amount": "100"}, "approval only"),
+        ({"outcome": "approve", "reason": "ok", "amount": "-5"}, "a positive amount"),
+        ({"outcome": "maybe", "reason": "ok"}, "not open for that decision"),
+    ]
+    for form, says in refusals:
+        refused = await _statement(web, url, csrf, **form)
+        assert refused.status_code in (400, 409) and says in refused.json()["error"], form
+    edited = await _statement(web, url, csrf, outcome="approve", reason="ok", amount="2000")
+    assert edited.json()["shown"]["amount"] == "$2,000.00"
+
+    made = await _statement(
+        web, url, csrf, outcome="approve", reason="trusted studio", amend="1", max_amount="2500"
+    )
+    assert made.status_code == 200, made.text
+    to_sign = made.json()
+    assert to_sign["shown"]["amendment"] is True and to_sign["shown"]["amount"] == "$2,300.00"
+    assertion = device.assert_(passkeys.unb64url(to_sign["challenge"]))
+    answer = {
+        "statement": to_sign["statement"],
+        "response": {
+            "authenticatorData": assertion.authenticator_data,
+            "clientDataJSON": assertion.client_data_json,
+            "signature": assertion.signature,
+        },
+    }
+    # Another member's statement is not this session's to send.
+    forged = json.dumps({**answer, "statement": to_sign["statement"].replace('"sam"', '"maya"')})
+    assert (await post(web, url + "/decide", csrf, forged)).status_code == 403
+    decided = await post(web, url + "/decide", csrf, json.dumps(answer))
+    assert decided.status_code == 200, decided.text
+    assert "constitution amended to v2" in decided.json()["message"]
+    result = await handle.result()
+    assert result.proposals[0].status == "executed"
+    status = (await web.get(url + "/status", headers={"accept": "application/json"})).json()
+    assert status["executed"] and status["result"].startswith("Executed")
+    page = await web.get(f"/t/{tenant}/constitution")
+    assert "Version 2" in page.text and "added" in page.text
