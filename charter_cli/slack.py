@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from datetime import timedelta
 from importlib import resources
 
@@ -18,7 +16,15 @@ from charter.slack.config import SlackConfigError, SlackSettings
 from charter.slack.server import serve
 from charter.storage import slack_cards as store
 from charter_cli._arguments import add_tenant
-from charter_cli._common import CliError, as_cli_errors, connected, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    as_cli_errors,
+    connected,
+    console,
+    session,
+    stack_for,
+    stop_on_signals,
+)
 from charter_cli._registration import Subcommands, command
 
 
@@ -108,10 +114,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     with as_cli_errors(SlackConfigError):
         slack.check_for_app()
     settings, stack = await stack_for(args)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with session(settings, stack) as s:
         assert s.client is not None
         front_door = statements.front_door_key("slack", settings.member_key_folder)

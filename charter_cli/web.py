@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 
 from charter.web.app import build_app
 from charter.web.config import WebConfigError, WebSettings
 from charter.web.server import serve
-from charter_cli._common import as_cli_errors, console, session, stack_for
+from charter_cli._common import as_cli_errors, console, session, stack_for, stop_on_signals
 from charter_cli._registration import Subcommands, command
 
 
@@ -31,10 +29,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     with as_cli_errors(WebConfigError):
         web.check()
     settings, stack = await stack_for(args)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with session(settings, stack) as s:
         assert s.client is not None
         app = build_app(

@@ -78,30 +78,8 @@ def recommendation(p: dict[str, Any]) -> str:
 
 
 def observed(seen: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    inv, ven, cam, pay = (seen.get(k) for k in ("invoice", "vendor", "campaign", "payroll"))
-    if inv:
-        lines.append(
-            f"Invoice {text(inv['invoice_id'], 64)}: {money(inv['amount'])} due "
-            f"{inv['due_date']}, bank shows {money(inv['amount_paid'])} paid. "
-            f"Memo: “{text(inv['memo'], 500)}”"
-        )
-    if ven:
-        state = "verified" if ven["verified"] else "NOT verified"
-        lines.append(f"Vendor {text(ven['name'], 200)}: {state}")
-    if cam:
-        lines.append(
-            f"Campaign {text(cam['name'], 200)} on {text(cam['platform'], 40)}: daily budget "
-            f"{money(cam['daily_budget'])}, ROAS {float(cam['roas']):.2f}"
-        )
-    if pay:
-        lines.append(
-            f"Payroll {text(pay['period'], 60)}: {pay['employee_count']} employees, "
-            f"{money(pay['total'])}, pays {pay['pay_date']}"
-        )
-    if seen.get("total_cash") is not None:
-        lines.append(f"Cash across accounts: {money(seen['total_cash'])}")
-    return lines
+    """The card's lines of what the agent observed, inert for HTML (the template escapes)."""
+    return cards.observed_lines(seen, escape=text, strong=lambda words: words)
 
 
 def rules(v: dict[str, Any], titles: dict[str, str]) -> list[Rule]:
