@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-pg15 faults load lint typecheck bench up stop schemas compose-check image-check kube-check lock clean
+.PHONY: demo test browser test-pg15 faults load lint typecheck bench up stop schemas compose-check image-check kube-check lock clean
 
 ## The development environment: exactly requirements-dev.lock (every hash checked), then
 ## Charter itself, editable, without resolving anything again.
@@ -41,6 +41,11 @@ TEST_WORKERS ?= 4
 PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PARALLEL)
+
+## The web inbox in Debian's Chromium (also part of `make test`), with a virtual passkey;
+## SCREENSHOTS=docs/web writes the README's screenshots there.
+browser: $(STAMP)
+	CHARTER_WEB_SCREENSHOTS=$(SCREENSHOTS) $(BIN)/python -m pytest -q tests/charter/web
 
 ## Fault injection with real processes: workers killed at each boundary, Temporal and
 ## PostgreSQL restarted, connections cut (a few minutes).

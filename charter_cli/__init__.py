@@ -37,6 +37,7 @@ from charter_cli import (
     stack,
     temporal_setup,
     usage,
+    web,
 )
 from charter_cli._common import CliError, console
 
@@ -52,6 +53,7 @@ GROUPS = [
     usage,
     calibration,
     slack,
+    web,
     credentials,
     connectors,
     actions,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from rich.table import Table
@@ -21,6 +22,7 @@ from charter.crypto.statements import front_door_key
 from charter.governance.approvals import APPROVER_ROLES
 from charter.services import key_enrolment, membership
 from charter.storage.member_keys import MemberKey
+from charter.web.config import WebSettings
 from charter_cli._arguments import add_actor, add_json, add_tenant
 from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
 from charter_cli._registration import Subcommands, command, command_group
@@ -81,6 +83,14 @@ def _register_keys(actions: Subcommands) -> None:
     add_tenant(enroll)
     enroll.add_argument("member_id")
     add_actor(enroll, "enrolling")
+
+    invite = command(actions, "invite-passkey", cmd_invite_passkey)
+    add_tenant(invite)
+    invite.add_argument("member_id")
+    invite.add_argument(
+        "--hours", type=int, default=24, help="how long the link stays usable (1 to 168)"
+    )
+    add_actor(invite, "inviting")
 
     door = command(actions, "front-door", cmd_front_door)
     add_tenant(door)
@@ -258,6 +268,27 @@ async def cmd_enroll(args: argparse.Namespace) -> int:
     console.print(
         f"enrolled {args.member_id} in {args.tenant}: key {key_id}; private key in {folder}"
     )
+    return 0
+
+
+async def cmd_invite_passkey(args: argparse.Namespace) -> int:
+    """a one-time link for a member to enrol a passkey in the web inbox
+
+    The owner's invitation, audited; the link is printed once (only its digest is stored)
+    and enrols one passkey for this member at CHARTER_WEB_ORIGIN. Revoke a passkey like any
+    key: `charter members revoke --key`.
+    """
+    if not 1 <= args.hours <= 168:
+        raise CliError("--hours must be between 1 and 168")
+    invitation = await _as_owner(
+        args, key_enrolment.invite_passkey, args.member_id, valid_for=timedelta(hours=args.hours)
+    )
+    link = f"{WebSettings().public_origin()}/t/{args.tenant}/enrol/{invitation.token}"
+    console.print(
+        f"passkey invitation for {args.member_id} in {args.tenant}, usable once until "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC:"
+    )
+    print(link)
     return 0
 
 

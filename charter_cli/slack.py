@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from datetime import timedelta
 from importlib import resources
 
@@ -21,7 +19,15 @@ from charter.slack.server import serve
 from charter.storage import slack_cards as store
 from charter.storage.key_canaries import check_key_canaries
 from charter_cli._arguments import add_tenant
-from charter_cli._common import CliError, as_cli_errors, connected, console, session, stack_for
+from charter_cli._common import (
+    CliError,
+    as_cli_errors,
+    connected,
+    console,
+    session,
+    stack_for,
+    stop_on_signals,
+)
 from charter_cli._registration import Subcommands, command
 
 
@@ -112,10 +118,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         slack.check_for_app()
     settings, stack = await stack_for(args)
     require_configured_keys(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with session(settings, stack) as s:
         assert s.client is not None
         # Refuse keys the workers do not share before taking a single decision.

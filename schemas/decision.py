@@ -78,8 +78,11 @@ class Decision(BaseModel):
     )
     signature: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_-]{86}$",
-        description="Ed25519 signature of `statement`'s UTF-8 bytes, base64url without padding.",
+        max_length=8500,
+        pattern=r"^[A-Za-z0-9_-]{86}$|^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="Ed25519 signature of `statement`'s UTF-8 bytes, base64url without padding; "
+        "or, signed with a passkey, its WebAuthn assertion over the statement's sha256 digest: "
+        "authenticator data, client data JSON and signature, each base64url, joined by dots.",
     )
 
 

@@ -33,6 +33,7 @@ def fresh_secrets(postgres_host: str, database: str) -> Mapping[str, str]:
         "kek": EnvKeyProvider.generate(1),
         "audit_signing_key": _b64(secrets.token_bytes(32)),
         "codec_server_token": secrets.token_urlsafe(32),
+        "web_session_secret": secrets.token_urlsafe(48),
         "postgres_password": admin_password,
         "app_db_password": app_password,
         "database_url": f"postgresql://postgres:{admin_password}@{where}",

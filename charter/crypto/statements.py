@@ -11,12 +11,14 @@ import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
 from charter.audit.canonical import canonical_json, sha256_hex
+from charter.crypto import passkeys
 from charter.crypto.errors import CryptoError
 from schemas import DecisionStatement
 
@@ -77,6 +79,37 @@ def verify(text: str, signature: str, public_key_hex: str) -> DecisionStatement:
         )
     except (InvalidSignature, ValueError):
         raise StatementInvalid("the signature does not verify against the signing key") from None
+    return parse(text)
+
+
+class VerifyingKey(Protocol):
+    """A registered key as the verifier needs it: an Ed25519 key (`member`, `front_door`)
+    or a passkey (`webauthn`, with its credential, relying party and origin)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def public_key(self) -> str: ...
+    @property
+    def credential_id(self) -> str | None: ...
+    @property
+    def rp_id(self) -> str | None: ...
+    @property
+    def origin(self) -> str | None: ...
+
+
+def verify_with(key: VerifyingKey, text: str, signature: str) -> DecisionStatement:
+    """The statement, if `signature` is `key`'s signature of exactly `text`: an Ed25519
+    signature, or for a passkey its WebAuthn assertion over the statement's digest."""
+    if key.kind != "webauthn":
+        return verify(text, signature, key.public_key)
+    if key.credential_id is None or key.rp_id is None or key.origin is None:
+        raise StatementInvalid("the passkey is registered without its credential")
+    passkey = passkeys.Passkey(key.public_key, key.credential_id, key.rp_id, key.origin)
+    try:
+        passkeys.verify_assertion(text, signature, passkey)
+    except passkeys.PasskeyInvalid as exc:
+        raise StatementInvalid(str(exc)) from None
     return parse(text)
 
 

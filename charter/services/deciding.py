@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -177,6 +178,50 @@ async def sign(
         slack_user_id=front_door.slack_user_id,
         slack_team_id=front_door.slack_team_id,
     )
+
+
+@dataclass(frozen=True)
+class ToSign:
+    """A statement for a passkey to sign where the member is: its exact text, and the
+    parameters it approves (what the member is shown before their authenticator signs)."""
+
+    text: str
+    approved: Proposal
+
+
+async def statement_for_passkey(
+    db: Database, tenant_id: str, workflow_id: str, decision: Decision, *, key_id: str
+) -> ToSign:
+    """The statement of `decision` for the member's passkey `key_id`: its digest is the
+    WebAuthn challenge; the assertion comes back as the decision's signature (`signed`)."""
+    async with db.tenant(tenant_id) as conn:
+        found = await proofs.approved_for(
+            conn, tenant_id, workflow_id, decision.proposal_id, decision.edit
+        )
+    if found is None:
+        raise DecisionUnsigned(f"no proposal {decision.proposal_id} recorded for {workflow_id}")
+    binding, approved = found
+    statement = proofs.statement_of(decision, binding, key_id, datetime.now(UTC))
+    return ToSign(statements.encode(statement), approved)
+
+
+def signed(text: str, assertion: str) -> Decision:
+    """The decision a passkey-signed statement carries, the assertion as its signature;
+    DecisionUnsigned if the text is not a statement."""
+    try:
+        statement = statements.parse(text)
+        return Decision(
+            proposal_id=statement.proposal_id,
+            approver=statement.member_id,
+            outcome=statement.outcome,
+            reason=statement.reason,
+            amendment=statement.amendment,
+            edit=statement.edit,
+            statement=text,
+            signature=assertion,
+        )
+    except (CryptoError, ValidationError) as exc:
+        raise DecisionUnsigned(f"not a signed decision: {str(exc).splitlines()[0]}") from None
 
 
 def refusal(error: WorkflowUpdateFailedError) -> DecisionRefused:

@@ -8,15 +8,22 @@ public keys, never write one), and audited in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from charter.crypto import statements
-from charter.storage import audit_trail, member_keys, roster
+from charter.crypto import passkeys, statements
+from charter.storage import Database, audit_trail, member_keys, passkey_invitations, roster
 from charter.storage.member_keys import owner_tenant
+
+#: How long a passkey invitation link stays usable, unless the owner says otherwise.
+INVITATION_LIFETIME = timedelta(hours=24)
 
 
 class EnrolmentRefused(Exception):
@@ -29,6 +36,10 @@ class NotAnActiveMember(EnrolmentRefused):
 
 class FrontDoorKeyRevoked(EnrolmentRefused):
     pass
+
+
+class InvitationUnusable(EnrolmentRefused):
+    """A passkey invitation that is unknown, used, expired, or for an inactive member."""
 
 
 async def _register(
@@ -135,3 +146,83 @@ async def register_front_door(
     return await _audited(
         admin_dsn, tenant_id, register, "front_door_key_registered", subject, actor=actor
     )
+
+
+# -- passkeys: a member's WebAuthn credential, enrolled through a one-time invitation ------
+
+
+@dataclass(frozen=True)
+class PasskeyInvitation:
+    token: str
+    """The secret half of the link: shown once, only its digest is stored."""
+    member_id: str
+    expires_at: datetime
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def invite_passkey(
+    admin_dsn: str,
+    tenant_id: str,
+    member_id: str,
+    *,
+    actor: str,
+    valid_for: timedelta = INVITATION_LIFETIME,
+) -> PasskeyInvitation:
+    """A one-time invitation for an active member to enrol a passkey, created by the owner
+    and audited (`passkey_invited`) in one transaction."""
+    token = secrets.token_urlsafe(32)
+    async with owner_tenant(admin_dsn, tenant_id) as owner:
+        if await roster.roles(owner, tenant_id, member_id) is None:
+            raise NotAnActiveMember(
+                f"{member_id!r} is not an active member of tenant {tenant_id!r}"
+            )
+        expires_at = await passkey_invitations.create(
+            owner,
+            tenant_id,
+            token_hash=token_digest(token),
+            member_id=member_id,
+            created_by=actor,
+            valid_for=valid_for,
+        )
+        subject = {"member_id": member_id, "expires_at": expires_at.isoformat()}
+        await audit_trail.append(owner, tenant_id, "passkey_invited", subject, actor=actor)
+    return PasskeyInvitation(token, member_id, expires_at)
+
+
+async def invitation(db: Database, tenant_id: str, token: str) -> passkey_invitations.Invitation:
+    """The invitation a link carries, if it can still be used; InvitationUnusable otherwise."""
+    async with db.tenant(tenant_id) as conn:
+        found = await passkey_invitations.get(conn, tenant_id, token_digest(token))
+    if found is None:
+        raise InvitationUnusable("this enrolment link is not valid for this tenant")
+    if found.used_at is not None:
+        raise InvitationUnusable("this enrolment link was used already; ask an owner for a new one")
+    if found.expires_at <= datetime.now(found.expires_at.tzinfo):
+        raise InvitationUnusable("this enrolment link has expired; ask an owner for a new one")
+    return found
+
+
+async def enrol_passkey(
+    db: Database, tenant_id: str, token: str, passkey: passkeys.Passkey
+) -> tuple[str, str]:
+    """Register a verified passkey for the member the invitation names, consuming it, and
+    audit it (`passkey_registered`) in the same transaction: (member id, key id)."""
+    key_id = statements.key_id_for(passkey.public_key)
+    async with db.tenant(tenant_id) as conn:
+        member_id = await passkey_invitations.consume(
+            conn,
+            token_hash=token_digest(token),
+            key_id=key_id,
+            public_key=passkey.public_key,
+            credential_id=passkey.credential_id,
+            rp_id=passkey.rp_id,
+            origin=passkey.origin,
+        )
+        if member_id is None:
+            raise InvitationUnusable("this enrolment link is used, expired or not valid")
+        subject = {"member_id": member_id, "key_id": key_id, "origin": passkey.origin}
+        await audit_trail.append(conn, tenant_id, "passkey_registered", subject, actor=member_id)
+    return member_id, key_id

@@ -90,9 +90,13 @@ async def _front_door_signs(
         )
 
 
-#: What each kind of registered key may sign; a new kind of signer (a passkey, say) adds
-#: its own check here.
-KEY_CHECKS: dict[str, KeyCheck] = {"member": _member_key_signs, "front_door": _front_door_signs}
+#: What each kind of registered key may sign. A member's passkey signs as the member, like
+#: their key file (its assertion is verified by `statements.verify_with`).
+KEY_CHECKS: dict[str, KeyCheck] = {
+    "member": _member_key_signs,
+    "webauthn": _member_key_signs,
+    "front_door": _front_door_signs,
+}
 
 
 async def verified(
@@ -109,7 +113,7 @@ async def verified(
     key = await member_keys.get(conn, tenant_id, claimed.key_id)
     if key is None:
         raise StatementInvalid(f"key {claimed.key_id} is not registered for tenant {tenant_id!r}")
-    statement = statements.verify(text, signature, key.public_key)
+    statement = statements.verify_with(key, text, signature)
     if not key.valid_at(statement.issued_at):
         raise StatementInvalid(f"key {key.key_id} was not valid when the statement was issued")
     check = KEY_CHECKS.get(key.kind)
@@ -333,7 +337,34 @@ def sign_decision(
 ) -> Decision:
     """`decision` carrying a statement of itself signed with `key` (the member's own, or a
     front door's with `via` naming it)."""
-    statement = DecisionStatement(
+    statement = statement_of(
+        decision,
+        binding,
+        statements.key_id_for(statements.public_hex(key)),
+        now,
+        valid_minutes=valid_minutes,
+        via=via,
+        slack_user_id=slack_user_id,
+        slack_team_id=slack_team_id,
+    )
+    text, signature = statements.sign(key, statement)
+    return decision.model_copy(update={"statement": text, "signature": signature})
+
+
+def statement_of(
+    decision: Decision,
+    binding: Binding,
+    key_id: str,
+    now: datetime,
+    *,
+    valid_minutes: int = 5,
+    via: Literal["member", "slack"] = "member",
+    slack_user_id: str | None = None,
+    slack_team_id: str | None = None,
+) -> DecisionStatement:
+    """The statement of `decision` on `binding`, for the key `key_id` to sign (a passkey
+    signs it where the member is, so it is made before it is signed)."""
+    return DecisionStatement(
         tenant_id=binding.tenant_id,
         workflow_id=binding.workflow_id,
         run_id=binding.run_id,
@@ -344,7 +375,7 @@ def sign_decision(
         reason=decision.reason,
         amendment=decision.amendment,
         member_id=decision.approver,
-        key_id=statements.key_id_for(statements.public_hex(key)),
+        key_id=key_id,
         issued_at=now,
         valid_minutes=valid_minutes,
         nonce=statements.nonce(),
@@ -352,5 +383,3 @@ def sign_decision(
         slack_user_id=slack_user_id,
         slack_team_id=slack_team_id,
     )
-    text, signature = statements.sign(key, statement)
-    return decision.model_copy(update={"statement": text, "signature": signature})

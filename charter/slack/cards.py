@@ -8,6 +8,7 @@ truncated to Slack's limits.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -168,27 +169,37 @@ def recommendation(p: dict[str, Any]) -> str:
     return f"`{esc(p['action'], 64)}` {amount}{target}{ref}".replace("  ", " ")
 
 
-def observed_lines(seen: dict[str, Any]) -> list[str]:
+def _bold(text: str) -> str:
+    return f"*{text}*"
+
+
+def observed_lines(
+    seen: dict[str, Any],
+    escape: Callable[[Any, int], str] = esc,
+    strong: Callable[[str], str] = _bold,
+) -> list[str]:
+    """What the agent observed, one line per record: untrusted text through `escape` (mrkdwn
+    by default; the web inbox passes its own) and the warning through `strong`."""
     lines: list[str] = []
     inv, ven, cam, pay = (seen.get(k) for k in ("invoice", "vendor", "campaign", "payroll"))
     if inv:
         lines.append(
-            f"Invoice {esc(inv['invoice_id'], 64)}: {money(inv['amount'])} due {inv['due_date']}, "
-            f"bank shows {money(inv['amount_paid'])} paid. Memo: “{esc(inv['memo'], 500)}”"
+            f"Invoice {escape(inv['invoice_id'], 64)}: {money(inv['amount'])} due {inv['due_date']}, "
+            f"bank shows {money(inv['amount_paid'])} paid. Memo: “{escape(inv['memo'], 500)}”"
         )
     if ven:
         lines.append(
-            f"Vendor {esc(ven['name'], 200)}: "
-            + ("verified" if ven["verified"] else "*NOT verified*")
+            f"Vendor {escape(ven['name'], 200)}: "
+            + ("verified" if ven["verified"] else strong("NOT verified"))
         )
     if cam:
         lines.append(
-            f"Campaign {esc(cam['name'], 200)} on {esc(cam['platform'], 40)}: daily budget "
+            f"Campaign {escape(cam['name'], 200)} on {escape(cam['platform'], 40)}: daily budget "
             f"{money(cam['daily_budget'])}, ROAS {float(cam['roas']):.2f}"
         )
     if pay:
         lines.append(
-            f"Payroll {esc(pay['period'], 60)}: {pay['employee_count']} employees, "
+            f"Payroll {escape(pay['period'], 60)}: {pay['employee_count']} employees, "
             f"{money(pay['total'])}, pays {pay['pay_date']}"
         )
     if seen.get("total_cash") is not None:

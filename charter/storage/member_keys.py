@@ -23,13 +23,18 @@ _GRACE = timedelta(seconds=60)
 class MemberKey:
     key_id: str
     kind: str
-    """`member` (a member's own key) or `front_door` (signs on members' behalf)."""
+    """`member` (a member's own key), `webauthn` (a member's passkey) or `front_door` (signs
+    on members' behalf)."""
     member_id: str | None
     front_door: str | None
     public_key: str
     registered_at: datetime
     revoked_at: datetime | None
     revoked_for_cause: bool
+    credential_id: str | None = None
+    """A passkey's (`webauthn`) credential id, relying party id and origin."""
+    rp_id: str | None = None
+    origin: str | None = None
 
     def valid_at(self, instant: datetime) -> bool:
         """Whether a statement issued at `instant` may be trusted: registered by then, and
@@ -42,7 +47,8 @@ class MemberKey:
 
 
 _COLUMNS = (
-    "key_id, kind, member_id, front_door, public_key, registered_at, revoked_at, revoked_for_cause"
+    "key_id, kind, member_id, front_door, public_key, registered_at, revoked_at, "
+    "revoked_for_cause, credential_id, rp_id, origin"
 )
 
 
@@ -69,6 +75,19 @@ async def get(conn: asyncpg.Connection, tenant_id: str, key_id: str) -> MemberKe
         f"SELECT {_COLUMNS} FROM charter.member_keys WHERE tenant_id = $1 AND key_id = $2",
         tenant_id,
         key_id,
+    )
+    return _key(row) if row else None
+
+
+async def by_credential(
+    conn: asyncpg.Connection, tenant_id: str, credential_id: str
+) -> MemberKey | None:
+    """The passkey registered under a WebAuthn credential id."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM charter.member_keys WHERE tenant_id = $1 AND "
+        "kind = 'webauthn' AND credential_id = $2",
+        tenant_id,
+        credential_id,
     )
     return _key(row) if row else None
 

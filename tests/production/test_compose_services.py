@@ -127,6 +127,7 @@ def test_the_compose_file_is_what_the_tests_expect() -> None:
         "migrate",
         "slack",
         "temporal-setup",
+        "web",
         "worker",
     ]
     assert COMPOSE["services"]["worker"]["deploy"]["replicas"] == 2
@@ -186,11 +187,14 @@ async def test_every_charter_service_command_runs_outside_docker(
     temporal = env.client.service_client.config.target_host
     secrets = secret_files(tmp_path / "secrets", admin_dsn)
     health, metrics, codec, slack = free_port(), free_port(), free_port(), free_port()
+    web = free_port()
     ports = {
         "CHARTER_HEALTH_PORT": str(health),
         "CHARTER_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
         "CHARTER_SLACK_PORT": str(slack),
         "CHARTER_SLACK_HOST": "127.0.0.1",
+        "CHARTER_WEB_PORT": str(web),
+        "CHARTER_WEB_HOST": "127.0.0.1",
         "8234": str(codec),
         "0.0.0.0": "127.0.0.1",
     }
@@ -217,6 +221,9 @@ async def test_every_charter_service_command_runs_outside_docker(
     async def slack_listening() -> bool:
         return await _status(f"http://127.0.0.1:{slack}/slack/events", "POST") is not None
 
+    async def web_healthy() -> bool:
+        return await _status(f"http://127.0.0.1:{web}/healthz") == 200
+
     async def serving(name: str, ready: Callable[[], Awaitable[Any]]) -> None:
         argv, env = command(name)
         await _serving(argv, env, tmp_path, ready)
@@ -236,4 +243,5 @@ async def test_every_charter_service_command_runs_outside_docker(
         serving("worker", worker_ready),
         serving("codec-server", codec_refuses_without_token),
         serving("slack", slack_listening),
+        serving("web", web_healthy),
     )

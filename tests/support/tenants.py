@@ -44,6 +44,9 @@ RUN_ROWS: dict[str, str] = {
     "VALUES ($1, 'C0FINANCE')",
     "slack_cards": "INSERT INTO charter.slack_cards (tenant_id, exception_id, channel_id, "
     "message_ts, opened_at) VALUES ($1, 'ex-1', 'C0FINANCE', '1700000000.000100', now())",
+    "passkey_invitations": "INSERT INTO charter.passkey_invitations (tenant_id, token_hash, "
+    f"member_id, created_by, expires_at) VALUES ($1, '{'0' * 64}', 'sam', 'maya', "
+    "now() + interval '1 hour')",
     "connectors": "INSERT INTO charter.connectors (tenant_id, capability, provider, settings, "
     "created_by) VALUES ($1, 'payments', 'modern-treasury', '{}', 'maya')",
     "write_leases": "INSERT INTO charter.write_leases (tenant_id, subject, idempotency_key, "
