@@ -167,5 +167,5 @@ async def test_a_relabelled_format_fails_closed(relabel: str) -> None:
     v1 = sealed_as_format_1(key, "k1", plain())
     source, label = {"1 as 2": (v1, b"2"), "2 as 1": (v2, b"1"), "unknown": (v2, b"3")}[relabel]
     relabelled = Payload(metadata={**source.metadata, FORMAT: label}, data=source.data)
-    with pytest.raises(DecryptionFailed, match="authentication|unsupported payload format"):
+    with pytest.raises(DecryptionFailed, match=r"authentication|unsupported payload format"):
         await codec.decode([relabelled])
