@@ -74,6 +74,47 @@ class ChainEntry(NamedTuple):
     hash: str
 
 
+def typed_entry(
+    tenant_id: object,
+    seq: object,
+    kind: object,
+    occurred_at: object,
+    workflow_id: object,
+    run_id: object,
+    actor: object,
+    snapshot: object,
+    prev_hash: object,
+    hash_: object,
+) -> ChainEntry | None:
+    """The fields as a `ChainEntry` if every one has its type (a JSON object for the
+    snapshot), else None: the reader then finds out exactly what is wrong."""
+    if (
+        type(snapshot) is dict
+        and type(tenant_id) is str
+        and type(seq) is int
+        and type(kind) is str
+        and type(occurred_at) is str
+        and (workflow_id is None or type(workflow_id) is str)
+        and (run_id is None or type(run_id) is str)
+        and type(actor) is str
+        and type(prev_hash) is str
+        and type(hash_) is str
+    ):
+        return ChainEntry(
+            tenant_id,
+            seq,
+            kind,
+            occurred_at,
+            workflow_id,
+            run_id,
+            actor,
+            snapshot,
+            prev_hash,
+            hash_,
+        )
+    return None
+
+
 class MalformedEntry(BaseModel):
     """A stored entry that cannot even be read as an entry (a snapshot that is not a JSON
     object, a field of the wrong type): reported with its place, never a traceback."""

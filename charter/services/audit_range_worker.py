@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 from pydantic_core import from_json
 
-from charter.audit.chain import CLOSING_KINDS, Anchor, ChainEntry, ChainVerifier
+from charter.audit.chain import CLOSING_KINDS, Anchor, ChainEntry, ChainVerifier, typed_entry
 from charter.audit.ledger_replay import LedgerEvent, ledger_event
 
 _SELECT = (
@@ -44,23 +44,21 @@ def _entry(r: asyncpg.Record) -> ChainEntry:
     """A row as `audit_trail._readable` reads it when its columns have their types; any
     other row is a problem for the sequential walk, which names it exactly."""
     tenant, seq, kind, occurred_at, workflow_id, run_id, actor, text, prev_hash, hash_ = r
-    snapshot = from_json(text)
-    if not (
-        type(snapshot) is dict
-        and type(tenant) is str
-        and type(seq) is int
-        and type(kind) is str
-        and type(occurred_at) is str
-        and (workflow_id is None or type(workflow_id) is str)
-        and (run_id is None or type(run_id) is str)
-        and type(actor) is str
-        and type(prev_hash) is str
-        and type(hash_) is str
-    ):
-        raise RangeProblem(f"entry {seq} needs a closer look")
-    return ChainEntry(
-        tenant, seq, kind, occurred_at, workflow_id, run_id, actor, snapshot, prev_hash, hash_
+    entry = typed_entry(
+        tenant,
+        seq,
+        kind,
+        occurred_at,
+        workflow_id,
+        run_id,
+        actor,
+        from_json(text),
+        prev_hash,
+        hash_,
     )
+    if entry is None:
+        raise RangeProblem(f"entry {seq} needs a closer look")
+    return entry
 
 
 async def _batches(
