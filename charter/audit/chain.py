@@ -74,6 +74,47 @@ class ChainEntry(NamedTuple):
     hash: str
 
 
+def typed_entry(
+    tenant_id: object,
+    seq: object,
+    kind: object,
+    occurred_at: object,
+    workflow_id: object,
+    run_id: object,
+    actor: object,
+    snapshot: object,
+    prev_hash: object,
+    hash_: object,
+) -> ChainEntry | None:
+    """The fields as a `ChainEntry` if every one has its type (a JSON object for the
+    snapshot), else None: the reader then finds out exactly what is wrong."""
+    if (
+        type(snapshot) is dict
+        and type(tenant_id) is str
+        and type(seq) is int
+        and type(kind) is str
+        and type(occurred_at) is str
+        and (workflow_id is None or type(workflow_id) is str)
+        and (run_id is None or type(run_id) is str)
+        and type(actor) is str
+        and type(prev_hash) is str
+        and type(hash_) is str
+    ):
+        return ChainEntry(
+            tenant_id,
+            seq,
+            kind,
+            occurred_at,
+            workflow_id,
+            run_id,
+            actor,
+            snapshot,
+            prev_hash,
+            hash_,
+        )
+    return None
+
+
 class MalformedEntry(BaseModel):
     """A stored entry that cannot even be read as an entry (a snapshot that is not a JSON
     object, a field of the wrong type): reported with its place, never a traceback."""
@@ -202,11 +243,15 @@ CLOSING_KINDS = frozenset({"action_result", "action_refused", "action_reconciled
 
 def _track_action(pending: dict[str, None], entry: AuditEntry | ChainEntry) -> None:
     key = entry.snapshot.get("idempotency_key")
-    if not isinstance(key, str):
-        return
-    if entry.kind == "action_intent":
+    if isinstance(key, str):
+        track_action(pending, entry.kind, key)
+
+
+def track_action(pending: dict[str, None], kind: str, key: str) -> None:
+    """One entry's effect on the intents still open, in the order they were recorded."""
+    if kind == "action_intent":
         pending.setdefault(key, None)
-    elif entry.kind in CLOSING_KINDS:
+    elif kind in CLOSING_KINDS:
         pending.pop(key, None)
 
 
@@ -235,28 +280,82 @@ def verify_chain(
     return verifier.finish()
 
 
+class ChainRange(NamedTuple):
+    """What a range of a chain verified on its own (`ChainVerifier(..., first_seq=...)`)
+    hands to the verifier of everything before it: how it links at both ends, what it
+    checked, and the actions it opened and closed, in order, as (kind, idempotency key)."""
+
+    first_seq: int
+    linked_to: str
+    last_seq: int
+    last_hash: str
+    entries: int
+    anchors_checked: int
+    last_good_anchor: int
+    actions: list[tuple[str, str]]
+
+
 class ChainVerifier:
     """`verify_chain` one entry at a time, so a caller reading the chain in batches can
     check each batch while the next one is on its way. `add` returns the report naming
-    the first entry that does not fit (then stop); `finish` reports the whole chain."""
+    the first entry that does not fit (then stop); `finish` reports the whole chain.
 
-    def __init__(self, tenant_id: str, anchors: Iterable[Anchor] = ()) -> None:
+    With `first_seq`, it verifies a range of the chain that starts there, taking the first
+    entry's `prev_hash` as given (`linked_to`): `joined` then links that range onto the
+    verifier of everything before it, as if it had added the range's entries itself."""
+
+    def __init__(
+        self, tenant_id: str, anchors: Iterable[Anchor] = (), *, first_seq: int = 1
+    ) -> None:
         self.tenant_id = tenant_id
         self._by_seq: dict[int, list[Anchor]] = {}
         for anchor in anchors:
             if anchor.tenant_id != tenant_id:
                 raise ValueError(f"anchor {anchor.source} belongs to tenant {anchor.tenant_id!r}")
             self._by_seq.setdefault(anchor.seq, []).append(anchor)
-        self._prev_hash, self._expected_seq, self._count, self._checked = GENESIS, 1, 0, 0
+        self._first_seq = first_seq
+        self._prev_hash: str | None = GENESIS if first_seq == 1 else None
+        self.linked_to = self._prev_hash
+        self._expected_seq, self._count, self._checked = first_seq, 0, 0
         self._last_good_anchor = 0
         self._pending: dict[str, None] = {}
+
+    def as_range(self, actions: list[tuple[str, str]]) -> ChainRange | None:
+        """This verifier's entries as a range for `joined` (None if it saw none)."""
+        if self._count == 0 or self._prev_hash is None or self.linked_to is None:
+            return None
+        return ChainRange(
+            self._first_seq,
+            self.linked_to,
+            self._expected_seq - 1,
+            self._prev_hash,
+            self._count,
+            self._checked,
+            self._last_good_anchor,
+            actions,
+        )
+
+    def joined(self, part: ChainRange) -> bool:
+        """Continue with a range verified apart, if it starts where this chain ends and
+        links to its head hash; False (nothing changed) if it does not."""
+        if part.first_seq != self._expected_seq or part.linked_to != self._prev_hash:
+            return False
+        for seq in [s for s in self._by_seq if part.first_seq <= s <= part.last_seq]:
+            del self._by_seq[seq]  # the range checked them: every seq in it was present
+        for kind, key in part.actions:
+            track_action(self._pending, kind, key)
+        self._prev_hash, self._expected_seq = part.last_hash, part.last_seq + 1
+        self._count += part.entries
+        self._checked += part.anchors_checked
+        self._last_good_anchor = part.last_good_anchor or self._last_good_anchor
+        return True
 
     def _bad(self, seq: int, problem: str) -> ChainReport:
         return ChainReport(
             tenant_id=self.tenant_id,
             entries=self._count,
             head_seq=self._expected_seq - 1,
-            head_hash=self._prev_hash,
+            head_hash=self._prev_hash or "",
             ok=False,
             first_bad_seq=seq,
             problem=problem,
@@ -278,6 +377,8 @@ class ChainVerifier:
             )
         if isinstance(entry, MalformedEntry):
             return self._bad(entry.seq, f"entry cannot be read: {entry.problem}")
+        if self._prev_hash is None:  # a range's first entry: `joined` checks this link
+            self._prev_hash = self.linked_to = entry.prev_hash
         if entry.prev_hash != self._prev_hash:
             return self._bad(entry.seq, "prev_hash does not match the previous entry's hash")
         try:
@@ -327,7 +428,7 @@ class ChainVerifier:
             tenant_id=self.tenant_id,
             entries=self._count,
             head_seq=self._expected_seq - 1,
-            head_hash=self._prev_hash,
+            head_hash=self._prev_hash or "",
             ok=True,
             anchors_checked=self._checked,
             pending_actions=list(self._pending),

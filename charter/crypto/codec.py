@@ -4,7 +4,20 @@ attributes failure converter) failure messages reach Temporal's history only as 
 
 Each encrypted payload names its key id in the metadata; the keyring keeps older keys so
 payloads written before a rotation still decode. Decoding fails closed: a payload that is
-not ours, names an unknown key, or does not authenticate raises — it never passes through.
+not ours, names an unknown key or format, or does not authenticate raises — it never
+passes through.
+
+Two formats, told apart by `encryption-format` (absent: 1), both nonce | ciphertext | tag
+under AES-256-GCM with a fresh random 96-bit nonce, and both read by the decoder:
+
+- 1: the whole inner payload (metadata and data) serialized and sealed, AAD
+  `charter/payload/1|<key id>`. Written for any payload format 2 does not cover; every
+  history recorded before format 2 holds only these.
+- 2: the data alone of a payload whose metadata is exactly `encoding: json/plain` (every
+  pydantic value except None and bytes), AAD `charter/payload/2|<key id>`: no protobuf
+  message serialized before sealing and parsed after opening. Its format says the value was
+  JSON, which its size already told; the AAD names the format, so a payload relabelled from
+  one format to the other does not authenticate.
 """
 
 from __future__ import annotations
@@ -28,6 +41,10 @@ ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 CIPHER = "encryption-cipher"
 CIPHER_NAME = b"AES256-GCM"
+FORMAT = "encryption-format"
+JSON_PLAIN = b"json/plain"
+#: What format 2 seals the data of, and gives back around it when opened.
+_JSON_PAYLOAD = Payload(metadata={"encoding": JSON_PLAIN})
 
 
 class PayloadKeyring:
@@ -87,8 +104,18 @@ class PayloadKeyring:
             self._set(*self._load())
 
 
-def _aad(key_id: bytes) -> bytes:
-    return b"charter/payload/1|" + key_id
+def _aad(key_id: bytes, version: bytes = b"1") -> bytes:
+    return b"charter/payload/" + version + b"|" + key_id
+
+
+def _json_only(payload: Payload) -> bool:
+    """Whether format 2 carries this payload whole: JSON data and nothing else beside it."""
+    metadata = payload.metadata
+    return (
+        len(metadata) == 1
+        and metadata.get("encoding") == JSON_PLAIN
+        and not payload.external_payloads
+    )
 
 
 class _Nonces:
@@ -124,24 +151,30 @@ class PayloadDecodeError(DecryptionFailed):
 class EncryptionCodec(PayloadCodec):
     def __init__(self, keyring: PayloadKeyring) -> None:
         self.keyring = keyring
-        # Per key id: the encrypted payload's metadata as a template, and the AAD. Copying a
-        # template costs a quarter of building the metadata map from a dict each time.
-        self._sealing: dict[str, tuple[Payload, bytes]] = {}
+        # Per key id and format: the encrypted payload's metadata as a template, and the AAD.
+        # Copying a template costs a quarter of building the metadata map from a dict.
+        self._sealing: dict[tuple[str, bool], tuple[Payload, bytes]] = {}
 
-    def _sealing_for(self, key_id: str) -> tuple[Payload, bytes]:
-        found = self._sealing.get(key_id)
+    def _sealing_for(self, key_id: str, json_only: bool) -> tuple[Payload, bytes]:
+        found = self._sealing.get((key_id, json_only))
         if found is None:
             kid = key_id.encode()
-            template = Payload(metadata={"encoding": ENCODING, KEY_ID: kid, CIPHER: CIPHER_NAME})
-            found = self._sealing[key_id] = (template, _aad(kid))
+            metadata = {"encoding": ENCODING, KEY_ID: kid, CIPHER: CIPHER_NAME}
+            if json_only:
+                metadata[FORMAT] = b"2"
+            template = Payload(metadata=metadata)
+            found = (template, _aad(kid, b"2" if json_only else b"1"))
+            self._sealing[(key_id, json_only)] = found
         return found
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self.keyring.current
-        template, aad = self._sealing_for(key_id)
+        json_only = _json_only(payload)
+        template, aad = self._sealing_for(key_id, json_only)
+        plaintext = payload.data if json_only else payload.SerializeToString()
         nonce = _NONCES.take()
         # AESGCM appends the tag to the ciphertext: nonce | ciphertext | tag, as stored.
-        sealed = self.keyring.cipher(key_id).encrypt(nonce, payload.SerializeToString(), aad)
+        sealed = self.keyring.cipher(key_id).encrypt(nonce, plaintext, aad)
         encrypted = Payload()
         encrypted.CopyFrom(template)
         encrypted.data = nonce + sealed
@@ -153,6 +186,9 @@ class EncryptionCodec(PayloadCodec):
             raise PayloadDecodeError("refusing an unencrypted payload")
         if metadata.get(CIPHER, CIPHER_NAME) != CIPHER_NAME:
             raise PayloadDecodeError("unsupported payload cipher")
+        version = metadata.get(FORMAT, b"1")
+        if version not in (b"1", b"2"):
+            raise PayloadDecodeError("unsupported payload format")
         kid = metadata.get(KEY_ID, b"")
         try:
             cipher = self.keyring.cipher(kid.decode())
@@ -164,10 +200,15 @@ class EncryptionCodec(PayloadCodec):
         try:
             # A view, not a slice: the ciphertext is not copied once more before decrypting.
             plaintext = cipher.decrypt(
-                blob[: aead.NONCE_BYTES], memoryview(blob)[aead.NONCE_BYTES :], _aad(kid)
+                blob[: aead.NONCE_BYTES], memoryview(blob)[aead.NONCE_BYTES :], _aad(kid, version)
             )
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
+        if version == b"2":
+            opened = Payload()
+            opened.CopyFrom(_JSON_PAYLOAD)
+            opened.data = plaintext
+            return opened
         try:
             return Payload.FromString(plaintext)
         except Exception:

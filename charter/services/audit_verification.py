@@ -10,7 +10,6 @@ would launder the damage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import SecretStr
 
-from charter.audit.chain import Anchor, ChainEntry, ChainReport, ChainVerifier
+from charter.audit.chain import Anchor, ChainReport
 from charter.audit.checkpoints import Checkpoint, load_signing_key, sign, verified_anchor
-from charter.audit.ledger_replay import Ledger, add_to_ledger, differences
+from charter.audit.ledger_replay import differences
 from charter.audit.sinks import CheckpointSink
-from charter.storage import Database, audit_trail, ledger
+from charter.services.audit_ranges import walk_chain
+from charter.storage import Database
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,8 @@ async def verify_tenants(
 ) -> list[ChainReport]:
     reports = []
     for tenant in tenants or await db.tenant_ids():
-        verifier = ChainVerifier(tenant, (anchors or {}).get(tenant, []))
-        # Rebuilt as the entries stream by: keeping 100,000 entries until the end made
-        # the garbage collector walk them over and over (a third of the verification).
-        rebuilt: Ledger = {}
-        broken: ChainReport | None = None
-        async with db.tenant(tenant) as conn:
-            # Each entry is checked as it arrives, the next batch on its way meanwhile; the
-            # event loop (an activity's heartbeat) runs between batches. The first entry that
-            # does not fit ends the chain's report, as in `verify_chain`.
-            async with contextlib.aclosing(audit_trail.readable_entries(conn, tenant)) as entries:
-                async for entry in entries:
-                    if (broken := verifier.add(entry)) is not None:
-                        break
-                    if isinstance(entry, ChainEntry):
-                        add_to_ledger(rebuilt, entry)
-            stored = await ledger.entries(conn, tenant)
-        report = broken or verifier.finish()
+        # Sequentially, or in ranges side by side on a long chain: the same report.
+        report, rebuilt, stored = await walk_chain(db, tenant, (anchors or {}).get(tenant, []))
         # The spend ledger must be what the trail says it is: limits are enforced against it.
         problems = differences(rebuilt, stored)
         if report.ok and problems:

@@ -29,7 +29,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import from_json
 
-from charter.audit.chain import GENESIS, AuditEntry, ChainEntry, MalformedEntry
+from charter.audit.chain import GENESIS, AuditEntry, ChainEntry, MalformedEntry, typed_entry
 from schemas import AuditHead
 
 _APPEND = (
@@ -248,21 +248,11 @@ def _readable(tenant_id: str, r: asyncpg.Record) -> ChainEntry | MalformedEntry:
         snapshot = from_json(text)
     except (ValueError, RecursionError):
         snapshot = None
-    if (
-        type(snapshot) is dict
-        and type(tenant) is str
-        and type(seq) is int
-        and type(kind) is str
-        and type(occurred_at) is str
-        and (workflow_id is None or type(workflow_id) is str)
-        and (run_id is None or type(run_id) is str)
-        and type(actor) is str
-        and type(prev_hash) is str
-        and type(hash_) is str
-    ):
-        return ChainEntry(
-            tenant, seq, kind, occurred_at, workflow_id, run_id, actor, snapshot, prev_hash, hash_
-        )
+    typed = typed_entry(
+        tenant, seq, kind, occurred_at, workflow_id, run_id, actor, snapshot, prev_hash, hash_
+    )
+    if typed is not None:
+        return typed
     try:
         entry = AuditEntry(**{**dict(r), "snapshot": from_json(r["snapshot"])})
     except (ValidationError, ValueError, RecursionError) as exc:

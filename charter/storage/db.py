@@ -10,7 +10,7 @@ import contextvars
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import asyncpg
 
@@ -48,8 +48,11 @@ def valid_tenant(tenant_id: object) -> str:
 class Database:
     """The application's only way into PostgreSQL: every query runs inside `tenant()`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str | None = None) -> None:
         self._pool = pool
+        #: How the pool connects, for a process of our own that reads beside it (the
+        #: verifier's range workers); None for a pool made elsewhere.
+        self.dsn = dsn
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
@@ -63,7 +66,7 @@ class Database:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, dsn)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -73,12 +76,19 @@ class Database:
         await self._pool.close()
 
     @asynccontextmanager
-    async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
-        """A transaction in which row-level security sees exactly one tenant."""
+    async def tenant(
+        self, tenant_id: str, *, snapshot: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction in which row-level security sees exactly one tenant. `snapshot`:
+        read-only and repeatable read, every statement seeing the same committed state."""
         valid_tenant(tenant_id)
+        isolation: Literal["repeatable_read"] | None = "repeatable_read" if snapshot else None
         depth = _open_transactions.set(_open_transactions.get() + 1)
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation=isolation, readonly=snapshot),
+            ):
                 await conn.execute("SELECT set_config('charter.tenant_id', $1, true)", tenant_id)
                 # The pool hands out a proxy that behaves as a Connection.
                 yield conn  # type: ignore[misc]

@@ -109,3 +109,26 @@ async def test_encrypting_a_plaintext_history_keeps_it_replayable() -> None:
     replayer = Replayer(workflows=[AgentLoop], plugins=[CharterPlugin(fresh)])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+async def test_a_format_1_history_replays_through_the_format_2_codec() -> None:
+    """Every committed history was recorded in payload format 1. The codec that writes
+    format 2 still opens each of its payloads, the history replays through it, and the same
+    history with every payload sealed anew (JSON values in format 2) replays as well."""
+    from charter.crypto.codec import FORMAT, EncryptionCodec, default_payload_keyring
+
+    history = load(RECORDED)
+    keyring = default_payload_keyring(Settings())
+    codec = EncryptionCodec(keyring)
+    encoded = [p for path, p in payloads(history) if not is_never_encoded(path)]
+    assert encoded and all(FORMAT not in p.metadata for p in encoded)
+    opened = [codec.decrypt(p) for p in encoded]
+    assert all(p.metadata["encoding"] != ENCODING for p in opened)
+    replayer = Replayer(workflows=[AgentLoop], plugins=[CharterPlugin(keyring)])
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+    for payload, plaintext in zip(encoded, opened, strict=True):
+        payload.CopyFrom(codec.encrypt(plaintext))
+    assert any(p.metadata.get(FORMAT) == b"2" for p in encoded)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure

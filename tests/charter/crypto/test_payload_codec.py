@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from charter.crypto import DecryptionFailed, KeyVersionUnavailable, aead
 from charter.crypto import codec as codec_module
-from charter.crypto.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyring
+from charter.crypto.codec import CIPHER, ENCODING, FORMAT, KEY_ID, EncryptionCodec, PayloadKeyring
 from charter.temporal.plugin import data_converter
 from schemas import Decision
 
@@ -118,3 +119,53 @@ def test_nonces_are_never_reused_even_across_a_fork() -> None:
     parent = codec.encrypt(payload).data[: aead.NONCE_BYTES]
     assert len(child) == aead.NONCE_BYTES
     assert child != parent and child not in seen
+
+
+def sealed_as_format_1(key: bytes, key_id: str, payload: Payload) -> Payload:
+    """Format 1 written out from its definition, as every history before format 2 holds it."""
+    nonce = os.urandom(aead.NONCE_BYTES)
+    aad = b"charter/payload/1|" + key_id.encode()
+    sealed = AESGCM(key).encrypt(nonce, payload.SerializeToString(), aad)
+    return Payload(
+        metadata={"encoding": ENCODING, KEY_ID: key_id.encode(), CIPHER: b"AES256-GCM"},
+        data=nonce + sealed,
+    )
+
+
+async def test_json_payloads_are_written_in_format_2_others_in_format_1() -> None:
+    codec = EncryptionCodec(PayloadKeyring.generate("k1"))
+    null = Payload(metadata={"encoding": b"binary/null"})
+    typed = Payload(metadata={"encoding": b"json/protobuf", "messageType": b"x.Y"}, data=b"{}")
+    [json_enc, null_enc, typed_enc] = await codec.encode([plain(), null, typed])
+    assert json_enc.metadata[FORMAT] == b"2" and SENTINEL.encode() not in json_enc.data
+    assert FORMAT not in null_enc.metadata and FORMAT not in typed_enc.metadata
+    assert b"messageType" not in typed_enc.SerializeToString()  # metadata stays sealed
+    assert await codec.decode([json_enc, null_enc, typed_enc]) == [plain(), null, typed]
+
+
+def test_format_2_covers_every_field_a_payload_has() -> None:
+    """Format 2 gives back only `encoding: json/plain` and the data: a field Payload gains
+    must be looked at before a payload carrying it could be written in format 2."""
+    assert {f.name for f in Payload.DESCRIPTOR.fields} == {"metadata", "data", "external_payloads"}
+    with_more = plain()
+    with_more.metadata["other"] = b"1"
+    assert not codec_module._json_only(with_more)
+
+
+async def test_format_1_payloads_still_decode() -> None:
+    key = bytes(range(32))
+    codec = EncryptionCodec(PayloadKeyring("k1", {"k1": key}))
+    old = sealed_as_format_1(key, "k1", plain("written before format 2"))
+    assert await codec.decode([old]) == [plain("written before format 2")]
+
+
+@pytest.mark.parametrize("relabel", ["1 as 2", "2 as 1", "unknown"])
+async def test_a_relabelled_format_fails_closed(relabel: str) -> None:
+    key = bytes(range(32))
+    codec = EncryptionCodec(PayloadKeyring("k1", {"k1": key}))
+    [v2] = await codec.encode([plain()])
+    v1 = sealed_as_format_1(key, "k1", plain())
+    source, label = {"1 as 2": (v1, b"2"), "2 as 1": (v2, b"1"), "unknown": (v2, b"3")}[relabel]
+    relabelled = Payload(metadata={**source.metadata, FORMAT: label}, data=source.data)
+    with pytest.raises(DecryptionFailed, match=r"authentication|unsupported payload format"):
+        await codec.decode([relabelled])

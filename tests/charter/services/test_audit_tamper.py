@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from charter.audit.chain import Anchor, ChainReport, verify_chain
 from charter.audit.checkpoints import sign, verified_anchor
+from charter.services import audit_ranges
 from charter.services.audit_verification import verify_tenants
 from charter.storage import Database, audit_trail
 from tests.support import tamper
@@ -17,6 +18,15 @@ from tests.support import tamper
 pytestmark = pytest.mark.db
 
 KEY = Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(autouse=True, params=["sequential", "in-ranges"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every probe against both walks: one pass, and ranges in worker processes (a short
+    chain split four ways, so probes land in this process's range and in workers')."""
+    if request.param == "in-ranges":
+        monkeypatch.setattr(audit_ranges, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(audit_ranges, "MAX_WORKERS", 3)
 
 
 async def grow(db: Database, tenant: str, n: int = 8) -> None:
