@@ -97,6 +97,17 @@ def default_reasoner(settings: Settings) -> Reasoner:
     )
 
 
+def reasoner_budget(settings: Settings) -> RetryBudget:
+    """One budget for every way a model can fail; an attempt is two requests at most (one
+    corrective), cut off before the workflow's five-minute start-to-close timeout."""
+    return RetryBudget(
+        attempts=settings.reasoner_max_attempts,
+        time=settings.reasoner_retry_budget,
+        request=settings.reasoner_timeout,
+        attempt=2 * settings.reasoner_timeout + timedelta(seconds=10),
+    )
+
+
 def production_targets(settings: Settings) -> tuple[str, str]:
     """The Temporal address and the application DSN a production worker uses; a
     ConfigurationError names whichever is missing."""
@@ -148,7 +159,7 @@ def production_deps(settings: Settings, db: Database) -> Deps:
     return Deps(
         db=db,
         reasoner=default_reasoner(settings),
-        reasoner_budget=RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget),
+        reasoner_budget=reasoner_budget(settings),
         notifier=notifier,
         # The KEK provider this worker's configuration names, resolved on first use.
         credentials=CredentialVault(settings=settings),
