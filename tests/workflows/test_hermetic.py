@@ -45,6 +45,7 @@ from schemas import (
 )
 from tests.support.constitutions import constitution, observation
 from tests.support.polling import eventually
+from tests.support.running import record_history
 from tests.support.stub_activities import ACTIVITY_NAMES, STUB_HEAD, Script, StubActivities
 from workflows import AgentLoop
 
@@ -391,6 +392,26 @@ async def test_an_unreadable_reply_escalates_and_nothing_executes(
         "reasoning": "failed",
         "escalated": REASONING_FAILURE_PROPOSAL_ID,
     }
+
+
+async def test_a_reason_activity_out_of_retries_escalates_model_unavailable(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """Every attempt lost (the activity never reached its own budget): the run still ends
+    with a human told, never as a failed run, and nothing executes."""
+    stubs = StubActivities(script(payment("10.00"), reason_error="WorkerLost"))
+    async with running(time_env, stubs, decision_timeout=timedelta(days=2)) as handle:
+        result = await handle.result()
+        await record_history(handle, "reason_retries_exhausted")
+    failure = result.reasoning_failure
+    assert failure is not None and failure.kind == "model_unavailable"
+    assert (
+        failure.message == "the reason activity's retries ran out: WorkerLost: the attempt failed"
+    )
+    assert result.proposals == []
+    assert len(stubs.inputs("reason")) == 60  # the workflow's backstop, then the escalation
+    assert stubs.names()[-2:] == ["record_reasoning_failure", "finish_run"]
+    assert "act" not in stubs.names()
 
 
 async def test_an_act_refusal_fails_only_that_proposal(time_env: WorkflowEnvironment) -> None:
