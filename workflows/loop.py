@@ -185,6 +185,20 @@ def _cause(err: ActivityError) -> ApplicationError | None:
     return cause if isinstance(cause, ApplicationError) else None
 
 
+def _judge(
+    constitution: Constitution,
+    proposal: Proposal,
+    observation: Observation,
+    earlier: list[Proposal],
+) -> Verdict:
+    """The gate's verdict. A bare number in a rule reads in the base currency (patch
+    `law-reads-base-currency`): only a proposal in another currency can be judged otherwise
+    than before, so only such a proposal consults (and records) the patch."""
+    foreign = proposal.currency != constitution.document.defaults.base_currency
+    currency_law = foreign and workflow.patched("law-reads-base-currency")
+    return gate.evaluate(constitution, proposal, observation, earlier, currency_law=currency_law)
+
+
 class AgentLoopBody:
     """Everything of `AgentLoop` but its definition and its run method (which Temporal wants
     on the workflow class itself)."""
@@ -283,7 +297,7 @@ class AgentLoopBody:
         # The same `run.*` facts as at first gating: the undenied proposals gated before it.
         before = self._state.proposals[: self._state.proposals.index(ps)]
         earlier = [p.proposal for p in before if p.status != "denied"]
-        return edited, gate.evaluate(self._constitution, edited, self._observation, earlier)
+        return edited, _judge(self._constitution, edited, self._observation, earlier)
 
     async def _apply(self, decision: Decision) -> DecisionReceipt:
         if self._started and self._same(decision):
@@ -515,7 +529,7 @@ class AgentLoopBody:
         for proposal in proposals:
             # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
-            verdict = gate.evaluate(constitution, proposal, observation, earlier)
+            verdict = _judge(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             record = await _call(
                 ExceptionActivities.record_verdict,
@@ -553,7 +567,7 @@ class AgentLoopBody:
         for proposal in proposals:
             # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [g.proposal for g in gated if g.verdict.outcome != "deny"]
-            verdict = gate.evaluate(constitution, proposal, observation, earlier)
+            verdict = _judge(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             gated.append(
                 GatedProposal(

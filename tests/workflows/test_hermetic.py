@@ -218,6 +218,21 @@ async def test_inside_the_law_executes_without_anyone(time_env: WorkflowEnvironm
     assert stubs.inputs("finish_run")[0].summary == {"p1": "executed", "p2": "executed"}
 
 
+async def test_a_bare_number_in_dollars_sends_a_dinar_payment_to_a_human(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """KWD 999 is about $3,250: `amount <= 50000.0` is in dollars, so it cannot allow it."""
+    stubs = StubActivities(script(payment("999.000", currency="KWD", reference=None)))
+    async with running(time_env, stubs) as handle:
+        state = await awaiting(handle)
+        [ps] = state.proposals
+        assert ps.status == "awaiting_decision" and ps.verdict.outcome == "escalate"
+        assert {e.rule_id for e in ps.verdict.errors} >= {"allow-bounded", "deny-huge"}
+        await handle.terminate("seen")
+    assert "act" not in stubs.names()
+    await record_history(handle, "law_reads_base_currency")
+
+
 async def test_a_deny_rule_stops_a_proposal_and_not_the_others(
     time_env: WorkflowEnvironment,
 ) -> None:

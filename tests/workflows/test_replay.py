@@ -59,6 +59,8 @@ def test_histories_are_committed() -> None:
     } <= names
     # A reason activity out of retries escalates (patch reason-exhaustion-escalates).
     assert "reason_retries_exhausted" in names
+    # A bare number in a rule reads in the base currency (patch law-reads-base-currency).
+    assert "law_reads_base_currency" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
