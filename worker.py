@@ -164,6 +164,7 @@ def production_deps(settings: Settings, db: Database) -> Deps:
         # The KEK provider this worker's configuration names, resolved on first use.
         credentials=CredentialVault(settings=settings),
         max_observation_age=settings.max_observation_age,
+        max_send_backs=settings.max_send_backs,
         # The worker signs with the key it is given and never makes one of its own: a key
         # created in a container's state directory would vanish with the container.
         audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),

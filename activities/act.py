@@ -98,6 +98,7 @@ class ActActivities:
         self._db = deps.db
         self._notifier = deps.notifier
         self._max_observation_age = deps.max_observation_age
+        self._max_send_backs = deps.max_send_backs
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
         # Read-scoped ones too, to re-read the facts at the providers before acting.
@@ -191,7 +192,9 @@ class ActActivities:
             intent = Intent(authorisation, check)
             sent_back = None
             if check.outcome == "decide":
-                sent_back = await send_back(conn, req, check, authorisation.verdict)
+                sent_back = await send_back(
+                    conn, req, check, authorisation.verdict, bound=self._max_send_backs
+                )
             else:
                 await _record_intent(conn, req, key, intent)
         if sent_back is not None:

@@ -392,6 +392,22 @@ async def latest_exception(
     return _exception(row) if row else None
 
 
+async def sent_back(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> list[dict[str, Any]]:
+    """What each exception an act opened for a proposal (a send-back) recorded of its check
+    at execution, oldest first."""
+    rows = await conn.fetch(
+        "SELECT (context->'at_execution')::text AS at_execution FROM charter.exceptions "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 "
+        "AND context ? 'at_execution' ORDER BY opened_at, exception_id",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return [json.loads(r["at_execution"]) for r in rows]
+
+
 async def count_exceptions(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
 ) -> int:
