@@ -48,6 +48,7 @@ from charter.connectors.registry import WriteRoute
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
+from charter.services.tolerance import approved_tolerance
 from charter.storage import actions, ledger, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
@@ -240,6 +241,7 @@ class ActActivities:
                 if autonomous
                 else None,
                 max_age=self._max_observation_age,
+                tolerance=None if autonomous else await approved_tolerance(conn, run, req.proposal),
             )
         except ConnectorError as exc:
             raise activity_error(exc) from None

@@ -305,6 +305,22 @@ async def approvals(
     return [r["approver"] for r in rows]
 
 
+async def approval_statements(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
+) -> list[str]:
+    """The signed statements of the approvals `approvals` counts, as signed."""
+    rows = await conn.fetch(
+        "SELECT d.statement FROM charter.decisions d WHERE d.tenant_id = $1 "
+        "AND d.workflow_id = $2 AND d.proposal_id = $3 AND d.proposal_digest = $4 "
+        "AND d.outcome = 'approve' AND d.superseded_by IS NULL AND d.statement IS NOT NULL",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+        digest,
+    )
+    return [r["statement"] for r in rows]
+
+
 async def save_edit(
     conn: asyncpg.Connection,
     *,

@@ -384,3 +384,37 @@ async def test_a_send_back_loop_stops_at_the_bound_with_every_change_listed(
     assert (await books(db, tenant))[:2] == (0, 0)
     async with db.tenant(tenant) as conn:
         assert len(await runs.sent_back(conn, tenant, handle.id, "p1")) == 2
+
+
+async def test_an_approval_with_a_tolerance_survives_a_move_within_it(
+    client: Client, held_worker: Worker, held: HeldReasoner, db: Database, tenant: str
+) -> None:
+    """The approver let the invoice move by 5%: it moved by 2%, and the approval holds."""
+    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
+    held.release(tenant)
+    handle = await start(client, tenant, "payables", task_queue=QUEUE)
+    state = await until_stage(handle, "awaiting_decision")
+    first = state.proposals[0].exception_id
+    await execute(
+        db,
+        tenant,
+        "UPDATE charter.invoices SET amount = 2346 WHERE tenant_id = $1 AND invoice_id = 'INV-1043'",
+    )
+    approval = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        tolerance={"invoice.amount": Decimal("0.05"), "invoice.outstanding": Decimal("0.05")},
+    )
+    await handle.execute_update(AgentLoop.decide, await signed(handle, approval))
+    result = await handle.result()
+    [ps] = result.proposals
+    assert ps.status == "executed" and ps.exception_id == first, ps.failure
+    async with db.tenant(tenant) as conn:
+        [statement] = await runs.approval_statements(
+            conn, tenant, handle.id, "p1", runs.proposal_digest(ps.proposal)
+        )
+    assert json.loads(statement)["tolerance"] == {
+        "invoice.amount": "0.05",
+        "invoice.outstanding": "0.05",
+    }
