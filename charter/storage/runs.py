@@ -287,20 +287,22 @@ async def record_decision(
     )
 
 
+#: The approvals that count: of exactly this proposal content, by members still authorised.
+_COUNTED_APPROVALS = (
+    "FROM charter.decisions d JOIN charter.members m ON m.tenant_id = d.tenant_id AND "
+    "m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
+    "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
+    "AND d.superseded_by IS NULL "
+    "AND m.roles && ARRAY['approver', 'owner']"
+)
+
+
 async def approvals(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
 ) -> list[str]:
     """Approvers who approved exactly this proposal content and are still authorised."""
     rows = await conn.fetch(
-        "SELECT d.approver FROM charter.decisions d JOIN charter.members m ON m.tenant_id = "
-        "d.tenant_id AND m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
-        "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
-        "AND d.superseded_by IS NULL "
-        "AND m.roles && ARRAY['approver', 'owner']",
-        tenant_id,
-        workflow_id,
-        proposal_id,
-        digest,
+        "SELECT d.approver " + _COUNTED_APPROVALS, tenant_id, workflow_id, proposal_id, digest
     )
     return [r["approver"] for r in rows]
 
@@ -310,9 +312,7 @@ async def approval_statements(
 ) -> list[str]:
     """The signed statements of the approvals `approvals` counts, as signed."""
     rows = await conn.fetch(
-        "SELECT d.statement FROM charter.decisions d WHERE d.tenant_id = $1 "
-        "AND d.workflow_id = $2 AND d.proposal_id = $3 AND d.proposal_digest = $4 "
-        "AND d.outcome = 'approve' AND d.superseded_by IS NULL AND d.statement IS NOT NULL",
+        "SELECT d.statement " + _COUNTED_APPROVALS + " AND d.statement IS NOT NULL",
         tenant_id,
         workflow_id,
         proposal_id,

@@ -260,13 +260,18 @@ async def test_nothing_executes_on_a_stale_judgement(
         await handle.terminate("stale-facts case finished")
 
 
+async def escalated(client: Client, held: HeldReasoner, tenant: str, queue: str) -> tuple[Any, Any]:
+    """A run whose one payment (to an unverified vendor) waits for a human, and its state."""
+    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
+    held.release(tenant)
+    handle = await start(client, tenant, "payables", task_queue=queue)
+    return handle, await until_stage(handle, "awaiting_decision")
+
+
 async def test_an_approval_covers_only_the_facts_it_was_shown(
     client: Client, held_worker: Worker, held: HeldReasoner, db: Database, tenant: str
 ) -> None:
-    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
-    held.release(tenant)
-    handle = await start(client, tenant, "payables", task_queue=QUEUE)
-    state = await until_stage(handle, "awaiting_decision")
+    handle, state = await escalated(client, held, tenant, QUEUE)
     assert state.proposals[0].status == "awaiting_decision"  # an unverified vendor
     first = state.proposals[0].exception_id
     # After the exception showed the invoice, the books change under it.
@@ -354,10 +359,7 @@ async def test_a_send_back_loop_stops_at_the_bound_with_every_change_listed(
     move closes the proposal as facts_unstable instead of asking a fourth approval."""
     deps = Deps(credentials=session_vault(), db=db, reasoner=held, max_send_backs=2)
     async with build_worker(client, deps, BOUNDED_QUEUE):
-        held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
-        held.release(tenant)
-        handle = await start(client, tenant, "payables", task_queue=BOUNDED_QUEUE)
-        state = await until_stage(handle, "awaiting_decision")
+        handle, state = await escalated(client, held, tenant, BOUNDED_QUEUE)
         exception_id = state.proposals[0].exception_id
         for amount in (2400, 2500, 2600):
             await execute(
@@ -390,10 +392,7 @@ async def test_an_approval_with_a_tolerance_survives_a_move_within_it(
     client: Client, held_worker: Worker, held: HeldReasoner, db: Database, tenant: str
 ) -> None:
     """The approver let the invoice move by 5%: it moved by 2%, and the approval holds."""
-    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
-    held.release(tenant)
-    handle = await start(client, tenant, "payables", task_queue=QUEUE)
-    state = await until_stage(handle, "awaiting_decision")
+    handle, state = await escalated(client, held, tenant, QUEUE)
     first = state.proposals[0].exception_id
     await execute(
         db,
