@@ -133,6 +133,17 @@ def default_reasoner(settings: Settings) -> Reasoner:
     )
 
 
+def reasoner_budget(settings: Settings) -> RetryBudget:
+    """One budget for every way a model can fail; an attempt is two requests at most (one
+    corrective), cut off before the workflow's five-minute start-to-close timeout."""
+    return RetryBudget(
+        attempts=settings.reasoner_max_attempts,
+        time=settings.reasoner_retry_budget,
+        request=settings.reasoner_timeout,
+        attempt=2 * settings.reasoner_timeout + timedelta(seconds=10),
+    )
+
+
 def production_targets(settings: Settings) -> tuple[str, str]:
     """The Temporal address and the application DSN a production worker uses; a
     ConfigurationError names whichever is missing."""
@@ -197,11 +208,12 @@ def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | Non
     return Deps(
         db=db,
         reasoner=default_reasoner(settings),
-        reasoner_budget=RetryBudget(settings.reasoner_max_attempts, settings.reasoner_retry_budget),
+        reasoner_budget=reasoner_budget(settings),
         notifier=notifier,
         # The KEK provider this worker's configuration names, resolved on first use.
         credentials=CredentialVault(settings=settings),
         max_observation_age=settings.max_observation_age,
+        max_send_backs=settings.max_send_backs,
         # The worker signs with the key it is given and never makes one of its own: a key
         # created in a container's state directory would vanish with the container.
         audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),

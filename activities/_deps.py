@@ -28,6 +28,8 @@ class Deps:
     """Told about exceptions after each activity's transaction commits (Slack, or nothing)."""
     #: The oldest observation an autonomous action may still execute on (`Settings`).
     max_observation_age: timedelta = DEFAULT_MAX_OBSERVATION_AGE
+    #: How often one proposal may be sent back to humans before it closes as unstable.
+    max_send_backs: int = 3
     #: Signs audit checkpoints (`AuditCheckpoint`): the worker's key from its environment or
     #: state directory, never the database nor history. None: checkpoints are refused.
     audit_signing: SigningKeySource | None = None

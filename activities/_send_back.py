@@ -11,10 +11,31 @@ import asyncpg
 from activities.exceptions import open_exception
 from charter.services.execution import ExecutionCheck
 from charter.storage import runs
+from charter.temporal.errors import CatalogueError
 from schemas import ActInput, Verdict
+from schemas.errors import ErrorType
 
 #: An exception opened by the act of a caller that sent no deadline waits this long.
 DEFAULT_DECISION_WINDOW = timedelta(days=3)
+#: How often one proposal may be sent back before it is closed as unstable.
+DEFAULT_MAX_SEND_BACKS = 3
+
+
+class FactsUnstable(CatalogueError):
+    """Sent back as often as allowed, and its facts moved again: closed, not executed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorType.FACTS_UNSTABLE, message)
+
+
+def _unstable(earlier: list[dict[str, Any]], check: ExecutionCheck, bound: int) -> str:
+    """The notice: every change that sent the proposal back, then the one that closed it."""
+    moves = [*(e.get("reason", "") for e in earlier), check.reason]
+    listed = "; ".join(f"{n}. {move}" for n, move in enumerate(moves, start=1))
+    return (
+        f"closed as facts_unstable: sent back {len(earlier)} times (at most {bound}) and "
+        f"the facts moved again: {listed}"
+    )
 
 
 async def send_back(
@@ -22,14 +43,23 @@ async def send_back(
     req: ActInput,
     check: ExecutionCheck,
     verdict: Verdict,
+    *,
+    bound: int | None = DEFAULT_MAX_SEND_BACKS,
     **context: Any,
 ) -> str:
     """Open the exception a human decides instead, in the act's transaction; its id.
 
     A proposal already put to the humans (what they approved no longer holds) gets a new
-    exception showing what changed, and the decisions on the old one stop counting.
-    `context`: more for the human to see (a provider's error, say)."""
+    exception showing what changed, and the decisions on the old one stop counting. One
+    sent back `bound` times already is not sent back again: `FactsUnstable` closes it,
+    listing every change (a loop of approvals overtaken by other runs ends with a human
+    told, not with a fifth approval asked for). `bound` None: no bound, for what the
+    provider's answer leaves to a human (its refusal, an unknown outcome), which no moving
+    fact caused. `context`: more for the human to see (a provider's error, say)."""
     run, proposal = req.run, req.proposal
+    before = await runs.sent_back(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
+    if bound is not None and len(before) >= bound:
+        raise FactsUnstable(_unstable(before, check, bound))
     earlier = await runs.count_exceptions(
         conn, run.tenant_id, run.workflow_id, proposal.proposal_id
     )

@@ -70,6 +70,7 @@ from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
 from charter.services.execution import ExecutionCheck, check_and_reserve
 from charter.services.payment_keys import action_key
+from charter.services.tolerance import approved_tolerance
 from charter.storage import actions, leases, ledger, provider_writes, runs
 from charter.storage.credential_vault import Credential, ScopedCredentials
 from charter.temporal.errors import CatalogueError
@@ -127,6 +128,7 @@ class ActActivities:
         self._notifier = deps.notifier
         self._max_observation_age = deps.max_observation_age
         self._bulkheads = deps.bulkheads
+        self._max_send_backs = deps.max_send_backs
         # Write-scoped credentials are obtained here only, and only after authorisation.
         self._credentials = deps.credentials.scoped("write")
         # Read-scoped ones too, to re-read the facts at the providers before acting.
@@ -253,7 +255,9 @@ class ActActivities:
             )
             sent_back = None
             if check.outcome == "decide":
-                sent_back = await send_back(conn, req, check, authorisation.verdict)
+                sent_back = await send_back(
+                    conn, req, check, authorisation.verdict, bound=self._max_send_backs
+                )
             else:
                 if lease is not None:
                     await _claim(conn, lease, key)
@@ -290,7 +294,7 @@ class ActActivities:
                 raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, reason)
             check = ExecutionCheck("decide", f"provider not answering: {reason}", observed)
             await release(conn, req, key)
-            sent_back = await send_back(conn, req, check, authorisation.verdict)
+            sent_back = await send_back(conn, req, check, authorisation.verdict, bound=None)
         await notify(self._notifier, "opened", run, sent_back)
         return BackToHumans(f"sent back to a human: {check.reason}", sent_back)
 
@@ -336,6 +340,7 @@ class ActActivities:
                 if autonomous
                 else None,
                 max_age=self._max_observation_age,
+                tolerance=None if autonomous else await approved_tolerance(conn, run, req.proposal),
             )
         except ConnectorError as exc:
             raise activity_error(exc) from None

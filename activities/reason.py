@@ -3,9 +3,11 @@
 Every outcome lands in the audit trail with the tokens it cost. Failures are sorted by what
 a retry can do about them:
 
-- transient (rate limit, overload, server error, timeout): a retryable `ReasonerUnavailable`
-  application error, so Temporal's retry policy backs off and tries again, within the
-  worker's `RetryBudget`; once it is spent the run escalates "model unavailable" instead;
+- transient (rate limit, overload, server error, a request past its deadline, an attempt
+  past its own, a worker lost mid-attempt): a retryable `ReasonerUnavailable` application
+  error with the backoff chosen here, so Temporal tries again, within the worker's one
+  `RetryBudget` for all of them; once it is spent the run escalates "model unavailable";
+- a refusal (`stop_reason: refusal`): a `ReasoningFailure` showing it, escalated;
 - refused (bad request, authentication, permission): non-retryable `ReasonerRequestRejected`
   or `ReasonerAuthenticationFailed`; the run fails cleanly and nothing executes;
 - an unreadable reply (after the reasoner's one corrective retry): returned as a
@@ -14,6 +16,7 @@ a retry can do about them:
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -21,6 +24,7 @@ from temporalio import activity
 from activities._deps import Deps
 from charter.notify.notifier import ExceptionNotice, deliver
 from charter.reasoners import (
+    ModelRefused,
     ReasonerRejected,
     ReasonerUnavailable,
     Reasoning,
@@ -63,26 +67,79 @@ class ReasonActivities:
             run_id=run.run_id,
         )
 
-    def _spent(self, delay: timedelta | None) -> bool:
-        """Whether another attempt would go past the retry budget."""
-        info = activity.info()
-        elapsed = datetime.now(UTC) - info.scheduled_time
+    def _elapsed(self) -> timedelta:
+        return datetime.now(UTC) - activity.info().scheduled_time
+
+    def _spent(self, delay: timedelta) -> bool:
+        """Whether another attempt, `delay` from now, would go past the retry budget."""
         return (
-            info.attempt >= self._budget.attempts
-            or elapsed + (delay or timedelta(0)) >= self._budget.time
+            activity.info().attempt >= self._budget.attempts
+            or self._elapsed() + delay >= self._budget.time
         )
+
+    def _exhausted(self) -> bool:
+        """Whether earlier attempts already spent the budget, so this one must not ask."""
+        return (
+            activity.info().attempt > self._budget.attempts or self._elapsed() >= self._budget.time
+        )
+
+    def _deadline(self) -> float:
+        """Seconds this attempt may take: its own bound, and never past the budget's time
+        plus one request deadline."""
+        remaining = self._budget.time - self._elapsed() + self._budget.request
+        return max(min(self._budget.attempt, remaining).total_seconds(), 0.0)
+
+    def _unavailable(self, name: str, reason: str) -> ReasonOutput:
+        attempt = activity.info().attempt
+        message = f"the model was unavailable after {attempt} attempts: {reason}"
+        failure = ReasoningFailure(kind="model_unavailable", message=message)
+        return ReasonOutput(reasoner=name, proposals=[], failure=failure)
+
+    def _retry_or_escalate(self, name: str, exc: ReasonerUnavailable) -> ReasonOutput:
+        """Escalate once the budget is spent; otherwise raise for Temporal to retry after the
+        backoff chosen here, so the budget knows when the next attempt starts."""
+        attempt = activity.info().attempt
+        delay = timedelta(seconds=exc.retry_after or self._budget.backoff(attempt).total_seconds())
+        if self._spent(delay):
+            return self._unavailable(name, str(exc))
+        activity.logger.warning("reasoner unavailable (attempt %d): %s", attempt, exc)
+        raise CatalogueError(
+            ErrorType.REASONER_UNAVAILABLE, str(exc), next_retry_delay=delay
+        ) from None
 
     async def _ask(self, req: ReasonInput) -> ReasonOutput:
         """The model's answer, as an output; raises only what a retry may fix or nothing can."""
         name = self._reasoner.name
         crash_point("reason")
-        try:
-            reasoning: Reasoning = await reason_with(
-                self._reasoner, req.observation, req.constitution
+        if self._exhausted():
+            # The last attempt ended without reporting (its worker was lost, or Temporal's
+            # timeout cut it off): the budget counts it like any other failure.
+            return self._unavailable(
+                name,
+                "the last attempt ended without an answer (its worker was lost or it ran "
+                "past the activity's timeout)",
             )
+        deadline = self._deadline()
+        try:
+            async with asyncio.timeout(deadline):
+                reasoning: Reasoning = await reason_with(
+                    self._reasoner, req.observation, req.constitution
+                )
+        except TimeoutError:
+            late = ReasonerUnavailable(
+                f"the reason activity did not finish within {deadline:g}s",
+                status=None,
+                retry_after=None,
+            )
+            return self._retry_or_escalate(name, late)
         except UnparseableReply as exc:
             failure = ReasoningFailure(
                 message=str(exc), problems=exc.problems, raw_replies=exc.raw_replies
+            )
+            return ReasonOutput(reasoner=name, proposals=[], usage=exc.usage, failure=failure)
+        except ModelRefused as exc:
+            failure = ReasoningFailure(
+                kind="refusal", message=str(exc), raw_replies=[exc.raw_reply]
             )
             return ReasonOutput(reasoner=name, proposals=[], usage=exc.usage, failure=failure)
         except ReasonerRejected as exc:
@@ -99,16 +156,10 @@ class ReasonActivities:
                 str(exc),
             ) from None
         except ReasonerUnavailable as exc:
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-            attempt = activity.info().attempt
-            if self._spent(delay):
-                message = f"the model was unavailable after {attempt} attempts: {exc}"
-                failure = ReasoningFailure(kind="model_unavailable", message=message)
-                return ReasonOutput(reasoner=name, proposals=[], failure=failure)
-            activity.logger.warning("reasoner unavailable (attempt %d): %s", attempt, exc)
-            raise CatalogueError(
-                ErrorType.REASONER_UNAVAILABLE, str(exc), next_retry_delay=delay
-            ) from None
+            return self._retry_or_escalate(name, exc)
+        return self._bounded(name, reasoning)
+
+    def _bounded(self, name: str, reasoning: Reasoning) -> ReasonOutput:
         if len(reasoning.proposals) > MAX_PROPOSALS:
             # Gating some and dropping the rest would act on part of what the model asked
             # for; a human sees the whole reply instead, and nothing executes.

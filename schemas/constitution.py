@@ -93,6 +93,17 @@ class Defaults(FrozenModel):
     approvals_required: int | None = Field(
         default=None, ge=1, le=10, description="Quorum of an escalation (default 1)."
     )
+    # None (not "USD") so that documents written before it keep their content hash.
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="The base currency: a bare number compared with an amount is in it "
+        "(default USD).",
+    )
+
+    @property
+    def base_currency(self) -> str:
+        return self.currency or "USD"
 
 
 class ConstitutionDocument(FrozenModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -30,6 +30,15 @@ class ProposalEdit(FrozenModel):
 
 #: The longest a signed statement may stay valid: a decision is made now, not stockpiled.
 MAX_VALIDITY_MINUTES = 15
+
+
+#: A fact an approver may let move, and by how much: `{"campaign.daily_budget": 0.10}` lets
+#: the budget move by up to 10% of what the approver was shown, either way, and the approval
+#: still holds. Only numeric facts of the proposal's records; none by default.
+Tolerance = dict[
+    Annotated[str, Field(pattern=r"^(invoice|vendor|campaign|payroll)\.[a-z_]{1,40}$")],
+    Annotated[Decimal, Field(gt=0, le=1, max_digits=6, decimal_places=4)],
+]
 
 
 class DecisionStatement(FrozenModel):
@@ -60,6 +69,12 @@ class DecisionStatement(FrozenModel):
     the member's behalf with its registered front-door key."""
     slack_user_id: str | None = None
     slack_team_id: str | None = None
+    tolerance: Tolerance | None = Field(
+        default=None,
+        max_length=16,
+        description="Facts that may move within these fractions without voiding the approval. "
+        "Absent: the statement's bytes (and so its digest) are those of a statement without it.",
+    )
 
 
 class Decision(BaseModel):
@@ -71,6 +86,7 @@ class Decision(BaseModel):
     reason: str = Field(default="", max_length=2000)
     amendment: AmendmentRequest | None = None
     edit: ProposalEdit | None = None
+    tolerance: Tolerance | None = Field(default=None, max_length=16)
     statement: str | None = Field(
         default=None,
         max_length=8000,

@@ -36,6 +36,7 @@ class ErrorType(StrEnum):
     CONCURRENT = "Concurrent"
     BACK_TO_HUMANS = "BackToHumans"
     REFUSED_AT_EXECUTION = "RefusedAtExecution"
+    FACTS_UNSTABLE = "FactsUnstable"
     RESERVATION_LAPSED = "ReservationLapsed"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     PROVIDER_UNAVAILABLE = "ProviderUnavailable"
@@ -119,6 +120,11 @@ _SPECS: dict[ErrorType, _Spec] = {
         False,
         "re-judged at execution, a version denies the action, a limit denies it, or the facts "
         "an approval was given on have changed",
+    ),
+    ErrorType.FACTS_UNSTABLE: _Spec(
+        False,
+        "the action was sent back to humans as often as allowed and its facts moved again: "
+        "it is closed unexecuted; the message lists what changed each time",
     ),
     ErrorType.RESERVATION_LAPSED: _Spec(
         True, "the action's spend reservation expired before it executed; reserved anew on retry"

@@ -54,7 +54,7 @@ class ReasoningFailure(FrozenModel):
     """The reasoner answered, but not with proposals Charter can read, or the model stayed
     unavailable past its retry budget. Never executed."""
 
-    kind: Literal["unparseable_reply", "model_unavailable"] = "unparseable_reply"
+    kind: Literal["unparseable_reply", "model_unavailable", "refusal"] = "unparseable_reply"
     message: str
     problems: list[str] = Field(
         default_factory=list, description="Why each attempt was refused, one line per problem."

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ReasoningFailure,
         ReasoningFailureInput,
         ReasonInput,
+        ReasonOutput,
         RecordDecisionInput,
         RecordVerdictInput,
         RecordVerdictsInput,
@@ -80,12 +81,14 @@ ResultT = TypeVar("ResultT")
 #: fails the proposal concerned (act) or the run (nothing executed yet).
 _RETRY = bounded_retry(first=timedelta(seconds=1), longest=timedelta(seconds=30), attempts=20)
 
-#: The reason activity stops retrying an unavailable model itself, within the worker's
-#: configured budget (at most 50 attempts), and escalates; this bound is only a backstop.
+#: The reason activity stops retrying a model itself, within the worker's configured budget
+#: (at most 50 attempts), and escalates; this bound is only a backstop, and when it is
+#: reached the run escalates too (`_reason`).
 _REASON_RETRY = dataclasses.replace(_RETRY, maximum_attempts=60)
 
 #: A model call may take a while, and the reason activity may make two (one corrective);
-#: the reasoner's own per-request timeout is at most two minutes.
+#: the reasoner's own per-request deadline is at most two minutes, and the activity cuts an
+#: attempt off itself before this (`RetryBudget.attempt`).
 _REASON_TIMEOUT = timedelta(minutes=5)
 
 
@@ -180,6 +183,20 @@ def _parse_decision(raw: Any) -> Decision:
 def _cause(err: ActivityError) -> ApplicationError | None:
     cause = err.cause
     return cause if isinstance(cause, ApplicationError) else None
+
+
+def _judge(
+    constitution: Constitution,
+    proposal: Proposal,
+    observation: Observation,
+    earlier: list[Proposal],
+) -> Verdict:
+    """The gate's verdict. A bare number in a rule reads in the base currency (patch
+    `law-reads-base-currency`): only a proposal in another currency can be judged otherwise
+    than before, so only such a proposal consults (and records) the patch."""
+    foreign = proposal.currency != constitution.document.defaults.base_currency
+    currency_law = foreign and workflow.patched("law-reads-base-currency")
+    return gate.evaluate(constitution, proposal, observation, earlier, currency_law=currency_law)
 
 
 class AgentLoopBody:
@@ -280,7 +297,7 @@ class AgentLoopBody:
         # The same `run.*` facts as at first gating: the undenied proposals gated before it.
         before = self._state.proposals[: self._state.proposals.index(ps)]
         earlier = [p.proposal for p in before if p.status != "denied"]
-        return edited, gate.evaluate(self._constitution, edited, self._observation, earlier)
+        return edited, _judge(self._constitution, edited, self._observation, earlier)
 
     async def _apply(self, decision: Decision) -> DecisionReceipt:
         if self._started and self._same(decision):
@@ -413,11 +430,8 @@ class AgentLoopBody:
         self._state.observation_summary = observation.summary()
 
         self._stage("reasoning")
-        reasoned = await _call(
-            ReasonActivities.reason,
-            ReasonInput(run=ref, observation=observation, constitution=constitution),
-            timeout=_REASON_TIMEOUT,
-            retry_policy=_REASON_RETRY,
+        reasoned = await self._reason(
+            ReasonInput(run=ref, observation=observation, constitution=constitution)
         )
 
         self._stage("gating")
@@ -515,7 +529,7 @@ class AgentLoopBody:
         for proposal in proposals:
             # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [p.proposal for p in self._state.proposals if p.status != "denied"]
-            verdict = gate.evaluate(constitution, proposal, observation, earlier)
+            verdict = _judge(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             record = await _call(
                 ExceptionActivities.record_verdict,
@@ -553,7 +567,7 @@ class AgentLoopBody:
         for proposal in proposals:
             # Rules see what earlier, undenied proposals of this run already commit.
             earlier = [g.proposal for g in gated if g.verdict.outcome != "deny"]
-            verdict = gate.evaluate(constitution, proposal, observation, earlier)
+            verdict = _judge(constitution, proposal, observation, earlier)
             escalated = verdict.outcome == "escalate"
             gated.append(
                 GatedProposal(
@@ -582,6 +596,26 @@ class AgentLoopBody:
             )
             for g, record in zip(gated, recorded.records, strict=True)
         )
+
+    async def _reason(self, req: ReasonInput) -> ReasonOutput:
+        """The model's proposals, or why there are none. The reason activity escalates a model
+        that stays unavailable itself; should its retries still run out (every attempt lost
+        or cut off by Temporal's timeout), the run escalates the same way instead of failing:
+        a human hears of it, nothing executes."""
+        try:
+            return await _call(
+                ReasonActivities.reason, req, timeout=_REASON_TIMEOUT, retry_policy=_REASON_RETRY
+            )
+        except ActivityError as err:
+            cause = _cause(err)
+            if (cause is not None and cause.non_retryable) or not workflow.patched(
+                "reason-exhaustion-escalates"
+            ):
+                raise
+            reason = f"{cause.type}: {cause.message}" if cause else str(err.cause or err)
+            message = f"the reason activity's retries ran out: {reason}"
+            failure = ReasoningFailure(kind="model_unavailable", message=message)
+            return ReasonOutput(reasoner="unknown", proposals=[], failure=failure)
 
     async def _escalate_reasoning_failure(
         self,

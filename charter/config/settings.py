@@ -136,6 +136,13 @@ class Settings(SettingsWithSecretFiles):
         "Time spent retrying an unavailable model before escalating.",
         at_most=timedelta(hours=2),
     )
+    max_send_backs: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Times one proposal may be sent back to humans at execution (its facts "
+        "moved) before it closes as facts_unstable.",
+    )
     max_observation_age: timedelta = _period(
         DEFAULT_MAX_OBSERVATION_AGE,
         "An autonomous action whose observation (and so verdict) is older than "

@@ -48,8 +48,13 @@ def nonce() -> str:
 
 
 def encode(statement: DecisionStatement) -> str:
-    """The exact text signed: canonical JSON of the statement."""
-    return canonical_json(statement.model_dump(mode="json")).decode("utf-8")
+    """The exact text signed: canonical JSON of the statement. A statement without a
+    tolerance carries no `tolerance` key at all, so its bytes are those signed before
+    tolerances existed."""
+    data = statement.model_dump(mode="json")
+    if data.get("tolerance") is None:
+        data.pop("tolerance", None)
+    return canonical_json(data).decode("utf-8")
 
 
 def sign(key: Ed25519PrivateKey, statement: DecisionStatement) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from charter.audit.canonical import canonical_json, sha256_hex
-from charter.governance import spend
+from charter.governance import bare_amounts, spend
 from charter.governance.facts import FACT_VARIABLES
 from schemas import ConstitutionDocument, Limit, Rule
 
@@ -177,7 +177,23 @@ def _rule_problems(document: ConstitutionDocument, rule: Rule) -> list[str]:
     problem = check_condition(rule)
     if problem:
         problems.append(problem)
+    problems.extend(_currency_problems(document, rule))
     return problems
+
+
+def _currency_problems(document: ConstitutionDocument, rule: Rule) -> list[str]:
+    """A bare number compared with money is in the base currency; a rule that also requires
+    another currency can never judge what it names (docs/architecture.md, money)."""
+    compared = bare_amounts.comparisons(rule.when)
+    base = document.defaults.base_currency
+    others = sorted(bare_amounts.currencies_required(rule.when) - {base})
+    if not compared or not others:
+        return []
+    return [
+        f"rule {rule.id!r}: compares money with a bare number ({compared[0]}), which is in "
+        f"{base}, the base currency, but requires currency {others[0]}: write the rule in "
+        f"{base} or set defaults.currency"
+    ]
 
 
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -204,9 +220,22 @@ def parse_document(raw: Any) -> ConstitutionDocument:
         seen.add(rule.id)
         problems.extend(_rule_problems(document, rule))
     problems.extend(_limit_problems(document))
+    problems.extend(_limit_currency_problems(document))
     if problems:
         raise ConstitutionError(problems)
     return document
+
+
+def _limit_currency_problems(document: ConstitutionDocument) -> list[str]:
+    """A limit counts amounts in its own currency only; one in another currency than the
+    base would hold every proposal in the base currency for a human."""
+    base = document.defaults.base_currency
+    return [
+        f"limit {limit.id!r}: is in {limit.currency}, the base currency is {base}: a limit "
+        f"counts only amounts in the base currency (set defaults.currency)"
+        for limit in document.limits or []
+        if limit.currency != base
+    ]
 
 
 def _limit_problems(document: ConstitutionDocument) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import cel
 
-from charter.governance import money, spend
+from charter.governance import bare_amounts, money, spend
 from charter.governance.facts import facts_for
 from schemas import (
     CitationCheck,
@@ -255,13 +255,15 @@ def evaluate(
     *,
     now: datetime | None = None,
     with_limits: bool = True,
+    currency_law: bool = True,
 ) -> Verdict:
     """Judge one proposal.
 
     `earlier`: proposals of the same run gated before this one and not denied, so rules can
     see what the run already commits (`run.*` facts). `now` decides rule expiry; default:
     when the observation was made. `with_limits=False` judges by the rules alone (the act
-    activity enforces limits itself, by reservation).
+    activity enforces limits itself, by reservation). `currency_law=False` judges as the
+    gate did before bare numbers had a currency (runs recorded before then replay so).
     """
     document = constitution.document
     action_type = document.action_types.get(proposal.action)
@@ -279,7 +281,7 @@ def evaluate(
         return _denied_before_rules(constitution, proposal, cause, f"Denied: {why}.")
     at = now or observation.observed_at
     evaluated, expired, live = _live_rules(document.rules, proposal.action, at)
-    found = _findings(constitution, live, proposal, observation, earlier)
+    found = _findings(constitution, live, proposal, observation, earlier, currency_law)
     limits = _limit_breaches(constitution, proposal, observation, earlier) if with_limits else []
     judged = _judge(constitution, proposal, action_type.reversible, found, limits)
     return Verdict(
@@ -348,9 +350,11 @@ def _findings(
     proposal: Proposal,
     observation: Observation,
     earlier: Sequence[Proposal],
+    currency_law: bool,
 ) -> _Findings:
     document = constitution.document
-    matched, errors = _run_rules(live, proposal, observation, earlier)
+    base = document.defaults.base_currency if currency_law else None
+    matched, errors = _run_rules(live, proposal, observation, earlier, base)
     escalations = [m for m in matched if m.effect == "escalate"]
     allows = [m for m in matched if m.effect == "allow"]
     # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
@@ -369,18 +373,46 @@ def _findings(
     )
 
 
+_compared: dict[str, list[str]] = {}
+
+
+def _bare_comparisons(source: str) -> list[str]:
+    found = _compared.get(source)
+    if found is None:
+        found = _compared[source] = bare_amounts.comparisons(source)
+    return found
+
+
+def _foreign(compared: list[str], base: str, currency: str) -> str:
+    return (
+        f"compares money with a bare number ({compared[0]}), which is in {base}, the base "
+        f"currency; the proposal is in {currency}"
+    )
+
+
 def _run_rules(
-    live: list[Rule], proposal: Proposal, observation: Observation, earlier: Sequence[Proposal]
+    live: list[Rule],
+    proposal: Proposal,
+    observation: Observation,
+    earlier: Sequence[Proposal],
+    base_currency: str | None,
 ) -> tuple[list[RuleMatch], list[RuleError]]:
     """Each live rule's condition on the facts: the rules that matched, and those that could
-    not be evaluated."""
+    not be evaluated. With a `base_currency`, a rule comparing money with a bare number
+    cannot judge a proposal in another currency (`bare_amounts`): it counts as a rule that
+    could not be evaluated, so it allows nothing and escalates what it might deny."""
     reads = _reads_of(live)
     # Only the facts the live rules read: nothing else of them reaches the verdict.
     facts = facts_for(proposal, observation, earlier, only=reads)
     context = _context(facts, reads)
     matched: list[RuleMatch] = []
     errors: list[RuleError] = []
+    foreign = base_currency is not None and proposal.currency != base_currency
     for rule in live:
+        if foreign and base_currency and (compared := _bare_comparisons(rule.when)):
+            problem = _foreign(compared, base_currency, proposal.currency)
+            errors.append(RuleError(rule_id=rule.id, error=problem))
+            continue
         try:
             result = _program(rule.when).execute(context)
         except Exception as exc:  # any evaluation failure of untrusted facts fails closed

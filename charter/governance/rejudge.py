@@ -9,7 +9,9 @@ if both allow it. Pure: the act activity supplies the facts, read under row lock
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from charter.governance import gate
@@ -29,15 +31,32 @@ class Rejudgement:
     changed: dict[str, Any] = field(default_factory=dict)
 
 
-def shown_changes(shown: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+def _within(value: Any, now: Any, fraction: Decimal | None) -> bool:
+    """Whether a numeric fact moved by at most `fraction` of what was shown."""
+    numbers = (int, float, Decimal)
+    if fraction is None or isinstance(value, bool) or isinstance(now, bool):
+        return False
+    if not isinstance(value, numbers) or not isinstance(now, numbers):
+        return False
+    shown, fresh = Decimal(str(value)), Decimal(str(now))
+    return abs(fresh - shown) <= abs(shown) * fraction
+
+
+def shown_changes(
+    shown: dict[str, Any], fresh: dict[str, Any], tolerance: Mapping[str, Decimal] | None = None
+) -> dict[str, Any]:
     """Record fields an approver was shown that no longer hold: `{"vendor.verified":
-    {"approved": true, "now": false}}`. A record that disappeared counts as changed."""
+    {"approved": true, "now": false}}`. A record that disappeared counts as changed. A
+    numeric field the approvers' `tolerance` names may move within it and still holds."""
     changed: dict[str, Any] = {}
+    allowed = tolerance or {}
     for record in _RECORDS:
         before, after = shown.get(record) or {}, fresh.get(record) or {}
         for key, value in before.items():
-            if after.get(key) != value:
-                changed[f"{record}.{key}"] = {"approved": value, "now": after.get(key)}
+            name = f"{record}.{key}"
+            now = after.get(key)
+            if now != value and not _within(value, now, allowed.get(name)):
+                changed[name] = {"approved": value, "now": now}
     return changed
 
 
@@ -58,9 +77,11 @@ def rejudge(
     *,
     judged: Verdict,
     shown: dict[str, Any] | None,
+    tolerance: Mapping[str, Decimal] | None = None,
 ) -> Rejudgement:
     """`judged`: the verdict the workflow recorded. `shown`: the facts an approval was given
-    on (the exception's `observed`), or None for an autonomous execution."""
+    on (the exception's `observed`), or None for an autonomous execution. `tolerance`: how
+    far the approvers let which facts move (what every approver's statement allows)."""
     laws = [pinned] if current.version == pinned.version else [pinned, current]
     verdicts = [gate.evaluate(law, proposal, fresh, with_limits=False) for law in laws]
     denied = [v for v in verdicts if v.outcome == "deny"]
@@ -88,7 +109,7 @@ def rejudge(
                 {"judged": _describe(judged), "now": [_describe(v) for v in verdicts]},
             )
         return Rejudgement("proceed", "", verdicts)
-    changed = shown_changes(shown, facts_for(proposal, fresh))
+    changed = shown_changes(shown, facts_for(proposal, fresh), tolerance)
     if changed:
         # The approval covered exactly the facts it was shown: the humans decide again, on
         # what holds now (an approval of the old facts is no approval of these).

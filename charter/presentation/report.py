@@ -115,6 +115,8 @@ def reasoning_failure_title(failure: dict[str, Any]) -> str:
     """What went wrong with the reasoner, in three words."""
     if failure.get("kind") == "model_unavailable":
         return "model unavailable"
+    if failure.get("kind") == "refusal":
+        return "the model refused"
     return "unreadable reasoner reply"
 
 

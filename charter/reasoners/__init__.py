@@ -2,6 +2,7 @@
 
 from charter.reasoners.base import (
     MeteredReasoner,
+    ModelRefused,
     Reasoner,
     ReasonerError,
     ReasonerRejected,
@@ -15,6 +16,7 @@ from charter.reasoners.offline import OfflineReasoner
 
 __all__ = [
     "MeteredReasoner",
+    "ModelRefused",
     "OfflineReasoner",
     "Reasoner",
     "ReasonerError",

@@ -48,13 +48,28 @@ async def reason_with(
 
 @dataclass(frozen=True)
 class RetryBudget:
-    """How long a run keeps asking an unavailable model before a human is told instead.
+    """How long a run keeps asking a model before a human is told instead.
 
-    Counted from the first attempt of the reason activity: after `attempts` attempts, or
-    once `time` has passed, the run escalates "model unavailable" and proposes nothing."""
+    One budget for every failure kind (an error status, a refused connection, a request or
+    an attempt past its deadline, a worker lost mid-attempt), counted from the first attempt
+    of the reason activity: after `attempts` attempts, or once `time` has passed, the run
+    escalates "model unavailable" and proposes nothing. An attempt may start a request until
+    `time` is spent and is cut off `request` after that, so a run escalates at the latest
+    `time + request` after its first attempt (plus the audit write), whatever the model does.
+    `attempt` bounds one attempt (a request and its corrective request), below the
+    workflow's start-to-close timeout of the activity."""
 
     attempts: int = 8
     time: timedelta = timedelta(minutes=15)
+    request: timedelta = timedelta(minutes=2)
+    attempt: timedelta = timedelta(minutes=4, seconds=30)
+    first_backoff: timedelta = timedelta(seconds=1)
+    longest_backoff: timedelta = timedelta(seconds=30)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """The wait after failed attempt `attempt` (1-based): doubling, capped."""
+        doubled: timedelta = self.first_backoff * (2 ** min(attempt - 1, 30))
+        return min(doubled, self.longest_backoff)
 
 
 class ReasonerError(Exception):
@@ -98,3 +113,14 @@ class UnparseableReply(ReasonerError):
         return "the reasoner's reply could not be read as proposals: " + "; ".join(
             self.problems[-3:]
         )
+
+
+@dataclass
+class ModelRefused(ReasonerError):
+    """The model declined to answer (`stop_reason: refusal`). Shown to a human as it is."""
+
+    raw_reply: str
+    usage: TokenUsage | None = field(default=None)
+
+    def __str__(self) -> str:
+        return "the model refused to answer (stop_reason refusal): " + self.raw_reply[:500]

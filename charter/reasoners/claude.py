@@ -7,6 +7,12 @@ refused request raises `ReasonerRejected` (not retried). A reply that is still u
 after the corrective request raises `UnparseableReply` with the raw replies, which the run
 escalates; nothing is executed from it.
 
+Every request has a wall-clock deadline (`timeout`, from connect to the reply's last byte),
+and its reply is counted while it is read, on the wire and decompressed, and abandoned at
+`MAX_REPLY_BYTES` (`reply_stream.BoundedReplies`). A reply must make exactly one call of the
+offered tool and not be cut off at `max_tokens`; a refusal (`stop_reason: refusal`) raises
+`ModelRefused`, which a human sees as it is.
+
 The reply is read here, not by the SDK: a 200 whose body is not JSON, has no content, null
 usage or wrongly typed fields is an unreadable reply like any other (the SDK would raise
 `JSONDecodeError`, `TypeError` or `AttributeError`, which a retry cannot fix). So is a reply
@@ -16,6 +22,7 @@ oversized fields).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,6 +35,7 @@ from pydantic import SecretStr, ValidationError
 
 from charter.reasoners import bounds
 from charter.reasoners.base import (
+    ModelRefused,
     ReasonerRejected,
     ReasonerUnavailable,
     Reasoning,
@@ -40,6 +48,7 @@ from charter.reasoners.prompt import (
     system_blocks,
     tool_definition,
 )
+from charter.reasoners.reply_stream import BoundedReplies, UnreadableBody
 from schemas import Constitution, Observation, ProposedAction, TokenUsage
 
 #: Statuses for which the same request can never succeed.
@@ -47,7 +56,8 @@ _REFUSED = {400, 401, 403, 404, 413, 422}
 #: Raw replies are kept for the human who reviews the escalation; bound what history carries.
 RAW_REPLY_LIMIT = 8000
 _PROBLEM_LIMIT = 20
-#: A reply larger than this is not read at all: `max_tokens` keeps a real one far smaller.
+#: A reply is read up to this, on the wire and decompressed, and no further: `max_tokens`
+#: keeps a real one far smaller.
 MAX_REPLY_BYTES = 2 * 1024 * 1024
 #: A `retry-after` is honoured up to this; beyond it (or negative, or not a number) the
 #: retry policy's own backoff decides.
@@ -162,17 +172,37 @@ def retry_after(value: str | None) -> float | None:
     return min(seconds, MAX_RETRY_AFTER)
 
 
+def _call_problems(message: Message) -> list[str]:
+    """Why the tool calls of a reply are not the one call it must make; empty when they are."""
+    calls = [b for b in message.content if b.type == "tool_use"]
+    if message.stop_reason == "max_tokens":
+        return ["the reply was cut off at max_tokens"]
+    if not calls:
+        return [f"the reply did not call {TOOL_NAME} (stop_reason {message.stop_reason})"]
+    problems = [
+        f"the reply called {bounds.printable(b.name, 64)!r}, a tool it was not offered"
+        for b in calls
+        if b.name != TOOL_NAME
+    ]
+    if len(calls) > 1:
+        problems.append(f"the reply made {len(calls)} tool calls; exactly one is read")
+    return problems
+
+
 def read_reply(reply: Reply) -> tuple[list[ProposedAction] | None, list[str], str | None]:
-    """Proposals from a reply, or the problems that make it unreadable, and the tool call id."""
+    """Proposals from a reply, or the problems that make it unreadable, and the tool call id.
+
+    Raises `ModelRefused` when the model declined to answer (`stop_reason` refusal): that is
+    shown to a human as it is, never corrected nor read as "nothing to do"."""
     message = reply.message
     if message is None:
         return None, reply.problems, None
-    call = next((b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME), None)
-    if call is None:
-        problems = [f"the reply did not call {TOOL_NAME} (stop_reason {message.stop_reason})"]
-        return None, problems, None
-    if message.stop_reason == "max_tokens":
-        return None, ["the reply was cut off at max_tokens"], call.id
+    if message.stop_reason == "refusal":
+        raise ModelRefused(raw_reply=reply.raw)
+    call = next((b for b in message.content if b.type == "tool_use"), None)
+    if problems := _call_problems(message):
+        return None, problems, call.id if call is not None else None
+    assert call is not None and call.type == "tool_use"
     try:
         batch = ProposalBatch.model_validate(call.input)
     except ValidationError as exc:
@@ -219,7 +249,7 @@ def _request_failure(
         wait = retry_after(exc.response.headers.get("retry-after"))
         return ReasonerUnavailable(text, status=exc.status_code, retry_after=wait)
     if isinstance(exc, anthropic.APITimeoutError):
-        text = f"the Messages API did not answer within {timeout.total_seconds():g}s"
+        text = f"the Messages API did not finish its reply within {timeout.total_seconds():g}s"
     else:
         text = f"could not reach the Messages API: {type(exc.__cause__ or exc).__name__}"
     return ReasonerUnavailable(text, status=None, retry_after=None)
@@ -245,39 +275,65 @@ class ClaudeReasoner:
             base_url=base_url,
             timeout=timeout.total_seconds(),
             max_retries=0,  # Temporal's retry policy owns retries
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                transport=BoundedReplies(MAX_REPLY_BYTES)
+            ),
         )
 
     async def _create(self, constitution: Constitution, messages: list[dict[str, Any]]) -> Reply:
-        # The SDK's overloads want its TypedDicts; these dicts are built to the same shape.
-        # The raw response: Charter reads the body itself (see the module docstring).
-        create: Any = self._client.messages.with_raw_response.create
+        """One request, from connect to the reply's last byte within `timeout` of wall-clock
+        time: the SDK's timeout bounds each read, so a reply dripped a byte at a time would
+        never trip it."""
         try:
-            response = await create(
-                model=self.model,
-                max_tokens=self.max_tokens,
-                system=system_blocks(constitution),
-                tools=[tool_definition()],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-                messages=messages,
-                timeout=self.timeout.total_seconds(),
-            )
-            body: bytes = await response.read()
-        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                body = await self._send(constitution, messages)
+        except TimeoutError:
+            text = f"the Messages API did not finish its reply within {self.timeout.total_seconds():g}s"
+            raise ReasonerUnavailable(text, status=None, retry_after=None) from None
+        except anthropic.APIConnectionError as exc:
+            if isinstance(exc.__cause__, UnreadableBody):
+                return Reply(None, "", [bounds.printable(str(exc.__cause__))])
+            raise _request_failure(exc, self.timeout) from None
+        except anthropic.APIStatusError as exc:
             raise _request_failure(exc, self.timeout) from None
         return parse_reply(body)
 
+    async def _send(self, constitution: Constitution, messages: list[dict[str, Any]]) -> bytes:
+        # The SDK's overloads want its TypedDicts; these dicts are built to the same shape.
+        # The raw response: Charter reads the body itself (see the module docstring).
+        create: Any = self._client.messages.with_raw_response.create
+        response = await create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            system=system_blocks(constitution),
+            tools=[tool_definition()],
+            tool_choice={"type": "tool", "name": TOOL_NAME},
+            messages=messages,
+            timeout=self.timeout.total_seconds(),
+        )
+        body: bytes = await response.read()
+        return body
+
+    async def _ask(
+        self, constitution: Constitution, messages: list[dict[str, Any]], usage: TokenUsage | None
+    ) -> tuple[Reply, TokenUsage, tuple[list[ProposedAction] | None, list[str], str | None]]:
+        reply = await self._create(constitution, messages)
+        spent = _usage(reply, self.model) if usage is None else usage + _usage(reply, self.model)
+        try:
+            return reply, spent, read_reply(reply)
+        except ModelRefused as exc:
+            exc.usage = spent
+            raise
+
     async def reason(self, observation: Observation, constitution: Constitution) -> Reasoning:
         messages = [observation_message(observation)]
-        first = await self._create(constitution, messages)
-        usage = _usage(first, self.model)
-        proposals, problems, call_id = read_reply(first)
+        first, usage, (proposals, problems, call_id) = await self._ask(constitution, messages, None)
         if proposals is not None:
             return Reasoning(proposals=proposals, usage=usage)
         # One corrective retry, in the same activity attempt: the model sees its own reply
         # and what was wrong with it.
-        second = await self._create(constitution, messages + _correction(first, problems, call_id))
-        usage = usage + _usage(second, self.model)
-        proposals, again, _ = read_reply(second)
+        correction = messages + _correction(first, problems, call_id)
+        second, usage, (proposals, again, _) = await self._ask(constitution, correction, usage)
         if proposals is not None:
             return Reasoning(proposals=proposals, usage=usage)
         raise UnparseableReply(

@@ -10,8 +10,10 @@ runs, workers or retries can carry spend past a limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
@@ -69,12 +71,14 @@ async def check_and_reserve(
     reader: FactsAtExecution,
     observed_at: datetime | None = None,
     max_age: timedelta | None = None,
+    tolerance: Mapping[str, Decimal] | None = None,
 ) -> ExecutionCheck:
     """`shown`: the facts an approval was given on; None for an autonomous execution.
     `now`: the worker's clock, replaced by the database's once the spend lock is held.
     `reader`: re-reads the facts at execution, in this transaction (`facts_at_execution`).
     `observed_at`, `max_age`: when the run's observation was read, and how old it may be
-    for an autonomous execution (`freshness`)."""
+    for an autonomous execution (`freshness`). `tolerance`: how far the approvers let which
+    shown facts move (`charter.services.tolerance`)."""
     tenant = run.tenant_id
     pinned = await constitution_versions.get(conn, tenant, verdict.constitution_version)
     current = await constitution_versions.get(conn, tenant)
@@ -83,7 +87,9 @@ async def check_and_reserve(
     fresh, now = await lock_and_read(conn, run, proposal, reader, spends=spends, now=now)
     snapshot = await ledger.snapshot(conn, tenant, now, exclude_key=key)
     fresh = fresh.model_copy(update={"spend": snapshot})
-    judgement = rejudge(pinned, current, proposal, fresh, judged=verdict, shown=shown)
+    judgement = rejudge(
+        pinned, current, proposal, fresh, judged=verdict, shown=shown, tolerance=tolerance
+    )
     if judgement.outcome != "proceed":
         return ExecutionCheck(judgement.outcome, judgement.reason, fresh, changed=judgement.changed)
     stale = _stale(observed_at, now, max_age) if shown is None else None

@@ -157,8 +157,21 @@ async def check_new(
             raise StatementInvalid(
                 f"the statement is signed for {statement.member_id!r}, not {decision.approver!r}"
             )
-        said = (statement.outcome, statement.reason, statement.edit, statement.amendment)
-        if said != (decision.outcome, decision.reason, decision.edit, decision.amendment):
+        said = (
+            statement.outcome,
+            statement.reason,
+            statement.edit,
+            statement.amendment,
+            statement.tolerance,
+        )
+        meant = (
+            decision.outcome,
+            decision.reason,
+            decision.edit,
+            decision.amendment,
+            decision.tolerance,
+        )
+        if said != meant:
             raise StatementInvalid("the decision differs from the statement signed")
         used = await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM charter.decisions WHERE tenant_id = $1 AND nonce = $2)",
@@ -382,4 +395,5 @@ def statement_of(
         via=via,
         slack_user_id=slack_user_id,
         slack_team_id=slack_team_id,
+        tolerance=decision.tolerance,
     )

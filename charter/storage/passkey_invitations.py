@@ -1,4 +1,4 @@
-"""One-time invitations to enrol a passkey (migration 014_passkeys).
+"""One-time invitations to enrol a passkey (migration 017_passkeys).
 
 The owner creates them (on the administrator connection); the application reads them and
 consumes one only through `charter.enrol_passkey`, which registers the passkey for the

@@ -287,22 +287,38 @@ async def record_decision(
     )
 
 
+#: The approvals that count: of exactly this proposal content, by members still authorised.
+_COUNTED_APPROVALS = (
+    "FROM charter.decisions d JOIN charter.members m ON m.tenant_id = d.tenant_id AND "
+    "m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
+    "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
+    "AND d.superseded_by IS NULL "
+    "AND m.roles && ARRAY['approver', 'owner']"
+)
+
+
 async def approvals(
     conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
 ) -> list[str]:
     """Approvers who approved exactly this proposal content and are still authorised."""
     rows = await conn.fetch(
-        "SELECT d.approver FROM charter.decisions d JOIN charter.members m ON m.tenant_id = "
-        "d.tenant_id AND m.member_id = d.approver WHERE d.tenant_id = $1 AND d.workflow_id = $2 "
-        "AND d.proposal_id = $3 AND d.proposal_digest = $4 AND d.outcome = 'approve' AND m.active "
-        "AND d.superseded_by IS NULL "
-        "AND m.roles && ARRAY['approver', 'owner']",
+        "SELECT d.approver " + _COUNTED_APPROVALS, tenant_id, workflow_id, proposal_id, digest
+    )
+    return [r["approver"] for r in rows]
+
+
+async def approval_statements(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str, digest: str
+) -> list[str]:
+    """The signed statements of the approvals `approvals` counts, as signed."""
+    rows = await conn.fetch(
+        "SELECT d.statement " + _COUNTED_APPROVALS + " AND d.statement IS NOT NULL",
         tenant_id,
         workflow_id,
         proposal_id,
         digest,
     )
-    return [r["approver"] for r in rows]
+    return [r["statement"] for r in rows]
 
 
 async def save_edit(
@@ -390,6 +406,22 @@ async def latest_exception(
         proposal_id,
     )
     return _exception(row) if row else None
+
+
+async def sent_back(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, proposal_id: str
+) -> list[dict[str, Any]]:
+    """What each exception an act opened for a proposal (a send-back) recorded of its check
+    at execution, oldest first."""
+    rows = await conn.fetch(
+        "SELECT (context->'at_execution')::text AS at_execution FROM charter.exceptions "
+        "WHERE tenant_id = $1 AND workflow_id = $2 AND proposal_id = $3 "
+        "AND context ? 'at_execution' ORDER BY opened_at, exception_id",
+        tenant_id,
+        workflow_id,
+        proposal_id,
+    )
+    return [json.loads(r["at_execution"]) for r in rows]
 
 
 async def count_exceptions(

@@ -261,13 +261,18 @@ async def test_nothing_executes_on_a_stale_judgement(
         await handle.terminate("stale-facts case finished")
 
 
+async def escalated(client: Client, held: HeldReasoner, tenant: str, queue: str) -> tuple[Any, Any]:
+    """A run whose one payment (to an unverified vendor) waits for a human, and its state."""
+    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
+    held.release(tenant)
+    handle = await start(client, tenant, "payables", task_queue=queue)
+    return handle, await until_stage(handle, "awaiting_decision")
+
+
 async def test_an_approval_covers_only_the_facts_it_was_shown(
     client: Client, held_worker: Worker, held: HeldReasoner, db: Database, tenant: str
 ) -> None:
-    held.script(tenant, [pay("INV-1043", "2300.00", "Bluebird Design Studio")])
-    held.release(tenant)
-    handle = await start(client, tenant, "payables", task_queue=QUEUE)
-    state = await until_stage(handle, "awaiting_decision")
+    handle, state = await escalated(client, held, tenant, QUEUE)
     assert state.proposals[0].status == "awaiting_decision"  # an unverified vendor
     first = state.proposals[0].exception_id
     # After the exception showed the invoice, the books change under it.
@@ -342,3 +347,74 @@ async def test_an_observation_older_than_the_maximum_age_goes_to_a_human(
         > exception["context"]["at_execution"]["changed"]["observed_at"]
     )
     await handle.terminate("max-age case finished")
+
+
+#: A worker that sends one proposal back to humans at most twice.
+BOUNDED_QUEUE = "charter-held-bounded"
+
+
+async def test_a_send_back_loop_stops_at_the_bound_with_every_change_listed(
+    client: Client, db: Database, held: HeldReasoner, tenant: str
+) -> None:
+    """Each approval is overtaken by a move of the books; after two send-backs the third
+    move closes the proposal as facts_unstable instead of asking a fourth approval."""
+    deps = Deps(credentials=session_vault(), db=db, reasoner=held, max_send_backs=2)
+    async with build_worker(client, deps, BOUNDED_QUEUE):
+        handle, state = await escalated(client, held, tenant, BOUNDED_QUEUE)
+        exception_id = state.proposals[0].exception_id
+        for amount in (2400, 2500, 2600):
+            await execute(
+                db,
+                tenant,
+                f"UPDATE charter.invoices SET amount = {amount} WHERE tenant_id = $1 "
+                "AND invoice_id = 'INV-1043'",
+            )
+            approval = Decision(proposal_id="p1", approver="maya", outcome="approve")
+            await handle.execute_update(AgentLoop.decide, await signed(handle, approval))
+            if amount == 2600:
+                break
+            state = await until_sent_back(handle, exception_id)
+            exception_id = state.proposals[0].exception_id
+        result = await handle.result()
+    [ps] = result.proposals
+    assert ps.status == "failed" and ps.failure is not None
+    assert ps.failure.startswith(
+        "FactsUnstable: closed as facts_unstable: sent back 2 times (at most 2)"
+    ), ps.failure
+    for n, (before, now) in enumerate([(2300, 2400), (2400, 2500), (2500, 2600)], start=1):
+        assert f"{n}. " in ps.failure and f"invoice.amount {before}.0 -> {now}.0" in ps.failure
+    assert exception_id is not None and exception_id.endswith("-3")
+    assert (await books(db, tenant))[:2] == (0, 0)
+    async with db.tenant(tenant) as conn:
+        assert len(await runs.sent_back(conn, tenant, handle.id, "p1")) == 2
+
+
+async def test_an_approval_with_a_tolerance_survives_a_move_within_it(
+    client: Client, held_worker: Worker, held: HeldReasoner, db: Database, tenant: str
+) -> None:
+    """The approver let the invoice move by 5%: it moved by 2%, and the approval holds."""
+    handle, state = await escalated(client, held, tenant, QUEUE)
+    first = state.proposals[0].exception_id
+    await execute(
+        db,
+        tenant,
+        "UPDATE charter.invoices SET amount = 2346 WHERE tenant_id = $1 AND invoice_id = 'INV-1043'",
+    )
+    approval = Decision(
+        proposal_id="p1",
+        approver="maya",
+        outcome="approve",
+        tolerance={"invoice.amount": Decimal("0.05"), "invoice.outstanding": Decimal("0.05")},
+    )
+    await handle.execute_update(AgentLoop.decide, await signed(handle, approval))
+    result = await handle.result()
+    [ps] = result.proposals
+    assert ps.status == "executed" and ps.exception_id == first, ps.failure
+    async with db.tenant(tenant) as conn:
+        [statement] = await runs.approval_statements(
+            conn, tenant, handle.id, "p1", runs.proposal_digest(ps.proposal)
+        )
+    assert json.loads(statement)["tolerance"] == {
+        "invoice.amount": "0.05",
+        "invoice.outstanding": "0.05",
+    }

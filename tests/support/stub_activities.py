@@ -69,6 +69,8 @@ class Script:
     proposals: list[ProposedAction] = field(default_factory=list)
     failure: ReasoningFailure | None = None
     """Set: the reasoner's reply was unreadable (and `proposals` is ignored)."""
+    reason_error: str | None = None
+    """Set: every attempt of the reason activity fails with this retryable error type."""
     approvers: list[str] = field(default_factory=lambda: ["maya", "sam"])
     approver_roles: dict[str, list[str]] = field(default_factory=dict)
     act_refusals: dict[str, str] = field(default_factory=dict)
@@ -131,6 +133,8 @@ class StubActivities:
     @activity.defn(name="reason")
     async def reason(self, req: ReasonInput) -> ReasonOutput:
         self._record(req)
+        if self.script.reason_error is not None:
+            raise ApplicationError("the attempt failed", type=self.script.reason_error)
         if self.script.failure is not None:
             return ReasonOutput(reasoner="stub", proposals=[], failure=self.script.failure)
         return ReasonOutput(reasoner="stub", proposals=self.script.proposals)

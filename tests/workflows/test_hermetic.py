@@ -45,6 +45,7 @@ from schemas import (
 )
 from tests.support.constitutions import constitution, observation
 from tests.support.polling import eventually
+from tests.support.running import record_history
 from tests.support.stub_activities import ACTIVITY_NAMES, STUB_HEAD, Script, StubActivities
 from workflows import AgentLoop
 
@@ -215,6 +216,21 @@ async def test_inside_the_law_executes_without_anyone(time_env: WorkflowEnvironm
         "stub-p2",
     ]
     assert stubs.inputs("finish_run")[0].summary == {"p1": "executed", "p2": "executed"}
+
+
+async def test_a_bare_number_in_dollars_sends_a_dinar_payment_to_a_human(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """KWD 999 is about $3,250: `amount <= 50000.0` is in dollars, so it cannot allow it."""
+    stubs = StubActivities(script(payment("999.000", currency="KWD", reference=None)))
+    async with running(time_env, stubs) as handle:
+        state = await awaiting(handle)
+        [ps] = state.proposals
+        assert ps.status == "awaiting_decision" and ps.verdict.outcome == "escalate"
+        assert {e.rule_id for e in ps.verdict.errors} >= {"allow-bounded", "deny-huge"}
+        await handle.terminate("seen")
+    assert "act" not in stubs.names()
+    await record_history(handle, "law_reads_base_currency")
 
 
 async def test_a_deny_rule_stops_a_proposal_and_not_the_others(
@@ -391,6 +407,26 @@ async def test_an_unreadable_reply_escalates_and_nothing_executes(
         "reasoning": "failed",
         "escalated": REASONING_FAILURE_PROPOSAL_ID,
     }
+
+
+async def test_a_reason_activity_out_of_retries_escalates_model_unavailable(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """Every attempt lost (the activity never reached its own budget): the run still ends
+    with a human told, never as a failed run, and nothing executes."""
+    stubs = StubActivities(script(payment("10.00"), reason_error="WorkerLost"))
+    async with running(time_env, stubs, decision_timeout=timedelta(days=2)) as handle:
+        result = await handle.result()
+        await record_history(handle, "reason_retries_exhausted")
+    failure = result.reasoning_failure
+    assert failure is not None and failure.kind == "model_unavailable"
+    assert (
+        failure.message == "the reason activity's retries ran out: WorkerLost: the attempt failed"
+    )
+    assert result.proposals == []
+    assert len(stubs.inputs("reason")) == 60  # the workflow's backstop, then the escalation
+    assert stubs.names()[-2:] == ["record_reasoning_failure", "finish_run"]
+    assert "act" not in stubs.names()
 
 
 async def test_an_act_refusal_fails_only_that_proposal(time_env: WorkflowEnvironment) -> None:

@@ -71,8 +71,10 @@ OLD_BRANCH_NEEDED_BY: dict[str, frozenset[str]] = {
     "approval-sent-back-anew": frozenset(),
     "bounded-decision-retries": frozenset(),
     "exhausted-act-fails-the-proposal": frozenset(),
+    "law-reads-base-currency": frozenset(),
     "local-run-records": _BEFORE_LOCAL_RUN_RECORDS,
     "reasoning-failure-escalates": frozenset(),
+    "reason-exhaustion-escalates": frozenset(),
     "search-attributes-on-change": _BEFORE_SEARCH_ATTRIBUTES_ON_CHANGE,
     "wait-for-acts-that-send-back": frozenset({"act_retries_exhausted"}),
 }

@@ -57,6 +57,10 @@ def test_histories_are_committed() -> None:
         "escalate_expire_local_records",
         "verdicts_recorded_together",
     } <= names
+    # A reason activity out of retries escalates (patch reason-exhaustion-escalates).
+    assert "reason_retries_exhausted" in names
+    # A bare number in a rule reads in the base currency (patch law-reads-base-currency).
+    assert "law_reads_base_currency" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

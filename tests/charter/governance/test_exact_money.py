@@ -59,7 +59,11 @@ def test_minor_units_follow_the_currency() -> None:
     yen = proposal(c, amount=Decimal("12.5"), currency="JPY", reference=None)
     assert gate.evaluate(c, yen, observation(invoices=[])).causes == ["inexact_amount"]
     whole = proposal(c, amount=Decimal("1200"), currency="JPY", reference=None)
-    assert gate.evaluate(c, whole, observation(invoices=[])).outcome == "execute"
+    # `amount <= 5000.0` is in dollars: 1200 yen escalates under it, and executes under a
+    # law whose base currency is the yen.
+    assert gate.evaluate(c, whole, observation(invoices=[])).outcome == "escalate"
+    in_yen = constitution("defaults: {currency: JPY}\n" + BUDGETS)
+    assert gate.evaluate(in_yen, whole, observation(invoices=[])).outcome == "execute"
 
 
 def test_a_payment_in_another_currency_than_its_invoice_is_denied() -> None:

@@ -125,12 +125,14 @@ async def test_an_answer_is_kept_in_the_heartbeat_and_never_asked_for_twice(
     )
     beats: list[Any] = []
     first = ActivityEnvironment()
+    # The budget counts from the first attempt's schedule, which a real server sets.
+    first.info = dataclasses.replace(first.info, scheduled_time=datetime.now(UTC))
     first.on_heartbeat = lambda *details: beats.append(details)
     output = await first.run(activities.reason, request)
     assert reasoner.calls == 1 and beats, "the answer was recorded in a heartbeat"
     # The next attempt starts with the last heartbeat's details: no second model request.
     retry = ActivityEnvironment()
-    retry.info = dataclasses.replace(retry.info, attempt=2, heartbeat_details=list(beats[-1]))
+    retry.info = dataclasses.replace(first.info, attempt=2, heartbeat_details=list(beats[-1]))
     again = await retry.run(activities.reason, request)
     assert reasoner.calls == 1
     assert again == output

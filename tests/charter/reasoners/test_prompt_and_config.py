@@ -111,7 +111,9 @@ async def test_slow_or_unreachable_provider_is_a_transient_failure() -> None:
             timeout=timedelta(seconds=0.3),
             base_url=api.url,
         )
-        with pytest.raises(ReasonerUnavailable, match=r"did not answer within 0\.3s") as slow_exc:
+        with pytest.raises(
+            ReasonerUnavailable, match=r"did not finish its reply within 0\.3s"
+        ) as slow_exc:
             await slow.reason(observation, constitution)
         assert slow_exc.value.status is None
         assert len(api.requests_for("t-slow")) == 1  # no SDK retry

@@ -9,13 +9,17 @@ later identical prefixes report `cache_read_input_tokens`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import re
 import threading
 import time
 import uuid
+import zlib
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +36,12 @@ class Reply:
     """Seconds to wait before answering (a slow provider)."""
     raw: bytes | None = None
     """A body sent verbatim instead of a message built from `body` (a broken provider)."""
+    drip: float = 0.0
+    """Seconds between two bytes of the body: a reply that is always arriving, never done."""
+    stream: Callable[[], Iterator[bytes]] | None = None
+    """A body made while it is sent (one far larger than memory should hold)."""
+    length: int = 0
+    """The content-length announced with `stream`."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,37 @@ def message_reply(**fields: Any) -> Reply:
         "usage": {"input_tokens": 10, "output_tokens": 10},
     }
     return raw_reply(json.dumps({**message, **fields}))
+
+
+def dripped(reply: Reply, every: float) -> Reply:
+    """`reply`, one byte every `every` seconds: each read gets a byte, so no read times out."""
+    return dataclasses.replace(reply, drip=every)
+
+
+def huge_reply(size: int) -> Reply:
+    """`size` bytes of whitespace and then `{}`, made while sent, with its content-length
+    withheld (a chunk-less stream the client must count itself)."""
+
+    def body() -> Iterator[bytes]:
+        chunk = b" " * 65536
+        for _ in range((size - 2) // len(chunk)):
+            yield chunk
+        yield b"{}"
+
+    return Reply(200, {}, stream=body, length=0)
+
+
+@functools.cache
+def _bomb(decompressed: int) -> bytes:
+    zeros = bytes(1 << 20)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(zeros) for _ in range(decompressed >> 20)]
+    return b"".join([*parts, packer.flush()])
+
+
+def gzip_bomb(decompressed: int = 1 << 30) -> Reply:
+    """A gzip body of about a megabyte on the wire that decompresses to `decompressed` zeros."""
+    return Reply(200, {}, headers={"content-encoding": "gzip"}, raw=_bomb(decompressed))
 
 
 def text_reply(text: str) -> Reply:
@@ -195,8 +236,8 @@ class FakeMessagesApi:
                     reply = api._next(request)
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.raw is not None:
-                    data = reply.raw
+                if reply.raw is not None or reply.stream is not None:
+                    data = reply.raw or b""
                 else:
                     payload = reply.body if reply.status != 200 else api._message(request, reply)
                     data = json.dumps(payload).encode()
@@ -206,10 +247,26 @@ class FakeMessagesApi:
                     self.send_header("request-id", f"req_{uuid.uuid4().hex[:16]}")
                     for k, v in reply.headers.items():
                         self.send_header(k.replace("_", "-"), v)
-                    self.send_header("content-length", str(len(data)))
+                    if reply.stream is None:
+                        self.send_header("content-length", str(len(data)))
+                    elif reply.length:
+                        self.send_header("content-length", str(reply.length))
                     self.end_headers()
-                    self.wfile.write(data)
+                    self._body(reply, data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up: that is the point of a delay
+
+            def _body(self, reply: Reply, data: bytes) -> None:
+                if reply.stream is not None:
+                    for chunk in reply.stream():
+                        self.wfile.write(chunk)
+                    self.close_connection = True
+                elif reply.drip:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                else:
+                    self.wfile.write(data)
 
         return Handler
