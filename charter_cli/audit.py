@@ -21,7 +21,6 @@ from temporalio.client import Client
 from charter.audit.chain import (
     Anchor,
     AuditEntry,
-    ChainEntry,
     ChainReport,
     MalformedEntry,
     verify_chain,
@@ -36,7 +35,7 @@ from charter.audit.sinks import (
 )
 from charter.config.settings import Settings
 from charter.connectors import ConnectorError
-from charter.services import law_proofs, proof_audit
+from charter.services import proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
     anchors_from,
@@ -44,7 +43,6 @@ from charter.services.audit_verification import (
     verify_tenants,
 )
 from charter.services.duplicate_payments import duplicate_detail, duplicate_payments
-from charter.services.proof_audit import TrailEntry
 from charter.storage import Database, audit_trail
 from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
@@ -287,15 +285,7 @@ async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
     constitution versions nothing proves."""
     problems: list[str] = []
     for tenant in tenants:
-        async with db.tenant(tenant) as conn:
-            # An entry that cannot be read is the chain report's to name (tenant and seq).
-            entries = [
-                TrailEntry(e.seq, e.kind, e.occurred_at, e.snapshot)
-                async for e in audit_trail.readable_entries(conn, tenant)
-                if isinstance(e, ChainEntry)
-            ]
-            problems += await proof_audit.audit_problems(conn, tenant, entries)
-            problems += await law_proofs.unproven_versions(conn, tenant)
+        problems += await proof_audit.tenant_proof_problems(db, tenant)
     return problems
 
 

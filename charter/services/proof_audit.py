@@ -22,9 +22,10 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
+from charter.audit.chain import ChainEntry
 from charter.crypto.statements import StatementInvalid
-from charter.services import proofs
-from charter.storage import runs
+from charter.services import law_proofs, proofs
+from charter.storage import Database, audit_trail, runs
 from schemas import Proposal
 
 #: Entries that say which Slack id a member holds from then on.
@@ -178,4 +179,19 @@ async def _unproven_outcomes(
                 f"{tenant_id}: action {row['idempotency_key']} executed on an approval that no "
                 "verified decision entry records"
             )
+    return problems
+
+
+async def tenant_proof_problems(db: Database, tenant_id: str) -> list[str]:
+    """Everything about the tenant's trail that no owner's key proves: decisions without a
+    valid signed statement, approvals claimed without one, and constitution versions nothing
+    proves. An entry that cannot be read is the chain report's to name (tenant and seq)."""
+    async with db.tenant(tenant_id) as conn:
+        entries = [
+            TrailEntry(e.seq, e.kind, e.occurred_at, e.snapshot)
+            async for e in audit_trail.readable_entries(conn, tenant_id)
+            if isinstance(e, ChainEntry)
+        ]
+        problems = await audit_problems(conn, tenant_id, entries)
+        problems += await law_proofs.unproven_versions(conn, tenant_id)
     return problems

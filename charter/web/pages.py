@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from charter.governance.constitution_diff import diff
-from charter.services import audit_verification, proofs
+from charter.services import audit_verification, proof_audit
 from charter.slack import cards
 from charter.storage import audit_trail, constitution_versions, runs
 from charter.web import exception_view, sessions
@@ -109,9 +109,7 @@ async def _chain_status(ctx: WebContext, tenant: str) -> tuple[bool, str]:
     report = (await audit_verification.verify_tenants(ctx.db, [tenant]))[0]
     if not report.ok:
         return False, audit_verification.describe_broken([report])
-    async with ctx.db.tenant(tenant) as conn:
-        entries = [(e.seq, e.kind, e.snapshot) async for e in audit_trail.entries(conn, tenant)]
-        problems = await proofs.audit_problems(conn, tenant, entries)
+    problems = await proof_audit.tenant_proof_problems(ctx.db, tenant)
     if problems:
         return False, "; ".join(problems[:5])
     return True, f"{report.entries} entries verify, head seq {report.head_seq}"
