@@ -37,7 +37,7 @@ MAX_DECISION_TIMEOUT: Final = timedelta(days=30)
 MIN_REMINDER_INTERVAL: Final = timedelta(minutes=1)
 
 #: The agents a run may name (the demo connector serves each of them; a test holds them equal).
-KNOWN_AGENTS: Final = ("marketing", "payables")
+KNOWN_AGENTS: Final = ("marketing", "payables", "payroll")
 
 #: The workflow type and task queue of the public contract.
 WORKFLOW_TYPE: Final = "AgentLoop"

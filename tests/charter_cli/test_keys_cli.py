@@ -43,6 +43,8 @@ async def test_rotate_rewrap_retire(
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # set, so nothing embedded starts
     monkeypatch.setenv("CHARTER_STATE_DIR", str(state))
     monkeypatch.setenv("CHARTER_KEY_PROVIDER", "local")
+    # The local keyring file is development's only (a deployment's KEK is configured).
+    monkeypatch.setenv("CHARTER_DEVELOPMENT", "true")
     monkeypatch.delenv("CHARTER_KEK", raising=False)
     monkeypatch.delenv("CHARTER_PAYLOAD_KEYS", raising=False)
     db = await Database.connect(app_dsn(own_dsn))

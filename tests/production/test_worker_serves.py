@@ -127,7 +127,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
 
         # Two runs about one invoice escalate and wait: the gauge counts both exceptions; both
         # are approved (each decision closes its exception and is timed) and the books pay
-        # once: the second act is refused at execution and its run ends `failed`.
+        # once: the payment's key is the bill's, so the second act finds it made.
         # Other tests' tenants may hold open exceptions of their own: the gauge must reach
         # theirs plus these two, then come back.
         before = (await open_exceptions.count(db)).get("payables", 0)
@@ -148,7 +148,7 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
             approve = Decision(proposal_id="p1", approver="maya", outcome="approve", reason="ok")
             await handle.execute_update(AgentLoop.decide, await signed(handle, approve))
             statuses.append((await asyncio.wait_for(handle.result(), 60)).proposals[0].status)
-        assert statuses == ["executed", "failed"]
+        assert statuses == ["executed", "executed"]
         # Every tenant's open exceptions are counted; only these runs' closed meanwhile.
         await eventually(
             lambda: _value_when(
@@ -165,13 +165,9 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         ), metrics
         assert 'service_name="temporal-core-sdk"' not in metrics
         assert 'service_name="charter-worker"' in metrics
-        assert _value(metrics, "charter_runs_total", outcome="executed") == 2, metrics
-        assert _value(metrics, "charter_runs_total", outcome="failed") == 1, metrics
+        assert _value(metrics, "charter_runs_total", outcome="executed") == 3, metrics
         assert _value(metrics, "charter_proposals_total", verdict="execute") == 1, metrics
         assert _value(metrics, "charter_proposals_total", verdict="escalate") == 2, metrics
-        assert (
-            _value(metrics, "charter_act_refusals_total", error_type="RefusedAtExecution") == 1
-        ), metrics
         assert _value(metrics, "charter_time_to_decision_count", outcome="approved") == 2
         assert 0 < _value(metrics, "charter_time_to_decision_sum", outcome="approved") < 240
         assert _value(metrics, "charter_time_to_decision_bucket", outcome="approved", le="60") == 2

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from charter.crypto import passkeys
 from charter.services import deciding, key_enrolment, membership, proofs
-from charter.storage import Database, audit_trail
+from charter.storage import Database, audit_trail, runs
 from schemas import Decision
 from schemas.errors import ErrorType
 from tests.support.cli import run_main
@@ -125,19 +125,27 @@ async def test_a_passkey_signed_approval_executes_and_a_tampered_one_does_not(
     # `act` re-verifies the stored assertion: altered, the approval counts for nothing.
     binding = await _binding(db, tenant, handle.id, proposal_id)
     async with db.tenant(tenant) as conn:
-        assert await proofs.proven_approvers(conn, binding) == ["sam"]
+        exception = await runs.latest_exception(conn, tenant, handle.id, proposal_id)
+        assert exception is not None
+        opened_at = exception["opened_at"]
+        assert await proofs.proven_approvers(conn, binding, opened_at) == ["sam"]
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(
-            "UPDATE charter.decisions SET signature = $3 WHERE tenant_id = $1 AND workflow_id = $2",
-            tenant,
-            handle.id,
-            other.signature,
-        )
+        # As one who can write the table at all would: past the guard that only lets a
+        # supersession through.
+        async with admin.transaction():
+            await admin.execute("SET LOCAL session_replication_role = replica")
+            await admin.execute(
+                "UPDATE charter.decisions SET signature = $3 "
+                "WHERE tenant_id = $1 AND workflow_id = $2",
+                tenant,
+                handle.id,
+                other.signature,
+            )
     finally:
         await admin.close()
     async with db.tenant(tenant) as conn:
-        assert await proofs.proven_approvers(conn, binding) == []
+        assert await proofs.proven_approvers(conn, binding, opened_at) == []
 
     # Revoked for cause, the passkey's decisions no longer verify: `audit verify` names them.
     await membership.revoke(
