@@ -38,6 +38,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from charter.runtime.trace_sampling import OPERATIONS_ONLY
+
 #: Buckets of `charter_time_to_decision`, in seconds: a minute to the longest wait (30 days).
 DECISION_BUCKETS = (
     60.0,
@@ -76,7 +78,7 @@ def configure_tracing(service_name: str) -> TracerProvider | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     default = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-    provider = TracerProvider(resource=Resource.create(default))
+    provider = TracerProvider(resource=Resource.create(default), sampler=OPERATIONS_ONLY)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     instrument_clients(provider)
