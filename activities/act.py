@@ -194,6 +194,8 @@ class ActActivities:
         `actions reconcile`), if there is one: nothing to wait for then."""
         async with self._db.tenant(req.run.tenant_id) as conn:
             existing = await actions.executed(conn, req.run.tenant_id, key)
+            if existing is not None:
+                await close_found_executed(conn, req.run, key, existing)
         return None if existing is None else already_executed(req.proposal, key, existing)
 
     async def _found_at_provider(
