@@ -91,7 +91,7 @@ def one_worker(dsn: str, temporal: Temporal, tmp_path: Path) -> Iterator[WorkerP
 
 async def new_tenant(db: Database, dsn: str, prefix: str) -> str:
     tenant = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys)
+    await seed(db, tenant, template="acme", actor="test", keys=session_vault().keys, admin_dsn=dsn)
     await enroll_members(
         dsn, tenant, template="acme", actor="test", folder=Settings().member_key_folder
     )

@@ -17,7 +17,6 @@ from typing import Any
 from temporalio.testing import ActivityEnvironment
 
 from activities import ActActivities, Deps
-from activities import act as act_module
 from charter.reasoners import OfflineReasoner
 from charter.storage import Database, ledger
 from schemas import ActInput
@@ -43,7 +42,9 @@ async def main(dsn: str, point: str, raw: str) -> None:
         async def stop_before_the_credential(*args: Any, **kwargs: Any) -> Any:
             await _stop_here(point)
 
-        act_module.registry.write_route = stop_before_the_credential  # type: ignore[assignment]
+        # The write credential is asked for only once the intent is committed (the route is
+        # looked up before that too: for the payment's key and the provider's circuit).
+        ActActivities._route_and_credential = stop_before_the_credential  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown point {point!r}: reserved | committed")
     db = await Database.connect(dsn)
