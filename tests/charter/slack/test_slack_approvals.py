@@ -421,7 +421,13 @@ async def test_quorum_of_two_distinct_slack_approvers(
     first = await _updated(fake_slack, card, "*Approvals: 1 of 2* (Maya Chen (CEO))")
     assert "Approved by *Maya Chen (CEO)* (maya)" in first.text() and "Executed" not in first.text()
     assert set(buttons(first)) == {"charter_approve", "charter_reject"}  # still waiting
-    state: RunState = await handle.query(AgentLoop.state)
+    # The card is refreshed from the audit trail as the decision is recorded, a moment before
+    # the workflow's update returns and the decision joins the run's state.
+    async def recorded() -> RunState | None:
+        state: RunState = await handle.query(AgentLoop.state)
+        return state if state.proposals[0].decisions else None
+
+    state = await eventually(recorded)
     assert state.proposals[0].status == "awaiting_decision"
     assert [d.approver for d in state.proposals[0].decisions] == ["maya"]
     assert await actions(db, tenant) == []
