@@ -36,29 +36,31 @@ import signal
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from activities import Deps, all_activities
 from charter.config.settings import ConfigurationError, Settings, app_dsn
 from charter.connectors.capacity import capacity
 from charter.crypto.codec import default_payload_keyring
 from charter.crypto.providers import default_key_provider, require_configured_keys
-from charter.reasoners import OfflineReasoner, Reasoner, RetryBudget
-from charter.reasoners.claude import ClaudeReasoner
 from charter.runtime import health, logs, telemetry
-from charter.runtime.bulkheads import Bulkheads
 from charter.runtime.failures import refuse_in_one_line
 from charter.runtime.open_exceptions import OpenExceptionsGauge
 from charter.runtime.process import exit_now
-from charter.services.audit_verification import SigningKeySource
-from charter.slack import SlackSettings, notifier_for
 from charter.storage import Database
-from charter.storage.credential_vault import CredentialVault
 from charter.storage.key_canaries import check_key_canaries
 from charter.temporal.connection import configured_address, connect
-from workflows import AgentLoop, AuditCheckpoint
+
+# What only a serving worker needs (the activities, the workflows, the model's and Slack's
+# SDKs) is imported when it is about to serve: a misconfigured worker refuses in about a
+# second rather than after importing every SDK.
+if TYPE_CHECKING:
+    from temporalio.worker import Worker
+
+    from activities import Deps
+    from charter.reasoners import Reasoner, RetryBudget
+    from charter.runtime.bulkheads import Bulkheads
 
 log = logging.getLogger("charter.worker")
 
@@ -107,6 +109,11 @@ def _worker(
     graceful_shutdown: timedelta,
     max_concurrent_activities: int,
 ) -> Worker:
+    from temporalio.worker import Worker
+
+    from activities import all_activities
+    from workflows import AgentLoop, AuditCheckpoint
+
     return Worker(
         client,
         task_queue=task_queue,
@@ -121,9 +128,11 @@ def _worker(
 
 def default_reasoner(settings: Settings) -> Reasoner:
     """Claude when `ANTHROPIC_API_KEY` is set; the deterministic offline reasoner otherwise."""
+    from charter.reasoners import OfflineReasoner
+    from charter.reasoners.claude import ClaudeReasoner
+
     if settings.anthropic_api_key is None:
         return OfflineReasoner()
-
     return ClaudeReasoner(
         api_key=settings.anthropic_api_key,
         model=settings.model,
@@ -136,6 +145,8 @@ def default_reasoner(settings: Settings) -> Reasoner:
 def reasoner_budget(settings: Settings) -> RetryBudget:
     """One budget for every way a model can fail; an attempt is two requests at most (one
     corrective), cut off before the workflow's five-minute start-to-close timeout."""
+    from charter.reasoners import RetryBudget
+
     return RetryBudget(
         attempts=settings.reasoner_max_attempts,
         time=settings.reasoner_retry_budget,
@@ -199,6 +210,11 @@ def readiness_checks(
 
 def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | None = None) -> Deps:
     """What the activities get from this worker's configuration."""
+    from activities import Deps
+    from charter.services.audit_verification import SigningKeySource
+    from charter.slack import SlackSettings, notifier_for
+    from charter.storage.credential_vault import CredentialVault
+
     notifier = notifier_for(
         SlackSettings(),
         db,

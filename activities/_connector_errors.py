@@ -24,6 +24,9 @@ class CredentialUnavailable(CatalogueError):
 def activity_error(exc: ConnectorError) -> CatalogueError:
     if isinstance(exc, ConnectorAuthError):
         return CredentialUnavailable(str(exc))
+    if isinstance(exc, ProviderUnavailable):
+        # The provider said when to come back: then, not on Temporal's backoff.
+        return CatalogueError(_error_type(exc), str(exc), next_retry_delay=exc.retry_after)
     return CatalogueError(_error_type(exc), str(exc))
 
 

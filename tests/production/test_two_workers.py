@@ -10,18 +10,34 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.testing import WorkflowEnvironment
 
 from charter.config.settings import app_dsn
 from charter.storage import Database, audit_trail
 from schemas import AgentRunInput
 from starter import start_run
+from tests.support.polling import eventually
 from tests.support.processes import child, clean_env, worker_py
 
-RUNS = 200
+#: Enough for both workers to take part many times over once both are polling.
+RUNS = 60
 
 
-@pytest.mark.timeout(600)  # 200 full runs on a shared 2-core machine take one to two minutes
+async def _polling(env: WorkflowEnvironment, queue: str, count: int) -> bool:
+    """Whether `count` distinct workers poll `queue` for workflow tasks."""
+    request = DescribeTaskQueueRequest(
+        namespace=env.client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    response = await env.client.workflow_service.describe_task_queue(request)
+    return len({poller.identity for poller in response.pollers}) >= count
+
+
+@pytest.mark.timeout(600)
 async def test_two_workers_serve_each_run_exactly_once(
     tmp_path: Path, admin_dsn: str, env: WorkflowEnvironment, db: Database, tenant: str
 ) -> None:
@@ -43,6 +59,8 @@ async def test_two_workers_serve_each_run_exactly_once(
             for _ in range(2)
         ]
         try:
+            # Both serve before the first run starts, so neither can take every run alone.
+            await eventually(lambda: _polling(env, queue, 2), timeout=120, interval=0.5)
             # Runs that read, reason and finish: an invoice nobody sent proposes nothing.
             handles = await asyncio.gather(
                 *(

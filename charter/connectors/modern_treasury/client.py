@@ -25,6 +25,7 @@ from charter.connectors.base import (
     OutcomeUnknown,
     ProviderRefused,
     ProviderUnavailable,
+    retry_after,
 )
 from charter.storage.credential_vault import Credential
 
@@ -123,7 +124,10 @@ def translated(what: str, *, writing: bool) -> Iterator[None]:
             raise _refused(what, exc) from None
         raise ConnectorAuthError(f"Modern Treasury: {what}: {_provider_message(exc)}") from None
     except (mt.RateLimitError, mt.ConflictError) as exc:
-        raise ProviderUnavailable(f"Modern Treasury: {what}: {_provider_message(exc)}") from None
+        raise ProviderUnavailable(
+            f"Modern Treasury: {what}: {_provider_message(exc)}",
+            retry_after=retry_after(exc.response.headers.get("retry-after")),
+        ) from None
     except mt.InternalServerError as exc:
         # A 5xx on a write may come after the write was applied.
         if writing:

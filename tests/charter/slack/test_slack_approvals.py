@@ -421,6 +421,7 @@ async def test_quorum_of_two_distinct_slack_approvers(
     first = await _updated(fake_slack, card, "*Approvals: 1 of 2* (Maya Chen (CEO))")
     assert "Approved by *Maya Chen (CEO)* (maya)" in first.text() and "Executed" not in first.text()
     assert set(buttons(first)) == {"charter_approve", "charter_reject"}  # still waiting
+
     # The card is refreshed from the audit trail as the decision is recorded, a moment before
     # the workflow's update returns and the decision joins the run's state.
     async def recorded() -> RunState | None:

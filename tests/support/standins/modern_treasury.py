@@ -32,6 +32,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -209,7 +210,8 @@ class ModernTreasuryStandIn:
         if fault is not None:
             if fault.kind == "reject_429":
                 response = _error(429, "rate_limited", "Too many requests", None)
-                response.headers["Retry-After"] = str(fault.seconds)
+                # Whole seconds, as HTTP's Retry-After has them.
+                response.headers["Retry-After"] = str(math.ceil(fault.seconds))
                 return response
             return _error(503, "service_unavailable", "Service temporarily unavailable", None)
         result: web.StreamResponse = await handler(request)
