@@ -53,8 +53,8 @@ from charter.storage.key_canaries import check_key_canaries
 from charter.temporal.connection import configured_address, connect
 
 # What only a serving worker needs (the activities, the workflows, the model's and Slack's
-# SDKs) is imported when it is about to serve: a misconfigured worker refuses in about a
-# second rather than after importing every SDK.
+# SDKs) is imported when it is about to serve: a misconfigured worker refuses in half the
+# time, before importing every SDK.
 if TYPE_CHECKING:
     from temporalio.worker import Worker
 

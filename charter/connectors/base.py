@@ -8,10 +8,10 @@ recorded approval have been checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Protocol
 
+from charter.runtime.retry_after import retry_after_seconds
 from schemas import Observation, Proposal
 
 
@@ -37,37 +37,19 @@ class OutcomeUnknown(ConnectorError):
 class ProviderUnavailable(ConnectorError):
     """The provider turned the request away before applying it (rate limit); try later.
 
-    `retry_after`: how long the provider asked to be left alone (its `Retry-After`), already
-    bounded by `retry_after`; the next attempt waits that long, not Temporal's backoff."""
+    `retry_after`: how long the provider asked to be left alone (its `Retry-After`, read by
+    `retry_after`); the next attempt waits that long, not Temporal's backoff."""
 
     def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-#: The longest wait a provider's `Retry-After` can impose on one attempt; a longer one is
-#: capped (the attempts stay counted against the retry budget, so a provider asking for
-#: hours escalates to a human instead of parking the act).
-LONGEST_RETRY_AFTER = timedelta(seconds=60)
-
-
 def retry_after(value: str | None) -> timedelta | None:
-    """A `Retry-After` header's delay (seconds or an HTTP date), between one second and
-    `LONGEST_RETRY_AFTER`; None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        delay = timedelta(seconds=int(text))
-    else:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        delay = when - datetime.now(UTC)
-    return min(max(delay, timedelta(seconds=1)), LONGEST_RETRY_AFTER)
+    """A `Retry-After` header's wait (`charter.runtime.retry_after`), never under a second;
+    None when there is none to honour."""
+    seconds = retry_after_seconds(value)
+    return None if seconds is None else timedelta(seconds=max(seconds, 1.0))
 
 
 class ProviderRefused(ConnectorError):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -49,6 +48,7 @@ from charter.reasoners.prompt import (
     tool_definition,
 )
 from charter.reasoners.reply_stream import BoundedReplies, UnreadableBody
+from charter.runtime.retry_after import retry_after_seconds
 from schemas import Constitution, Observation, ProposedAction, TokenUsage
 
 #: Statuses for which the same request can never succeed.
@@ -59,9 +59,6 @@ _PROBLEM_LIMIT = 20
 #: A reply is read up to this, on the wire and decompressed, and no further: `max_tokens`
 #: keeps a real one far smaller.
 MAX_REPLY_BYTES = 2 * 1024 * 1024
-#: A `retry-after` is honoured up to this; beyond it (or negative, or not a number) the
-#: retry policy's own backoff decides.
-MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -161,17 +158,6 @@ def _error_detail(exc: anthropic.APIStatusError) -> tuple[str, str]:
     return kind, message
 
 
-def retry_after(value: str | None) -> float | None:
-    """A `retry-after` header in seconds, within sane bounds; None: the backoff decides."""
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    if not math.isfinite(seconds) or seconds <= 0:
-        return None
-    return min(seconds, MAX_RETRY_AFTER)
-
-
 def _call_problems(message: Message) -> list[str]:
     """Why the tool calls of a reply are not the one call it must make; empty when they are."""
     calls = [b for b in message.content if b.type == "tool_use"]
@@ -246,7 +232,7 @@ def _request_failure(
         text = f"Messages API answered {exc.status_code} {kind}: {detail}"
         if exc.status_code in _REFUSED:
             return ReasonerRejected(text, status=exc.status_code, error_type=kind)
-        wait = retry_after(exc.response.headers.get("retry-after"))
+        wait = retry_after_seconds(exc.response.headers.get("retry-after"))
         return ReasonerUnavailable(text, status=exc.status_code, retry_after=wait)
     if isinstance(exc, anthropic.APITimeoutError):
         text = f"the Messages API did not finish its reply within {timeout.total_seconds():g}s"

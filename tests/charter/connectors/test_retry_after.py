@@ -9,8 +9,9 @@ import modern_treasury as mt_sdk
 import pytest
 
 from activities._connector_errors import activity_error
-from charter.connectors.base import LONGEST_RETRY_AFTER, ProviderUnavailable, retry_after
+from charter.connectors.base import ProviderUnavailable, retry_after
 from charter.connectors.modern_treasury.client import translated
+from charter.runtime.retry_after import MAX_RETRY_AFTER
 from schemas.errors import ErrorType
 from tests.support.standins.modern_treasury import Fault, ModernTreasuryStandIn
 
@@ -21,8 +22,9 @@ SECOND = timedelta(seconds=1)
     ("header", "delay"),
     [
         ("7", timedelta(seconds=7)),
-        ("0", SECOND),  # never sooner than a second
-        ("86400", LONGEST_RETRY_AFTER),  # a day is capped: the retry budget decides
+        ("0.2", SECOND),  # never sooner than a second
+        ("0", None),  # nothing to honour: the backoff decides
+        ("86400", timedelta(seconds=MAX_RETRY_AFTER)),  # capped: the retry budget decides
         (None, None),
         ("", None),
         ("soon", None),
@@ -38,7 +40,7 @@ def test_an_http_date() -> None:
     delay = retry_after(format_datetime(later, usegmt=True))
     assert delay is not None and timedelta(seconds=25) <= delay <= timedelta(seconds=30)
     past = datetime.now(UTC) - timedelta(hours=1)
-    assert retry_after(format_datetime(past, usegmt=True)) == SECOND
+    assert retry_after(format_datetime(past, usegmt=True)) is None
 
 
 def test_the_activity_retries_when_the_provider_said() -> None:

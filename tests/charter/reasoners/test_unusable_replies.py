@@ -13,7 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from charter.reasoners import UnparseableReply
-from charter.reasoners.claude import MAX_REPLY_BYTES, RAW_REPLY_LIMIT, ClaudeReasoner, retry_after
+from charter.reasoners.claude import MAX_REPLY_BYTES, RAW_REPLY_LIMIT, ClaudeReasoner
+from charter.runtime.retry_after import retry_after_seconds
 from schemas import Observation
 from tests.support.claude_runs import acme, pay
 from tests.support.standins.messages_api import (
@@ -131,4 +132,4 @@ async def test_a_good_correction_after_an_unusable_reply_is_used(api: FakeMessag
     ],
 )
 def test_retry_after_is_honoured_within_bounds(header: str | None, seconds: float | None) -> None:
-    assert retry_after(header) == seconds
+    assert retry_after_seconds(header) == seconds
