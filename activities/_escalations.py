@@ -51,4 +51,4 @@ async def escalate(
         await record_refusal(conn, req, key, {"reason": str(escalation), **detail}, actor=actor)
     else:
         await record(conn, req.run, "action_escalated", detail, actor=actor)
-    return await send_back(conn, req, check, verdict, bound=None, escalation=detail)
+    return await send_back(conn, req, check, verdict, escalation=detail)

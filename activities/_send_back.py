@@ -3,11 +3,13 @@ reached, so the act opens the exception a human decides instead of executing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from activities._audit import record
 from activities.exceptions import open_exception
 from charter.services.execution import ExecutionCheck
 from charter.storage import runs
@@ -38,28 +40,61 @@ def _unstable(earlier: list[dict[str, Any]], check: ExecutionCheck, bound: int) 
     )
 
 
+@dataclass(frozen=True)
+class Unstable:
+    """A proposal closed instead of sent back once more: the notice, and the exception the
+    humans last decided (whose card and inbox page show the closure)."""
+
+    notice: str
+    exception_id: str
+
+    def error(self) -> FactsUnstable:
+        return FactsUnstable(self.notice)
+
+
+async def close_if_unstable(
+    conn: asyncpg.Connection, req: ActInput, check: ExecutionCheck, bound: int
+) -> Unstable | None:
+    """Close the proposal if it was sent back `bound` times already, in the act's
+    transaction: a `facts_unstable` audit entry listing every change, naming the exception
+    last decided. A loop of approvals overtaken by other runs so ends with a human told, not
+    with one more approval asked for. None: it may be sent back again."""
+    run, proposal = req.run, req.proposal
+    before = await runs.sent_back(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
+    if len(before) < bound:
+        return None
+    latest = await runs.latest_exception(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
+    assert latest is not None  # sent back `bound` >= 1 times: its exceptions exist
+    closed = Unstable(_unstable(before, check, bound), latest["exception_id"])
+    await record(
+        conn,
+        run,
+        "facts_unstable",
+        {
+            "proposal_id": proposal.proposal_id,
+            "exception_id": closed.exception_id,
+            "notice": closed.notice,
+            "at_execution": check.record(),
+        },
+        actor="act",
+    )
+    return closed
+
+
 async def send_back(
     conn: asyncpg.Connection,
     req: ActInput,
     check: ExecutionCheck,
     verdict: Verdict,
-    *,
-    bound: int | None = DEFAULT_MAX_SEND_BACKS,
     **context: Any,
 ) -> str:
     """Open the exception a human decides instead, in the act's transaction; its id.
 
     A proposal already put to the humans (what they approved no longer holds) gets a new
-    exception showing what changed, and the decisions on the old one stop counting. One
-    sent back `bound` times already is not sent back again: `FactsUnstable` closes it,
-    listing every change (a loop of approvals overtaken by other runs ends with a human
-    told, not with a fifth approval asked for). `bound` None: no bound, for what the
-    provider's answer leaves to a human (its refusal, an unknown outcome), which no moving
-    fact caused. `context`: more for the human to see (a provider's error, say)."""
+    exception showing what changed, and the decisions on the old one stop counting (how
+    often is bounded by the caller, `close_if_unstable`). `context`: more for the human to
+    see (a provider's error, say)."""
     run, proposal = req.run, req.proposal
-    before = await runs.sent_back(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
-    if bound is not None and len(before) >= bound:
-        raise FactsUnstable(_unstable(before, check, bound))
     earlier = await runs.count_exceptions(
         conn, run.tenant_id, run.workflow_id, proposal.proposal_id
     )

@@ -55,7 +55,7 @@ from activities._leases import (
 )
 from activities._notices import notify
 from activities._provider_writes import Escalation, find_earlier, perform
-from activities._send_back import send_back
+from activities._send_back import close_if_unstable, send_back
 from charter.connectors import (
     ActionRefusedByBooks,
     ConnectorAuthError,
@@ -255,16 +255,19 @@ class ActActivities:
             lease = (
                 None if provider is None else WriteLease(run.tenant_id, _subject(req, key), holder)
             )
-            sent_back = None
+            sent_back = unstable = None
             if check.outcome == "decide":
-                sent_back = await send_back(
-                    conn, req, check, authorisation.verdict, bound=self._max_send_backs
-                )
+                unstable = await close_if_unstable(conn, req, check, self._max_send_backs)
+                if unstable is None:
+                    sent_back = await send_back(conn, req, check, authorisation.verdict)
             else:
                 if lease is not None:
                     await _claim(conn, lease, key)
                 intent = Intent(authorisation, check, lease)
                 await _record_intent(conn, req, key, intent)
+        if unstable is not None:
+            await notify(self._notifier, "closed", run, unstable.exception_id)
+            raise unstable.error()
         if sent_back is not None:
             await notify(self._notifier, "opened", run, sent_back)
             raise BackToHumans(f"sent back to a human: {check.reason}", sent_back)
@@ -296,7 +299,7 @@ class ActActivities:
                 raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, reason)
             check = ExecutionCheck("decide", f"provider not answering: {reason}", observed)
             await release(conn, req, key)
-            sent_back = await send_back(conn, req, check, authorisation.verdict, bound=None)
+            sent_back = await send_back(conn, req, check, authorisation.verdict)
         await notify(self._notifier, "opened", run, sent_back)
         return BackToHumans(f"sent back to a human: {check.reason}", sent_back)
 

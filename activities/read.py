@@ -9,7 +9,7 @@ from activities._deps import Deps
 from charter.connectors import ConnectorError, registry
 from charter.runtime.bulkheads import Unavailable
 from charter.runtime.faults import crash_point
-from charter.storage import audit_trail, ledger
+from charter.storage import audit_trail, exchange_rates, ledger
 from charter.temporal.errors import CatalogueError
 from schemas import Observation, ObserveInput
 from schemas.errors import ErrorType
@@ -38,10 +38,12 @@ class ReadActivities:
         except ConnectorError as exc:
             raise activity_error(exc) from None
         async with self._db.tenant(run.tenant_id) as conn:
-            # Beside the books, Charter's own ledger: what its agents already spent.
+            # Beside the books, Charter's own ledger (what its agents already spent) and the
+            # owner's exchange rates the limits convert it with.
             observation = observation.model_copy(
                 update={
-                    "spend": await ledger.snapshot(conn, run.tenant_id, observation.observed_at)
+                    "spend": await ledger.snapshot(conn, run.tenant_id, observation.observed_at),
+                    "rates": await exchange_rates.current(conn, run.tenant_id),
                 }
             )
             await audit_trail.append(

@@ -31,6 +31,7 @@ from charter_cli import (
     exceptions,
     keys,
     members,
+    rates,
     runs,
     schedules,
     slack,
@@ -58,6 +59,7 @@ GROUPS = [
     connectors,
     actions,
     keys,
+    rates,
     codec,
     demo,
 ]

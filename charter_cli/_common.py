@@ -51,6 +51,15 @@ async def stack_for(args: argparse.Namespace) -> tuple[Settings, Stack]:
     return (development(settings) if stack.embedded else settings), stack
 
 
+async def admin_dsn(args: argparse.Namespace, commands: str) -> str:
+    """The administrator's DSN, for what only the owner role may write (`commands` names
+    them in the refusal)."""
+    _, stack = await stack_for(args)
+    if stack.admin_dsn is None:
+        raise CliError(f"{commands} need the administrator's DATABASE_URL")
+    return stack.admin_dsn
+
+
 def stop_on_signals() -> asyncio.Event:
     """An event SIGINT or SIGTERM sets: a server command serves until it is set."""
     stop = asyncio.Event()

@@ -71,6 +71,14 @@ def _register_decide(sub: Subcommands) -> None:
         "--amount",
         help="approve with an edit: the amount to approve instead (gated again before it runs)",
     )
+    decide.add_argument(
+        "--tolerance",
+        action="append",
+        metavar="FACT=FRACTION",
+        help="approve with a tolerance: the approval still holds if FACT (e.g. invoice.amount) "
+        "moves by at most FRACTION (0.05 or 5%%) of what is shown; signed with the decision; "
+        "repeat for several facts",
+    )
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
@@ -165,6 +173,9 @@ def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
             max_amount=_decimal("--max-amount", args.max_amount), expires_at=until
         )
     amount = _decimal("--amount", getattr(args, "amount", None))
+    tolerance = _tolerance(getattr(args, "tolerance", None) or [])
+    if tolerance and args.outcome != "approve":
+        raise CliError("--tolerance only goes with approve")
     try:
         return Decision(
             proposal_id=proposal_id,
@@ -173,9 +184,30 @@ def build_decision(args: argparse.Namespace, proposal_id: str) -> Decision:
             reason=args.reason,
             amendment=amendment,
             edit=ProposalEdit(amount=amount) if amount is not None else None,
+            tolerance=tolerance or None,
         )
     except ValidationError as exc:
-        raise CliError(f"invalid decision: {exc.errors()[0]['msg']}") from None
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise CliError(f"invalid decision: {where}: {problem['msg']}") from None
+
+
+def _tolerance(given: list[str]) -> dict[str, Decimal]:
+    """`invoice.amount=0.05` or `invoice.amount=5%`, each fact once."""
+    found: dict[str, Decimal] = {}
+    for item in given:
+        fact, sep, fraction = item.partition("=")
+        if not sep or not fact.strip():
+            raise CliError(f"--tolerance {item!r} is not FACT=FRACTION, e.g. invoice.amount=5%")
+        text = fraction.strip()
+        percent = text.endswith("%")
+        value = _decimal("--tolerance", text.removesuffix("%"))
+        if value is None:
+            raise CliError(f"--tolerance {item!r} gives no fraction")
+        if fact.strip() in found:
+            raise CliError(f"--tolerance names {fact.strip()} twice")
+        found[fact.strip()] = value / 100 if percent else value
+    return found
 
 
 async def cmd_decide(args: argparse.Namespace) -> int:
@@ -193,6 +225,8 @@ async def cmd_decide(args: argparse.Namespace) -> int:
                 # What is signed is what is shown: these parameters, edits included, and
                 # nothing else (an edit recorded meanwhile refuses the signature).
                 console.print(plain(f"{decision.outcome}s: {_parameters_line(signing)}"))
+                if decision.tolerance:
+                    console.print(plain(f"holding while {_tolerance_line(decision.tolerance)}"))
             # Signed with the local key of `--as`: the workflow and the database accept only
             # a statement that member's registered key signed.
             receipt = await deciding.decide(
@@ -220,6 +254,14 @@ def _parameters_line(p: Proposal) -> str:
     target = f" to {inert(p.counterparty)}" if p.counterparty else ""
     ref = f" (ref {inert(p.reference)})" if p.reference else ""
     return f"{p.action} {amount}{target}{ref}".replace("  ", " ")
+
+
+def _tolerance_line(tolerance: dict[str, Decimal]) -> str:
+    """What the approver lets move, as signed: `invoice.amount moves by at most 5%`."""
+    return "; ".join(
+        f"{fact} moves by at most {(fraction * 100).normalize():f}%"
+        for fact, fraction in sorted(tolerance.items())
+    )
 
 
 def _receipt_line(exception_id: str, receipt: DecisionReceipt) -> str:

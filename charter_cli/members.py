@@ -24,7 +24,7 @@ from charter.services import key_enrolment, membership
 from charter.storage.member_keys import MemberKey
 from charter.web.config import WebSettings
 from charter_cli._arguments import add_actor, add_json, add_tenant
-from charter_cli._common import CliError, as_cli_errors, console, print_json, stack_for
+from charter_cli._common import CliError, admin_dsn, as_cli_errors, console, print_json
 from charter_cli._registration import Subcommands, command, command_group
 
 T = TypeVar("T")
@@ -109,11 +109,8 @@ def _roles(text: str) -> list[str]:
 
 
 async def _admin_dsn(args: argparse.Namespace) -> str:
-    _, stack = await stack_for(args)
-    if stack.admin_dsn is None:
-        # Keys and memberships are the owner's to change, never the application role's.
-        raise CliError("members commands need the administrator's DATABASE_URL")
-    return stack.admin_dsn
+    # Keys and memberships are the owner's to change, never the application role's.
+    return await admin_dsn(args, "members commands")
 
 
 def _actor(args: argparse.Namespace) -> str:

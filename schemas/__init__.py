@@ -68,7 +68,7 @@ from schemas.run import (
     scheduled_workflow_id_prefix,
     workflow_id_for,
 )
-from schemas.spend import SpendSnapshot, SpendTotals
+from schemas.spend import ExchangeRate, SpendSnapshot, SpendTotals
 from schemas.verdict import (
     CitationCheck,
     EscalationCause,
@@ -108,6 +108,7 @@ __all__ = [
     "Defaults",
     "Effect",
     "EscalationCause",
+    "ExchangeRate",
     "GateAuthorisation",
     "Invoice",
     "Limit",

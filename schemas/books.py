@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from schemas.frozen import FrozenModel
-from schemas.spend import SpendSnapshot
+from schemas.spend import ExchangeRate, SpendSnapshot
 
 
 class BankAccount(FrozenModel):
@@ -90,6 +90,9 @@ class Observation(FrozenModel):
     spend: SpendSnapshot | None = None
     """Charter's own ledger at observation time (not from the connector); None in runs
     recorded before spend facts existed."""
+    rates: list[ExchangeRate] = []
+    """The tenant's exchange rates at observation time (Charter's own, set by an owner, not
+    from the connector): what the limits convert spend in other currencies with."""
 
     #: The record lists and how a summary names them, in one place: the header-only copy and
     #: the summary both read it, so a new kind of record cannot be forgotten by one of them.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import Field
+
 from schemas.frozen import FrozenModel
 
 
@@ -29,3 +31,17 @@ class SpendSnapshot(FrozenModel):
     as_of: datetime
     currency: str = "USD"
     windows: dict[str, SpendTotals] = {}
+    """The sums in `currency`."""
+    other_currencies: dict[str, dict[str, SpendTotals]] = {}
+    """The sums in every other currency, by currency then window, as spent (unconverted):
+    a limit converts them with the rates the observation records."""
+
+
+class ExchangeRate(FrozenModel):
+    """What one unit of `currency` is worth in `base`, as `source` quoted it at `as_of`."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    base: str = Field(pattern=r"^[A-Z]{3}$")
+    rate: Decimal = Field(gt=0)
+    source: str = Field(min_length=1, max_length=200)
+    as_of: datetime

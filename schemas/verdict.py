@@ -96,6 +96,15 @@ class LimitBreach(FrozenModel):
     currency: str
     on_exceed: str
     approvals_may_exceed: bool = False
+    limit_currency: str | None = None
+    """The limit's currency, when it is not the proposal's or spend in others was counted."""
+    converted: Decimal | None = None
+    """The proposal's amount in the limit's currency, when it is in another."""
+    rates: list[str] = []
+    """The conversions counted, e.g. `EUR->USD 1.085 (ecb, 2026-12-06T16:00:00+00:00)`."""
+    unpriced: list[str] = []
+    """Currencies with spend (or the proposal) that no usable rate converts: not counted,
+    so the proposal does not fit."""
 
 
 Verdict.model_rebuild()

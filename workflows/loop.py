@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.read import ReadActivities
     from activities.reason import ReasonActivities
     from activities.run import RunActivities
-    from charter.governance import approvals, gate
+    from charter.governance import approvals, gate, spend
     from charter.temporal import search_attributes as sa
     from charter.temporal.heartbeats import HEARTBEAT_TIMEOUT
     from charter.temporal.shared import shared_constitution
@@ -196,7 +196,19 @@ def _judge(
     than before, so only such a proposal consults (and records) the patch."""
     foreign = proposal.currency != constitution.document.defaults.base_currency
     currency_law = foreign and workflow.patched("law-reads-base-currency")
-    return gate.evaluate(constitution, proposal, observation, earlier, currency_law=currency_law)
+    # Limits convert other currencies with the observation's rates (patch
+    # `limits-count-every-currency`): only where money in another currency than a limit's
+    # is in play can they judge otherwise than before, so only then is the patch consulted.
+    mixed = spend.mixes_currencies(constitution.document, proposal, observation.spend, earlier)
+    limits_convert = mixed and workflow.patched("limits-count-every-currency")
+    return gate.evaluate(
+        constitution,
+        proposal,
+        observation,
+        earlier,
+        currency_law=currency_law,
+        limits_convert=limits_convert,
+    )
 
 
 class AgentLoopBody:

@@ -8,7 +8,7 @@ replaces the books and the roster.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -22,9 +22,10 @@ from charter.crypto.envelope import Scope
 from charter.crypto.providers import KeyProvider
 from charter.governance.approvals import is_approver
 from charter.governance.constitution import load_yaml
-from charter.services import key_enrolment
+from charter.services import exchange_rates, key_enrolment
 from charter.storage import Database, audit_trail, constitution_versions, member_keys
 from charter.storage import credential_vault as creds
+from schemas import ExchangeRate
 
 D = Decimal
 
@@ -76,6 +77,8 @@ TENANTS: dict[str, dict[str, Any]] = {
             ("cmp-tiktok", "Brand video", "tiktok", D("300"), D("2100"), D("945")),
             ("cmp-search", "Search: competitor terms", "google", D("250"), D("1750"), D("13125")),
         ],
+        # What the limits convert a bill in another currency with (USD per unit).
+        "rates": [("EUR", D("1.0850")), ("GBP", D("1.2700"))],
     },
     "initech": {
         "name": "Initech Labs",
@@ -95,6 +98,7 @@ TENANTS: dict[str, dict[str, Any]] = {
         "payments": [],
         "payroll": [],
         "campaigns": [],
+        "rates": [("EUR", D("1.0850"))],
     },
 }
 
@@ -260,6 +264,18 @@ async def _baseline_constitution(
     return saved.version
 
 
+async def _seed_rates(
+    owner: asyncpg.Connection, tenant_id: str, data: dict[str, Any], actor: str
+) -> None:
+    """The demo company's exchange rates, quoted now (as the owner role, audited)."""
+    now = datetime.now(UTC)
+    for currency, rate in data["rates"]:
+        quoted = ExchangeRate(
+            currency=currency, base="USD", rate=rate, source="demo: fixed rates", as_of=now
+        )
+        await exchange_rates.record(owner, tenant_id, quoted, actor=actor)
+
+
 async def seed(
     db: Database,
     tenant_id: str,
@@ -290,6 +306,7 @@ async def seed(
         await audit_trail.append(
             owner, tenant_id, "members_seeded", _members_snapshot(data), actor=actor
         )
+        await _seed_rates(owner, tenant_id, data, actor)
     await seed_credentials(db, tenant_id, keys, actor=actor)
     return version
 

@@ -24,6 +24,7 @@ from typing import Any
 import cel
 
 from charter.governance import bare_amounts, money, spend
+from charter.governance.exchange import Rates
 from charter.governance.facts import facts_for
 from schemas import (
     CitationCheck,
@@ -256,6 +257,7 @@ def evaluate(
     now: datetime | None = None,
     with_limits: bool = True,
     currency_law: bool = True,
+    limits_convert: bool = True,
 ) -> Verdict:
     """Judge one proposal.
 
@@ -264,6 +266,8 @@ def evaluate(
     when the observation was made. `with_limits=False` judges by the rules alone (the act
     activity enforces limits itself, by reservation). `currency_law=False` judges as the
     gate did before bare numbers had a currency (runs recorded before then replay so).
+    `limits_convert=False` counts only each limit's own currency, as limits did before they
+    converted with the observation's rates (runs recorded before then replay so).
     """
     document = constitution.document
     action_type = document.action_types.get(proposal.action)
@@ -282,7 +286,11 @@ def evaluate(
     at = now or observation.observed_at
     evaluated, expired, live = _live_rules(document.rules, proposal.action, at)
     found = _findings(constitution, live, proposal, observation, earlier, currency_law)
-    limits = _limit_breaches(constitution, proposal, observation, earlier) if with_limits else []
+    limits = (
+        _limit_breaches(constitution, proposal, observation, earlier, limits_convert)
+        if with_limits
+        else []
+    )
     judged = _judge(constitution, proposal, action_type.reversible, found, limits)
     return Verdict(
         **_identity(constitution, proposal),
@@ -551,9 +559,11 @@ def _limit_breaches(
     proposal: Proposal,
     observation: Observation,
     earlier: Sequence[Proposal],
+    convert: bool,
 ) -> list[LimitBreach]:
-    """Limits the proposal does not fit under with the spend seen at observation time (the
-    act activity checks again, atomically, with the spend at execution)."""
+    """Limits the proposal does not fit under with the spend and the rates seen at
+    observation time (the act activity checks again, atomically, with the spend at
+    execution)."""
     if not constitution.document.limits or not spend.applicable(constitution.document, proposal):
         return []
     invoices = {i.invoice_id: i for i in observation.invoices}
@@ -569,4 +579,5 @@ def _limit_breaches(
         snapshot=observation.spend,
         autonomous=True,
         earlier=[(p, payee(p)) for p in earlier],
+        rates=Rates(observation.rates, observation.observed_at) if convert else None,
     )

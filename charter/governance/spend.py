@@ -10,10 +10,12 @@ the window how far back it looks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
+from charter.governance.exchange import Rates
 from schemas import (
     ConstitutionDocument,
     Invoice,
@@ -141,6 +143,85 @@ def applicable(document: ConstitutionDocument, proposal: ProposedAction) -> list
     ]
 
 
+@dataclass
+class _Tally:
+    """What one limit counts, in its currency: spend converted with the observation's rates
+    (`rates` None: as limits counted before they converted, the limit's currency only)."""
+
+    currency: str
+    rates: Rates | None
+    spent: Decimal = Decimal(0)
+    used: set[str] = field(default_factory=set)
+    unpriced: set[str] = field(default_factory=set)
+
+    def counted(self, amount: Decimal, currency: str) -> Decimal | None:
+        """`amount` of `currency` in the limit's currency; None (noted unpriced) if no rate."""
+        if self.rates is None:
+            return amount if currency == self.currency else None
+        converted = self.rates.convert(amount, currency, self.currency)
+        if converted is None:
+            self.unpriced.add(currency)
+            return None
+        self.used.update(converted.rates)
+        return converted.amount
+
+    def add(self, amount: Decimal, currency: str) -> None:
+        if amount:  # nothing spent needs no rate
+            self.spent += self.counted(amount, currency) or Decimal(0)
+
+
+def _in_scope(
+    scope: str, other: ProposedAction, other_payee: str, proposal: ProposedAction, payee: str
+) -> bool:
+    """Whether an earlier proposal of the run counts in the same sum as `proposal`."""
+    return {
+        "total": True,
+        "autonomous": True,
+        "counterparty": other_payee == payee,
+        "agent": True,
+        "action": other.action == proposal.action,
+    }[scope]
+
+
+def _tally(
+    limit: Limit,
+    proposal: ProposedAction,
+    *,
+    agent: str,
+    payee: str,
+    snapshot: SpendSnapshot | None,
+    earlier: Sequence[tuple[ProposedAction, str]],
+    rates: Rates | None,
+) -> _Tally:
+    """The spend `limit` already counts for `proposal`: the ledger's, every currency, then
+    the earlier proposals of the run."""
+    tally = _Tally(limit.currency, rates)
+    if snapshot is not None:
+        totals = snapshot.windows.get(limit.window, _NOTHING_SPENT)
+        base = spent(totals, limit.scope, proposal, agent, payee)
+        # Before limits converted, the snapshot's sums counted as the limit's currency.
+        tally.add(base, limit.currency if rates is None else snapshot.currency)
+        if rates is not None:
+            for currency, windows in sorted(snapshot.other_currencies.items()):
+                tally.add(
+                    spent(
+                        windows.get(limit.window, _NOTHING_SPENT),
+                        limit.scope,
+                        proposal,
+                        agent,
+                        payee,
+                    ),
+                    currency,
+                )
+    for other, other_payee in earlier:
+        if other.amount is None or not _in_scope(limit.scope, other, other_payee, proposal, payee):
+            continue
+        if rates is None and other.currency != limit.currency:
+            continue  # as before limits converted: not counted
+        tally.add(other.amount, other.currency)
+    return tally
+
+
 def breaches(
     document: ConstitutionDocument,
     proposal: ProposedAction,
@@ -150,55 +231,89 @@ def breaches(
     snapshot: SpendSnapshot | None,
     autonomous: bool,
     earlier: Sequence[tuple[ProposedAction, str]] = (),
+    rates: Rates | None = None,
 ) -> list[LimitBreach]:
     """Every applicable limit `proposal` does not fit under.
 
     `earlier`: proposals (with their payees) already committed but not in the snapshot, e.g.
     those of the same run gated before this one. An `autonomous` limit counts only actions
-    executed without a human, so it binds only when `autonomous`. A proposal in another
-    currency than the limit's cannot be counted against it, so it does not fit.
+    executed without a human, so it binds only when `autonomous`. Amounts in another
+    currency than the limit's are converted with `rates` (the observation's); with any
+    amount no rate converts, the proposal does not fit. `rates` None: as limits were judged
+    before they converted (runs recorded then replay so): only the limit's currency counts,
+    and a proposal in another does not fit.
     """
     found: list[LimitBreach] = []
     spenders = spending_actions(document)
+    counted_earlier = [(p, who) for p, who in earlier if p.action in spenders]
     for limit in applicable(document, proposal):
         if limit.scope == "autonomous" and not autonomous:
             continue
         assert proposal.amount is not None
-        totals = snapshot.windows.get(limit.window, _NOTHING_SPENT) if snapshot else _NOTHING_SPENT
-        already = spent(totals, limit.scope, proposal, agent, payee)
-        for other, other_payee in earlier:
-            if other.amount is None or other.currency != limit.currency:
-                continue
-            if other.action not in spenders:
-                continue
-            same = {
-                "total": True,
-                "autonomous": True,
-                "counterparty": other_payee == payee,
-                "agent": True,
-                "action": other.action == proposal.action,
-            }[limit.scope]
-            if same:
-                already += other.amount
-        if proposal.currency != limit.currency or already + proposal.amount > limit.amount:
-            found.append(
-                LimitBreach(
-                    limit_id=limit.id,
-                    scope=limit.scope,
-                    window=limit.window,
-                    limit=limit.amount,
-                    spent=already,
-                    amount=proposal.amount,
-                    currency=proposal.currency,
-                    on_exceed=limit.on_exceed,
-                    approvals_may_exceed=limit.approvals_may_exceed,
-                )
-            )
+        tally = _tally(
+            limit,
+            proposal,
+            agent=agent,
+            payee=payee,
+            snapshot=snapshot,
+            earlier=counted_earlier,
+            rates=rates,
+        )
+        amount = tally.counted(proposal.amount, proposal.currency)
+        if amount is None or tally.unpriced or tally.spent + amount > limit.amount:
+            found.append(_breach(limit, proposal, tally, amount))
     return found
 
 
+def _breach(
+    limit: Limit, proposal: ProposedAction, tally: _Tally, amount: Decimal | None
+) -> LimitBreach:
+    assert proposal.amount is not None
+    mixed = tally.rates is not None and (proposal.currency != limit.currency or tally.used)
+    return LimitBreach(
+        limit_id=limit.id,
+        scope=limit.scope,
+        window=limit.window,
+        limit=limit.amount,
+        spent=tally.spent,
+        amount=proposal.amount,
+        currency=proposal.currency,
+        on_exceed=limit.on_exceed,
+        approvals_may_exceed=limit.approvals_may_exceed,
+        limit_currency=limit.currency if mixed or tally.unpriced else None,
+        converted=amount if proposal.currency != limit.currency else None,
+        rates=sorted(tally.used),
+        unpriced=sorted(tally.unpriced),
+    )
+
+
+def mixes_currencies(
+    document: ConstitutionDocument,
+    proposal: ProposedAction,
+    snapshot: SpendSnapshot | None,
+    earlier: Sequence[ProposedAction] = (),
+) -> bool:
+    """Whether a limit on `proposal` would count money in a currency other than its own:
+    only then does converting change how limits judge."""
+    seen = {proposal.currency, *(p.currency for p in earlier if p.amount is not None)}
+    if snapshot is not None:
+        seen |= {snapshot.currency, *snapshot.other_currencies}
+    return any(seen - {limit.currency} for limit in applicable(document, proposal))
+
+
 def describe(breach: LimitBreach) -> str:
+    where = f"limit {breach.limit_id} ({breach.scope}, {breach.window})"
+    if breach.unpriced:
+        return (
+            f"{where}: no usable rate from {', '.join(breach.unpriced)} to "
+            f"{breach.limit_currency}, so the limit cannot count it"
+        )
+    unit = f" {breach.limit_currency}" if breach.limit_currency else ""
+    amount = f"{breach.amount} {breach.currency}"
+    if breach.converted is not None:
+        amount += f" (= {breach.converted}{unit})"
+    rates = f" at {'; '.join(breach.rates)}" if breach.rates else ""
     return (
-        f"limit {breach.limit_id} ({breach.scope}, {breach.window}): {breach.spent} already "
-        f"spent + {breach.amount} {breach.currency} would exceed {breach.limit}"
+        f"{where}: {breach.spent}{unit} already spent + {amount} would exceed "
+        f"{breach.limit}{unit}{rates}"
     )

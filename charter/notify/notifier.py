@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 #: Seconds a notifier may take before the activity moves on without it.
 DELIVERY_TIMEOUT = 20.0
 
-NoticeKind = Literal["opened", "reminder", "expired", "decided", "executed"]
+NoticeKind = Literal["opened", "reminder", "expired", "decided", "executed", "closed"]
+"""`closed`: a decided proposal closed without executing (its facts would not hold still)."""
 
 
 class ExceptionNotice(BaseModel):

@@ -20,9 +20,10 @@ import asyncpg
 
 from charter.connectors.base import FactsAtExecution
 from charter.governance import spend
+from charter.governance.exchange import Rates
 from charter.governance.freshness import too_old
 from charter.governance.rejudge import rejudge
-from charter.storage import constitution_versions, ledger
+from charter.storage import constitution_versions, ledger, runs
 from schemas import (
     ConstitutionDocument,
     LimitBreach,
@@ -141,6 +142,21 @@ async def lock_and_read(
     return await reader.facts_at_execution(run.agent, proposal), now
 
 
+async def _recorded_rates(
+    conn: asyncpg.Connection,
+    run: RunRef,
+    documents: list[ConstitutionDocument],
+    proposal: Proposal,
+    snapshot: SpendSnapshot,
+) -> Rates:
+    """The exchange rates the run's observation recorded, read only when a limit counts
+    money in another currency than its own (none recorded: nothing converts)."""
+    if not any(spend.mixes_currencies(d, proposal, snapshot) for d in documents):
+        return Rates([], snapshot.as_of)
+    recorded = await runs.observed_rates(conn, run.tenant_id, run.workflow_id, run.run_id)
+    return Rates(*recorded) if recorded else Rates([], snapshot.as_of)
+
+
 @dataclass(frozen=True)
 class Reservation:
     outcome: Literal["proceed", "decide", "refuse"]
@@ -167,12 +183,19 @@ async def reserve_within_limits(
     autonomous limit the proposal goes to a human (or is refused where the limit denies);
     an approved proposal may go past only limits that let approvals exceed them.
     """
+    rates = await _recorded_rates(conn, run, documents, proposal, snapshot)
     found = list(
         {
             (b.limit_id, b.limit, b.window, b.scope): b
             for d in documents
             for b in spend.breaches(
-                d, proposal, agent=run.agent, payee=payee, snapshot=snapshot, autonomous=autonomous
+                d,
+                proposal,
+                agent=run.agent,
+                payee=payee,
+                snapshot=snapshot,
+                autonomous=autonomous,
+                rates=rates,
             )
         }.values()
     )

@@ -294,6 +294,11 @@ def status_lines(state: CardState) -> list[str]:
         )
     elif state.status == "rejected":
         lines.append("Nothing was executed.")
+    elif state.closed_unstable:
+        lines.append(
+            ":warning: *Closed without executing:* the facts moved again after every "
+            f"approval. {esc(state.closed_unstable, 1500)}"
+        )
     elif state.status == "approved":
         lines.append(":gear: Executing…")
     else:

@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from charter.notify.notifier import ExceptionNotice
-from charter.slack.cards import approvals_required, card_blocks, card_text, when
+from charter.slack.cards import approvals_required, card_blocks, card_text, esc, when
 from charter.storage import Database
 from charter.storage import slack_cards as store
 from charter.storage.slack_cards import Card, CardState, SlackTenantConfig
@@ -56,6 +56,8 @@ class SlackNotifier:
                     thread_ts=card.message_ts,
                     text=":hourglass: Expired without a decision. Nothing was executed.",
                 )
+        elif notice.kind == "closed":
+            await self._closed(notice)
         else:  # decided, executed
             await self._refresh(notice)
 
@@ -109,6 +111,22 @@ class SlackNotifier:
             channel=card.channel_id, ts=card.message_ts, text=text, blocks=blocks
         )
         return card
+
+    async def _closed(self, notice: ExceptionNotice) -> None:
+        """The card shows the closure, and its thread tells the approvers why."""
+        card = await self._refresh(notice)
+        state, _ = await self._state(notice)
+        if card is None or card.message_ts is None or state is None:
+            return
+        await self._client.chat_postMessage(
+            channel=card.channel_id,
+            thread_ts=card.message_ts,
+            text=(
+                ":warning: Closed without executing: "
+                f"{esc(state.closed_unstable or 'the facts kept moving', 1500)}. Nothing was "
+                "executed; a new run proposes it afresh."
+            ),
+        )
 
     async def _remind(self, notice: ExceptionNotice, config: SlackTenantConfig) -> None:
         # Heals a card that failed to post at escalation (Slack was down, say).

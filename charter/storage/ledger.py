@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -36,23 +37,31 @@ async def snapshot(
     currency: str = "USD",
     exclude_key: str | None = None,
 ) -> SpendSnapshot:
-    """Executed amounts and live reservations in `currency`, per window, as of `now`.
+    """Executed amounts and live reservations per window as of `now`: in `currency`, and
+    in every other currency apart (the limits convert them).
 
     `exclude_key`: an action's own earlier reservation (a retried attempt), not counted twice.
     """
     longest = max(WINDOWS.values())
     rows = await conn.fetch(
-        "SELECT reserved_at AS at, amount, action, payee, agent, autonomous FROM "
-        "charter.spend_ledger WHERE tenant_id = $1 AND currency = $2 AND (state = 'executed' "
-        "OR (state = 'reserved' AND expires_at > $3)) AND reserved_at > $4 AND "
-        "idempotency_key IS DISTINCT FROM $5",
+        "SELECT reserved_at AS at, amount, currency, action, payee, agent, autonomous FROM "
+        "charter.spend_ledger WHERE tenant_id = $1 AND (state = 'executed' "
+        "OR (state = 'reserved' AND expires_at > $2)) AND reserved_at > $3 AND "
+        "idempotency_key IS DISTINCT FROM $4",
         tenant_id,
-        currency,
         now,
         now - longest,
         exclude_key,
     )
-    return SpendSnapshot(as_of=now, currency=currency, windows=totals([dict(r) for r in rows], now))
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_currency.setdefault(r["currency"], []).append(dict(r))
+    return SpendSnapshot(
+        as_of=now,
+        currency=currency,
+        windows=totals(by_currency.pop(currency, []), now),
+        other_currencies={c: totals(found, now) for c, found in sorted(by_currency.items())},
+    )
 
 
 async def reserve(

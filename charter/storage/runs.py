@@ -10,7 +10,7 @@ import asyncpg
 
 from charter.audit.canonical import canonical_json, sha256_hex
 from charter.storage import audit_trail, roster
-from schemas import Observation, Proposal, Verdict
+from schemas import ExchangeRate, Observation, Proposal, Verdict
 
 
 def proposal_digest(proposal: Proposal) -> str:
@@ -455,10 +455,29 @@ async def observation(
     return Observation.model_validate(json.loads(value) if isinstance(value, str) else value)
 
 
+async def observed_rates(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, run_id: str
+) -> tuple[list[ExchangeRate], datetime] | None:
+    """The exchange rates the run's observation recorded, and when it was read."""
+    value = await _observed(
+        conn,
+        "jsonb_build_object('rates', snapshot->'rates', 'at', snapshot->'observed_at')",
+        tenant_id,
+        workflow_id,
+        run_id,
+    )
+    if value is None:
+        return None
+    found = json.loads(value) if isinstance(value, str) else value
+    rates = [ExchangeRate.model_validate(r) for r in found["rates"] or []]
+    return rates, datetime.fromisoformat(found["at"])
+
+
 async def _observed(
     conn: asyncpg.Connection, column: str, tenant_id: str, workflow_id: str, run_id: str
 ) -> Any:
-    """`column` (one of the two above, never input) of the run's latest `observed` entry."""
+    """`column` (an expression of the functions above, never input) of the run's latest
+    `observed` entry."""
     return await conn.fetchval(
         f"SELECT {column} FROM charter.audit_entries WHERE tenant_id = $1 AND workflow_id = $2 "
         "AND run_id = $3 AND kind = 'observed' ORDER BY seq DESC LIMIT 1",

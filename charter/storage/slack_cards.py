@@ -78,6 +78,9 @@ class CardState(BaseModel):
     edit: dict[str, Any] | None = None
     """After approve-with-edit: the edited `proposal` and the gate's `verdict` on it, which
     the approvals are bound to (an edit comes with the first approval)."""
+    closed_unstable: str | None = None
+    """Why the approved proposal closed without executing, when its facts kept moving
+    (`facts_unstable`): every change, in order."""
 
 
 async def get_config(conn: asyncpg.Connection, tenant_id: str) -> SlackTenantConfig | None:
@@ -224,6 +227,7 @@ async def card_state(
         decisions=await _decisions(conn, *proposal),
         executed_reference=await _executed_reference(conn, *proposal),
         edit=await _approved_edit(conn, *proposal),
+        closed_unstable=await _closed_unstable(conn, tenant_id, row["workflow_id"], exception_id),
         # A reasoning failure (`kind: reasoning_failure`) has no proposal, so no verdict and
         # no pinned version to read titles from.
         rule_titles=await _rule_titles(
@@ -231,6 +235,20 @@ async def card_state(
         ),
         **fields,
     )
+
+
+async def _closed_unstable(
+    conn: asyncpg.Connection, tenant_id: str, workflow_id: str, exception_id: str
+) -> str | None:
+    notice: str | None = await conn.fetchval(
+        "SELECT snapshot->>'notice' FROM charter.audit_entries WHERE tenant_id = $1 AND "
+        "workflow_id = $2 AND kind = 'facts_unstable' AND snapshot->>'exception_id' = $3 "
+        "ORDER BY seq DESC LIMIT 1",
+        tenant_id,
+        workflow_id,
+        exception_id,
+    )
+    return notice
 
 
 async def _decisions(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,9 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from charter.governance.constitution import parse_document
-from charter.storage import Database, constitution_versions, runs
+from charter.notify.notifier import ExceptionNotice
+from charter.slack.cards import card_blocks
+from charter.storage import Database, constitution_versions, runs, slack_cards
 from schemas import Decision, ProposedAction
 from tests.support.held_reasoner import HeldReasoner
 from tests.support.owner import as_owner
@@ -349,6 +351,16 @@ async def test_an_observation_older_than_the_maximum_age_goes_to_a_human(
     await handle.terminate("max-age case finished")
 
 
+@dataclass
+class Told:
+    """A notifier that remembers what it was asked to tell."""
+
+    notices: list[tuple[str, str]] = field(default_factory=list)
+
+    async def notify(self, notice: ExceptionNotice) -> None:
+        self.notices.append((notice.kind, notice.exception_id))
+
+
 #: A worker that sends one proposal back to humans at most twice.
 BOUNDED_QUEUE = "charter-held-bounded"
 
@@ -358,7 +370,8 @@ async def test_a_send_back_loop_stops_at_the_bound_with_every_change_listed(
 ) -> None:
     """Each approval is overtaken by a move of the books; after two send-backs the third
     move closes the proposal as facts_unstable instead of asking a fourth approval."""
-    deps = Deps(credentials=session_vault(), db=db, reasoner=held, max_send_backs=2)
+    told = Told()
+    deps = Deps(credentials=session_vault(), db=db, reasoner=held, max_send_backs=2, notifier=told)
     async with build_worker(client, deps, BOUNDED_QUEUE):
         handle, state = await escalated(client, held, tenant, BOUNDED_QUEUE)
         exception_id = state.proposals[0].exception_id
@@ -387,6 +400,13 @@ async def test_a_send_back_loop_stops_at_the_bound_with_every_change_listed(
     assert (await books(db, tenant))[:2] == (0, 0)
     async with db.tenant(tenant) as conn:
         assert len(await runs.sent_back(conn, tenant, handle.id, "p1")) == 2
+        card = await slack_cards.card_state(conn, tenant, exception_id)
+    # The approvers are told: the last exception they decided shows the closure, and the
+    # notifier was asked to say so.
+    assert ("closed", exception_id) in told.notices
+    assert card is not None and card.closed_unstable == ps.failure.removeprefix("FactsUnstable: ")
+    text = json.dumps(card_blocks(card, ui_url="http://ui", namespace="default", run_id="r"))
+    assert "Closed without executing" in text and "Executing" not in text
 
 
 async def test_an_approval_with_a_tolerance_survives_a_move_within_it(

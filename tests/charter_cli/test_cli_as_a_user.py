@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -63,13 +64,19 @@ def test_every_command_has_help() -> None:
         assert exc.value.code == 0, argv
 
 
-async def test_decide_from_the_cli(
-    cli_env: dict[str, str], client: Client, worker: Worker, db: Database, tenant: str
-) -> None:
+async def _escalated(client: Client, tenant: str) -> tuple[WorkflowHandle[Any, Any], str]:
+    """A payables run on INV-1043 awaiting a decision, and its exception."""
     handle = await start(client, tenant, "payables", focus=["INV-1043"])
     state = await until_stage(handle, "awaiting_decision")
     exception_id = state.proposals[0].exception_id
     assert exception_id is not None
+    return handle, exception_id
+
+
+async def test_decide_from_the_cli(
+    cli_env: dict[str, str], client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle, exception_id = await _escalated(client, tenant)
 
     code, out = await charter(cli_env, "exceptions", "list", "--tenant", tenant)
     assert code == 0 and exception_id in out and "Bluebird" in out
@@ -129,6 +136,59 @@ async def test_decide_from_the_cli(
     code, out = await charter(cli_env, "audit", "verify", "--tenant", tenant)
     assert code == 0 and "verified" in out
     await chain_ok(db, tenant)
+
+
+async def test_decide_with_a_tolerance_shows_it_signs_it_and_holds_through_a_move(
+    cli_env: dict[str, str], client: Client, worker: Worker, db: Database, tenant: str
+) -> None:
+    handle, exception_id = await _escalated(client, tenant)
+    decide = ("decide", exception_id, "approve", "--tenant", tenant, "--as", "maya")
+    for flags, refusal in [
+        (["--tolerance", "invoice.amount"], "is not FACT=FRACTION"),
+        (["--tolerance", "invoice.amount=lots"], "is not a number"),
+        (["--tolerance", "invoice.amount=5%", "--tolerance", "invoice.amount=1%"], "twice"),
+        (["--tolerance", "bank.balance=5%"], "invalid decision: tolerance"),
+        (["--tolerance", "invoice.amount=150%"], "less than or equal to 1"),
+    ]:
+        code, out = await charter(cli_env, *decide, *flags)
+        assert code == 2 and refusal in out and len(out.strip().splitlines()) == 1, out
+    code, out = await charter(
+        cli_env,
+        "decide",
+        exception_id,
+        "reject",
+        "--tenant",
+        tenant,
+        "--as",
+        "maya",
+        "--tolerance",
+        "invoice.amount=5%",
+    )
+    assert code == 2 and "--tolerance only goes with approve" in out
+    # The books move by 2% after the exception opened: within what the approver allows.
+    async with db.tenant(tenant) as conn:
+        await conn.execute(
+            "UPDATE charter.invoices SET amount = 2346 WHERE tenant_id = $1 AND "
+            "invoice_id = 'INV-1043'",
+            tenant,
+        )
+    code, out = await charter(
+        cli_env,
+        *decide,
+        "--tolerance",
+        "invoice.amount=5%",
+        "--tolerance",
+        "invoice.outstanding=0.05",
+    )
+    assert code == 0, out
+    shown = " ".join(out.split())
+    assert (
+        "holding while invoice.amount moves by at most 5%; invoice.outstanding moves by at "
+        "most 5%" in shown
+    ), out
+    result = await handle.result()
+    assert result.proposals[0].status == "executed", result.proposals[0].failure
+    assert result.proposals[0].exception_id == exception_id
 
 
 async def test_audit_checkpoint_to_a_file_url_and_a_bad_location(
@@ -273,10 +333,7 @@ async def test_members_add_enroll_decide_and_revoke(
     code, out = await charter(cli_env, "members", "revoke", "--tenant", tenant)
     assert code == 2 and "name a member, or a key with --key" in out
 
-    handle = await start(client, tenant, "payables", focus=["INV-1043"])
-    state = await until_stage(handle, "awaiting_decision")
-    exception_id = state.proposals[0].exception_id
-    assert exception_id is not None
+    handle, exception_id = await _escalated(client, tenant)
     code, out = await charter(
         cli_env, "members", "revoke", "ola", "--tenant", tenant, "--for-cause", "--keys-only"
     )

@@ -38,12 +38,15 @@ from schemas import (
     AgentRunResult,
     Constitution,
     Decision,
+    ExchangeRate,
     ProposalEdit,
     ProposedAction,
     ReasoningFailure,
     RunState,
+    SpendSnapshot,
+    SpendTotals,
 )
-from tests.support.constitutions import constitution, observation
+from tests.support.constitutions import OBSERVED_AT, constitution, observation
 from tests.support.polling import eventually
 from tests.support.running import record_history
 from tests.support.stub_activities import ACTIVITY_NAMES, STUB_HEAD, Script, StubActivities
@@ -231,6 +234,43 @@ async def test_a_bare_number_in_dollars_sends_a_dinar_payment_to_a_human(
         await handle.terminate("seen")
     assert "act" not in stubs.names()
     await record_history(handle, "law_reads_base_currency")
+
+
+async def test_a_dollar_limit_counts_euro_spend_at_the_recorded_rate(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """EUR 3,000 spent today is $3,300 at the observation's rate: under a $5,000 daily cap
+    $1,200 more fits, and $1,000 after it does not."""
+    limited = LAW.replace(
+        "schedule_payment: {reversible: true}", "schedule_payment: {reversible: true, spends: true}"
+    ) + (
+        "limits:\n  - {id: autonomous-daily, title: 'At most $5,000 a day without a human', "
+        "scope: autonomous, window: P1D, amount: 5000}\n"
+    )
+    quoted = ExchangeRate(
+        currency="EUR", base="USD", rate=Decimal("1.10"), source="treasury", as_of=OBSERVED_AT
+    )
+    eur = SpendTotals(total=Decimal("3000"), autonomous=Decimal("3000"))
+    seen = observation(
+        spend=SpendSnapshot(as_of=OBSERVED_AT, other_currencies={"EUR": {"P1D": eur}}),
+        rates=[quoted],
+    )
+    stubs = StubActivities(
+        Script(
+            constitution=constitution(limited, version=LAW_VERSION),
+            observation=seen,
+            proposals=[payment("1200.00"), payment("1000.00", reference="INV-2")],
+        )
+    )
+    async with running(time_env, stubs) as handle:
+        state = await awaiting(handle)
+        first, second = state.proposals
+        assert first.verdict.outcome == "execute" and first.verdict.limits == []
+        assert second.verdict.outcome == "escalate"
+        [breach] = second.verdict.limits
+        assert breach.spent == Decimal("4500.00") and breach.rates, breach
+        await handle.terminate("seen")
+    await record_history(handle, "limits_count_every_currency")
 
 
 async def test_a_deny_rule_stops_a_proposal_and_not_the_others(

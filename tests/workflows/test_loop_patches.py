@@ -72,6 +72,7 @@ OLD_BRANCH_NEEDED_BY: dict[str, frozenset[str]] = {
     "bounded-decision-retries": frozenset(),
     "exhausted-act-fails-the-proposal": frozenset(),
     "law-reads-base-currency": frozenset(),
+    "limits-count-every-currency": frozenset(),
     "local-run-records": _BEFORE_LOCAL_RUN_RECORDS,
     "reasoning-failure-escalates": frozenset(),
     "reason-exhaustion-escalates": frozenset(),

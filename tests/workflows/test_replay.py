@@ -61,6 +61,9 @@ def test_histories_are_committed() -> None:
     assert "reason_retries_exhausted" in names
     # A bare number in a rule reads in the base currency (patch law-reads-base-currency).
     assert "law_reads_base_currency" in names
+    # Limits convert other currencies with the observation's rates (patch
+    # limits-count-every-currency).
+    assert "limits_count_every_currency" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
