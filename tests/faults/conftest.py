@@ -11,9 +11,18 @@ import pytest
 from charter.config.settings import app_dsn
 from charter.storage import Database
 from tests.support import owner
+from tests.support.faults import tally
 from tests.support.faults.proxy import Proxy
 from tests.support.faults.servers import Postgres, Temporal
 from tests.support.scratch import migrated_database
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the scenarios against the payments provider found, one line each."""
+    if tally.LINES:
+        terminalreporter.section("paid through a forgetful, lagging provider")
+        for line in tally.LINES:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

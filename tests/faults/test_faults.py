@@ -15,7 +15,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from charter.config.settings import Settings
+from charter.connectors.modern_treasury.payments import REFERENCE_FIELD
 from charter.demo.seed import enroll_members, seed
 from charter.runtime.faults import POINTS
 from charter.services.audit_verification import verify_tenants
@@ -31,9 +33,13 @@ from charter.storage import Database
 from charter.temporal.plugin import CharterPlugin
 from schemas import AgentRunInput, AgentRunResult, Decision, DecisionReceipt, RunState
 from starter import start_run
+from tests.support.faults import tally
 from tests.support.faults.proxy import Proxy
 from tests.support.faults.servers import ROOT, Postgres, Temporal, WorkerProcess
+from tests.support.paying import acme_payments_provider, pay_through, pending
 from tests.support.signing import signed
+from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+from tests.support.standins.serving import serving
 from tests.support.vault import session_vault
 from workflows import AgentLoop
 
@@ -75,12 +81,15 @@ async def ftenant(fdb: Database, dsn: str) -> str:
     return tenant
 
 
-async def begin(client: Client, tenant: str) -> WorkflowHandle[Any, AgentRunResult]:
+async def begin(
+    client: Client, tenant: str, bills: tuple[str, str] = ("INV-1041", "INV-1043")
+) -> WorkflowHandle[Any, AgentRunResult]:
+    """A run on two bills: the first executes on its own, the second waits for maya."""
     run = AgentRunInput(
         tenant_id=tenant,
         agent="payables",
         trigger=f"t-{uuid.uuid4().hex[:8]}",
-        focus=["INV-1041", "INV-1043"],
+        focus=list(bills),
     )
     return await start_run(client, run, task_queue=QUEUE)
 
@@ -222,3 +231,87 @@ def test_audit_verify_cli_passes_with_nothing_pending(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "BROKEN" not in out.stdout and "verified" in out.stdout
+
+
+#: Paid through the provider: the first on its own; the second, above $10,000, by maya (every
+#: vendor's account there is verified, so Bluebird's bill would not wait for her).
+PAID_THROUGH_PROVIDER = ("INV-1041", "INV-1044")
+
+
+async def _paid_once(
+    db: Database, tenant: str, mt: ModernTreasuryStandIn, scenario: str, bills: Sequence[str]
+) -> None:
+    """Every approved bill has exactly one order at the provider, and nothing is pending."""
+    orders = {b: len(mt.orders_with(REFERENCE_FIELD, b)) for b in bills}
+    stuck = await pending(db, tenant)
+    doubled, lost = tally.record(scenario, orders, len(stuck))
+    assert (doubled, lost, stuck) == (0, 0, []), orders
+
+
+@asynccontextmanager
+async def forgetful_lagging_provider(
+    db: Database, tenant: str
+) -> AsyncIterator[ModernTreasuryStandIn]:
+    """Modern Treasury's stand-in forgetting every idempotency key at once and lagging its
+    lists by two seconds, paying the tenant's bills."""
+    async with serving(acme_payments_provider()) as mt:
+        mt.forget_idempotency_keys = True
+        mt.list_lag = 2.0
+        await pay_through(db, tenant, mt, timeout="3")
+        yield mt
+
+
+@pytest.mark.parametrize("point", POINTS)
+async def test_paying_through_a_forgetful_lagging_provider_with_the_worker_killed(
+    point: str, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    """The same story paid through the forgetful, lagging provider, the worker killed at
+    the boundary."""
+    async with forgetful_lagging_provider(fdb, ftenant) as mt:
+        client = await connect(temporal)
+        worker.start(crash_at=point)
+        handle = await begin(client, ftenant, PAID_THROUGH_PROVIDER)
+        if point == "decision-recorded":
+            await awaiting(handle)
+            decision = asyncio.create_task(decide(handle))
+            assert await worker.killed() == -9
+            worker.start()
+            await decision
+        else:
+            assert await worker.killed() == -9
+            worker.start()
+            await awaiting(handle)
+            await decide(handle)
+        result = await asyncio.wait_for(handle.result(), timeout=300)
+        assert [p.status for p in result.proposals] == ["executed", "executed"], result.proposals
+        await _paid_once(fdb, ftenant, mt, f"killed at {point}", PAID_THROUGH_PROVIDER)
+
+
+@pytest.mark.parametrize("point", ["intent-committed", "connector-wrote"])
+async def test_two_runs_racing_on_one_bill_pay_it_once(
+    point: str, temporal: Temporal, worker: WorkerProcess, fdb: Database, ftenant: str
+) -> None:
+    """Two runs started at once on INV-1041 through the forgetful, lagging provider, the
+    worker killed as the first of them writes: one order, both runs done."""
+    async with forgetful_lagging_provider(fdb, ftenant) as mt:
+        client = await connect(temporal)
+        worker.start(crash_at=point)
+        runs = [
+            await start_run(
+                client,
+                AgentRunInput(
+                    tenant_id=ftenant,
+                    agent="payables",
+                    trigger=f"t-{uuid.uuid4().hex[:8]}",
+                    focus=["INV-1041"],
+                ),
+                task_queue=QUEUE,
+            )
+            for _ in range(2)
+        ]
+        assert await worker.killed() == -9
+        worker.start()
+        results = [await asyncio.wait_for(r.result(), timeout=300) for r in runs]
+        statuses = sorted(p.action.status for r in results for p in r.proposals if p.action)
+        assert len(statuses) == 2 and set(statuses) <= {"executed", "already_executed"}, results
+        await _paid_once(fdb, ftenant, mt, f"two runs racing, killed at {point}", ["INV-1041"])
