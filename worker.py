@@ -247,6 +247,22 @@ def count_open_exceptions(settings: Settings, db: Database) -> asyncio.Task[None
     )
 
 
+def watch_duplicate_payments(settings: Settings, deps: Deps) -> asyncio.Task[None]:
+    """Bills paid twice at the provider, looked for in the background: audited, told, and
+    counted on the metrics endpoint when it is served."""
+    from charter.services.duplicate_watch import DuplicatePaymentsWatch
+
+    meter = (
+        telemetry.metrics_runtime(settings.metrics_address).metric_meter
+        if settings.metrics_address
+        else None
+    )
+    watching = DuplicatePaymentsWatch(meter).watch(
+        deps.db, deps.credentials.scoped("read"), deps.notifier, settings.duplicate_watch_interval
+    )
+    return asyncio.create_task(watching, name="duplicate-payments")
+
+
 async def run_worker(
     settings: Settings, temporal_address: str, app_dsn: str, stop: asyncio.Event | None = None
 ) -> None:
@@ -259,19 +275,22 @@ async def run_worker(
     db = await Database.connect(app_dsn, max_size=sized.pool_size)
     health_server = None
     counting: asyncio.Task[None] | None = None
+    watching: asyncio.Task[None] | None = None
     try:
         await require_migrated(db)
         await check_key_canaries(
             db, default_payload_keyring(settings), default_key_provider(settings)
         )
+        deps = production_deps(settings, db, sized.bulkheads())
         worker = build_worker(
             client,
-            production_deps(settings, db, sized.bulkheads()),
+            deps,
             settings.task_queue,
             graceful_shutdown=settings.shutdown_grace,
             max_concurrent_activities=sized.max_concurrent_activities,
         )
         counting = count_open_exceptions(settings, db)
+        watching = watch_duplicate_payments(settings, deps)
         if settings.health_port is not None:
             health_server, port = await health.serve(
                 readiness_checks(client, db, stop), settings.health_host, settings.health_port
@@ -282,10 +301,11 @@ async def run_worker(
             await stop.wait()
             log.info("stopping: no new tasks; running activities get %s", settings.shutdown_grace)
     finally:
-        if counting is not None:
-            counting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await counting
+        for task in (counting, watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if health_server is not None:
             await health_server.cleanup()
         await db.close()

@@ -95,6 +95,11 @@ class Settings(SettingsWithSecretFiles):
         timedelta(seconds=30),
         "how often the worker recounts open exceptions for the metrics endpoint",
     )
+    duplicate_watch_interval: timedelta = _period(
+        timedelta(minutes=15),
+        "how often the worker lists the payments provider's orders of each bill paid, to find "
+        "a bill paid twice",
+    )
 
     state_dir: Path = Path(".charter")
     audit_signing_key: SecretStr | None = Field(

@@ -39,14 +39,29 @@ class ExceptionNotice(BaseModel):
     """Temporal's clock when the activity was scheduled (time-skipping moves it too)."""
 
 
+class Alert(BaseModel):
+    """Something critical about a tenant that no exception carries (a bill paid twice at the
+    provider): told to the tenant's channel as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    text: str
+
+
 class Notifier(Protocol):
     async def notify(self, notice: ExceptionNotice) -> None: ...
+
+    async def alert(self, alert: Alert) -> None: ...
 
 
 class NullNotifier:
     """The default when no chat is configured: exceptions surface in the CLI and the UI."""
 
     async def notify(self, notice: ExceptionNotice) -> None:
+        return None
+
+    async def alert(self, alert: Alert) -> None:
         return None
 
 
@@ -63,3 +78,12 @@ async def deliver(notifier: Notifier, notice: ExceptionNotice) -> None:
             notice.exception_id,
             type(exc).__name__,
         )
+
+
+async def deliver_alert(notifier: Notifier, alert: Alert) -> None:
+    """Tell the tenant's channel, never letting a chat outage fail what found it."""
+    try:
+        async with asyncio.timeout(DELIVERY_TIMEOUT):
+            await notifier.alert(alert)
+    except Exception as exc:  # the finding is audited already; the chat is a view of it
+        log.warning("alert for a tenant failed: %s", type(exc).__name__)

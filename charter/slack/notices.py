@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from charter.notify.notifier import ExceptionNotice
+from charter.notify.notifier import Alert, ExceptionNotice
 from charter.slack.cards import approvals_required, card_blocks, card_text, esc, when
 from charter.storage import Database
 from charter.storage import slack_cards as store
@@ -60,6 +60,18 @@ class SlackNotifier:
             await self._closed(notice)
         else:  # decided, executed
             await self._refresh(notice)
+
+    async def alert(self, alert: Alert) -> None:
+        async with self._db.tenant(alert.tenant_id) as conn:
+            config = await store.get_config(conn, alert.tenant_id)
+        if config is None:
+            return  # this tenant does not decide in Slack
+        await self._client.chat_postMessage(
+            channel=config.channel_id,
+            text=f":rotating_light: {esc(alert.text, 1500)}",
+            unfurl_links=False,
+            unfurl_media=False,
+        )
 
     async def _state(self, notice: ExceptionNotice) -> tuple[CardState | None, Card | None]:
         async with self._db.tenant(notice.tenant_id) as conn:

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from charter.governance.constitution import parse_document
-from charter.notify.notifier import ExceptionNotice
+from charter.notify.notifier import Alert, ExceptionNotice
 from charter.slack.cards import card_blocks
 from charter.storage import Database, constitution_versions, runs, slack_cards
 from schemas import Decision, ProposedAction
@@ -359,6 +359,9 @@ class Told:
 
     async def notify(self, notice: ExceptionNotice) -> None:
         self.notices.append((notice.kind, notice.exception_id))
+
+    async def alert(self, alert: Alert) -> None:
+        self.notices.append(("alert", alert.text))
 
 
 #: A worker that sends one proposal back to humans at most twice.

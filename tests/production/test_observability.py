@@ -27,6 +27,7 @@ CHARTER_SERIES = {
     "charter_stage_completions_total",
     "charter_model_tokens_total",
     "charter_open_exceptions",
+    "charter_duplicate_payments",
     "charter_time_to_decision_bucket",
 }
 #: The SDK's, from the same endpoint.
@@ -56,7 +57,7 @@ def _alert_exprs() -> list[str]:
 
 
 def test_alert_rules_are_valid_and_fire_on_their_series() -> None:
-    assert "SUCCESS: 5 rules found" in _promtool("check", "rules", "charter-alerts.yml")
+    assert "SUCCESS: 6 rules found" in _promtool("check", "rules", "charter-alerts.yml")
     assert "SUCCESS" in _promtool("test", "rules", "charter-alerts.test.yml")
     names = {
         rule["alert"]
@@ -64,7 +65,7 @@ def test_alert_rules_are_valid_and_fire_on_their_series() -> None:
         for rule in group["rules"]
     }
     assert {"CharterRunsStuck", "CharterExceptionsAgeing", "CharterActRefusals"} <= names
-    assert "CharterDuplicatePaymentPrevented" in names
+    assert {"CharterDuplicatePaymentPrevented", "CharterPaidTwice"} <= names
 
 
 def test_the_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:

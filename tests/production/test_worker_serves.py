@@ -166,6 +166,8 @@ async def test_worker_serves_reports_ready_and_stops_on_sigterm(
         assert 'service_name="temporal-core-sdk"' not in metrics
         assert 'service_name="charter-worker"' in metrics
         assert _value(metrics, "charter_runs_total", outcome="executed") == 3, metrics
+        # The watch for bills paid twice looked at once: none (the demo books pay once).
+        assert _value(metrics, "charter_duplicate_payments") == 0, metrics
         assert _value(metrics, "charter_proposals_total", verdict="execute") == 1, metrics
         assert _value(metrics, "charter_proposals_total", verdict="escalate") == 2, metrics
         assert _value(metrics, "charter_time_to_decision_count", outcome="approved") == 2

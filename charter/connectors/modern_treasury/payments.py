@@ -149,6 +149,15 @@ class ModernTreasuryPayments:
                 )
         return order.id
 
+    async def cancel(self, order_id: str) -> str:
+        """Cancel a payment order not yet sent to the bank; the status it is left in.
+        Modern Treasury allows it only while the order is `approved` or `needs_approval`;
+        its refusal otherwise comes back as `ActionRefusedByBooks`."""
+        async with client(self._settings, self._credential, writing=True) as mt:
+            with translated("cancelling the payment order", writing=True):
+                order = await mt.payment_orders.update(order_id, status="cancelled")
+        return order.status
+
     async def _verified_account(self, mt: AsyncModernTreasury, payee: str) -> str:
         """The payee's one verified external account, re-checked at the moment of paying."""
         matches = await named(mt, payee)

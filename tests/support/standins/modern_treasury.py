@@ -193,6 +193,7 @@ class ModernTreasuryStandIn:
         app.router.add_get("/api/payment_orders", self._list_payment_orders)
         app.router.add_get("/api/payment_orders/{id}", self._get_payment_order)
         app.router.add_post("/api/payment_orders", self._create_payment_order)
+        app.router.add_patch("/api/payment_orders/{id}", self._update_payment_order)
         return app
 
     @web.middleware
@@ -204,7 +205,7 @@ class ModernTreasuryStandIn:
         scope = self._authenticate(request)
         if scope is None:
             return _error(401, "unauthorized", "Invalid organization id or API key", None)
-        if request.method == "POST" and scope != "write":
+        if request.method in ("POST", "PATCH") and scope != "write":
             return _error(403, "forbidden", "This API key does not have write permissions", None)
         fault = self._take_fault(request, ("reject_429", "reject_503"))
         if fault is not None:
@@ -261,6 +262,29 @@ class ModernTreasuryStandIn:
             if order["id"] == request.match_info["id"]:
                 return web.json_response(order)
         return _error(404, "resource_not_found", "Payment order not found", "id")
+
+    async def _update_payment_order(self, request: web.Request) -> web.Response:
+        """Only what Modern Treasury allows here: cancelling an order not yet sent to the
+        bank (`approved` or `needs_approval`); anything else is a 422."""
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return _error(400, "parameter_invalid", "Request body is not valid JSON", None)
+        order = next((o for o in self.payment_orders if o["id"] == request.match_info["id"]), None)
+        if order is None:
+            return _error(404, "resource_not_found", "Payment order not found", "id")
+        if body != {"status": "cancelled"}:
+            return _error(422, "parameter_invalid", "The stand-in only cancels orders", None)
+        if order["status"] not in ("approved", "needs_approval"):
+            return _error(
+                422,
+                "parameter_invalid",
+                f"Payment order cannot be cancelled once it is {order['status']}",
+                "status",
+            )
+        order["status"] = "cancelled"
+        order["updated_at"] = _now()
+        return web.json_response(order)
 
     async def _create_payment_order(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
