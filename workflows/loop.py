@@ -201,6 +201,10 @@ def _judge(
     # is in play can they judge otherwise than before, so only then is the patch consulted.
     mixed = spend.mixes_currencies(constitution.document, proposal, observation.spend, earlier)
     limits_convert = mixed and workflow.patched("limits-count-every-currency")
+    # Cash is counted in the proposal's currency (patch `cash-in-the-proposals-currency`):
+    # only an account in another currency makes a difference.
+    other_cash = any(a.currency != proposal.currency for a in observation.bank_accounts)
+    cash_in_currency = other_cash and workflow.patched("cash-in-the-proposals-currency")
     return gate.evaluate(
         constitution,
         proposal,
@@ -208,6 +212,7 @@ def _judge(
         earlier,
         currency_law=currency_law,
         limits_convert=limits_convert,
+        cash_in_currency=cash_in_currency or not other_cash,
     )
 
 

@@ -42,6 +42,7 @@ from charter.connectors.payables import PayablesReader
 from charter.connectors.plaid import ITEM_CREDENTIAL as PLAID_ITEM
 from charter.connectors.plaid import PROVIDER as PLAID
 from charter.connectors.plaid import PlaidBank, PlaidSettings
+from charter.connectors.plaid.feed import StoredFeed
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
@@ -247,10 +248,15 @@ def _remote_providers(route: ReadRoute) -> list[str]:
 
 
 def _provider_reader(
-    route: ReadRoute, tenant_id: str, credentials: dict[str, Credential], demo: Observation | None
+    route: ReadRoute,
+    tenant_id: str,
+    credentials: dict[str, Credential],
+    demo: Observation | None,
+    db: Database,
 ) -> PayablesReader:
     """The composed payables reader: it holds no connection (`demo`: what the demo books
-    showed, read before)."""
+    showed, read before); the bank's sync keeps its cursor through `db`, in transactions of
+    its own."""
     payments = route.payments
     verified = None
     if payments.provider == MODERN_TREASURY:
@@ -268,6 +274,7 @@ def _provider_reader(
             PlaidSettings.model_validate(route.bank.settings),
             credentials[PLAID],
             credentials[PLAID_ITEM],
+            StoredFeed(db, tenant_id),
         )
         if route.bank.provider == PLAID
         else None,
@@ -308,7 +315,7 @@ async def observe(
     if not route.composed:
         assert demo is not None
         return demo
-    composed = _provider_reader(route, tenant_id, credentials, demo)
+    composed = _provider_reader(route, tenant_id, credentials, demo, db)
     return await through_all(
         bulkheads, _remote_providers(route), lambda: composed.snapshot(agent, focus)
     )

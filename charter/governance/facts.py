@@ -83,11 +83,15 @@ def facts_for(
     earlier: Sequence[ProposedAction] = (),
     *,
     only: Collection[str] | None = None,
+    cash_in_every_currency: bool = False,
 ) -> dict[str, Any]:
     """`earlier`: the run's proposals gated before this one and not denied.
 
     `only`: the names wanted (default: every fact). The gate asks for what its live rules
-    read; each fact is the same whichever others are computed beside it."""
+    read; each fact is the same whichever others are computed beside it. `total_cash` is
+    the cash in the proposal's currency (an account in another currency is not cash to pay
+    it with); `cash_in_every_currency` adds every account, as the gate did before (runs
+    recorded then replay so)."""
     wanted = FACT_VARIABLES.keys() if only is None else only
     facts: dict[str, Any] = {}
     if "action" in wanted:
@@ -120,7 +124,14 @@ def facts_for(
         facts["accounts"] = [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts]
     if "total_cash" in wanted:
         facts["total_cash"] = _plain(
-            sum((a.balance for a in observation.bank_accounts), Decimal(0))
+            sum(
+                (
+                    a.balance
+                    for a in observation.bank_accounts
+                    if cash_in_every_currency or a.currency == proposal.currency
+                ),
+                Decimal(0),
+            )
         )
     if "run" in wanted:
         facts["run"] = _run_facts(proposal, observation, earlier)

@@ -258,6 +258,7 @@ def evaluate(
     with_limits: bool = True,
     currency_law: bool = True,
     limits_convert: bool = True,
+    cash_in_currency: bool = True,
 ) -> Verdict:
     """Judge one proposal.
 
@@ -268,6 +269,8 @@ def evaluate(
     gate did before bare numbers had a currency (runs recorded before then replay so).
     `limits_convert=False` counts only each limit's own currency, as limits did before they
     converted with the observation's rates (runs recorded before then replay so).
+    `cash_in_currency=False` counts every account as cash (`total_cash`), as the gate did
+    before cash was per currency (runs recorded before then replay so).
     """
     document = constitution.document
     action_type = document.action_types.get(proposal.action)
@@ -285,7 +288,9 @@ def evaluate(
         return _denied_before_rules(constitution, proposal, cause, f"Denied: {why}.")
     at = now or observation.observed_at
     evaluated, expired, live = _live_rules(document.rules, proposal.action, at)
-    found = _findings(constitution, live, proposal, observation, earlier, currency_law)
+    found = _findings(
+        constitution, live, proposal, observation, earlier, currency_law, cash_in_currency
+    )
     limits = (
         _limit_breaches(constitution, proposal, observation, earlier, limits_convert)
         if with_limits
@@ -359,10 +364,11 @@ def _findings(
     observation: Observation,
     earlier: Sequence[Proposal],
     currency_law: bool,
+    cash_in_currency: bool,
 ) -> _Findings:
     document = constitution.document
     base = document.defaults.base_currency if currency_law else None
-    matched, errors = _run_rules(live, proposal, observation, earlier, base)
+    matched, errors = _run_rules(live, proposal, observation, earlier, base, cash_in_currency)
     escalations = [m for m in matched if m.effect == "escalate"]
     allows = [m for m in matched if m.effect == "allow"]
     # An allow rule that failed to evaluate simply does not allow; a deny or escalate rule
@@ -404,6 +410,7 @@ def _run_rules(
     observation: Observation,
     earlier: Sequence[Proposal],
     base_currency: str | None,
+    cash_in_currency: bool = True,
 ) -> tuple[list[RuleMatch], list[RuleError]]:
     """Each live rule's condition on the facts: the rules that matched, and those that could
     not be evaluated. With a `base_currency`, a rule comparing money with a bare number
@@ -411,7 +418,9 @@ def _run_rules(
     could not be evaluated, so it allows nothing and escalates what it might deny."""
     reads = _reads_of(live)
     # Only the facts the live rules read: nothing else of them reaches the verdict.
-    facts = facts_for(proposal, observation, earlier, only=reads)
+    facts = facts_for(
+        proposal, observation, earlier, only=reads, cash_in_every_currency=not cash_in_currency
+    )
     context = _context(facts, reads)
     matched: list[RuleMatch] = []
     errors: list[RuleError] = []

@@ -36,6 +36,7 @@ from schemas import (
     REASONING_FAILURE_PROPOSAL_ID,
     AgentRunInput,
     AgentRunResult,
+    BankAccount,
     Constitution,
     Decision,
     ExchangeRate,
@@ -271,6 +272,45 @@ async def test_a_dollar_limit_counts_euro_spend_at_the_recorded_rate(
         assert breach.spent == Decimal("4500.00") and breach.rates, breach
         await handle.terminate("seen")
     await record_history(handle, "limits_count_every_currency")
+
+
+async def test_cash_in_another_currency_does_not_pay_a_dollar_payroll(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """$10,000 in the bank and EUR 80,000 beside it: a $20,000 payroll overdraws."""
+    overdraft = LAW + (
+        "  - {id: deny-overdraft, title: Never pay more than the cash, "
+        "applies_to: [run_payroll], when: amount > total_cash, effect: deny}\n"
+    )
+    seen = observation(
+        bank_accounts=[
+            BankAccount(account_id="op", name="Operating", balance=Decimal("10000.00")),
+            BankAccount(
+                account_id="eu", name="Berlin", currency="EUR", balance=Decimal("80000.00")
+            ),
+        ]
+    )
+    payroll = ProposedAction(
+        action="run_payroll",
+        amount=Decimal("20000.00"),
+        reference="PR-1",
+        confidence=0.95,
+        rationale="payday",
+        citations=["allow-bounded", "deny-overdraft"],
+    )
+    stubs = StubActivities(
+        Script(
+            constitution=constitution(overdraft, version=LAW_VERSION),
+            observation=seen,
+            proposals=[payroll],
+        )
+    )
+    async with running(time_env, stubs, agent="payroll") as handle:
+        result = await handle.result()
+    [ps] = result.proposals
+    assert ps.verdict.outcome == "deny", ps.verdict
+    assert "deny-overdraft" in {m.rule_id for m in ps.verdict.matched}
+    await record_history(handle, "cash_in_the_proposals_currency")
 
 
 async def test_a_deny_rule_stops_a_proposal_and_not_the_others(

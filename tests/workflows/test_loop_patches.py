@@ -70,6 +70,7 @@ OLD_BRANCH_NEEDED_BY: dict[str, frozenset[str]] = {
     "act-sends-back-to-humans": frozenset(),
     "approval-sent-back-anew": frozenset(),
     "bounded-decision-retries": frozenset(),
+    "cash-in-the-proposals-currency": frozenset(),
     "exhausted-act-fails-the-proposal": frozenset(),
     "law-reads-base-currency": frozenset(),
     "limits-count-every-currency": frozenset(),

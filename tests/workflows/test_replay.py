@@ -64,6 +64,8 @@ def test_histories_are_committed() -> None:
     # Limits convert other currencies with the observation's rates (patch
     # limits-count-every-currency).
     assert "limits_count_every_currency" in names
+    # Cash is counted in the proposal's currency (patch cash-in-the-proposals-currency).
+    assert "cash_in_the_proposals_currency" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
