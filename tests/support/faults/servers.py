@@ -155,6 +155,12 @@ class WorkerProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not reach its crash point; see {self.log}")
             await asyncio.sleep(0.1)
+        if self.proc.returncode != -signal.SIGKILL:
+            # Not its crash point: whatever it said last is why.
+            tail = self.log.read_text(errors="replace").splitlines()[-15:]
+            raise AssertionError(
+                f"the worker exited with {self.proc.returncode}:\n" + "\n".join(tail)
+            )
         return self.proc.returncode
 
     def stop(self) -> None:
