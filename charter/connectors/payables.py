@@ -7,9 +7,8 @@ Where each fact comes from:
   the demo books); amounts stay `Decimal` in the bill's own currency;
 - `invoice.amount_paid`: the larger of what the bills provider shows paid (QuickBooks:
   total less open balance) and what the bank shows left the account for that bill (Plaid
-  outflows of exactly the bill's amount and currency whose description names the bill
-  number as a whole reference) — the two usually record the same payment, so they are not
-  added;
+  outflows in the bill's currency whose description names the bill number) — the two
+  usually record the same payment, so they are not added;
 - `vendor.verified`: with Modern Treasury paying, whether the vendor's name is a Modern
   Treasury counterparty with exactly one verified external account; otherwise what the
   demo books say. A vendor unknown to the payments provider is not verified.
@@ -17,7 +16,6 @@ Where each fact comes from:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,32 +25,20 @@ from charter.connectors.quickbooks import Bill, QuickBooksBills
 from schemas import Invoice, Observation, Proposal, Vendor
 
 
-def names_bill(description: str, number: str) -> bool:
-    """Whether a bank line's description names bill `number` itself: as a whole reference,
-    never inside a longer one (INV-1 is not named by INV-10 or INV-1042)."""
-    edge = r"[A-Za-z0-9]"
-    return re.search(rf"(?<!{edge}){re.escape(number)}(?!{edge}|-{edge})", description) is not None
-
-
-def bank_paid(
-    transactions: list[BankTransaction], number: str, amount: Decimal, currency: str
-) -> Decimal:
-    """What left the bank for bill `number`: each line (one per transaction id) that names
-    the bill exactly, for exactly its amount, in its currency."""
+def bank_paid(transactions: list[BankTransaction], number: str, currency: str) -> Decimal:
+    """What left the bank for bill `number`, in its currency."""
     return sum(
         (
             t.amount
             for t in transactions
-            if t.amount == amount and t.currency == currency and names_bill(t.description, number)
+            if t.amount > 0 and t.currency == currency and number in t.description
         ),
         Decimal(0),
     )
 
 
 def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
-    paid = max(
-        bill.total - bill.balance, bank_paid(transactions, bill.number, bill.total, bill.currency)
-    )
+    paid = max(bill.total - bill.balance, bank_paid(transactions, bill.number, bill.currency))
     return Invoice(
         invoice_id=bill.number,
         vendor_id=bill.vendor_id,
@@ -114,8 +100,7 @@ class PayablesReader:
                 i.model_copy(
                     update={
                         "amount_paid": max(
-                            i.amount_paid,
-                            bank_paid(transactions, i.invoice_id, i.amount, i.currency),
+                            i.amount_paid, bank_paid(transactions, i.invoice_id, i.currency)
                         )
                     }
                 )

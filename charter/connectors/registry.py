@@ -42,7 +42,6 @@ from charter.connectors.payables import PayablesReader
 from charter.connectors.plaid import ITEM_CREDENTIAL as PLAID_ITEM
 from charter.connectors.plaid import PROVIDER as PLAID
 from charter.connectors.plaid import PlaidBank, PlaidSettings
-from charter.connectors.plaid.feed import StoredFeed
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
@@ -248,15 +247,10 @@ def _remote_providers(route: ReadRoute) -> list[str]:
 
 
 def _provider_reader(
-    route: ReadRoute,
-    tenant_id: str,
-    credentials: dict[str, Credential],
-    demo: Observation | None,
-    db: Database,
+    route: ReadRoute, tenant_id: str, credentials: dict[str, Credential], demo: Observation | None
 ) -> PayablesReader:
     """The composed payables reader: it holds no connection (`demo`: what the demo books
-    showed, read before); the bank's sync keeps its cursor through `db`, in transactions of
-    its own."""
+    showed, read before)."""
     payments = route.payments
     verified = None
     if payments.provider == MODERN_TREASURY:
@@ -274,7 +268,6 @@ def _provider_reader(
             PlaidSettings.model_validate(route.bank.settings),
             credentials[PLAID],
             credentials[PLAID_ITEM],
-            StoredFeed(db, tenant_id),
         )
         if route.bank.provider == PLAID
         else None,
@@ -315,7 +308,7 @@ async def observe(
     if not route.composed:
         assert demo is not None
         return demo
-    composed = _provider_reader(route, tenant_id, credentials, demo, db)
+    composed = _provider_reader(route, tenant_id, credentials, demo)
     return await through_all(
         bulkheads, _remote_providers(route), lambda: composed.snapshot(agent, focus)
     )

@@ -49,11 +49,6 @@ RUN_ROWS: dict[str, str] = {
     "now() + interval '1 hour')",
     "connectors": "INSERT INTO charter.connectors (tenant_id, capability, provider, settings, "
     "created_by) VALUES ($1, 'payments', 'modern-treasury', '{}', 'maya')",
-    "bank_sync_cursors": "INSERT INTO charter.bank_sync_cursors (tenant_id, item_id, cursor) "
-    "VALUES ($1, 'item-1', '3')",
-    "bank_transactions": "INSERT INTO charter.bank_transactions (tenant_id, item_id, "
-    "transaction_id, account_id, amount, currency, description, booked_on, pending) VALUES "
-    "($1, 'item-1', 'tx-1', 'acc-1', 12.50, 'USD', 'COFFEE', current_date, false)",
     "write_leases": "INSERT INTO charter.write_leases (tenant_id, subject, idempotency_key, "
     "holder, state, claimed_at, expires_at) VALUES ($1, 'schedule_payment/INV-1041', 'key-1', "
     "'attempt-1', 'claimed', now(), now() + interval '30 seconds')",

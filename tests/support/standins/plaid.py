@@ -7,12 +7,7 @@ plaid-python talks to it through `Configuration(host=...)`. What it keeps to:
   `request_id`) with its status codes: INVALID_API_KEYS, INVALID_ACCESS_TOKEN,
   ITEM_LOGIN_REQUIRED (the bank connection needs the user again: a revoked consent),
   RATE_LIMIT_EXCEEDED (429);
-- /transactions/sync pages with `cursor`, `next_cursor`, `has_more` and `count`, over a
-  log of what happened: lines added, modified (the same transaction id again) and removed;
-  TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION when the data changed in the middle of a
-  pagination (`mutations` times), after which the caller starts again from its first cursor;
-- accounts of every type (depository, credit, loan), with `available` or `current` null
-  where Plaid leaves them so.
+- /transactions/sync pages with `cursor`, `next_cursor`, `has_more` and `count`.
 """
 
 from __future__ import annotations
@@ -39,37 +34,20 @@ class PlaidStandIn:
     transactions: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
     base_url: str = ""
-    #: What happened, in order: ("added" | "modified" | "removed", the line or its ids).
-    log: list[tuple[str, Any]] = field(default_factory=list)
-    #: How many mid-pagination requests to answer with MUTATION_DURING_PAGINATION.
-    mutations: int = 0
-    sync_requests: list[str] = field(default_factory=list)
-    _mid_pagination: set[str] = field(default_factory=set)
 
     def link(self) -> str:
         token = f"access-sandbox-{uuid.uuid4()}"
         self.access_tokens.add(token)
         return token
 
-    def add_account(
-        self,
-        name: str,
-        current: str | None,
-        currency: str = "USD",
-        *,
-        kind: str = "depository",
-        subtype: str = "checking",
-        available: str | bool | None = True,
-    ) -> str:
-        """`available`: True for the same as `current`, else its own value (None: null)."""
+    def add_account(self, name: str, current: str, currency: str = "USD") -> str:
         account_id = secrets.token_urlsafe(18)
-        spendable = current if available is True else available
         self.accounts.append(
             {
                 "account_id": account_id,
                 "balances": {
-                    "available": None if spendable in (None, False) else float(Decimal(spendable)),
-                    "current": None if current is None else float(Decimal(current)),
+                    "available": float(Decimal(current)),
+                    "current": float(Decimal(current)),
                     "limit": None,
                     "iso_currency_code": currency,
                     "unofficial_currency_code": None,
@@ -77,8 +55,8 @@ class PlaidStandIn:
                 "mask": "4021",
                 "name": name,
                 "official_name": name,
-                "type": kind,
-                "subtype": subtype,
+                "type": "depository",
+                "subtype": "checking",
             }
         )
         return account_id
@@ -132,20 +110,6 @@ class PlaidStandIn:
                 "personal_finance_category": None,
                 "counterparties": [],
             }
-        )
-        self.log.append(("added", self.transactions[-1]))
-
-    def modify(self, transaction_id: str, **changes: Any) -> None:
-        """The bank reports a line again, changed (a pending payment posted, say)."""
-        line = next(t for t in self.transactions if t["transaction_id"] == transaction_id)
-        line.update(changes)
-        self.log.append(("modified", dict(line)))
-
-    def remove(self, transaction_id: str) -> None:
-        line = next(t for t in self.transactions if t["transaction_id"] == transaction_id)
-        self.transactions.remove(line)
-        self.log.append(
-            ("removed", {"transaction_id": transaction_id, "account_id": line["account_id"]})
         )
 
     def app(self) -> web.Application:
@@ -207,32 +171,19 @@ class PlaidStandIn:
         if refused is not None:
             return refused
         cursor = body.get("cursor") or ""
-        self.sync_requests.append(cursor)
-        if cursor in self._mid_pagination and self.mutations > 0:
-            self.mutations -= 1
-            return _error(
-                400,
-                "TRANSACTIONS_ERROR",
-                "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION",
-                "Underlying transaction data changed since last page was fetched. Please "
-                "restart pagination from last update.",
-            )
         start = int(cursor) if cursor.isdigit() else 0
         count = min(int(body.get("count") or self.page_size), self.page_size)
-        page = self.log[start : start + count]
+        page = self.transactions[start : start + count]
         end = start + len(page)
-        has_more = end < len(self.log)
-        if has_more:
-            self._mid_pagination.add(str(end))
         return web.json_response(
             {
                 "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
                 "accounts": self.accounts,
-                "added": [line for kind, line in page if kind == "added"],
-                "modified": [line for kind, line in page if kind == "modified"],
-                "removed": [line for kind, line in page if kind == "removed"],
+                "added": page,
+                "modified": [],
+                "removed": [],
                 "next_cursor": str(end),
-                "has_more": has_more,
+                "has_more": end < len(self.transactions),
                 "request_id": _request_id(),
             }
         )
