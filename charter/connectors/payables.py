@@ -40,7 +40,8 @@ def bank_paid(transactions: list[BankTransaction], number: str, currency: str) -
 def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
     paid = max(bill.total - bill.balance, bank_paid(transactions, bill.number, bill.currency))
     return Invoice(
-        invoice_id=bill.number,
+        # QuickBooks' Id: a DocNumber is the vendor's, and two vendors' may be the same.
+        invoice_id=bill.bill_id,
         vendor_id=bill.vendor_id,
         vendor_name=bill.vendor_name,
         amount=bill.total,
@@ -93,7 +94,7 @@ class PayablesReader:
                 for v in records
                 if v.active
             ]
-            invoices = [_invoice(b, transactions) for b in bills if not focus or b.number in focus]
+            invoices = [_invoice(b, transactions) for b in bills if not focus or b.bill_id in focus]
         else:
             vendors = demo.vendors if demo else []
             invoices = [

@@ -221,17 +221,35 @@ async def read_credentials(
             for name in route.credential_connectors
         }
     if QUICKBOOKS in found:
-
-        async def store(tokens: Credential, fresh: CredentialSecret) -> Credential:
-            async with db.tenant(tenant_id) as conn:
-                return await holder.replace_secret(conn, tokens, fresh)
-
         settings = QuickBooksSettings.model_validate(route.bills.settings)
-        tokens, app = found[QUICKBOOKS], found[QUICKBOOKS_APP]
-        found[QUICKBOOKS] = await through(
-            bulkheads, QUICKBOOKS, lambda: refreshed(store, settings, tokens, app)
+        found[QUICKBOOKS] = await quickbooks_tokens(
+            holder, db, bulkheads, tenant_id, settings, found[QUICKBOOKS], found[QUICKBOOKS_APP]
         )
     return found
+
+
+async def quickbooks_tokens(
+    holder: ScopedCredentials,
+    db: Database,
+    bulkheads: Bulkheads | None,
+    tenant_id: str,
+    settings: QuickBooksSettings,
+    tokens: Credential,
+    app: Credential,
+) -> Credential:
+    """The QuickBooks token credential of `holder`'s scope, refreshed at Intuit (with no
+    transaction open) if it expires soon, the rotated pair stored in a transaction of its own."""
+
+    async def store(stale: Credential, fresh: CredentialSecret) -> Credential:
+        async with db.tenant(tenant_id) as conn:
+            return await holder.replace_secret(conn, stale, fresh)
+
+    async def refresh() -> Credential:
+        return await refreshed(store, settings, tokens, app)
+
+    if bulkheads is None:
+        return await refresh()
+    return await through(bulkheads, QUICKBOOKS, refresh)
 
 
 def reader(

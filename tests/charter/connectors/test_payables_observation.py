@@ -20,13 +20,20 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from activities.read import ReadActivities
+from charter.connectors.quickbooks.payments import request_id
 from charter.demo.seed import constitution_source, seed
 from charter.governance import gate
 from charter.reasoners import OfflineReasoner
-from charter.storage import Database
+from charter.services.books_closing import (
+    BILL_PAYMENT_INTENT,
+    BILL_PAYMENT_MISSING,
+    BILL_PAYMENT_RECORDED,
+)
+from charter.services.reconcile import reconcile_tenant
+from charter.storage import Database, audit_trail
 from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
-from schemas import Observation, ObserveInput, RunRef
+from schemas import Observation, ObserveInput, ProposalState, RunRef
 from tests.support.constitutions import constitution, proposal
 from tests.support.paying import pay_through
 from tests.support.running import start
@@ -68,14 +75,20 @@ async def plaid() -> AsyncIterator[PlaidStandIn]:
         yield standin
 
 
-async def _add(db: Database, tenant: str, connector: str, secret: creds.CredentialSecret) -> None:
+async def _add(
+    db: Database,
+    tenant: str,
+    connector: str,
+    secret: creds.CredentialSecret,
+    scope: creds.Scope = "read",
+) -> None:
     async with db.tenant(tenant) as conn:
         await creds.add(
             conn,
             session_vault().keys,
             tenant_id=tenant,
             connector=connector,
-            scope="read",
+            scope=scope,
             secret=secret,
             created_by="test",
         )
@@ -89,21 +102,15 @@ async def real_books(
     mt: ModernTreasuryStandIn,
     *,
     expired: bool = False,
+    books_write: bool = False,
 ) -> None:
-    """Bank from Plaid, bills from QuickBooks, payments (and verification) from Modern Treasury."""
+    """Bank from Plaid, bills from QuickBooks, payments (and verification) from Modern Treasury.
+    `books_write`: QuickBooks write credentials too, and the account bill payments are
+    recorded from, so a payment made closes its bill in the books."""
     async with db.tenant(tenant) as conn:
         for capability, provider, settings in (
             ("bank", "plaid", {"client_id": plaid.client_id, "host": plaid.base_url}),
-            (
-                "bills",
-                "quickbooks",
-                {
-                    "realm_id": qbo.realm_id,
-                    "client_id": qbo.client_id,
-                    "environment": qbo.discovery_url,
-                    "api_url": qbo.base_url,
-                },
-            ),
+            ("bills", "quickbooks", quickbooks_settings(qbo, books_write=books_write)),
         ):
             await config.configure(
                 conn,
@@ -119,7 +126,35 @@ async def real_books(
     await _add(
         db, tenant, "quickbooks", creds.CredentialSecret.model_validate(qbo.grant(expired=expired))
     )
+    if books_write:
+        await add_books_writer(db, tenant, qbo)
     await pay_through(db, tenant, mt)
+
+
+def quickbooks_settings(qbo: QuickBooksStandIn, *, books_write: bool) -> dict[str, str]:
+    return {
+        "realm_id": qbo.realm_id,
+        "client_id": qbo.client_id,
+        "environment": qbo.discovery_url,
+        "api_url": qbo.base_url,
+        **({"payment_account_id": "35"} if books_write else {}),
+    }
+
+
+async def pay_bill_140(client: Client, tenant: str) -> ProposalState:
+    """A payables run on Figma's bill 140 (DocNumber QB-1), executed."""
+    handle = await start(client, tenant, "payables", focus=["140"])
+    (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
+    assert ps.status == "executed" and ps.action is not None, ps.failure
+    return ps
+
+
+async def add_books_writer(db: Database, tenant: str, qbo: QuickBooksStandIn) -> None:
+    """QuickBooks write credentials: a token set of their own, and the app's secret."""
+    app = creds.CredentialSecret(api_key=qbo.client_secret)
+    await _add(db, tenant, "quickbooks-app", app, "write")
+    tokens = creds.CredentialSecret.model_validate(qbo.grant())
+    await _add(db, tenant, "quickbooks", tokens, "write")
 
 
 async def observe(db: Database, tenant: str, focus: list[str] | None = None) -> Observation:
@@ -165,7 +200,7 @@ async def test_two_tenants_with_different_connectors_read_their_own_books(
         ("Operating ••4021", Decimal("182450.00")),
         ("Reserve ••7710", Decimal("600000.00")),
     ]
-    assert [i.invoice_id for i in real.invoices] == ["QB-1", "QB-2", "QB-3", "QB-4", "QB-5", "QB-6"]
+    assert [i.invoice_id for i in real.invoices] == ["140", "141", "142", "143", "144", "145"]
     assert {v.name: v.verified for v in real.vendors} == {
         "Figma": True,
         "Bluebird Design Studio": False,
@@ -176,24 +211,24 @@ async def test_two_tenants_with_different_connectors_read_their_own_books(
     assert {a.account_id for a in demo.bank_accounts} == {"operating"}
     # Decimal amounts in each bill's own currency; paid as QuickBooks or the bank show it.
     by_id = {i.invoice_id: i for i in real.invoices}
-    assert by_id["QB-6"].currency == "EUR" and by_id["QB-6"].amount == Decimal("1000.00")
-    assert (by_id["QB-2"].status, by_id["QB-2"].amount_paid) == ("paid", Decimal("800.00"))
-    assert (by_id["QB-3"].status, by_id["QB-3"].amount_paid) == ("open", Decimal("500.00"))
-    assert by_id["QB-1"].amount_paid == Decimal("0")
+    assert by_id["145"].currency == "EUR" and by_id["145"].amount == Decimal("1000.00")
+    assert (by_id["141"].status, by_id["141"].amount_paid) == ("paid", Decimal("800.00"))
+    assert (by_id["142"].status, by_id["142"].amount_paid) == ("open", Decimal("500.00"))
+    assert by_id["140"].amount_paid == Decimal("0")
     # Paged: Plaid answered /transactions/sync two transactions at a time.
     assert len(plaid.transactions) > plaid.page_size
 
 
 CASES = [
     # (what, proposal fields, outcome, rule that decides)
-    ("open bill of a verified vendor", {"reference": "QB-1", "counterparty": "Figma", "amount": "1440.00"}, "execute", "allow-verified-vendor-bills"),
-    ("paid in QuickBooks", {"reference": "QB-2", "counterparty": "Figma", "amount": "800.00"}, "deny", "deny-already-paid"),
-    ("paid per the bank", {"reference": "QB-3", "counterparty": "Figma", "amount": "500.00"}, "deny", "deny-already-paid"),
-    ("vendor without a verified account", {"reference": "QB-4", "counterparty": "Bluebird Design Studio", "amount": "900.00"}, "escalate", None),
-    ("vendor unknown to the payments provider", {"reference": "QB-5", "counterparty": "Stranger Supplies", "amount": "300.00"}, "escalate", None),
-    ("bill unknown to the books", {"reference": "QB-99", "counterparty": "Figma", "amount": "300.00"}, "deny", "deny-unknown-or-overpaid-invoice"),
-    ("currency mismatch", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "USD"}, "deny", "currency_mismatch"),
-    ("in the bill's currency", {"reference": "QB-6", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "EUR"}, "escalate", None),  # acme's daily cap counts USD only
+    ("open bill of a verified vendor", {"reference": "140", "counterparty": "Figma", "amount": "1440.00"}, "execute", "allow-verified-vendor-bills"),
+    ("paid in QuickBooks", {"reference": "141", "counterparty": "Figma", "amount": "800.00"}, "deny", "deny-already-paid"),
+    ("paid per the bank", {"reference": "142", "counterparty": "Figma", "amount": "500.00"}, "deny", "deny-already-paid"),
+    ("vendor without a verified account", {"reference": "143", "counterparty": "Bluebird Design Studio", "amount": "900.00"}, "escalate", None),
+    ("vendor unknown to the payments provider", {"reference": "144", "counterparty": "Stranger Supplies", "amount": "300.00"}, "escalate", None),
+    ("bill unknown to the books", {"reference": "999", "counterparty": "Figma", "amount": "300.00"}, "deny", "deny-unknown-or-overpaid-invoice"),
+    ("currency mismatch", {"reference": "145", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "USD"}, "deny", "currency_mismatch"),
+    ("in the bill's currency", {"reference": "145", "counterparty": "Atelier Lumière", "amount": "1000.00", "currency": "EUR"}, "escalate", None),  # acme's daily cap counts USD only
 ]  # fmt: skip
 
 
@@ -227,7 +262,7 @@ async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_ac
     await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
     async with db.tenant(tenant) as conn:
         before = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
-    assert (await observe(db, tenant, ["QB-1"])).invoices[0].invoice_id == "QB-1"
+    assert (await observe(db, tenant, ["140"])).invoices[0].invoice_id == "140"
     assert qbo.refreshes == 1
     async with db.tenant(tenant) as conn:
         after = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
@@ -235,7 +270,7 @@ async def test_an_expired_quickbooks_token_is_refreshed_and_stored_inside_the_ac
     assert after.secret.refresh_token != before.secret.refresh_token
     assert after.secret.refresh_token is not None
     assert after.secret.refresh_token.get_secret_value() in qbo.refresh_tokens
-    await observe(db, tenant, ["QB-1"])
+    await observe(db, tenant, ["140"])
     assert qbo.refreshes == 1, "a fresh token is used as it is"
 
 
@@ -270,14 +305,14 @@ async def test_a_run_against_the_three_providers_pays_once_and_a_revoked_one_pay
     mt_verifies: ModernTreasuryStandIn,
 ) -> None:
     await real_books(db, tenant, qbo, plaid, mt_verifies)
-    handle = await start(client, tenant, "payables", focus=["QB-1"])
+    handle = await start(client, tenant, "payables", focus=["140"])
     (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
     assert ps.status == "executed" and ps.action is not None
     (order,) = mt_verifies.payment_orders
     assert order["id"] == ps.action.connector_reference and order["amount"] == 144000
 
     qbo.revoke_all()
-    failed = await start(client, tenant, "payables", focus=["QB-1"])
+    failed = await start(client, tenant, "payables", focus=["140"])
     with pytest.raises(WorkflowFailureError) as raised:
         await asyncio.wait_for(failed.result(), timeout=60)
     cause = str(raised.value.cause.cause)  # type: ignore[union-attr]
@@ -297,4 +332,102 @@ async def test_a_throttled_quickbooks_read_is_retryable_then_reads(
     with pytest.raises(ApplicationError, match="ThrottleExceeded") as raised:
         await observe(db, tenant)
     assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
-    assert [i.invoice_id for i in (await observe(db, tenant, ["QB-4"])).invoices] == ["QB-4"]
+    assert [i.invoice_id for i in (await observe(db, tenant, ["143"])).invoices] == ["143"]
+
+
+async def _entries(db: Database, tenant: str, kind: str) -> list[dict[str, object]]:
+    async with db.tenant(tenant) as conn:
+        return [e.snapshot async for e in audit_trail.entries(conn, tenant) if e.kind == kind]
+
+
+async def test_a_payment_made_closes_its_bill_in_quickbooks_and_the_next_run_leaves_it(
+    client: Client,
+    worker: Worker,
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, books_write=True)
+    ps = await pay_bill_140(client, tenant)
+    (order,) = mt_verifies.payment_orders
+    # One BillPayment against the bill, for the amount paid, under the payment's request id.
+    (payment,) = qbo.bill_payments
+    assert payment["Line"][0]["LinkedTxn"][0] == {"TxnId": "140", "TxnType": "Bill", "TxnLineId": 0}
+    assert Decimal(str(payment["TotalAmt"])) == Decimal("1440.00")
+    assert payment["VendorRef"]["value"] == qbo.bill("140")["VendorRef"]["value"]
+    assert payment["CheckPayment"]["BankAccountRef"]["value"] == "35"
+    assert list(qbo.by_request_id) == [request_id(ps.action.idempotency_key)]
+    assert qbo.bill("140")["Balance"] == 0
+    (recorded,) = await _entries(db, tenant, BILL_PAYMENT_RECORDED)
+    assert recorded["bill_payment_id"] == payment["Id"]
+    assert recorded["payment_key"] == ps.action.idempotency_key
+    assert order["id"] == recorded["payment_reference"]
+
+    (bill,) = (await observe(db, tenant, ["140"])).invoices
+    assert (bill.status, bill.amount_paid) == ("paid", Decimal("1440.00"))
+    again = await start(client, tenant, "payables", focus=["140"])
+    assert (await asyncio.wait_for(again.result(), timeout=60)).proposals == []
+    assert len(mt_verifies.payment_orders) == 1 and len(qbo.bill_payments) == 1
+
+
+async def test_a_bill_payment_whose_answer_was_lost_is_not_recorded_twice(
+    client: Client,
+    worker: Worker,
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, books_write=True)
+    # Intuit applies the create and the answer is lost (a 500 with its transient fault).
+    qbo.lose_bill_payment_answers = 1
+    await pay_bill_140(client, tenant)
+    assert len(mt_verifies.payment_orders) == 1
+    # The act was retried and sent the same requestid: Intuit answered the first one's.
+    assert len(qbo.bill_payments) == 1
+    assert qbo.bill("140")["Balance"] == 0
+    assert len(await _entries(db, tenant, BILL_PAYMENT_INTENT)) == 2
+    (recorded,) = await _entries(db, tenant, BILL_PAYMENT_RECORDED)
+    assert recorded["bill_payment_id"] == qbo.bill_payments[0]["Id"]
+
+
+async def test_reconcile_records_the_bill_payment_a_payment_made_without(
+    client: Client,
+    worker: Worker,
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    # Paid with read-only QuickBooks credentials: the payment stands, the BillPayment missing.
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    ps = await pay_bill_140(client, tenant)
+    assert qbo.bill_payments == [] and qbo.bill("140")["Balance"] == 1440
+    (missing,) = await _entries(db, tenant, BILL_PAYMENT_MISSING)
+    assert "no QuickBooks write credential" in str(missing["reason"])
+
+    readers, books = session_vault().scoped("read"), session_vault().scoped("write")
+    unsettled = await reconcile_tenant(db, tenant, readers, books)
+    assert [(r.outcome, r.idempotency_key) for r in unsettled] == [
+        ("bill_payment_missing", ps.action.idempotency_key)
+    ]
+    async with db.tenant(tenant) as conn:
+        await config.configure(
+            conn,
+            tenant_id=tenant,
+            capability="bills",
+            provider="quickbooks",
+            settings=quickbooks_settings(qbo, books_write=True),
+            created_by="test",
+        )
+    await add_books_writer(db, tenant, qbo)
+    (repaired,) = await reconcile_tenant(db, tenant, readers, books)
+    (payment,) = qbo.bill_payments
+    assert (repaired.outcome, repaired.reference) == ("bill_payment_recorded", payment["Id"])
+    assert qbo.bill("140")["Balance"] == 0
+    assert await reconcile_tenant(db, tenant, readers, books) == []
+    assert await reconcile_tenant(db, tenant, readers) == [], "without books, nothing to do"
