@@ -22,6 +22,7 @@ from charter.connectors.base import (
     ConnectorError,
     FactsAtExecution,
     FactsReadBefore,
+    ProviderUnavailable,
     UnsupportedAction,
     WriteLookup,
 )
@@ -45,6 +46,7 @@ from charter.connectors.plaid import PlaidBank, PlaidSettings
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
+from charter.connectors.quickbooks.client import expiring
 from charter.runtime.bulkheads import Bulkheads
 from charter.storage import Database
 from charter.storage import connector_config as config
@@ -238,14 +240,28 @@ async def quickbooks_tokens(
     app: Credential,
 ) -> Credential:
     """The QuickBooks token credential of `holder`'s scope, refreshed at Intuit (with no
-    transaction open) if it expires soon, the rotated pair stored in a transaction of its own."""
+    transaction open) if it expires soon, the rotated pair stored in a transaction of its own.
+
+    One process refreshes at a time: Intuit rotates the refresh token, so a second refresh
+    with the old one would fail (`invalid_grant`) and lose the connection. The refresh runs
+    under an advisory lock per tenant, connector and scope, held on a connection of its own
+    (no transaction spans the call); once it is held, the stored token is read again, and a
+    token another process refreshed meanwhile is used as it is."""
+    if not expiring(tokens):
+        return tokens
 
     async def store(stale: Credential, fresh: CredentialSecret) -> Credential:
         async with db.tenant(tenant_id) as conn:
             return await holder.replace_secret(conn, stale, fresh)
 
     async def refresh() -> Credential:
-        return await refreshed(store, settings, tokens, app)
+        name = f"{tenant_id}/oauth-refresh/{QUICKBOOKS}/{holder.scope}"
+        async with db.advisory_lock(name) as acquired:
+            if not acquired:
+                raise ProviderUnavailable("another process is refreshing the QuickBooks token")
+            async with db.tenant(tenant_id) as conn:
+                current = await obtain(holder, conn, tenant_id, QUICKBOOKS)
+            return await refreshed(store, settings, current, app)
 
     if bulkheads is None:
         return await refresh()

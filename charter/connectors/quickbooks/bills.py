@@ -72,6 +72,16 @@ def _all(kind: Any, client: QuickBooks) -> list[Any]:
         start += _PAGE
 
 
+def _due(b: Any) -> date:
+    """The bill's DueDate; without one (Intuit computes it from the vendor's terms, and a
+    bill entered without terms may carry none), its transaction date: due on receipt, as
+    QuickBooks itself treats a bill without terms. Neither: today (due now)."""
+    for value in (getattr(b, "DueDate", None), getattr(b, "TxnDate", None)):
+        if value:
+            return date.fromisoformat(str(value))
+    return date.today()
+
+
 def _bill(b: Any) -> Bill:
     return Bill(
         bill_id=str(b.Id),
@@ -81,6 +91,6 @@ def _bill(b: Any) -> Bill:
         total=Decimal(str(b.TotalAmt)),
         balance=Decimal(str(b.Balance)),
         currency=str(b.CurrencyRef.value) if b.CurrencyRef else "USD",
-        due_date=date.fromisoformat(str(b.DueDate)),
+        due_date=_due(b),
         memo=str(b.PrivateNote or ""),
     )

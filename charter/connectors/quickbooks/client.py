@@ -120,6 +120,14 @@ def _refresh(
     )
 
 
+def expiring(tokens: Credential) -> bool:
+    """Whether the access token must be refreshed before use (it expires within minutes)."""
+    secret = tokens.secret
+    if secret.kind != "oauth" or secret.refresh_token is None:
+        raise ConnectorAuthError(f"credential {tokens.credential_id} is not an OAuth token set")
+    return secret.expires_at is None or secret.expires_at - _REFRESH_MARGIN <= datetime.now(UTC)
+
+
 async def refreshed(
     store: Callable[[Credential, CredentialSecret], Awaitable[Credential]],
     settings: QuickBooksSettings,
@@ -133,9 +141,7 @@ async def refreshed(
     answered), so a failure afterwards does not lose it.
     """
     secret = tokens.secret
-    if secret.kind != "oauth" or secret.refresh_token is None:
-        raise ConnectorAuthError(f"credential {tokens.credential_id} is not an OAuth token set")
-    if secret.expires_at is not None and secret.expires_at - _REFRESH_MARGIN > datetime.now(UTC):
+    if not expiring(tokens):
         return tokens
     try:
         fresh = await asyncio.to_thread(_refresh, settings, secret, app)

@@ -431,3 +431,64 @@ async def test_reconcile_records_the_bill_payment_a_payment_made_without(
     assert qbo.bill("140")["Balance"] == 0
     assert await reconcile_tenant(db, tenant, readers, books) == []
     assert await reconcile_tenant(db, tenant, readers) == [], "without books, nothing to do"
+
+
+async def test_bills_are_known_by_their_quickbooks_id_and_one_without_a_due_date_is_due_on_entry(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    figma = qbo.vendors[0]["Id"]
+    stranger = qbo.vendors[2]["Id"]
+    mine = qbo.add_bill("1001", figma, "120.00")
+    theirs = qbo.add_bill("1001", stranger, "75.00", no_due_date=True)
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    by_id = {i.invoice_id: i for i in (await observe(db, tenant)).invoices}
+    # Two vendors' bills "1001": two invoices, never one reference.
+    assert (by_id[mine].vendor_name, by_id[mine].amount) == ("Figma", Decimal("120.00"))
+    assert (by_id[theirs].vendor_name, by_id[theirs].amount) == ("Stranger Supplies", Decimal("75"))
+    # No DueDate: due on its transaction date, as QuickBooks treats a bill without terms.
+    assert by_id[theirs].due_date.isoformat() == qbo.bill(theirs)["TxnDate"]
+    (focused,) = (await observe(db, tenant, [theirs])).invoices
+    assert focused.vendor_name == "Stranger Supplies"
+
+
+async def test_intuits_transient_faults_are_retryable_not_a_reconnect(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
+    qbo.token_unavailable = 1
+    with pytest.raises(ApplicationError, match="token endpoint answered 503") as raised:
+        await observe(db, tenant)
+    assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+    qbo.transient_faults = 1
+    with pytest.raises(ApplicationError, match=r"\(10000\)") as raised:
+        await observe(db, tenant)
+    assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+    assert [i.invoice_id for i in (await observe(db, tenant, ["143"])).invoices] == ["143"]
+    assert qbo.refreshes == 1
+
+
+async def test_concurrent_reads_refresh_the_quickbooks_token_once(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> None:
+    await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
+    # Each read finds the stored token expiring; Intuit rotates the refresh token, so a
+    # second refresh with the old one would be refused (invalid_grant).
+    read = await asyncio.gather(*(observe(db, tenant, ["140"]) for _ in range(3)))
+    assert [o.invoices[0].invoice_id for o in read] == ["140"] * 3
+    assert qbo.refreshes == 1
+    async with db.tenant(tenant) as conn:
+        stored = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
+    assert stored.secret.refresh_token is not None
+    assert qbo.refresh_tokens == {stored.secret.refresh_token.get_secret_value()}
