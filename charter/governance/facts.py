@@ -119,8 +119,12 @@ def facts_for(
     if "accounts" in wanted:
         facts["accounts"] = [_plain(a.model_dump(mode="python")) for a in observation.bank_accounts]
     if "total_cash" in wanted:
+        # Cash in the proposal's currency only: no account's EUR counts as USD.
         facts["total_cash"] = _plain(
-            sum((a.balance for a in observation.bank_accounts), Decimal(0))
+            sum(
+                (a.balance for a in observation.bank_accounts if a.currency == proposal.currency),
+                Decimal(0),
+            )
         )
     if "run" in wanted:
         facts["run"] = _run_facts(proposal, observation, earlier)

@@ -1,5 +1,17 @@
 """Bank balances (/accounts/balance/get) and transactions (/transactions/sync) from Plaid.
 
+Cash is what a depository account can spend: credit cards, loans and investments are not
+cash and are left out; each account keeps its own currency (nobody adds EUR to USD), and
+its balance is Plaid's `available` (what can be spent now), or `current` where the
+institution reports no `available`, or 0 where it reports neither (nothing known to be
+spendable). An account whose currency Plaid does not know is left out, not taken for USD.
+
+Transactions: /transactions/sync from the start, page after page, each page's `added`,
+`modified` and `removed` applied by `transaction_id`. Plaid's
+TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION (the Item changed while paging) restarts from
+the cursor the sync began with, a few times; more pages than the bound, or more restarts,
+end the read as `ProviderUnavailable` (retried later), never as a failure of the run.
+
 Plaid's API is read only for these products: neither credential below can move money.
 Credentials, both in the encrypted store: `plaid` (the app's secret, as an API key) and
 `plaid-item` (the access token of the linked bank Item). plaid-python is synchronous;
@@ -33,6 +45,10 @@ _AUTH_ERRORS = frozenset(
     {"INVALID_ACCESS_TOKEN", "INVALID_API_KEYS", "ITEM_LOGIN_REQUIRED", "ACCESS_NOT_GRANTED"}
 )
 _MAX_PAGES = 50
+_MAX_RESTARTS = 3
+_MUTATED = "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"
+#: Plaid's account type whose balance is cash.
+_CASH = "depository"
 
 
 class PlaidSettings(BaseModel):
@@ -69,6 +85,8 @@ def _translated(exc: plaid.ApiException) -> ConnectorError:
     try:
         body: dict[str, Any] = json.loads(exc.body or "{}")
     except ValueError:
+        body = {}
+    if not isinstance(body, dict):
         body = {}
     code = str(body.get("error_code", exc.status))
     message = f"Plaid: {code}: {body.get('error_message', exc.reason)}"
@@ -107,34 +125,65 @@ class PlaidBank:
         api = _api(self._settings, self._secret)
         token = self._token()
         balances = api.accounts_balance_get(AccountsBalanceGetRequest(access_token=token))
-        accounts = [
-            BankAccount(
-                account_id=a.account_id,
-                name=a.name,
-                currency=a.balances.iso_currency_code or "USD",
-                balance=Decimal(str(a.balances.current)),
+        accounts = [a for a in (_cash(account) for account in balances.accounts) if a is not None]
+        for _ in range(_MAX_RESTARTS):
+            try:
+                return accounts, _synced(api, token, "")
+            except plaid.ApiException as exc:
+                if _error_code(exc) != _MUTATED:
+                    raise
+        raise ProviderUnavailable(
+            f"Plaid: transactions kept changing while paged ({_MAX_RESTARTS} restarts); "
+            "reading again later"
+        )
+
+
+def _cash(account: Any) -> BankAccount | None:
+    """A depository account as cash in its own currency; None for any other account."""
+    if str(account.type) != _CASH:
+        return None
+    balances = account.balances
+    currency = balances.get("iso_currency_code") or balances.get("unofficial_currency_code")
+    if not currency:
+        return None
+    available, current = balances.get("available"), balances.get("current")
+    spendable = available if available is not None else current
+    return BankAccount(
+        account_id=account.account_id,
+        name=account.name,
+        currency=str(currency),
+        balance=Decimal(str(spendable)) if spendable is not None else Decimal(0),
+    )
+
+
+def _error_code(exc: plaid.ApiException) -> str:
+    try:
+        body: dict[str, Any] = json.loads(exc.body or "{}")
+    except ValueError:
+        return ""
+    return str(body.get("error_code", ""))
+
+
+def _synced(api: plaid_api.PlaidApi, token: str, cursor: str) -> list[BankTransaction]:
+    """Every transaction from `cursor` on, page after page, applied by transaction_id."""
+    found: dict[str, BankTransaction] = {}
+    for _ in range(_MAX_PAGES):
+        page = api.transactions_sync(TransactionsSyncRequest(access_token=token, cursor=cursor))
+        for t in [*page.added, *page.modified]:
+            found[t.transaction_id] = BankTransaction(
+                transaction_id=t.transaction_id,
+                account_id=t.account_id,
+                amount=Decimal(str(t.amount)),
+                currency=t.iso_currency_code or t.unofficial_currency_code or "",
+                description=t.name or "",
+                on=t.date,
+                pending=bool(t.pending),
             )
-            for a in balances.accounts
-        ]
-        transactions: list[BankTransaction] = []
-        cursor = ""
-        for _ in range(_MAX_PAGES):
-            page = api.transactions_sync(TransactionsSyncRequest(access_token=token, cursor=cursor))
-            for t in [*page.added, *page.modified]:
-                transactions.append(
-                    BankTransaction(
-                        transaction_id=t.transaction_id,
-                        account_id=t.account_id,
-                        amount=Decimal(str(t.amount)),
-                        currency=t.iso_currency_code or "USD",
-                        description=t.name or "",
-                        on=t.date,
-                        pending=bool(t.pending),
-                    )
-                )
-            removed = {r.transaction_id for r in page.removed}
-            transactions = [t for t in transactions if t.transaction_id not in removed]
-            cursor = page.next_cursor
-            if not page.has_more:
-                return accounts, transactions
-        raise ConnectorError(f"Plaid: more than {_MAX_PAGES} pages of transactions")
+        for r in page.removed:
+            found.pop(r.transaction_id, None)
+        cursor = page.next_cursor
+        if not page.has_more:
+            return list(found.values())
+    raise ProviderUnavailable(
+        f"Plaid: more than {_MAX_PAGES} pages of transactions in one read; reading again later"
+    )

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -23,6 +24,7 @@ from activities.read import ReadActivities
 from charter.connectors.quickbooks.payments import request_id
 from charter.demo.seed import constitution_source, seed
 from charter.governance import gate
+from charter.governance.facts import facts_for
 from charter.reasoners import OfflineReasoner
 from charter.services.books_closing import (
     BILL_PAYMENT_INTENT,
@@ -166,6 +168,27 @@ async def observe(db: Database, tenant: str, focus: list[str] | None = None) -> 
         activities.observe, ObserveInput(run=run, focus=focus or [])
     )
     return result
+
+
+class Books(NamedTuple):
+    """A tenant and the three providers' stand-ins it will read from."""
+
+    db: Database
+    tenant: str
+    qbo: QuickBooksStandIn
+    plaid: PlaidStandIn
+    mt: ModernTreasuryStandIn
+
+
+@pytest.fixture
+def books(
+    db: Database,
+    tenant: str,
+    qbo: QuickBooksStandIn,
+    plaid: PlaidStandIn,
+    mt_verifies: ModernTreasuryStandIn,
+) -> Books:
+    return Books(db, tenant, qbo, plaid, mt_verifies)
 
 
 @pytest.fixture
@@ -343,12 +366,9 @@ async def _entries(db: Database, tenant: str, kind: str) -> list[dict[str, objec
 async def test_a_payment_made_closes_its_bill_in_quickbooks_and_the_next_run_leaves_it(
     client: Client,
     worker: Worker,
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     await real_books(db, tenant, qbo, plaid, mt_verifies, books_write=True)
     ps = await pay_bill_140(client, tenant)
     (order,) = mt_verifies.payment_orders
@@ -375,12 +395,9 @@ async def test_a_payment_made_closes_its_bill_in_quickbooks_and_the_next_run_lea
 async def test_a_bill_payment_whose_answer_was_lost_is_not_recorded_twice(
     client: Client,
     worker: Worker,
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     await real_books(db, tenant, qbo, plaid, mt_verifies, books_write=True)
     # Intuit applies the create and the answer is lost (a 500 with its transient fault).
     qbo.lose_bill_payment_answers = 1
@@ -397,12 +414,9 @@ async def test_a_bill_payment_whose_answer_was_lost_is_not_recorded_twice(
 async def test_reconcile_records_the_bill_payment_a_payment_made_without(
     client: Client,
     worker: Worker,
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     # Paid with read-only QuickBooks credentials: the payment stands, the BillPayment missing.
     await real_books(db, tenant, qbo, plaid, mt_verifies)
     ps = await pay_bill_140(client, tenant)
@@ -434,12 +448,9 @@ async def test_reconcile_records_the_bill_payment_a_payment_made_without(
 
 
 async def test_bills_are_known_by_their_quickbooks_id_and_one_without_a_due_date_is_due_on_entry(
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     figma = qbo.vendors[0]["Id"]
     stranger = qbo.vendors[2]["Id"]
     mine = qbo.add_bill("1001", figma, "120.00")
@@ -456,12 +467,9 @@ async def test_bills_are_known_by_their_quickbooks_id_and_one_without_a_due_date
 
 
 async def test_intuits_transient_faults_are_retryable_not_a_reconnect(
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
     qbo.token_unavailable = 1
     with pytest.raises(ApplicationError, match="token endpoint answered 503") as raised:
@@ -476,12 +484,9 @@ async def test_intuits_transient_faults_are_retryable_not_a_reconnect(
 
 
 async def test_concurrent_reads_refresh_the_quickbooks_token_once(
-    db: Database,
-    tenant: str,
-    qbo: QuickBooksStandIn,
-    plaid: PlaidStandIn,
-    mt_verifies: ModernTreasuryStandIn,
+    books: Books,
 ) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
     await real_books(db, tenant, qbo, plaid, mt_verifies, expired=True)
     # Each read finds the stored token expiring; Intuit rotates the refresh token, so a
     # second refresh with the old one would be refused (invalid_grant).
@@ -492,3 +497,83 @@ async def test_concurrent_reads_refresh_the_quickbooks_token_once(
         stored = await session_vault().scoped("read").obtain_for(conn, tenant, "quickbooks")
     assert stored.secret.refresh_token is not None
     assert qbo.refresh_tokens == {stored.secret.refresh_token.get_secret_value()}
+
+
+async def test_cash_is_depository_accounts_in_their_currency_spendable_and_null_safe(
+    books: Books,
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    plaid.add_account("Amex ••1008", "5120.00", kind="credit", subtype="credit card")
+    plaid.add_account("Term loan", "250000.00", kind="loan", subtype="commercial")
+    plaid.add_account("Brokerage", "90000.00", kind="investment", subtype="brokerage")
+    plaid.add_account("Paris ••0042", "30000.00", "EUR")
+    plaid.add_account("Payroll ••3300", "9000.00", available="7500.00")  # holds pending
+    plaid.add_account("New ••5511", None, available=None)  # the bank reports neither yet
+    plaid.add_account("Sweep ••6600", "1000.00", available=None)
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    accounts = {a.name: (a.currency, a.balance) for a in (await observe(db, tenant)).bank_accounts}
+    assert accounts == {
+        "Operating ••4021": ("USD", Decimal("182450.00")),
+        "Reserve ••7710": ("USD", Decimal("600000.00")),
+        "Paris ••0042": ("EUR", Decimal("30000.00")),
+        "Payroll ••3300": ("USD", Decimal("7500.00")),
+        "New ••5511": ("USD", Decimal("0")),
+        "Sweep ••6600": ("USD", Decimal("1000.00")),
+    }
+    # The gate's total cash is the proposal's currency's alone.
+    observation = await observe(db, tenant)
+    law = constitution(constitution_source("acme"))
+    usd = proposal(law, reference="140", counterparty="Figma", amount=Decimal("1440.00"))
+    eur = proposal(law, reference="145", counterparty="Atelier Lumière", amount=Decimal("1000"))
+    eur = eur.model_copy(update={"currency": "EUR"})
+    assert facts_for(usd, observation)["total_cash"] == Decimal("790950.00")
+    assert facts_for(eur, observation)["total_cash"] == Decimal("30000.00")
+
+
+async def test_transactions_sync_restarts_on_mutation_and_applies_changes_by_id(
+    books: Books,
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    operating = plaid.accounts[0]["account_id"]
+    # QB-1's payment was first booked short, then corrected; a stray line was withdrawn.
+    paid = plaid.add_outflow(operating, "1000.00", "ACH DEBIT FIGMA INC QB-1")
+    stray = plaid.add_outflow(operating, "300.00", "ACH DEBIT STRANGER QB-5")
+    plaid.modify(paid, "1440.00")
+    plaid.remove(stray)
+    plaid.mutate_during_pagination = 1
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    by_id = {i.invoice_id: i for i in (await observe(db, tenant)).invoices}
+    assert by_id["140"].amount_paid == Decimal("1440.00")
+    assert by_id["144"].amount_paid == Decimal("0")
+    # Paging restarted from the cursor it began with, once, after the mutation.
+    assert plaid.sync_requests[:3] == ["", "2", ""]
+
+
+async def test_a_sync_past_its_page_bound_is_retryable(
+    books: Books,
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    operating = plaid.accounts[0]["account_id"]
+    for n in range(50 * plaid.page_size):
+        plaid.add_outflow(operating, "1.00", f"CARD {n}")
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    with pytest.raises(ApplicationError, match="more than 50 pages") as raised:
+        await observe(db, tenant)
+    assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+
+
+async def test_a_bank_line_pays_a_bill_only_by_its_exact_number_and_amount(
+    books: Books,
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    figma = qbo.vendors[0]["Id"]
+    ten = qbo.add_bill("QB-10", figma, "1440.00")
+    operating = plaid.accounts[0]["account_id"]
+    plaid.add_outflow(operating, "1440.00", "ACH DEBIT FIGMA INC QB-10")
+    plaid.add_outflow(operating, "450.00", "ACH DEBIT BLUEBIRD QB-4")  # not the bill's amount
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    by_id = {i.invoice_id: i for i in (await observe(db, tenant)).invoices}
+    assert by_id[ten].amount_paid == Decimal("1440.00")
+    assert by_id["140"].amount_paid == Decimal("0"), "QB-10's payment is not QB-1's"
+    assert by_id["143"].amount_paid == Decimal("0")
+    assert by_id["142"].amount_paid == Decimal("500.00")
