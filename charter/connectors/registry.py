@@ -48,7 +48,7 @@ from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
 from charter.connectors.quickbooks.client import expiring
 from charter.runtime.bulkheads import Bulkheads
-from charter.storage import Database
+from charter.storage import Database, plaid_cursors
 from charter.storage import connector_config as config
 from charter.storage.connector_config import DEFAULT_PROVIDER, Capability, ConnectorConfig
 from charter.storage.credential_vault import (
@@ -280,8 +280,28 @@ def _remote_providers(route: ReadRoute) -> list[str]:
     return [p for p in configured if p != DEFAULT_PROVIDER]
 
 
+class _StoredCursors:
+    """The tenant's Plaid sync cursors, each load and save a transaction of its own."""
+
+    def __init__(self, db: Database, tenant_id: str) -> None:
+        self._db = db
+        self._tenant_id = tenant_id
+
+    async def load(self, item_id: str) -> plaid_cursors.SyncState:
+        async with self._db.tenant(self._tenant_id) as conn:
+            return await plaid_cursors.load(conn, self._tenant_id, item_id)
+
+    async def save(self, item_id: str, since: str, reached: plaid_cursors.SyncState) -> bool:
+        async with self._db.tenant(self._tenant_id) as conn:
+            return await plaid_cursors.save(conn, self._tenant_id, item_id, since, reached)
+
+
 def _provider_reader(
-    route: ReadRoute, tenant_id: str, credentials: dict[str, Credential], demo: Observation | None
+    route: ReadRoute,
+    tenant_id: str,
+    credentials: dict[str, Credential],
+    demo: Observation | None,
+    cursors: _StoredCursors | None = None,
 ) -> PayablesReader:
     """The composed payables reader: it holds no connection (`demo`: what the demo books
     showed, read before)."""
@@ -302,6 +322,7 @@ def _provider_reader(
             PlaidSettings.model_validate(route.bank.settings),
             credentials[PLAID],
             credentials[PLAID_ITEM],
+            cursors,
         )
         if route.bank.provider == PLAID
         else None,
@@ -342,7 +363,7 @@ async def observe(
     if not route.composed:
         assert demo is not None
         return demo
-    composed = _provider_reader(route, tenant_id, credentials, demo)
+    composed = _provider_reader(route, tenant_id, credentials, demo, _StoredCursors(db, tenant_id))
     return await through_all(
         bulkheads, _remote_providers(route), lambda: composed.snapshot(agent, focus)
     )

@@ -32,7 +32,7 @@ from charter.services.books_closing import (
     BILL_PAYMENT_RECORDED,
 )
 from charter.services.reconcile import reconcile_tenant
-from charter.storage import Database, audit_trail
+from charter.storage import Database, audit_trail, plaid_cursors
 from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
 from schemas import Observation, ObserveInput, ProposalState, RunRef
@@ -560,6 +560,43 @@ async def test_a_sync_past_its_page_bound_is_retryable(
     with pytest.raises(ApplicationError, match="more than 50 pages") as raised:
         await observe(db, tenant)
     assert raised.value.type == "ProviderUnavailable" and not raised.value.non_retryable
+    # What the bounded read reached was stored: the next one goes on from there, and sees all.
+    asked = len(plaid.sync_requests)
+    await observe(db, tenant)
+    assert plaid.sync_requests[asked] == str(50 * plaid.page_size)
+    async with db.tenant(tenant) as conn:
+        stored = await plaid_cursors.load(conn, tenant, "item-standin")
+    assert (stored.cursor, len(stored.transactions)) == (str(len(plaid.changes)), 103)
+
+
+async def test_the_sync_goes_on_from_the_cursor_stored_for_the_tenant_and_item(
+    books: Books,
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    first = await observe(db, tenant)
+    assert plaid.sync_requests[0] == ""
+    reached = str(len(plaid.changes))
+    async with db.tenant(tenant) as conn:
+        stored = await plaid_cursors.load(conn, tenant, "item-standin")
+    assert stored.cursor == reached and len(stored.transactions) == 3
+
+    operating = plaid.accounts[0]["account_id"]
+    coffee = next(t["transaction_id"] for t in plaid.transactions if t["name"] == "COFFEE")
+    plaid.remove(coffee)
+    plaid.add_outflow(operating, "1440.00", "ACH DEBIT FIGMA INC QB-1")
+    asked = len(plaid.sync_requests)
+    second = await observe(db, tenant)
+    # Only the changes since the stored cursor were asked for, and applied to what it held.
+    assert plaid.sync_requests[asked] == reached
+    assert len(plaid.sync_requests) == asked + 1
+    by_id = {i.invoice_id: i for i in second.invoices}
+    assert by_id["140"].amount_paid == Decimal("1440.00")
+    assert by_id["142"].amount_paid == Decimal("500.00"), "kept from the stored state"
+    assert {i.invoice_id for i in first.invoices} == set(by_id)
+    async with db.tenant(tenant) as conn:
+        after = await plaid_cursors.load(conn, tenant, "item-standin")
+    assert coffee not in after.transactions and len(after.transactions) == 3
 
 
 async def test_a_bank_line_pays_a_bill_only_by_its_exact_number_and_amount(
