@@ -58,6 +58,7 @@ def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
     return Invoice(
         # QuickBooks' Id: a DocNumber is the vendor's, and two vendors' may be the same.
         invoice_id=bill.bill_id,
+        number=bill.number,
         vendor_id=bill.vendor_id,
         vendor_name=bill.vendor_name,
         amount=bill.total,

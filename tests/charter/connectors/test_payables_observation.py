@@ -25,6 +25,7 @@ from charter.connectors.quickbooks.payments import request_id
 from charter.demo.seed import constitution_source, seed
 from charter.governance import gate
 from charter.governance.facts import facts_for
+from charter.presentation.report import invoice_label
 from charter.reasoners import OfflineReasoner
 from charter.services.books_closing import (
     BILL_PAYMENT_INTENT,
@@ -458,6 +459,9 @@ async def test_bills_are_known_by_their_quickbooks_id_and_one_without_a_due_date
     await real_books(db, tenant, qbo, plaid, mt_verifies)
     by_id = {i.invoice_id: i for i in (await observe(db, tenant)).invoices}
     # Two vendors' bills "1001": two invoices, never one reference.
+    assert (by_id[mine].number, by_id[theirs].number) == ("1001", "1001")
+    # A human sees the vendor's number, the id beside it.
+    assert invoice_label(by_id[mine].model_dump()) == f"1001 (id {mine})"
     assert (by_id[mine].vendor_name, by_id[mine].amount) == ("Figma", Decimal("120.00"))
     assert (by_id[theirs].vendor_name, by_id[theirs].amount) == ("Stranger Supplies", Decimal("75"))
     # No DueDate: due on its transaction date, as QuickBooks treats a bill without terms.
