@@ -8,6 +8,8 @@ then judges proposals against that observation under Acme's constitution.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -37,6 +39,7 @@ from charter.storage import Database, audit_trail, plaid_cursors
 from charter.storage import connector_config as config
 from charter.storage import credential_vault as creds
 from schemas import Observation, ObserveInput, ProposalState, RunRef
+from tests.charter.connectors.test_payment_worker_killed import worker_process
 from tests.support.constitutions import constitution, proposal
 from tests.support.paying import pay_through
 from tests.support.running import start
@@ -618,3 +621,33 @@ async def test_a_bank_line_pays_a_bill_only_by_its_exact_number_and_amount(
     assert by_id["140"].amount_paid == Decimal("0"), "QB-10's payment is not QB-1's"
     assert by_id["143"].amount_paid == Decimal("0")
     assert by_id["142"].amount_paid == Decimal("500.00")
+
+
+async def test_a_worker_killed_after_the_bill_payment_was_sent_records_one(
+    client: Client, admin_dsn: str, books: Books
+) -> None:
+    db, tenant, qbo, plaid, mt_verifies = books
+    queue = f"charter-kill-{uuid.uuid4().hex[:8]}"
+    await real_books(db, tenant, qbo, plaid, mt_verifies, books_write=True)
+    qbo.hang_bill_payment_answers = 1
+    async with worker_process(client, admin_dsn, queue) as first:
+        handle = await start(client, tenant, "payables", focus=["140"], task_queue=queue)
+        await asyncio.wait_for(qbo.bill_payment_applied.wait(), timeout=60)
+        os.kill(first.pid, signal.SIGKILL)
+        assert await first.wait() == -signal.SIGKILL
+    # Paid, and the BillPayment made at Intuit; Charter holds only its intent.
+    assert len(mt_verifies.payment_orders) == 1 and len(qbo.bill_payments) == 1
+    assert len(await _entries(db, tenant, BILL_PAYMENT_INTENT)) == 1
+    assert await _entries(db, tenant, BILL_PAYMENT_RECORDED) == []
+
+    async with worker_process(client, admin_dsn, queue):
+        # The killed attempt times out (start-to-close) and the retry lands here.
+        result = await asyncio.wait_for(handle.result(), timeout=180)
+    (ps,) = result.proposals
+    assert ps.status == "executed" and ps.action is not None
+    assert ps.action.status == "already_executed"
+    # The retry sent the same requestid: Intuit answered the BillPayment it had made.
+    assert len(qbo.bill_payments) == 1 and qbo.bill("140")["Balance"] == 0
+    (recorded,) = await _entries(db, tenant, BILL_PAYMENT_RECORDED)
+    assert recorded["bill_payment_id"] == qbo.bill_payments[0]["Id"]
+    assert len(mt_verifies.payment_orders) == 1

@@ -17,11 +17,13 @@ QuickBooks client's `api_url_v3` points here. What it keeps to:
   `Line`'s `LinkedTxn` of type Bill has its Balance reduced by the line's Amount (refused
   past the balance); the same `requestid` query parameter answers the BillPayment the first
   request made, creating nothing. `lose_bill_payment_answers` applies a create and then
-  answers 500, as a dropped answer looks to the client.
+  answers 500, as a dropped answer looks to the client; `hang_bill_payment_answers` applies it
+  and never answers (a worker killed meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -54,6 +56,8 @@ class QuickBooksStandIn:
     transient_faults: int = 0
     token_unavailable: int = 0
     lose_bill_payment_answers: int = 0
+    hang_bill_payment_answers: int = 0
+    bill_payment_applied: asyncio.Event = field(default_factory=asyncio.Event)
     refreshes: int = 0
     base_url: str = ""
 
@@ -247,6 +251,11 @@ class QuickBooksStandIn:
         self.bill_payments.append(created)
         if requestid is not None:
             self.by_request_id[requestid] = created
+        self.bill_payment_applied.set()
+        if self.hang_bill_payment_answers > 0:
+            # Applied, and the answer never comes (until the client goes away).
+            self.hang_bill_payment_answers -= 1
+            await asyncio.sleep(3600)
         if self.lose_bill_payment_answers > 0:
             self.lose_bill_payment_answers -= 1
             return _fault(500, "SystemFault", "An application error has occurred", "10000", "")
