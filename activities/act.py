@@ -16,7 +16,9 @@ and never a provider call inside one:
 4. perform: a provider is called with no transaction and no connection held, through its
    bulkhead, the lease renewed meanwhile; the result is recorded in a new transaction that
    checks the lease. The demo books, which live in Charter's database, write in that
-   transaction itself.
+   transaction itself;
+5. close the books: a bill paid (now or by an earlier attempt) gets its QuickBooks
+   BillPayment, once (`charter.services.books_closing`), in the same manner.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ from activities._leases import (
     while_leased,
 )
 from activities._notices import notify
-from activities._provider_writes import Escalation, find_earlier, perform
+from activities._provider_writes import RETRY_BUDGET, Escalation, find_earlier, perform
 from activities._send_back import close_if_unstable, send_back
 from charter.connectors import (
     ActionRefusedByBooks,
     ConnectorAuthError,
     ConnectorError,
+    ProviderUnavailable,
     UnsupportedAction,
     registry,
 )
@@ -68,6 +71,7 @@ from charter.connectors.registry import WriteRoute
 from charter.runtime.bulkheads import CallTimedOut, CircuitOpen, Unavailable
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
+from charter.services.books_closing import Payment, close_books, record_missing
 from charter.services.execution import ExecutionCheck, check_and_reserve
 from charter.services.payment_keys import action_key
 from charter.services.tolerance import approved_tolerance
@@ -139,12 +143,43 @@ class ActActivities:
         key = await action_key(self._db, req.run, req.proposal)
         holder = new_holder()
         try:
-            return await self._act(req, key, holder)
+            result = await self._act(req, key, holder)
         except ApplicationError as exc:
             if exc.non_retryable and exc.type not in _RECORDED_WHERE_MADE:
                 # A final refusal is a step of the run too: audit it.
                 await self._record_refusal(req, key, exc, holder)
             raise
+        await self._close_books(req, result)
+        return result
+
+    async def _close_books(self, req: ActInput, result: ActionResult) -> None:
+        """The payment made (now or by an earlier attempt), record it in the books: a
+        QuickBooks BillPayment, once. Intuit turning it away for now retries the act (which
+        finds the payment made and comes straight back here), within the retry budget;
+        past it, or for any other reason, the BillPayment is recorded as missing and the
+        payment stands: `charter actions reconcile` records it later."""
+        run = req.run
+        payment = Payment(
+            run.tenant_id,
+            req.proposal,
+            result.idempotency_key,
+            result.connector_reference,
+            run.workflow_id,
+            run.run_id,
+        )
+        actor = f"agent:{run.agent}"
+        try:
+            await close_books(
+                self._db, self._credentials, payment, actor=actor, bulkheads=self._bulkheads
+            )
+        except (ProviderUnavailable, Unavailable) as exc:
+            attempt = activity.info().attempt
+            if attempt < RETRY_BUDGET:
+                raise CatalogueError(
+                    ErrorType.PROVIDER_UNAVAILABLE,
+                    f"the payment is made; recording it in the books: {exc}",
+                ) from None
+            await record_missing(self._db, payment, actor, f"{exc}; after {attempt} attempts")
 
     async def _act(self, req: ActInput, key: str, holder: str) -> ActionResult:
         settled = await self._settle_earlier_attempt(req, key, holder)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from charter.connectors.base import ConnectorError
 from charter.services.duplicate_payments import CancelRefused, cancel_duplicate
-from charter.services.reconcile import reconcile_tenant
+from charter.services.reconcile import SETTLED, reconcile_tenant
 from charter.storage.credential_vault import CredentialVault
 from charter.storage.db import TenantRequired, valid_tenant
 from charter_cli._arguments import add_json, add_member, add_tenant
@@ -36,16 +36,19 @@ async def cmd_reconcile(args: argparse.Namespace) -> int:
 
     For every action intent without a recorded result (a worker killed, a request timed out),
     ask the provider, with a read credential, for a write made under the intent's idempotency
-    key; record it if found. Exits 1 while any intent stays unsettled.
+    key; record it if found. A payment made whose bill QuickBooks does not show paid gets
+    its BillPayment recorded (with the bills provider's write credential). Exits 1 while
+    any intent or BillPayment stays unsettled.
     """
     with as_cli_errors(TenantRequired):
         tenants = [valid_tenant(args.tenant)] if args.tenant else None
     async with connected(args, temporal=False) as s:
-        readers = CredentialVault(s.settings).scoped("read")
+        vault = CredentialVault(s.settings)
+        readers, books = vault.scoped("read"), vault.scoped("write")
         settled = []
         for tenant in tenants or await s.db.tenant_ids():
-            settled.extend(await reconcile_tenant(s.db, tenant, readers))
-    unsettled = any(r.outcome != "recorded" for r in settled)
+            settled.extend(await reconcile_tenant(s.db, tenant, readers, books))
+    unsettled = any(r.outcome not in SETTLED for r in settled)
     if args.json:
         print_json(settled)
         return 1 if unsettled else 0

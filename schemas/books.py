@@ -33,6 +33,11 @@ class Vendor(FrozenModel):
 
 class Invoice(FrozenModel):
     invoice_id: str
+    number: str = Field(
+        default="",
+        description="The bill's number as its vendor wrote it (QuickBooks DocNumber), for "
+        "display only: two vendors' may be the same, so it is never a reference.",
+    )
     vendor_id: str
     vendor_name: str
     amount: Decimal

@@ -7,8 +7,9 @@ Where each fact comes from:
   the demo books); amounts stay `Decimal` in the bill's own currency;
 - `invoice.amount_paid`: the larger of what the bills provider shows paid (QuickBooks:
   total less open balance) and what the bank shows left the account for that bill (Plaid
-  outflows in the bill's currency whose description names the bill number) — the two
-  usually record the same payment, so they are not added;
+  outflows in the bill's currency whose description names the bill number as a whole word
+  — "INV-1" is not named by "INV-10" — for exactly the bill's total or open balance) —
+  the two usually record the same payment, so they are not added;
 - `vendor.verified`: with Modern Treasury paying, whether the vendor's name is a Modern
   Treasury counterparty with exactly one verified external account; otherwise what the
   demo books say. A vendor unknown to the payments provider is not verified.
@@ -16,6 +17,7 @@ Where each fact comes from:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,22 +27,38 @@ from charter.connectors.quickbooks import Bill, QuickBooksBills
 from schemas import Invoice, Observation, Proposal, Vendor
 
 
-def bank_paid(transactions: list[BankTransaction], number: str, currency: str) -> Decimal:
-    """What left the bank for bill `number`, in its currency."""
+def names(description: str, number: str) -> bool:
+    """Whether a bank line's description names bill `number` exactly: as a whole word, not
+    inside a longer reference (INV-1 is not INV-10, nor XINV-1)."""
+    pattern = rf"(?<![\w-]){re.escape(number)}(?![\w-])"
+    return bool(number) and re.search(pattern, description, re.IGNORECASE) is not None
+
+
+def bank_paid(
+    transactions: list[BankTransaction], number: str, currency: str, amounts: set[Decimal]
+) -> Decimal:
+    """What left the bank for bill `number`, in its currency: outflows that name it exactly,
+    each for exactly one of `amounts` (the bill's total or its open balance)."""
     return sum(
         (
             t.amount
             for t in transactions
-            if t.amount > 0 and t.currency == currency and number in t.description
+            if t.amount > 0
+            and t.currency == currency
+            and t.amount in amounts
+            and names(t.description, number)
         ),
         Decimal(0),
     )
 
 
 def _invoice(bill: Bill, transactions: list[BankTransaction]) -> Invoice:
-    paid = max(bill.total - bill.balance, bank_paid(transactions, bill.number, bill.currency))
+    banked = bank_paid(transactions, bill.number, bill.currency, {bill.total, bill.balance})
+    paid = max(bill.total - bill.balance, banked)
     return Invoice(
-        invoice_id=bill.number,
+        # QuickBooks' Id: a DocNumber is the vendor's, and two vendors' may be the same.
+        invoice_id=bill.bill_id,
+        number=bill.number,
         vendor_id=bill.vendor_id,
         vendor_name=bill.vendor_name,
         amount=bill.total,
@@ -93,14 +111,20 @@ class PayablesReader:
                 for v in records
                 if v.active
             ]
-            invoices = [_invoice(b, transactions) for b in bills if not focus or b.number in focus]
+            invoices = [_invoice(b, transactions) for b in bills if not focus or b.bill_id in focus]
         else:
             vendors = demo.vendors if demo else []
             invoices = [
                 i.model_copy(
                     update={
                         "amount_paid": max(
-                            i.amount_paid, bank_paid(transactions, i.invoice_id, i.currency)
+                            i.amount_paid,
+                            bank_paid(
+                                transactions,
+                                i.invoice_id,
+                                i.currency,
+                                {i.amount, i.amount - i.amount_paid},
+                            ),
                         )
                     }
                 )

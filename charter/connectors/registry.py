@@ -22,6 +22,7 @@ from charter.connectors.base import (
     ConnectorError,
     FactsAtExecution,
     FactsReadBefore,
+    ProviderUnavailable,
     UnsupportedAction,
     WriteLookup,
 )
@@ -45,8 +46,9 @@ from charter.connectors.plaid import PlaidBank, PlaidSettings
 from charter.connectors.quickbooks import APP_CREDENTIAL as QUICKBOOKS_APP
 from charter.connectors.quickbooks import PROVIDER as QUICKBOOKS
 from charter.connectors.quickbooks import QuickBooksBills, QuickBooksSettings, refreshed
+from charter.connectors.quickbooks.client import expiring
 from charter.runtime.bulkheads import Bulkheads
-from charter.storage import Database
+from charter.storage import Database, plaid_cursors
 from charter.storage import connector_config as config
 from charter.storage.connector_config import DEFAULT_PROVIDER, Capability, ConnectorConfig
 from charter.storage.credential_vault import (
@@ -221,17 +223,49 @@ async def read_credentials(
             for name in route.credential_connectors
         }
     if QUICKBOOKS in found:
-
-        async def store(tokens: Credential, fresh: CredentialSecret) -> Credential:
-            async with db.tenant(tenant_id) as conn:
-                return await holder.replace_secret(conn, tokens, fresh)
-
         settings = QuickBooksSettings.model_validate(route.bills.settings)
-        tokens, app = found[QUICKBOOKS], found[QUICKBOOKS_APP]
-        found[QUICKBOOKS] = await through(
-            bulkheads, QUICKBOOKS, lambda: refreshed(store, settings, tokens, app)
+        found[QUICKBOOKS] = await quickbooks_tokens(
+            holder, db, bulkheads, tenant_id, settings, found[QUICKBOOKS], found[QUICKBOOKS_APP]
         )
     return found
+
+
+async def quickbooks_tokens(
+    holder: ScopedCredentials,
+    db: Database,
+    bulkheads: Bulkheads | None,
+    tenant_id: str,
+    settings: QuickBooksSettings,
+    tokens: Credential,
+    app: Credential,
+) -> Credential:
+    """The QuickBooks token credential of `holder`'s scope, refreshed at Intuit (with no
+    transaction open) if it expires soon, the rotated pair stored in a transaction of its own.
+
+    One process refreshes at a time: Intuit rotates the refresh token, so a second refresh
+    with the old one would fail (`invalid_grant`) and lose the connection. The refresh runs
+    under an advisory lock per tenant, connector and scope, held on a connection of its own
+    (no transaction spans the call); once it is held, the stored token is read again, and a
+    token another process refreshed meanwhile is used as it is."""
+    if not expiring(tokens):
+        return tokens
+
+    async def store(stale: Credential, fresh: CredentialSecret) -> Credential:
+        async with db.tenant(tenant_id) as conn:
+            return await holder.replace_secret(conn, stale, fresh)
+
+    async def refresh() -> Credential:
+        name = f"{tenant_id}/oauth-refresh/{QUICKBOOKS}/{holder.scope}"
+        async with db.advisory_lock(name) as acquired:
+            if not acquired:
+                raise ProviderUnavailable("another process is refreshing the QuickBooks token")
+            async with db.tenant(tenant_id) as conn:
+                current = await obtain(holder, conn, tenant_id, QUICKBOOKS)
+            return await refreshed(store, settings, current, app)
+
+    if bulkheads is None:
+        return await refresh()
+    return await through(bulkheads, QUICKBOOKS, refresh)
 
 
 def reader(
@@ -246,8 +280,28 @@ def _remote_providers(route: ReadRoute) -> list[str]:
     return [p for p in configured if p != DEFAULT_PROVIDER]
 
 
+class _StoredCursors:
+    """The tenant's Plaid sync cursors, each load and save a transaction of its own."""
+
+    def __init__(self, db: Database, tenant_id: str) -> None:
+        self._db = db
+        self._tenant_id = tenant_id
+
+    async def load(self, item_id: str) -> plaid_cursors.SyncState:
+        async with self._db.tenant(self._tenant_id) as conn:
+            return await plaid_cursors.load(conn, self._tenant_id, item_id)
+
+    async def save(self, item_id: str, since: str, reached: plaid_cursors.SyncState) -> bool:
+        async with self._db.tenant(self._tenant_id) as conn:
+            return await plaid_cursors.save(conn, self._tenant_id, item_id, since, reached)
+
+
 def _provider_reader(
-    route: ReadRoute, tenant_id: str, credentials: dict[str, Credential], demo: Observation | None
+    route: ReadRoute,
+    tenant_id: str,
+    credentials: dict[str, Credential],
+    demo: Observation | None,
+    cursors: _StoredCursors | None = None,
 ) -> PayablesReader:
     """The composed payables reader: it holds no connection (`demo`: what the demo books
     showed, read before)."""
@@ -268,6 +322,7 @@ def _provider_reader(
             PlaidSettings.model_validate(route.bank.settings),
             credentials[PLAID],
             credentials[PLAID_ITEM],
+            cursors,
         )
         if route.bank.provider == PLAID
         else None,
@@ -308,7 +363,7 @@ async def observe(
     if not route.composed:
         assert demo is not None
         return demo
-    composed = _provider_reader(route, tenant_id, credentials, demo)
+    composed = _provider_reader(route, tenant_id, credentials, demo, _StoredCursors(db, tenant_id))
     return await through_all(
         bulkheads, _remote_providers(route), lambda: composed.snapshot(agent, focus)
     )

@@ -34,6 +34,13 @@ CAUSE_WORDS = {
 }
 
 
+def invoice_label(inv: dict[str, Any]) -> str:
+    """An invoice as a human knows it: the vendor's number, with the books' id beside it
+    where they differ (the id is what identifies it)."""
+    number, invoice_id = str(inv.get("number") or ""), str(inv["invoice_id"])
+    return invoice_id if not number or number == invoice_id else f"{number} (id {invoice_id})"
+
+
 def money(amount: Any, currency: str = "USD") -> str:
     if amount is None:
         return "-"
@@ -149,7 +156,7 @@ def exception_panel(row: dict[str, Any]) -> Panel:
     )
     if inv:
         observed.append(
-            f"invoice {inv['invoice_id']} {money(inv['amount'])} due {inv['due_date']}, "
+            f"invoice {invoice_label(inv)} {money(inv['amount'])} due {inv['due_date']}, "
             f"bank shows {money(inv['amount_paid'])} paid; memo: {inv['memo']!r}"
         )
     if ven:

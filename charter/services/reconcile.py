@@ -17,12 +17,23 @@ from pydantic import BaseModel
 from charter.audit.chain import AuditEntry, pending_actions
 from charter.connectors import registry
 from charter.connectors.base import ConnectorError
+from charter.services.books_closing import close_books, unclosed_payments
 from charter.services.duplicate_payments import duplicate_detail, duplicate_payments
 from charter.storage import Database, actions, audit_trail, ledger
+from charter.storage import connector_config as config
 from charter.storage.credential_vault import ScopedCredentials
 from schemas import Proposal, parse_authorisation
 
-Outcome = Literal["recorded", "absent", "unreachable", "duplicate"]
+Outcome = Literal[
+    "recorded",
+    "absent",
+    "unreachable",
+    "duplicate",
+    "bill_payment_recorded",
+    "bill_payment_missing",
+]
+#: Outcomes that leave nothing to settle.
+SETTLED: frozenset[str] = frozenset({"recorded", "bill_payment_recorded"})
 
 
 class Reconciliation(BaseModel):
@@ -35,8 +46,15 @@ class Reconciliation(BaseModel):
 
 
 async def reconcile_tenant(
-    db: Database, tenant_id: str, readers: ScopedCredentials
+    db: Database,
+    tenant_id: str,
+    readers: ScopedCredentials,
+    books: ScopedCredentials | None = None,
 ) -> list[Reconciliation]:
+    """Settle the tenant's intents without a result (asking the payment provider with read
+    credentials only), report bills paid twice, and, given `books` (write credentials, of
+    which only the bills provider's are obtained: they record, they cannot pay), record the
+    BillPayment of every payment whose bill the books do not show paid."""
     if readers.scope != "read":
         raise ValueError("reconciliation holds read credentials only")
     async with db.tenant(tenant_id) as conn:
@@ -50,7 +68,42 @@ async def reconcile_tenant(
     for key in pending_actions(entries):
         intent = intents[key]
         done.append(await _settle(db, tenant_id, readers, key, intent.workflow_id, intent))
-    return done + await _duplicates(db, tenant_id, readers)
+    done += await _duplicates(db, tenant_id, readers)
+    return done + ([] if books is None else await _close_books(db, tenant_id, books))
+
+
+async def _close_books(
+    db: Database, tenant_id: str, books: ScopedCredentials
+) -> list[Reconciliation]:
+    """A payment made whose BillPayment was never recorded: recorded now (the same
+    `requestid` as the act's, so one the act did send is found, not doubled)."""
+    async with db.tenant(tenant_id) as conn:
+        serving = await config.serving(conn, tenant_id, "bills")
+        payments = (
+            [] if serving.provider != "quickbooks" else await unclosed_payments(conn, tenant_id)
+        )
+    found: list[Reconciliation] = []
+    for payment in payments:
+        try:
+            closing = await close_books(db, books, payment, actor="reconcile")
+        except ConnectorError as exc:
+            closing_outcome, reference, detail = "bill_payment_missing", None, str(exc)
+        else:
+            closing_outcome = (
+                "bill_payment_recorded" if closing.outcome == "recorded" else "bill_payment_missing"
+            )
+            reference, detail = closing.bill_payment_id, closing.detail
+        found.append(
+            Reconciliation(
+                tenant_id=tenant_id,
+                idempotency_key=payment.key,
+                workflow_id=payment.workflow_id,
+                outcome=closing_outcome,
+                reference=reference,
+                detail=f"BillPayment for bill {payment.proposal.reference}: {detail}",
+            )
+        )
+    return found
 
 
 async def _duplicates(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from charter.governance import approvals
 from charter.governance.amendments import AMENDABLE_CAUSES
 from charter.presentation.inert import inert
-from charter.presentation.report import CAUSE_WORDS, money
+from charter.presentation.report import CAUSE_WORDS, invoice_label, money
 from charter.storage.runs import proposal_digest
 from charter.storage.slack_cards import CardState
 from schemas import Proposal, Verdict
@@ -184,7 +184,8 @@ def observed_lines(
     inv, ven, cam, pay = (seen.get(k) for k in ("invoice", "vendor", "campaign", "payroll"))
     if inv:
         lines.append(
-            f"Invoice {escape(inv['invoice_id'], 64)}: {money(inv['amount'])} due {inv['due_date']}, "
+            f"Invoice {escape(invoice_label(inv), 140)}: {money(inv['amount'])} "
+            f"due {inv['due_date']}, "
             f"bank shows {money(inv['amount_paid'])} paid. Memo: “{escape(inv['memo'], 500)}”"
         )
     if ven:

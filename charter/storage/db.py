@@ -6,6 +6,7 @@ a pooled connection never carries one tenant's identity into another's transacti
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -94,6 +95,30 @@ class Database:
                 yield conn  # type: ignore[misc]
         finally:
             _open_transactions.reset(depth)
+
+    @asynccontextmanager
+    async def advisory_lock(self, name: str, *, timeout: float = 30.0) -> AsyncIterator[bool]:
+        """A session-level advisory lock named `name`, held on a connection of its own with
+        no transaction open, so the caller may make a network call while holding it (and
+        one process at a time does: an OAuth refresh). Yields False if not acquired within
+        `timeout` seconds (polled, so no statement waits on the lock)."""
+        async with self._pool.acquire() as conn:
+            deadline = asyncio.get_running_loop().time() + timeout
+            acquired = False
+            while not acquired:
+                acquired = bool(
+                    await conn.fetchval(
+                        "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name
+                    )
+                )
+                if acquired or asyncio.get_running_loop().time() >= deadline:
+                    break
+                await asyncio.sleep(0.05)
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
 
     async def pending_migrations(self) -> list[str]:
         """Migrations this code needs that `charter migrate` has not applied yet."""

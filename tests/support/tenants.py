@@ -52,6 +52,8 @@ RUN_ROWS: dict[str, str] = {
     "write_leases": "INSERT INTO charter.write_leases (tenant_id, subject, idempotency_key, "
     "holder, state, claimed_at, expires_at) VALUES ($1, 'schedule_payment/INV-1041', 'key-1', "
     "'attempt-1', 'claimed', now(), now() + interval '30 seconds')",
+    "plaid_cursors": "INSERT INTO charter.plaid_cursors (tenant_id, item_id, cursor) "
+    "VALUES ($1, 'item-1', 'cursor-1')",
 }
 
 

@@ -9,18 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from quickbooks import QuickBooks
-from quickbooks.exceptions import AuthorizationException, QuickbooksException
 from quickbooks.objects.bill import Bill as QBBill
 from quickbooks.objects.vendor import Vendor as QBVendor
-from requests import RequestException
 
-from charter.connectors.base import ConnectorAuthError, ConnectorError, ProviderUnavailable
-from charter.connectors.quickbooks.client import QuickBooksSettings, auth_client
+from charter.connectors.quickbooks.client import QuickBooksSettings, qbo_client, translated
 from charter.storage.credential_vault import Credential
 
 _PAGE = 100
-#: Intuit's error code for a throttled request (HTTP 429, ThrottleExceeded).
-_THROTTLED = 3001
 
 
 @dataclass(frozen=True)
@@ -52,33 +47,11 @@ class QuickBooksBills:
         self._app = app
 
     async def read(self) -> tuple[list[Bill], list[VendorRecord]]:
-        try:
+        with translated(self._tokens):
             return await asyncio.to_thread(self._read)
-        except AuthorizationException:
-            raise ConnectorAuthError(
-                f"QuickBooks rejected credential {self._tokens.credential_id} (401)"
-            ) from None
-        except QuickbooksException as exc:
-            if exc.error_code == _THROTTLED:
-                raise ProviderUnavailable(f"QuickBooks: {exc.message}") from None
-            raise ConnectorError(f"QuickBooks: {exc.message} ({exc.error_code})") from None
-        except RequestException as exc:
-            raise ProviderUnavailable(f"QuickBooks: {type(exc).__name__}") from None
-
-    def _client(self) -> QuickBooks:
-        client = QuickBooks(
-            auth_client=auth_client(self._settings, self._tokens.secret, self._app),
-            refresh_token=None,
-            company_id=self._settings.realm_id,
-            minorversion=self._settings.minor_version,
-            use_decimal=True,
-        )
-        if self._settings.api_url:
-            client.api_url_v3 = self._settings.api_url.rstrip("/") + "/v3"
-        return client
 
     def _read(self) -> tuple[list[Bill], list[VendorRecord]]:
-        client = self._client()
+        client = qbo_client(self._settings, self._tokens, self._app)
         vendors = [
             VendorRecord(vendor_id=str(v.Id), name=str(v.DisplayName), active=bool(v.Active))
             for v in _all(QBVendor, client)
@@ -99,6 +72,16 @@ def _all(kind: Any, client: QuickBooks) -> list[Any]:
         start += _PAGE
 
 
+def _due(b: Any) -> date:
+    """The bill's DueDate; without one (Intuit computes it from the vendor's terms, and a
+    bill entered without terms may carry none), its transaction date: due on receipt, as
+    QuickBooks itself treats a bill without terms. Neither: today (due now)."""
+    for value in (getattr(b, "DueDate", None), getattr(b, "TxnDate", None)):
+        if value:
+            return date.fromisoformat(str(value))
+    return date.today()
+
+
 def _bill(b: Any) -> Bill:
     return Bill(
         bill_id=str(b.Id),
@@ -108,6 +91,6 @@ def _bill(b: Any) -> Bill:
         total=Decimal(str(b.TotalAmt)),
         balance=Decimal(str(b.Balance)),
         currency=str(b.CurrencyRef.value) if b.CurrencyRef else "USD",
-        due_date=date.fromisoformat(str(b.DueDate)),
+        due_date=_due(b),
         memo=str(b.PrivateNote or ""),
     )

@@ -7,7 +7,15 @@ plaid-python talks to it through `Configuration(host=...)`. What it keeps to:
   `request_id`) with its status codes: INVALID_API_KEYS, INVALID_ACCESS_TOKEN,
   ITEM_LOGIN_REQUIRED (the bank connection needs the user again: a revoked consent),
   RATE_LIMIT_EXCEEDED (429);
-- /transactions/sync pages with `cursor`, `next_cursor`, `has_more` and `count`.
+- /transactions/sync pages with `cursor`, `next_cursor`, `has_more` and `count`: a cursor
+  is a position in the Item's history of changes, each page the `added`, `modified` and
+  `removed` (by `transaction_id`) since it; `mutate_during_pagination` answers a page after
+  the first with TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION (400), as Plaid does when the
+  Item's transactions change while a client pages (the client restarts from the cursor it
+  began with);
+- accounts of every type (depository, credit, loan, investment), in their currency, with
+  `available` and `current` that may be null (Plaid: `available` null where the institution
+  does not report it, `current` null for some accounts).
 """
 
 from __future__ import annotations
@@ -32,6 +40,11 @@ class PlaidStandIn:
     rate_limited: int = 0
     accounts: list[dict[str, Any]] = field(default_factory=list)
     transactions: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """The Item's history: ("added" | "modified" | "removed", transaction), in order."""
+    mutate_during_pagination: int = 0
+    sync_requests: list[str] = field(default_factory=list)
+    """The cursor of every /transactions/sync request, in order."""
     page_size: int = 2
     base_url: str = ""
 
@@ -40,14 +53,25 @@ class PlaidStandIn:
         self.access_tokens.add(token)
         return token
 
-    def add_account(self, name: str, current: str, currency: str = "USD") -> str:
+    def add_account(
+        self,
+        name: str,
+        current: str | None,
+        currency: str = "USD",
+        *,
+        available: str | None = "same",
+        kind: str = "depository",
+        subtype: str = "checking",
+    ) -> str:
         account_id = secrets.token_urlsafe(18)
+        if available == "same":
+            available = current
         self.accounts.append(
             {
                 "account_id": account_id,
                 "balances": {
-                    "available": float(Decimal(current)),
-                    "current": float(Decimal(current)),
+                    "available": None if available is None else float(Decimal(available)),
+                    "current": None if current is None else float(Decimal(current)),
                     "limit": None,
                     "iso_currency_code": currency,
                     "unofficial_currency_code": None,
@@ -55,13 +79,24 @@ class PlaidStandIn:
                 "mask": "4021",
                 "name": name,
                 "official_name": name,
-                "type": "depository",
-                "subtype": "checking",
+                "type": kind,
+                "subtype": subtype,
             }
         )
         return account_id
 
-    def add_outflow(self, account_id: str, amount: str, name: str, currency: str = "USD") -> None:
+    def modify(self, transaction_id: str, amount: str) -> None:
+        found = next(t for t in self.transactions if t["transaction_id"] == transaction_id)
+        found["amount"] = float(Decimal(amount))
+        self.changes.append(("modified", dict(found)))
+
+    def remove(self, transaction_id: str) -> None:
+        found = next(t for t in self.transactions if t["transaction_id"] == transaction_id)
+        self.transactions.remove(found)
+        self.changes.append(("removed", found))
+
+    def add_outflow(self, account_id: str, amount: str, name: str, currency: str = "USD") -> str:
+        transaction_id = secrets.token_urlsafe(18)
         self.transactions.append(
             {
                 "account_id": account_id,
@@ -104,13 +139,15 @@ class PlaidStandIn:
                 "pending": False,
                 "pending_transaction_id": None,
                 "account_owner": None,
-                "transaction_id": secrets.token_urlsafe(18),
+                "transaction_id": transaction_id,
                 "transaction_code": None,
                 "transaction_type": "special",
                 "personal_finance_category": None,
                 "counterparties": [],
             }
         )
+        self.changes.append(("added", self.transactions[-1]))
+        return transaction_id
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -171,19 +208,33 @@ class PlaidStandIn:
         if refused is not None:
             return refused
         cursor = body.get("cursor") or ""
+        self.sync_requests.append(cursor)
+        if cursor and self.mutate_during_pagination > 0:
+            self.mutate_during_pagination -= 1
+            return _error(
+                400,
+                "TRANSACTIONS_ERROR",
+                "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION",
+                "Underlying transaction data changed since last page was fetched. Please "
+                "restart pagination from last update.",
+            )
         start = int(cursor) if cursor.isdigit() else 0
         count = min(int(body.get("count") or self.page_size), self.page_size)
-        page = self.transactions[start : start + count]
+        page = self.changes[start : start + count]
         end = start + len(page)
         return web.json_response(
             {
                 "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
                 "accounts": self.accounts,
-                "added": page,
-                "modified": [],
-                "removed": [],
+                "added": [t for kind, t in page if kind == "added"],
+                "modified": [t for kind, t in page if kind == "modified"],
+                "removed": [
+                    {"transaction_id": t["transaction_id"], "account_id": t["account_id"]}
+                    for kind, t in page
+                    if kind == "removed"
+                ],
                 "next_cursor": str(end),
-                "has_more": end < len(self.transactions),
+                "has_more": end < len(self.changes),
                 "request_id": _request_id(),
             }
         )

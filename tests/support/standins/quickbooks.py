@@ -10,11 +10,20 @@ QuickBooks client's `api_url_v3` points here. What it keeps to:
   client secret.
 - `POST /v3/company/{realm}/query` with the query as `application/text`, `STARTPOSITION` /
   `MAXRESULTS` paging, answers shaped `{"QueryResponse": {"Bill": [...]}, "time": ...}`.
-- 429 `ThrottleExceeded` as a fault.
+- 429 `ThrottleExceeded` as a fault; Intuit's transient fault (HTTP 500, code 10000) and a
+  503 from the token endpoint, as many times as a test says.
+- `GET /v3/company/{realm}/{entity}/{id}` reads one record.
+- `POST /v3/company/{realm}/billpayment` creates a BillPayment as Intuit documents it: each
+  `Line`'s `LinkedTxn` of type Bill has its Balance reduced by the line's Amount (refused
+  past the balance); the same `requestid` query parameter answers the BillPayment the first
+  request made, creating nothing. `lose_bill_payment_answers` applies a create and then
+  answers 500, as a dropped answer looks to the client; `hang_bill_payment_answers` applies it
+  and never answers (a worker killed meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -41,7 +50,14 @@ class QuickBooksStandIn:
     refresh_tokens: set[str] = field(default_factory=set)
     vendors: list[dict[str, Any]] = field(default_factory=list)
     bills: list[dict[str, Any]] = field(default_factory=list)
+    bill_payments: list[dict[str, Any]] = field(default_factory=list)
+    by_request_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     throttle: int = 0
+    transient_faults: int = 0
+    token_unavailable: int = 0
+    lose_bill_payment_answers: int = 0
+    hang_bill_payment_answers: int = 0
+    bill_payment_applied: asyncio.Event = field(default_factory=asyncio.Event)
     refreshes: int = 0
     base_url: str = ""
 
@@ -83,12 +99,14 @@ class QuickBooksStandIn:
         currency: str = "USD",
         due: date | None = None,
         memo: str = "",
-    ) -> None:
+        no_due_date: bool = False,
+    ) -> str:
         vendor = next(v for v in self.vendors if v["Id"] == vendor_id)
         amount = Decimal(total)
+        bill_id = str(140 + len(self.bills))
         self.bills.append(
             {
-                "Id": str(140 + len(self.bills)),
+                "Id": bill_id,
                 "DocNumber": number,
                 "VendorRef": {"value": vendor_id, "name": vendor["DisplayName"]},
                 "TotalAmt": float(amount),
@@ -109,12 +127,20 @@ class QuickBooksStandIn:
                 "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()},
             }
         )
+        if no_due_date:
+            del self.bills[-1]["DueDate"]
+        return bill_id
+
+    def bill(self, bill_id: str) -> dict[str, Any]:
+        return next(b for b in self.bills if b["Id"] == bill_id)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/.well-known/openid_configuration", self._discovery)
         app.router.add_post("/oauth2/v1/tokens/bearer", self._token)
         app.router.add_post("/v3/company/{realm}/query", self._query)
+        app.router.add_post("/v3/company/{realm}/billpayment", self._create_bill_payment)
+        app.router.add_get("/v3/company/{realm}/{entity}/{id}", self._read_one)
         return app
 
     @property
@@ -135,6 +161,9 @@ class QuickBooksStandIn:
         )
 
     async def _token(self, request: web.Request) -> web.Response:
+        if self.token_unavailable > 0:
+            self.token_unavailable -= 1
+            return web.Response(status=503, text="Service Unavailable")
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         if request.headers.get("Authorization") != f"Basic {expected}":
             return web.json_response({"error": "invalid_client"}, status=401)
@@ -157,7 +186,8 @@ class QuickBooksStandIn:
             }
         )
 
-    async def _query(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """The answer to a request the API turns away before reading it, if it does."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.access_tokens.get(token, 0) <= time.time():
             return _fault(401, "AUTHENTICATION", "AuthenticationFailed", "3200", "Token expired")
@@ -168,11 +198,81 @@ class QuickBooksStandIn:
             return _fault(
                 429, "SERVICE", "ThrottleExceeded", "3001", "The request limit was reached."
             )
+        if self.transient_faults > 0:
+            self.transient_faults -= 1
+            return _fault(
+                500, "SystemFault", "An application error has occurred", "10000", "retry later"
+            )
+        return None
+
+    async def _read_one(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        entity = request.match_info["entity"].lower()
+        records = {"bill": self.bills, "vendor": self.vendors, "billpayment": self.bill_payments}
+        found = [r for r in records.get(entity, []) if r["Id"] == request.match_info["id"]]
+        if not found:
+            return _fault(400, "ValidationFault", "Object Not Found", "610", entity)
+        name = {"bill": "Bill", "vendor": "Vendor", "billpayment": "BillPayment"}[entity]
+        return web.json_response({name: found[0], "time": _now()})
+
+    async def _create_bill_payment(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        requestid = request.query.get("requestid")
+        if requestid is not None and requestid in self.by_request_id:
+            return web.json_response({"BillPayment": self.by_request_id[requestid], "time": _now()})
+        body = await request.json()
+        paid: list[tuple[dict[str, Any], Decimal]] = []
+        for line in body.get("Line", []):
+            for linked in line.get("LinkedTxn", []):
+                if linked.get("TxnType") != "Bill":
+                    continue
+                bills = [b for b in self.bills if b["Id"] == str(linked.get("TxnId"))]
+                if not bills:
+                    return _fault(400, "ValidationFault", "Invalid Reference Id", "2500", "bill")
+                amount = Decimal(str(line["Amount"]))
+                if amount > Decimal(str(bills[0]["Balance"])):
+                    return _fault(
+                        400, "ValidationFault", "Amount exceeds the balance", "6000", "Line"
+                    )
+                paid.append((bills[0], amount))
+        if not paid or "VendorRef" not in body:
+            return _fault(400, "ValidationFault", "Required param missing", "2020", "Line")
+        for bill, amount in paid:
+            bill["Balance"] = float(Decimal(str(bill["Balance"])) - amount)
+            bill["SyncToken"] = str(int(bill["SyncToken"]) + 1)
+        created = {
+            **body,
+            "Id": str(900 + len(self.bill_payments)),
+            "SyncToken": "0",
+            "MetaData": {"CreateTime": _now(), "LastUpdatedTime": _now()},
+        }
+        self.bill_payments.append(created)
+        if requestid is not None:
+            self.by_request_id[requestid] = created
+        self.bill_payment_applied.set()
+        if self.hang_bill_payment_answers > 0:
+            # Applied, and the answer never comes (until the client goes away).
+            self.hang_bill_payment_answers -= 1
+            await asyncio.sleep(3600)
+        if self.lose_bill_payment_answers > 0:
+            self.lose_bill_payment_answers -= 1
+            return _fault(500, "SystemFault", "An application error has occurred", "10000", "")
+        return web.json_response({"BillPayment": created, "time": _now()})
+
+    async def _query(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
         match = _QUERY.match((await request.text()).strip())
         if match is None:
             return _fault(400, "ValidationFault", "QueryParserError", "4000", "Unsupported query")
         kind, start, limit = match.group(1), int(match.group(2) or 1), int(match.group(3) or 100)
-        records = {"bill": self.bills, "vendor": self.vendors}.get(kind.lower())
+        records = {
+            "bill": self.bills,
+            "vendor": self.vendors,
+            "billpayment": self.bill_payments,
+        }.get(kind.lower())
         if records is None:
             return _fault(400, "ValidationFault", "QueryValidationError", "4001", kind)
         page = records[start - 1 : start - 1 + limit]
