@@ -68,6 +68,7 @@ from charter.connectors import (
 )
 from charter.connectors.calls import through
 from charter.connectors.registry import WriteRoute
+from charter.notify.notifier import Alert, deliver_alert
 from charter.runtime.bulkheads import CallTimedOut, CircuitOpen, Unavailable
 from charter.runtime.faults import crash_point
 from charter.services.authorisation import AuthorisationRefused, authorise
@@ -169,7 +170,7 @@ class ActActivities:
         )
         actor = f"agent:{run.agent}"
         try:
-            await close_books(
+            closing = await close_books(
                 self._db, self._credentials, payment, actor=actor, bulkheads=self._bulkheads
             )
         except (ProviderUnavailable, Unavailable) as exc:
@@ -179,7 +180,20 @@ class ActActivities:
                     ErrorType.PROVIDER_UNAVAILABLE,
                     f"the payment is made; recording it in the books: {exc}",
                 ) from None
-            await record_missing(self._db, payment, actor, f"{exc}; after {attempt} attempts")
+            reason = f"{exc}; after {attempt} attempts"
+            closing = await record_missing(self._db, payment, actor, reason)
+        if closing.outcome == "missing":
+            # The money moved and the books do not say so yet: someone must know.
+            bill = req.proposal.reference or "?"
+            await deliver_alert(
+                self._notifier,
+                Alert(
+                    tenant_id=run.tenant_id,
+                    text=f"bill {bill} is paid ({result.connector_reference}) but QuickBooks "
+                    f"has no BillPayment for it: {closing.detail}. `charter actions reconcile` "
+                    "records it",
+                ),
+            )
 
     async def _act(self, req: ActInput, key: str, holder: str) -> ActionResult:
         settled = await self._settle_earlier_attempt(req, key, holder)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,6 @@ from temporalio.worker import Worker
 
 from activities import Deps
 from charter.governance.constitution import parse_document
-from charter.notify.notifier import Alert, ExceptionNotice
 from charter.slack.cards import card_blocks
 from charter.storage import Database, constitution_versions, runs, slack_cards
 from schemas import Decision, ProposedAction
@@ -32,6 +31,7 @@ from tests.support.owner import as_owner
 from tests.support.running import record_history, start, until_sent_back, until_stage
 from tests.support.signing import signed
 from tests.support.spend_limits import DAILY_CAP, with_limits
+from tests.support.told import Told
 from tests.support.vault import session_vault
 from worker import build_worker
 from workflows import AgentLoop
@@ -349,19 +349,6 @@ async def test_an_observation_older_than_the_maximum_age_goes_to_a_human(
         > exception["context"]["at_execution"]["changed"]["observed_at"]
     )
     await handle.terminate("max-age case finished")
-
-
-@dataclass
-class Told:
-    """A notifier that remembers what it was asked to tell."""
-
-    notices: list[tuple[str, str]] = field(default_factory=list)
-
-    async def notify(self, notice: ExceptionNotice) -> None:
-        self.notices.append((notice.kind, notice.exception_id))
-
-    async def alert(self, alert: Alert) -> None:
-        self.notices.append(("alert", alert.text))
 
 
 #: A worker that sends one proposal back to humans at most twice.

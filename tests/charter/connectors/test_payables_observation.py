@@ -47,7 +47,9 @@ from tests.support.standins.modern_treasury import ModernTreasuryStandIn
 from tests.support.standins.plaid import PlaidStandIn
 from tests.support.standins.quickbooks import QuickBooksStandIn
 from tests.support.standins.serving import serving
+from tests.support.told import Told
 from tests.support.vault import session_vault
+from worker import build_worker
 
 
 @pytest.fixture
@@ -651,3 +653,23 @@ async def test_a_worker_killed_after_the_bill_payment_was_sent_records_one(
     (recorded,) = await _entries(db, tenant, BILL_PAYMENT_RECORDED)
     assert recorded["bill_payment_id"] == qbo.bill_payments[0]["Id"]
     assert len(mt_verifies.payment_orders) == 1
+
+
+async def test_a_payment_the_books_cannot_record_is_told_to_the_tenant(
+    client: Client, books: Books
+) -> None:
+    """Paid with read-only QuickBooks credentials: the money moved, the BillPayment is
+    missing, and the tenant's channel hears it with what to run."""
+    db, tenant, qbo, plaid, mt_verifies = books
+    await real_books(db, tenant, qbo, plaid, mt_verifies)
+    told = Told()
+    queue = f"books-told-{uuid.uuid4().hex[:6]}"
+    deps = Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner(), notifier=told)
+    async with build_worker(client, deps, queue):
+        handle = await start(client, tenant, "payables", focus=["140"], task_queue=queue)
+        (ps,) = (await asyncio.wait_for(handle.result(), timeout=60)).proposals
+    assert ps.status == "executed" and ps.action is not None, ps.failure
+    [alert] = [a for a in told.alerts if a.tenant_id == tenant]
+    assert alert.text.startswith(f"bill 140 is paid ({ps.action.connector_reference}) but")
+    assert "no QuickBooks write credential" in alert.text
+    assert "charter actions reconcile" in alert.text

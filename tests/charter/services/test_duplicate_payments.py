@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from charter.connectors.modern_treasury.payments import KEY_FIELD
-from charter.notify.notifier import Alert, ExceptionNotice
 from charter.services.audit_verification import verify_tenants
 from charter.services.duplicate_watch import FOUND, look
 from charter.services.reconcile import reconcile_tenant
@@ -20,6 +18,7 @@ from tests.support.cli import run_main
 from tests.support.paying import pay_through
 from tests.support.running import start
 from tests.support.standins.modern_treasury import ModernTreasuryStandIn
+from tests.support.told import Told
 from tests.support.vault import session_vault
 
 
@@ -128,17 +127,6 @@ async def test_the_workers_watch_audits_and_tells_a_duplicate_once(
     before = len(told.alerts)
     await look(db, readers, told)
     assert len(told.alerts) == before
-
-
-@dataclass
-class Told:
-    alerts: list[Alert] = field(default_factory=list)
-
-    async def notify(self, notice: ExceptionNotice) -> None:
-        return None
-
-    async def alert(self, alert: Alert) -> None:
-        self.alerts.append(alert)
 
 
 def _status(mt: ModernTreasuryStandIn, order_id: str) -> str:
