@@ -52,9 +52,12 @@ class TokenUsage(FrozenModel):
 
 class ReasoningFailure(FrozenModel):
     """The reasoner answered, but not with proposals Charter can read, or the model stayed
-    unavailable past its retry budget. Never executed."""
+    unavailable past its retry budget, or (`books_unavailable`) the books' provider did
+    before anything was reasoned. Never executed."""
 
-    kind: Literal["unparseable_reply", "model_unavailable", "refusal"] = "unparseable_reply"
+    kind: Literal["unparseable_reply", "model_unavailable", "refusal", "books_unavailable"] = (
+        "unparseable_reply"
+    )
     message: str
     problems: list[str] = Field(
         default_factory=list, description="Why each attempt was refused, one line per problem."

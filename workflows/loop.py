@@ -185,6 +185,19 @@ def _cause(err: ActivityError) -> ApplicationError | None:
     return cause if isinstance(cause, ApplicationError) else None
 
 
+def _books_unavailable(err: ActivityError) -> ReasoningFailure | None:
+    """The escalation for a read its provider kept turning away until the retries ran out
+    (rate limits, outages, Intuit's transient faults); None for any other failure."""
+    cause = _cause(err)
+    if cause is None or cause.type != ErrorType.PROVIDER_UNAVAILABLE:
+        return None
+    if err.retry_state != RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return None
+    return ReasoningFailure(
+        kind="books_unavailable", message=f"the books could not be read: {cause.message}"
+    )
+
+
 def _judge(
     constitution: Constitution,
     proposal: Proposal,
@@ -442,7 +455,22 @@ class AgentLoopBody:
         constitution = await self._start(input, ref)
 
         self._stage("reading")
-        observation = await _call(ReadActivities.observe, ObserveInput(run=ref, focus=input.focus))
+        try:
+            observation = await _call(
+                ReadActivities.observe, ObserveInput(run=ref, focus=input.focus)
+            )
+        except ActivityError as err:
+            # Books a provider would not serve past every retry go to a human, as an
+            # exception with nothing to approve. Older runs failed here: they never reach
+            # the patch marker, having no history past the failure.
+            unread = _books_unavailable(err)
+            if unread is None or not workflow.patched("unreadable-books-escalate"):
+                raise
+            deadline = workflow.now() + input.decision_timeout
+            self._deadline = deadline
+            return await self._escalate_reasoning_failure(
+                input, ref, constitution.version, unread, deadline
+            )
         self._observation = observation
         self._state.observation_summary = observation.summary()
 

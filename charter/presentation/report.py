@@ -124,6 +124,8 @@ def reasoning_failure_title(failure: dict[str, Any]) -> str:
         return "model unavailable"
     if failure.get("kind") == "refusal":
         return "the model refused"
+    if failure.get("kind") == "books_unavailable":
+        return "books unavailable"
     return "unreadable reasoner reply"
 
 

@@ -312,9 +312,11 @@ def status_lines(state: CardState) -> list[str]:
 def card_text(state: CardState) -> str:
     """The notification fallback (and what screen readers read)."""
     if is_reasoning_failure(state):
+        unread = (state.context.get("failure") or {}).get("kind") == "books_unavailable"
+        what = "the books could not be read" if unread else "the reasoner's reply could not be read"
         return (
-            f"{state.exception_id} ({esc(state.tenant_name, 120)}, {state.agent}): the "
-            "reasoner's reply could not be read. Nothing was proposed or executed."
+            f"{state.exception_id} ({esc(state.tenant_name, 120)}, {state.agent}): {what}. "
+            "Nothing was proposed or executed."
         )
     p = state.context["proposal"]
     verb = {"open": "needs a decision", "approved": "approved", "rejected": "rejected"}.get(
@@ -348,13 +350,14 @@ def reasoning_failure_blocks(
     problems = [f"• {esc(p, 300)}" for p in (failure.get("problems") or [])[:5]]
     replies = failure.get("raw_replies") or []
     link = run_url(ui_url, namespace, state.workflow_id, run_id)
-    blocks: list[dict[str, Any]] = [
-        _header(state),
-        _section(
-            ":warning: *The reasoner's reply could not be read.* Charter asked once more and "
-            "still got no proposals it could check, so nothing was proposed, gated or executed."
-        ),
-    ]
+    headline = (
+        f":warning: *The books could not be read.* {esc(failure.get('message', ''), 500)}. "
+        "Charter retried within its budget; nothing was proposed, gated or executed."
+        if failure.get("kind") == "books_unavailable"
+        else ":warning: *The reasoner's reply could not be read.* Charter asked once more and "
+        "still got no proposals it could check, so nothing was proposed, gated or executed."
+    )
+    blocks: list[dict[str, Any]] = [_header(state), _section(headline)]
     if problems:
         blocks.append(_section("*What was wrong with it:*\n" + "\n".join(problems)))
     if replies:

@@ -71,6 +71,8 @@ class Script:
     """Set: the reasoner's reply was unreadable (and `proposals` is ignored)."""
     reason_error: str | None = None
     """Set: every attempt of the reason activity fails with this retryable error type."""
+    observe_error: str | None = None
+    """Set: every attempt of the observe activity fails with this retryable error type."""
     approvers: list[str] = field(default_factory=lambda: ["maya", "sam"])
     approver_roles: dict[str, list[str]] = field(default_factory=dict)
     act_refusals: dict[str, str] = field(default_factory=dict)
@@ -128,6 +130,10 @@ class StubActivities:
     @activity.defn(name="observe")
     async def observe(self, req: ObserveInput) -> Observation:
         self._record(req)
+        if self.script.observe_error is not None:
+            raise ApplicationError(
+                "the provider turned the read away", type=self.script.observe_error
+            )
         return self.script.observation
 
     @activity.defn(name="reason")

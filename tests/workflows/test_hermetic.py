@@ -19,6 +19,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import (
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -311,6 +312,31 @@ async def test_cash_in_another_currency_does_not_pay_a_dollar_payroll(
     assert ps.verdict.outcome == "deny", ps.verdict
     assert "deny-overdraft" in {m.rule_id for m in ps.verdict.matched}
     await record_history(handle, "cash_in_the_proposals_currency")
+
+
+async def test_books_a_provider_keeps_turning_away_escalate_with_nothing_to_approve(
+    time_env: WorkflowEnvironment,
+) -> None:
+    stubs = StubActivities(script(payment("1200.00"), observe_error="ProviderUnavailable"))
+    async with running(time_env, stubs) as handle:
+        result = await handle.result()
+    failure = result.reasoning_failure
+    assert failure is not None and failure.kind == "books_unavailable", failure
+    assert failure.message == "the books could not be read: the provider turned the read away"
+    assert result.proposals == []
+    names = stubs.names()
+    assert names.count("observe") == 20 and "reason" not in names and "act" not in names
+    assert names[-2:] == ["record_reasoning_failure", "finish_run"]
+    await record_history(handle, "unreadable_books_escalate")
+
+
+async def test_a_read_refused_for_good_still_fails_the_run(time_env: WorkflowEnvironment) -> None:
+    """A refused credential is for an operator to fix, not for a human to decide."""
+    stubs = StubActivities(script(payment("1200.00"), observe_error="CredentialUnavailable"))
+    async with running(time_env, stubs) as handle:
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert stubs.names().count("observe") == 1
 
 
 async def test_a_deny_rule_stops_a_proposal_and_not_the_others(

@@ -78,6 +78,7 @@ OLD_BRANCH_NEEDED_BY: dict[str, frozenset[str]] = {
     "reasoning-failure-escalates": frozenset(),
     "reason-exhaustion-escalates": frozenset(),
     "search-attributes-on-change": _BEFORE_SEARCH_ATTRIBUTES_ON_CHANGE,
+    "unreadable-books-escalate": frozenset(),
     "wait-for-acts-that-send-back": frozenset({"act_retries_exhausted"}),
 }
 

@@ -66,6 +66,8 @@ def test_histories_are_committed() -> None:
     assert "limits_count_every_currency" in names
     # Cash is counted in the proposal's currency (patch cash-in-the-proposals-currency).
     assert "cash_in_the_proposals_currency" in names
+    # Books a provider kept turning away escalate (patch unreadable-books-escalate).
+    assert "unreadable_books_escalate" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
