@@ -35,7 +35,7 @@ from charter.audit.sinks import (
 )
 from charter.config.settings import Settings
 from charter.connectors import ConnectorError
-from charter.crypto.anchors import AnchorInvalid, TrustAnchors
+from charter.crypto.anchors import TrustAnchors, configured_anchors
 from charter.services import proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
@@ -279,17 +279,6 @@ async def doubled_payments(db: Database, tenants: list[str], vault: CredentialVa
             continue
         problems.extend(f"{tenant}: {duplicate_detail(d)}" for d in found)
     return problems
-
-
-def configured_anchors(settings: Settings) -> TrustAnchors | None:
-    """The trust anchors the configuration pins (CHARTER_TRUST_ANCHORS or its _FILE);
-    `None` when none are configured. Unreadable anchors are a one-line refusal."""
-    if settings.trust_anchors is None:
-        return None
-    try:
-        return TrustAnchors.parse(settings.trust_anchors.get_secret_value())
-    except AnchorInvalid as exc:
-        raise CliError(str(exc)) from None
 
 
 async def proof_problems(

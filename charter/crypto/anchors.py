@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from charter.audit.canonical import sha256_hex
+from charter.config.settings import ConfigurationError, Settings
 from charter.crypto.errors import CryptoError
 
 _PREFIX = "sha256:"
@@ -104,3 +105,14 @@ class TrustAnchors:
         """These anchors, and the tenant's given as these keys (the demo's bootstrap)."""
         prints = frozenset(fingerprint(k) for k in public_keys_hex)
         return TrustAnchors({**self.by_tenant, tenant_id: prints})
+
+
+def configured_anchors(settings: Settings) -> TrustAnchors | None:
+    """The trust anchors the configuration pins (CHARTER_TRUST_ANCHORS or its _FILE); `None`
+    when none are. Unreadable anchors are a one-line `ConfigurationError`."""
+    if settings.trust_anchors is None:
+        return None
+    try:
+        return TrustAnchors.parse(settings.trust_anchors.get_secret_value())
+    except AnchorInvalid as exc:
+        raise ConfigurationError(str(exc)) from None
