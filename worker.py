@@ -211,6 +211,7 @@ def readiness_checks(
 def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | None = None) -> Deps:
     """What the activities get from this worker's configuration."""
     from activities import Deps
+    from charter.crypto.anchors import configured_anchors
     from charter.services.audit_verification import SigningKeySource
     from charter.slack import SlackSettings, notifier_for
     from charter.storage.credential_vault import CredentialVault
@@ -234,6 +235,7 @@ def production_deps(settings: Settings, db: Database, bulkheads: Bulkheads | Non
         # created in a container's state directory would vanish with the container.
         audit_signing=SigningKeySource(settings.audit_signing_key, settings.audit_signing_key_file),
         bulkheads=bulkheads or capacity(settings).bulkheads(),
+        trust_anchors=configured_anchors(settings),
     )
 
 

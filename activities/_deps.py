@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from charter.config.settings import DEFAULT_MAX_OBSERVATION_AGE
 from charter.connectors.calls import worker_bulkheads
+from charter.crypto.anchors import TrustAnchors
 from charter.notify.notifier import Notifier, NullNotifier
 from charter.reasoners import Reasoner, RetryBudget
 from charter.runtime.bulkheads import Bulkheads
@@ -36,3 +37,6 @@ class Deps:
     #: Per provider, the calls this worker makes at once, their deadline and the circuit
     #: breaker (`charter.runtime.bulkheads`): one per worker, shared by every activity.
     bulkheads: Bulkheads = field(default_factory=worker_bulkheads)
+    #: Each tenant's first owner keys, pinned in the worker's configuration: `act` refuses
+    #: while an owner key in the database is not listed. None: none configured (not checked).
+    trust_anchors: TrustAnchors | None = None

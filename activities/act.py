@@ -68,6 +68,7 @@ from charter.connectors import (
 )
 from charter.connectors.calls import through
 from charter.connectors.registry import WriteRoute
+from charter.crypto.anchors import TrustAnchors
 from charter.notify.notifier import Alert, deliver_alert
 from charter.runtime.bulkheads import CallTimedOut, CircuitOpen, Unavailable
 from charter.runtime.faults import crash_point
@@ -130,6 +131,7 @@ class Intent:
 class ActActivities:
     def __init__(self, deps: Deps) -> None:
         self._db = deps.db
+        self._anchors = deps.trust_anchors
         self._notifier = deps.notifier
         self._max_observation_age = deps.max_observation_age
         self._bulkheads = deps.bulkheads
@@ -297,7 +299,7 @@ class ActActivities:
         except CircuitOpen as exc:
             raise await self._escalate(req, key, str(exc)) from None
         async with self._db.tenant(run.tenant_id) as conn:
-            authorisation = await _authorise(conn, req)
+            authorisation = await _authorise(conn, req, self._anchors)
             check = await self._judge_and_reserve(conn, req, key, authorisation, read_before)
             if check.outcome == "refuse":
                 raise RefusedAtExecution(f"act refused at execution: {check.reason}")
@@ -342,7 +344,7 @@ class ActActivities:
         was sent, and its reservation (if an earlier attempt made one) is freed."""
         run = req.run
         async with self._db.tenant(run.tenant_id) as conn:
-            authorisation = await _authorise(conn, req)
+            authorisation = await _authorise(conn, req, self._anchors)
             observed = await runs.observation(conn, run.tenant_id, run.workflow_id, run.run_id)
             if observed is None:
                 raise CatalogueError(ErrorType.PROVIDER_UNAVAILABLE, reason)
@@ -585,9 +587,11 @@ async def _end_lease(conn: asyncpg.Connection, lease: WriteLease, state: leases.
     await leases.end(conn, lease.tenant_id, lease.subject, lease.holder, state)
 
 
-async def _authorise(conn: asyncpg.Connection, req: ActInput) -> Authorisation:
+async def _authorise(
+    conn: asyncpg.Connection, req: ActInput, anchors: TrustAnchors | None
+) -> Authorisation:
     try:
-        return await authorise(conn, req.run, req.proposal)
+        return await authorise(conn, req.run, req.proposal, anchors)
     except AuthorisationRefused as exc:
         raise NotAuthorised(str(exc)) from None
 

@@ -35,6 +35,7 @@ from charter.audit.sinks import (
 )
 from charter.config.settings import Settings
 from charter.connectors import ConnectorError
+from charter.crypto.anchors import TrustAnchors, configured_anchors
 from charter.services import proof_audit
 from charter.services.audit_verification import (
     SigningKeySource,
@@ -250,7 +251,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
                 for tenant in tenants:
                     anchors.setdefault(tenant, []).extend(await temporal_anchors(s.client, tenant))
             reports = await verify_tenants(s.db, tenants, anchors)
-            unproven = await proof_problems(s.db, tenants)
+            unproven = await proof_problems(s.db, tenants, configured_anchors(s.settings))
             doubled = await doubled_payments(s.db, tenants, CredentialVault(s.settings))
     ok = all(r.ok for r in reports) and not unproven and not doubled
     if args.json:
@@ -280,12 +281,14 @@ async def doubled_payments(db: Database, tenants: list[str], vault: CredentialVa
     return problems
 
 
-async def proof_problems(db: Database, tenants: list[str]) -> list[str]:
-    """Decisions without a valid signed statement, approvals claimed without one, and
-    constitution versions nothing proves."""
+async def proof_problems(
+    db: Database, tenants: list[str], anchors: TrustAnchors | None = None
+) -> list[str]:
+    """Decisions without a valid signed statement, approvals claimed without one,
+    constitution versions nothing proves and owner keys their trust anchor does not list."""
     problems: list[str] = []
     for tenant in tenants:
-        problems += await proof_audit.tenant_proof_problems(db, tenant)
+        problems += await proof_audit.tenant_proof_problems(db, tenant, anchors)
     return problems
 
 

@@ -113,6 +113,13 @@ class Settings(SettingsWithSecretFiles):
         description="Where signed audit checkpoints are kept: a JSON Lines file path, "
         "file:///path or s3://bucket/prefix.",
     )
+    trust_anchors: SecretStr | None = Field(
+        default=None,
+        description="each tenant's first owner keys, pinned outside the database: JSON "
+        '{"<tenant>": ["sha256:<hex>", ...]} (see charter/crypto/anchors.py); usually '
+        "CHARTER_TRUST_ANCHORS_FILE naming a mounted file. Production refuses a tenant "
+        "without one; development's demo writes one.",
+    )
     decision_timeout: timedelta = timedelta(days=7)
     reminder_interval: timedelta = timedelta(days=1)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from charter.crypto.anchors import TrustAnchors
 from charter.governance import approvals
-from charter.services import law_proofs, proofs
+from charter.services import law_proofs, owner_anchor, proofs
 from charter.storage import roster, runs
 from schemas import (
     ApprovalAuthorisation,
@@ -29,8 +30,20 @@ class AuthorisationRefused(Exception):
     """The database holds no authorisation for the action; the message says what is missing."""
 
 
-async def authorise(conn: asyncpg.Connection, run: RunRef, proposal: Proposal) -> Authorisation:
-    """The authorisation for `proposal` of `run`, read in the caller's transaction."""
+async def authorise(
+    conn: asyncpg.Connection,
+    run: RunRef,
+    proposal: Proposal,
+    anchors: TrustAnchors | None = None,
+) -> Authorisation:
+    """The authorisation for `proposal` of `run`, read in the caller's transaction. With
+    trust anchors configured, an owner key in the database they do not list refuses it."""
+    if anchors is not None:
+        unanchored = await owner_anchor.unanchored_owner_keys(
+            conn, run.tenant_id, anchors, development=True
+        )
+        if unanchored:
+            raise AuthorisationRefused(f"act refused: {unanchored[0]}")
     stored = await runs.get_proposal(conn, run.tenant_id, run.workflow_id, proposal.proposal_id)
     if stored is None:
         raise AuthorisationRefused(

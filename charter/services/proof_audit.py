@@ -23,8 +23,9 @@ import asyncpg
 from pydantic import ValidationError
 
 from charter.audit.chain import ChainEntry
+from charter.crypto.anchors import TrustAnchors
 from charter.crypto.statements import StatementInvalid
-from charter.services import law_proofs, proofs
+from charter.services import law_proofs, owner_anchor, proofs
 from charter.storage import Database, audit_trail, runs
 from schemas import Proposal
 
@@ -182,10 +183,13 @@ async def _unproven_outcomes(
     return problems
 
 
-async def tenant_proof_problems(db: Database, tenant_id: str) -> list[str]:
+async def tenant_proof_problems(
+    db: Database, tenant_id: str, anchors: TrustAnchors | None = None
+) -> list[str]:
     """Everything about the tenant's trail that no owner's key proves: decisions without a
-    valid signed statement, approvals claimed without one, and constitution versions nothing
-    proves. An entry that cannot be read is the chain report's to name (tenant and seq)."""
+    valid signed statement, approvals claimed without one, constitution versions nothing
+    proves, and owner keys the tenant's trust anchor does not list (when one is configured).
+    An entry that cannot be read is the chain report's to name (tenant and seq)."""
     async with db.tenant(tenant_id) as conn:
         entries = [
             TrailEntry(e.seq, e.kind, e.occurred_at, e.snapshot)
@@ -194,4 +198,9 @@ async def tenant_proof_problems(db: Database, tenant_id: str) -> list[str]:
         ]
         problems = await audit_problems(conn, tenant_id, entries)
         problems += await law_proofs.unproven_versions(conn, tenant_id)
+        if anchors is not None:
+            # Verify names what it finds; only configured anchors are checked here.
+            problems += await owner_anchor.unanchored_owner_keys(
+                conn, tenant_id, anchors, development=True
+            )
     return problems

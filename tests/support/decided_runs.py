@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities import ActActivities, Deps
+from charter.crypto.anchors import TrustAnchors
 from charter.demo.seed import constitution_source
 from charter.reasoners import OfflineReasoner
 from charter.services.adoption import adopt
@@ -40,8 +41,15 @@ async def run_ref(handle: WorkflowHandle[Any, Any], tenant: str, agent: str) -> 
     return RunRef(tenant_id=tenant, agent=agent, workflow_id=handle.id, run_id=desc.run_id or "")
 
 
-def act_activities(db: Database) -> ActActivities:
-    return ActActivities(Deps(credentials=session_vault(), db=db, reasoner=OfflineReasoner()))
+def act_activities(db: Database, anchors: TrustAnchors | None = None) -> ActActivities:
+    return ActActivities(
+        Deps(
+            credentials=session_vault(),
+            db=db,
+            reasoner=OfflineReasoner(),
+            trust_anchors=anchors,
+        )
+    )
 
 
 async def actions(db: Database, tenant: str) -> list[dict[str, Any]]:

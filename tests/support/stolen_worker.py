@@ -17,6 +17,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from charter.config.settings import Settings
 from charter.crypto import statements
+from charter.crypto.anchors import TrustAnchors
 from charter.services import proofs
 from charter.storage import Database, audit_trail, runs
 from charter_cli import build_parser
@@ -86,11 +87,13 @@ async def slip_in_approval(
             )
 
 
-async def act_directly(db: Database, ref: RunRef, ps: ProposalState) -> ApplicationError:
+async def act_directly(
+    db: Database, ref: RunRef, ps: ProposalState, anchors: TrustAnchors | None = None
+) -> ApplicationError:
     """`act` called with Temporal access: refused (the error returned), nothing executed."""
     with pytest.raises(ApplicationError) as refused:
         await ActivityEnvironment().run(
-            act_activities(db).act, ActInput(run=ref, proposal=ps.proposal)
+            act_activities(db, anchors).act, ActInput(run=ref, proposal=ps.proposal)
         )
     assert await actions(db, ref.tenant_id) == []
     return refused.value
